@@ -1,0 +1,41 @@
+import type { EnrichedEvent, SessionSignal } from '../src/events/enriched-event';
+import type { EpochMillis, SiteId } from '../src/types';
+
+/**
+ * The one interface every windowed processor implements (DESIGN.md §5). One instance serves one site.
+ * Processors never read the wall clock: they see event time (`e.ts`) and watermarks.
+ *
+ * - `onEvent` is called in arrival order per partition, after the sessionizer has set `e.session`.
+ * - `onSession` gets session lifecycle signals (start, merge on bridge, close, re-open).
+ * - `onWatermark` fires windows whose end is at or before the watermark.
+ * - `snapshot`/`restore` round-trip the whole state as JSON-serialisable data.
+ * - `merge` folds in a partial (a snapshot of the same processor from another partition/instance);
+ *   every aggregate is mergeable (counts, sketches).
+ */
+export interface Processor<TSnapshot = unknown> {
+  readonly name: string;
+  onEvent(e: EnrichedEvent, watermark: EpochMillis): EventOutcome;
+  onSession(signal: SessionSignal, watermark: EpochMillis): void;
+  onWatermark(watermark: EpochMillis): void;
+  snapshot(): TSnapshot;
+  restore(snapshot: TSnapshot): void;
+  merge(partial: TSnapshot): void;
+}
+
+/** What a processor did with an event, against its own allowed lateness. */
+export type EventOutcome =
+  | { readonly kind: 'ok' }
+  /** The event's window had fired but is within the allowed lateness: it was updated (a revision). */
+  | { readonly kind: 'revision' }
+  /** Beyond the allowed lateness: not counted here, sent to the late side output. */
+  | { readonly kind: 'late' };
+
+export const OK: EventOutcome = Object.freeze({ kind: 'ok' });
+export const REVISION: EventOutcome = Object.freeze({ kind: 'revision' });
+export const LATE: EventOutcome = Object.freeze({ kind: 'late' });
+
+export interface ProcessorContext {
+  readonly site: SiteId;
+  /** Counts evictions from bounded state, by processor and structure (closed label sets). */
+  readonly onEvict: (processor: string, structure: string, n: number) => void;
+}

@@ -1,0 +1,325 @@
+/**
+ * The one typed, immutable configuration object. Read once at boot from the environment and an
+ * optional JSON file (`CONFIG_FILE`), validated, with every bad key reported at once
+ * (ClickstreamError CM_ERR_CONFIG). Only this module reads `process.env`.
+ *
+ * Durations in env/file are ISO-8601 (`PT30M`) or plain milliseconds; in the object they are numbers
+ * of milliseconds (the field names end in `Ms`).
+ */
+import { readFileSync } from 'node:fs';
+import { Duration } from '@js-joda/core';
+import { ClickstreamError } from './errors';
+import type { SiteId } from './types';
+
+export const DEFAULT_PORT = 8080;
+export const DEFAULT_ADMIN_PORT = 9464;
+export const DEFAULT_PARTITIONS = 16;
+export const DEFAULT_SESSION_GAP_MS = 30 * 60_000;
+export const DEFAULT_SESSION_MAX_MS = 12 * 3_600_000;
+export const DEFAULT_OUT_OF_ORDERNESS_MS = 5_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+export const DEFAULT_ALLOWED_LATENESS_MS = 5 * 60_000;
+export const DEFAULT_PANE_MS = 60_000;
+export const DEFAULT_RETENTION_PANES = 24 * 60;
+export const DEFAULT_MAX_FUTURE_SKEW_MS = 10 * 60_000;
+export const DEFAULT_MAX_EVENT_AGE_MS = 7 * 24 * 3_600_000;
+
+/** URL normalisation for page keys (navigation/content). */
+export interface UrlRules {
+  /** Query parameters kept in the page key (all others are stripped). */
+  readonly keepParams: readonly string[];
+  /** Regular expressions (source strings) whose match groups a URL path to its pattern, e.g. product pages. */
+  readonly groups: ReadonlyArray<{ readonly pattern: string; readonly as: string }>;
+  /** Query parameter holding the site-search term, for search pages without a `search` field. */
+  readonly searchParam: string;
+}
+
+export interface SiteConfig {
+  readonly id: SiteId;
+  /** Public key the snippet sends (not a secret). */
+  readonly publicKey: string;
+  /** Secret for storefront subscribers (WS /v1/offers) and webhook signatures. */
+  readonly secret: string;
+  /** Allowed `Origin` headers for browser collection; `*` allows any. */
+  readonly allowedOrigins: readonly string[];
+  /** IANA time zone for day windows. */
+  readonly timeZone: string;
+  readonly urlRules: UrlRules;
+  /** Processor-specific site settings (cross-sell thresholds, offer catalog, lifecycle rules), validated by their owners. */
+  readonly processors: Readonly<Record<string, unknown>>;
+}
+
+export interface Config {
+  /** Public port: snippet, demo, collect endpoints. */
+  readonly port: number;
+  /** Admin port: metrics, health, stats API. */
+  readonly adminPort: number;
+  /** Interface to bind. */
+  readonly host: string;
+  /** NATS server URL; unset = embedded mode (no broker). */
+  readonly natsUrl: string | undefined;
+  /** Number of visitor partitions. */
+  readonly partitions: number;
+  readonly ingest: {
+    /** Largest WebSocket frame / NATS message, bytes. */
+    readonly maxFrameBytes: number;
+    /** Largest HTTP body, bytes. */
+    readonly maxBodyBytes: number;
+    /** Most events in one batch. */
+    readonly maxBatchEvents: number;
+    /** Events further than this in the future (after skew correction) are rejected, ms. */
+    readonly maxFutureSkewMs: number;
+    /** Events older than this (after skew correction) are rejected, ms. */
+    readonly maxEventAgeMs: number;
+    /** Event ids remembered for duplicate detection (count). */
+    readonly dedupeCapacity: number;
+    /** How long an event id is remembered for duplicate detection, ms. */
+    readonly dedupeTtlMs: number;
+    /** Sustained events per second allowed per connection / client IP. */
+    readonly rateLimitPerSecond: number;
+    /** Burst size of the rate limiter, events. */
+    readonly rateLimitBurst: number;
+    /** Events waiting for the pipeline before the gateway answers 503 / retry. */
+    readonly queueCapacity: number;
+    /** Quarantined items kept per site for inspection. */
+    readonly quarantineCapacity: number;
+    /** Seconds a client is told to wait (Retry-After) when overloaded or rate limited. */
+    readonly retryAfterSeconds: number;
+  };
+  readonly time: {
+    /** Bounded out-of-orderness for the watermark, ms. */
+    readonly outOfOrdernessMs: number;
+    /** A partition with no events for this long (wall clock) stops holding the watermark back, ms. */
+    readonly idleTimeoutMs: number;
+    /** How long after a window fired late events still revise it, ms. */
+    readonly allowedLatenessMs: number;
+    /** Pane length: the finest window granularity, ms. */
+    readonly paneMs: number;
+    /** Panes retained per processor (retention = paneMs × retentionPanes). */
+    readonly retentionPanes: number;
+    /** Inactivity gap that ends a session, ms. */
+    readonly sessionGapMs: number;
+    /** Longest a session may last before it is split, ms. */
+    readonly sessionMaxMs: number;
+    /** Visitors whose session state is kept (LRU), count. */
+    readonly maxVisitors: number;
+    /** How often the watermark is advanced by the wall clock when input stops, ms. */
+    readonly tickMs: number;
+  };
+  readonly sites: ReadonlyMap<string, SiteConfig>;
+  /** Log level for pino. */
+  readonly logLevel: string;
+  /** Milliseconds SIGTERM waits for in-flight events to drain before closing. */
+  readonly shutdownTimeoutMs: number;
+}
+
+export const DEMO_SITE: SiteConfig = Object.freeze({
+  id: 'demo' as SiteId,
+  publicKey: 'demo-public-key',
+  secret: 'demo-secret',
+  allowedOrigins: ['*'],
+  timeZone: 'UTC',
+  urlRules: {
+    keepParams: ['q'],
+    groups: [
+      { pattern: '^/product/[^/]+', as: '/product/:id' },
+    ],
+    searchParam: 'q',
+  },
+  processors: {},
+});
+
+type Raw = Record<string, unknown>;
+
+/** Collects every problem before failing, so an operator fixes the config in one go. */
+class Problems {
+  readonly list: string[] = [];
+  add(key: string, why: string): void {
+    this.list.push(`${key}: ${why}`);
+  }
+}
+
+export function parseDurationMs(value: unknown): number | undefined {
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v);
+  try {
+    const ms = Duration.parse(v).toMillis();
+    return ms >= 0 ? ms : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function int(problems: Problems, raw: Raw, key: string, envValue: string | undefined, dflt: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const v = envValue ?? raw[key];
+  if (v === undefined) return dflt;
+  const n = typeof v === 'number' ? v : Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    problems.add(key, `expected an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+    return dflt;
+  }
+  return n;
+}
+
+function dur(problems: Problems, raw: Raw, key: string, envValue: string | undefined, dflt: number): number {
+  const v = envValue ?? raw[key];
+  if (v === undefined) return dflt;
+  const ms = parseDurationMs(v);
+  if (ms === undefined) {
+    problems.add(key, `expected an ISO-8601 duration (e.g. PT30M) or milliseconds, got ${JSON.stringify(v)}`);
+    return dflt;
+  }
+  return ms;
+}
+
+function section(problems: Problems, raw: Raw, key: string): Raw {
+  const v = raw[key];
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    problems.add(key, 'expected an object');
+    return {};
+  }
+  return v as Raw;
+}
+
+function strList(problems: Problems, raw: Raw, key: string, where: string, dflt: readonly string[]): readonly string[] {
+  const v = raw[key];
+  if (v === undefined) return dflt;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
+    problems.add(`${where}.${key}`, 'expected an array of strings');
+    return dflt;
+  }
+  return Object.freeze([...v] as string[]);
+}
+
+function parseSite(problems: Problems, raw: unknown, i: number): SiteConfig | undefined {
+  const where = `sites[${i}]`;
+  if (typeof raw !== 'object' || raw === null) {
+    problems.add(where, 'expected an object');
+    return undefined;
+  }
+  const r = raw as Raw;
+  const id = r['id'];
+  if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
+    problems.add(`${where}.id`, 'expected 1-64 characters of [A-Za-z0-9_-] (it is a NATS subject token and a metric label)');
+    return undefined;
+  }
+  const str = (k: string, d: string): string => {
+    const v = r[k];
+    if (v === undefined) return d;
+    if (typeof v !== 'string' || v === '') {
+      problems.add(`${where}.${k}`, 'expected a non-empty string');
+      return d;
+    }
+    return v;
+  };
+  const timeZone = str('timeZone', 'UTC');
+  try {
+    new Intl.DateTimeFormat('en', { timeZone });
+  } catch {
+    problems.add(`${where}.timeZone`, `unknown IANA time zone ${JSON.stringify(timeZone)}`);
+  }
+  const urlRaw = section(problems, r, 'urlRules');
+  const groupsRaw = urlRaw['groups'] ?? DEMO_SITE.urlRules.groups;
+  const groups: Array<{ pattern: string; as: string }> = [];
+  if (!Array.isArray(groupsRaw)) problems.add(`${where}.urlRules.groups`, 'expected an array of {pattern, as}');
+  else
+    groupsRaw.forEach((g: unknown, j) => {
+      const gg = g as Raw;
+      if (typeof gg?.['pattern'] !== 'string' || typeof gg['as'] !== 'string') {
+        problems.add(`${where}.urlRules.groups[${j}]`, 'expected {pattern: string, as: string}');
+        return;
+      }
+      try {
+        new RegExp(gg['pattern']);
+        groups.push({ pattern: gg['pattern'], as: gg['as'] });
+      } catch (err) {
+        problems.add(`${where}.urlRules.groups[${j}].pattern`, `invalid regular expression: ${(err as Error).message}`);
+      }
+    });
+  const procs = section(problems, r, 'processors');
+  return Object.freeze({
+    id: id as SiteId,
+    publicKey: str('publicKey', `${id}-public-key`),
+    secret: str('secret', ''),
+    allowedOrigins: strList(problems, r, 'allowedOrigins', where, ['*']),
+    timeZone,
+    urlRules: Object.freeze({
+      keepParams: strList(problems, urlRaw, 'keepParams', `${where}.urlRules`, DEMO_SITE.urlRules.keepParams),
+      groups: Object.freeze(groups),
+      searchParam: typeof urlRaw['searchParam'] === 'string' ? urlRaw['searchParam'] : 'q',
+    }),
+    processors: Object.freeze({ ...procs }),
+  });
+}
+
+/**
+ * Builds the config from an environment (default: process.env) and the JSON file it names in
+ * CONFIG_FILE, on top of the defaults. `overrides` (tests, benchmarks) win over both.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw = {}): Config {
+  const problems = new Problems();
+  let file: Raw = {};
+  const path = env['CONFIG_FILE'];
+  if (path !== undefined && path !== '') {
+    try {
+      file = JSON.parse(readFileSync(path, 'utf8')) as Raw;
+    } catch (err) {
+      throw new ClickstreamError('CM_ERR_CONFIG', `cannot read CONFIG_FILE ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  const raw: Raw = { ...file, ...overrides };
+  const ing = section(problems, raw, 'ingest');
+  const tim = section(problems, raw, 'time');
+  const sites = new Map<string, SiteConfig>([[DEMO_SITE.id, DEMO_SITE]]);
+  const sitesRaw = raw['sites'] ?? [];
+  if (!Array.isArray(sitesRaw)) problems.add('sites', 'expected an array');
+  else
+    sitesRaw.forEach((s, i) => {
+      const site = parseSite(problems, s, i);
+      if (site !== undefined) sites.set(site.id, site);
+    });
+  const natsUrl = env['NATS_URL'] ?? (typeof raw['natsUrl'] === 'string' ? raw['natsUrl'] : undefined);
+  const config: Config = {
+    port: int(problems, raw, 'port', env['PORT'], DEFAULT_PORT, 0, 65535),
+    adminPort: int(problems, raw, 'adminPort', env['ADMIN_PORT'], DEFAULT_ADMIN_PORT, 0, 65535),
+    host: env['HOST'] ?? (typeof raw['host'] === 'string' ? raw['host'] : '0.0.0.0'),
+    natsUrl: natsUrl === '' ? undefined : natsUrl,
+    partitions: int(problems, raw, 'partitions', env['PARTITIONS'], DEFAULT_PARTITIONS, 1, 4096),
+    ingest: Object.freeze({
+      maxFrameBytes: int(problems, ing, 'maxFrameBytes', undefined, 256 * 1024, 1024),
+      maxBodyBytes: int(problems, ing, 'maxBodyBytes', undefined, 256 * 1024, 1024),
+      maxBatchEvents: int(problems, ing, 'maxBatchEvents', undefined, 500, 1),
+      maxFutureSkewMs: dur(problems, ing, 'maxFutureSkew', undefined, DEFAULT_MAX_FUTURE_SKEW_MS),
+      maxEventAgeMs: dur(problems, ing, 'maxEventAge', undefined, DEFAULT_MAX_EVENT_AGE_MS),
+      dedupeCapacity: int(problems, ing, 'dedupeCapacity', undefined, 1_000_000, 1),
+      dedupeTtlMs: dur(problems, ing, 'dedupeTtl', undefined, 3_600_000),
+      rateLimitPerSecond: int(problems, ing, 'rateLimitPerSecond', undefined, 2_000, 1),
+      rateLimitBurst: int(problems, ing, 'rateLimitBurst', undefined, 5_000, 1),
+      queueCapacity: int(problems, ing, 'queueCapacity', undefined, 100_000, 1),
+      quarantineCapacity: int(problems, ing, 'quarantineCapacity', undefined, 1_000, 1),
+      retryAfterSeconds: int(problems, ing, 'retryAfterSeconds', undefined, 1, 1),
+    }),
+    time: Object.freeze({
+      outOfOrdernessMs: dur(problems, tim, 'outOfOrderness', undefined, DEFAULT_OUT_OF_ORDERNESS_MS),
+      idleTimeoutMs: dur(problems, tim, 'idleTimeout', undefined, DEFAULT_IDLE_TIMEOUT_MS),
+      allowedLatenessMs: dur(problems, tim, 'allowedLateness', undefined, DEFAULT_ALLOWED_LATENESS_MS),
+      paneMs: dur(problems, tim, 'pane', undefined, DEFAULT_PANE_MS),
+      retentionPanes: int(problems, tim, 'retentionPanes', undefined, DEFAULT_RETENTION_PANES, 1),
+      sessionGapMs: dur(problems, tim, 'sessionGap', env['SESSION_GAP'], DEFAULT_SESSION_GAP_MS),
+      sessionMaxMs: dur(problems, tim, 'sessionMax', undefined, DEFAULT_SESSION_MAX_MS),
+      maxVisitors: int(problems, tim, 'maxVisitors', undefined, 200_000, 1),
+      tickMs: dur(problems, tim, 'tick', undefined, 1_000),
+    }),
+    sites,
+    logLevel: env['LOG_LEVEL'] ?? (typeof raw['logLevel'] === 'string' ? raw['logLevel'] : 'info'),
+    shutdownTimeoutMs: dur(problems, raw, 'shutdownTimeout', env['SHUTDOWN_TIMEOUT'], 10_000),
+  };
+  if (config.time.paneMs <= 0) problems.add('time.pane', 'must be positive');
+  if (problems.list.length > 0) {
+    throw new ClickstreamError('CM_ERR_CONFIG', `invalid configuration:\n  ${problems.list.join('\n  ')}`);
+  }
+  return Object.freeze(config);
+}

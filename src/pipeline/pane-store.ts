@@ -1,0 +1,182 @@
+import { requireBound } from '../errors';
+import { epochMillis, type EpochMillis } from '../types';
+
+/**
+ * Windows built from panes (DESIGN.md §4). Event time is cut into epoch-aligned panes of `paneMs`;
+ * an event touches exactly one pane. A tumbling window of size W (a multiple of paneMs) or a hopping
+ * window (size W, slide S, both multiples of paneMs) is the merge of its panes, computed when asked.
+ *
+ * Lateness: a pane whose end is at or before the watermark has fired. An event for it is still
+ * applied while `watermark − paneEnd < allowedLatenessMs` (a revision); later than that, or older
+ * than the retained panes, it is `late` and the caller sends it to the late side output.
+ *
+ * Retention is bounded: at most `maxPanes` panes, the oldest evicted first (counted via onEvict).
+ */
+export interface PaneOps<P> {
+  /** A new, empty pane. */
+  create(): P;
+  /** Fold `from` into `into` (used to build windows from panes and to merge partials). */
+  mergeInto(into: P, from: P): void;
+}
+
+export type PaneLocation<P> =
+  | { readonly kind: 'ok'; readonly pane: P }
+  | { readonly kind: 'revision'; readonly pane: P }
+  | { readonly kind: 'late' };
+
+export interface WindowView<P> {
+  readonly start: EpochMillis;
+  readonly end: EpochMillis;
+  /** True once the watermark has passed the window end. */
+  readonly closed: boolean;
+  readonly value: P;
+}
+
+export interface PaneStoreOptions<P> {
+  /** Pane length in ms; windows are multiples of it. */
+  readonly paneMs: number;
+  /** Most panes kept; older ones are evicted. */
+  readonly maxPanes: number;
+  /** How long after a pane fired late events still update it, in ms. */
+  readonly allowedLatenessMs: number;
+  readonly ops: PaneOps<P>;
+  /** Called with the number of panes evicted by retention. */
+  readonly onEvict?: (n: number) => void;
+}
+
+export class PaneStore<P> {
+  readonly paneMs: number;
+  readonly maxPanes: number;
+  readonly allowedLatenessMs: number;
+  readonly #ops: PaneOps<P>;
+  readonly #onEvict: ((n: number) => void) | undefined;
+  /** Pane index (start / paneMs) → pane. */
+  readonly #panes = new Map<number, P>();
+  #newest = Number.NEGATIVE_INFINITY;
+  #oldest = Number.POSITIVE_INFINITY;
+
+  constructor(opts: PaneStoreOptions<P>) {
+    this.paneMs = requireBound('PaneStore paneMs', opts.paneMs);
+    this.maxPanes = requireBound('PaneStore maxPanes', opts.maxPanes);
+    if (!(opts.allowedLatenessMs >= 0)) throw new RangeError('allowedLatenessMs must be >= 0');
+    this.allowedLatenessMs = opts.allowedLatenessMs;
+    this.#ops = opts.ops;
+    this.#onEvict = opts.onEvict;
+  }
+
+  /** The pane an event at `ts` belongs to, given the watermark; creates it if needed. */
+  locate(ts: number, watermark: number): PaneLocation<P> {
+    const idx = Math.floor(ts / this.paneMs);
+    const paneEnd = (idx + 1) * this.paneMs;
+    let kind: 'ok' | 'revision' = 'ok';
+    if (paneEnd <= watermark) {
+      // TRICKY: lateness is measured from the pane end, so an event exactly at a window end belongs to
+      // the next window ([start, end)) and is on time while the watermark has not passed that one.
+      if (watermark - paneEnd >= this.allowedLatenessMs) return { kind: 'late' };
+      kind = 'revision';
+    }
+    let pane = this.#panes.get(idx);
+    if (pane === undefined) {
+      if (idx <= this.#newest - this.maxPanes) return { kind: 'late' }; // older than retention
+      pane = this.#ops.create();
+      this.#panes.set(idx, pane);
+      if (idx > this.#newest) this.#newest = idx;
+      if (idx < this.#oldest) this.#oldest = idx;
+      this.#evict();
+    }
+    return kind === 'ok' ? { kind: 'ok', pane } : { kind: 'revision', pane };
+  }
+
+  /** The existing pane at `ts`, if retained (no creation, no lateness check). */
+  peek(ts: number): P | undefined {
+    return this.#panes.get(Math.floor(ts / this.paneMs));
+  }
+
+  /**
+   * Windows of `sizeMs` (tumbling, or hopping with `slideMs`), newest first, starting at the window
+   * containing `newestTs` (or the newest pane), at most `limit`, each the merge of its retained panes.
+   * Windows with no retained pane at all are skipped.
+   */
+  windows(sizeMs: number, watermark: number, limit: number, opts: { slideMs?: number; before?: number } = {}): WindowView<P>[] {
+    const slide = opts.slideMs ?? sizeMs;
+    if (sizeMs % this.paneMs !== 0 || slide % this.paneMs !== 0 || sizeMs <= 0 || slide <= 0) {
+      throw new RangeError(`window ${sizeMs} ms / slide ${slide} ms must be positive multiples of the pane (${this.paneMs} ms)`);
+    }
+    const out: WindowView<P>[] = [];
+    if (this.#panes.size === 0) return out;
+    const newestEnd = (this.#newest + 1) * this.paneMs;
+    let start = Math.floor((newestEnd - 1) / slide) * slide;
+    // Cursor: `before` is the start of the last window already returned.
+    if (opts.before !== undefined) start = Math.min(start, Math.floor(opts.before / slide) * slide - slide);
+    const oldestStart = this.#oldest * this.paneMs;
+    while (out.length < limit && start + sizeMs > oldestStart) {
+      const end = start + sizeMs;
+      const value = this.#mergeRange(start, end);
+      if (value !== undefined) out.push({ start: epochMillis(start), end: epochMillis(end), closed: end <= watermark, value });
+      start -= slide;
+    }
+    return out;
+  }
+
+  /** The merge of the retained panes in [start, end), or undefined when none is retained. */
+  range(start: number, end: number): P | undefined {
+    return this.#mergeRange(start, end);
+  }
+
+  /** All retained panes, oldest first, with their start: for snapshots. */
+  entries(): Array<[EpochMillis, P]> {
+    return [...this.#panes.entries()].sort((a, b) => a[0] - b[0]).map(([i, p]) => [epochMillis(i * this.paneMs), p]);
+  }
+
+  /** Put a pane back (restore) or merge it into the existing one (partials from other partitions). */
+  mergePane(start: number, pane: P): void {
+    const idx = Math.floor(start / this.paneMs);
+    const existing = this.#panes.get(idx);
+    if (existing !== undefined) {
+      this.#ops.mergeInto(existing, pane);
+      return;
+    }
+    if (idx <= this.#newest - this.maxPanes) return;
+    this.#panes.set(idx, pane);
+    if (idx > this.#newest) this.#newest = idx;
+    if (idx < this.#oldest) this.#oldest = idx;
+    this.#evict();
+  }
+
+  get size(): number {
+    return this.#panes.size;
+  }
+
+  clear(): void {
+    this.#panes.clear();
+    this.#newest = Number.NEGATIVE_INFINITY;
+    this.#oldest = Number.POSITIVE_INFINITY;
+  }
+
+  #mergeRange(start: number, end: number): P | undefined {
+    let acc: P | undefined;
+    const first = Math.max(Math.floor(start / this.paneMs), this.#oldest);
+    const last = Math.min(Math.floor((end - 1) / this.paneMs), this.#newest);
+    for (let i = first; i <= last; i++) {
+      const p = this.#panes.get(i);
+      if (p === undefined) continue;
+      if (acc === undefined) acc = this.#ops.create();
+      this.#ops.mergeInto(acc, p);
+    }
+    return acc;
+  }
+
+  #evict(): void {
+    if (this.#panes.size <= this.maxPanes) return;
+    const floor = this.#newest - this.maxPanes; // indices <= floor go
+    let evicted = 0;
+    for (const idx of this.#panes.keys()) {
+      if (idx <= floor) {
+        this.#panes.delete(idx);
+        evicted++;
+      }
+    }
+    this.#oldest = Math.min(...this.#panes.keys());
+    if (evicted > 0) this.#onEvict?.(evicted);
+  }
+}
