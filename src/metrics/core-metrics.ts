@@ -1,0 +1,110 @@
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import { REJECT_REASON_CODES } from '../errors';
+import { EVENT_TYPES } from '../types';
+
+/**
+ * The metrics of DESIGN.md §3 that the spine owns, on an injected registry (no global registry: two
+ * apps can live in one process). Label values come from closed sets only: site ids from config,
+ * event types, reason codes, structure names. Never a visitor, product or session id.
+ * Components with metrics of their own (offers, cross-sell) register them on the same registry.
+ */
+export function createCoreMetrics(registry: Registry, opts: { defaultMetrics?: boolean } = {}) {
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const m = {
+    eventsReceived: new Counter({
+      name: 'clickstream_events_received_total',
+      help: 'Events accepted into the pipeline, by site and type.',
+      labelNames: ['site', 'type'] as const,
+      registers,
+    }),
+    eventsRejected: new Counter({
+      name: 'clickstream_events_rejected_total',
+      help: 'Events, batches or frames refused, by site and reason code (README error table).',
+      labelNames: ['site', 'reason'] as const,
+      registers,
+    }),
+    eventsDuplicate: new Counter({
+      name: 'clickstream_events_duplicate_total',
+      help: 'Events dropped because their id was seen within the dedupe horizon (client retries).',
+      labelNames: ['site'] as const,
+      registers,
+    }),
+    eventsLate: new Counter({
+      name: 'clickstream_events_late_total',
+      help: 'Events later than the allowed lateness, sent to the late side output, by site and processor.',
+      labelNames: ['site', 'processor'] as const,
+      registers,
+    }),
+    windowRevisions: new Counter({
+      name: 'clickstream_window_revisions_total',
+      help: 'Late events within the allowed lateness that revised a fired window, by site and processor.',
+      labelNames: ['site', 'processor'] as const,
+      registers,
+    }),
+    watermarkLag: new Gauge({
+      name: 'clickstream_watermark_lag_seconds',
+      help: 'Wall clock minus the global event-time watermark.',
+      registers,
+    }),
+    activeSessions: new Gauge({
+      name: 'clickstream_active_sessions',
+      help: 'Sessions open in the sessionizer (not yet closed by the watermark).',
+      registers,
+    }),
+    wsConnections: new Gauge({
+      name: 'clickstream_ws_connections',
+      help: 'Open WebSocket connections, by endpoint.',
+      labelNames: ['endpoint'] as const,
+      registers,
+    }),
+    ingestQueueDepth: new Gauge({
+      name: 'clickstream_ingest_queue_events',
+      help: 'Events accepted by the gateway and waiting for the pipeline.',
+      registers,
+    }),
+    overloaded: new Counter({
+      name: 'clickstream_ingest_overloaded_total',
+      help: 'Batches refused with 503 / WS retry because the pipeline queue was full, by site.',
+      labelNames: ['site'] as const,
+      registers,
+    }),
+    quarantined: new Gauge({
+      name: 'clickstream_quarantine_items',
+      help: 'Items held in the bounded quarantine, by site.',
+      labelNames: ['site'] as const,
+      registers,
+    }),
+    evictions: new Counter({
+      name: 'clickstream_state_evictions_total',
+      help: 'Entries evicted from bounded state (LRU caches, panes, sketches), by component and structure.',
+      labelNames: ['component', 'structure'] as const,
+      registers,
+    }),
+    sketchErrorBound: new Gauge({
+      name: 'clickstream_sketch_error_bound_ratio',
+      help: 'Stated relative error bound of each sketch kind (HLL standard error, DDSketch alpha, Space-Saving epsilon).',
+      labelNames: ['sketch'] as const,
+      registers,
+    }),
+    batchProcessing: new Histogram({
+      name: 'clickstream_batch_processing_seconds',
+      help: 'Gateway time to validate and enqueue one batch.',
+      buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5],
+      registers,
+    }),
+  };
+  return m;
+}
+
+export type CoreMetrics = ReturnType<typeof createCoreMetrics>;
+
+/** Pre-create the closed label combinations so the series exist (at 0) from the start. */
+export function initLabels(m: CoreMetrics, sites: Iterable<string>): void {
+  for (const site of sites) {
+    for (const type of EVENT_TYPES) m.eventsReceived.labels(site, type);
+    for (const reason of REJECT_REASON_CODES) m.eventsRejected.labels(site, reason);
+    m.eventsDuplicate.labels(site);
+    m.overloaded.labels(site);
+  }
+}
