@@ -1,0 +1,25 @@
+import type { Registry } from 'prom-client';
+import type { Clock } from './clock';
+import type { Config, SiteConfig } from './config';
+import type { Logger } from './logger';
+import type { CoreMetrics } from './metrics/core-metrics';
+import type { Processor } from '../processors/processor';
+import type { EpochMillis } from './types';
+
+/**
+ * What the HTTP routes and delivery components are handed: the app's dependencies, passed in (no
+ * module-level singletons), so tests and benchmarks can build two apps in one process.
+ */
+export interface AppContext {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly metrics: CoreMetrics;
+  /** The configured site, or undefined for an unknown id. */
+  site(id: string): SiteConfig | undefined;
+  /** A site's processor instance by name ('usage', 'navigation', 'content', 'cross-sell', 'next-best-offer'). */
+  processor(site: string, name: string): Processor | undefined;
+  /** The global event-time watermark. */
+  watermark(): EpochMillis;
+}
