@@ -1,0 +1,99 @@
+/**
+ * Turns a validated event into an EnrichedEvent: event time corrected for the device's clock skew
+ * (Snowplow's derived timestamp, DESIGN.md §4), far-future and ancient times refused, bots flagged
+ * (never dropped), the page key normalised with the site's URL rules and the visitor partition set.
+ * Per-batch work (skew, user agent) is done once in `batchContext`, not per event.
+ */
+import type { Config, SiteConfig } from '../config';
+import type { RejectReason } from '../errors';
+import { VisitorPartitioner } from '../pipeline/visitor-partitioner';
+import { epochMillis, type EpochMillis, type SessionId, type SiteId, type VisitorId } from '../types';
+import type { EnrichedEvent, SessionContext } from './enriched-event';
+import type { CollectEvent } from './event-types';
+import { UrlNormaliser } from './url-normaliser';
+
+/**
+ * The session an event carries until the pipeline's sessionizer sets the real one. Shared and frozen:
+ * no allocation per event, and a processor that ever saw it would see an obviously empty session.
+ */
+export const UNSESSIONIZED: SessionContext = Object.freeze({
+  id: '' as SessionId,
+  start: epochMillis(0),
+  isNew: false,
+  prevPage: undefined,
+  nextPage: undefined,
+  pageIndex: 0,
+  returningVisitor: false,
+});
+
+/** User agents of crawlers, monitors and scripted clients. Flagged only: processors decide what to skip. */
+// Headless browsers are deliberately not matched: the project's own end-to-end test drives one.
+export const BOT_USER_AGENT = /bot\b|bot\/|crawl|spider|slurp|curl\/|wget\/|python-requests|httpclient|go-http-client|java\/|phantomjs|lighthouse|facebookexternalhit|preview/i;
+
+/** What one batch shares: computed once per batch by `batchContext`. */
+export interface BatchContext {
+  /** Server receive time, epoch ms. */
+  readonly receivedAt: EpochMillis;
+  /** receivedAt − sentAt: added to every device `ts` of the batch, ms. */
+  readonly skewMs: number;
+  readonly bot: boolean;
+}
+
+export type EnrichOutcome =
+  | { readonly kind: 'enriched'; readonly event: EnrichedEvent }
+  | { readonly kind: 'rejected'; readonly code: Extract<RejectReason, 'future_timestamp' | 'ancient_timestamp'>; readonly message: string };
+
+export class EventEnricher {
+  readonly #maxFutureSkewMs: number;
+  readonly #maxEventAgeMs: number;
+  readonly #partitioner: VisitorPartitioner;
+  /** One normaliser per configured site (a closed set, so bounded by the config). */
+  readonly #normalisers = new Map<string, UrlNormaliser>();
+
+  constructor(config: Config) {
+    this.#maxFutureSkewMs = config.ingest.maxFutureSkewMs;
+    this.#maxEventAgeMs = config.ingest.maxEventAgeMs;
+    this.#partitioner = new VisitorPartitioner(config.partitions);
+    for (const site of config.sites.values()) this.#normalisers.set(site.id, new UrlNormaliser(site.urlRules));
+  }
+
+  batchContext(receivedAt: EpochMillis, sentAt: number, userAgent: string | undefined): BatchContext {
+    return { receivedAt, skewMs: receivedAt - sentAt, bot: userAgent !== undefined && BOT_USER_AGENT.test(userAgent) };
+  }
+
+  enrich(event: CollectEvent, site: SiteConfig, batch: BatchContext): EnrichOutcome {
+    const ts = event.ts + batch.skewMs;
+    if (ts > batch.receivedAt + this.#maxFutureSkewMs) {
+      return {
+        kind: 'rejected',
+        code: 'future_timestamp',
+        message: `/ts: ${ts - batch.receivedAt} ms in the future after skew correction (limit ${this.#maxFutureSkewMs} ms)`,
+      };
+    }
+    if (ts < batch.receivedAt - this.#maxEventAgeMs) {
+      return {
+        kind: 'rejected',
+        code: 'ancient_timestamp',
+        message: `/ts: ${batch.receivedAt - ts} ms old after skew correction (limit ${this.#maxEventAgeMs} ms)`,
+      };
+    }
+    // A site missing from the config the enricher was built with only happens in tests; not cached.
+    const normaliser = this.#normalisers.get(site.id) ?? new UrlNormaliser(site.urlRules);
+    return {
+      kind: 'enriched',
+      event: {
+        site: site.id as SiteId,
+        id: event.id,
+        type: event.type,
+        visitorId: event.visitorId as VisitorId,
+        ts: epochMillis(ts),
+        receivedAt: batch.receivedAt,
+        partition: this.#partitioner.partitionOf(event.visitorId),
+        page: normaliser.normalise(event.url),
+        bot: batch.bot,
+        event,
+        session: UNSESSIONIZED,
+      },
+    };
+  }
+}
