@@ -85,6 +85,10 @@ export interface Config {
     readonly quarantineCapacity: number;
     /** Seconds a client is told to wait (Retry-After) when overloaded or rate limited. */
     readonly retryAfterSeconds: number;
+    /** Clients (IPs / connections) whose rate-limit buckets are kept (LRU), count. */
+    readonly rateLimitMaxClients: number;
+    /** Visitor → collect-socket bindings kept for pushing offers (LRU), count. */
+    readonly maxVisitorSockets: number;
   };
   readonly time: {
     /** Bounded out-of-orderness for the watermark, ms. */
@@ -301,6 +305,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
       queueCapacity: int(problems, ing, 'queueCapacity', undefined, 100_000, 1),
       quarantineCapacity: int(problems, ing, 'quarantineCapacity', undefined, 1_000, 1),
       retryAfterSeconds: int(problems, ing, 'retryAfterSeconds', undefined, 1, 1),
+      rateLimitMaxClients: int(problems, ing, 'rateLimitMaxClients', undefined, 100_000, 1),
+      maxVisitorSockets: int(problems, ing, 'maxVisitorSockets', undefined, 100_000, 1),
     }),
     time: Object.freeze({
       outOfOrdernessMs: dur(problems, tim, 'outOfOrderness', undefined, DEFAULT_OUT_OF_ORDERNESS_MS),
