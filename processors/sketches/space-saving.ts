@@ -1,0 +1,266 @@
+import { requireBound } from '../../src/errors';
+
+/**
+ * Space-Saving top-k counter (Metwally, Agrawal, El Abbadi 2005), weighted and mergeable.
+ *
+ * Guarantee: for every monitored key, `count − error ≤ true count ≤ count`; a key that is not
+ * monitored has a true count ≤ `maxError()` (≤ total / capacity for a single stream). While nothing
+ * was ever evicted (`exact`), every count is exact and `error` is 0.
+ *
+ * Layout: parallel arrays + a key → slot Map. While the summary is not full no order is kept (an add is
+ * a Map lookup and an increment); the first eviction heapifies once (a min-heap on count) and from then
+ * on an add costs O(log capacity) worst case, O(1) typical (heavy keys sit at the leaves).
+ *
+ * Merge follows Cafaro et al. ("Parallel Space Saving", 2016): counts of shared keys add; a key missing
+ * from one side gets that side's bound for unmonitored keys (its count and error both grow by it), then
+ * the largest `capacity` are kept and the bound becomes the largest dropped count (or the sum of bounds).
+ */
+export interface SpaceSavingEntry<K> {
+  readonly key: K;
+  /** Estimated count (an over-estimate by at most `error`). */
+  readonly count: number;
+  /** Maximum over-estimation of `count`; 0 when exact. */
+  readonly error: number;
+}
+
+export interface SpaceSavingJSON<K> {
+  readonly capacity: number;
+  readonly total: number;
+  /** Upper bound on the true count of any unmonitored key. */
+  readonly floor: number;
+  /** [key, count, error] triples. */
+  readonly entries: ReadonlyArray<readonly [K, number, number]>;
+}
+
+export class SpaceSaving<K extends string | number = string> {
+  readonly capacity: number;
+  #keys: K[] = [];
+  #counts: Float64Array;
+  #errors: Float64Array;
+  readonly #slot = new Map<K, number>();
+  #heap = false;
+  #total = 0;
+  #floor = 0;
+  #evictions = 0;
+
+  constructor(capacity: number) {
+    this.capacity = requireBound('SpaceSaving capacity', capacity);
+    // TRICKY: typed arrays grow by doubling up to capacity, so a large capacity costs nothing until used.
+    const initial = Math.min(capacity, 64);
+    this.#counts = new Float64Array(initial);
+    this.#errors = new Float64Array(initial);
+  }
+
+  /** Sum of all weights added (exact). */
+  get total(): number {
+    return this.#total;
+  }
+
+  /** True while nothing was ever evicted: every count is exact. */
+  get exact(): boolean {
+    return this.#floor === 0;
+  }
+
+  /** Keys monitored now. */
+  get size(): number {
+    return this.#keys.length;
+  }
+
+  /** Keys evicted so far (each one replaced by a newcomer). */
+  get evictions(): number {
+    return this.#evictions;
+  }
+
+  /** Upper bound on the true count of any key that is not monitored, and on every `error`. */
+  maxError(): number {
+    return this.#floor;
+  }
+
+  add(key: K, weight = 1): void {
+    if (!(weight > 0)) return;
+    this.#total += weight;
+    const i = this.#slot.get(key);
+    if (i !== undefined) {
+      this.#counts[i]! += weight;
+      if (this.#heap) this.#siftDown(i);
+      return;
+    }
+    const n = this.#keys.length;
+    if (n < this.capacity) {
+      this.#grow(n + 1);
+      this.#keys.push(key);
+      // TRICKY: after a merge or restore the summary may have room yet a bound > 0: a key new to it may
+      // have been dropped before, so it starts at the bound like an evicting newcomer.
+      this.#counts[n] = this.#floor + weight;
+      this.#errors[n] = this.#floor;
+      this.#slot.set(key, n);
+      if (this.#heap) this.#siftUp(n);
+      return;
+    }
+    if (!this.#heap) this.#heapify();
+    // Replace the minimum: the newcomer inherits its count as its possible over-estimation.
+    const min = this.#counts[0]!;
+    this.#slot.delete(this.#keys[0]!);
+    this.#evictions++;
+    this.#keys[0] = key;
+    this.#counts[0] = min + weight;
+    this.#errors[0] = min;
+    this.#slot.set(key, 0);
+    if (min > this.#floor) this.#floor = min;
+    this.#siftDown(0);
+  }
+
+  get(key: K): { count: number; error: number } | undefined {
+    const i = this.#slot.get(key);
+    return i === undefined ? undefined : { count: this.#counts[i]!, error: this.#errors[i]! };
+  }
+
+  /** The `limit` largest (default: all), sorted by count descending, ties by key. */
+  top(limit = this.#keys.length): Array<SpaceSavingEntry<K>> {
+    const all = this.entries();
+    return limit >= all.length ? all : all.slice(0, Math.max(0, limit));
+  }
+
+  /** All monitored keys, sorted by count descending, ties by key (stable output for pagination). */
+  entries(): Array<SpaceSavingEntry<K>> {
+    const out: Array<SpaceSavingEntry<K>> = new Array(this.#keys.length);
+    for (let i = 0; i < this.#keys.length; i++) out[i] = { key: this.#keys[i]!, count: this.#counts[i]!, error: this.#errors[i]! };
+    out.sort((a, b) => b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return out;
+  }
+
+  /** Visits every monitored key without sorting or allocating entries. */
+  forEach(fn: (key: K, count: number, error: number) => void): void {
+    for (let i = 0; i < this.#keys.length; i++) fn(this.#keys[i]!, this.#counts[i]!, this.#errors[i]!);
+  }
+
+  /** Folds another summary in (it is left unchanged). Capacities may differ; this one's is kept. */
+  merge(other: SpaceSaving<K>): void {
+    const fa = this.#floor;
+    const fb = other.#floor;
+    const merged = new Map<K, [number, number]>();
+    for (let i = 0; i < this.#keys.length; i++) merged.set(this.#keys[i]!, [this.#counts[i]!, this.#errors[i]!]);
+    const inOther = new Set<K>();
+    for (let i = 0; i < other.#keys.length; i++) {
+      const k = other.#keys[i]!;
+      inOther.add(k);
+      const c = other.#counts[i]!;
+      const e = other.#errors[i]!;
+      const cur = merged.get(k);
+      if (cur === undefined) merged.set(k, [c + fa, e + fa]);
+      else {
+        cur[0] += c;
+        cur[1] += e;
+      }
+    }
+    if (fb > 0) for (const [k, v] of merged) if (!inOther.has(k)) { v[0] += fb; v[1] += fb; }
+    const total = this.#total + other.#total;
+    this.#load([...merged].map(([k, [c, e]]) => [k, c, e] as const), fa + fb, total);
+    this.#evictions += other.#evictions;
+  }
+
+  clear(): void {
+    this.#keys = [];
+    this.#slot.clear();
+    this.#heap = false;
+    this.#total = 0;
+    this.#floor = 0;
+  }
+
+  toJSON(): SpaceSavingJSON<K> {
+    const entries: Array<readonly [K, number, number]> = new Array(this.#keys.length);
+    for (let i = 0; i < this.#keys.length; i++) entries[i] = [this.#keys[i]!, this.#counts[i]!, this.#errors[i]!];
+    return { capacity: this.capacity, total: this.#total, floor: this.#floor, entries };
+  }
+
+  static fromJSON<K extends string | number>(j: SpaceSavingJSON<K>, capacity = j.capacity): SpaceSaving<K> {
+    const s = new SpaceSaving<K>(capacity);
+    s.#load(j.entries, j.floor, j.total);
+    return s;
+  }
+
+  /** Replaces the content with the given entries, keeping the largest `capacity`. */
+  #load(entries: ReadonlyArray<readonly [K, number, number]>, floor: number, total: number): void {
+    let list = entries;
+    let bound = floor;
+    if (list.length > this.capacity) {
+      const sorted = [...list].sort((a, b) => b[1] - a[1]);
+      const firstDropped = sorted[this.capacity]![1];
+      this.#evictions += sorted.length - this.capacity;
+      list = sorted.slice(0, this.capacity);
+      if (firstDropped > bound) bound = firstDropped;
+    }
+    this.#keys = new Array(list.length);
+    this.#slot.clear();
+    this.#counts = new Float64Array(Math.max(list.length, Math.min(this.capacity, 64)));
+    this.#errors = new Float64Array(this.#counts.length);
+    for (let i = 0; i < list.length; i++) {
+      const [k, c, e] = list[i]!;
+      this.#keys[i] = k;
+      this.#counts[i] = c;
+      this.#errors[i] = e;
+      this.#slot.set(k, i);
+    }
+    this.#floor = bound;
+    this.#total = total;
+    this.#heap = false;
+  }
+
+  #grow(need: number): void {
+    if (need <= this.#counts.length) return;
+    const len = Math.min(this.capacity, Math.max(need, this.#counts.length * 2));
+    const c = new Float64Array(len);
+    c.set(this.#counts);
+    const e = new Float64Array(len);
+    e.set(this.#errors);
+    this.#counts = c;
+    this.#errors = e;
+  }
+
+  #heapify(): void {
+    for (let i = (this.#keys.length >> 1) - 1; i >= 0; i--) this.#siftDown(i);
+    this.#heap = true;
+  }
+
+  #swap(i: number, j: number): void {
+    const keys = this.#keys;
+    const ki = keys[i]!;
+    const kj = keys[j]!;
+    keys[i] = kj;
+    keys[j] = ki;
+    const c = this.#counts;
+    const tc = c[i]!;
+    c[i] = c[j]!;
+    c[j] = tc;
+    const e = this.#errors;
+    const te = e[i]!;
+    e[i] = e[j]!;
+    e[j] = te;
+    this.#slot.set(kj, i);
+    this.#slot.set(ki, j);
+  }
+
+  #siftDown(i: number): void {
+    const n = this.#keys.length;
+    const c = this.#counts;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) return;
+      const r = l + 1;
+      const m = r < n && c[r]! < c[l]! ? r : l;
+      if (c[m]! >= c[i]!) return;
+      this.#swap(i, m);
+      i = m;
+    }
+  }
+
+  #siftUp(i: number): void {
+    const c = this.#counts;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (c[p]! <= c[i]!) return;
+      this.#swap(i, p);
+      i = p;
+    }
+  }
+}

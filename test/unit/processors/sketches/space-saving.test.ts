@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { SpaceSaving } from '../../../../processors/sketches/space-saving';
+
+/** A deterministic skewed stream (Zipf-like) from a small LCG: no Math.random, reproducible. */
+function zipfStream(n: number, keys: number, seed = 1): string[] {
+  let x = seed;
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    const u = (x >>> 8) / 2 ** 24;
+    out.push(`k${Math.floor(keys ** u) - 1}`);
+  }
+  return out;
+}
+
+function bruteForce(stream: readonly string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const k of stream) m.set(k, (m.get(k) ?? 0) + 1);
+  return m;
+}
+
+describe('SpaceSaving', () => {
+  it('space-saving - under capacity every count is exact', () => {
+    const stream = zipfStream(50_000, 300);
+    const s = new SpaceSaving(1000);
+    for (const k of stream) s.add(k);
+    const truth = bruteForce(stream);
+    expect(s.exact).toBe(true);
+    expect(s.size).toBe(truth.size);
+    expect(s.total).toBe(stream.length);
+    for (const [k, c] of truth) expect(s.get(k)).toEqual({ count: c, error: 0 });
+    const top = s.top(5).map((e) => [e.key, e.count]);
+    const expected = [...truth].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 5);
+    expect(top).toEqual(expected);
+  });
+
+  it('space-saving - over capacity the true count lies in [count - error, count] and unmonitored keys stay below the bound', () => {
+    const stream = zipfStream(100_000, 20_000, 7);
+    const cap = 200;
+    const s = new SpaceSaving(cap);
+    for (const k of stream) s.add(k);
+    const truth = bruteForce(stream);
+    expect(s.exact).toBe(false);
+    expect(s.size).toBe(cap);
+    expect(s.maxError()).toBeLessThanOrEqual(s.total / cap);
+    for (const e of s.entries()) {
+      const t = truth.get(e.key) ?? 0;
+      expect(t).toBeLessThanOrEqual(e.count);
+      expect(t).toBeGreaterThanOrEqual(e.count - e.error);
+    }
+    for (const [k, c] of truth) if (s.get(k) === undefined) expect(c).toBeLessThanOrEqual(s.maxError());
+    // Heavy hitters (true count > N/cap) are always monitored.
+    for (const [k, c] of truth) if (c > s.total / cap) expect(s.get(k)).toBeDefined();
+  });
+
+  it('space-saving - weights add like repeated keys', () => {
+    const s = new SpaceSaving<number>(10);
+    s.add(1, 2.5);
+    s.add(2);
+    s.add(1, 0.5);
+    s.add(3, 0); // ignored
+    expect(s.get(1)).toEqual({ count: 3, error: 0 });
+    expect(s.total).toBe(4);
+    expect(s.get(3)).toBeUndefined();
+  });
+
+  it('space-saving - merging two exact halves equals the exact count of the whole', () => {
+    const stream = zipfStream(20_000, 500, 3);
+    const a = new SpaceSaving(1000);
+    const b = new SpaceSaving(1000);
+    stream.forEach((k, i) => (i % 3 === 0 ? a : b).add(k));
+    a.merge(b);
+    const truth = bruteForce(stream);
+    expect(a.exact).toBe(true);
+    expect(a.total).toBe(stream.length);
+    for (const [k, c] of truth) expect(a.get(k)?.count).toBe(c);
+  });
+
+  it('space-saving - merging bounded halves keeps the error bound', () => {
+    const stream = zipfStream(60_000, 10_000, 11);
+    const a = new SpaceSaving(150);
+    const b = new SpaceSaving(150);
+    stream.forEach((k, i) => (i < 25_000 ? a : b).add(k));
+    a.merge(b);
+    const truth = bruteForce(stream);
+    expect(a.size).toBeLessThanOrEqual(150);
+    for (const e of a.entries()) {
+      const t = truth.get(e.key) ?? 0;
+      expect(t).toBeLessThanOrEqual(e.count);
+      expect(t).toBeGreaterThanOrEqual(e.count - e.error);
+    }
+    for (const [k, c] of truth) if (a.get(k) === undefined) expect(c).toBeLessThanOrEqual(a.maxError());
+    // Adding after a merge keeps the guarantee for keys dropped by it.
+    for (const k of stream.slice(0, 5000)) a.add(k);
+    const truth2 = bruteForce([...stream, ...stream.slice(0, 5000)]);
+    for (const e of a.entries()) {
+      const t = truth2.get(e.key) ?? 0;
+      expect(t).toBeLessThanOrEqual(e.count);
+      expect(t).toBeGreaterThanOrEqual(e.count - e.error);
+    }
+  });
+
+  it('space-saving - a snapshot round-trips through JSON and keeps counting', () => {
+    const s = new SpaceSaving(50);
+    for (const k of zipfStream(5000, 400, 5)) s.add(k);
+    const back = SpaceSaving.fromJSON<string>(JSON.parse(JSON.stringify(s)));
+    expect(back.entries()).toEqual(s.entries());
+    expect(back.maxError()).toBe(s.maxError());
+    back.add('new-key');
+    s.add('new-key');
+    expect(back.get('new-key')).toEqual(s.get('new-key'));
+  });
+
+  it('space-saving - refuses a missing capacity', () => {
+    expect(() => new SpaceSaving(0)).toThrow(/CM_ERR_UNBOUNDED/);
+  });
+});
