@@ -1,0 +1,490 @@
+import { LRUCache } from 'lru-cache';
+import { requireBound } from '../errors';
+import type { EnrichedEvent, SessionContext, SessionSignal, SessionSummary } from '../events/enriched-event';
+import type { CoreMetrics } from '../metrics/core-metrics';
+import { epochMillis, type SessionId, type SiteId, type VisitorId } from '../types';
+
+/** Page views kept per session (summary `pages`, event-time order), count. */
+export const DEFAULT_MAX_SESSION_PAGES = 200;
+/** Distinct product ids kept per session and list (viewed, carted, bought), count. */
+export const DEFAULT_MAX_SESSION_ITEMS = 100;
+/** Sessions kept per visitor (open + recently closed), count. */
+export const DEFAULT_MAX_SESSIONS_PER_VISITOR = 16;
+
+export interface SessionizerOptions {
+  readonly site: SiteId;
+  /** Inactivity gap that ends a server-derived session, ms. */
+  readonly sessionGapMs: number;
+  /** Longest span of a server-derived session; an event beyond it starts a new session, ms. */
+  readonly sessionMaxMs: number;
+  /** How long after closing a session a late event may still re-open it, ms. */
+  readonly allowedLatenessMs: number;
+  /** Visitors whose session state is kept (LRU), count. */
+  readonly maxVisitors: number;
+  /** Page views kept per session, count. */
+  readonly maxPagesPerSession?: number;
+  /** Distinct product ids kept per session list, count. */
+  readonly maxItemsPerSession?: number;
+  /** Sessions kept per visitor, count. */
+  readonly maxSessionsPerVisitor?: number;
+  readonly metrics: Pick<CoreMetrics, 'evictions' | 'activeSessions'>;
+  /** Receives every lifecycle signal, synchronously, in order. */
+  readonly onSignal: (signal: SessionSignal) => void;
+}
+
+type Phase = 'open' | 'closed';
+
+class SessionState {
+  id: SessionId;
+  /** The client's session id, or undefined for a gap-based server session. */
+  readonly clientKey: string | undefined;
+  start: number;
+  end: number;
+  events = 0;
+  pageViews = 0;
+  /** Page view times and keys, sorted by time (stable for equal times), bounded. */
+  pageTs: number[] = [];
+  pageKeys: string[] = [];
+  viewed: string[] = [];
+  carted: string[] = [];
+  bought: string[] = [];
+  categories = new Map<string, string>();
+  revenue = 0;
+  returning: boolean;
+  phase: Phase = 'open';
+  /** Event time at which the next lifecycle step is due (close, then purge). */
+  due = 0;
+  /** Wheel bucket holding this session, or NaN when unscheduled. */
+  bucket = Number.NaN;
+  readonly visitor: VisitorState;
+
+  constructor(visitor: VisitorState, id: SessionId, clientKey: string | undefined, ts: number, returning: boolean) {
+    this.visitor = visitor;
+    this.id = id;
+    this.clientKey = clientKey;
+    this.start = ts;
+    this.end = ts;
+    this.returning = returning;
+  }
+}
+
+class VisitorState {
+  readonly id: VisitorId;
+  readonly sessions: SessionState[] = [];
+  /** Start of the visitor's earliest known session (for returning-visitor detection). */
+  firstStart = Number.POSITIVE_INFINITY;
+  constructor(id: VisitorId) {
+    this.id = id;
+  }
+}
+
+/**
+ * Session windows per visitor (DESIGN.md §4), for one site.
+ *
+ * - A client `sessionId` is trusted: all events carrying it form one session.
+ * - Otherwise sessions are gap-based: an event joins a session when it lies within `sessionGapMs` of
+ *   the session's span (strictly: a gap of exactly the configured length splits), unless the session
+ *   would then span more than `sessionMaxMs`.
+ * - An event (usually late) that lies within the gap of two sessions bridges them: the later one is
+ *   absorbed (`merged`, so processors retract its `started`).
+ * - A session closes when the watermark reaches end + gap (`closed`); it is kept for the allowed
+ *   lateness after that, and a late event landing in it re-opens it (`reopened`; a new `closed` follows).
+ * - Page order (prevPage/nextPage/pageIndex) is event-time order even when events arrive out of order.
+ *
+ * State is bounded: visitors in an LRU (`maxVisitors`, evictions counted; an evicted visitor's open
+ * sessions are closed first), pages/items per session and sessions per visitor capped.
+ */
+export class Sessionizer {
+  readonly site: SiteId;
+  readonly #gap: number;
+  readonly #max: number;
+  readonly #lateness: number;
+  readonly #maxPages: number;
+  readonly #maxItems: number;
+  readonly #maxSessions: number;
+  readonly #metrics: SessionizerOptions['metrics'];
+  readonly #onSignal: (signal: SessionSignal) => void;
+  readonly #visitors: LRUCache<string, VisitorState>;
+  /** Timing wheel: bucket index (due / bucketMs) → sessions due in it. */
+  readonly #wheel = new Map<number, Set<SessionState>>();
+  readonly #bucketMs: number;
+  /** The bucket of the last watermark: rescanned on each advance (it may be only partly passed). */
+  #scanFrom = Number.NEGATIVE_INFINITY;
+  #open = 0;
+  #watermark = Number.NEGATIVE_INFINITY;
+
+  constructor(opts: SessionizerOptions) {
+    this.site = opts.site;
+    this.#gap = requireBound('Sessionizer sessionGapMs', opts.sessionGapMs);
+    this.#max = requireBound('Sessionizer sessionMaxMs', opts.sessionMaxMs);
+    if (!(opts.allowedLatenessMs >= 0)) throw new RangeError('allowedLatenessMs must be >= 0');
+    this.#lateness = opts.allowedLatenessMs;
+    this.#maxPages = requireBound('Sessionizer maxPagesPerSession', opts.maxPagesPerSession ?? DEFAULT_MAX_SESSION_PAGES);
+    this.#maxItems = requireBound('Sessionizer maxItemsPerSession', opts.maxItemsPerSession ?? DEFAULT_MAX_SESSION_ITEMS);
+    this.#maxSessions = requireBound('Sessionizer maxSessionsPerVisitor', opts.maxSessionsPerVisitor ?? DEFAULT_MAX_SESSIONS_PER_VISITOR);
+    this.#metrics = opts.metrics;
+    this.#onSignal = opts.onSignal;
+    this.#bucketMs = Math.max(1_000, Math.floor(this.#gap / 30));
+    this.#visitors = new LRUCache<string, VisitorState>({
+      max: requireBound('Sessionizer maxVisitors', opts.maxVisitors),
+      dispose: (v, _k, reason) => {
+        if (reason === 'evict') this.#evictVisitor(v);
+      },
+    });
+  }
+
+  /** Open sessions (not yet closed by the watermark). */
+  get activeSessions(): number {
+    return this.#open;
+  }
+
+  /** Visitors held. */
+  get visitors(): number {
+    return this.#visitors.size;
+  }
+
+  /** Assigns `e` to its session, sets `e.session`, and emits started/merged/reopened signals first. */
+  assign(e: EnrichedEvent): SessionContext {
+    const ts = e.ts as number;
+    let v = this.#visitors.get(e.visitorId);
+    if (v === undefined) {
+      v = new VisitorState(e.visitorId);
+      this.#visitors.set(e.visitorId, v);
+    }
+    const clientKey = e.event.sessionId;
+    let s = clientKey !== undefined ? this.#findClient(v, clientKey) : this.#findByGap(v, ts);
+    let isNew = false;
+    if (s === undefined) {
+      s = this.#newSession(v, clientKey, ts);
+      isNew = true;
+    } else if (s.phase === 'closed') {
+      this.#reopen(s);
+    }
+    const ctx = this.#add(s, e, ts, isNew);
+    e.session = ctx;
+    if (isNew) this.#onSignal({ kind: 'started', session: this.#summary(s) });
+    return ctx;
+  }
+
+  /** Closes sessions whose end + gap the watermark reached, and forgets closed ones past the lateness. */
+  advance(watermark: number): void {
+    if (!(watermark > this.#watermark)) return;
+    this.#watermark = watermark;
+    const last = Math.floor(watermark / this.#bucketMs);
+    if (this.#wheel.size === 0) {
+      this.#scanFrom = last;
+      return;
+    }
+    // TRICKY: closing reschedules a session for its purge (end + gap + lateness); when a big step
+    // passes both, the second pass handles it.
+    for (let pass = 0; pass < 2; pass++) {
+      let indices: number[];
+      if (!Number.isFinite(this.#scanFrom) || last - this.#scanFrom > this.#wheel.size) {
+        indices = [...this.#wheel.keys()].filter((k) => k <= last).sort((a, b) => a - b);
+      } else {
+        indices = [];
+        for (let i = this.#scanFrom; i <= last; i++) if (this.#wheel.has(i)) indices.push(i);
+      }
+      let again = false;
+      for (const idx of indices) {
+        const bucket = this.#wheel.get(idx);
+        if (bucket === undefined) continue;
+        for (const s of bucket) {
+          if (s.due > watermark) continue;
+          if (s.phase === 'open') {
+            this.#close(s);
+            if (s.due <= watermark) again = true;
+          } else this.#purge(s);
+        }
+      }
+      if (!again) break;
+    }
+    this.#scanFrom = last;
+  }
+
+  /** The sessions currently held for a visitor (open and recently closed), as summaries. */
+  sessionsOf(visitorId: string): SessionSummary[] {
+    const v = this.#visitors.peek(visitorId);
+    return v === undefined ? [] : v.sessions.map((s) => this.#summary(s));
+  }
+
+  // ── assignment ────────────────────────────────────────────────────────────────────────────────
+
+  #findClient(v: VisitorState, key: string): SessionState | undefined {
+    for (const s of v.sessions) if (s.clientKey === key) return s;
+    return undefined;
+  }
+
+  #findByGap(v: VisitorState, ts: number): SessionState | undefined {
+    let first: SessionState | undefined;
+    let second: SessionState | undefined;
+    for (const s of v.sessions) {
+      if (s.clientKey !== undefined) continue;
+      if (ts > s.start - this.#gap && ts < s.end + this.#gap) {
+        if (first === undefined) first = s;
+        else if (second === undefined) second = s;
+        else {
+          // Three or more within reach: only possible around max-length splits; keep the nearest two.
+          if (distance(s, ts) < distance(first, ts)) first = s;
+          else if (distance(s, ts) < distance(second, ts)) second = s;
+        }
+      }
+    }
+    if (first === undefined) return undefined;
+    if (second === undefined) return this.#fits(first, ts) ? first : undefined;
+    const a = first.start <= second.start ? first : second;
+    const b = a === first ? second : first;
+    const span = Math.max(a.end, b.end, ts) - Math.min(a.start, ts);
+    if (span <= this.#max) {
+      this.#merge(a, b);
+      return a;
+    }
+    // Merging would exceed the maximum length: join the nearer session that still fits.
+    const [near, far] = distance(a, ts) <= distance(b, ts) ? [a, b] : [b, a];
+    if (this.#fits(near, ts)) return near;
+    return this.#fits(far, ts) ? far : undefined;
+  }
+
+  #fits(s: SessionState, ts: number): boolean {
+    return Math.max(s.end, ts) - Math.min(s.start, ts) <= this.#max;
+  }
+
+  #newSession(v: VisitorState, clientKey: string | undefined, ts: number): SessionState {
+    if (v.sessions.length >= this.#maxSessions) {
+      // Drop the session that ended first (closing it if still open): bounded per-visitor state.
+      let oldest = v.sessions[0]!;
+      for (const s of v.sessions) if (s.end < oldest.end) oldest = s;
+      if (oldest.phase === 'open') this.#close(oldest);
+      this.#purge(oldest);
+      this.#metrics.evictions.inc({ component: 'sessionizer', structure: 'visitor_sessions' });
+    }
+    const returning = v.firstStart < ts;
+    if (ts < v.firstStart) v.firstStart = ts;
+    const id = (clientKey ?? `${v.id}/${ts.toString(36)}`) as SessionId;
+    const s = new SessionState(v, id, clientKey, ts, returning);
+    v.sessions.push(s);
+    this.#open++;
+    this.#metrics.activeSessions.inc();
+    this.#schedule(s, ts + this.#gap);
+    return s;
+  }
+
+  #reopen(s: SessionState): void {
+    this.#onSignal({ kind: 'reopened', session: this.#summary(s) });
+    s.phase = 'open';
+    this.#open++;
+    this.#metrics.activeSessions.inc();
+    this.#schedule(s, s.end + this.#gap);
+  }
+
+  /** Folds `b` into `a` (a starts first); emits `merged` so processors retract b's start. */
+  #merge(a: SessionState, b: SessionState): void {
+    if (a.phase === 'closed') this.#reopen(a);
+    if (b.phase === 'closed') this.#reopen(b);
+    const absorbed = this.#summary(b);
+    a.start = Math.min(a.start, b.start);
+    a.end = Math.max(a.end, b.end);
+    a.events += b.events;
+    a.pageViews += b.pageViews;
+    for (let i = 0; i < b.pageTs.length; i++) this.#insertPage(a, b.pageTs[i]!, b.pageKeys[i]!);
+    for (const p of b.viewed) this.#addItem(a.viewed, p);
+    for (const p of b.carted) this.#addItem(a.carted, p);
+    for (const p of b.bought) this.#addItem(a.bought, p);
+    for (const [p, c] of b.categories) if (!a.categories.has(p) && a.categories.size < this.#maxItems * 3) a.categories.set(p, c);
+    a.revenue += b.revenue;
+    this.#unschedule(b);
+    const v = b.visitor;
+    v.sessions.splice(v.sessions.indexOf(b), 1);
+    this.#open--;
+    this.#metrics.activeSessions.dec();
+    this.#schedule(a, a.end + this.#gap);
+    this.#onSignal({ kind: 'merged', absorbed, into: this.#summary(a) });
+  }
+
+  #add(s: SessionState, e: EnrichedEvent, ts: number, isNew: boolean): SessionContext {
+    if (ts < s.start) s.start = ts;
+    if (ts > s.end) {
+      s.end = ts;
+      this.#schedule(s, ts + this.#gap);
+    }
+    s.events++;
+    let pageIndex: number;
+    let prevPage: string | undefined;
+    let nextPage: string | undefined;
+    const ev = e.event;
+    switch (ev.type) {
+      case 'page_view': {
+        s.pageViews++;
+        const idx = this.#insertPage(s, ts, e.page);
+        if (idx < 0) {
+          // Page list full: report the position by count, the last kept page as previous.
+          pageIndex = s.pageViews - 1;
+          prevPage = s.pageKeys[s.pageKeys.length - 1];
+          nextPage = undefined;
+        } else {
+          pageIndex = idx;
+          prevPage = idx > 0 ? s.pageKeys[idx - 1] : undefined;
+          nextPage = s.pageKeys[idx + 1];
+        }
+        const product = ev.product;
+        if (product !== undefined) {
+          this.#addItem(s.viewed, product.id);
+          if (product.category !== undefined) this.#addCategory(s, product.id, product.category);
+        }
+        break;
+      }
+      case 'click': {
+        // Not a page view: the page it happened on is the page view at or before it.
+        const idx = upperBound(s.pageTs, ts) - 1;
+        pageIndex = idx;
+        prevPage = idx >= 0 ? s.pageKeys[idx] : undefined;
+        nextPage = undefined;
+        if (ev.target.kind === 'button' && ev.target.productId !== undefined) this.#addItem(s.carted, ev.target.productId);
+        break;
+      }
+      case 'form': {
+        const idx = upperBound(s.pageTs, ts) - 1;
+        pageIndex = idx;
+        prevPage = idx >= 0 ? s.pageKeys[idx] : undefined;
+        nextPage = undefined;
+        if (ev.action === 'submit' && ev.items !== undefined) {
+          for (const item of ev.items) {
+            this.#addItem(s.bought, item.productId);
+            if (item.category !== undefined) this.#addCategory(s, item.productId, item.category);
+            if (item.price !== undefined) s.revenue += item.price * item.quantity;
+          }
+        }
+        break;
+      }
+      default: {
+        const _exhaustive: never = ev;
+        return _exhaustive;
+      }
+    }
+    return {
+      id: s.id,
+      start: epochMillis(s.start),
+      isNew,
+      prevPage,
+      nextPage,
+      pageIndex,
+      returningVisitor: s.returning,
+    };
+  }
+
+  /** Inserts a page view in time order; returns its index, or −1 when the list is full. */
+  #insertPage(s: SessionState, ts: number, page: string): number {
+    if (s.pageTs.length >= this.#maxPages) return -1;
+    const idx = upperBound(s.pageTs, ts);
+    if (idx === s.pageTs.length) {
+      s.pageTs.push(ts);
+      s.pageKeys.push(page);
+    } else {
+      s.pageTs.splice(idx, 0, ts);
+      s.pageKeys.splice(idx, 0, page);
+    }
+    return idx;
+  }
+
+  #addItem(list: string[], id: string): void {
+    if (list.length < this.#maxItems && !list.includes(id)) list.push(id);
+  }
+
+  #addCategory(s: SessionState, productId: string, category: string): void {
+    if (s.categories.size < this.#maxItems * 3 || s.categories.has(productId)) s.categories.set(productId, category);
+  }
+
+  // ── lifecycle ─────────────────────────────────────────────────────────────────────────────────
+
+  #close(s: SessionState): void {
+    s.phase = 'closed';
+    this.#open--;
+    this.#metrics.activeSessions.dec();
+    this.#schedule(s, s.end + this.#gap + this.#lateness);
+    this.#onSignal({ kind: 'closed', session: this.#summary(s) });
+  }
+
+  #purge(s: SessionState): void {
+    this.#unschedule(s);
+    const list = s.visitor.sessions;
+    const i = list.indexOf(s);
+    if (i >= 0) list.splice(i, 1);
+  }
+
+  #evictVisitor(v: VisitorState): void {
+    this.#metrics.evictions.inc({ component: 'sessionizer', structure: 'visitors' });
+    for (const s of v.sessions) {
+      this.#unschedule(s);
+      if (s.phase === 'open') {
+        s.phase = 'closed';
+        this.#open--;
+        this.#metrics.activeSessions.dec();
+        this.#onSignal({ kind: 'closed', session: this.#summary(s) });
+      }
+    }
+    v.sessions.length = 0;
+  }
+
+  #schedule(s: SessionState, due: number): void {
+    s.due = due;
+    // TRICKY: a bucket at or behind the last scanned one would never be scanned again; the last
+    // scanned bucket is rescanned on every advance, so clamp to it.
+    const idx = Math.max(Math.floor(due / this.#bucketMs), this.#scanFrom);
+    if (idx === s.bucket) return;
+    this.#unschedule(s);
+    let bucket = this.#wheel.get(idx);
+    if (bucket === undefined) {
+      bucket = new Set();
+      this.#wheel.set(idx, bucket);
+    }
+    bucket.add(s);
+    s.bucket = idx;
+  }
+
+  #unschedule(s: SessionState): void {
+    if (Number.isNaN(s.bucket)) return;
+    const bucket = this.#wheel.get(s.bucket);
+    if (bucket !== undefined) {
+      bucket.delete(s);
+      if (bucket.size === 0) this.#wheel.delete(s.bucket);
+    }
+    s.bucket = Number.NaN;
+  }
+
+  #summary(s: SessionState): SessionSummary {
+    const categories: Record<string, string> = Object.create(null) as Record<string, string>;
+    for (const [p, c] of s.categories) categories[p] = c;
+    return {
+      site: this.site,
+      id: s.id,
+      visitorId: s.visitor.id,
+      start: epochMillis(s.start),
+      end: epochMillis(s.end),
+      events: s.events,
+      pageViews: s.pageViews,
+      pages: s.pageKeys.slice(),
+      viewed: s.viewed.slice(),
+      carted: s.carted.slice(),
+      bought: s.bought.slice(),
+      categories,
+      revenue: s.revenue,
+      returningVisitor: s.returning,
+    };
+  }
+}
+
+function distance(s: SessionState, ts: number): number {
+  return ts < s.start ? s.start - ts : ts > s.end ? ts - s.end : 0;
+}
+
+/** First index whose value is greater than `x` (insertion point after equal values). */
+function upperBound(a: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
