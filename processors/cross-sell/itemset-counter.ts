@@ -1,0 +1,432 @@
+import { ClickstreamError, requireBound } from '../../src/errors';
+import { KeyCountTable } from './key-count-table';
+
+/** Pair keys pack two item slots as `a · 2^21 + b` (a < b): at most 2^21 items per counter. */
+export const MAX_PAIR_ITEMS = 2 ** 21;
+/** Triple keys pack three slots as `(a · 2^17 + b) · 2^17 + c` (< 2^51): at most 2^17 items when triples are on. */
+export const MAX_TRIPLE_ITEMS = 2 ** 17;
+const PAIR_SHIFT = MAX_PAIR_ITEMS;
+const TRIPLE_SHIFT = MAX_TRIPLE_ITEMS;
+
+export interface ItemsetCounterOptions {
+  /** Most distinct items held (count); beyond it the lowest quarter is evicted. ≤ 2^21 (≤ 2^17 with triples). */
+  readonly itemCapacity: number;
+  /** Most distinct pairs held (count). */
+  readonly pairCapacity: number;
+  /** Most distinct triples held (count); 0 turns triple counting off. */
+  readonly tripleCapacity: number;
+  /** Distinct items of one basket that are counted (count); the rest of a larger basket is dropped and counted in `truncatedBaskets`. */
+  readonly maxBasketItems: number;
+  /** Called with the structure and the number of entries evicted. */
+  readonly onEvict?: (structure: 'items' | 'pairs' | 'triples', n: number) => void;
+}
+
+/** Absolute error bounds, in baskets: every reported count c of a true count t has t ≤ c ≤ t + bound. */
+export interface CountErrorBound {
+  readonly items: number;
+  readonly pairs: number;
+  readonly triples: number;
+}
+
+/** JSON form of a counter. Pairs and triples refer to items by their index in `items`. */
+export interface ItemsetCounterSnapshot {
+  readonly v: 1;
+  readonly baskets: number;
+  readonly truncatedBaskets: number;
+  readonly floors: readonly [number, number, number];
+  /** Item names, in the order the flat arrays below refer to them. */
+  readonly items: readonly string[];
+  /** [count, err] per item, flat. */
+  readonly itemCounts: readonly number[];
+  /** [i, j, count, err] per pair, flat. */
+  readonly pairs: readonly number[];
+  /** [i, j, k, count, err] per triple, flat. */
+  readonly triples: readonly number[];
+}
+
+/**
+ * Bounded counting of the items, pairs and (optionally) triples of baskets, where a basket is a SET
+ * (a repeated item counts once). Item strings are interned to dense slots (`Map<string, slot>`);
+ * item counts live in typed arrays indexed by slot, pairs and triples in KeyCountTables keyed by the
+ * packed slots. Exact while every structure stays within its capacity (`errorBound()` is then all
+ * zero); beyond that Space-Saving with batched eviction, with the absolute error bound reported.
+ *
+ * Supports removing a basket (a retracted session) and merging another counter (sum of counts).
+ * When an item is evicted its pairs and triples go too, so a freed slot can be reused safely; their
+ * true counts are at most the item's, which the pair/triple floors then cover.
+ */
+export class ItemsetCounter {
+  readonly options: ItemsetCounterOptions;
+  /** Baskets counted (exact). */
+  baskets = 0;
+  /** Baskets larger than maxBasketItems whose surplus items were not counted. */
+  truncatedBaskets = 0;
+  readonly #slots = new Map<string, number>();
+  readonly #names: (string | undefined)[] = [];
+  readonly #counts: Float64Array;
+  readonly #errs: Float64Array;
+  /** Basket sequence number that last touched each slot: dedupes a basket and protects it from eviction. */
+  readonly #touched: Uint32Array;
+  readonly #free: Int32Array;
+  #freeTop = 0;
+  #nextSlot = 0;
+  #itemFloor = 0;
+  #seq = 0;
+  readonly #scratch: Int32Array;
+  readonly #pairs: KeyCountTable;
+  readonly #triples: KeyCountTable | undefined;
+
+  constructor(options: ItemsetCounterOptions) {
+    this.options = options;
+    const cap = requireBound('ItemsetCounter itemCapacity', options.itemCapacity);
+    requireBound('ItemsetCounter pairCapacity', options.pairCapacity);
+    requireBound('ItemsetCounter maxBasketItems', options.maxBasketItems);
+    const triples = options.tripleCapacity > 0;
+    const maxItems = triples ? MAX_TRIPLE_ITEMS : MAX_PAIR_ITEMS;
+    if (cap > maxItems) {
+      throw new ClickstreamError('CM_ERR_CONFIG', `itemCapacity ${cap} exceeds ${maxItems} (the packed ${triples ? 'triple' : 'pair'} key limit)`);
+    }
+    if (cap <= options.maxBasketItems) {
+      throw new ClickstreamError('CM_ERR_CONFIG', `itemCapacity ${cap} must exceed maxBasketItems ${options.maxBasketItems} (a basket must fit)`);
+    }
+    this.#counts = new Float64Array(cap);
+    this.#errs = new Float64Array(cap);
+    this.#touched = new Uint32Array(cap);
+    this.#free = new Int32Array(cap);
+    this.#scratch = new Int32Array(options.maxBasketItems);
+    const onEvict = options.onEvict;
+    this.#pairs = new KeyCountTable(options.pairCapacity, onEvict && ((n) => onEvict('pairs', n)));
+    this.#triples = triples ? new KeyCountTable(options.tripleCapacity, onEvict && ((n) => onEvict('triples', n))) : undefined;
+  }
+
+  /** An empty counter with the same options. */
+  emptyLike(): ItemsetCounter {
+    return new ItemsetCounter(this.options);
+  }
+
+  get triplesEnabled(): boolean {
+    return this.#triples !== undefined;
+  }
+
+  /** Distinct items held. */
+  get itemCount(): number {
+    return this.#slots.size;
+  }
+
+  /** Distinct pairs held. */
+  get pairCount(): number {
+    return this.#pairs.size;
+  }
+
+  /** Distinct triples held. */
+  get tripleCount(): number {
+    return this.#triples?.size ?? 0;
+  }
+
+  /** Counts one basket (duplicates within it ignored). */
+  add(basket: readonly string[]): void {
+    const n = this.#collect(basket, true);
+    this.baskets++;
+    if (n === 0) return;
+    const s = this.#scratch;
+    const counts = this.#counts;
+    for (let i = 0; i < n; i++) counts[s[i]!]! += 1;
+    if (n < 2) return;
+    // Sorted slots make the packed keys canonical (a < b < c) without a min/max per pair.
+    s.subarray(0, n).sort();
+    const pairs = this.#pairs;
+    for (let i = 0; i < n; i++) {
+      const base = s[i]! * PAIR_SHIFT;
+      for (let j = i + 1; j < n; j++) pairs.add(base + s[j]!, 1);
+    }
+    const triples = this.#triples;
+    if (triples === undefined || n < 3) return;
+    for (let i = 0; i < n; i++) {
+      for (let j = i + 1; j < n; j++) {
+        const base = (s[i]! * TRIPLE_SHIFT + s[j]!) * TRIPLE_SHIFT;
+        for (let k = j + 1; k < n; k++) triples.add(base + s[k]!, 1);
+      }
+    }
+  }
+
+  /** Retracts one basket previously added (e.g. a re-opened session). */
+  remove(basket: readonly string[]): void {
+    const n = this.#collect(basket, false);
+    if (this.baskets > 0) this.baskets--;
+    const s = this.#scratch;
+    const counts = this.#counts;
+    for (let i = 0; i < n; i++) {
+      const c = counts[s[i]!]! - 1;
+      counts[s[i]!] = c > 0 ? c : 0;
+    }
+    if (n < 2) return;
+    s.subarray(0, n).sort();
+    for (let i = 0; i < n; i++) {
+      for (let j = i + 1; j < n; j++) {
+        this.#pairs.subtract(s[i]! * PAIR_SHIFT + s[j]!, 1);
+        if (this.#triples === undefined) continue;
+        const base = (s[i]! * TRIPLE_SHIFT + s[j]!) * TRIPLE_SHIFT;
+        for (let k = j + 1; k < n; k++) this.#triples.subtract(base + s[k]!, 1);
+      }
+    }
+  }
+
+  /** Estimated count of an item (0 when not held: its true count is then ≤ errorBound().items). */
+  item(name: string): number {
+    const slot = this.#slots.get(name);
+    return slot === undefined ? 0 : this.#counts[slot]! + this.#errs[slot]!;
+  }
+
+  /** Estimated count of the pair {a, b}. */
+  pair(a: string, b: string): number {
+    const sa = this.#slots.get(a);
+    const sb = this.#slots.get(b);
+    if (sa === undefined || sb === undefined || sa === sb) return 0;
+    return this.#pairs.estimate(sa < sb ? sa * PAIR_SHIFT + sb : sb * PAIR_SHIFT + sa);
+  }
+
+  /** Estimated count of the triple {a, b, c} (0 when triples are off). */
+  triple(a: string, b: string, c: string): number {
+    if (this.#triples === undefined) return 0;
+    const x = this.#slots.get(a);
+    const y = this.#slots.get(b);
+    const z = this.#slots.get(c);
+    if (x === undefined || y === undefined || z === undefined || x === y || y === z || x === z) return 0;
+    const [p, q, r] = [x, y, z].sort((u, v) => u - v) as [number, number, number];
+    return this.#triples.estimate((p * TRIPLE_SHIFT + q) * TRIPLE_SHIFT + r);
+  }
+
+  errorBound(): CountErrorBound {
+    return { items: this.#itemFloor, pairs: this.#pairs.floor, triples: this.#triples?.floor ?? 0 };
+  }
+
+  /** Calls fn for every held item with its estimated count. */
+  forEachItem(fn: (name: string, count: number) => void): void {
+    for (const [name, slot] of this.#slots) fn(name, this.#counts[slot]! + this.#errs[slot]!);
+  }
+
+  /** Calls fn for every held pair whose estimated count is ≥ minCount (names in slot order, not sorted). */
+  forEachPair(minCount: number, fn: (a: string, b: string, count: number) => void): void {
+    const names = this.#names;
+    this.#pairs.forEach((key, c, e) => {
+      if (c + e < minCount) return;
+      const a = Math.floor(key / PAIR_SHIFT);
+      fn(names[a]!, names[key - a * PAIR_SHIFT]!, c + e);
+    });
+  }
+
+  /** Calls fn for every held triple whose estimated count is ≥ minCount. */
+  forEachTriple(minCount: number, fn: (a: string, b: string, c: string, count: number) => void): void {
+    const names = this.#names;
+    this.#triples?.forEach((key, c, e) => {
+      if (c + e < minCount) return;
+      const ab = Math.floor(key / TRIPLE_SHIFT);
+      const a = Math.floor(ab / TRIPLE_SHIFT);
+      fn(names[a]!, names[ab - a * TRIPLE_SHIFT]!, names[key - ab * TRIPLE_SHIFT]!, c + e);
+    });
+  }
+
+  /**
+   * Folds `other` in (sum of counts). Where one side does not hold a key, its share is bounded by
+   * that side's floor, which goes into the key's slack; the floors add up.
+   */
+  mergeFrom(other: ItemsetCounter): void {
+    this.baskets += other.baskets;
+    this.truncatedBaskets += other.truncatedBaskets;
+    const otherItemFloor = other.#itemFloor;
+    if (otherItemFloor > 0) for (const slot of this.#slots.values()) this.#errs[slot]! += otherItemFloor;
+    this.#seq = (this.#seq + 1) >>> 0 || 1;
+    for (const [name, os] of other.#slots) {
+      const c = other.#counts[os]!;
+      const e = other.#errs[os]!;
+      const mine = this.#slots.get(name);
+      if (mine !== undefined) {
+        this.#counts[mine]! += c;
+        this.#errs[mine]! += e - otherItemFloor;
+      } else {
+        // The floor may have risen by an eviction during this merge: it bounds our share either way.
+        const slot = this.#intern(name);
+        this.#counts[slot] = c;
+        this.#errs[slot] = e + this.#itemFloor;
+      }
+    }
+    // TRICKY: evictions during this merge may have raised our floor; the sum must use the raised one,
+    // or a B-only item's slack (its err + our raised floor) could exceed the reported bound.
+    this.#itemFloor += otherItemFloor;
+    const map = new Int32Array(other.#names.length).fill(-1);
+    for (const [name, os] of other.#slots) map[os] = this.#slots.get(name) ?? -1;
+    mergeTable(this.#pairs, other.#pairs, (key) => {
+      const a = map[Math.floor(key / PAIR_SHIFT)]!;
+      const b = map[key % PAIR_SHIFT]!;
+      if (a < 0 || b < 0) return -1;
+      return a < b ? a * PAIR_SHIFT + b : b * PAIR_SHIFT + a;
+    });
+    if (this.#triples !== undefined && other.#triples !== undefined) {
+      mergeTable(this.#triples, other.#triples, (key) => {
+        const ab = Math.floor(key / TRIPLE_SHIFT);
+        const a = map[Math.floor(ab / TRIPLE_SHIFT)]!;
+        const b = map[ab % TRIPLE_SHIFT]!;
+        const c = map[key % TRIPLE_SHIFT]!;
+        if (a < 0 || b < 0 || c < 0) return -1;
+        const [p, q, r] = [a, b, c].sort((u, v) => u - v) as [number, number, number];
+        return (p * TRIPLE_SHIFT + q) * TRIPLE_SHIFT + r;
+      });
+    }
+  }
+
+  snapshot(): ItemsetCounterSnapshot {
+    const items: string[] = [];
+    const itemCounts: number[] = [];
+    const index = new Int32Array(this.#names.length).fill(-1);
+    for (const [name, slot] of this.#slots) {
+      index[slot] = items.length;
+      items.push(name);
+      itemCounts.push(this.#counts[slot]!, this.#errs[slot]!);
+    }
+    const pairs: number[] = [];
+    this.#pairs.forEach((key, c, e) => {
+      const a = Math.floor(key / PAIR_SHIFT);
+      pairs.push(index[a]!, index[key - a * PAIR_SHIFT]!, c, e);
+    });
+    const triples: number[] = [];
+    this.#triples?.forEach((key, c, e) => {
+      const ab = Math.floor(key / TRIPLE_SHIFT);
+      const a = Math.floor(ab / TRIPLE_SHIFT);
+      triples.push(index[a]!, index[ab - a * TRIPLE_SHIFT]!, index[key - ab * TRIPLE_SHIFT]!, c, e);
+    });
+    return {
+      v: 1,
+      baskets: this.baskets,
+      truncatedBaskets: this.truncatedBaskets,
+      floors: [this.#itemFloor, this.#pairs.floor, this.#triples?.floor ?? 0],
+      items,
+      itemCounts,
+      pairs,
+      triples,
+    };
+  }
+
+  /** Rebuilds a counter from a snapshot (options as configured now; entries beyond capacity are evicted). */
+  static fromSnapshot(s: ItemsetCounterSnapshot, options: ItemsetCounterOptions): ItemsetCounter {
+    if (s.v !== 1 || s.itemCounts.length !== s.items.length * 2 || s.pairs.length % 4 !== 0 || s.triples.length % 5 !== 0) {
+      throw new ClickstreamError('CM_ERR_SNAPSHOT', 'not an ItemsetCounter v1 snapshot');
+    }
+    const out = new ItemsetCounter(options);
+    out.baskets = s.baskets;
+    out.truncatedBaskets = s.truncatedBaskets;
+    out.#itemFloor = s.floors[0];
+    out.#pairs.raiseFloor(s.floors[1]);
+    out.#triples?.raiseFloor(s.floors[2]);
+    const slots = new Int32Array(s.items.length);
+    s.items.forEach((name, i) => {
+      const slot = out.#intern(name);
+      slots[i] = slot;
+      out.#counts[slot] = s.itemCounts[2 * i]!;
+      // TRICKY: #intern set err to the floor; the snapshot's err already includes it.
+      out.#errs[slot] = s.itemCounts[2 * i + 1]!;
+    });
+    for (let i = 0; i < s.pairs.length; i += 4) {
+      const a = slots[s.pairs[i]!]!;
+      const b = slots[s.pairs[i + 1]!]!;
+      out.#pairs.addEntry(a < b ? a * PAIR_SHIFT + b : b * PAIR_SHIFT + a, s.pairs[i + 2]!, s.pairs[i + 3]! - out.#pairs.floor);
+    }
+    if (out.#triples !== undefined) {
+      for (let i = 0; i < s.triples.length; i += 5) {
+        const [p, q, r] = [slots[s.triples[i]!]!, slots[s.triples[i + 1]!]!, slots[s.triples[i + 2]!]!].sort((u, v) => u - v) as [number, number, number];
+        out.#triples.addEntry((p * TRIPLE_SHIFT + q) * TRIPLE_SHIFT + r, s.triples[i + 3]!, s.triples[i + 4]! - out.#triples.floor);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Maps the basket to distinct slots in #scratch, returns how many. Interns when `insert` (adding),
+   * else skips unknown items (removing: an unknown item has no counts to retract).
+   */
+  #collect(basket: readonly string[], insert: boolean): number {
+    this.#seq = (this.#seq + 1) >>> 0 || 1;
+    const seq = this.#seq;
+    const max = this.options.maxBasketItems;
+    const touched = this.#touched;
+    const s = this.#scratch;
+    let n = 0;
+    for (let i = 0; i < basket.length; i++) {
+      const name = basket[i]!;
+      let slot = this.#slots.get(name);
+      if (slot === undefined) {
+        if (!insert) continue;
+        if (n === max) {
+          this.truncatedBaskets++;
+          break;
+        }
+        slot = this.#intern(name);
+      } else if (touched[slot] === seq) continue;
+      if (n === max) {
+        if (insert) this.truncatedBaskets++;
+        break;
+      }
+      touched[slot] = seq;
+      s[n++] = slot;
+    }
+    return n;
+  }
+
+  /** A slot for a new item, evicting the lowest quarter of items when full (never the current basket's). */
+  #intern(name: string): number {
+    if (this.#freeTop === 0 && this.#nextSlot === this.#counts.length) this.#evictItems();
+    const slot = this.#freeTop > 0 ? this.#free[--this.#freeTop]! : this.#nextSlot++;
+    this.#slots.set(name, slot);
+    this.#names[slot] = name;
+    this.#counts[slot] = 0;
+    this.#errs[slot] = this.#itemFloor;
+    return slot;
+  }
+
+  #evictItems(): void {
+    const seq = this.#seq;
+    const candidates: number[] = [];
+    for (const slot of this.#slots.values()) if (this.#touched[slot] !== seq) candidates.push(slot);
+    const upper = (slot: number): number => this.#counts[slot]! + this.#errs[slot]!;
+    candidates.sort((a, b) => upper(a) - upper(b));
+    const quota = Math.max(1, Math.floor(this.#slots.size / 4));
+    const gone = new Uint8Array(this.#counts.length);
+    let evicted = 0;
+    for (let i = 0; i < quota && i < candidates.length; i++) {
+      const slot = candidates[i]!;
+      const u = upper(slot);
+      if (u > this.#itemFloor) this.#itemFloor = u;
+      gone[slot] = 1;
+      this.#slots.delete(this.#names[slot]!);
+      this.#names[slot] = undefined;
+      this.#free[this.#freeTop++] = slot;
+      evicted++;
+    }
+    this.options.onEvict?.('items', evicted);
+    // Pairs and triples of an evicted item go with it (their slots will be reused).
+    const pairs = this.#pairs.removeWhere((key) => gone[Math.floor(key / PAIR_SHIFT)] === 1 || gone[key % PAIR_SHIFT] === 1);
+    if (pairs > 0) this.options.onEvict?.('pairs', pairs);
+    const triples = this.#triples?.removeWhere((key) => {
+      const ab = Math.floor(key / TRIPLE_SHIFT);
+      return gone[Math.floor(ab / TRIPLE_SHIFT)] === 1 || gone[ab % TRIPLE_SHIFT] === 1 || gone[key % TRIPLE_SHIFT] === 1;
+    }) ?? 0;
+    if (triples > 0) this.options.onEvict?.('triples', triples);
+  }
+}
+
+/** Merges table `from` into `into`, mapping keys with `remap` (-1: an item `into` no longer holds). */
+function mergeTable(into: KeyCountTable, from: KeyCountTable, remap: (key: number) => number): void {
+  const intoFloor = into.floor;
+  const fromFloor = from.floor;
+  into.addSlackToAll(fromFloor);
+  from.forEach((key, c, e) => {
+    const k = remap(key);
+    if (k < 0) {
+      // Our side of it was purged with its item: both shares are bounded, so the floor covers it.
+      into.raiseFloor(c + e + intoFloor);
+      return;
+    }
+    if (into.has(k)) into.addEntry(k, c, e - fromFloor);
+    else into.addEntry(k, c, e); // addEntry adds into's current floor as the slack for into's share
+  });
+  into.raiseFloor(into.floor + fromFloor);
+}

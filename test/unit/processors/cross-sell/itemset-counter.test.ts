@@ -1,0 +1,196 @@
+import { describe, expect, it } from 'vitest';
+import { ItemsetCounter, type ItemsetCounterOptions } from '../../../../processors/cross-sell/itemset-counter';
+
+/** Deterministic PRNG (mulberry32) so failures reproduce. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Baskets over `items` distinct items with a skewed (roughly Zipf) popularity; repeats allowed in a basket. */
+function baskets(seed: number, count: number, items: number, maxLen: number): string[][] {
+  const r = rng(seed);
+  const out: string[][] = [];
+  for (let i = 0; i < count; i++) {
+    const len = 1 + Math.floor(r() * maxLen);
+    const b: string[] = [];
+    for (let j = 0; j < len; j++) b.push(`p${Math.floor(items * r() ** 3)}`);
+    out.push(b);
+  }
+  return out;
+}
+
+/** Brute-force truth: counts of items, pairs and triples over baskets as sets. */
+function bruteForce(bs: readonly string[][]) {
+  const items = new Map<string, number>();
+  const pairs = new Map<string, number>();
+  const triples = new Map<string, number>();
+  for (const b of bs) {
+    const set = [...new Set(b)].sort();
+    for (const a of set) items.set(a, (items.get(a) ?? 0) + 1);
+    for (let i = 0; i < set.length; i++)
+      for (let j = i + 1; j < set.length; j++) {
+        const k = `${set[i]}|${set[j]}`;
+        pairs.set(k, (pairs.get(k) ?? 0) + 1);
+        for (let l = j + 1; l < set.length; l++) {
+          const t = `${set[i]}|${set[j]}|${set[l]}`;
+          triples.set(t, (triples.get(t) ?? 0) + 1);
+        }
+      }
+  }
+  return { items, pairs, triples };
+}
+
+const roomy: ItemsetCounterOptions = { itemCapacity: 10_000, pairCapacity: 100_000, tripleCapacity: 200_000, maxBasketItems: 50 };
+
+function expectExact(c: ItemsetCounter, bs: readonly string[][]): void {
+  const truth = bruteForce(bs);
+  expect(c.baskets).toBe(bs.length);
+  expect(c.errorBound()).toEqual({ items: 0, pairs: 0, triples: 0 });
+  expect(c.itemCount).toBe(truth.items.size);
+  expect(c.pairCount).toBe(truth.pairs.size);
+  for (const [name, n] of truth.items) expect(c.item(name)).toBe(n);
+  for (const [k, n] of truth.pairs) {
+    const [a, b] = k.split('|') as [string, string];
+    expect(c.pair(a, b)).toBe(n);
+    expect(c.pair(b, a)).toBe(n);
+  }
+  if (c.triplesEnabled) {
+    expect(c.tripleCount).toBe(truth.triples.size);
+    for (const [k, n] of truth.triples) {
+      const [a, b, d] = k.split('|') as [string, string, string];
+      expect(c.triple(d, a, b)).toBe(n);
+    }
+  }
+}
+
+describe('ItemsetCounter', () => {
+  it('counter - within capacity, item, pair and triple counts equal a brute-force count over baskets as sets', () => {
+    const bs = baskets(1, 2_000, 300, 8);
+    const c = new ItemsetCounter(roomy);
+    for (const b of bs) c.add(b);
+    expectExact(c, bs);
+  });
+
+  it('counter - a basket repeating an item counts it once', () => {
+    const c = new ItemsetCounter(roomy);
+    c.add(['a', 'b', 'a', 'a']);
+    expect(c.item('a')).toBe(1);
+    expect(c.pair('a', 'b')).toBe(1);
+    expect(c.pair('a', 'a')).toBe(0);
+  });
+
+  it('counter - removing baskets leaves exactly the counts of the baskets that remain', () => {
+    const bs = baskets(2, 1_000, 200, 7);
+    const c = new ItemsetCounter(roomy);
+    for (const b of bs) c.add(b);
+    const kept = bs.filter((_, i) => i % 3 !== 0);
+    bs.forEach((b, i) => {
+      if (i % 3 === 0) c.remove(b);
+    });
+    const truth = bruteForce(kept);
+    expect(c.baskets).toBe(kept.length);
+    for (const [name, n] of truth.items) expect(c.item(name)).toBe(n);
+    for (const [k, n] of truth.pairs) {
+      const [a, b] = k.split('|') as [string, string];
+      expect(c.pair(a, b)).toBe(n);
+    }
+    // Items only in removed baskets are at 0.
+    const removedOnly = new Set(bs.flat().filter((x) => !truth.items.has(x)));
+    for (const x of removedOnly) expect(c.item(x)).toBe(0);
+  });
+
+  it('counter - merging two partial counters equals one counter over all baskets, and a snapshot round trip changes nothing', () => {
+    const bs = baskets(3, 1_500, 250, 6);
+    const left = new ItemsetCounter(roomy);
+    const right = new ItemsetCounter(roomy);
+    bs.forEach((b, i) => (i % 2 === 0 ? left : right).add(b));
+    const restored = ItemsetCounter.fromSnapshot(JSON.parse(JSON.stringify(right.snapshot())), roomy);
+    left.mergeFrom(restored);
+    expectExact(left, bs);
+    const again = ItemsetCounter.fromSnapshot(JSON.parse(JSON.stringify(left.snapshot())), roomy);
+    expectExact(again, bs);
+  });
+
+  it('counter - beyond capacity every estimate lies within [true, true + reported bound], and unheld keys have true counts ≤ the bound', () => {
+    const bs = baskets(4, 6_000, 2_000, 6);
+    const evicted = { items: 0, pairs: 0, triples: 0 };
+    const small: ItemsetCounterOptions = {
+      itemCapacity: 300, pairCapacity: 2_000, tripleCapacity: 3_000, maxBasketItems: 20,
+      onEvict: (s, n) => (evicted[s] += n),
+    };
+    const c = new ItemsetCounter(small);
+    for (const b of bs) c.add(b);
+    const truth = bruteForce(bs);
+    expect(truth.items.size).toBeGreaterThan(small.itemCapacity);
+    expect(evicted.items).toBeGreaterThan(0);
+    expect(evicted.pairs).toBeGreaterThan(0);
+    expect(c.itemCount).toBeLessThanOrEqual(small.itemCapacity);
+    expect(c.pairCount).toBeLessThanOrEqual(small.pairCapacity);
+    const bound = c.errorBound();
+    expect(bound.items).toBeGreaterThan(0);
+    expect(bound.items).toBeLessThan(bs.length / 10);
+    for (const [name, n] of truth.items) {
+      const est = c.item(name);
+      if (est === 0) expect(n).toBeLessThanOrEqual(bound.items);
+      else {
+        expect(est).toBeGreaterThanOrEqual(n);
+        expect(est).toBeLessThanOrEqual(n + bound.items);
+      }
+    }
+    for (const [k, n] of truth.pairs) {
+      const [a, b] = k.split('|') as [string, string];
+      const est = c.pair(a, b);
+      if (est === 0) expect(n).toBeLessThanOrEqual(bound.pairs);
+      else {
+        expect(est).toBeGreaterThanOrEqual(n);
+        expect(est).toBeLessThanOrEqual(n + bound.pairs);
+      }
+    }
+    // The heaviest items are held and near-exact.
+    const top = [...truth.items.entries()].sort((x, y) => y[1] - x[1]).slice(0, 5);
+    for (const [name, n] of top) expect(c.item(name)).toBeGreaterThanOrEqual(n);
+  });
+
+  it('counter - merged bounded counters keep the error bound: estimates within [true, true + bound]', () => {
+    const bs = baskets(5, 4_000, 1_500, 5);
+    const small: ItemsetCounterOptions = { itemCapacity: 200, pairCapacity: 1_500, tripleCapacity: 0, maxBasketItems: 20 };
+    const parts = [new ItemsetCounter(small), new ItemsetCounter(small), new ItemsetCounter(small)];
+    bs.forEach((b, i) => parts[i % 3]!.add(b));
+    const merged = new ItemsetCounter(small);
+    for (const p of parts) merged.mergeFrom(p);
+    const truth = bruteForce(bs);
+    const bound = merged.errorBound();
+    expect(merged.baskets).toBe(bs.length);
+    for (const [name, n] of truth.items) {
+      const est = merged.item(name);
+      if (est === 0) expect(n).toBeLessThanOrEqual(bound.items);
+      else expect(est - n).toBeGreaterThanOrEqual(0), expect(est - n).toBeLessThanOrEqual(bound.items);
+    }
+    for (const [k, n] of truth.pairs) {
+      const [a, b] = k.split('|') as [string, string];
+      const est = merged.pair(a, b);
+      if (est === 0) expect(n).toBeLessThanOrEqual(bound.pairs);
+      else expect(est - n).toBeGreaterThanOrEqual(0), expect(est - n).toBeLessThanOrEqual(bound.pairs);
+    }
+  });
+
+  it('counter - a basket larger than maxBasketItems is truncated and counted', () => {
+    const c = new ItemsetCounter({ itemCapacity: 100, pairCapacity: 100, tripleCapacity: 0, maxBasketItems: 3 });
+    c.add(['a', 'b', 'c', 'd', 'e']);
+    expect(c.truncatedBaskets).toBe(1);
+    expect(c.itemCount).toBe(3);
+    expect(c.pairCount).toBe(3);
+  });
+
+  it('counter - refuses a missing limit and an item capacity beyond the packed-key limit', () => {
+    expect(() => new ItemsetCounter({ itemCapacity: 0, pairCapacity: 10, tripleCapacity: 0, maxBasketItems: 5 })).toThrow(/CM_ERR_UNBOUNDED/);
+    expect(() => new ItemsetCounter({ itemCapacity: 2 ** 18, pairCapacity: 10, tripleCapacity: 10, maxBasketItems: 5 })).toThrow(/CM_ERR_CONFIG/);
+  });
+});
