@@ -19,7 +19,7 @@ export type FrameRejectCode = Extract<
 /** What the decoder made of one event slot of the batch. */
 export type DecodedEvent =
   | { readonly kind: 'event'; readonly value: unknown }
-  | { readonly kind: 'rejected'; readonly code: Extract<RejectReason, 'forbidden_key'>; readonly message: string };
+  | { readonly kind: 'rejected'; readonly code: Extract<RejectReason, 'forbidden_key'>; readonly message: string; readonly value: unknown };
 
 export type DecodeOutcome =
   | {
@@ -96,7 +96,7 @@ export class BatchDecoder {
       events[i] =
         path === undefined
           ? { kind: 'event', value }
-          : { kind: 'rejected', code: 'forbidden_key', message: `${path}: forbidden key (__proto__, constructor and prototype are refused)` };
+          : { kind: 'rejected', code: 'forbidden_key', message: `${path}: forbidden key (__proto__, constructor and prototype are refused)`, value };
     }
     return { kind: 'batch', seq: batch.seq, sentAt: batch.sentAt, events };
   }

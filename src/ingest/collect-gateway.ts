@@ -1,0 +1,273 @@
+/**
+ * The one path every transport (WS, HTTP, NATS) calls: admit the site and origin, then per frame
+ * decode → rate limit → validate → dedupe → enrich → hand the accepted events to the pipeline → ack.
+ *
+ * Nothing acknowledged is lost (DESIGN.md §7): the ack is built only after the pipeline accepted the
+ * events; when it is overloaded the whole frame gets a `retry` outcome and nothing of it is counted,
+ * remembered for dedupe or quarantined, so the client's resend is judged afresh.
+ */
+import type { Counter } from 'prom-client';
+import type { Clock } from '../clock';
+import type { Config, SiteConfig } from '../config';
+import { type RejectReason, type Rejection } from '../errors';
+import { BatchDecoder, type FrameLimit } from '../events/batch-decoder';
+import type { EnrichedEvent } from '../events/enriched-event';
+import { EventEnricher } from '../events/event-enricher';
+import { EventValidator } from '../events/event-validator';
+import type { Logger } from '../logger';
+import type { CoreMetrics } from '../metrics/core-metrics';
+import { EVENT_TYPES, type EventType } from '../types';
+import { EventDeduplicator } from './event-deduplicator';
+import { QUARANTINE_SAMPLE_CHARS, Quarantine, UNKNOWN_SITE, type IngestTransport } from './quarantine';
+import { RateLimiter } from './rate-limiter';
+
+/** What the gateway needs of the pipeline: take a batch of events now, or say it is full. */
+export interface PipelineSink {
+  offer(events: EnrichedEvent[]): { readonly kind: 'accepted' } | { readonly kind: 'overloaded' };
+}
+
+/** The ack sent back for every frame that was judged (public output: WS message, HTTP body, NATS reply). */
+export interface Ack {
+  readonly type: 'ack';
+  /** The batch's seq; null when the frame was unreadable. */
+  readonly seq: number | null;
+  /** Events accepted into the pipeline, count. */
+  readonly accepted: number;
+  /** Events dropped because their id was already seen (client retries), count. */
+  readonly duplicates: number;
+  /** Refused events (index -1: the whole frame). */
+  readonly rejected: Rejection[];
+}
+
+export type RetryReason = 'overloaded' | 'rate_limited' | 'shutting_down';
+
+export type CollectOutcome =
+  /** The frame was judged; `frameRejected` is set when the whole frame was refused (transports map it to a status). */
+  | { readonly kind: 'ack'; readonly ack: Ack; readonly frameRejected: RejectReason | undefined }
+  /** Nothing was taken: send it again after `retryAfterMs`. */
+  | { readonly kind: 'retry'; readonly seq: number | null; readonly retryAfterMs: number; readonly reason: RetryReason };
+
+export type Admission =
+  | { readonly kind: 'admitted'; readonly site: SiteConfig }
+  | { readonly kind: 'refused'; readonly code: Extract<RejectReason, 'unknown_site' | 'origin_not_allowed'>; readonly message: string };
+
+export interface CollectRequest {
+  readonly transport: IngestTransport;
+  readonly raw: string | Buffer;
+  readonly limit: FrameLimit;
+  /** Rate-limit key (`ws:<connection>`, `ip:<address>`); undefined for trusted producers (NATS). */
+  readonly client: string | undefined;
+  readonly userAgent: string | undefined;
+}
+
+export interface CollectGatewayDeps {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly metrics: CoreMetrics;
+  readonly logger: Logger;
+  readonly pipeline: PipelineSink;
+  readonly quarantine: Quarantine;
+}
+
+type TypeCounters = Record<EventType, Counter.Internal>;
+
+interface PendingRejection {
+  readonly index: number;
+  readonly code: RejectReason;
+  readonly message: string;
+  readonly value: unknown;
+}
+
+export class CollectGateway {
+  readonly #config: Config;
+  readonly #clock: Clock;
+  readonly #metrics: CoreMetrics;
+  readonly #logger: Logger;
+  readonly #pipeline: PipelineSink;
+  readonly #decoder: BatchDecoder;
+  readonly #enricher: EventEnricher;
+  readonly #dedupe: EventDeduplicator;
+  readonly #limiter: RateLimiter;
+  readonly #retryAfterMs: number;
+  /** Received-counter children per configured site and type, resolved once (no label hashing per event). */
+  readonly #received = new Map<string, TypeCounters>();
+  readonly quarantine: Quarantine;
+  readonly validator: EventValidator;
+  #accepting = true;
+
+  constructor(deps: CollectGatewayDeps) {
+    const { config, clock, metrics } = deps;
+    this.#config = config;
+    this.#clock = clock;
+    this.#metrics = metrics;
+    this.#logger = deps.logger;
+    this.#pipeline = deps.pipeline;
+    this.quarantine = deps.quarantine;
+    this.validator = new EventValidator();
+    this.#decoder = new BatchDecoder(this.validator, { maxBatchEvents: config.ingest.maxBatchEvents });
+    this.#enricher = new EventEnricher(config);
+    this.#dedupe = new EventDeduplicator({
+      capacity: config.ingest.dedupeCapacity,
+      ttlMs: config.ingest.dedupeTtlMs,
+      clock,
+      onEvict: () => metrics.evictions.inc({ component: 'ingest', structure: 'dedupe' }),
+    });
+    this.#limiter = new RateLimiter({
+      ratePerSecond: config.ingest.rateLimitPerSecond,
+      burst: config.ingest.rateLimitBurst,
+      maxClients: config.ingest.rateLimitMaxClients,
+      clock,
+      onEvict: () => metrics.evictions.inc({ component: 'ingest', structure: 'rate_limit_buckets' }),
+    });
+    this.#retryAfterMs = config.ingest.retryAfterSeconds * 1000;
+    for (const site of config.sites.keys()) {
+      const byType = {} as TypeCounters;
+      for (const t of EVENT_TYPES) byType[t] = metrics.eventsReceived.labels(site, t);
+      this.#received.set(site, byType);
+    }
+  }
+
+  /** Whether new frames are taken (false once shutdown began). */
+  get accepting(): boolean {
+    return this.#accepting;
+  }
+
+  /** Shutdown: from now on every frame gets a `retry` (transports say 503 / close 1012). */
+  stopAccepting(): void {
+    this.#accepting = false;
+  }
+
+  /** Checks the site parameter and the browser's Origin; a refusal is counted and quarantined. */
+  admit(siteParam: string | undefined, origin: string | undefined, transport: IngestTransport): Admission {
+    const site = siteParam === undefined ? undefined : this.#config.sites.get(siteParam);
+    if (site === undefined) {
+      const message = `no configured site ${JSON.stringify(siteParam ?? '')}`;
+      this.refuse(UNKNOWN_SITE, transport, 'unknown_site', message, null, siteParam ?? '');
+      return { kind: 'refused', code: 'unknown_site', message };
+    }
+    // Origin guards browsers only: server-side producers send none and are not refused for it.
+    if (origin !== undefined && !site.allowedOrigins.includes('*') && !site.allowedOrigins.includes(origin)) {
+      const message = `origin ${JSON.stringify(origin)} is not allowed for site ${site.id}`;
+      this.refuse(site.id, transport, 'origin_not_allowed', message, null, origin);
+      return { kind: 'refused', code: 'origin_not_allowed', message };
+    }
+    return { kind: 'admitted', site };
+  }
+
+  /**
+   * Counts and quarantines a refusal a transport detected itself before a frame could be read
+   * (a WS frame beyond `maxPayload`, an HTTP body beyond the body limit).
+   */
+  refuse(site: string, transport: IngestTransport, code: RejectReason, message: string, seq: number | null, sample: string): void {
+    this.#metrics.eventsRejected.inc({ site, reason: code });
+    this.quarantine.add(site, transport, code, message, -1, seq, sample);
+  }
+
+  /** Judges one frame for an admitted site. Never throws on bad input. */
+  collect(site: SiteConfig, req: CollectRequest): CollectOutcome {
+    if (!this.#accepting) return { kind: 'retry', seq: null, retryAfterMs: this.#retryAfterMs, reason: 'shutting_down' };
+    const end = this.#metrics.batchProcessing.startTimer();
+    try {
+      return this.#collect(site, req);
+    } finally {
+      end();
+    }
+  }
+
+  #collect(site: SiteConfig, req: CollectRequest): CollectOutcome {
+    const decoded = this.#decoder.decode(req.raw, req.limit);
+    if (req.client !== undefined) {
+      const cost = decoded.kind === 'batch' ? Math.max(1, decoded.events.length) : 1;
+      const decision = this.#limiter.take(req.client, cost);
+      if (decision.kind === 'limited') {
+        const seq = decoded.seq;
+        this.refuse(site.id, req.transport, 'rate_limited', `more than ${this.#config.ingest.rateLimitPerSecond} events/s; retry in ${decision.retryAfterMs} ms`, seq, sampleOf(req.raw));
+        return { kind: 'retry', seq, retryAfterMs: Math.max(decision.retryAfterMs, this.#retryAfterMs), reason: 'rate_limited' };
+      }
+    }
+    if (decoded.kind === 'rejected') {
+      this.refuse(site.id, req.transport, decoded.code, decoded.message, decoded.seq, sampleOf(req.raw));
+      const rejected: Rejection[] = [{ index: -1, code: decoded.code, message: decoded.message }];
+      return { kind: 'ack', ack: { type: 'ack', seq: decoded.seq, accepted: 0, duplicates: 0, rejected }, frameRejected: decoded.code };
+    }
+
+    const receivedAt = this.#clock.now();
+    const batch = this.#enricher.batchContext(receivedAt, decoded.sentAt, req.userAgent);
+    const accepted: EnrichedEvent[] = [];
+    const pending: PendingRejection[] = [];
+    let duplicates = 0;
+    const inBatch = decoded.events.length > 1 ? new Set<string>() : undefined;
+    for (let i = 0; i < decoded.events.length; i++) {
+      const slot = decoded.events[i];
+      if (slot === undefined) continue;
+      if (slot.kind === 'rejected') {
+        pending.push({ index: i, code: slot.code, message: slot.message, value: slot.value });
+        continue;
+      }
+      const v = this.validator.validate(slot.value);
+      if (v.kind === 'invalid') {
+        pending.push({ index: i, code: v.code, message: v.message, value: slot.value });
+        continue;
+      }
+      const id = v.event.id;
+      if (this.#dedupe.has(site.id, id) || inBatch?.has(id) === true) {
+        duplicates++;
+        continue;
+      }
+      const r = this.#enricher.enrich(v.event, site, batch);
+      if (r.kind === 'rejected') {
+        pending.push({ index: i, code: r.code, message: r.message, value: slot.value });
+        continue;
+      }
+      inBatch?.add(id);
+      accepted.push(r.event);
+    }
+
+    if (accepted.length > 0) {
+      const offered = this.#pipeline.offer(accepted);
+      switch (offered.kind) {
+        case 'accepted':
+          break;
+        case 'overloaded':
+          this.#metrics.overloaded.inc({ site: site.id });
+          return { kind: 'retry', seq: decoded.seq, retryAfterMs: this.#retryAfterMs, reason: 'overloaded' };
+        default: {
+          const _: never = offered;
+          return _;
+        }
+      }
+    }
+
+    // Only now that the pipeline holds them: remember ids, count, quarantine.
+    const counters = this.#received.get(site.id);
+    for (const e of accepted) {
+      this.#dedupe.remember(site.id, e.id);
+      if (counters !== undefined) counters[e.type].inc();
+      else this.#metrics.eventsReceived.inc({ site: site.id, type: e.type });
+    }
+    if (duplicates > 0) this.#metrics.eventsDuplicate.inc({ site: site.id }, duplicates);
+    const rejected: Rejection[] = new Array<Rejection>(pending.length);
+    for (let i = 0; i < pending.length; i++) {
+      const p = pending[i] as PendingRejection;
+      rejected[i] = { index: p.index, code: p.code, message: p.message };
+      this.#metrics.eventsRejected.inc({ site: site.id, reason: p.code });
+      this.quarantine.add(site.id, req.transport, p.code, p.message, p.index, decoded.seq, sampleOfValue(p.value, req.raw));
+    }
+    if (pending.length > 0) this.#logger.debug({ site: site.id, seq: decoded.seq, rejected: pending.length }, 'events rejected');
+    return { kind: 'ack', ack: { type: 'ack', seq: decoded.seq, accepted: accepted.length, duplicates, rejected }, frameRejected: undefined };
+  }
+}
+
+function sampleOf(raw: string | Buffer): string {
+  // Slice before decoding: never turn a huge frame into a huge string just to cut it.
+  return typeof raw === 'string' ? raw.slice(0, QUARANTINE_SAMPLE_CHARS) : raw.subarray(0, QUARANTINE_SAMPLE_CHARS).toString('utf8');
+}
+
+function sampleOfValue(value: unknown, raw: string | Buffer): string {
+  if (value === undefined) return sampleOf(raw);
+  try {
+    return JSON.stringify(value).slice(0, QUARANTINE_SAMPLE_CHARS);
+  } catch {
+    return sampleOf(raw);
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Where refused input can be inspected: a bounded ring per site of the most recent refusals (oldest
+ * overwritten first, each overwrite reported), listed by `GET /v1/quarantine?site=` and, on NATS,
+ * also published on `cm.quarantine.<site>` through the `onItem` hook. Input for an unknown site is
+ * kept under UNKNOWN_SITE: a raw site parameter is never used as a key or a label.
+ */
+import type { Clock } from '../clock';
+import { requireBound, type RejectReason } from '../errors';
+import type { EpochMillis } from '../types';
+
+/** The bucket for input whose site is not configured. */
+export const UNKNOWN_SITE = '_unknown';
+/** Longest raw sample kept per item, characters (≈ bytes for the ASCII JSON that dominates). */
+export const QUARANTINE_SAMPLE_CHARS = 2048;
+
+export type IngestTransport = 'ws' | 'http' | 'nats';
+
+export interface QuarantineItem {
+  /** When it was refused (server wall clock), epoch ms. */
+  readonly at: EpochMillis;
+  /** The configured site, or UNKNOWN_SITE. */
+  readonly site: string;
+  readonly transport: IngestTransport;
+  readonly reason: RejectReason;
+  readonly message: string;
+  /** Index of the event in its batch; -1 for the whole frame or request. */
+  readonly index: number;
+  /** The batch's seq when known. */
+  readonly seq: number | null;
+  /** The refused input, truncated to QUARANTINE_SAMPLE_CHARS ('' when there was none). */
+  readonly sample: string;
+}
+
+export interface QuarantineOptions {
+  /** Items kept per site, count. */
+  readonly capacityPerSite: number;
+  readonly clock: Clock;
+  /** Sites that get a ring (the configured ones); anything else goes to UNKNOWN_SITE. */
+  readonly sites: Iterable<string>;
+  /** Called once per item overwritten by a newer one. */
+  readonly onEvict: (site: string) => void;
+  /** Called for each new item (the NATS publisher, the size gauge). */
+  readonly onItem?: (item: QuarantineItem) => void;
+}
+
+class Ring {
+  readonly items: Array<QuarantineItem | undefined>;
+  /** Next write position. */
+  next = 0;
+  size = 0;
+  constructor(capacity: number) {
+    this.items = new Array<QuarantineItem | undefined>(capacity).fill(undefined);
+  }
+}
+
+export class Quarantine {
+  readonly #capacity: number;
+  readonly #clock: Clock;
+  readonly #rings = new Map<string, Ring>();
+  readonly #onEvict: (site: string) => void;
+  #onItem: ((item: QuarantineItem) => void) | undefined;
+
+  constructor(opts: QuarantineOptions) {
+    this.#capacity = requireBound('Quarantine capacityPerSite', opts.capacityPerSite);
+    this.#clock = opts.clock;
+    this.#onEvict = opts.onEvict;
+    this.#onItem = opts.onItem;
+    // One ring per configured site plus the unknown bucket: a closed set fixed at construction.
+    for (const s of opts.sites) this.#rings.set(s, new Ring(this.#capacity));
+    this.#rings.set(UNKNOWN_SITE, new Ring(this.#capacity));
+  }
+
+  /** Sets the hook for new items (the NATS publisher attaches once connected). */
+  onItem(fn: ((item: QuarantineItem) => void) | undefined): void {
+    this.#onItem = fn;
+  }
+
+  add(site: string, transport: IngestTransport, reason: RejectReason, message: string, index: number, seq: number | null, sample: string): QuarantineItem {
+    const key = this.#rings.has(site) ? site : UNKNOWN_SITE;
+    const ring = this.#rings.get(key) as Ring;
+    const item: QuarantineItem = {
+      at: this.#clock.now(),
+      site: key,
+      transport,
+      reason,
+      message,
+      index,
+      seq,
+      sample: sample.length > QUARANTINE_SAMPLE_CHARS ? sample.slice(0, QUARANTINE_SAMPLE_CHARS) : sample,
+    };
+    if (ring.size === this.#capacity) this.#onEvict(key);
+    else ring.size++;
+    ring.items[ring.next] = item;
+    ring.next = (ring.next + 1) % this.#capacity;
+    this.#onItem?.(item);
+    return item;
+  }
+
+  /** The site's items, newest first; undefined for a site that has no ring. */
+  list(site: string, limit = this.#capacity): QuarantineItem[] | undefined {
+    const ring = this.#rings.get(site);
+    if (ring === undefined) return undefined;
+    const out: QuarantineItem[] = [];
+    for (let i = 1; i <= ring.size && out.length < limit; i++) {
+      const item = ring.items[(ring.next - i + this.#capacity) % this.#capacity];
+      if (item !== undefined) out.push(item);
+    }
+    return out;
+  }
+
+  size(site: string): number {
+    return this.#rings.get(site)?.size ?? 0;
+  }
+}
