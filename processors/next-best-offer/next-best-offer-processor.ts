@@ -1,0 +1,730 @@
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { Registry } from 'prom-client';
+import type { Clock } from '../../src/clock';
+import type { EnrichedEvent, SessionSignal } from '../../src/events/enriched-event';
+import type { EpochMillis, SiteId, VisitorId } from '../../src/types';
+import { OK, type EventOutcome, type Processor } from '../processor';
+import { DeadlineQueue, type Deadline } from './deadline-queue';
+import { LIFECYCLE_STAGES, type LifecycleStage, type Offer, type OfferCatalog, type OfferPattern } from './offer-catalog';
+import { createOfferMetrics, type OfferMetrics, type SuppressReason } from './offer-metrics';
+import type { OfferListener, OfferOutcome, OfferTrigger, OfferedItems } from './offer-trigger';
+import type { NextBestOfferSettings } from './next-best-offer-settings';
+import { RollingCap } from './rolling-cap';
+
+/**
+ * Next-best-offer (DESIGN.md §5): on each event the visitor's live context (session products and
+ * categories, category interest from the usage profile) meets the current cross-sell rules (looked up
+ * by antecedent) and the site's offer catalog; the best eligible offer by expected value fires unless a
+ * cooldown, a cap, the budget or an exclusion stops it. Pattern triggers (form / cart abandonment) fire
+ * when the watermark passes the visitor's last activity plus the idle time: event time, never the wall
+ * clock (the wall clock is read only to measure event → offer latency).
+ *
+ * Expected value of offer o for rule X ⇒ Y:
+ *
+ *     EV = confidence × (1 − 1/lift) × o.value
+ *
+ * confidence × (1 − 1/lift) = P(Y|X) − P(Y): the purchase probability the rule adds over the base rate
+ * (the lift-adjusted confidence). It is ≤ 0 exactly when lift ≤ 1, which is why such rules never fire
+ * (the lift floor; retail's 32 ⇒ 39 has confidence 0.557 but lift 0.97). Ties go to the higher
+ * `priority`, then the smaller offer id (deterministic). Pattern offers have no rule: EV = o.value.
+ *
+ * Holdout: a visitor is in the holdout when a hash of the visitor id falls below `holdoutShare`
+ * (deterministic, the same on every instance). A holdout visitor's would-be trigger passes every gate
+ * and is recorded (`holdout: true`, listeners see it for attribution) but never delivered; it counts
+ * against the visitor's own cooldown, cap and "already offered" list, so the holdout's experience mirrors
+ * the treated group's, but not against the offer's budget or the offer/site caps.
+ */
+
+/** A cross-sell rule as the offer processor needs it (structurally a subset of cross-sell's Rule). */
+export interface OfferRule {
+  readonly antecedent: readonly string[];
+  readonly consequent: readonly string[];
+  readonly level: 'product' | 'category';
+  readonly support: number;
+  readonly confidence: number;
+  readonly lift: number;
+}
+
+/** The current rules (structurally a subset of cross-sell's RuleSet). */
+export interface OfferRuleSet {
+  readonly version: number;
+  readonly window: { readonly start: number | string; readonly end: number | string };
+  byAntecedent(item: string): readonly OfferRule[];
+}
+
+export interface RuleSource {
+  current(): OfferRuleSet | undefined;
+}
+
+/** What the usage processor knows about a visitor (structurally a subset of its profile). */
+export interface OfferVisitorProfile {
+  readonly stage: LifecycleStage;
+  readonly bought: readonly string[];
+  readonly categoryInterest: Readonly<Record<string, number>>;
+}
+
+export interface VisitorProfiles {
+  visitor(id: VisitorId): OfferVisitorProfile | undefined;
+}
+
+export interface NextBestOfferOptions {
+  readonly site: SiteId;
+  readonly settings: NextBestOfferSettings;
+  readonly catalog: OfferCatalog;
+  readonly rules: RuleSource;
+  /** The usage processor's visitor profiles (stage, purchases, interests); optional. */
+  readonly profiles?: VisitorProfiles;
+  /** Wall clock, only for the event → offer latency metric. */
+  readonly clock: Clock;
+  readonly registry: Registry;
+  /** Counts evictions from bounded state, by processor and structure. */
+  readonly onEvict: (processor: string, structure: string, n: number) => void;
+  /** How category-level rules name a category item (default: the category itself). */
+  readonly categoryPrefix?: string;
+}
+
+interface VisitorState {
+  sessionId: string;
+  /** Session product ids, distinct, newest last. */
+  items: string[];
+  /** Session categories as rule items, distinct, newest last. */
+  cats: string[];
+  /** Products and category items this visitor bought (seen here), newest last. */
+  bought: string[];
+  /** `offerId\u0000item` keys already offered, newest last. */
+  offered: string[];
+  lastTrigger: number;
+  /** Times of the last visitorCap.max triggers, oldest first. */
+  triggers: number[];
+  cart: string[];
+  cartLast: number;
+  cartEventId: string;
+  cartSeq: number;
+  formId: string | undefined;
+  formField: string | undefined;
+  formLast: number;
+  formEventId: string;
+  formSeq: number;
+}
+
+interface Choice {
+  offer: Offer | undefined;
+  ev: number;
+  rule: OfferRule | undefined;
+  offered: OfferedItems | undefined;
+  offeredKey: string;
+  blocked: SuppressReason | undefined;
+  blockedEv: number;
+  liftFloor: boolean;
+  profile: OfferVisitorProfile | undefined;
+  profileLoaded: boolean;
+}
+
+const KIND_CART = 1;
+const KIND_FORM = 2;
+const NEVER = -Number.MAX_SAFE_INTEGER;
+const PROCESSOR = 'next-best-offer';
+
+export interface NextBestOfferSnapshot {
+  readonly v: 1;
+  readonly spent: Record<string, number>;
+  readonly offerCaps: Record<string, number[]>;
+  readonly siteCap: number[];
+  readonly visitors: Array<[string, VisitorState]>;
+  readonly pending: Deadline[];
+  readonly recent: OfferTrigger[];
+}
+
+/** A stable hash in [0, 1) of a visitor id (FNV-1a then murmur3's fmix32 for avalanche). */
+export function holdoutHash(visitorId: string): number {
+  let h = 0x811c9dc5;
+  const s = `holdout:${visitorId}`;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) / 4294967296;
+}
+
+/** Deterministic trigger id: the same site, visitor, offer and firing event always give the same id. */
+export function triggerIdOf(site: string, visitorId: string, offerId: string, eventId: string): string {
+  return createHash('sha256').update(`${site}\u0000${visitorId}\u0000${offerId}\u0000${eventId}`).digest('hex').slice(0, 32);
+}
+
+function toIso(t: number | string): string {
+  return typeof t === 'number' ? new Date(t).toISOString() : t;
+}
+
+function pushDistinct(list: string[], item: string, max: number): boolean {
+  const i = list.indexOf(item);
+  if (i >= 0) {
+    if (i !== list.length - 1) {
+      list.splice(i, 1);
+      list.push(item);
+    }
+    return false;
+  }
+  list.push(item);
+  if (list.length > max) list.shift();
+  return true;
+}
+
+export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> {
+  readonly name = PROCESSOR;
+  readonly site: SiteId;
+  readonly settings: NextBestOfferSettings;
+  readonly catalog: OfferCatalog;
+  readonly #rules: RuleSource;
+  readonly #profiles: VisitorProfiles | undefined;
+  readonly #clock: Clock;
+  readonly #metrics: OfferMetrics;
+  readonly #onEvict: (processor: string, structure: string, n: number) => void;
+  readonly #catPrefix: string;
+  readonly #visitors: LRUCache<string, VisitorState>;
+  readonly #productCategory: LRUCache<string, string>;
+  readonly #pending: DeadlineQueue;
+  readonly #spent = new Map<string, number>();
+  readonly #offerCaps = new Map<string, RollingCap>();
+  readonly #siteCap: RollingCap;
+  readonly #recent: OfferTrigger[] = [];
+  readonly #listeners: OfferListener[] = [];
+  readonly #choice: Choice = { offer: undefined, ev: 0, rule: undefined, offered: undefined, offeredKey: '', blocked: undefined, blockedEv: 0, liftFloor: false, profile: undefined, profileLoaded: false };
+  #triggered = 0;
+  #holdouts = 0;
+  readonly #suppressed = new Map<SuppressReason, number>();
+
+  constructor(opts: NextBestOfferOptions) {
+    this.site = opts.site;
+    this.settings = opts.settings;
+    this.catalog = opts.catalog;
+    this.#rules = opts.rules;
+    this.#profiles = opts.profiles;
+    this.#clock = opts.clock;
+    this.#metrics = createOfferMetrics(opts.registry);
+    this.#onEvict = opts.onEvict;
+    this.#catPrefix = opts.categoryPrefix ?? '';
+    const s = opts.settings;
+    this.#visitors = new LRUCache<string, VisitorState>({
+      max: s.maxVisitors,
+      dispose: (_v, _k, reason) => {
+        if (reason === 'evict') this.#onEvict(PROCESSOR, 'visitors', 1);
+      },
+    });
+    this.#productCategory = new LRUCache<string, string>({
+      max: s.maxProducts,
+      dispose: (_v, _k, reason) => {
+        if (reason === 'evict') this.#onEvict(PROCESSOR, 'product_categories', 1);
+      },
+    });
+    this.#pending = new DeadlineQueue(s.maxPending);
+    this.#siteCap = new RollingCap(s.siteCap.max, s.siteCap.windowMs);
+    this.#metrics.triggered.labels(this.site);
+    this.#metrics.holdout.labels(this.site);
+  }
+
+  /** Listeners get every trigger (holdout ones too, flagged) and the outcomes attribution follows. */
+  subscribe(listener: OfferListener): () => void {
+    this.#listeners.push(listener);
+    return () => {
+      const i = this.#listeners.indexOf(listener);
+      if (i >= 0) this.#listeners.splice(i, 1);
+    };
+  }
+
+  /** The newest triggers first (holdout records included, flagged). */
+  recent(limit: number = this.settings.recentCapacity): readonly OfferTrigger[] {
+    const out: OfferTrigger[] = [];
+    for (let i = this.#recent.length - 1; i >= 0 && out.length < limit; i--) out.push(this.#recent[i] as OfferTrigger);
+    return out;
+  }
+
+  /** Decision counts since start: fired, held out, suppressed by reason. */
+  counts(): { triggered: number; holdout: number; suppressed: Partial<Record<SuppressReason, number>>; budgetSpent: Record<string, number> } {
+    return {
+      triggered: this.#triggered,
+      holdout: this.#holdouts,
+      suppressed: Object.fromEntries(this.#suppressed),
+      budgetSpent: Object.fromEntries(this.#spent),
+    };
+  }
+
+  /** True when this visitor is in the holdout group (deterministic). */
+  isHoldout(visitorId: string): boolean {
+    return holdoutHash(visitorId) < this.settings.holdoutShare;
+  }
+
+  onEvent(e: EnrichedEvent, _watermark: EpochMillis): EventOutcome {
+    const vid = e.visitorId;
+    let st = this.#visitors.get(vid);
+    if (st === undefined) {
+      st = {
+        sessionId: e.session.id,
+        items: [],
+        cats: [],
+        bought: [],
+        offered: [],
+        lastTrigger: NEVER,
+        triggers: [],
+        cart: [],
+        cartLast: NEVER,
+        cartEventId: '',
+        cartSeq: 0,
+        formId: undefined,
+        formField: undefined,
+        formLast: NEVER,
+        formEventId: '',
+        formSeq: 0,
+      };
+      this.#visitors.set(vid, st);
+    } else if (st.sessionId !== e.session.id) {
+      st.sessionId = e.session.id;
+      st.items.length = 0;
+      st.cats.length = 0;
+    }
+    const ev = e.event;
+    const max = this.settings.maxSessionItems;
+    const ts = e.ts;
+    switch (ev.type) {
+      case 'page_view': {
+        const p = ev.product;
+        if (p !== undefined) {
+          pushDistinct(st.items, p.id, max);
+          if (p.category !== undefined) {
+            this.#productCategory.set(p.id, p.category);
+            pushDistinct(st.cats, this.#catPrefix + p.category, max);
+          }
+        }
+        break;
+      }
+      case 'click': {
+        const t = ev.target;
+        if (t.kind === 'offer') {
+          this.#emitOutcome({ kind: 'clicked', site: this.site, visitorId: vid, triggerId: t.triggerId, offerId: t.offerId, ts });
+        } else if (t.kind === 'button' && t.productId !== undefined) {
+          // An add-to-cart (DESIGN.md: carted = a button click with productId): arm the cart-abandonment check.
+          pushDistinct(st.items, t.productId, max);
+          pushDistinct(st.cart, t.productId, max);
+          st.cartLast = ts;
+          st.cartEventId = e.id;
+          st.cartSeq++;
+          this.#arm(vid, ts + this.settings.cartIdleMs, KIND_CART, st.cartSeq);
+        }
+        break;
+      }
+      case 'form': {
+        switch (ev.action) {
+          case 'start':
+          case 'field':
+          case 'error':
+            st.formId = ev.formId;
+            st.formField = ev.field ?? st.formField;
+            st.formLast = ts;
+            st.formEventId = e.id;
+            st.formSeq++;
+            this.#arm(vid, ts + this.settings.formIdleMs, KIND_FORM, st.formSeq);
+            break;
+          case 'abandon':
+            // The page told us the form was left: due at once, still driven by the watermark.
+            if (st.formId === ev.formId || st.formId === undefined) {
+              st.formId = ev.formId;
+              st.formField = ev.field ?? st.formField;
+              st.formEventId = e.id;
+              st.formLast = ts - this.settings.formIdleMs;
+              st.formSeq++;
+              this.#arm(vid, ts, KIND_FORM, st.formSeq);
+            }
+            break;
+          case 'submit': {
+            if (st.formId === ev.formId) {
+              st.formId = undefined;
+              st.formField = undefined;
+              st.formSeq++;
+            }
+            this.#emitOutcome({ kind: 'form_submitted', site: this.site, visitorId: vid, formId: ev.formId, ts });
+            const items = ev.items;
+            if (items !== undefined && items.length > 0) {
+              const bought: Array<{ productId: string; category: string | undefined; revenue: number }> = [];
+              const bmax = this.settings.maxOfferedPerVisitor;
+              for (const it of items) {
+                pushDistinct(st.bought, it.productId, bmax);
+                if (it.category !== undefined) {
+                  this.#productCategory.set(it.productId, it.category);
+                  pushDistinct(st.bought, this.#catPrefix + it.category, bmax);
+                }
+                bought.push({ productId: it.productId, category: it.category, revenue: (it.price ?? 0) * it.quantity });
+              }
+              st.cart.length = 0;
+              st.cartSeq++;
+              this.#emitOutcome({ kind: 'purchased', site: this.site, visitorId: vid, items: bought, ts });
+            }
+            break;
+          }
+          case 'view':
+            break;
+          default: {
+            const _: never = ev.action;
+            return _;
+          }
+        }
+        break;
+      }
+      default: {
+        const _: never = ev;
+        return _;
+      }
+    }
+    // Bots are profiled but never offered anything.
+    if (!e.bot && (st.items.length > 0 || st.cats.length > 0)) this.#decide(st, e);
+    return OK;
+  }
+
+  onSession(_signal: SessionSignal, _watermark: EpochMillis): void {
+    // The session id on each event is enough to reset the live context.
+  }
+
+  onWatermark(watermark: EpochMillis): void {
+    for (;;) {
+      const d = this.#pending.popDue(watermark);
+      if (d === undefined) return;
+      const st = this.#visitors.peek(d.key);
+      if (st === undefined) continue;
+      if (d.kind === KIND_CART && st.cartSeq === d.seq && st.cart.length > 0) {
+        this.#firePattern(d.key, st, 'cart_abandonment', d.deadline);
+      } else if (d.kind === KIND_FORM && st.formSeq === d.seq && st.formId !== undefined) {
+        this.#firePattern(d.key, st, 'form_abandonment', d.deadline);
+        st.formId = undefined;
+        st.formSeq++;
+      }
+    }
+  }
+
+  #arm(key: string, deadline: number, kind: number, seq: number): void {
+    if (!this.#pending.push({ deadline, key, kind, seq })) this.#onEvict(PROCESSOR, 'pending_abandonment', 1);
+  }
+
+  #emitOutcome(o: OfferOutcome): void {
+    for (const l of this.#listeners) l.onOutcome(o);
+  }
+
+  #suppress(reason: SuppressReason): void {
+    this.#metrics.suppressed.labels(this.site, reason).inc();
+    this.#suppressed.set(reason, (this.#suppressed.get(reason) ?? 0) + 1);
+  }
+
+  #profile(c: Choice, vid: VisitorId): OfferVisitorProfile | undefined {
+    if (!c.profileLoaded) {
+      c.profileLoaded = true;
+      c.profile = this.#profiles?.visitor(vid);
+    }
+    return c.profile;
+  }
+
+  #decide(st: VisitorState, e: EnrichedEvent): void {
+    const rs = this.#rules.current();
+    if (rs === undefined || this.catalog.size === 0) return;
+    const c = this.#choice;
+    c.offer = undefined;
+    c.ev = Number.NEGATIVE_INFINITY;
+    c.rule = undefined;
+    c.offered = undefined;
+    c.offeredKey = '';
+    c.blocked = undefined;
+    c.blockedEv = Number.NEGATIVE_INFINITY;
+    c.liftFloor = false;
+    c.profile = undefined;
+    c.profileLoaded = false;
+    for (let i = st.items.length - 1; i >= 0; i--) this.#considerRules(rs.byAntecedent(st.items[i] as string), st, e, c);
+    for (let i = st.cats.length - 1; i >= 0; i--) this.#considerRules(rs.byAntecedent(st.cats[i] as string), st, e, c);
+    const profile = this.#profile(c, e.visitorId);
+    if (profile !== undefined) {
+      // The profile's strongest category interests widen the context beyond this session.
+      let best1 = '';
+      let w1 = 0;
+      let best2 = '';
+      let w2 = 0;
+      for (const k in profile.categoryInterest) {
+        const w = profile.categoryInterest[k] ?? 0;
+        if (w > w1) {
+          best2 = best1;
+          w2 = w1;
+          best1 = k;
+          w1 = w;
+        } else if (w > w2) {
+          best2 = k;
+          w2 = w;
+        }
+      }
+      if (best1 !== '' && !st.cats.includes(this.#catPrefix + best1)) this.#considerRules(rs.byAntecedent(this.#catPrefix + best1), st, e, c);
+      if (best2 !== '' && !st.cats.includes(this.#catPrefix + best2)) this.#considerRules(rs.byAntecedent(this.#catPrefix + best2), st, e, c);
+    }
+    // TRICKY: TS keeps the `c.offer = undefined` narrowing across the method calls above; widen it again.
+    const offer = c.offer as Offer | undefined;
+    if (offer === undefined) {
+      if (c.blocked !== undefined) this.#suppress(c.blocked);
+      else if (c.liftFloor) this.#suppress('lift_floor');
+      return;
+    }
+    const ts = e.ts;
+    const gate = this.#visitorGate(st, offer, ts);
+    if (gate !== undefined) {
+      this.#suppress(gate);
+      return;
+    }
+    const rule = c.rule as OfferRule | undefined as OfferRule;
+    const offered = c.offered as OfferedItems | undefined as OfferedItems;
+    const text = this.#render(offer, rule.antecedent.join(', '), rule.consequent.join(', '), offered.items.join(', '));
+    this.#fire(st, offer, c.offeredKey, ts, e.receivedAt, {
+      triggerId: triggerIdOf(this.site, e.visitorId, offer.id, e.id),
+      site: this.site,
+      visitorId: e.visitorId,
+      sessionId: e.session.id,
+      offerId: offer.id,
+      text,
+      discount: offer.discount,
+      because: {
+        kind: 'rule',
+        rule: { antecedent: rule.antecedent, consequent: rule.consequent, level: rule.level, support: rule.support, confidence: rule.confidence, lift: rule.lift },
+        window: { start: toIso(rs.window.start), end: toIso(rs.window.end) },
+        ruleSetVersion: rs.version,
+        eventId: e.id,
+      },
+      ts,
+      holdout: this.isHoldout(e.visitorId),
+      expectedValue: c.ev,
+      offered,
+    });
+  }
+
+  #considerRules(rules: readonly OfferRule[], st: VisitorState, e: EnrichedEvent, c: Choice): void {
+    const s = this.settings;
+    for (let r = 0; r < rules.length; r++) {
+      const rule = rules[r] as OfferRule;
+      if (!(rule.lift > s.minLift)) {
+        c.liftFloor = true;
+        continue;
+      }
+      if (rule.confidence < s.minConfidence) continue;
+      const ctx = rule.level === 'product' ? st.items : st.cats;
+      if (rule.antecedent.length > 1) {
+        let all = true;
+        for (const a of rule.antecedent) if (!ctx.includes(a)) all = false;
+        if (!all) continue;
+      }
+      // A consequent the visitor is already looking at is no recommendation.
+      let fresh = false;
+      for (const y of rule.consequent) if (!ctx.includes(y)) fresh = true;
+      if (!fresh) continue;
+      const uplift = rule.confidence * (1 - 1 / rule.lift);
+      const all = this.catalog.catchAll();
+      for (let i = 0; i < all.length; i++) this.#considerOffer(all[i] as Offer, rule, rule.consequent, rule.level, uplift, st, e, c);
+      for (const y of rule.consequent) {
+        if (rule.level === 'product') {
+          const po = this.catalog.forProduct(y);
+          for (let i = 0; i < po.length; i++) this.#considerOffer(po[i] as Offer, rule, [y], 'product', uplift, st, e, c);
+          const cat = this.#productCategory.peek(y);
+          if (cat !== undefined) {
+            const co = this.catalog.forCategory(cat);
+            for (let i = 0; i < co.length; i++) this.#considerOffer(co[i] as Offer, rule, [this.#catPrefix + cat], 'category', uplift, st, e, c);
+          }
+        } else if (y.startsWith(this.#catPrefix)) {
+          const co = this.catalog.forCategory(y.slice(this.#catPrefix.length));
+          for (let i = 0; i < co.length; i++) this.#considerOffer(co[i] as Offer, rule, [y], 'category', uplift, st, e, c);
+        }
+      }
+    }
+  }
+
+  #considerOffer(offer: Offer, rule: OfferRule, items: readonly string[], level: 'product' | 'category', uplift: number, st: VisitorState, e: EnrichedEvent, c: Choice): void {
+    const ev = uplift * offer.value;
+    const key = `${offer.id}\u0000${items.join('\u0001')}`;
+    const blocked = this.#offerGate(offer, items, key, st, e, c);
+    if (blocked !== undefined) {
+      if (ev > c.blockedEv) {
+        c.blocked = blocked;
+        c.blockedEv = ev;
+      }
+      return;
+    }
+    const cur = c.offer;
+    if (cur === undefined || ev > c.ev || (ev === c.ev && (offer.priority > cur.priority || (offer.priority === cur.priority && offer.id < cur.id)))) {
+      c.offer = offer;
+      c.ev = ev;
+      c.rule = rule;
+      c.offered = { level, items };
+      c.offeredKey = key;
+    }
+  }
+
+  /** Per-offer gates, in a fixed order: validity, stage, already bought, already offered, budget, offer cap. */
+  #offerGate(offer: Offer, items: readonly string[], key: string, st: VisitorState, e: EnrichedEvent, c: Choice): SuppressReason | undefined {
+    const ts = e.ts;
+    if ((offer.validFrom !== undefined && ts < offer.validFrom) || (offer.validTo !== undefined && ts >= offer.validTo)) return 'not_valid';
+    if (offer.eligibleStages.length < LIFECYCLE_STAGES.length) {
+      const stage = this.#profile(c, e.visitorId)?.stage ?? 'prospect';
+      if (!offer.eligibleStages.includes(stage)) return 'stage';
+    }
+    const profileBought = this.#profile(c, e.visitorId)?.bought;
+    for (const y of items) {
+      if (st.bought.includes(y) || (profileBought !== undefined && profileBought.includes(y))) return 'already_bought';
+    }
+    if (st.offered.includes(key)) return 'already_offered';
+    return this.#budgetGate(offer, e.ts);
+  }
+
+  #budgetGate(offer: Offer, ts: number): SuppressReason | undefined {
+    if (offer.budget !== undefined && (this.#spent.get(offer.id) ?? 0) >= offer.budget) return 'budget';
+    const cap = this.#offerCaps.get(offer.id);
+    if (cap !== undefined && !cap.allows(ts)) return 'offer_cap';
+    return undefined;
+  }
+
+  /** Gates on the visitor and the site, after the best offer is chosen: cooldown, visitor cap, site cap. */
+  #visitorGate(st: VisitorState, _offer: Offer, ts: number): SuppressReason | undefined {
+    const s = this.settings;
+    if (ts - st.lastTrigger < s.cooldownMs) return 'cooldown';
+    const vc = s.visitorCap;
+    if (st.triggers.length >= vc.max && (st.triggers[0] ?? NEVER) > ts - vc.windowMs) return 'visitor_cap';
+    if (!this.#siteCap.allows(ts)) return 'site_cap';
+    return undefined;
+  }
+
+  #render(offer: Offer, antecedent: string, consequent: string, item: string): string {
+    return offer.text.replace(/\{(consequent|antecedent|item|discount)\}/g, (_m, k: string) =>
+      k === 'consequent' ? consequent : k === 'antecedent' ? antecedent : k === 'item' ? item : String(offer.discount),
+    );
+  }
+
+  #firePattern(vid: string, st: VisitorState, pattern: OfferPattern, ts: number): void {
+    const offers = this.catalog.forPattern(pattern);
+    if (offers.length === 0) return;
+    const isCart = pattern === 'cart_abandonment';
+    const items: readonly string[] = isCart ? [...st.cart] : [st.formId ?? ''];
+    const offeredItems: OfferedItems = isCart ? { level: 'product', items } : { level: 'form', items };
+    const eventId = isCart ? st.cartEventId : st.formEventId;
+    const lastActivity = isCart ? st.cartLast : st.formLast;
+    let best: Offer | undefined;
+    let blocked: SuppressReason | undefined;
+    let key = '';
+    const profile = this.#profiles?.visitor(vid as VisitorId);
+    for (const o of offers) {
+      const k = `${o.id}\u0000${pattern}:${eventId}`;
+      let why: SuppressReason | undefined;
+      if ((o.validFrom !== undefined && ts < o.validFrom) || (o.validTo !== undefined && ts >= o.validTo)) why = 'not_valid';
+      else if (o.eligibleStages.length < LIFECYCLE_STAGES.length && !o.eligibleStages.includes(profile?.stage ?? 'prospect')) why = 'stage';
+      else if (st.offered.includes(k)) why = 'already_offered';
+      else why = this.#budgetGate(o, ts);
+      if (why !== undefined) {
+        blocked ??= why;
+        continue;
+      }
+      if (best === undefined || o.value > best.value || (o.value === best.value && (o.priority > best.priority || (o.priority === best.priority && o.id < best.id)))) {
+        best = o;
+        key = k;
+      }
+    }
+    if (best === undefined) {
+      if (blocked !== undefined) this.#suppress(blocked);
+      return;
+    }
+    const gate = this.#visitorGate(st, best, ts);
+    if (gate !== undefined) {
+      this.#suppress(gate);
+      return;
+    }
+    const joined = items.join(', ');
+    this.#fire(st, best, key, ts, undefined, {
+      triggerId: triggerIdOf(this.site, vid, best.id, eventId),
+      site: this.site,
+      visitorId: vid,
+      sessionId: st.sessionId,
+      offerId: best.id,
+      text: this.#render(best, joined, joined, joined),
+      discount: best.discount,
+      because: isCart
+        ? { kind: 'pattern', pattern, idleMs: this.settings.cartIdleMs, lastActivity, eventId, items }
+        : { kind: 'pattern', pattern, idleMs: this.settings.formIdleMs, lastActivity, eventId, formId: st.formId ?? '', ...(st.formField !== undefined ? { lastField: st.formField } : {}) },
+      ts,
+      holdout: this.isHoldout(vid),
+      expectedValue: best.value,
+      offered: offeredItems,
+    });
+  }
+
+  #fire(st: VisitorState, offer: Offer, offeredKey: string, ts: number, receivedAt: number | undefined, t: OfferTrigger): void {
+    const s = this.settings;
+    st.lastTrigger = ts;
+    st.triggers.push(ts);
+    if (st.triggers.length > s.visitorCap.max) st.triggers.shift();
+    pushDistinct(st.offered, offeredKey, s.maxOfferedPerVisitor);
+    if (t.holdout) {
+      this.#holdouts++;
+      this.#metrics.holdout.labels(this.site).inc();
+    } else {
+      this.#spent.set(offer.id, (this.#spent.get(offer.id) ?? 0) + 1);
+      let cap = this.#offerCaps.get(offer.id);
+      if (cap === undefined) {
+        cap = new RollingCap(s.offerCap.max, s.offerCap.windowMs);
+        this.#offerCaps.set(offer.id, cap);
+      }
+      cap.record(ts);
+      this.#siteCap.record(ts);
+      this.#triggered++;
+      this.#metrics.triggered.labels(this.site).inc();
+    }
+    this.#recent.push(t);
+    if (this.#recent.length > s.recentCapacity) this.#recent.shift();
+    for (const l of this.#listeners) l.onTrigger(t);
+    if (!t.holdout && receivedAt !== undefined) this.#metrics.latency.labels(this.site).observe(Math.max(0, this.#clock.now() - receivedAt) / 1000);
+  }
+
+  snapshot(): NextBestOfferSnapshot {
+    const offerCaps: Record<string, number[]> = {};
+    for (const [id, cap] of this.#offerCaps) offerCaps[id] = cap.times();
+    const visitors: Array<[string, VisitorState]> = [];
+    for (const [k, v] of this.#visitors.entries()) visitors.push([k, structuredClone(v)]);
+    visitors.reverse(); // oldest first, so restore rebuilds the same LRU order
+    return {
+      v: 1,
+      spent: Object.fromEntries(this.#spent),
+      offerCaps,
+      siteCap: this.#siteCap.times(),
+      visitors,
+      pending: [...this.#pending.entries()],
+      recent: [...this.#recent],
+    };
+  }
+
+  restore(snapshot: NextBestOfferSnapshot): void {
+    this.#spent.clear();
+    this.#offerCaps.clear();
+    this.#visitors.clear();
+    this.#recent.length = 0;
+    this.merge(snapshot);
+  }
+
+  /** Folds in a partial from another partition: budgets add up, caps and pending checks unite, visitors are disjoint. */
+  merge(partial: NextBestOfferSnapshot): void {
+    const s = this.settings;
+    for (const [id, n] of Object.entries(partial.spent)) this.#spent.set(id, (this.#spent.get(id) ?? 0) + n);
+    for (const [id, times] of Object.entries(partial.offerCaps)) {
+      let cap = this.#offerCaps.get(id);
+      if (cap === undefined) {
+        cap = new RollingCap(s.offerCap.max, s.offerCap.windowMs);
+        this.#offerCaps.set(id, cap);
+      }
+      cap.load(times);
+    }
+    this.#siteCap.load(partial.siteCap);
+    for (const [k, v] of partial.visitors) if (!this.#visitors.has(k)) this.#visitors.set(k, structuredClone(v));
+    for (const d of partial.pending) this.#arm(d.key, d.deadline, d.kind, d.seq);
+    const recent = [...this.#recent, ...partial.recent].sort((a, b) => a.ts - b.ts).slice(-s.recentCapacity);
+    this.#recent.length = 0;
+    this.#recent.push(...recent);
+  }
+}
