@@ -1,0 +1,35 @@
+/**
+ * The processors of one site, built once per configured site by the app (src/app.ts) and handed to
+ * the pipeline. Each processor's owner adds its construction line here, in dependency order (a
+ * processor that reads another one's output is built after it and gets it passed in).
+ */
+import type { Registry } from 'prom-client';
+import type { Clock } from '../src/clock';
+import type { Config, SiteConfig } from '../src/config';
+import type { VisitorSocketRegistry } from '../src/delivery/visitor-socket-registry';
+import type { Logger } from '../src/logger';
+import type { CoreMetrics } from '../src/metrics/core-metrics';
+import type { Processor } from './processor';
+
+export interface SiteProcessorDeps {
+  readonly config: Config;
+  /** Wall clock for timers only (cooldowns, idle triggers); processors use event time otherwise. */
+  readonly clock: Clock;
+  readonly registry: Registry;
+  readonly metrics: CoreMetrics;
+  readonly logger: Logger;
+  /** The visitor → collect socket bindings, for pushing offers to the visitor's own page. */
+  readonly visitorSockets: VisitorSocketRegistry;
+  /** Counts evictions from bounded state (closed label sets: processor and structure names). */
+  readonly onEvict: (processor: string, structure: string, n: number) => void;
+}
+
+export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps): Processor[] {
+  const processors: Processor[] = [];
+  void site;
+  void deps;
+  // Owners append their construction lines below, e.g.
+  //   const usage = new UsageProcessor({ site: site.id, config: deps.config, onEvict: deps.onEvict });
+  //   processors.push(usage);
+  return processors;
+}

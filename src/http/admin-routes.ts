@@ -1,0 +1,13 @@
+/**
+ * Admin-port route registrars (stats, rules, offers, visitors, dashboard). Each owner appends one
+ * line to ADMIN_ROUTES; the admin server calls every registrar once at boot. Routes that declare a
+ * fastify `schema` (with `summary`, `querystring`, `response`) appear in /openapi.json.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../app-context';
+
+export type AdminRoute = (app: FastifyInstance, ctx: AppContext) => void;
+
+export const ADMIN_ROUTES: AdminRoute[] = [
+  // e.g. registerUsageStatsRoutes,
+];
