@@ -1,0 +1,186 @@
+import type { EpochMillis } from '../../src/types';
+
+/** Products, or the categories of the products. */
+export type RuleLevel = 'product' | 'category';
+/** `association`: X and Y in the same basket; `sequential`: X bought in an earlier session, Y bought later. */
+export type RuleKind = 'association' | 'sequential';
+/** Where the baskets came from: purchases (a form submit with items) or whole sessions (viewed, carted, bought). */
+export type BasketSource = 'purchase' | 'session';
+
+/** This window's value minus the previous window's (same length, just before it), for the same itemsets. */
+export interface RuleChange {
+  /** Δ support (fraction of baskets). */
+  readonly support: number;
+  /** Δ confidence. */
+  readonly confidence: number;
+  /** Δ lift (a rule absent before has a previous lift of 0). */
+  readonly lift: number;
+}
+
+/** An association or sequential rule X ⇒ Y with its statistics over one window. */
+export interface Rule {
+  /** X: one item, or two when triples are mined. Items are product ids or category names. */
+  readonly antecedent: readonly string[];
+  /** Y: one item. */
+  readonly consequent: readonly string[];
+  readonly level: RuleLevel;
+  readonly kind: RuleKind;
+  /** Baskets holding X ∪ Y (for sequential rules: later purchases of Y by visitors who bought X before), count. */
+  readonly count: number;
+  /** count / baskets in the window (fraction). */
+  readonly support: number;
+  /** count(X ∪ Y) / count(X): P(Y | X). */
+  readonly confidence: number;
+  /** confidence / support(Y): > 1 means X raises the odds of Y. */
+  readonly lift: number;
+  /** (1 − support(Y)) / (1 − confidence); null when confidence = 1 (infinite conviction). */
+  readonly conviction: number | null;
+  /** Against the previous window; absent when that window had no baskets. */
+  readonly change?: RuleChange;
+  /** The baskets the rule was mined from. */
+  readonly source?: BasketSource;
+}
+
+export interface RuleFilter {
+  /** Least support (fraction). */
+  readonly minSupport?: number;
+  readonly minConfidence?: number;
+  readonly minLift?: number;
+  readonly level?: RuleLevel;
+  readonly kind?: RuleKind;
+  readonly source?: BasketSource;
+  /** Most rules returned (count). */
+  readonly limit?: number;
+}
+
+/** Baskets behind the rules, per source (count); `sequential` counts purchases with their visitor's history. */
+export interface RuleSetBaskets {
+  readonly purchase: number;
+  readonly session: number;
+  readonly sequential: number;
+}
+
+export interface RuleSetInit {
+  readonly site: string;
+  readonly version: number;
+  /** The sliding window's ISO-8601 length, e.g. PT1H. */
+  readonly windowName: string;
+  readonly window: { readonly start: EpochMillis; readonly end: EpochMillis };
+  readonly baskets: RuleSetBaskets;
+  /** Largest absolute count error of the counts behind the rules (0 = exact), baskets. */
+  readonly errorBound: number;
+  readonly rules: readonly Rule[];
+}
+
+/**
+ * The rules of one site over one sliding window: immutable (frozen) and versioned. A new version is
+ * built whenever a recomputation changes the rules; holders of an old one keep a consistent view.
+ * Rules are sorted by count (descending), then confidence, lift, and the items for a stable order.
+ */
+export class RuleSet {
+  readonly site: string;
+  readonly version: number;
+  readonly windowName: string;
+  readonly window: { readonly start: EpochMillis; readonly end: EpochMillis };
+  readonly baskets: RuleSetBaskets;
+  readonly errorBound: number;
+  readonly rules: readonly Rule[];
+  readonly #byAntecedent = new Map<string, Rule[]>();
+
+  constructor(init: RuleSetInit) {
+    this.site = init.site;
+    this.version = init.version;
+    this.windowName = init.windowName;
+    this.window = Object.freeze({ start: init.window.start, end: init.window.end });
+    this.baskets = Object.freeze({ ...init.baskets });
+    this.errorBound = init.errorBound;
+    const rules = init.rules.map(freezeRule).sort(compareRules);
+    for (const r of rules) {
+      for (const item of r.antecedent) {
+        const list = this.#byAntecedent.get(item);
+        if (list === undefined) this.#byAntecedent.set(item, [r]);
+        else list.push(r);
+      }
+    }
+    for (const list of this.#byAntecedent.values()) Object.freeze(list);
+    this.rules = Object.freeze(rules);
+    Object.freeze(this);
+  }
+
+  static empty(site: string, windowName: string, window: { start: EpochMillis; end: EpochMillis }): RuleSet {
+    return new RuleSet({ site, version: 0, windowName, window, baskets: { purchase: 0, session: 0, sequential: 0 }, errorBound: 0, rules: [] });
+  }
+
+  /**
+   * Rules whose antecedent contains `item` (a product id or category), in rule order. A rule with a
+   * two-item antecedent is listed under both items: the caller checks that the other one holds too.
+   */
+  byAntecedent(item: string): readonly Rule[] {
+    return this.#byAntecedent.get(item) ?? EMPTY;
+  }
+
+  filter(f: RuleFilter = {}): readonly Rule[] {
+    const out: Rule[] = [];
+    const limit = f.limit ?? Number.POSITIVE_INFINITY;
+    for (const r of this.rules) {
+      if (out.length >= limit) break;
+      if (f.minSupport !== undefined && r.support < f.minSupport) continue;
+      if (f.minConfidence !== undefined && r.confidence < f.minConfidence) continue;
+      if (f.minLift !== undefined && r.lift < f.minLift) continue;
+      if (f.level !== undefined && r.level !== f.level) continue;
+      if (f.kind !== undefined && r.kind !== f.kind) continue;
+      if (f.source !== undefined && r.source !== f.source) continue;
+      out.push(r);
+    }
+    return out;
+  }
+
+  /** The wire form (cm.rules.<site>, GET /v1/rules): instants as ISO-8601 strings. */
+  toJSON(limit: number = Number.POSITIVE_INFINITY): RuleSetJson {
+    return {
+      site: this.site,
+      version: this.version,
+      windowName: this.windowName,
+      window: { start: new Date(this.window.start).toISOString(), end: new Date(this.window.end).toISOString() },
+      baskets: this.baskets,
+      errorBound: this.errorBound,
+      rules: this.rules.length > limit ? this.rules.slice(0, limit) : this.rules,
+    };
+  }
+}
+
+export interface RuleSetJson {
+  readonly site: string;
+  readonly version: number;
+  readonly windowName: string;
+  readonly window: { readonly start: string; readonly end: string };
+  readonly baskets: RuleSetBaskets;
+  readonly errorBound: number;
+  readonly rules: readonly Rule[];
+}
+
+const EMPTY: readonly Rule[] = Object.freeze([]);
+
+function freezeRule(r: Rule): Rule {
+  Object.freeze(r.antecedent);
+  Object.freeze(r.consequent);
+  if (r.change !== undefined) Object.freeze(r.change);
+  return Object.freeze(r);
+}
+
+/** Rule order: count desc, confidence desc, lift desc, then antecedent and consequent text. */
+export function compareRules(a: Rule, b: Rule): number {
+  return (
+    b.count - a.count ||
+    b.confidence - a.confidence ||
+    b.lift - a.lift ||
+    cmp(a.level, b.level) ||
+    cmp(a.kind, b.kind) ||
+    cmp(a.antecedent.join('\u0000'), b.antecedent.join('\u0000')) ||
+    cmp(a.consequent.join('\u0000'), b.consequent.join('\u0000'))
+  );
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
