@@ -41,6 +41,8 @@ export interface OfferRule {
   readonly antecedent: readonly string[];
   readonly consequent: readonly string[];
   readonly level: 'product' | 'category';
+  /** `sequential`: X bought in an earlier session, Y later (matched against purchases, not the session). */
+  readonly kind?: 'association' | 'sequential';
   readonly support: number;
   readonly confidence: number;
   readonly lift: number;
@@ -439,8 +441,14 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
     c.liftFloor = false;
     c.profile = undefined;
     c.profileLoaded = false;
-    for (let i = st.items.length - 1; i >= 0; i--) this.#considerRules(rs.byAntecedent(st.items[i] as string), st, e, c);
-    for (let i = st.cats.length - 1; i >= 0; i--) this.#considerRules(rs.byAntecedent(st.cats[i] as string), st, e, c);
+    for (let i = st.items.length - 1; i >= 0; i--) this.#considerRules(rs.byAntecedent(st.items[i] as string), 'product', false, st, e, c);
+    for (let i = st.cats.length - 1; i >= 0; i--) this.#considerRules(rs.byAntecedent(st.cats[i] as string), 'category', false, st, e, c);
+    // Sequential rules ("bought X, later bought Y") start from what the visitor bought before.
+    for (let i = st.bought.length - 1; i >= 0; i--) {
+      const b = st.bought[i] as string;
+      this.#considerRules(rs.byAntecedent(b), 'product', true, st, e, c);
+      this.#considerRules(rs.byAntecedent(b), 'category', true, st, e, c);
+    }
     const profile = this.#profile(c, e.visitorId);
     if (profile !== undefined) {
       // The profile's strongest category interests widen the context beyond this session.
@@ -460,8 +468,8 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
           w2 = w;
         }
       }
-      if (best1 !== '' && !st.cats.includes(this.#catPrefix + best1)) this.#considerRules(rs.byAntecedent(this.#catPrefix + best1), st, e, c);
-      if (best2 !== '' && !st.cats.includes(this.#catPrefix + best2)) this.#considerRules(rs.byAntecedent(this.#catPrefix + best2), st, e, c);
+      if (best1 !== '' && !st.cats.includes(this.#catPrefix + best1)) this.#considerRules(rs.byAntecedent(this.#catPrefix + best1), 'category', false, st, e, c);
+      if (best2 !== '' && !st.cats.includes(this.#catPrefix + best2)) this.#considerRules(rs.byAntecedent(this.#catPrefix + best2), 'category', false, st, e, c);
     }
     // TRICKY: TS keeps the `c.offer = undefined` narrowing across the method calls above; widen it again.
     const offer = c.offer as Offer | undefined;
@@ -501,24 +509,31 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
     });
   }
 
-  #considerRules(rules: readonly OfferRule[], st: VisitorState, e: EnrichedEvent, c: Choice): void {
+  /**
+   * Candidate rules found under one context item of `level`. Session context meets association rules;
+   * past purchases (`sequential`) meet sequential rules.
+   */
+  #considerRules(rules: readonly OfferRule[], level: 'product' | 'category', sequential: boolean, st: VisitorState, e: EnrichedEvent, c: Choice): void {
     const s = this.settings;
     for (let r = 0; r < rules.length; r++) {
       const rule = rules[r] as OfferRule;
+      // TRICKY: product ids and category names share one antecedent index; keep to the level looked up.
+      if (rule.level !== level || (rule.kind === 'sequential') !== sequential) continue;
       if (!(rule.lift > s.minLift)) {
         c.liftFloor = true;
         continue;
       }
       if (rule.confidence < s.minConfidence) continue;
-      const ctx = rule.level === 'product' ? st.items : st.cats;
+      const ctx = sequential ? st.bought : rule.level === 'product' ? st.items : st.cats;
       if (rule.antecedent.length > 1) {
         let all = true;
         for (const a of rule.antecedent) if (!ctx.includes(a)) all = false;
         if (!all) continue;
       }
       // A consequent the visitor is already looking at is no recommendation.
+      const seen = rule.level === 'product' ? st.items : st.cats;
       let fresh = false;
-      for (const y of rule.consequent) if (!ctx.includes(y)) fresh = true;
+      for (const y of rule.consequent) if (!seen.includes(y)) fresh = true;
       if (!fresh) continue;
       const uplift = rule.confidence * (1 - 1 / rule.lift);
       const all = this.catalog.catchAll();

@@ -69,6 +69,24 @@ describe('next-best-offer - choosing', () => {
     expect(h.triggers.map((t) => [t.visitorId, t.offerId, t.offered.level, t.offered.items])).toEqual([['v1', 'books', 'category', ['books']]]);
   });
 
+  it('sequential rules - start from what the visitor bought before, not from what is in the session', () => {
+    const seq = { ...ruleFromCounts(['games'], ['scifi'], 100, 10, 10, 5, 'category'), kind: 'sequential' as const };
+    const h = harness({ offers: [{ id: 'all', target: { consequent: true }, text: '{consequent}' }] }, [seq]);
+    h.nbo.onEvent(view(S, 'v1', 0, 'G1', 'games'), WM); // viewing games: no sequential match
+    expect(h.triggers).toEqual([]);
+    h.nbo.onEvent(form(S, 'v1', 1, 'checkout', 'submit', undefined, [{ productId: 'G1', category: 'games', quantity: 1 }]), WM);
+    expect(h.triggers.map((t) => [t.offered.level, t.offered.items])).toEqual([['category', ['scifi']]]);
+  });
+
+  it('category rules - a category in the session meets category-level rules only', () => {
+    const catRule = ruleFromCounts(['games'], ['scifi'], 100, 10, 10, 5, 'category');
+    const h = harness({ offers: [{ id: 'sf', target: { category: 'scifi' }, text: 'x' }] }, [catRule]);
+    h.nbo.onEvent(view(S, 'v1', 0, 'games'), WM); // a product whose id happens to be "games"
+    expect(h.triggers).toEqual([]);
+    h.nbo.onEvent(view(S, 'v1', 1, 'G1', 'games'), WM);
+    expect(h.triggers.map((t) => t.offerId)).toEqual(['sf']);
+  });
+
   it('eligibility - an offer outside its stages or validity does not fire', () => {
     const profiles = { visitor: () => ({ stage: 'prospect' as const, bought: [], categoryInterest: {} }) };
     const h = harness(
