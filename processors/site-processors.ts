@@ -10,6 +10,7 @@ import type { VisitorSocketRegistry } from '../src/delivery/visitor-socket-regis
 import type { Logger } from '../src/logger';
 import type { CoreMetrics } from '../src/metrics/core-metrics';
 import type { Processor } from './processor';
+import { NavigationProcessor } from './navigation/navigation-processor';
 
 export interface SiteProcessorDeps {
   readonly config: Config;
@@ -31,5 +32,7 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
   // Owners append their construction lines below, e.g.
   //   const usage = new UsageProcessor({ site: site.id, config: deps.config, onEvict: deps.onEvict });
   //   processors.push(usage);
+  const processorContext = { site: site.id, onEvict: deps.onEvict };
+  processors.push(new NavigationProcessor({ site, time: deps.config.time, context: processorContext, metrics: deps.metrics }));
   return processors;
 }

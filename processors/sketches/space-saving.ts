@@ -42,9 +42,12 @@ export class SpaceSaving<K extends string | number = string> {
   #total = 0;
   #floor = 0;
   #evictions = 0;
+  readonly #onEvict: (() => void) | undefined;
 
-  constructor(capacity: number) {
+  /** `onEvict` is called for each key evicted by `add` (not for truncation in merges). */
+  constructor(capacity: number, onEvict?: () => void) {
     this.capacity = requireBound('SpaceSaving capacity', capacity);
+    this.#onEvict = onEvict;
     // TRICKY: typed arrays grow by doubling up to capacity, so a large capacity costs nothing until used.
     const initial = Math.min(capacity, 64);
     this.#counts = new Float64Array(initial);
@@ -108,6 +111,22 @@ export class SpaceSaving<K extends string | number = string> {
     this.#slot.set(key, 0);
     if (min > this.#floor) this.#floor = min;
     this.#siftDown(0);
+    this.#onEvict?.();
+  }
+
+  /**
+   * Retracts `weight` previously added for `key` (a revised event, a re-opened session). A monitored
+   * key's count drops; an unmonitored one's true count was already within the bound. Returns whether
+   * the key was monitored. The guarantee holds as long as only weight that was added is retracted.
+   */
+  remove(key: K, weight = 1): boolean {
+    if (!(weight > 0)) return false;
+    this.#total -= weight;
+    const i = this.#slot.get(key);
+    if (i === undefined) return false;
+    this.#counts[i]! -= weight;
+    if (this.#heap) this.#siftUp(i);
+    return true;
   }
 
   get(key: K): { count: number; error: number } | undefined {
@@ -121,10 +140,16 @@ export class SpaceSaving<K extends string | number = string> {
     return limit >= all.length ? all : all.slice(0, Math.max(0, limit));
   }
 
-  /** All monitored keys, sorted by count descending, ties by key (stable output for pagination). */
+  /**
+   * All monitored keys with a positive count, sorted by count descending, ties by key (stable output
+   * for pagination). Keys retracted to 0 are left out.
+   */
   entries(): Array<SpaceSavingEntry<K>> {
-    const out: Array<SpaceSavingEntry<K>> = new Array(this.#keys.length);
-    for (let i = 0; i < this.#keys.length; i++) out[i] = { key: this.#keys[i]!, count: this.#counts[i]!, error: this.#errors[i]! };
+    const out: Array<SpaceSavingEntry<K>> = [];
+    for (let i = 0; i < this.#keys.length; i++) {
+      const c = this.#counts[i]!;
+      if (c > 0) out.push({ key: this.#keys[i]!, count: c, error: this.#errors[i]! });
+    }
     out.sort((a, b) => b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return out;
   }
@@ -173,8 +198,8 @@ export class SpaceSaving<K extends string | number = string> {
     return { capacity: this.capacity, total: this.#total, floor: this.#floor, entries };
   }
 
-  static fromJSON<K extends string | number>(j: SpaceSavingJSON<K>, capacity = j.capacity): SpaceSaving<K> {
-    const s = new SpaceSaving<K>(capacity);
+  static fromJSON<K extends string | number>(j: SpaceSavingJSON<K>, capacity = j.capacity, onEvict?: () => void): SpaceSaving<K> {
+    const s = new SpaceSaving<K>(capacity, onEvict);
     s.#load(j.entries, j.floor, j.total);
     return s;
   }

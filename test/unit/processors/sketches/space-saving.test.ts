@@ -115,3 +115,24 @@ describe('SpaceSaving', () => {
     expect(() => new SpaceSaving(0)).toThrow(/CM_ERR_UNBOUNDED/);
   });
 });
+
+describe('SpaceSaving retraction', () => {
+  it('space-saving - removing what was added restores exact counts and hides keys at zero', () => {
+    const s = new SpaceSaving(10);
+    for (const k of ['a', 'a', 'b', 'c']) s.add(k);
+    expect(s.remove('a')).toBe(true);
+    expect(s.remove('c')).toBe(true);
+    expect(s.get('a')).toEqual({ count: 1, error: 0 });
+    expect(s.entries().map((e) => e.key)).toEqual(['a', 'b']);
+    expect(s.total).toBe(2);
+    expect(new SpaceSaving(2).remove('never-added')).toBe(false);
+  });
+
+  it('space-saving - evictions are reported to the callback, one per evicted key', () => {
+    let evicted = 0;
+    const s = new SpaceSaving(2, () => evicted++);
+    for (const k of ['a', 'b', 'c', 'd', 'a']) s.add(k);
+    expect(evicted).toBe(3);
+    expect(s.evictions).toBe(3);
+  });
+});
