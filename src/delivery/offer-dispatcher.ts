@@ -1,0 +1,157 @@
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { Counter, type Registry } from 'prom-client';
+import type { SiteConfig } from '../config';
+import { requireBound } from '../errors';
+import type { Logger } from '../logger';
+import type { OfferListener, OfferOutcome, OfferTrigger } from '../../processors/next-best-offer/offer-trigger';
+
+/**
+ * Fans each delivered trigger out to every channel (DESIGN.md §6), at least once with `triggerId` as
+ * the idempotency key everywhere:
+ *
+ * - the visitor's own collect socket, as `{"type":"offer",…}` (VisitorSocketRegistry);
+ * - `WS /v1/offers?site=` storefront subscribers, the same message (OfferSubscribers);
+ * - NATS JetStream `cm.offers.<site>` with `Nats-Msg-Id: <triggerId>` (the stream dedupes redeliveries
+ *   within its duplicate window), when NATS is configured;
+ * - the site's webhooks (WebhookSender: signed, retried, dead-lettered).
+ *
+ * Holdout records are not delivered. Nothing here waits: socket sends are queued by their owners,
+ * JetStream publishes and webhooks run in the background with bounded in-flight counts.
+ */
+
+/** The part of VisitorSocketRegistry the dispatcher needs. */
+export interface VisitorSockets {
+  send(site: string, visitorId: string, message: string): boolean;
+}
+
+/** The part of OfferSubscribers the dispatcher needs. */
+export interface SubscriberFanout {
+  publish(site: string, message: string): void;
+}
+
+/** The part of WebhookSender the dispatcher needs. */
+export interface WebhookQueue {
+  send(site: string, url: string, secret: string, triggerId: string, body: string): void;
+}
+
+export const OFFERS_STREAM = 'CM_OFFERS';
+export const DELIVERY_CHANNELS = ['visitor_socket', 'subscribers', 'nats', 'webhook'] as const;
+export type DeliveryChannel = (typeof DELIVERY_CHANNELS)[number];
+
+export interface OfferDispatcherOptions {
+  readonly site: (id: string) => SiteConfig | undefined;
+  /** Webhook URLs of a site (from its next-best-offer settings). */
+  readonly webhookUrls: (site: string) => readonly string[];
+  readonly sockets?: VisitorSockets;
+  readonly subscribers?: SubscriberFanout;
+  readonly webhooks?: WebhookQueue;
+  /** Set when NATS is configured: offers go to JetStream `cm.offers.<site>`. */
+  readonly nats?: NatsConnection;
+  /** JetStream publishes awaiting their ack (count); beyond it a publish is counted as failed. */
+  readonly maxNatsInFlight: number;
+  /** How long the stream remembers a Nats-Msg-Id for dedupe, ms. */
+  readonly duplicateWindowMs?: number;
+  readonly registry: Registry;
+  readonly logger: Logger;
+}
+
+export class OfferDispatcher implements OfferListener {
+  readonly #o: OfferDispatcherOptions;
+  readonly #js: JetStreamClient | undefined;
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #delivered: Counter<'site' | 'channel'>;
+  readonly #failed: Counter<'site' | 'channel'>;
+
+  constructor(opts: OfferDispatcherOptions) {
+    requireBound('OfferDispatcher maxNatsInFlight', opts.maxNatsInFlight);
+    this.#o = opts;
+    this.#js = opts.nats === undefined ? undefined : jetstream(opts.nats);
+    const registers = [opts.registry];
+    this.#delivered = new Counter({ name: 'clickstream_offers_delivered_total', help: 'Offer deliveries handed to a channel, by site and channel.', labelNames: ['site', 'channel'] as const, registers });
+    this.#failed = new Counter({ name: 'clickstream_offer_delivery_failures_total', help: 'Offer deliveries that failed on a channel, by site and channel (the visitor had no socket, NATS refused, backpressure).', labelNames: ['site', 'channel'] as const, registers });
+  }
+
+  /** Creates the offers stream (`cm.offers.>`) when NATS is configured and it is missing. */
+  async start(): Promise<void> {
+    if (this.#o.nats === undefined) return;
+    const jsm = await jetstreamManager(this.#o.nats);
+    const duplicateWindow = nanos(this.#o.duplicateWindowMs ?? 10 * 60_000);
+    try {
+      await jsm.streams.info(OFFERS_STREAM);
+    } catch {
+      try {
+        await jsm.streams.add({ name: OFFERS_STREAM, subjects: ['cm.offers.>'], duplicate_window: duplicateWindow, max_age: nanos(7 * 24 * 3_600_000), max_msgs_per_subject: 1_000_000 });
+      } catch (err) {
+        // Another instance may have created it between our two calls.
+        await jsm.streams.info(OFFERS_STREAM).catch(() => {
+          throw err;
+        });
+      }
+    }
+  }
+
+  onTrigger(t: OfferTrigger): void {
+    if (!t.holdout) this.dispatch(t);
+  }
+
+  onOutcome(_o: OfferOutcome): void {
+    // Delivery has nothing to do with outcomes; attribution follows them.
+  }
+
+  /** Delivers one trigger on every channel; returns at once. */
+  dispatch(t: OfferTrigger): void {
+    const json = JSON.stringify(t);
+    // The wire message is the trigger with a type tag in front: spliced, not re-serialised.
+    const message = `{"type":"offer",${json.slice(1)}`;
+    const site = t.site;
+    const o = this.#o;
+    if (o.sockets !== undefined) {
+      if (o.sockets.send(site, t.visitorId, message)) this.#delivered.labels(site, 'visitor_socket').inc();
+      else this.#failed.labels(site, 'visitor_socket').inc();
+    }
+    if (o.subscribers !== undefined) {
+      o.subscribers.publish(site, message);
+      this.#delivered.labels(site, 'subscribers').inc();
+    }
+    if (this.#js !== undefined) this.#publishNats(site, t.triggerId, json);
+    if (o.webhooks !== undefined) {
+      const urls = o.webhookUrls(site);
+      const secret = urls.length > 0 ? o.site(site)?.secret : undefined;
+      if (secret !== undefined) {
+        for (const url of urls) {
+          o.webhooks.send(site, url, secret, t.triggerId, json);
+          this.#delivered.labels(site, 'webhook').inc();
+        }
+      }
+    }
+  }
+
+  #publishNats(site: string, triggerId: string, json: string): void {
+    const js = this.#js as JetStreamClient;
+    if (this.#inFlight.size >= this.#o.maxNatsInFlight) {
+      this.#failed.labels(site, 'nats').inc();
+      return;
+    }
+    const p = js
+      .publish(`cm.offers.${site}`, json, { msgID: triggerId })
+      .then(
+        () => {
+          this.#delivered.labels(site, 'nats').inc();
+        },
+        (err: unknown) => {
+          this.#failed.labels(site, 'nats').inc();
+          this.#o.logger.warn({ err, site, triggerId }, 'offer publish to JetStream failed');
+        },
+      )
+      .finally(() => {
+        this.#inFlight.delete(p);
+      });
+    this.#inFlight.add(p);
+  }
+
+  /** Waits for the JetStream publishes in flight (drain on shutdown, tests). */
+  async flush(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+  }
+}
