@@ -87,6 +87,25 @@ export class PaneStore<P> {
     return kind === 'ok' ? { kind: 'ok', pane } : { kind: 'revision', pane };
   }
 
+  /**
+   * The pane at `ts`, created if needed, with no lateness check: for results that are final only
+   * after the watermark passed (session durations once a session can no longer re-open). Undefined
+   * when older than the retained panes.
+   */
+  paneAt(ts: number): P | undefined {
+    const idx = Math.floor(ts / this.paneMs);
+    let pane = this.#panes.get(idx);
+    if (pane === undefined) {
+      if (idx <= this.#newest - this.maxPanes) return undefined;
+      pane = this.#ops.create();
+      this.#panes.set(idx, pane);
+      if (idx > this.#newest) this.#newest = idx;
+      if (idx < this.#oldest) this.#oldest = idx;
+      this.#evict();
+    }
+    return pane;
+  }
+
   /** The existing pane at `ts`, if retained (no creation, no lateness check). */
   peek(ts: number): P | undefined {
     return this.#panes.get(Math.floor(ts / this.paneMs));

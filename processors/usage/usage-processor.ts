@@ -1,0 +1,476 @@
+import { LRUCache } from 'lru-cache';
+import type { Config, SiteConfig } from '../../src/config';
+import { ClickstreamError } from '../../src/errors';
+import type { EnrichedEvent, SessionSignal, SessionSummary } from '../../src/events/enriched-event';
+import type { FormEvent } from '../../src/events/event-types';
+import { PaneStore } from '../../src/pipeline/pane-store';
+import { epochMillis, type EpochMillis, type SiteId } from '../../src/types';
+import { LATE, OK, REVISION, type EventOutcome, type Processor } from '../processor';
+import { DDSketch } from '../sketches/dd-sketch';
+import { HyperLogLog } from '../sketches/hyper-log-log';
+import { SpaceSaving } from '../sketches/space-saving';
+import { DD_ALPHA, DD_MAX_BINS, FormPane, TYPE_INDEX, UsagePane, paneFromJSON, paneToJSON, usagePaneOps, type UsagePaneJSON } from './usage-pane';
+import { parseUsageSettings, type ResponderSignal, type UsageSettings } from './usage-settings';
+import { INTEREST_WEIGHTS, VisitorProfiles, type LifecycleStage, type ProfileJSON, type VisitorProfile } from './visitor-profiles';
+
+export type { LifecycleStage, RfmScore, VisitorProfile } from './visitor-profiles';
+export { LIFECYCLE_STAGES } from './visitor-profiles';
+export type { UsageSettings } from './usage-settings';
+
+const NAME = 'usage';
+const SNAPSHOT_VERSION = 1;
+
+/** Quantiles of a distribution (from a DDSketch, relative error ≤ 1 %). */
+export interface Quantiles {
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly mean: number;
+  readonly max: number;
+  /** Number of values summarised. */
+  readonly count: number;
+}
+
+/** Form analytics of one form in one window. */
+export interface FormStats {
+  readonly formId: string;
+  readonly views: number;
+  readonly starts: number;
+  readonly submits: number;
+  /** Explicit abandonments (the snippet reports them on pagehide). */
+  readonly abandons: number;
+  /** abandons / starts (null without starts). */
+  readonly abandonmentRate: number | null;
+  /** The last field touched before each abandonment, counted, most frequent first. */
+  readonly lastFieldBeforeAbandon: ReadonlyArray<{ readonly field: string; readonly count: number }>;
+  /** Validation errors per field, most frequent first. */
+  readonly errors: ReadonlyArray<{ readonly field: string; readonly count: number }>;
+  /** Seconds from start to submit. */
+  readonly timeToCompleteSeconds: Quantiles | null;
+}
+
+/** Usage statistics of one window (GET /v1/stats/usage, DESIGN.md §3). Times are epoch ms here; the route renders ISO-8601. */
+export interface UsageWindowStats {
+  readonly start: EpochMillis;
+  readonly end: EpochMillis;
+  /** True once the watermark passed the window end (late events may still revise it within the allowed lateness). */
+  readonly closed: boolean;
+  readonly pageViews: number;
+  readonly events: { readonly page_view: number; readonly click: number; readonly form: number };
+  /** Sessions that started in the window (net of merges of bridged sessions). */
+  readonly sessionsStarted: number;
+  /** Of those, sessions of new visitors (no earlier session known). */
+  readonly newSessions: number;
+  /** Of those, sessions of returning visitors. */
+  readonly returningSessions: number;
+  /** Distinct visitors with an event in the window (HyperLogLog estimate). */
+  readonly visitors: number;
+  /** Relative standard error of `visitors`. */
+  readonly visitorsRelativeError: number;
+  readonly sessions: {
+    /** Sessions started in the window that are final (closed, past the allowed lateness). */
+    readonly final: number;
+    /** Share of final sessions with at most one page view (null without final sessions). */
+    readonly bounceRate: number | null;
+    /** Session duration in seconds (first to last event). */
+    readonly durationSeconds: Quantiles | null;
+    readonly pagesPerSession: Quantiles | null;
+  };
+  /** Purchases: form submits with items. */
+  readonly conversions: number;
+  /** conversions / sessionsStarted (null without sessions). */
+  readonly conversionRate: number | null;
+  /** Revenue of the purchases (sum of price × quantity). */
+  readonly revenue: number;
+  /** Per form, most viewed first. */
+  readonly forms: readonly FormStats[];
+  /** Top customers by revenue in the window (Space-Saving: `error` bounds the over-estimate). */
+  readonly goldenCustomers: ReadonlyArray<{ readonly visitorId: string; readonly revenue: number; readonly error: number }>;
+}
+
+export interface UsageSnapshot {
+  readonly v: number;
+  readonly watermark: number;
+  readonly panes: Array<[number, UsagePaneJSON]>;
+  readonly profiles: Array<[string, ProfileJSON]>;
+}
+
+export interface UsageProcessorOptions {
+  readonly site: SiteConfig;
+  /** The `time` section of the config (panes, retention, lateness, session gap). */
+  readonly time: Config['time'];
+  /** Counts evictions from bounded state (processor and structure names are closed label sets). */
+  readonly onEvict?: (processor: string, structure: string, n: number) => void;
+  /** Overrides `site.processors.usage` (tests). */
+  readonly settings?: UsageSettings;
+}
+
+interface OpenForm {
+  start: number;
+  lastField: string | undefined;
+}
+
+interface PendingSession {
+  readonly summary: SessionSummary;
+  /** Event time from which it can no longer re-open: end + gap + allowed lateness. */
+  readonly due: number;
+}
+
+/**
+ * The usage processor (DESIGN.md §5): per window page views, events by type, sessions (count, new vs
+ * returning, duration and pages-per-session quantiles, bounce), distinct visitors (HyperLogLog),
+ * conversions and revenue, form analytics, golden customers (Space-Saving); per visitor a bounded
+ * profile with the lifecycle stage and RFM scores.
+ *
+ * Windowing: panes of `time.paneMs` in a PaneStore. Events and session starts count in the pane of
+ * their event time; session durations and pages per session in the pane of the session's start, once
+ * the session is final (gap + allowed lateness after its last event), because a closed session can
+ * still re-open and sketches cannot un-count.
+ * Profiles are not windowed: late events (beyond the allowed lateness) still update them.
+ */
+export class UsageProcessor implements Processor<UsageSnapshot> {
+  readonly name = NAME;
+  readonly site: SiteId;
+  readonly settings: UsageSettings;
+  readonly #time: Config['time'];
+  readonly #store: PaneStore<UsagePane>;
+  readonly #profiles: VisitorProfiles;
+  readonly #openForms: LRUCache<string, OpenForm>;
+  readonly #pending = new Map<string, PendingSession>();
+  readonly #onEvict: (processor: string, structure: string, n: number) => void;
+  readonly #responder: ReadonlySet<ResponderSignal>;
+  #watermark = Number.NEGATIVE_INFINITY;
+  /** Latest event time seen: "now" in event time before the first watermark. */
+  #maxTs = Number.NEGATIVE_INFINITY;
+
+  constructor(opts: UsageProcessorOptions) {
+    this.site = opts.site.id;
+    this.settings = opts.settings ?? parseUsageSettings(opts.site.processors[NAME], opts.site.id);
+    this.#time = opts.time;
+    this.#onEvict = opts.onEvict ?? (() => undefined);
+    const s = this.settings;
+    this.#store = new PaneStore<UsagePane>({
+      paneMs: opts.time.paneMs,
+      maxPanes: opts.time.retentionPanes,
+      allowedLatenessMs: opts.time.allowedLatenessMs,
+      ops: usagePaneOps(s.hllPrecision, s.maxFormsPerPane, s.goldenCapacity),
+      onEvict: (n) => this.#onEvict(NAME, 'panes', n),
+    });
+    this.#profiles = new VisitorProfiles(s, (n) => this.#onEvict(NAME, 'profiles', n));
+    this.#openForms = new LRUCache<string, OpenForm>({
+      max: s.maxOpenForms,
+      dispose: (_v, _k, reason) => {
+        if (reason === 'evict') this.#onEvict(NAME, 'open_forms', 1);
+      },
+    });
+    this.#responder = new Set(s.lifecycle.responderOn);
+  }
+
+  /** Relative standard error of the distinct-visitor estimate (exported as a metric by the app). */
+  get visitorsRelativeError(): number {
+    return 1.04 / Math.sqrt(2 ** this.settings.hllPrecision);
+  }
+
+  onEvent(e: EnrichedEvent, watermark: EpochMillis): EventOutcome {
+    const ts = e.ts as number;
+    if (ts > this.#maxTs) this.#maxTs = ts;
+    const profile = this.#profiles.touch(e.visitorId, ts);
+    const loc = this.#store.locate(ts, watermark);
+    const pane = loc.kind === 'late' ? undefined : loc.pane;
+    if (pane !== undefined) {
+      pane.events[TYPE_INDEX[e.type]]! += 1;
+      (pane.visitors ??= new HyperLogLog(this.settings.hllPrecision)).add(e.visitorId);
+    }
+    const ev = e.event;
+    switch (ev.type) {
+      case 'page_view': {
+        if (pane !== undefined) pane.pageViews++;
+        if (ev.product?.category !== undefined) this.#profiles.addInterest(profile, ev.product.category, INTEREST_WEIGHTS.view);
+        if (ev.search !== undefined && this.#responder.has('search')) profile.responded = true;
+        break;
+      }
+      case 'click': {
+        const kind = ev.target.kind;
+        if ((kind === 'ad' && this.#responder.has('ad_click')) || (kind === 'offer' && this.#responder.has('offer_click')) || (kind === 'product' && this.#responder.has('product_click'))) {
+          profile.responded = true;
+        }
+        break;
+      }
+      case 'form':
+        this.#form(e, ev, ts, pane, profile);
+        break;
+      default: {
+        const _exhaustive: never = ev;
+        return _exhaustive;
+      }
+    }
+    return loc.kind === 'ok' ? OK : loc.kind === 'revision' ? REVISION : LATE;
+  }
+
+  #form(e: EnrichedEvent, ev: FormEvent, ts: number, pane: UsagePane | undefined, profile: ReturnType<VisitorProfiles['touch']>): void {
+    const key = `${e.visitorId}\u0000${ev.formId}`;
+    const f = pane === undefined ? undefined : this.#formPane(pane, ev.formId);
+    switch (ev.action) {
+      case 'view':
+        if (f !== undefined) f.views++;
+        break;
+      case 'start':
+        if (f !== undefined) f.starts++;
+        this.#openForms.set(key, { start: ts, lastField: ev.field });
+        if (this.#responder.has('form_start')) profile.responded = true;
+        break;
+      case 'field': {
+        const open = this.#openForms.get(key);
+        if (open !== undefined) open.lastField = ev.field ?? open.lastField;
+        else this.#openForms.set(key, { start: ts, lastField: ev.field });
+        break;
+      }
+      case 'error': {
+        const field = ev.field ?? '(form)';
+        if (f !== undefined) this.#bump(f.errors, field);
+        const open = this.#openForms.get(key);
+        if (open !== undefined && ev.field !== undefined) open.lastField = ev.field;
+        break;
+      }
+      case 'submit': {
+        const open = this.#openForms.get(key);
+        if (f !== undefined) {
+          f.submits++;
+          if (open !== undefined && ts >= open.start) (f.timeToComplete ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add((ts - open.start) / 1000);
+        }
+        this.#openForms.delete(key);
+        if (ev.items !== undefined && ev.items.length > 0) this.#purchase(e, ev, ts, pane, profile);
+        break;
+      }
+      case 'abandon': {
+        const open = this.#openForms.get(key);
+        if (f !== undefined) {
+          f.abandons++;
+          this.#bump(f.lastFields, ev.field ?? open?.lastField ?? '(none)');
+        }
+        this.#openForms.delete(key);
+        break;
+      }
+      default: {
+        const _exhaustive: never = ev.action;
+        return _exhaustive;
+      }
+    }
+  }
+
+  #purchase(e: EnrichedEvent, ev: FormEvent, ts: number, pane: UsagePane | undefined, profile: ReturnType<VisitorProfiles['touch']>): void {
+    let revenue = 0;
+    for (const item of ev.items ?? []) {
+      if (item.price !== undefined) revenue += item.price * item.quantity;
+      this.#profiles.addBought(profile, item.productId);
+      if (item.category !== undefined) this.#profiles.addInterest(profile, item.category, INTEREST_WEIGHTS.purchase);
+    }
+    profile.purchases++;
+    profile.revenue += revenue;
+    if (ts > profile.lastPurchase) profile.lastPurchase = ts;
+    if (pane !== undefined) {
+      pane.conversions++;
+      pane.revenue += revenue;
+      if (revenue > 0) (pane.golden ??= new SpaceSaving<string>(this.settings.goldenCapacity)).add(e.visitorId, revenue);
+    }
+  }
+
+  #formPane(pane: UsagePane, formId: string): FormPane | undefined {
+    let f = pane.forms.get(formId);
+    if (f === undefined) {
+      if (pane.forms.size >= this.settings.maxFormsPerPane) {
+        this.#onEvict(NAME, 'forms', 1);
+        return undefined;
+      }
+      f = new FormPane();
+      pane.forms.set(formId, f);
+    }
+    return f;
+  }
+
+  #bump(m: Map<string, number>, key: string): void {
+    const n = m.get(key);
+    if (n !== undefined) m.set(key, n + 1);
+    else if (m.size < this.settings.maxFieldsPerForm) m.set(key, 1);
+    else this.#onEvict(NAME, 'form_fields', 1);
+  }
+
+  onSession(signal: SessionSignal, watermark: EpochMillis): void {
+    switch (signal.kind) {
+      case 'started': {
+        const s = signal.session;
+        const p = this.#profiles.touch(s.visitorId, s.start);
+        p.sessions++;
+        const loc = this.#store.locate(s.start, watermark);
+        if (loc.kind !== 'late') {
+          loc.pane.sessionsStarted++;
+          if (s.returningVisitor) loc.pane.returningSessions++;
+        }
+        break;
+      }
+      case 'merged': {
+        const s = signal.absorbed;
+        const p = this.#profiles.peek(s.visitorId);
+        if (p !== undefined) p.sessions--;
+        const loc = this.#store.locate(s.start, watermark);
+        if (loc.kind !== 'late') {
+          loc.pane.sessionsStarted--;
+          if (s.returningVisitor) loc.pane.returningSessions--;
+        }
+        break;
+      }
+      case 'closed': {
+        const s = signal.session;
+        const key = `${s.visitorId}\u0000${s.id}`;
+        this.#pending.delete(key); // re-closed after a re-open: move to the back
+        this.#pending.set(key, { summary: s, due: s.end + this.#time.sessionGapMs + this.#time.allowedLatenessMs });
+        if (this.#pending.size > this.settings.maxPendingSessions) {
+          // Bounded: finalise the oldest early rather than lose it.
+          const first = this.#pending.entries().next().value;
+          if (first !== undefined) {
+            this.#pending.delete(first[0]);
+            this.#finalise(first[1].summary);
+            this.#onEvict(NAME, 'pending_sessions', 1);
+          }
+        }
+        break;
+      }
+      case 'reopened': {
+        const s = signal.session;
+        this.#pending.delete(`${s.visitorId}\u0000${s.id}`);
+        break;
+      }
+      default: {
+        const _exhaustive: never = signal;
+        return _exhaustive;
+      }
+    }
+  }
+
+  onWatermark(watermark: EpochMillis): void {
+    if (watermark > this.#watermark) this.#watermark = watermark;
+    // TRICKY: the Map keeps insertion (closing) order, which is nearly due order; stopping at the first
+    // entry not yet due delays a few sessions by at most the sessionizer's bucket, never loses one.
+    for (const [key, p] of this.#pending) {
+      if (p.due > watermark) break;
+      this.#pending.delete(key);
+      this.#finalise(p.summary);
+    }
+  }
+
+  #finalise(s: SessionSummary): void {
+    const pane = this.#store.paneAt(s.start);
+    if (pane === undefined) return;
+    pane.sessionsFinal++;
+    (pane.durations ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add((s.end - s.start) / 1000);
+    (pane.pagesPerSession ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add(s.pageViews);
+    if (s.pageViews <= 1) pane.bounces++;
+  }
+
+  /** The processor's event-time "now": the watermark, or the latest event time before any watermark. */
+  #asOf(): number {
+    return Number.isFinite(this.#watermark) ? Math.max(this.#watermark, Number.isFinite(this.#maxTs) ? this.#maxTs : this.#watermark) : this.#maxTs;
+  }
+
+  /** A visitor's profile with stage and RFM at the current event time, or undefined when unknown / evicted. */
+  visitor(visitorId: string): VisitorProfile | undefined {
+    return this.#profiles.view(visitorId, this.#asOf());
+  }
+
+  /** Visitors per lifecycle stage over the profiles held. */
+  stages(): Record<LifecycleStage, number> {
+    return this.#profiles.stageCounts(this.#asOf());
+  }
+
+  /** The last watermark seen. */
+  watermark(): EpochMillis {
+    return epochMillis(this.#watermark);
+  }
+
+  /**
+   * Windows of `windowMs` (a multiple of the pane), newest first, the open one included; `before`
+   * (a window start from a previous page) continues further back. Hopping windows with `slideMs`.
+   */
+  windows(windowMs: number, limit: number, opts: { before?: number; slideMs?: number } = {}): UsageWindowStats[] {
+    const views = this.#store.windows(windowMs, this.#watermark, limit, opts);
+    return views.map((w) => this.#render(w.start, w.end, w.closed, w.value));
+  }
+
+  #render(start: EpochMillis, end: EpochMillis, closed: boolean, p: UsagePane): UsageWindowStats {
+    const forms: FormStats[] = [];
+    for (const [formId, f] of p.forms) {
+      forms.push({
+        formId,
+        views: f.views,
+        starts: f.starts,
+        submits: f.submits,
+        abandons: f.abandons,
+        abandonmentRate: f.starts > 0 ? Math.min(1, f.abandons / f.starts) : null,
+        lastFieldBeforeAbandon: sortedCounts(f.lastFields),
+        errors: sortedCounts(f.errors),
+        timeToCompleteSeconds: quantiles(f.timeToComplete),
+      });
+    }
+    forms.sort((a, b) => b.views - a.views || b.starts - a.starts || (a.formId < b.formId ? -1 : 1));
+    const golden = p.golden?.top(this.settings.goldenCapacity).map((g) => ({ visitorId: g.key, revenue: g.count, error: g.error })) ?? [];
+    return {
+      start,
+      end,
+      closed,
+      pageViews: p.pageViews,
+      events: { page_view: p.events[0]!, click: p.events[1]!, form: p.events[2]! },
+      sessionsStarted: p.sessionsStarted,
+      newSessions: p.sessionsStarted - p.returningSessions,
+      returningSessions: p.returningSessions,
+      visitors: p.visitors?.count() ?? 0,
+      visitorsRelativeError: this.visitorsRelativeError,
+      sessions: {
+        final: p.sessionsFinal,
+        bounceRate: p.sessionsFinal > 0 ? p.bounces / p.sessionsFinal : null,
+        durationSeconds: quantiles(p.durations),
+        pagesPerSession: quantiles(p.pagesPerSession),
+      },
+      conversions: p.conversions,
+      conversionRate: p.sessionsStarted > 0 ? p.conversions / p.sessionsStarted : null,
+      revenue: p.revenue,
+      forms,
+      goldenCustomers: golden,
+    };
+  }
+
+  snapshot(): UsageSnapshot {
+    return {
+      v: SNAPSHOT_VERSION,
+      watermark: this.#watermark,
+      panes: this.#store.entries().map(([start, p]) => [start, paneToJSON(p)]),
+      profiles: this.#profiles.toJSON(),
+    };
+  }
+
+  restore(snapshot: UsageSnapshot): void {
+    if (snapshot.v !== SNAPSHOT_VERSION) throw new ClickstreamError('CM_ERR_SNAPSHOT', `usage snapshot version ${snapshot.v}, expected ${SNAPSHOT_VERSION}`);
+    this.#store.clear();
+    this.#profiles.clear();
+    this.#pending.clear();
+    this.#openForms.clear();
+    this.#watermark = Number.NEGATIVE_INFINITY;
+    this.merge(snapshot);
+  }
+
+  merge(partial: UsageSnapshot): void {
+    if (partial.v !== SNAPSHOT_VERSION) throw new ClickstreamError('CM_ERR_SNAPSHOT', `usage snapshot version ${partial.v}, expected ${SNAPSHOT_VERSION}`);
+    for (const [start, pj] of partial.panes) this.#store.mergePane(start, paneFromJSON(pj, this.settings.goldenCapacity));
+    this.#profiles.load(partial.profiles);
+    // TRICKY: JSON turns −Infinity into null; a partial without a watermark must not lower ours.
+    if (typeof partial.watermark === 'number' && partial.watermark > this.#watermark) this.#watermark = partial.watermark;
+  }
+}
+
+function quantiles(s: DDSketch | undefined): Quantiles | null {
+  if (s === undefined || s.count === 0) return null;
+  return { p50: s.quantile(0.5), p90: s.quantile(0.9), p99: s.quantile(0.99), mean: s.sum / s.count, max: s.max, count: s.count };
+}
+
+function sortedCounts(m: ReadonlyMap<string, number>): Array<{ field: string; count: number }> {
+  return [...m].map(([field, count]) => ({ field, count })).sort((a, b) => b.count - a.count || (a.field < b.field ? -1 : 1));
+}

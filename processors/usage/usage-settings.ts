@@ -1,0 +1,151 @@
+import { ClickstreamError } from '../../src/errors';
+
+/** What makes a prospect a responder (lifecycle rule). */
+export const RESPONDER_SIGNALS = ['ad_click', 'offer_click', 'product_click', 'form_start', 'search'] as const;
+export type ResponderSignal = (typeof RESPONDER_SIGNALS)[number];
+
+/**
+ * Per-site usage settings (`site.processors.usage` in the config file). Lifecycle and RFM rules use
+ * event time only (the processor's watermark), never the wall clock.
+ */
+export interface UsageSettings {
+  /** Visitor profiles kept (LRU), count. */
+  readonly maxProfiles: number;
+  /** Closed sessions waiting to become final (past gap + allowed lateness), count. */
+  readonly maxPendingSessions: number;
+  /** Forms tracked per pane, count. */
+  readonly maxFormsPerPane: number;
+  /** Fields tracked per form and pane (errors, last field before abandonment), count. */
+  readonly maxFieldsPerForm: number;
+  /** Forms in progress tracked (visitor × form), count. */
+  readonly maxOpenForms: number;
+  /** Customers kept per pane for the golden-customer top list (Space-Saving capacity), count. */
+  readonly goldenCapacity: number;
+  /** HyperLogLog precision of the distinct-visitor sketch per pane (error 1.04/√2^p). */
+  readonly hllPrecision: number;
+  /** Categories kept per visitor profile (interest weights), count. */
+  readonly maxInterests: number;
+  /** Product ids kept per visitor profile (bought), count. */
+  readonly maxBought: number;
+  readonly lifecycle: {
+    /** Actions that make a prospect a responder. */
+    readonly responderOn: readonly ResponderSignal[];
+    /** A customer with no purchase for this many days (event time) is a former customer, days. */
+    readonly formerAfterDays: number;
+  };
+  readonly rfm: {
+    /** Days since the last purchase at or under which recency scores 5, 4, 3, 2 (else 1); ascending. */
+    readonly recencyDays: readonly [number, number, number, number];
+    /** Purchases at or above which frequency scores 2, 3, 4, 5 (else 1); ascending. */
+    readonly frequency: readonly [number, number, number, number];
+    /** Revenue at or above which monetary scores 2, 3, 4, 5 (else 1); ascending. */
+    readonly monetary: readonly [number, number, number, number];
+  };
+}
+
+export const DEFAULT_USAGE_SETTINGS: UsageSettings = Object.freeze({
+  maxProfiles: 100_000,
+  maxPendingSessions: 100_000,
+  maxFormsPerPane: 100,
+  maxFieldsPerForm: 50,
+  maxOpenForms: 50_000,
+  goldenCapacity: 100,
+  hllPrecision: 12,
+  maxInterests: 20,
+  maxBought: 50,
+  lifecycle: Object.freeze({ responderOn: ['ad_click', 'offer_click', 'form_start'] as const, formerAfterDays: 90 }),
+  rfm: Object.freeze({
+    recencyDays: [7, 30, 90, 180] as const,
+    frequency: [2, 3, 5, 10] as const,
+    monetary: [50, 150, 500, 1500] as const,
+  }),
+});
+
+const INT_KEYS = ['maxProfiles', 'maxPendingSessions', 'maxFormsPerPane', 'maxFieldsPerForm', 'maxOpenForms', 'goldenCapacity', 'maxInterests', 'maxBought'] as const;
+
+type Raw = Record<string, unknown>;
+const isObj = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function quad(problems: string[], raw: Raw, key: string, dflt: readonly [number, number, number, number]): readonly [number, number, number, number] {
+  const v = raw[key];
+  if (v === undefined) return dflt;
+  if (!Array.isArray(v) || v.length !== 4 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0) || !v.every((x, i) => i === 0 || x > v[i - 1])) {
+    problems.push(`rfm.${key}: expected 4 ascending non-negative numbers, got ${JSON.stringify(v)}`);
+    return dflt;
+  }
+  return Object.freeze([v[0], v[1], v[2], v[3]] as [number, number, number, number]);
+}
+
+/** Validates the raw site settings; every bad key is reported at once (CM_ERR_CONFIG). */
+export function parseUsageSettings(raw: unknown, site: string): UsageSettings {
+  if (raw === undefined) return DEFAULT_USAGE_SETTINGS;
+  const where = `sites[${site}].processors.usage`;
+  if (!isObj(raw)) throw new ClickstreamError('CM_ERR_CONFIG', `${where}: expected an object`);
+  const problems: string[] = [];
+  const known = new Set<string>([...INT_KEYS, 'hllPrecision', 'lifecycle', 'rfm']);
+  for (const k of Object.keys(raw)) if (!known.has(k)) problems.push(`${k}: unknown key`);
+  const ints: Record<string, number> = {};
+  for (const k of INT_KEYS) {
+    const v = raw[k];
+    if (v === undefined) ints[k] = DEFAULT_USAGE_SETTINGS[k];
+    else if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > 10_000_000) {
+      problems.push(`${k}: expected an integer in [1, 10000000], got ${JSON.stringify(v)}`);
+      ints[k] = DEFAULT_USAGE_SETTINGS[k];
+    } else ints[k] = v;
+  }
+  let hllPrecision = DEFAULT_USAGE_SETTINGS.hllPrecision;
+  if (raw['hllPrecision'] !== undefined) {
+    const v = raw['hllPrecision'];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 4 || v > 16) problems.push(`hllPrecision: expected an integer in [4, 16], got ${JSON.stringify(v)}`);
+    else hllPrecision = v;
+  }
+  let lifecycle = DEFAULT_USAGE_SETTINGS.lifecycle;
+  if (raw['lifecycle'] !== undefined) {
+    const l = raw['lifecycle'];
+    if (!isObj(l)) problems.push('lifecycle: expected an object');
+    else {
+      let responderOn = lifecycle.responderOn;
+      const r = l['responderOn'];
+      if (r !== undefined) {
+        if (!Array.isArray(r) || !r.every((x) => (RESPONDER_SIGNALS as readonly unknown[]).includes(x))) {
+          problems.push(`lifecycle.responderOn: expected a list of ${RESPONDER_SIGNALS.join(', ')}`);
+        } else responderOn = Object.freeze([...(r as ResponderSignal[])]);
+      }
+      let formerAfterDays = lifecycle.formerAfterDays;
+      const f = l['formerAfterDays'];
+      if (f !== undefined) {
+        if (typeof f !== 'number' || !(f > 0)) problems.push(`lifecycle.formerAfterDays: expected a positive number of days, got ${JSON.stringify(f)}`);
+        else formerAfterDays = f;
+      }
+      for (const k of Object.keys(l)) if (k !== 'responderOn' && k !== 'formerAfterDays') problems.push(`lifecycle.${k}: unknown key`);
+      lifecycle = Object.freeze({ responderOn, formerAfterDays });
+    }
+  }
+  let rfm = DEFAULT_USAGE_SETTINGS.rfm;
+  if (raw['rfm'] !== undefined) {
+    const r = raw['rfm'];
+    if (!isObj(r)) problems.push('rfm: expected an object');
+    else {
+      rfm = Object.freeze({
+        recencyDays: quad(problems, r, 'recencyDays', rfm.recencyDays),
+        frequency: quad(problems, r, 'frequency', rfm.frequency),
+        monetary: quad(problems, r, 'monetary', rfm.monetary),
+      });
+      for (const k of Object.keys(r)) if (k !== 'recencyDays' && k !== 'frequency' && k !== 'monetary') problems.push(`rfm.${k}: unknown key`);
+    }
+  }
+  if (problems.length > 0) throw new ClickstreamError('CM_ERR_CONFIG', `${where}:\n  ${problems.join('\n  ')}`);
+  return Object.freeze({
+    maxProfiles: ints['maxProfiles']!,
+    maxPendingSessions: ints['maxPendingSessions']!,
+    maxFormsPerPane: ints['maxFormsPerPane']!,
+    maxFieldsPerForm: ints['maxFieldsPerForm']!,
+    maxOpenForms: ints['maxOpenForms']!,
+    goldenCapacity: ints['goldenCapacity']!,
+    hllPrecision,
+    maxInterests: ints['maxInterests']!,
+    maxBought: ints['maxBought']!,
+    lifecycle,
+    rfm,
+  });
+}

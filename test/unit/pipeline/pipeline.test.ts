@@ -1,0 +1,138 @@
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { UsageProcessor } from '../../../processors/usage/usage-processor';
+import { ManualClock } from '../../../src/clock';
+import { loadConfig } from '../../../src/config';
+import { createLogger } from '../../../src/logger';
+import { createCoreMetrics } from '../../../src/metrics/core-metrics';
+import { Pipeline } from '../../../src/pipeline/pipeline';
+import { pageView } from '../../helpers/enriched-events';
+
+const MIN = 60_000;
+// A minute-aligned instant: 2023-11-14T22:13:00Z.
+const T0 = Math.floor(1_700_000_000_000 / MIN) * MIN;
+
+function setup(time: Record<string, unknown> = {}, over: Record<string, unknown> = {}) {
+  const config = loadConfig({}, {
+    partitions: 2,
+    time: { pane: 'PT1M', outOfOrderness: 0, allowedLateness: 'PT2M', idleTimeout: 'PT30S', ...time },
+    ...over,
+  });
+  const registry = new Registry();
+  const metrics = createCoreMetrics(registry, { defaultMetrics: false });
+  const clock = new ManualClock(T0);
+  const logger = createLogger('silent');
+  const pipeline = new Pipeline({
+    config,
+    clock,
+    metrics,
+    logger,
+    processorsFor: (site) => [new UsageProcessor({ site, time: config.time })],
+  });
+  const usage = () => pipeline.processor('demo', 'usage') as UsageProcessor;
+  const windowAt = (start: number, size = MIN) => usage().windows(size, 1000).find((w) => w.start === start);
+  return { config, registry, clock, pipeline, usage, windowAt };
+}
+
+describe('Pipeline windows', () => {
+  it('windows - an event exactly at a window end belongs to the next window', () => {
+    const { pipeline, windowAt } = setup();
+    pipeline.processNow([pageView('v1', T0, '/a'), pageView('v1', T0 + MIN - 1, '/b'), pageView('v1', T0 + MIN, '/c')]);
+    expect(windowAt(T0)?.pageViews).toBe(2);
+    expect(windowAt(T0 + MIN)?.pageViews).toBe(1);
+  });
+
+  it('windows - a late event within the allowed lateness revises a fired window; beyond it goes to the late side output', async () => {
+    const { pipeline, windowAt, registry } = setup();
+    pipeline.processNow([pageView('v1', T0 + 10_000, '/a')]);
+    pipeline.processNow([pageView('v2', T0 + 3 * MIN, '/b')]); // watermark T0+3m (no out-of-orderness)
+    expect(pipeline.watermark()).toBe(T0 + 3 * MIN);
+    expect(windowAt(T0 + MIN)).toBeUndefined();
+    // [T0+1m, T0+2m) fired at T0+2m; 1 min later < 2 min lateness: a revision.
+    pipeline.processNow([pageView('v3', T0 + 90_000, '/c')]);
+    expect(windowAt(T0 + MIN)?.pageViews).toBe(1);
+    expect(windowAt(T0 + MIN)?.closed).toBe(true);
+    // [T0, T0+1m) fired at T0+1m; 2 min later = the allowed lateness: late.
+    const late = pageView('v4', T0 + 30_000, '/d');
+    pipeline.processNow([late]);
+    expect(windowAt(T0)?.pageViews).toBe(1);
+    expect(pipeline.lateEvents('demo').map((l) => [l.event.id, l.processor])).toEqual([[late.id, 'usage']]);
+    const text = await registry.metrics();
+    expect(text).toMatch(/clickstream_window_revisions_total\{site="demo",processor="usage"\} 1/);
+    expect(text).toMatch(/clickstream_events_late_total\{site="demo",processor="usage"\} 1/);
+  });
+
+  it('windows - an idle partition stops holding the watermark back', () => {
+    const { pipeline, clock } = setup();
+    pipeline.processNow([pageView('a', T0 + 10 * MIN, '/a', { partition: 0 }), pageView('b', T0, '/b', { partition: 1 })]);
+    expect(pipeline.watermark()).toBe(T0);
+    clock.advance(30_000); // partition 1 silent for the whole idle timeout
+    pipeline.processNow([pageView('a', T0 + 11 * MIN, '/a', { partition: 0 })]);
+    expect(pipeline.watermark()).toBe(T0 + 11 * MIN);
+  });
+
+  it('windows - with no input the wall clock advances the watermark and closes windows', () => {
+    const { pipeline, clock, windowAt } = setup({ outOfOrderness: 'PT5S' });
+    clock.set(T0 + 20_000);
+    pipeline.processNow([pageView('v1', T0 + 20_000, '/a')]);
+    expect(pipeline.watermark()).toBe(T0 + 15_000);
+    expect(windowAt(T0)?.closed).toBe(false);
+    clock.advance(29_999);
+    pipeline.tick();
+    expect(pipeline.watermark()).toBe(T0 + 15_000); // still active: nothing moves
+    clock.advance(1); // idle now: wall clock − out-of-orderness = T0+50s−5s
+    pipeline.tick();
+    expect(pipeline.watermark()).toBe(T0 + 45_000);
+    clock.advance(20_000);
+    pipeline.tick();
+    expect(pipeline.watermark()).toBe(T0 + 65_000);
+    expect(windowAt(T0)?.closed).toBe(true);
+  });
+
+  it('sessions - a late event that bridges two sessions merges them: sessionsStarted drops by one', () => {
+    const { pipeline, usage } = setup({ allowedLateness: 'PT1H' });
+    const total = () => usage().windows(MIN, 1000).reduce((n, w) => n + w.sessionsStarted, 0);
+    pipeline.processNow([pageView('v1', T0, '/a')]);
+    pipeline.processNow([pageView('v1', T0 + 40 * MIN, '/c')]);
+    expect(total()).toBe(2);
+    pipeline.processNow([pageView('v1', T0 + 20 * MIN, '/b')]);
+    expect(total()).toBe(1);
+    expect(usage().windows(MIN, 1000).find((w) => w.start === T0 + 40 * MIN)?.sessionsStarted).toBe(0);
+  });
+
+  it('sessions - a 31-minute gap splits a session: two sessions started, closed ones final after gap + lateness', () => {
+    const { pipeline, usage, clock } = setup({ allowedLateness: 'PT2M', sessionGap: 'PT30M' });
+    pipeline.processNow([pageView('v1', T0, '/a'), pageView('v1', T0 + 5 * MIN, '/b')]);
+    pipeline.processNow([pageView('v1', T0 + 36 * MIN, '/c')]);
+    const ws = usage().windows(MIN, 1000);
+    expect(ws.reduce((n, w) => n + w.sessionsStarted, 0)).toBe(2);
+    // The first session (T0 .. T0+5m) is final at T0+5m+30m+2m = T0+37m.
+    clock.set(T0 + 10 * 24 * 60 * MIN);
+    pipeline.processNow([pageView('v1', T0 + 37 * MIN, '/d')]);
+    const first = usage().windows(MIN, 1000).find((w) => w.start === T0);
+    expect(first?.sessions.final).toBe(1);
+    expect(first?.sessions.durationSeconds?.max).toBe(300);
+    expect(first?.sessions.pagesPerSession?.max).toBe(2);
+  });
+});
+
+describe('Pipeline queue', () => {
+  it('offer - takes a whole batch or nothing when the queue is full', () => {
+    const { pipeline } = setup({}, { ingest: { queueCapacity: 3 } });
+    expect(pipeline.offer([pageView('v', T0, '/a'), pageView('v', T0, '/b')]).kind).toBe('accepted');
+    expect(pipeline.offer([pageView('v', T0, '/c'), pageView('v', T0, '/d')]).kind).toBe('overloaded');
+    expect(pipeline.queueDepth).toBe(2);
+    expect(pipeline.offer([pageView('v', T0, '/e')]).kind).toBe('accepted');
+    expect(pipeline.queueDepth).toBe(3);
+  });
+
+  it('drain - resolves once every accepted event has been processed, in order', async () => {
+    const { pipeline, usage } = setup({}, { ingest: { queueCapacity: 10_000 } });
+    const evs = Array.from({ length: 5_000 }, (_, i) => pageView(`v${i % 50}`, T0 + i, `/p${i % 7}`));
+    expect(pipeline.offer(evs.slice(0, 2_500)).kind).toBe('accepted');
+    expect(pipeline.offer(evs.slice(2_500)).kind).toBe('accepted');
+    await pipeline.drain();
+    expect(pipeline.queueDepth).toBe(0);
+    expect(usage().windows(MIN, 10).reduce((n, w) => n + w.pageViews, 0)).toBe(5_000);
+  });
+});
