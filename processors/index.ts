@@ -5,3 +5,5 @@
 export type { Processor, EventOutcome, ProcessorContext } from './processor';
 export { NavigationProcessor } from './navigation/navigation-processor';
 export type { NavigationWindow, NavigationTransition, NavigationPageCount, NavigationPath, ClickThrough, NavigationProcessorOptions } from './navigation/navigation-processor';
+export { UsageProcessor, LIFECYCLE_STAGES } from './usage/usage-processor';
+export type { UsageWindowStats, UsageSnapshot, UsageProcessorOptions, VisitorProfile, LifecycleStage, RfmScore, FormStats, Quantiles, UsageSettings } from './usage/usage-processor';
