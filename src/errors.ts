@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   CM_ERR_SNAPSHOT: 'A processor snapshot could not be restored (wrong version or corrupt).',
   CM_ERR_SHUTDOWN: 'The server could not drain in time during shutdown.',
   CM_ERR_REPLAY: 'The replay tool could not read or send the data file.',
+  CM_ERR_BROWSER_ASSETS: 'The tracking snippet could neither be bundled (esbuild) nor read from dist/: run `npm run build`.',
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 

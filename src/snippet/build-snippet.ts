@@ -1,21 +1,36 @@
 /**
  * Bundles the browser code (the tracking snippet and the demo storefront's client script) with esbuild:
- * one minified IIFE each, no source maps, ES2018 so every evergreen browser runs it. Used by the public
- * server at boot (src/http/snippet-routes.ts) and by src/scripts/build.mjs (dist/snippet.js).
+ * one minified IIFE each, no source maps, ES2020 (every evergreen browser since 2020). Used by the public
+ * server at boot (src/http/browser-assets.ts).
  */
-import { build } from 'esbuild';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const SNIPPET_ENTRY = fileURLToPath(new URL('./index.ts', import.meta.url));
-const DEMO_CLIENT_ENTRY = fileURLToPath(new URL('../http/demo/client/storefront.ts', import.meta.url));
+/**
+ * The project root: the nearest folder with a package.json above this module.
+ * TRICKY: this module also runs bundled into dist/cli.js, so paths relative to import.meta.url differ
+ * between source and bundle; the root does not.
+ */
+export function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('clickstream-miner: cannot find the project root (package.json) above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+  return dir;
+}
 
 async function bundle(entry: string): Promise<string> {
+  // Loaded on demand: esbuild is a build-time dependency; without it the server reads dist/ instead.
+  const { build } = await import('esbuild');
   const out = await build({
-    entryPoints: [entry],
+    entryPoints: [join(projectRoot(), entry)],
     bundle: true,
     minify: true,
     format: 'iife',
-    target: 'es2018',
+    target: 'es2020',
     platform: 'browser',
     legalComments: 'none',
     write: false,
@@ -28,10 +43,10 @@ async function bundle(entry: string): Promise<string> {
 
 /** The minified tracking snippet served as GET /snippet.js. */
 export function buildSnippet(): Promise<string> {
-  return bundle(SNIPPET_ENTRY);
+  return bundle('src/snippet/index.ts');
 }
 
 /** The minified client script of the demo storefront (GET /demo/storefront.js). */
 export function buildDemoClient(): Promise<string> {
-  return bundle(DEMO_CLIENT_ENTRY);
+  return bundle('src/http/demo/client/storefront.ts');
 }

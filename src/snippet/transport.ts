@@ -44,6 +44,8 @@ export class Transport {
   private readonly inflight = new Map<number, CollectEvent[]>();
   /** Ids of events in a batch that is on its way (socket, HTTP or beacon). */
   private readonly sending = new Set<string>();
+  /** Ids handed to sendBeacon in the last BEACON_GRACE_MS. */
+  private readonly beaconed = new Set<string>();
   private failures = 0;
   private pausedUntil = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -110,7 +112,9 @@ export class Transport {
     const url = this.url();
     // TRICKY: events already on the socket are included — their ack may never arrive once the page is
     // gone. All stay in the persisted queue until acked, so a later page resends them (deduped).
-    const handed = this.batches(true);
+    // `pagehide` and `visibilitychange` both fire on navigation: `beaconed` keeps it to one beacon.
+    const handed = this.batches(true, Infinity, this.beaconed);
+    for (const b of handed) for (const e of b) this.beaconed.add(e.id);
     for (const b of handed) {
       const body = this.frame(this.seq++, b);
       let ok = false;
@@ -123,7 +127,10 @@ export class Transport {
     }
     // If the page stays (it was only hidden), resend them after a while to get an ack.
     setTimeout(() => {
-      for (const b of handed) this.release(b);
+      for (const b of handed) {
+        this.release(b);
+        for (const e of b) this.beaconed.delete(e.id);
+      }
       this.schedule(0);
     }, BEACON_GRACE_MS);
   }
@@ -159,12 +166,12 @@ export class Transport {
   }
 
   /** Queued events (`all`, or only those not on their way yet) cut into batches, marked as sending. */
-  private batches(all: boolean, max = Infinity): CollectEvent[][] {
+  private batches(all: boolean, max = Infinity, skip?: ReadonlySet<string>): CollectEvent[][] {
     const out: CollectEvent[][] = [];
     let b: CollectEvent[] = [];
     let chars = 0;
     for (const e of this.queue.items) {
-      if (!all && this.sending.has(e.id)) continue;
+      if ((!all && this.sending.has(e.id)) || skip?.has(e.id)) continue;
       const n = JSON.stringify(e).length;
       if (b.length >= MAX_BATCH_EVENTS || (b.length > 0 && chars + n > MAX_BATCH_CHARS)) {
         out.push(b);
