@@ -125,7 +125,7 @@ export class ItemsetCounter {
 
   /** Counts one basket (duplicates within it ignored). */
   add(basket: readonly string[]): void {
-    const n = this.#collect(basket, true);
+    const n = this.#collect(basket, true, 0);
     this.baskets++;
     if (n === 0) return;
     const s = this.#scratch;
@@ -149,9 +149,31 @@ export class ItemsetCounter {
     }
   }
 
+  /**
+   * Counts a sequential basket: every item of both sides, but only the pairs across the sides (`before`
+   * × `after`): pairs within one side never make a "before ⇒ after" rule. The sides must not share a
+   * name (the caller prefixes them). No triples.
+   */
+  addBipartite(before: readonly string[], after: readonly string[]): void {
+    const nb = this.#collect(before, true, 0);
+    const n = this.#collect(after, true, nb);
+    this.baskets++;
+    const s = this.#scratch;
+    const counts = this.#counts;
+    for (let i = 0; i < n; i++) counts[s[i]!]! += 1;
+    const pairs = this.#pairs;
+    for (let i = 0; i < nb; i++) {
+      const a = s[i]!;
+      for (let j = nb; j < n; j++) {
+        const b = s[j]!;
+        pairs.add(a < b ? a * PAIR_SHIFT + b : b * PAIR_SHIFT + a, 1);
+      }
+    }
+  }
+
   /** Retracts one basket previously added (e.g. a re-opened session). */
   remove(basket: readonly string[]): void {
-    const n = this.#collect(basket, false);
+    const n = this.#collect(basket, false, 0);
     if (this.baskets > 0) this.baskets--;
     const s = this.#scratch;
     const counts = this.#counts;
@@ -343,13 +365,14 @@ export class ItemsetCounter {
    * Maps the basket to distinct slots in #scratch, returns how many. Interns when `insert` (adding),
    * else skips unknown items (removing: an unknown item has no counts to retract).
    */
-  #collect(basket: readonly string[], insert: boolean): number {
-    this.#seq = (this.#seq + 1) >>> 0 || 1;
+  #collect(basket: readonly string[], insert: boolean, offset = 0): number {
+    // A new basket starts a new sequence number; a second side (offset > 0) continues the same one.
+    if (offset === 0) this.#seq = (this.#seq + 1) >>> 0 || 1;
     const seq = this.#seq;
     const max = this.options.maxBasketItems;
     const touched = this.#touched;
     const s = this.#scratch;
-    let n = 0;
+    let n = offset;
     for (let i = 0; i < basket.length; i++) {
       const name = basket[i]!;
       let slot = this.#slots.get(name);

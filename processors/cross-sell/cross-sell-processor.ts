@@ -1,0 +1,440 @@
+import { LRUCache } from 'lru-cache';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { EnrichedEvent, SessionSignal, SessionSummary } from '../../src/events/enriched-event';
+import { ClickstreamError } from '../../src/errors';
+import { PaneStore } from '../../src/pipeline/pane-store';
+import { epochMillis, type EpochMillis, type SiteId } from '../../src/types';
+import { LATE, OK, REVISION, type EventOutcome, type Processor } from '../processor';
+import type { CrossSellSettings } from './cross-sell-settings';
+import { ItemsetCounter, type ItemsetCounterOptions, type ItemsetCounterSnapshot } from './itemset-counter';
+import { SEQ_AFTER, SEQ_BEFORE, mineRules } from './rule-miner';
+import { RuleSet, compareRules, type BasketSource, type Rule, type RuleKind, type RuleLevel } from './rule-set';
+
+/** Where rule changes go (the app wires NATS `cm.rules.<site>` when configured). */
+export interface RulePublisher {
+  publish(subject: string, data: Uint8Array): void;
+}
+
+export interface CrossSellOptions {
+  readonly site: SiteId;
+  readonly settings: CrossSellSettings;
+  /** How long after a pane fired a late purchase still revises it, ms (config.time.allowedLatenessMs). */
+  readonly allowedLatenessMs: number;
+  /** Counts evictions from bounded state (processor and structure names: closed label sets). */
+  readonly onEvict?: (processor: string, structure: string, n: number) => void;
+  /** Registry for the cross-sell metrics; none = no metrics. */
+  readonly registry?: Registry;
+  readonly publisher?: RulePublisher;
+}
+
+/** A closed session's basket as counted, so a re-opened session retracts exactly that. */
+interface TrackedBasket {
+  /** Event time of the pane it was counted in, epoch ms. */
+  readonly ts: number;
+  readonly products: readonly string[];
+  readonly categories: readonly string[];
+}
+
+/** One purchase in a visitor's history (sequential rules). */
+interface HistoryEntry {
+  /** Session id. */
+  readonly s: string;
+  /** Event time of the (last) purchase in that session, epoch ms. */
+  t: number;
+  /** Products bought. */
+  p: string[];
+  /** Their categories. */
+  c: string[];
+}
+
+export interface CrossSellSnapshot {
+  readonly v: 1;
+  readonly streams: ReadonlyArray<{ readonly id: string; readonly panes: ReadonlyArray<readonly [number, ItemsetCounterSnapshot]> }>;
+  readonly sessions: ReadonlyArray<readonly [string, TrackedBasket]>;
+  readonly history: ReadonlyArray<readonly [string, readonly HistoryEntry[]]>;
+  readonly versions: ReadonlyArray<readonly [string, number]>;
+}
+
+interface Stream {
+  readonly id: string;
+  readonly source: BasketSource;
+  readonly level: RuleLevel;
+  readonly kind: RuleKind;
+  readonly store: PaneStore<ItemsetCounter>;
+}
+
+const NAME = 'cross-sell';
+const EMPTY: readonly string[] = Object.freeze([]);
+
+/**
+ * Cross-sell rules (DESIGN.md §5): association rules from purchase baskets (a form submit with
+ * items, counted at the event) and session baskets (products viewed / carted / bought, weighted,
+ * counted when the sessionizer closes the session and retracted if it re-opens), at product and
+ * category level; sequential rules "bought X in an earlier session, later bought Y" within a horizon.
+ *
+ * Counts live in panes (PaneStore of ItemsetCounter: exact within capacity, bounded beyond); each
+ * sliding window (e.g. the last hour, the last day) is the merge of its panes, computed when the rules
+ * are recomputed — on the watermark, at most once per `recomputeEveryMs` of event time — together
+ * with the window just before it, for each rule's change. A changed rule set gets a new version and
+ * goes to the listeners and the publisher (primary window only, the first configured).
+ */
+export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
+  readonly name = NAME;
+  readonly site: SiteId;
+  readonly settings: CrossSellSettings;
+  readonly #streams: readonly Stream[];
+  readonly #purchaseProduct: Stream;
+  readonly #purchaseCategory: Stream;
+  readonly #sessionProduct: Stream;
+  readonly #sessionCategory: Stream;
+  readonly #seqProduct: Stream;
+  readonly #seqCategory: Stream;
+  readonly #sessions: LRUCache<string, TrackedBasket>;
+  readonly #history: LRUCache<string, HistoryEntry[]>;
+  readonly #counterOptions: ItemsetCounterOptions;
+  readonly #onEvict: (structure: string, n: number) => void;
+  readonly #publisher: RulePublisher | undefined;
+  readonly #listeners = new Set<(rs: RuleSet) => void>();
+  readonly #ruleSets = new Map<string, RuleSet>();
+  readonly #metrics: CrossSellMetrics | undefined;
+  #dirty = false;
+  #lastRecompute = Number.NEGATIVE_INFINITY;
+  #lastPane = Number.NaN;
+  #watermark = 0;
+
+  constructor(o: CrossSellOptions) {
+    this.site = o.site;
+    this.settings = o.settings;
+    const s = o.settings;
+    const onEvict = o.onEvict;
+    this.#onEvict = (structure, n) => onEvict?.(NAME, structure, n);
+    this.#publisher = o.publisher;
+    this.#counterOptions = {
+      itemCapacity: s.itemCapacity,
+      pairCapacity: s.pairCapacity,
+      tripleCapacity: s.tripleCapacity,
+      maxBasketItems: s.maxBasketItems,
+      onEvict: (structure, n) => this.#onEvict(structure, n),
+    };
+    const longest = Math.max(...s.windowsMs);
+    // The longest window and the one before it (for the change), plus the allowed lateness.
+    const maxPanes = Math.ceil((2 * longest + o.allowedLatenessMs) / s.paneMs) + 1;
+    const stream = (source: BasketSource, level: RuleLevel, kind: RuleKind): Stream => ({
+      id: `${kind === 'sequential' ? 'sequential' : source}:${level}`,
+      source,
+      level,
+      kind,
+      store: new PaneStore<ItemsetCounter>({
+        paneMs: s.paneMs,
+        maxPanes,
+        allowedLatenessMs: o.allowedLatenessMs,
+        ops: { create: () => new ItemsetCounter(this.#counterOptions), mergeInto: (into, from) => into.mergeFrom(from) },
+        onEvict: (n) => this.#onEvict('panes', n),
+      }),
+    });
+    this.#purchaseProduct = stream('purchase', 'product', 'association');
+    this.#purchaseCategory = stream('purchase', 'category', 'association');
+    this.#sessionProduct = stream('session', 'product', 'association');
+    this.#sessionCategory = stream('session', 'category', 'association');
+    this.#seqProduct = stream('purchase', 'product', 'sequential');
+    this.#seqCategory = stream('purchase', 'category', 'sequential');
+    this.#streams = [this.#purchaseProduct, this.#purchaseCategory, this.#sessionProduct, this.#sessionCategory, this.#seqProduct, this.#seqCategory];
+    this.#sessions = new LRUCache<string, TrackedBasket>({
+      max: s.maxTrackedSessions,
+      dispose: (_v, _k, reason) => {
+        if (reason === 'evict') this.#onEvict('sessions', 1);
+      },
+    });
+    this.#history = new LRUCache<string, HistoryEntry[]>({
+      max: s.maxVisitors,
+      dispose: (_v, _k, reason) => {
+        if (reason === 'evict') this.#onEvict('visitors', 1);
+      },
+    });
+    this.#metrics = o.registry === undefined ? undefined : crossSellMetrics(o.registry);
+    for (const w of s.windows) this.#ruleSets.set(w, RuleSet.empty(this.site, w, { start: epochMillis(0), end: epochMillis(0) }));
+  }
+
+  onEvent(e: EnrichedEvent, watermark: EpochMillis): EventOutcome {
+    const ev = e.event;
+    if (ev.type !== 'form' || ev.action !== 'submit' || ev.items === undefined || ev.items.length === 0 || e.bot) return OK;
+    const s = this.settings;
+    const products: string[] = [];
+    const categories: string[] = [];
+    for (const item of ev.items) {
+      products.push(item.productId);
+      if (item.category !== undefined && item.category !== '') categories.push(item.category);
+    }
+    // All streams share the pane layout, so one lateness verdict holds for all of them.
+    const loc = this.#purchaseProduct.store.locate(e.ts, watermark);
+    if (loc.kind === 'late') return LATE;
+    if (s.purchaseBaskets) {
+      loc.pane.add(products);
+      this.#metrics?.baskets.inc({ site: this.site, source: 'purchase' });
+      if (s.categoryLevel && categories.length > 0) this.#paneAt(this.#purchaseCategory, e.ts)?.add(categories);
+    }
+    if (s.sequential) this.#sequence(e.visitorId, e.session.id, e.ts, products, categories);
+    this.#dirty = true;
+    return loc.kind === 'revision' ? REVISION : OK;
+  }
+
+  onSession(signal: SessionSignal, _watermark: EpochMillis): void {
+    if (!this.settings.sessionBaskets) return;
+    switch (signal.kind) {
+      case 'started':
+        return;
+      case 'closed':
+        this.#countSession(signal.session);
+        return;
+      case 'reopened':
+        this.#retractSession(signal.session);
+        return;
+      case 'merged':
+        this.#retractSession(signal.absorbed);
+        return;
+      default: {
+        const _: never = signal;
+        return _;
+      }
+    }
+  }
+
+  onWatermark(watermark: EpochMillis): void {
+    this.#watermark = Math.max(this.#watermark, watermark);
+    if (watermark - this.#lastRecompute < this.settings.recomputeEveryMs) return;
+    // Without new baskets the rules still change when the window slides past a pane boundary.
+    if (!this.#dirty && Math.floor(watermark / this.settings.paneMs) === this.#lastPane) return;
+    this.refresh(watermark);
+  }
+
+  /** Recomputes every window's rules at `watermark` now (the watermark path throttles this). */
+  refresh(watermark: number): void {
+    const s = this.settings;
+    this.#lastRecompute = watermark;
+    this.#lastPane = Math.floor(watermark / s.paneMs);
+    this.#dirty = false;
+    // Windows end with the open pane, so live baskets count before the watermark passes them.
+    const end = (this.#lastPane + 1) * s.paneMs;
+    s.windows.forEach((name, i) => {
+      const size = s.windowsMs[i]!;
+      const start = end - size;
+      const rules: Rule[] = [];
+      const baskets = { purchase: 0, session: 0, sequential: 0 };
+      let errorBound = 0;
+      for (const st of this.#streams) {
+        const cur = this.#window(st, start, end);
+        if (cur === undefined) continue;
+        const bound = cur.errorBound();
+        errorBound = Math.max(errorBound, bound.items, bound.pairs, bound.triples);
+        if (st.level === 'product') {
+          if (st.kind === 'sequential') baskets.sequential = cur.baskets;
+          else baskets[st.source] = cur.baskets;
+        }
+        const prev = this.#window(st, start - size, start);
+        for (const r of mineRules({ current: cur, previous: prev, thresholds: s, level: st.level, kind: st.kind, source: st.source })) rules.push(r);
+      }
+      if (rules.length > s.maxRules) {
+        rules.sort(compareRules);
+        rules.length = s.maxRules;
+      }
+      const old = this.#ruleSets.get(name);
+      const changed = old === undefined || signature(old.rules, old.baskets) !== signature(rules, baskets);
+      const version = old === undefined ? 1 : changed ? old.version + 1 : old.version;
+      const rs = new RuleSet({ site: this.site, version, windowName: name, window: { start: epochMillis(start), end: epochMillis(end) }, baskets, errorBound, rules });
+      this.#ruleSets.set(name, rs);
+      this.#metrics?.rules.set({ site: this.site, window: name }, rs.rules.length);
+      const n = Math.max(baskets.purchase, baskets.session, 1);
+      this.#metrics?.errorBound.set({ site: this.site, window: name }, errorBound / n);
+      if (changed && i === 0) this.#announce(rs);
+    });
+  }
+
+  /** The current rules of a window (default: the primary one, the first configured). */
+  current(window?: string): RuleSet {
+    const name = window ?? this.settings.windows[0]!;
+    const rs = this.#ruleSets.get(name);
+    if (rs === undefined) throw new ClickstreamError('CM_ERR_CONFIG', `cross-sell has no window ${JSON.stringify(name)} (configured: ${this.settings.windows.join(', ')})`);
+    return rs;
+  }
+
+  /** Calls `fn` with each new version of the primary window's rules; returns an unsubscribe function. */
+  onRuleSetChange(fn: (rs: RuleSet) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  snapshot(): CrossSellSnapshot {
+    return {
+      v: 1,
+      streams: this.#streams.map((st) => ({ id: st.id, panes: st.store.entries().map(([t, c]) => [t, c.snapshot()] as const) })),
+      sessions: [...this.#sessions.entries()].map(([k, v]) => [k, v] as const),
+      history: [...this.#history.entries()].map(([k, v]) => [k, v] as const),
+      versions: [...this.#ruleSets.entries()].map(([w, rs]) => [w, rs.version] as const),
+    };
+  }
+
+  restore(snapshot: CrossSellSnapshot): void {
+    if (snapshot.v !== 1) throw new ClickstreamError('CM_ERR_SNAPSHOT', `cross-sell snapshot version ${String(snapshot.v)} is not 1`);
+    for (const st of this.#streams) st.store.clear();
+    this.#sessions.clear();
+    this.#history.clear();
+    this.merge(snapshot);
+    for (const [w, version] of snapshot.versions) {
+      const rs = this.#ruleSets.get(w);
+      if (rs !== undefined) this.#ruleSets.set(w, new RuleSet({ site: this.site, version, windowName: w, window: rs.window, baskets: rs.baskets, errorBound: rs.errorBound, rules: rs.rules }));
+    }
+  }
+
+  /** Folds in a partial from another partition: pane counts add up; sessions and visitors are disjoint. */
+  merge(partial: CrossSellSnapshot): void {
+    if (partial.v !== 1) throw new ClickstreamError('CM_ERR_SNAPSHOT', `cross-sell snapshot version ${String(partial.v)} is not 1`);
+    for (const ps of partial.streams) {
+      const st = this.#streams.find((x) => x.id === ps.id);
+      if (st === undefined) continue;
+      for (const [t, c] of ps.panes) st.store.mergePane(t, ItemsetCounter.fromSnapshot(c, this.#counterOptions));
+    }
+    for (const [k, v] of partial.sessions) if (!this.#sessions.has(k)) this.#sessions.set(k, v);
+    for (const [k, entries] of partial.history) {
+      const mine = this.#history.get(k) ?? [];
+      const sessions = new Set(mine.map((h) => h.s));
+      for (const h of entries) if (!sessions.has(h.s)) mine.push({ s: h.s, t: h.t, p: [...h.p], c: [...h.c] });
+      mine.sort((a, b) => a.t - b.t);
+      this.#history.set(k, mine);
+    }
+    this.#dirty = true;
+  }
+
+  #announce(rs: RuleSet): void {
+    for (const fn of this.#listeners) fn(rs);
+    if (this.#publisher !== undefined) {
+      const data = new TextEncoder().encode(JSON.stringify(rs.toJSON(this.settings.maxPublishedRules)));
+      this.#publisher.publish(`cm.rules.${this.site}`, data);
+    }
+  }
+
+  /** The merged counts of [start, end) for a stream; the pane itself when only one is in range (read only). */
+  #window(st: Stream, start: number, end: number): ItemsetCounter | undefined {
+    const panes = st.store.entries().filter(([t]) => t >= start && t < end);
+    if (panes.length === 0) return undefined;
+    if (panes.length === 1) return panes[0]![1];
+    const acc = new ItemsetCounter(this.#counterOptions);
+    for (const [, c] of panes) acc.mergeFrom(c);
+    return acc;
+  }
+
+  /** A pane for a basket that is complete only now (a closed session): no lateness verdict applies. */
+  #paneAt(st: Stream, ts: number): ItemsetCounter | undefined {
+    // TRICKY: a session closes when the watermark passes its end + gap, long after its panes fired;
+    // passing `ts` as the watermark places it without calling it late (retention still applies).
+    // Undefined only beyond retention (the pane store counted that eviction).
+    const loc = st.store.locate(ts, ts);
+    return loc.kind === 'late' ? undefined : loc.pane;
+  }
+
+  #countSession(summary: SessionSummary): void {
+    const w = this.settings.sessionWeights;
+    const score = new Map<string, number>();
+    const addScore = (ids: readonly string[], weight: number): void => {
+      for (const id of ids) score.set(id, (score.get(id) ?? 0) + weight);
+    };
+    addScore(summary.viewed, w.viewed);
+    addScore(summary.carted, w.carted);
+    addScore(summary.bought, w.bought);
+    const products: string[] = [];
+    const categories: string[] = [];
+    for (const [id, sc] of score) {
+      if (sc < w.threshold) continue;
+      products.push(id);
+      const cat = summary.categories[id];
+      if (cat !== undefined && cat !== '') categories.push(cat);
+    }
+    if (products.length === 0) return;
+    const key = sessionKey(summary);
+    // A session closed twice without a re-open in between is counted once (the later summary wins).
+    this.#retractSession(summary);
+    const ts = summary.end;
+    this.#paneAt(this.#sessionProduct, ts)?.add(products);
+    const cats = this.settings.categoryLevel && categories.length > 0 ? categories : EMPTY;
+    if (cats.length > 0) this.#paneAt(this.#sessionCategory, ts)?.add(cats);
+    this.#sessions.set(key, { ts, products, categories: cats });
+    this.#metrics?.baskets.inc({ site: this.site, source: 'session' });
+    this.#dirty = true;
+  }
+
+  #retractSession(summary: SessionSummary): void {
+    const key = sessionKey(summary);
+    const tracked = this.#sessions.get(key);
+    if (tracked === undefined) return;
+    this.#sessions.delete(key);
+    this.#sessionProduct.store.peek(tracked.ts)?.remove(tracked.products);
+    if (tracked.categories.length > 0) this.#sessionCategory.store.peek(tracked.ts)?.remove(tracked.categories);
+    this.#dirty = true;
+  }
+
+  /** Sequential baskets: this purchase's items after everything the visitor bought in earlier sessions within the horizon. */
+  #sequence(visitor: string, session: string, ts: number, products: readonly string[], categories: readonly string[]): void {
+    const s = this.settings;
+    const history = this.#history.get(visitor) ?? [];
+    const beforeP = new Set<string>();
+    const beforeC = new Set<string>();
+    for (let i = history.length - 1; i >= 0 && beforeP.size < s.maxHistoryItems; i--) {
+      const h = history[i]!;
+      if (h.s === session || h.t > ts || ts - h.t > s.sequentialHorizonMs) continue;
+      for (const p of h.p) if (beforeP.size < s.maxHistoryItems) beforeP.add(SEQ_BEFORE + p);
+      for (const c of h.c) if (beforeC.size < s.maxHistoryItems) beforeC.add(SEQ_BEFORE + c);
+    }
+    this.#paneAt(this.#seqProduct, ts)?.addBipartite([...beforeP], products.map((p) => SEQ_AFTER + p));
+    if (s.categoryLevel && categories.length > 0) this.#paneAt(this.#seqCategory, ts)?.addBipartite([...beforeC], categories.map((c) => SEQ_AFTER + c));
+    const last = history[history.length - 1];
+    if (last !== undefined && last.s === session) {
+      last.t = Math.max(last.t, ts);
+      for (const p of products) if (!last.p.includes(p) && last.p.length < s.maxHistoryItems) last.p.push(p);
+      for (const c of categories) if (!last.c.includes(c) && last.c.length < s.maxHistoryItems) last.c.push(c);
+    } else {
+      history.push({ s: session, t: ts, p: products.slice(0, s.maxHistoryItems), c: categories.slice(0, s.maxHistoryItems) });
+      // Entries older than the horizon can never be antecedents again; at most maxHistoryItems entries.
+      while (history.length > 0 && (history.length > s.maxHistoryItems || ts - history[0]!.t > s.sequentialHorizonMs)) history.shift();
+    }
+    this.#history.set(visitor, history);
+  }
+}
+
+function sessionKey(s: SessionSummary): string {
+  return `${s.visitorId}\u0000${s.id}`;
+}
+
+/** What makes two rule sets the same version: the rules' items and counts, and the basket totals. */
+function signature(rules: readonly Rule[], baskets: { purchase: number; session: number; sequential: number }): string {
+  const parts: string[] = [`${baskets.purchase}/${baskets.session}/${baskets.sequential}`];
+  for (const r of rules) parts.push(`${r.level}${r.kind}${r.source ?? ''}${r.antecedent.join(',')}>${r.consequent.join(',')}#${r.count}`);
+  parts.sort();
+  return parts.join('\n');
+}
+
+interface CrossSellMetrics {
+  readonly rules: Gauge<'site' | 'window'>;
+  readonly errorBound: Gauge<'site' | 'window'>;
+  readonly baskets: Counter<'site' | 'source'>;
+}
+
+/** Metrics shared by every site's processor on one registry (created once, then looked up). */
+function crossSellMetrics(registry: Registry): CrossSellMetrics {
+  const registers = [registry];
+  const existing = (name: string) => registry.getSingleMetric(name);
+  return {
+    rules:
+      (existing('clickstream_cross_sell_rules') as Gauge<'site' | 'window'> | undefined) ??
+      new Gauge({ name: 'clickstream_cross_sell_rules', help: 'Rules in the current rule set, by site and sliding window.', labelNames: ['site', 'window'] as const, registers }),
+    errorBound:
+      (existing('clickstream_cross_sell_error_bound_ratio') as Gauge<'site' | 'window'> | undefined) ??
+      new Gauge({
+        name: 'clickstream_cross_sell_error_bound_ratio',
+        help: 'Largest absolute count error of the counts behind the rules, as a fraction of the window baskets (0 = exact).',
+        labelNames: ['site', 'window'] as const,
+        registers,
+      }),
+    baskets:
+      (existing('clickstream_cross_sell_baskets_total') as Counter<'site' | 'source'> | undefined) ??
+      new Counter({ name: 'clickstream_cross_sell_baskets_total', help: 'Baskets counted for cross-sell rules, by site and source (purchase, session).', labelNames: ['site', 'source'] as const, registers }),
+  };
+}
