@@ -7,3 +7,5 @@ export { NavigationProcessor } from './navigation/navigation-processor';
 export type { NavigationWindow, NavigationTransition, NavigationPageCount, NavigationPath, ClickThrough, NavigationProcessorOptions } from './navigation/navigation-processor';
 export { UsageProcessor, LIFECYCLE_STAGES } from './usage/usage-processor';
 export type { UsageWindowStats, UsageSnapshot, UsageProcessorOptions, VisitorProfile, LifecycleStage, RfmScore, FormStats, Quantiles, UsageSettings } from './usage/usage-processor';
+export { ContentProcessor } from './content/content-processor';
+export type { ContentWindow, ContentCount, ContentPageCount, SearchTermCount, TrendingItem, TrendingKind, ContentProcessorOptions } from './content/content-processor';

@@ -11,6 +11,7 @@ import type { Logger } from '../src/logger';
 import type { CoreMetrics } from '../src/metrics/core-metrics';
 import type { Processor } from './processor';
 import { NavigationProcessor } from './navigation/navigation-processor';
+import { ContentProcessor } from './content/content-processor';
 import { UsageProcessor } from './usage/usage-processor';
 
 export interface SiteProcessorDeps {
@@ -35,6 +36,7 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
   //   processors.push(usage);
   const processorContext = { site: site.id, onEvict: deps.onEvict };
   processors.push(new NavigationProcessor({ site, time: deps.config.time, context: processorContext, metrics: deps.metrics }));
+  processors.push(new ContentProcessor({ site, time: deps.config.time, context: processorContext, metrics: deps.metrics }));
   // Usage first among the readers of profiles: next-best-offer gets `usage` (its `visitor(id)`).
   const usage = new UsageProcessor({ site, time: deps.config.time, onEvict: deps.onEvict });
   processors.push(usage);

@@ -1,0 +1,349 @@
+import type { Config, SiteConfig } from '../../src/config';
+import { ClickstreamError } from '../../src/errors';
+import type { EnrichedEvent, SessionSignal } from '../../src/events/enriched-event';
+import type { PageViewEvent } from '../../src/events/event-types';
+import { UrlNormaliser } from '../../src/events/url-normaliser';
+import type { CoreMetrics } from '../../src/metrics/core-metrics';
+import { PaneStore } from '../../src/pipeline/pane-store';
+import type { EpochMillis } from '../../src/types';
+import { LATE, OK, REVISION, type EventOutcome, type Processor, type ProcessorContext } from '../processor';
+import { SpaceSaving, type SpaceSavingJSON } from '../sketches/space-saving';
+import { parseContentSettings, type ContentSettings } from './content-settings';
+
+const SNAPSHOT_VERSION = 1;
+/** Longest site-search term kept (characters); longer ones are cut. */
+const MAX_QUERY_CHARS = 200;
+
+// ── public output ───────────────────────────────────────────────────────────────────────────────
+
+export interface ContentCount {
+  /** Page key, product id or category. */
+  readonly id: string;
+  /** Page views in the window (absolute). */
+  readonly count: number;
+  /** Maximum over-count of `count` (0 while exact). */
+  readonly error: number;
+}
+
+export interface ContentPageCount {
+  readonly page: string;
+  /** Page views in the window (absolute). */
+  readonly count: number;
+  readonly error: number;
+}
+
+export interface SearchTermCount {
+  /** The search term, trimmed, lower-cased, inner white space collapsed. */
+  readonly query: string;
+  /** Searches for it in the window. */
+  readonly count: number;
+  /** Of those, searches that reported 0 results. */
+  readonly zeroResults: number;
+}
+
+export type TrendingKind = 'page' | 'product' | 'category' | 'search';
+
+export interface TrendingItem {
+  readonly kind: TrendingKind;
+  readonly id: string;
+  /** Occurrences in the window. */
+  readonly count: number;
+  /** Expected occurrences from the EWMA of earlier windows, scaled to the elapsed part of an open window. */
+  readonly baseline: number;
+  /** (count − baseline) / sqrt(baseline + 1): growth in Poisson standard deviations, not volume. */
+  readonly score: number;
+}
+
+export interface ContentWindow {
+  readonly start: EpochMillis;
+  readonly end: EpochMillis;
+  /** True once the watermark has passed the window end. */
+  readonly closed: boolean;
+  /** Page views in the window. */
+  readonly pageViews: number;
+  /** Site searches in the window. */
+  readonly searchCount: number;
+  readonly topPages: readonly ContentPageCount[];
+  /** Product page views (`page_view.product.id`). */
+  readonly topProducts: readonly ContentCount[];
+  /** Product page views by `page_view.product.category`. */
+  readonly topCategories: readonly ContentCount[];
+  /** Site-search terms by count. */
+  readonly searches: readonly SearchTermCount[];
+  /** Terms whose searches returned nothing, by count of such searches. */
+  readonly zeroResultSearches: ReadonlyArray<{ readonly query: string; readonly count: number }>;
+  /** Keys growing against their baseline, by score descending (positive scores only). */
+  readonly trending: readonly TrendingItem[];
+  /** True when no bounded structure of this window ever evicted: all counts are exact. */
+  readonly exact: boolean;
+}
+
+export interface ContentSnapshot {
+  readonly v: number;
+  readonly maxTs: number;
+  readonly panes: ReadonlyArray<readonly [number, ContentPaneJSON]>;
+}
+
+// ── panes ───────────────────────────────────────────────────────────────────────────────────────
+
+type SketchField = 'pages' | 'products' | 'categories' | 'searches' | 'zeroResults';
+const SKETCH_FIELDS: readonly SketchField[] = ['pages', 'products', 'categories', 'searches', 'zeroResults'];
+const STRUCTURE: Record<SketchField, string> = {
+  pages: 'pages',
+  products: 'products',
+  categories: 'categories',
+  searches: 'search_terms',
+  zeroResults: 'zero_result_terms',
+};
+const TRENDING_FIELDS: ReadonlyArray<readonly [SketchField, TrendingKind]> = [
+  ['pages', 'page'],
+  ['products', 'product'],
+  ['categories', 'category'],
+  ['searches', 'search'],
+];
+
+type ContentPaneJSON = { pageViews: number } & Record<SketchField, SpaceSavingJSON<string>>;
+
+class ContentPane {
+  pageViews = 0;
+  readonly pages: SpaceSaving<string>;
+  readonly products: SpaceSaving<string>;
+  readonly categories: SpaceSaving<string>;
+  readonly searches: SpaceSaving<string>;
+  readonly zeroResults: SpaceSaving<string>;
+
+  constructor(s: ContentSettings, evict: Record<SketchField, () => void>) {
+    this.pages = new SpaceSaving(s.maxPages, evict.pages);
+    this.products = new SpaceSaving(s.maxProducts, evict.products);
+    this.categories = new SpaceSaving(s.maxCategories, evict.categories);
+    this.searches = new SpaceSaving(s.maxSearches, evict.searches);
+    this.zeroResults = new SpaceSaving(s.maxSearches, evict.zeroResults);
+  }
+
+  mergeFrom(o: ContentPane): void {
+    this.pageViews += o.pageViews;
+    for (const f of SKETCH_FIELDS) this[f].merge(o[f]);
+  }
+
+  get exact(): boolean {
+    for (const f of SKETCH_FIELDS) if (!this[f].exact) return false;
+    return true;
+  }
+
+  toJSON(): ContentPaneJSON {
+    return {
+      pageViews: this.pageViews,
+      pages: this.pages.toJSON(),
+      products: this.products.toJSON(),
+      categories: this.categories.toJSON(),
+      searches: this.searches.toJSON(),
+      zeroResults: this.zeroResults.toJSON(),
+    };
+  }
+}
+
+// ── processor ───────────────────────────────────────────────────────────────────────────────────
+
+export interface ContentProcessorOptions {
+  readonly site: SiteConfig;
+  /** Pane length, retention and lateness from `config.time`. */
+  readonly time: Pick<Config['time'], 'paneMs' | 'retentionPanes' | 'allowedLatenessMs'>;
+  readonly context: ProcessorContext;
+  /** Overrides `site.processors.content` (tests, benchmarks). */
+  readonly settings?: ContentSettings;
+  /** When given, the Space-Saving error bound (1 / capacity) of each structure is exported. */
+  readonly metrics?: Pick<CoreMetrics, 'sketchErrorBound'>;
+}
+
+/**
+ * What shoppers look at (DESIGN.md §5): top pages, products, categories and site-search terms,
+ * zero-result searches, and what is *trending*.
+ *
+ * Trending is growth, not volume: for each key the baseline is an EWMA of its counts in the
+ * `trendingHistory` earlier windows of the same size (oldest first, weight α on the newer one), scaled
+ * by the elapsed share of the window when it is still open; the score is
+ * (count − baseline) / sqrt(baseline + 1), i.e. the excess in Poisson standard deviations, so a page
+ * going from 0 to 12 views outranks one steady at 10,000.
+ *
+ * Counts live per pane in Space-Saving summaries (exact while under their capacity), merged on query.
+ */
+export class ContentProcessor implements Processor<ContentSnapshot> {
+  readonly name = 'content';
+  readonly settings: ContentSettings;
+  readonly #searchParam: string;
+  readonly #store: PaneStore<ContentPane>;
+  readonly #evict: Record<SketchField, () => void>;
+  #watermark = Number.NEGATIVE_INFINITY;
+  /** Latest event time counted: how far an open window has elapsed. */
+  #maxTs = Number.NEGATIVE_INFINITY;
+
+  constructor(opts: ContentProcessorOptions) {
+    const site = opts.site;
+    this.settings = opts.settings ?? parseContentSettings(site.processors['content'], site.id);
+    this.#searchParam = site.urlRules.searchParam;
+    const ctx = opts.context;
+    const evict = {} as Record<SketchField, () => void>;
+    for (const f of SKETCH_FIELDS) {
+      const structure = STRUCTURE[f];
+      evict[f] = () => ctx.onEvict('content', structure, 1);
+    }
+    this.#evict = evict;
+    this.#store = new PaneStore<ContentPane>({
+      paneMs: opts.time.paneMs,
+      maxPanes: opts.time.retentionPanes,
+      allowedLatenessMs: opts.time.allowedLatenessMs,
+      ops: {
+        create: () => new ContentPane(this.settings, this.#evict),
+        mergeInto: (into, from) => into.mergeFrom(from),
+      },
+      onEvict: (n) => ctx.onEvict('content', 'panes', n),
+    });
+    if (opts.metrics !== undefined) {
+      const g = opts.metrics.sketchErrorBound;
+      g.set({ sketch: 'content_pages' }, 1 / this.settings.maxPages);
+      g.set({ sketch: 'content_products' }, 1 / this.settings.maxProducts);
+      g.set({ sketch: 'content_categories' }, 1 / this.settings.maxCategories);
+      g.set({ sketch: 'content_searches' }, 1 / this.settings.maxSearches);
+    }
+  }
+
+  onEvent(e: EnrichedEvent, watermark: EpochMillis): EventOutcome {
+    if (watermark > this.#watermark) this.#watermark = watermark;
+    const ev = e.event;
+    if (ev.type !== 'page_view') return OK; // content is about what is viewed
+    const loc = this.#store.locate(e.ts, watermark);
+    if (loc.kind === 'late') return LATE;
+    if (e.ts > this.#maxTs) this.#maxTs = e.ts;
+    this.#pageView(loc.pane, e.page, ev);
+    return loc.kind === 'ok' ? OK : REVISION;
+  }
+
+  onSession(_signal: SessionSignal, watermark: EpochMillis): void {
+    if (watermark > this.#watermark) this.#watermark = watermark;
+  }
+
+  onWatermark(watermark: EpochMillis): void {
+    if (watermark > this.#watermark) this.#watermark = watermark;
+  }
+
+  get watermark(): number {
+    return this.#watermark;
+  }
+
+  /**
+   * Windows of `sizeMs` (a multiple of the pane), newest first (the open one included), at most
+   * `limit`, older than the window starting at `before` when given. Lists are complete and sorted.
+   */
+  windows(sizeMs: number, limit: number, opts: { watermark?: number; before?: number } = {}): ContentWindow[] {
+    const wm = opts.watermark ?? this.#watermark;
+    const views = this.#store.windows(sizeMs, wm, limit, opts.before === undefined ? {} : { before: opts.before });
+    const history = new Map<number, ContentPane | undefined>();
+    const at = (start: number): ContentPane | undefined => {
+      if (!history.has(start)) history.set(start, this.#store.range(start, start + sizeMs));
+      return history.get(start);
+    };
+    return views.map((w) => {
+      const earlier: Array<ContentPane | undefined> = [];
+      for (let k = this.settings.trendingHistory; k >= 1; k--) earlier.push(at(w.start - k * sizeMs));
+      // Share of an open window that has elapsed (by the newest event time counted), at least 5 %.
+      const elapsed = w.closed ? 1 : Math.min(1, Math.max(0.05, (Math.min(Math.max(this.#maxTs, wm), w.end) - w.start) / sizeMs));
+      return this.#render(w.start, w.end, w.closed, w.value, earlier, elapsed);
+    });
+  }
+
+  snapshot(): ContentSnapshot {
+    return { v: SNAPSHOT_VERSION, maxTs: this.#maxTs, panes: this.#store.entries().map(([start, p]) => [start as number, p.toJSON()] as const) };
+  }
+
+  restore(snapshot: ContentSnapshot): void {
+    this.#checkSnapshot(snapshot);
+    this.#store.clear();
+    this.#maxTs = Number.NEGATIVE_INFINITY;
+    this.merge(snapshot);
+  }
+
+  merge(partial: ContentSnapshot): void {
+    this.#checkSnapshot(partial);
+    // TRICKY: JSON turns −Infinity into null.
+    if (typeof partial.maxTs === 'number' && partial.maxTs > this.#maxTs) this.#maxTs = partial.maxTs;
+    for (const [start, j] of partial.panes) {
+      const p = new ContentPane(this.settings, this.#evict);
+      p.pageViews = j.pageViews;
+      for (const f of SKETCH_FIELDS) p[f].merge(SpaceSaving.fromJSON(j[f]));
+      this.#store.mergePane(start, p);
+    }
+  }
+
+  #pageView(p: ContentPane, page: string, ev: PageViewEvent): void {
+    p.pageViews++;
+    p.pages.add(page);
+    const product = ev.product;
+    if (product !== undefined) {
+      p.products.add(product.id);
+      if (product.category !== undefined) p.categories.add(product.category);
+    }
+    let query: string | undefined;
+    let zero = false;
+    if (ev.search !== undefined) {
+      query = ev.search.query;
+      zero = ev.search.results === 0;
+    } else if (ev.url.includes('?')) {
+      query = UrlNormaliser.param(ev.url, this.#searchParam);
+    }
+    if (query === undefined) return;
+    const term = normaliseQuery(query);
+    if (term === '') return;
+    p.searches.add(term);
+    if (zero) p.zeroResults.add(term);
+  }
+
+  #render(start: EpochMillis, end: EpochMillis, closed: boolean, p: ContentPane, earlier: ReadonlyArray<ContentPane | undefined>, elapsed: number): ContentWindow {
+    const ids = (s: SpaceSaving<string>): ContentCount[] => s.entries().map((x) => ({ id: x.key, count: x.count, error: x.error }));
+    const searchList = p.searches.entries();
+    const s = this.settings;
+    const trending: TrendingItem[] = [];
+    for (const [field, kind] of TRENDING_FIELDS) {
+      const list = field === 'searches' ? searchList : p[field].entries();
+      const n = Math.min(list.length, s.trendingCandidates);
+      for (let i = 0; i < n; i++) {
+        const x = list[i]!;
+        if (x.count < s.trendingMinCount) break; // sorted by count: the rest are below too
+        let ewma: number | undefined;
+        for (const pane of earlier) {
+          const c = pane?.[field].get(x.key)?.count ?? 0;
+          ewma = ewma === undefined ? c : s.trendingAlpha * c + (1 - s.trendingAlpha) * ewma;
+        }
+        const baseline = (ewma ?? 0) * elapsed;
+        const score = (x.count - baseline) / Math.sqrt(baseline + 1);
+        if (score > 0) trending.push({ kind, id: x.key, count: x.count, baseline, score });
+      }
+    }
+    trending.sort((a, b) => b.score - a.score || b.count - a.count || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return {
+      start,
+      end,
+      closed,
+      pageViews: p.pageViews,
+      searchCount: p.searches.total,
+      topPages: p.pages.entries().map((x) => ({ page: x.key, count: x.count, error: x.error })),
+      topProducts: ids(p.products),
+      topCategories: ids(p.categories),
+      searches: searchList.map((x) => ({ query: x.key, count: x.count, zeroResults: p.zeroResults.get(x.key)?.count ?? 0 })),
+      zeroResultSearches: p.zeroResults.entries().map((x) => ({ query: x.key, count: x.count })),
+      trending,
+      exact: p.exact,
+    };
+  }
+
+  #checkSnapshot(s: ContentSnapshot): void {
+    if (s?.v !== SNAPSHOT_VERSION || !Array.isArray(s.panes)) {
+      throw new ClickstreamError('CM_ERR_SNAPSHOT', `content snapshot version ${String(s?.v)} is not ${SNAPSHOT_VERSION}`);
+    }
+  }
+}
+
+/** Search terms compare case- and space-insensitively; bounded length. */
+function normaliseQuery(q: string): string {
+  const t = q.trim().toLowerCase().replace(/\s+/g, ' ');
+  return t.length > MAX_QUERY_CHARS ? t.slice(0, MAX_QUERY_CHARS) : t;
+}
