@@ -110,6 +110,33 @@ export interface Config {
     /** How often the watermark is advanced by the wall clock when input stops, ms. */
     readonly tickMs: number;
   };
+  /** Offer delivery (src/delivery): subscriber queues, webhooks, attribution. */
+  readonly offers: {
+    /** Offers queued per WS /v1/offers subscriber before the oldest is dropped (count). */
+    readonly subscriberQueue: number;
+    /** Bytes buffered on a subscriber socket before writing pauses, bytes. */
+    readonly subscriberHighWaterBytes: number;
+    /** WS /v1/offers subscribers per site (count). */
+    readonly maxSubscribersPerSite: number;
+    /** Webhook attempts per trigger, first included (count). */
+    readonly webhookMaxAttempts: number;
+    /** First webhook retry delay, doubling per attempt, ms. */
+    readonly webhookBaseDelayMs: number;
+    /** Longest webhook retry delay, ms. */
+    readonly webhookMaxDelayMs: number;
+    /** Webhook request timeout, ms. */
+    readonly webhookTimeoutMs: number;
+    /** Webhook deliveries in flight or waiting to retry (count). */
+    readonly webhookMaxPending: number;
+    /** Webhook dead letters kept per site (count). */
+    readonly deadLetterCapacity: number;
+    /** A purchase this long after an offer is attributed to it, ms of event time. */
+    readonly attributionHorizonMs: number;
+    /** Visitors whose open offers attribution follows (LRU), count. */
+    readonly attributionMaxVisitors: number;
+    /** JetStream offer publishes awaiting their ack (count). */
+    readonly maxNatsInFlight: number;
+  };
   readonly sites: ReadonlyMap<string, SiteConfig>;
   /** Log level for pino. */
   readonly logLevel: string;
@@ -277,6 +304,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
   const raw: Raw = { ...file, ...overrides };
   const ing = section(problems, raw, 'ingest');
   const tim = section(problems, raw, 'time');
+  const off = section(problems, raw, 'offers');
   const sites = new Map<string, SiteConfig>([[DEMO_SITE.id, DEMO_SITE]]);
   const sitesRaw = raw['sites'] ?? [];
   if (!Array.isArray(sitesRaw)) problems.add('sites', 'expected an array');
@@ -318,6 +346,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
       sessionMaxMs: dur(problems, tim, 'sessionMax', undefined, DEFAULT_SESSION_MAX_MS),
       maxVisitors: int(problems, tim, 'maxVisitors', undefined, 200_000, 1),
       tickMs: dur(problems, tim, 'tick', undefined, 1_000),
+    }),
+    offers: Object.freeze({
+      subscriberQueue: int(problems, off, 'subscriberQueue', undefined, 1_000, 1),
+      subscriberHighWaterBytes: int(problems, off, 'subscriberHighWaterBytes', undefined, 1024 * 1024, 1024),
+      maxSubscribersPerSite: int(problems, off, 'maxSubscribersPerSite', undefined, 100, 1),
+      webhookMaxAttempts: int(problems, off, 'webhookMaxAttempts', undefined, 5, 1, 100),
+      webhookBaseDelayMs: dur(problems, off, 'webhookBaseDelay', undefined, 1_000),
+      webhookMaxDelayMs: dur(problems, off, 'webhookMaxDelay', undefined, 60_000),
+      webhookTimeoutMs: dur(problems, off, 'webhookTimeout', undefined, 5_000),
+      webhookMaxPending: int(problems, off, 'webhookMaxPending', undefined, 10_000, 1),
+      deadLetterCapacity: int(problems, off, 'deadLetterCapacity', undefined, 1_000, 1),
+      attributionHorizonMs: dur(problems, off, 'attributionHorizon', undefined, 24 * 3_600_000),
+      attributionMaxVisitors: int(problems, off, 'attributionMaxVisitors', undefined, 200_000, 1),
+      maxNatsInFlight: int(problems, off, 'maxNatsInFlight', undefined, 10_000, 1),
     }),
     sites,
     logLevel: env['LOG_LEVEL'] ?? (typeof raw['logLevel'] === 'string' ? raw['logLevel'] : 'info'),
