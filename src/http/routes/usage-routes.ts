@@ -1,0 +1,101 @@
+import type { FastifyInstance } from 'fastify';
+import { UsageProcessor, type UsageWindowStats, type VisitorProfile } from '../../../processors/usage/usage-processor';
+import type { AppContext } from '../../app-context';
+import type { AdminRoute } from '../admin-routes';
+import { routeSchema } from '../route-doc';
+import { encodeCursor, paginate, parseStatsQuery } from '../stats-query';
+
+const iso = (t: number): string | null => (Number.isFinite(t) ? new Date(t).toISOString() : null);
+
+function usageOf(ctx: AppContext, site: string): UsageProcessor | undefined {
+  const p = ctx.processor(site, 'usage');
+  return p instanceof UsageProcessor ? p : undefined;
+}
+
+/** A window as the API shows it: ISO instants, lists paginated with the query's limit/offset. */
+function renderWindow(w: UsageWindowStats, offset: number, limit: number): { body: Record<string, unknown>; more: boolean } {
+  const forms = paginate(w.forms, offset, limit);
+  const golden = paginate(w.goldenCustomers, offset, limit);
+  return {
+    body: {
+      ...w,
+      start: iso(w.start),
+      end: iso(w.end),
+      forms: forms.items,
+      formsTotal: forms.total,
+      goldenCustomers: golden.items,
+      goldenCustomersTotal: golden.total,
+    },
+    more: forms.nextCursor !== undefined || golden.nextCursor !== undefined,
+  };
+}
+
+function renderProfile(p: VisitorProfile): Record<string, unknown> {
+  return { ...p, firstSeen: iso(p.firstSeen), lastSeen: iso(p.lastSeen), lastPurchase: p.lastPurchase === null ? null : iso(p.lastPurchase) };
+}
+
+/**
+ * GET /v1/stats/usage?site=&window=&windows=&limit=&cursor= — usage windows newest first, the open one
+ * included (DESIGN.md §3); per-window lists (forms, golden customers) paginated by limit/cursor.
+ * GET /v1/visitors/:id?site= — the visitor's profile: lifecycle stage, RFM, interests.
+ */
+export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppContext) => {
+  app.get(
+    '/v1/stats/usage',
+    {
+      schema: routeSchema('Usage statistics per window (sessions, visitors, forms, conversions, golden customers), newest first', {
+        querystring: {
+          type: 'object',
+          properties: {
+            site: { type: 'string' },
+            window: { type: 'string', description: 'ISO-8601 duration, a multiple of the pane, e.g. PT5M' },
+            windows: { type: 'string', description: 'How many windows (default 10)' },
+            limit: { type: 'string', description: 'List entries per window' },
+            cursor: { type: 'string', description: 'nextCursor of a previous response' },
+          },
+        },
+      }),
+    },
+    async (req, reply) => {
+      const parsed = parseStatsQuery(ctx, req.query as Record<string, unknown>);
+      if (parsed.kind === 'error') return reply.code(parsed.status).send({ error: { code: parsed.code, message: parsed.message } });
+      const q = parsed.query;
+      const usage = usageOf(ctx, q.site.id);
+      if (usage === undefined) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${q.site.id} runs no usage processor` } });
+      let more = false;
+      const windows = usage.windows(q.windowMs, q.windows).map((w) => {
+        const r = renderWindow(w, q.offset, q.limit);
+        more ||= r.more;
+        return r.body;
+      });
+      return {
+        site: q.site.id,
+        windowMs: q.windowMs,
+        watermark: iso(ctx.watermark()),
+        stages: usage.stages(),
+        windows,
+        nextCursor: more ? encodeCursor(q.offset + q.limit) : undefined,
+      };
+    },
+  );
+
+  app.get(
+    '/v1/visitors/:id',
+    {
+      schema: routeSchema("A visitor's profile: lifecycle stage, RFM scores, sessions, purchases, category interest", {
+        params: { type: 'object', properties: { id: { type: 'string', maxLength: 128 } }, required: ['id'] },
+        querystring: { type: 'object', properties: { site: { type: 'string' } } },
+      }),
+    },
+    async (req, reply) => {
+      const { id } = req.params as { id: string };
+      const siteId = (req.query as Record<string, unknown>)['site'];
+      const site = ctx.site(typeof siteId === 'string' ? siteId : 'demo');
+      if (site === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(siteId)}` } });
+      const usage = usageOf(ctx, site.id);
+      const profile = usage?.visitor(id);
+      if (profile === undefined) return reply.code(404).send({ error: { code: 'unknown_visitor', message: 'no profile for this visitor (never seen, or evicted from the bounded profile store)' } });
+      return { site: site.id, ...renderProfile(profile) };
+    },
+  );
+};
