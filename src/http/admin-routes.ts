@@ -5,9 +5,11 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../app-context';
+import { registerUsageRoutes } from './routes/usage-routes';
 
 export type AdminRoute = (app: FastifyInstance, ctx: AppContext) => void;
 
 export const ADMIN_ROUTES: AdminRoute[] = [
+  registerUsageRoutes,
   // e.g. registerUsageStatsRoutes,
 ];
