@@ -43,7 +43,13 @@ export type RetryReason = 'overloaded' | 'rate_limited' | 'shutting_down';
 
 export type CollectOutcome =
   /** The frame was judged; `frameRejected` is set when the whole frame was refused (transports map it to a status). */
-  | { readonly kind: 'ack'; readonly ack: Ack; readonly frameRejected: RejectReason | undefined }
+  | {
+      readonly kind: 'ack';
+      readonly ack: Ack;
+      readonly frameRejected: RejectReason | undefined;
+      /** The events accepted into the pipeline (the WS collector binds their visitors to the socket). */
+      readonly events: readonly EnrichedEvent[];
+    }
   /** Nothing was taken: send it again after `retryAfterMs`. */
   | { readonly kind: 'retry'; readonly seq: number | null; readonly retryAfterMs: number; readonly reason: RetryReason };
 
@@ -163,6 +169,11 @@ export class CollectGateway {
     this.quarantine.add(site, transport, code, message, -1, seq, sample);
   }
 
+  /** Drops a client's rate-limit bucket (its connection closed). */
+  forgetClient(client: string): void {
+    this.#limiter.forget(client);
+  }
+
   /** Judges one frame for an admitted site. Never throws on bad input. */
   collect(site: SiteConfig, req: CollectRequest): CollectOutcome {
     if (!this.#accepting) return { kind: 'retry', seq: null, retryAfterMs: this.#retryAfterMs, reason: 'shutting_down' };
@@ -188,7 +199,7 @@ export class CollectGateway {
     if (decoded.kind === 'rejected') {
       this.refuse(site.id, req.transport, decoded.code, decoded.message, decoded.seq, sampleOf(req.raw));
       const rejected: Rejection[] = [{ index: -1, code: decoded.code, message: decoded.message }];
-      return { kind: 'ack', ack: { type: 'ack', seq: decoded.seq, accepted: 0, duplicates: 0, rejected }, frameRejected: decoded.code };
+      return { kind: 'ack', ack: { type: 'ack', seq: decoded.seq, accepted: 0, duplicates: 0, rejected }, frameRejected: decoded.code, events: NO_EVENTS };
     }
 
     const receivedAt = this.#clock.now();
@@ -254,9 +265,11 @@ export class CollectGateway {
       this.quarantine.add(site.id, req.transport, p.code, p.message, p.index, decoded.seq, sampleOfValue(p.value, req.raw));
     }
     if (pending.length > 0) this.#logger.debug({ site: site.id, seq: decoded.seq, rejected: pending.length }, 'events rejected');
-    return { kind: 'ack', ack: { type: 'ack', seq: decoded.seq, accepted: accepted.length, duplicates, rejected }, frameRejected: undefined };
+    return { kind: 'ack', ack: { type: 'ack', seq: decoded.seq, accepted: accepted.length, duplicates, rejected }, frameRejected: undefined, events: accepted };
   }
 }
+
+const NO_EVENTS: readonly EnrichedEvent[] = Object.freeze([]);
 
 function sampleOf(raw: string | Buffer): string {
   // Slice before decoding: never turn a huge frame into a huge string just to cut it.

@@ -58,21 +58,25 @@ export class Quarantine {
   readonly #clock: Clock;
   readonly #rings = new Map<string, Ring>();
   readonly #onEvict: (site: string) => void;
-  #onItem: ((item: QuarantineItem) => void) | undefined;
+  readonly #listeners: Array<(item: QuarantineItem) => void> = [];
 
   constructor(opts: QuarantineOptions) {
     this.#capacity = requireBound('Quarantine capacityPerSite', opts.capacityPerSite);
     this.#clock = opts.clock;
     this.#onEvict = opts.onEvict;
-    this.#onItem = opts.onItem;
+    if (opts.onItem !== undefined) this.#listeners.push(opts.onItem);
     // One ring per configured site plus the unknown bucket: a closed set fixed at construction.
     for (const s of opts.sites) this.#rings.set(s, new Ring(this.#capacity));
     this.#rings.set(UNKNOWN_SITE, new Ring(this.#capacity));
   }
 
-  /** Sets the hook for new items (the NATS publisher attaches once connected). */
-  onItem(fn: ((item: QuarantineItem) => void) | undefined): void {
-    this.#onItem = fn;
+  /** Adds a listener for new items (the NATS publisher, the size gauge); returns its removal. */
+  onItem(fn: (item: QuarantineItem) => void): () => void {
+    this.#listeners.push(fn);
+    return () => {
+      const i = this.#listeners.indexOf(fn);
+      if (i >= 0) this.#listeners.splice(i, 1);
+    };
   }
 
   add(site: string, transport: IngestTransport, reason: RejectReason, message: string, index: number, seq: number | null, sample: string): QuarantineItem {
@@ -92,7 +96,7 @@ export class Quarantine {
     else ring.size++;
     ring.items[ring.next] = item;
     ring.next = (ring.next + 1) % this.#capacity;
-    this.#onItem?.(item);
+    for (const fn of this.#listeners) fn(item);
     return item;
   }
 

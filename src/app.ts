@@ -1,0 +1,174 @@
+/**
+ * Wires one clickstream-miner process: gateway → pipeline → processors, the public and admin
+ * servers, and (when `config.natsUrl` is set) the NATS ingest subscription. Everything is built from
+ * the arguments (no module-level state), so a test or benchmark can run two apps in one process.
+ *
+ * Shutdown order (SIGTERM): stop accepting (new frames get retry / 503, collect sockets close with
+ * 1012) → close NATS ingest (drain the subscription) → drain the pipeline queue so every acknowledged
+ * event reaches the processors → close the servers — all within `config.shutdownTimeoutMs`.
+ */
+import { Registry } from 'prom-client';
+import { createSiteProcessors } from '../processors/site-processors';
+import type { AppContext } from './app-context';
+import { SystemClock, type Clock } from './clock';
+import type { Config } from './config';
+import { ClickstreamError } from './errors';
+import { VisitorSocketRegistry } from './delivery/visitor-socket-registry';
+import { createAdminServer } from './http/admin-server';
+import { createPublicServer, type PublicServer } from './http/public-server';
+import { CollectGateway } from './ingest/collect-gateway';
+import { NatsIngest } from './ingest/nats-ingest';
+import { Quarantine } from './ingest/quarantine';
+import { WsCollector } from './ingest/ws-collector';
+import { createLogger, type Logger } from './logger';
+import { createCoreMetrics, initLabels } from './metrics/core-metrics';
+import { Pipeline } from './pipeline/pipeline';
+import type { FastifyInstance } from 'fastify';
+
+export interface CreateAppOptions {
+  readonly config: Config;
+  /** Wall clock (default: the system clock). */
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** Metrics registry (default: a new one, with Node's default process metrics). */
+  readonly registry?: Registry;
+}
+
+/** What the app tells when it stopped: the final counts, for the operator's log. */
+export interface ShutdownReport {
+  /** True when the pipeline queue emptied before the timeout (every acknowledged event processed). */
+  readonly drained: boolean;
+  /** Events still queued when the app stopped (0 when drained). */
+  readonly queued: number;
+  /** Accepted events per site and type (clickstream_events_received_total). */
+  readonly received: Record<string, Record<string, number>>;
+}
+
+export interface App {
+  readonly ctx: AppContext;
+  readonly gateway: CollectGateway;
+  readonly pipeline: Pipeline;
+  readonly quarantine: Quarantine;
+  readonly visitorSockets: VisitorSocketRegistry;
+  /** Binds the ports (0 = any free port) and starts the pipeline; resolves with the bound ports. */
+  start(): Promise<{ port: number; adminPort: number }>;
+  /** Graceful stop (idempotent). */
+  stop(): Promise<ShutdownReport>;
+}
+
+export function createApp(opts: CreateAppOptions): App {
+  const { config } = opts;
+  const clock = opts.clock ?? new SystemClock();
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const registry = opts.registry ?? new Registry();
+  const metrics = createCoreMetrics(registry);
+  initLabels(metrics, config.sites.keys());
+
+  const visitorSockets = new VisitorSocketRegistry({
+    capacity: config.ingest.maxVisitorSockets,
+    onEvict: () => metrics.evictions.inc({ component: 'delivery', structure: 'visitor_sockets' }),
+  });
+  const onEvict = (processor: string, structure: string, n: number): void => metrics.evictions.inc({ component: processor, structure }, n);
+  const pipeline = new Pipeline({
+    config,
+    clock,
+    metrics,
+    logger,
+    processorsFor: (site) => createSiteProcessors(site, { config, clock, registry, metrics, logger: logger.child({ site: site.id }), visitorSockets, onEvict }),
+  });
+  const quarantine: Quarantine = new Quarantine({
+    capacityPerSite: config.ingest.quarantineCapacity,
+    clock,
+    sites: config.sites.keys(),
+    onEvict: () => metrics.evictions.inc({ component: 'ingest', structure: 'quarantine' }),
+  });
+  quarantine.onItem((item) => metrics.quarantined.set({ site: item.site }, quarantine.size(item.site)));
+  const gateway = new CollectGateway({ config, clock, metrics, logger: logger.child({ component: 'gateway' }), pipeline, quarantine });
+  const natsIngest = config.natsUrl === undefined ? undefined : new NatsIngest({ config, gateway, quarantine, logger });
+
+  const ctx: AppContext = {
+    config,
+    clock,
+    logger,
+    registry,
+    metrics,
+    site: (id) => config.sites.get(id),
+    processor: (site, name) => pipeline.processor(site, name),
+    watermark: () => pipeline.watermark(),
+  };
+  const wsCollector = new WsCollector({ config, gateway, metrics, logger, visitorSockets });
+
+  let ready = false;
+  let publicServer: PublicServer | undefined;
+  let adminServer: FastifyInstance | undefined;
+  let stopping: Promise<ShutdownReport> | undefined;
+
+  async function start(): Promise<{ port: number; adminPort: number }> {
+    pipeline.start();
+    if (natsIngest !== undefined) await natsIngest.start();
+    adminServer = await createAdminServer({ ctx, quarantine, ready: () => ready });
+    publicServer = await createPublicServer({ ctx, gateway, wsCollector, visitorSockets });
+    await adminServer.listen({ port: config.adminPort, host: config.host });
+    await publicServer.app.listen({ port: config.port, host: config.host });
+    ready = true;
+    const ports = { port: portOf(publicServer.app), adminPort: portOf(adminServer) };
+    logger.info({ ...ports, nats: config.natsUrl !== undefined, sites: [...config.sites.keys()] }, 'clickstream-miner listening');
+    return ports;
+  }
+
+  async function doStop(): Promise<ShutdownReport> {
+    ready = false;
+    gateway.stopAccepting();
+    const deadline = clock.now() + config.shutdownTimeoutMs;
+    const left = (): number => Math.max(0, deadline - clock.now());
+    await wsCollector.closeAll(Math.min(1_000, left()));
+    if (natsIngest !== undefined) await natsIngest.stop();
+    if (publicServer !== undefined) await withTimeout(publicServer.close(), left());
+    const drained = await withTimeout(pipeline.drain().then(() => true), left());
+    pipeline.stop();
+    if (adminServer !== undefined) await withTimeout(adminServer.close(), Math.max(left(), 500));
+    const report: ShutdownReport = { drained: drained === true, queued: pipeline.queueDepth, received: await receivedCounts() };
+    if (report.drained) logger.info({ final: report }, 'clickstream-miner stopped');
+    else logger.error({ final: report, err: new ClickstreamError('CM_ERR_SHUTDOWN', `${report.queued} events still queued after ${config.shutdownTimeoutMs} ms`) }, 'clickstream-miner stopped before draining');
+    return report;
+  }
+
+  async function receivedCounts(): Promise<Record<string, Record<string, number>>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const v of (await metrics.eventsReceived.get()).values) {
+      const site = String(v.labels.site);
+      const type = String(v.labels.type);
+      out[site] = { ...(out[site] ?? {}), [type]: v.value };
+    }
+    return out;
+  }
+
+  return {
+    ctx,
+    gateway,
+    pipeline,
+    quarantine,
+    visitorSockets,
+    start,
+    stop: () => (stopping ??= doStop()),
+  };
+}
+
+function portOf(app: FastifyInstance): number {
+  const addr = app.server.address();
+  return typeof addr === 'object' && addr !== null ? addr.port : 0;
+}
+
+/** Resolves with the promise's value, or undefined once `ms` passed (the timer never keeps the process alive). */
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

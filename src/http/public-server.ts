@@ -1,0 +1,71 @@
+/**
+ * The public port (PORT): the collect endpoints (WS and HTTP), plus whatever PUBLIC_ROUTES register
+ * (snippet, demo storefront, WS /v1/offers). WebSocket paths are dispatched from the one `upgrade`
+ * event of the underlying HTTP server; an unclaimed path is answered 404 and closed.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { AppContext } from '../app-context';
+import type { VisitorSocketRegistry } from '../delivery/visitor-socket-registry';
+import type { CollectGateway } from '../ingest/collect-gateway';
+import { registerHttpCollector } from '../ingest/http-collector';
+import type { WsCollector } from '../ingest/ws-collector';
+import { installJsonErrors } from './json-errors';
+import { PUBLIC_ROUTES, type PublicRoute, type UpgradeHandler } from './public-routes';
+
+export interface PublicServer {
+  readonly app: FastifyInstance;
+  /** Runs the registered close hooks (e.g. subscriber sockets), then closes the server. */
+  close(): Promise<void>;
+}
+
+export interface PublicServerDeps {
+  readonly ctx: AppContext;
+  readonly gateway: CollectGateway;
+  readonly wsCollector: WsCollector;
+  readonly visitorSockets: VisitorSocketRegistry;
+  /** Registrars to run (default: PUBLIC_ROUTES). */
+  readonly routes?: readonly PublicRoute[];
+}
+
+export async function createPublicServer(deps: PublicServerDeps): Promise<PublicServer> {
+  const { ctx } = deps;
+  const app = Fastify({
+    loggerInstance: ctx.logger.child({ component: 'public-http' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: ctx.config.ingest.maxBodyBytes,
+    trustProxy: false,
+  });
+  installJsonErrors(app);
+  const upgrades = new Map<string, UpgradeHandler>([['/v1/collect', deps.wsCollector.handleUpgrade]]);
+  const closeHooks: Array<() => Promise<void> | void> = [];
+  registerHttpCollector(app, { config: ctx.config, gateway: deps.gateway });
+  for (const route of deps.routes ?? PUBLIC_ROUTES) {
+    await route(app, {
+      ctx,
+      upgrade: (path, handler) => {
+        if (upgrades.has(path)) throw new Error(`WebSocket path ${path} is claimed twice`);
+        upgrades.set(path, handler);
+      },
+      onClose: (fn) => closeHooks.push(fn),
+      visitorSockets: deps.visitorSockets,
+    });
+  }
+  app.server.on('upgrade', (req, socket, head: Buffer) => {
+    const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+    const handler = upgrades.get(path);
+    if (handler === undefined) {
+      const body = JSON.stringify({ error: { code: 'not_found', message: `no WebSocket endpoint at ${path}` } });
+      socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      return;
+    }
+    socket.on('error', () => undefined);
+    handler(req, socket, head);
+  });
+  return {
+    app,
+    async close() {
+      for (const fn of closeHooks) await fn();
+      await app.close();
+    },
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * NATS ingest (when `config.natsUrl` is set): server-side producers publish batches on
+ * `cm.ingest.<site>`; each message is judged by the same gateway as WS and HTTP frames. When the
+ * message has a reply subject (a request), the ack — or a `retry` when the pipeline is full — is the
+ * reply; use requests, because a plain publish has nobody to tell "retry". Every quarantined item
+ * (from any transport) is also published on `cm.quarantine.<site>`.
+ */
+import { connect } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Config } from '../config';
+import { ClickstreamError } from '../errors';
+import type { FrameLimit } from '../events/batch-decoder';
+import type { Logger } from '../logger';
+import type { CollectGateway } from './collect-gateway';
+import type { Quarantine, QuarantineItem } from './quarantine';
+
+export const INGEST_SUBJECT = 'cm.ingest.*';
+export const QUARANTINE_SUBJECT_PREFIX = 'cm.quarantine.';
+
+export interface NatsIngestDeps {
+  readonly config: Config;
+  readonly gateway: CollectGateway;
+  readonly quarantine: Quarantine;
+  readonly logger: Logger;
+}
+
+export class NatsIngest {
+  readonly #config: Config;
+  readonly #gateway: CollectGateway;
+  readonly #quarantine: Quarantine;
+  readonly #logger: Logger;
+  readonly #limit: FrameLimit;
+  #nc: NatsConnection | undefined;
+  #sub: Subscription | undefined;
+  #unlisten: (() => void) | undefined;
+
+  constructor(deps: NatsIngestDeps) {
+    this.#config = deps.config;
+    this.#gateway = deps.gateway;
+    this.#quarantine = deps.quarantine;
+    this.#logger = deps.logger.child({ component: 'nats-ingest' });
+    this.#limit = { maxBytes: deps.config.ingest.maxFrameBytes, tooLargeCode: 'frame_too_large' };
+  }
+
+  async start(): Promise<void> {
+    const url = this.#config.natsUrl;
+    if (url === undefined) return;
+    try {
+      this.#nc = await connect({ servers: url, name: 'clickstream-miner ingest' });
+    } catch (err) {
+      throw new ClickstreamError('CM_ERR_NATS', `cannot connect to ${url}: ${(err as Error).message}`, { cause: err });
+    }
+    const nc = this.#nc;
+    this.#unlisten = this.#quarantine.onItem((item) => this.#publishQuarantine(nc, item));
+    this.#sub = nc.subscribe(INGEST_SUBJECT, { callback: (err, msg) => (err === null ? this.#onMessage(msg) : this.#logger.error({ err }, 'ingest subscription failed')) });
+    // The subscription is registered once the server has seen it: flush so a producer starting right after start() is heard.
+    await nc.flush();
+    this.#logger.info({ url, subject: INGEST_SUBJECT }, 'NATS ingest subscribed');
+  }
+
+  /** Stops taking messages (drains the subscription: messages already delivered are still judged) and closes. */
+  async stop(): Promise<void> {
+    const nc = this.#nc;
+    this.#nc = undefined;
+    if (nc === undefined) return;
+    try {
+      if (this.#sub !== undefined) await this.#sub.drain();
+      this.#unlisten?.();
+      await nc.drain();
+    } catch (err) {
+      this.#logger.warn({ err }, 'NATS drain failed; closing');
+      await nc.close().catch(() => undefined);
+    }
+  }
+
+  #onMessage(msg: Msg): void {
+    const site = msg.subject.slice('cm.ingest.'.length);
+    const admission = this.#gateway.admit(site, undefined, 'nats');
+    if (admission.kind === 'refused') {
+      this.#reply(msg, { error: { code: admission.code, message: admission.message } });
+      return;
+    }
+    // Buffer.from over the message's bytes: no copy.
+    const raw = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
+    const outcome = this.#gateway.collect(admission.site, { transport: 'nats', raw, limit: this.#limit, client: undefined, userAgent: undefined });
+    switch (outcome.kind) {
+      case 'ack':
+        this.#reply(msg, outcome.ack);
+        break;
+      case 'retry':
+        if (msg.reply === undefined) this.#logger.warn({ site, reason: outcome.reason }, 'batch published without a reply subject could not be taken (use a request to get a retry)');
+        this.#reply(msg, { type: 'retry', seq: outcome.seq, retryAfterMs: outcome.retryAfterMs, reason: outcome.reason });
+        break;
+      default: {
+        const _: never = outcome;
+        return _;
+      }
+    }
+  }
+
+  #reply(msg: Msg, body: unknown): void {
+    if (msg.reply === undefined || msg.reply === '') return;
+    msg.respond(JSON.stringify(body));
+  }
+
+  #publishQuarantine(nc: NatsConnection, item: QuarantineItem): void {
+    try {
+      nc.publish(`${QUARANTINE_SUBJECT_PREFIX}${item.site}`, JSON.stringify({ ...item, at: new Date(item.at).toISOString() }));
+    } catch (err) {
+      this.#logger.warn({ err }, 'could not publish a quarantined item');
+    }
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * WS /v1/collect?site=S: one batch per message in, one ack (or retry) per message out, offers for the
+ * socket's visitors pushed on the same socket. The `ws` package runs in noServer mode on the public
+ * fastify server's `upgrade` event, so the site and Origin are checked before the handshake completes
+ * (a refused upgrade never becomes a socket). Frames beyond `ingest.maxFrameBytes` close the socket
+ * with 1009 (the `ws` package stops reading them) and are counted as frame_too_large.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { Config, SiteConfig } from '../config';
+import type { VisitorSocketRegistry } from '../delivery/visitor-socket-registry';
+import type { FrameLimit } from '../events/batch-decoder';
+import type { Logger } from '../logger';
+import type { CoreMetrics } from '../metrics/core-metrics';
+import type { CollectGateway } from './collect-gateway';
+
+/** Close code when the server shuts down or restarts (RFC 6455 §7.4.1 registry: Service Restart). */
+export const WS_CLOSE_RESTART = 1012;
+
+const STATUS_TEXT: Readonly<Record<number, string>> = { 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' };
+
+export interface WsCollectorDeps {
+  readonly config: Config;
+  readonly gateway: CollectGateway;
+  readonly metrics: CoreMetrics;
+  readonly logger: Logger;
+  readonly visitorSockets: VisitorSocketRegistry;
+}
+
+export class WsCollector {
+  readonly #gateway: CollectGateway;
+  readonly #metrics: CoreMetrics;
+  readonly #logger: Logger;
+  readonly #visitorSockets: VisitorSocketRegistry;
+  readonly #wss: WebSocketServer;
+  readonly #limit: FrameLimit;
+  readonly #retryAfterSeconds: number;
+  #connections = 0;
+
+  constructor(deps: WsCollectorDeps) {
+    this.#gateway = deps.gateway;
+    this.#metrics = deps.metrics;
+    this.#logger = deps.logger.child({ component: 'ws-collector' });
+    this.#visitorSockets = deps.visitorSockets;
+    this.#limit = { maxBytes: deps.config.ingest.maxFrameBytes, tooLargeCode: 'frame_too_large' };
+    this.#retryAfterSeconds = deps.config.ingest.retryAfterSeconds;
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: deps.config.ingest.maxFrameBytes, perMessageDeflate: false });
+  }
+
+  /** The public server's upgrade handler for /v1/collect. */
+  handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const origin = req.headers.origin;
+    if (!this.#gateway.accepting) {
+      refuseUpgrade(socket, 503, 'shutting_down', 'the server is shutting down', this.#retryAfterSeconds);
+      return;
+    }
+    const admission = this.#gateway.admit(url.searchParams.get('site') ?? undefined, origin, 'ws');
+    if (admission.kind === 'refused') {
+      refuseUpgrade(socket, admission.code === 'unknown_site' ? 404 : 403, admission.code, admission.message, undefined);
+      return;
+    }
+    const userAgent = req.headers['user-agent'];
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#serve(ws, admission.site, userAgent));
+  };
+
+  /** Open collect sockets, count. */
+  get connections(): number {
+    return this.#connections;
+  }
+
+  /** Shutdown: closes every socket with 1012 so clients reconnect elsewhere or later; resolves once all closed (or after `graceMs`). */
+  async closeAll(graceMs: number): Promise<void> {
+    const open = [...this.#wss.clients];
+    const closed = open.map((ws) => new Promise<void>((resolve) => (ws.readyState === ws.CLOSED ? resolve() : ws.once('close', () => resolve()))));
+    for (const ws of open) ws.close(WS_CLOSE_RESTART, 'server restarting');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(closed), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+    for (const ws of this.#wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+  }
+
+  #serve(ws: WebSocket, site: SiteConfig, userAgent: string | undefined): void {
+    const client = `ws:${++this.#connections}`;
+    this.#metrics.wsConnections.inc({ endpoint: 'collect' });
+    let lastVisitor: string | undefined;
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+      void isBinary;
+      const outcome = this.#gateway.collect(site, { transport: 'ws', raw, limit: this.#limit, client, userAgent });
+      switch (outcome.kind) {
+        case 'ack':
+          for (const e of outcome.events) {
+            if (e.visitorId !== lastVisitor) {
+              lastVisitor = e.visitorId;
+              this.#visitorSockets.bind(site.id, e.visitorId, ws);
+            }
+          }
+          ws.send(JSON.stringify(outcome.ack));
+          break;
+        case 'retry':
+          ws.send(JSON.stringify({ type: 'retry', seq: outcome.seq, retryAfterMs: outcome.retryAfterMs, reason: outcome.reason }));
+          break;
+        default: {
+          const _: never = outcome;
+          return _;
+        }
+      }
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        this.#gateway.refuse(site.id, 'ws', 'frame_too_large', `a frame exceeded the limit of ${this.#limit.maxBytes} bytes; the socket is closed (1009)`, null, '');
+        return;
+      }
+      this.#logger.debug({ err: err.message, site: site.id }, 'collect socket error');
+    });
+    ws.once('close', () => {
+      this.#connections--;
+      this.#metrics.wsConnections.dec({ endpoint: 'collect' });
+      this.#visitorSockets.unbindSocket(ws);
+      this.#gateway.forgetClient(client);
+    });
+  }
+}
+
+/** Answers a refused upgrade with a plain HTTP response carrying the JSON error, then closes. */
+function refuseUpgrade(socket: Duplex, status: number, code: string, message: string, retryAfterSeconds: number | undefined): void {
+  const body = JSON.stringify({ error: { code, message } });
+  const retry = retryAfterSeconds === undefined ? '' : `Retry-After: ${retryAfterSeconds}\r\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${retry}Connection: close\r\n\r\n${body}`,
+  );
+}
