@@ -6,8 +6,8 @@ import { PaneStore } from '../../src/pipeline/pane-store';
 import { epochMillis, type EpochMillis, type SiteId } from '../../src/types';
 import { LATE, OK, REVISION, type EventOutcome, type Processor } from '../processor';
 import type { CrossSellSettings } from './cross-sell-settings';
-import { ItemsetCounter, type ItemsetCounterOptions, type ItemsetCounterSnapshot } from './itemset-counter';
-import { SEQ_AFTER, SEQ_BEFORE, mineRules } from './rule-miner';
+import { ItemsetCounter, type CountErrorBound, type ItemsetCounterOptions, type ItemsetCounterSnapshot } from './itemset-counter';
+import { SEQ_AFTER, SEQ_BEFORE, frequentItemsets, minCountFor, mineRules, type FrequentItemset } from './rule-miner';
 import { RuleSet, compareRules, type BasketSource, type Rule, type RuleKind, type RuleLevel } from './rule-set';
 
 /** Where rule changes go (the app wires NATS `cm.rules.<site>` when configured). */
@@ -255,6 +255,21 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     const rs = this.#ruleSets.get(name);
     if (rs === undefined) throw new ClickstreamError('CM_ERR_CONFIG', `cross-sell has no window ${JSON.stringify(name)} (configured: ${this.settings.windows.join(', ')})`);
     return rs;
+  }
+
+  /**
+   * The frequent itemsets behind a window's current rules (the window of its last recompute), for one
+   * basket stream: items, pairs and (when counted) triples at ceil(minSupport × N). For audits and tests.
+   */
+  frequentItemsets(q: { window?: string; source?: BasketSource; level?: RuleLevel; kind?: RuleKind; minSupport?: number } = {}): { baskets: number; minCount: number; errorBound: CountErrorBound; itemsets: FrequentItemset[] } {
+    const rs = this.current(q.window);
+    const kind = q.kind ?? 'association';
+    const id = `${kind === 'sequential' ? 'sequential' : (q.source ?? 'purchase')}:${q.level ?? 'product'}`;
+    const st = this.#streams.find((x) => x.id === id);
+    const counter = st === undefined ? undefined : this.#window(st, rs.window.start, rs.window.end);
+    if (counter === undefined) return { baskets: 0, minCount: 1, errorBound: { items: 0, pairs: 0, triples: 0 }, itemsets: [] };
+    const minCount = minCountFor(q.minSupport ?? this.settings.minSupport, counter.baskets);
+    return { baskets: counter.baskets, minCount, errorBound: counter.errorBound(), itemsets: frequentItemsets(counter, minCount) };
   }
 
   /** Calls `fn` with each new version of the primary window's rules; returns an unsubscribe function. */
