@@ -6,10 +6,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../app-context';
 import { registerUsageRoutes } from './routes/usage-routes';
+import { registerNavigationRoutes } from './routes/navigation-routes';
+import { registerContentRoutes } from './routes/content-routes';
 
 export type AdminRoute = (app: FastifyInstance, ctx: AppContext) => void;
 
 export const ADMIN_ROUTES: AdminRoute[] = [
   registerUsageRoutes,
+  registerNavigationRoutes,
+  registerContentRoutes,
   // e.g. registerUsageStatsRoutes,
 ];
