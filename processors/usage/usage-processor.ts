@@ -396,6 +396,24 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     return views.map((w) => this.#render(w.start, w.end, w.closed, w.value));
   }
 
+  /**
+   * Windows over explicit [start, end) ranges (e.g. zoned calendar days from ZonedDays), in the
+   * order given; ranges without any retained pane are skipped.
+   */
+  windowsIn(ranges: ReadonlyArray<readonly [number, number]>): UsageWindowStats[] {
+    const out: UsageWindowStats[] = [];
+    for (const [start, end] of ranges) {
+      const value = this.#store.range(start, end);
+      if (value !== undefined) out.push(this.#render(epochMillis(start), epochMillis(end), end <= this.#watermark, value));
+    }
+    return out;
+  }
+
+  /** The latest event time seen (−Infinity before any event). */
+  newestEventTime(): EpochMillis {
+    return epochMillis(this.#maxTs);
+  }
+
   #render(start: EpochMillis, end: EpochMillis, closed: boolean, p: UsagePane): UsageWindowStats {
     const forms: FormStats[] = [];
     for (const [formId, f] of p.forms) {

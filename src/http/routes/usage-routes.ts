@@ -4,6 +4,7 @@ import type { AppContext } from '../../app-context';
 import type { AdminRoute } from '../admin-routes';
 import { routeSchema } from '../route-doc';
 import { encodeCursor, paginate, parseStatsQuery } from '../stats-query';
+import { ZonedDays } from '../../pipeline/window-spec';
 
 const iso = (t: number): string | null => (Number.isFinite(t) ? new Date(t).toISOString() : null);
 
@@ -40,6 +41,8 @@ function renderProfile(p: VisitorProfile): Record<string, unknown> {
  * GET /v1/visitors/:id?site= — the visitor's profile: lifecycle stage, RFM, interests.
  */
 export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppContext) => {
+  // One ZonedDays per site: day boundaries are computed once per day, not per request.
+  const zoned = new Map<string, ZonedDays>();
   app.get(
     '/v1/stats/usage',
     {
@@ -63,7 +66,23 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       const usage = usageOf(ctx, q.site.id);
       if (usage === undefined) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${q.site.id} runs no usage processor` } });
       let more = false;
-      const windows = usage.windows(q.windowMs, q.windows).map((w) => {
+      // Calendar-day windows (`P1D`, `P7D`) follow the site's time zone; everything else is epoch-aligned.
+      const dayMatch = typeof (req.query as Record<string, unknown>)['window'] === 'string' ? /^P(\d+)D$/.exec((req.query as Record<string, string>)['window'] ?? '') : null;
+      let stats;
+      if (dayMatch !== null && q.site.timeZone !== 'UTC') {
+        const days = Number(dayMatch[1]);
+        let zd = zoned.get(q.site.id);
+        if (zd === undefined) zoned.set(q.site.id, (zd = new ZonedDays(q.site.timeZone)));
+        const ranges: Array<[number, number]> = [];
+        let t: number = usage.newestEventTime();
+        for (let i = 0; i < q.windows && Number.isFinite(t); i++) {
+          const w = zd.window(t, days);
+          ranges.push([w.start, w.end]);
+          t = w.start - 1;
+        }
+        stats = usage.windowsIn(ranges);
+      } else stats = usage.windows(q.windowMs, q.windows);
+      const windows = stats.map((w) => {
         const r = renderWindow(w, q.offset, q.limit);
         more ||= r.more;
         return r.body;

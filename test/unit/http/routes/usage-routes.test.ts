@@ -15,7 +15,7 @@ const MIN = 60_000;
 const T0 = Date.UTC(2026, 0, 5, 10, 0, 0);
 
 async function setup() {
-  const config = loadConfig({}, { time: { pane: 'PT1M', outOfOrderness: 0 } });
+  const config = loadConfig({}, { time: { pane: 'PT1M', outOfOrderness: 0 }, sites: [{ id: 'berlin', timeZone: 'Europe/Berlin', secret: 's' }] });
   const registry = new Registry();
   const metrics = createCoreMetrics(registry, { defaultMetrics: false });
   const clock = new ManualClock(T0);
@@ -92,5 +92,16 @@ describe('usage routes', () => {
     expect(p['categoryInterest']).toEqual({ games: 1 + 5 });
     expect(p['lastSeen']).toBe('2026-01-05T10:00:05.000Z');
     expect((await app.inject({ url: '/v1/visitors/nobody?site=demo' })).statusCode).toBe(404);
+  });
+
+  it('GET /v1/stats/usage - day windows follow the site time zone', async () => {
+    const { app, pipeline } = await setup();
+    // 22:30Z is 23:30 in Berlin (5 January); 23:30Z is 00:30 on 6 January.
+    pipeline.processNow([pageView('v1', Date.UTC(2026, 0, 5, 22, 30), '/a', { site: 'berlin' }), pageView('v2', Date.UTC(2026, 0, 5, 23, 30), '/b', { site: 'berlin' })]);
+    const body = (await app.inject({ url: '/v1/stats/usage?site=berlin&window=P1D&windows=2' })).json() as { windows: Array<Record<string, unknown>> };
+    expect(body.windows.map((w) => [w['start'], w['end'], w['pageViews']])).toEqual([
+      ['2026-01-05T23:00:00.000Z', '2026-01-06T23:00:00.000Z', 1],
+      ['2026-01-04T23:00:00.000Z', '2026-01-05T23:00:00.000Z', 1],
+    ]);
   });
 });
