@@ -195,7 +195,10 @@ export class PaneStore<P> {
         evicted++;
       }
     }
-    this.#oldest = Math.min(...this.#panes.keys());
+    // TRICKY: not Math.min(...keys): spreading a large retention would overflow the argument limit.
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const idx of this.#panes.keys()) if (idx < oldest) oldest = idx;
+    this.#oldest = oldest;
     if (evicted > 0) this.#onEvict?.(evicted);
   }
 }

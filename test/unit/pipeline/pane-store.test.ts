@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { PaneStore } from '../../../src/pipeline/pane-store';
+
+const MIN = 60_000;
+interface Count {
+  n: number;
+}
+const ops = { create: (): Count => ({ n: 0 }), mergeInto: (a: Count, b: Count) => void (a.n += b.n) };
+
+function store(over: { maxPanes?: number; allowedLatenessMs?: number } = {}) {
+  const evicted: number[] = [];
+  const s = new PaneStore<Count>({ paneMs: MIN, maxPanes: over.maxPanes ?? 100, allowedLatenessMs: over.allowedLatenessMs ?? 2 * MIN, ops, onEvict: (n) => evicted.push(n) });
+  const add = (ts: number, wm: number) => {
+    const loc = s.locate(ts, wm);
+    if (loc.kind !== 'late') loc.pane.n++;
+    return loc.kind;
+  };
+  return { s, add, evicted };
+}
+
+describe('PaneStore', () => {
+  it('locate - on time before the pane end, a revision within the lateness, late beyond it', () => {
+    const { add } = store();
+    // Pane [0, 1m). Watermark below its end: on time.
+    expect(add(30_000, 59_999)).toBe('ok');
+    // Watermark at the end: fired; 0 ms and 119 999 ms after: revisions; 120 000 ms after: late.
+    expect(add(30_000, MIN)).toBe('revision');
+    expect(add(30_000, MIN + 2 * MIN - 1)).toBe('revision');
+    expect(add(30_000, MIN + 2 * MIN)).toBe('late');
+  });
+
+  it('locate - an event exactly at a pane end belongs to the next pane', () => {
+    const { s, add } = store();
+    add(MIN - 1, 0);
+    add(MIN, 0);
+    expect(s.peek(0)?.n).toBe(1);
+    expect(s.peek(MIN)?.n).toBe(1);
+  });
+
+  it('windows - tumbling windows merge their panes, newest first, closed by the watermark', () => {
+    const { s, add } = store();
+    for (const m of [0, 1, 2, 4, 5]) add(m * MIN + 1, 0);
+    // By hand, 3-minute windows: [0,3m) = 3, [3m,6m) = 2.
+    const ws = s.windows(3 * MIN, 3 * MIN, 10);
+    expect(ws.map((w) => [w.start, w.end, w.closed, w.value.n])).toEqual([
+      [3 * MIN, 6 * MIN, false, 2],
+      [0, 3 * MIN, true, 3],
+    ]);
+  });
+
+  it('windows - hopping windows are built from panes (an event counted once per pane)', () => {
+    const { s, add } = store();
+    // One event per minute in minutes 0..4, two in minute 2.
+    for (const m of [0, 1, 2, 2, 3, 4]) add(m * MIN, 0);
+    // By hand, size 3m slide 1m, newest first: [4,7)=1, [3,6)=2, [2,5)=4, [1,4)=4, [0,3)=4, [-1,2)=2, [-2,1)=1.
+    const ws = s.windows(3 * MIN, 0, 10, { slideMs: MIN });
+    expect(ws.map((w) => [w.start / MIN, w.value.n])).toEqual([
+      [4, 1],
+      [3, 2],
+      [2, 4],
+      [1, 4],
+      [0, 4],
+      [-1, 2],
+      [-2, 1],
+    ]);
+  });
+
+  it('windows - a cursor continues before the last window returned', () => {
+    const { s, add } = store();
+    for (let m = 0; m < 5; m++) add(m * MIN, 0);
+    const first = s.windows(MIN, 0, 2);
+    expect(first.map((w) => w.start / MIN)).toEqual([4, 3]);
+    const next = s.windows(MIN, 0, 2, { before: first[1]!.start });
+    expect(next.map((w) => w.start / MIN)).toEqual([2, 1]);
+  });
+
+  it('retention - keeps at most maxPanes, counts evictions, and refuses panes older than retention', () => {
+    const { s, add, evicted } = store({ maxPanes: 3, allowedLatenessMs: 1e12 });
+    for (let m = 0; m < 5; m++) add(m * MIN, 0);
+    expect(s.size).toBe(3);
+    expect(evicted.reduce((a, b) => a + b, 0)).toBe(2);
+    expect(s.peek(0)).toBeUndefined();
+    expect(add(1 * MIN, 0)).toBe('late'); // minute 1 is older than the 3 retained panes (2, 3, 4)
+    expect(s.windows(MIN, 0, 10).map((w) => w.start / MIN)).toEqual([4, 3, 2]);
+  });
+
+  it('mergePane - folds partials into existing panes and adds missing ones', () => {
+    const { s, add } = store();
+    add(0, 0);
+    s.mergePane(0, { n: 5 });
+    s.mergePane(MIN, { n: 2 });
+    expect(s.peek(0)?.n).toBe(6);
+    expect(s.peek(MIN)?.n).toBe(2);
+    expect(s.range(0, 2 * MIN)?.n).toBe(8);
+  });
+
+  it('paneAt - creates a pane regardless of lateness, but not beyond retention', () => {
+    const { s } = store({ maxPanes: 2, allowedLatenessMs: 0 });
+    s.paneAt(10 * MIN)!.n++;
+    expect(s.paneAt(9 * MIN)).toBeDefined();
+    expect(s.paneAt(8 * MIN)).toBeUndefined();
+  });
+});
