@@ -37,6 +37,8 @@ export class WsCollector {
   readonly #limit: FrameLimit;
   readonly #retryAfterSeconds: number;
   #connections = 0;
+  /** Monotonic connection number: the rate-limit key, never reused. */
+  #nextId = 0;
 
   constructor(deps: WsCollectorDeps) {
     this.#gateway = deps.gateway;
@@ -83,7 +85,8 @@ export class WsCollector {
   }
 
   #serve(ws: WebSocket, site: SiteConfig, userAgent: string | undefined): void {
-    const client = `ws:${++this.#connections}`;
+    const client = `ws:${++this.#nextId}`;
+    this.#connections++;
     this.#metrics.wsConnections.inc({ endpoint: 'collect' });
     let lastVisitor: string | undefined;
     ws.on('message', (data: RawData, isBinary: boolean) => {
