@@ -13,6 +13,8 @@ import type { Processor } from './processor';
 import { NavigationProcessor } from './navigation/navigation-processor';
 import { ContentProcessor } from './content/content-processor';
 import { UsageProcessor } from './usage/usage-processor';
+import { createNextBestOffer } from './next-best-offer/create-next-best-offer';
+import type { NextBestOfferProcessor } from './next-best-offer/next-best-offer-processor';
 
 export interface SiteProcessorDeps {
   readonly config: Config;
@@ -25,6 +27,8 @@ export interface SiteProcessorDeps {
   readonly visitorSockets: VisitorSocketRegistry;
   /** Counts evictions from bounded state (closed label sets: processor and structure names). */
   readonly onEvict: (processor: string, structure: string, n: number) => void;
+  /** Offer delivery (src/delivery/offer-delivery.ts): attached to each site's next-best-offer processor. */
+  readonly offers?: { attach(nbo: NextBestOfferProcessor): void };
 }
 
 export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps): Processor[] {
@@ -40,5 +44,7 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
   // Usage first among the readers of profiles: next-best-offer gets `usage` (its `visitor(id)`).
   const usage = new UsageProcessor({ site, time: deps.config.time, onEvict: deps.onEvict });
   processors.push(usage);
+  // next-best-offer reads usage's profiles (built above) and cross-sell's rules (looked up on first use).
+  processors.push(createNextBestOffer(site, processors, { clock: deps.clock, registry: deps.registry, onEvict: deps.onEvict, ...(deps.offers !== undefined ? { offers: deps.offers } : {}) }));
   return processors;
 }

@@ -5,6 +5,7 @@ import type { Logger } from './logger';
 import type { CoreMetrics } from './metrics/core-metrics';
 import type { Processor } from '../processors/processor';
 import type { EpochMillis } from './types';
+import type { OfferDelivery } from './delivery/offer-delivery';
 
 /**
  * What the HTTP routes and delivery components are handed: the app's dependencies, passed in (no
@@ -22,4 +23,6 @@ export interface AppContext {
   processor(site: string, name: string): Processor | undefined;
   /** The global event-time watermark. */
   watermark(): EpochMillis;
+  /** Offer delivery (dispatcher, subscribers, webhooks, attribution); absent in apps built without it. */
+  readonly offers?: OfferDelivery;
 }

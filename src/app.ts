@@ -14,6 +14,7 @@ import { SystemClock, type Clock } from './clock';
 import type { Config } from './config';
 import { ClickstreamError } from './errors';
 import { VisitorSocketRegistry } from './delivery/visitor-socket-registry';
+import { OfferDelivery } from './delivery/offer-delivery';
 import { createAdminServer } from './http/admin-server';
 import { createPublicServer, type PublicServer } from './http/public-server';
 import { CollectGateway } from './ingest/collect-gateway';
@@ -69,12 +70,14 @@ export function createApp(opts: CreateAppOptions): App {
     onEvict: () => metrics.evictions.inc({ component: 'delivery', structure: 'visitor_sockets' }),
   });
   const onEvict = (processor: string, structure: string, n: number): void => metrics.evictions.inc({ component: processor, structure }, n);
+  // Offers: every site's next-best-offer processor is attached to it; it fans triggers out to all channels.
+  const offers = new OfferDelivery({ config, clock, registry, logger: logger.child({ component: 'offers' }), visitorSockets, onEvict });
   const pipeline = new Pipeline({
     config,
     clock,
     metrics,
     logger,
-    processorsFor: (site) => createSiteProcessors(site, { config, clock, registry, metrics, logger: logger.child({ site: site.id }), visitorSockets, onEvict }),
+    processorsFor: (site) => createSiteProcessors(site, { config, clock, registry, metrics, logger: logger.child({ site: site.id }), visitorSockets, onEvict, offers }),
   });
   const quarantine: Quarantine = new Quarantine({
     capacityPerSite: config.ingest.quarantineCapacity,
@@ -95,6 +98,7 @@ export function createApp(opts: CreateAppOptions): App {
     site: (id) => config.sites.get(id),
     processor: (site, name) => pipeline.processor(site, name),
     watermark: () => pipeline.watermark(),
+    offers,
   };
   const wsCollector = new WsCollector({ config, gateway, metrics, logger, visitorSockets });
 
@@ -104,6 +108,7 @@ export function createApp(opts: CreateAppOptions): App {
   let stopping: Promise<ShutdownReport> | undefined;
 
   async function start(): Promise<{ port: number; adminPort: number }> {
+    await offers.start();
     pipeline.start();
     if (natsIngest !== undefined) await natsIngest.start();
     adminServer = await createAdminServer({ ctx, quarantine, ready: () => ready });
@@ -126,6 +131,7 @@ export function createApp(opts: CreateAppOptions): App {
     if (publicServer !== undefined) await withTimeout(publicServer.close(), left());
     const drained = await withTimeout(pipeline.drain().then(() => true), left());
     pipeline.stop();
+    await withTimeout(offers.close(), Math.max(left(), 500));
     if (adminServer !== undefined) await withTimeout(adminServer.close(), Math.max(left(), 500));
     const report: ShutdownReport = { drained: drained === true, queued: pipeline.queueDepth, received: await receivedCounts() };
     if (report.drained) logger.info({ final: report }, 'clickstream-miner stopped');

@@ -58,7 +58,8 @@ export interface OfferDispatcherOptions {
 
 export class OfferDispatcher implements OfferListener {
   readonly #o: OfferDispatcherOptions;
-  readonly #js: JetStreamClient | undefined;
+  #nc: NatsConnection | undefined;
+  #js: JetStreamClient | undefined;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #delivered: Counter<'site' | 'channel'>;
   readonly #failed: Counter<'site' | 'channel'>;
@@ -66,16 +67,20 @@ export class OfferDispatcher implements OfferListener {
   constructor(opts: OfferDispatcherOptions) {
     requireBound('OfferDispatcher maxNatsInFlight', opts.maxNatsInFlight);
     this.#o = opts;
-    this.#js = opts.nats === undefined ? undefined : jetstream(opts.nats);
+    this.#nc = opts.nats;
     const registers = [opts.registry];
     this.#delivered = new Counter({ name: 'clickstream_offers_delivered_total', help: 'Offer deliveries handed to a channel, by site and channel.', labelNames: ['site', 'channel'] as const, registers });
     this.#failed = new Counter({ name: 'clickstream_offer_delivery_failures_total', help: 'Offer deliveries that failed on a channel, by site and channel (the visitor had no socket, NATS refused, backpressure).', labelNames: ['site', 'channel'] as const, registers });
   }
 
-  /** Creates the offers stream (`cm.offers.>`) when NATS is configured and it is missing. */
-  async start(): Promise<void> {
-    if (this.#o.nats === undefined) return;
-    const jsm = await jetstreamManager(this.#o.nats);
+  /**
+   * Starts publishing to JetStream when NATS is configured (`nc` here or `nats` in the options),
+   * creating the offers stream (`cm.offers.>`) if it is missing. Until then offers skip NATS.
+   */
+  async start(nc: NatsConnection | undefined = this.#nc): Promise<void> {
+    if (nc === undefined) return;
+    this.#nc = nc;
+    const jsm = await jetstreamManager(nc);
     const duplicateWindow = nanos(this.#o.duplicateWindowMs ?? 10 * 60_000);
     try {
       await jsm.streams.info(OFFERS_STREAM);
@@ -89,6 +94,7 @@ export class OfferDispatcher implements OfferListener {
         });
       }
     }
+    this.#js = jetstream(nc);
   }
 
   onTrigger(t: OfferTrigger): void {

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../app-context';
 import { registerUsageRoutes } from './routes/usage-routes';
+import { registerOfferRoutes } from './routes/offer-routes';
 import { registerNavigationRoutes } from './routes/navigation-routes';
 import { registerContentRoutes } from './routes/content-routes';
 
@@ -13,6 +14,7 @@ export type AdminRoute = (app: FastifyInstance, ctx: AppContext) => void;
 
 export const ADMIN_ROUTES: AdminRoute[] = [
   registerUsageRoutes,
+  registerOfferRoutes,
   registerNavigationRoutes,
   registerContentRoutes,
   // e.g. registerUsageStatsRoutes,

@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../app-context';
 import type { VisitorSocketRegistry } from '../delivery/visitor-socket-registry';
 import { registerSnippetRoutes } from './snippet-routes';
+import { registerOfferSubscriberRoutes } from './routes/offer-subscriber-routes';
 
 /** Handles an HTTP upgrade for one path (the `ws` package's `handleUpgrade` in noServer mode). */
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -27,4 +28,5 @@ export type PublicRoute = (app: FastifyInstance, deps: PublicRouteDeps) => void 
 export const PUBLIC_ROUTES: PublicRoute[] = [
   // e.g. registerSnippetRoutes,
   registerSnippetRoutes,
+  registerOfferSubscriberRoutes,
 ];

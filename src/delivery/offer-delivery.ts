@@ -1,0 +1,117 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Registry } from 'prom-client';
+import type { Clock } from '../clock';
+import type { Config } from '../config';
+import { ClickstreamError } from '../errors';
+import type { Logger } from '../logger';
+import type { NextBestOfferProcessor } from '../../processors/next-best-offer/next-best-offer-processor';
+import type { OfferListener, OfferOutcome, OfferTrigger } from '../../processors/next-best-offer/offer-trigger';
+import { OfferAttribution } from './attribution';
+import { OfferDispatcher, type VisitorSockets } from './offer-dispatcher';
+import { OfferSubscribers } from './offer-subscribers';
+import { WebhookSender } from './webhook-sender';
+
+/**
+ * The app's offer delivery, one per process: every site's next-best-offer processor is attached to it;
+ * its triggers go to the dispatcher (all channels) and, with the visitors' outcomes, to attribution.
+ * The admin routes and the public `WS /v1/offers` endpoint reach the parts through it (AppContext.offers).
+ */
+export interface OfferDeliveryOptions {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly visitorSockets: VisitorSockets;
+  /** Counts evictions from bounded state, by component and structure. */
+  readonly onEvict: (component: string, structure: string, n: number) => void;
+  /** Injected for tests; default: the global fetch. */
+  readonly fetch?: typeof fetch;
+}
+
+export class OfferDelivery implements OfferListener {
+  readonly subscribers: OfferSubscribers;
+  readonly webhooks: WebhookSender;
+  readonly dispatcher: OfferDispatcher;
+  readonly attribution: OfferAttribution;
+  readonly #o: OfferDeliveryOptions;
+  /** One per configured site (a closed set). */
+  readonly #processors = new Map<string, NextBestOfferProcessor>();
+  #nc: NatsConnection | undefined;
+
+  constructor(opts: OfferDeliveryOptions) {
+    this.#o = opts;
+    const { config, registry, clock } = opts;
+    const c = config.offers;
+    const site = (id: string) => config.sites.get(id);
+    this.subscribers = new OfferSubscribers({ site, maxQueue: c.subscriberQueue, highWaterBytes: c.subscriberHighWaterBytes, maxSubscribersPerSite: c.maxSubscribersPerSite, registry });
+    this.webhooks = new WebhookSender({
+      maxAttempts: c.webhookMaxAttempts,
+      baseDelayMs: c.webhookBaseDelayMs,
+      maxDelayMs: c.webhookMaxDelayMs,
+      timeoutMs: c.webhookTimeoutMs,
+      maxPending: c.webhookMaxPending,
+      deadLetterCapacity: c.deadLetterCapacity,
+      clock,
+      registry,
+      ...(opts.fetch !== undefined ? { fetch: opts.fetch } : {}),
+      onEvict: (structure, n) => opts.onEvict('delivery', structure, n),
+    });
+    this.dispatcher = new OfferDispatcher({
+      site,
+      webhookUrls: (id) => this.#processors.get(id)?.settings.webhooks ?? [],
+      sockets: opts.visitorSockets,
+      subscribers: this.subscribers,
+      webhooks: this.webhooks,
+      maxNatsInFlight: c.maxNatsInFlight,
+      registry,
+      logger: opts.logger.child({ component: 'offer-dispatcher' }),
+    });
+    this.attribution = new OfferAttribution({
+      horizonMs: c.attributionHorizonMs,
+      maxVisitors: c.attributionMaxVisitors,
+      maxOpenPerVisitor: 32,
+      maxKeysPerSite: 10_000,
+      onEvict: (structure, n) => opts.onEvict('delivery', structure, n),
+    });
+  }
+
+  /** Subscribes to a site's processor (called where the site's processors are built). */
+  attach(nbo: NextBestOfferProcessor): void {
+    this.#processors.set(nbo.site, nbo);
+    nbo.subscribe(this);
+  }
+
+  /** The next-best-offer processor of a site, once attached. */
+  processor(site: string): NextBestOfferProcessor | undefined {
+    return this.#processors.get(site);
+  }
+
+  onTrigger(t: OfferTrigger): void {
+    this.attribution.onTrigger(t);
+    this.dispatcher.onTrigger(t);
+  }
+
+  onOutcome(o: OfferOutcome): void {
+    this.attribution.onOutcome(o);
+  }
+
+  /** Connects to NATS (when configured) and ensures the offers stream. */
+  async start(): Promise<void> {
+    const url = this.#o.config.natsUrl;
+    if (url === undefined) return;
+    try {
+      this.#nc = await connect({ servers: url, name: 'clickstream-miner offers' });
+      await this.dispatcher.start(this.#nc);
+    } catch (err) {
+      throw new ClickstreamError('CM_ERR_NATS', `offers: cannot set up JetStream on ${url}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Stops: subscribers closed, pending publishes flushed, webhook retries dead-lettered, NATS drained. */
+  async close(): Promise<void> {
+    this.subscribers.close();
+    await this.dispatcher.flush();
+    this.webhooks.close();
+    if (this.#nc !== undefined) await this.#nc.drain().catch(() => undefined);
+  }
+}

@@ -1,0 +1,121 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { NextBestOfferProcessor } from '../../../processors/next-best-offer/next-best-offer-processor';
+import type { AppContext } from '../../app-context';
+import type { AdminRoute } from '../admin-routes';
+import { routeSchema } from '../route-doc';
+
+/**
+ * Admin API of next-best-offer (DESIGN.md §3): recent triggers, decision counts with attribution
+ * (holdout and uplift), the offer catalog (read, add/replace, replace all, remove) and the webhook
+ * dead letters. Every answer names its site; errors are `{error:{code,message}}`.
+ */
+
+const siteQuery = {
+  type: 'object',
+  properties: { site: { type: 'string', description: 'Site id (default demo)' } },
+} as const;
+
+function siteOf(q: unknown): string {
+  const s = (q as Record<string, unknown> | undefined)?.['site'];
+  return typeof s === 'string' ? s : 'demo';
+}
+
+/** The site's processor, or an error answer sent (unknown site / no processor). */
+function lookup(ctx: AppContext, site: string, reply: FastifyReply): NextBestOfferProcessor | undefined {
+  if (ctx.site(site) === undefined) {
+    void reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(site)}` } });
+    return undefined;
+  }
+  const p = ctx.processor(site, 'next-best-offer');
+  if (!(p instanceof NextBestOfferProcessor)) {
+    void reply.code(404).send({ error: { code: 'no_processor', message: `site ${site} runs no next-best-offer processor` } });
+    return undefined;
+  }
+  return p;
+}
+
+export const registerOfferRoutes: AdminRoute = (app: FastifyInstance, ctx: AppContext) => {
+  app.get(
+    '/v1/offers/recent',
+    {
+      schema: routeSchema('Recent offer triggers of a site, newest first (holdout records flagged holdout: true)', {
+        querystring: { type: 'object', properties: { site: { type: 'string' }, limit: { type: 'string', description: 'Most triggers (default 50)' } } },
+      }),
+    },
+    async (req, reply) => {
+      const site = siteOf(req.query);
+      const p = lookup(ctx, site, reply);
+      if (p === undefined) return reply;
+      const raw = (req.query as Record<string, unknown>)['limit'];
+      const limit = raw === undefined ? 50 : Number(raw);
+      if (!Number.isInteger(limit) || limit < 0 || limit > 10_000) return reply.code(400).send({ error: { code: 'invalid_query', message: 'limit must be an integer 0..10000' } });
+      return { site, offers: p.recent(limit) };
+    },
+  );
+
+  app.get(
+    '/v1/offers/stats',
+    { schema: routeSchema('Offer decisions (fired, held out, suppressed by reason, budget spent) and attribution (shown → clicked → purchased, holdout, uplift) per offer and per rule', { querystring: siteQuery }) },
+    async (req, reply) => {
+      const site = siteOf(req.query);
+      const p = lookup(ctx, site, reply);
+      if (p === undefined) return reply;
+      return { site, decisions: p.counts(), attribution: ctx.offers?.attribution.stats(site) ?? null };
+    },
+  );
+
+  app.get('/v1/offers/catalog', { schema: routeSchema('The offer catalog of a site', { querystring: siteQuery }) }, async (req, reply) => {
+    const site = siteOf(req.query);
+    const p = lookup(ctx, site, reply);
+    if (p === undefined) return reply;
+    return { site, version: p.catalog.version, offers: p.catalog.toJSON() };
+  });
+
+  app.put(
+    '/v1/offers/catalog',
+    { schema: routeSchema('Adds or replaces one offer (body: an offer), or replaces the whole catalog (body: an array of offers); every problem is reported', { querystring: siteQuery }) },
+    async (req, reply) => {
+      const site = siteOf(req.query);
+      const p = lookup(ctx, site, reply);
+      if (p === undefined) return reply;
+      if (Array.isArray(req.body)) {
+        const r = p.catalog.replaceAll(req.body);
+        if (r.kind === 'invalid') return reply.code(400).send({ error: { code: 'invalid_offer', message: r.problems.join('; '), problems: r.problems } });
+        ctx.logger.info({ site, size: r.size }, 'offer catalog replaced');
+        return { site, version: p.catalog.version, size: r.size };
+      }
+      const r = p.catalog.put(req.body);
+      if (r.kind === 'invalid') return reply.code(400).send({ error: { code: 'invalid_offer', message: r.problems.join('; '), problems: r.problems } });
+      ctx.logger.info({ site, offerId: r.offer.id, replaced: r.replaced }, 'offer catalog changed');
+      return reply.code(r.replaced ? 200 : 201).send({ site, version: p.catalog.version, replaced: r.replaced, offer: p.catalog.toJSON().find((o) => o['id'] === r.offer.id) });
+    },
+  );
+
+  app.delete(
+    '/v1/offers/catalog',
+    {
+      schema: routeSchema('Removes one offer from the catalog', {
+        querystring: { type: 'object', required: ['id'], properties: { site: { type: 'string' }, id: { type: 'string', description: 'Offer id' } } },
+      }),
+    },
+    async (req, reply) => {
+      const site = siteOf(req.query);
+      const p = lookup(ctx, site, reply);
+      if (p === undefined) return reply;
+      const id = String((req.query as Record<string, unknown>)['id']);
+      if (!p.catalog.remove(id)) return reply.code(404).send({ error: { code: 'unknown_offer', message: `site ${site} has no offer ${JSON.stringify(id)}` } });
+      ctx.logger.info({ site, offerId: id }, 'offer removed from catalog');
+      return { site, version: p.catalog.version, removed: id };
+    },
+  );
+
+  app.get(
+    '/v1/offers/dead-letters',
+    { schema: routeSchema('Webhook deliveries given up (attempts exhausted, refused, queue full), newest first', { querystring: siteQuery }) },
+    async (req, reply) => {
+      const site = siteOf(req.query);
+      if (ctx.site(site) === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(site)}` } });
+      return { site, deadLetters: ctx.offers?.webhooks.deadLetters(site) ?? [] };
+    },
+  );
+};
