@@ -9,3 +9,8 @@ export { UsageProcessor, LIFECYCLE_STAGES } from './usage/usage-processor';
 export type { UsageWindowStats, UsageSnapshot, UsageProcessorOptions, VisitorProfile, LifecycleStage, RfmScore, FormStats, Quantiles, UsageSettings } from './usage/usage-processor';
 export { ContentProcessor } from './content/content-processor';
 export type { ContentWindow, ContentCount, ContentPageCount, SearchTermCount, TrendingItem, TrendingKind, ContentProcessorOptions } from './content/content-processor';
+export { CrossSellProcessor } from './cross-sell/cross-sell-processor';
+export type { CrossSellOptions, CrossSellSnapshot, RulePublisher } from './cross-sell/cross-sell-processor';
+export { RuleSet } from './cross-sell/rule-set';
+export type { Rule, RuleChange, RuleFilter, RuleKind, RuleLevel, BasketSource, RuleSetJson } from './cross-sell/rule-set';
+export type { CrossSellSettings } from './cross-sell/cross-sell-settings';

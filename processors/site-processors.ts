@@ -13,6 +13,7 @@ import type { Processor } from './processor';
 import { NavigationProcessor } from './navigation/navigation-processor';
 import { ContentProcessor } from './content/content-processor';
 import { UsageProcessor } from './usage/usage-processor';
+import { CrossSellProcessor, type RulePublisher } from './cross-sell/cross-sell-processor';
 import { createNextBestOffer } from './next-best-offer/create-next-best-offer';
 import type { NextBestOfferProcessor } from './next-best-offer/next-best-offer-processor';
 
@@ -29,6 +30,8 @@ export interface SiteProcessorDeps {
   readonly onEvict: (processor: string, structure: string, n: number) => void;
   /** Offer delivery (src/delivery/offer-delivery.ts): attached to each site's next-best-offer processor. */
   readonly offers?: { attach(nbo: NextBestOfferProcessor): void };
+  /** Publishes rule-set changes on `cm.rules.<site>` (the app wires NATS when configured). */
+  readonly rulesPublisher?: RulePublisher;
 }
 
 export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps): Processor[] {
@@ -44,6 +47,7 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
   // Usage first among the readers of profiles: next-best-offer gets `usage` (its `visitor(id)`).
   const usage = new UsageProcessor({ site, time: deps.config.time, onEvict: deps.onEvict });
   processors.push(usage);
+  processors.push(CrossSellProcessor.forSite(site, { config: deps.config, registry: deps.registry, onEvict: deps.onEvict, ...(deps.rulesPublisher !== undefined ? { publisher: deps.rulesPublisher } : {}) }));
   // next-best-offer reads usage's profiles (built above) and cross-sell's rules (looked up on first use).
   processors.push(createNextBestOffer(site, processors, { clock: deps.clock, registry: deps.registry, onEvict: deps.onEvict, ...(deps.offers !== undefined ? { offers: deps.offers } : {}) }));
   return processors;

@@ -5,7 +5,8 @@ import { ClickstreamError } from '../../src/errors';
 import { PaneStore } from '../../src/pipeline/pane-store';
 import { epochMillis, type EpochMillis, type SiteId } from '../../src/types';
 import { LATE, OK, REVISION, type EventOutcome, type Processor } from '../processor';
-import type { CrossSellSettings } from './cross-sell-settings';
+import type { Config, SiteConfig } from '../../src/config';
+import { parseCrossSellSettings, type CrossSellSettings } from './cross-sell-settings';
 import { ItemsetCounter, type CountErrorBound, type ItemsetCounterOptions, type ItemsetCounterSnapshot } from './itemset-counter';
 import { SEQ_AFTER, SEQ_BEFORE, frequentItemsets, minCountFor, mineRules, type FrequentItemset } from './rule-miner';
 import { RuleSet, compareRules, type BasketSource, type Rule, type RuleKind, type RuleLevel } from './rule-set';
@@ -153,6 +154,26 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     });
     this.#metrics = o.registry === undefined ? undefined : crossSellMetrics(o.registry);
     for (const w of s.windows) this.#ruleSets.set(w, RuleSet.empty(this.site, w, { start: epochMillis(0), end: epochMillis(0) }));
+  }
+
+  /**
+   * The processor for a configured site: settings from `site.processors['cross-sell']` (every problem
+   * reported at once as CM_ERR_CONFIG), lateness from the config's time section.
+   */
+  static forSite(
+    site: SiteConfig,
+    deps: { readonly config: Config; readonly registry?: Registry; readonly onEvict?: CrossSellOptions['onEvict']; readonly publisher?: RulePublisher },
+  ): CrossSellProcessor {
+    const parsed = parseCrossSellSettings(site.id, site.processors[NAME]);
+    if (parsed.kind === 'invalid') throw new ClickstreamError('CM_ERR_CONFIG', `invalid cross-sell settings:\n  ${parsed.problems.join('\n  ')}`);
+    return new CrossSellProcessor({
+      site: site.id,
+      settings: parsed.settings,
+      allowedLatenessMs: deps.config.time.allowedLatenessMs,
+      ...(deps.onEvict !== undefined ? { onEvict: deps.onEvict } : {}),
+      ...(deps.registry !== undefined ? { registry: deps.registry } : {}),
+      ...(deps.publisher !== undefined ? { publisher: deps.publisher } : {}),
+    });
   }
 
   onEvent(e: EnrichedEvent, watermark: EpochMillis): EventOutcome {

@@ -9,6 +9,7 @@ import { registerUsageRoutes } from './routes/usage-routes';
 import { registerOfferRoutes } from './routes/offer-routes';
 import { registerNavigationRoutes } from './routes/navigation-routes';
 import { registerContentRoutes } from './routes/content-routes';
+import { registerRulesRoutes } from './routes/rules-routes';
 
 export type AdminRoute = (app: FastifyInstance, ctx: AppContext) => void;
 
@@ -17,5 +18,6 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   registerOfferRoutes,
   registerNavigationRoutes,
   registerContentRoutes,
+  registerRulesRoutes,
   // e.g. registerUsageStatsRoutes,
 ];

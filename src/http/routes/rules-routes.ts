@@ -1,0 +1,121 @@
+import type { FastifyInstance } from 'fastify';
+import { CrossSellProcessor } from '../../../processors/cross-sell/cross-sell-processor';
+import type { RuleFilter, RuleKind, RuleLevel, BasketSource } from '../../../processors/cross-sell/rule-set';
+import type { AppContext } from '../../app-context';
+import type { AdminRoute } from '../admin-routes';
+import { routeSchema } from '../route-doc';
+import { DEFAULT_STATS_LIMIT, MAX_STATS_LIMIT, decodeCursor, paginate } from '../stats-query';
+
+type Parsed =
+  | { readonly kind: 'ok'; readonly window: string | undefined; readonly filter: RuleFilter; readonly limit: number; readonly offset: number }
+  | { readonly kind: 'error'; readonly message: string };
+
+const LEVELS: readonly RuleLevel[] = ['product', 'category'];
+const KINDS: readonly RuleKind[] = ['association', 'sequential'];
+const SOURCES: readonly BasketSource[] = ['purchase', 'session'];
+
+/** Validates the rule filters; every problem is reported at once. */
+function parseRuleQuery(q: Record<string, unknown>): Parsed {
+  const problems: string[] = [];
+  const fraction = (key: string, max: number): number | undefined => {
+    const v = q[key];
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0 || n > max) {
+      problems.push(`${key} must be a number in [0, ${max}]`);
+      return undefined;
+    }
+    return n;
+  };
+  const oneOf = <T extends string>(key: string, values: readonly T[]): T | undefined => {
+    const v = q[key];
+    if (v === undefined || v === '') return undefined;
+    if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) {
+      problems.push(`${key} must be one of ${values.join(', ')}`);
+      return undefined;
+    }
+    return v as T;
+  };
+  const minSupport = fraction('minSupport', 1);
+  const minConfidence = fraction('minConfidence', 1);
+  const minLift = fraction('minLift', 1e9);
+  const level = oneOf('level', LEVELS);
+  const kind = oneOf('kind', KINDS);
+  const source = oneOf('source', SOURCES);
+  let limit = DEFAULT_STATS_LIMIT;
+  if (q['limit'] !== undefined) {
+    const n = Number(q['limit']);
+    if (Number.isInteger(n) && n >= 0 && n <= MAX_STATS_LIMIT) limit = n;
+    else problems.push(`limit must be an integer in [0, ${MAX_STATS_LIMIT}]`);
+  }
+  const offset = decodeCursor(q['cursor']);
+  if (offset === undefined) problems.push('cursor must come from a previous response');
+  const window = typeof q['window'] === 'string' && q['window'] !== '' ? q['window'] : undefined;
+  if (problems.length > 0 || offset === undefined) return { kind: 'error', message: problems.join('; ') };
+  const filter: RuleFilter = {
+    ...(minSupport !== undefined ? { minSupport } : {}),
+    ...(minConfidence !== undefined ? { minConfidence } : {}),
+    ...(minLift !== undefined ? { minLift } : {}),
+    ...(level !== undefined ? { level } : {}),
+    ...(kind !== undefined ? { kind } : {}),
+    ...(source !== undefined ? { source } : {}),
+  };
+  return { kind: 'ok', window, filter, limit, offset };
+}
+
+/**
+ * GET /v1/rules?site=&window=&minSupport=&minConfidence=&minLift=&level=&kind=&source=&limit=&cursor=
+ * — the site's current cross-sell rule set for one sliding window (default: the primary one), filtered
+ * further than the site config's thresholds, sorted by count (descending), paginated.
+ */
+export const registerRulesRoutes: AdminRoute = (app: FastifyInstance, ctx: AppContext) => {
+  app.get(
+    '/v1/rules',
+    {
+      schema: routeSchema('Current cross-sell rules (X ⇒ Y with count, support, confidence, lift, conviction and the change against the previous window)', {
+        querystring: {
+          type: 'object',
+          properties: {
+            site: { type: 'string' },
+            window: { type: 'string', description: "One of the site's configured sliding windows, e.g. PT1H (default: the first)" },
+            minSupport: { type: 'string', description: 'Least support, fraction of baskets (0-1)' },
+            minConfidence: { type: 'string', description: 'Least confidence (0-1)' },
+            minLift: { type: 'string', description: 'Least lift' },
+            level: { type: 'string', description: 'product or category' },
+            kind: { type: 'string', description: 'association or sequential' },
+            source: { type: 'string', description: 'purchase or session (the baskets)' },
+            limit: { type: 'string', description: `Rules per page (default ${DEFAULT_STATS_LIMIT}, at most ${MAX_STATS_LIMIT})` },
+            cursor: { type: 'string', description: 'nextCursor of a previous response' },
+          },
+        },
+      }),
+    },
+    async (req, reply) => {
+      const q = req.query as Record<string, unknown>;
+      const siteId = typeof q['site'] === 'string' ? q['site'] : 'demo';
+      const site = ctx.site(siteId);
+      if (site === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(siteId)}` } });
+      const p = ctx.processor(site.id, 'cross-sell');
+      if (!(p instanceof CrossSellProcessor)) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${site.id} runs no cross-sell processor` } });
+      const parsed = parseRuleQuery(q);
+      if (parsed.kind === 'error') return reply.code(400).send({ error: { code: 'invalid_query', message: parsed.message } });
+      if (parsed.window !== undefined && !p.settings.windows.includes(parsed.window)) {
+        return reply.code(400).send({ error: { code: 'invalid_window', message: `window must be one of ${p.settings.windows.join(', ')}` } });
+      }
+      const rs = p.current(parsed.window);
+      const page = paginate(rs.filter(parsed.filter), parsed.offset, parsed.limit);
+      const json = rs.toJSON(0);
+      return {
+        site: rs.site,
+        version: rs.version,
+        windowName: rs.windowName,
+        window: json.window,
+        baskets: rs.baskets,
+        errorBound: rs.errorBound,
+        total: page.total,
+        rules: page.items,
+        nextCursor: page.nextCursor,
+      };
+    },
+  );
+};
