@@ -16,7 +16,8 @@ export function clickTarget(from: EventTarget | null): ClickTarget | undefined {
   else if ((el = from.closest('[data-cm-product]'))) t = { kind: 'product', productId: key(el, 'data-cm-product') };
   else if ((el = from.closest('a[href]'))) t = { kind: 'link' };
   else return undefined;
-  const a = el.closest('a[href]');
+  // The link actually clicked (inside a product card, say), else one around the marked element.
+  const a = from.closest('a[href]');
   if (a instanceof HTMLAnchorElement && a.href) t.href = clip(a.href, 2048);
   const id = key(el, 'id');
   if (id !== undefined) t.id = id;

@@ -23,6 +23,8 @@ if (!w.cm?.loaded) {
   const cm: Cm = (...args: unknown[]) => tracker.call(args);
   cm.loaded = true;
   w.cm = cm;
-  for (const args of queued) tracker.call(args);
+  // Settings first (page fields, consent, offer handlers), then tracking starts, then queued events.
+  for (const args of queued) if (args[0] !== 'track') tracker.call(args);
   tracker.boot();
+  for (const args of queued) if (args[0] === 'track') tracker.call(args);
 }
