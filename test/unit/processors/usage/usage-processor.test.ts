@@ -1,0 +1,297 @@
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { UsageProcessor, type UsageWindowStats } from '../../../../processors/usage/usage-processor';
+import { ManualClock } from '../../../../src/clock';
+import { loadConfig } from '../../../../src/config';
+import type { EnrichedEvent } from '../../../../src/events/enriched-event';
+import { createLogger } from '../../../../src/logger';
+import { createCoreMetrics } from '../../../../src/metrics/core-metrics';
+import { Pipeline } from '../../../../src/pipeline/pipeline';
+import { click, form, pageView } from '../../../helpers/enriched-events';
+
+const MIN = 60_000;
+const DAY = 24 * 60 * MIN;
+const T0 = Date.UTC(2026, 0, 5, 10, 0, 0);
+const GAP = 30 * MIN;
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function setup(usage: Record<string, unknown> | undefined = undefined, time: Record<string, unknown> = {}) {
+  const config = loadConfig({}, {
+    partitions: 1,
+    time: { pane: 'PT1M', outOfOrderness: 0, allowedLateness: 'PT2M', sessionGap: 'PT30M', retentionPanes: 10_000, ...time },
+    sites: usage === undefined ? [] : [{ id: 'shop', secret: 's', processors: { usage } }],
+  });
+  const registry = new Registry();
+  const metrics = createCoreMetrics(registry, { defaultMetrics: false });
+  const clock = new ManualClock(T0);
+  const evictions = new Map<string, number>();
+  const pipeline = new Pipeline({
+    config,
+    clock,
+    metrics,
+    logger: createLogger('silent'),
+    processorsFor: (site) => [new UsageProcessor({ site, time: config.time, onEvict: (_p, s, n) => evictions.set(s, (evictions.get(s) ?? 0) + n) })],
+  });
+  const site = usage === undefined ? 'demo' : 'shop';
+  const usageProc = () => pipeline.processor(site, 'usage') as UsageProcessor;
+  /** Pushes the watermark far past everything: every window closes, every session becomes final. */
+  const finish = () => {
+    clock.advance(365 * DAY);
+    pipeline.tick();
+  };
+  return { pipeline, usage: usageProc, finish, clock, evictions, site };
+}
+
+/** A generated shop stream: visits of 1–8 events, spaced 10 s – 5 min, some visitors coming back. */
+function generate(seed: number, visitors: number): EnrichedEvent[] {
+  const rnd = mulberry32(seed);
+  const out: EnrichedEvent[] = [];
+  for (let v = 0; v < visitors; v++) {
+    const visits = 1 + Math.floor(rnd() * 4);
+    for (let k = 0; k < visits; k++) {
+      let t = T0 + Math.floor(rnd() * 3 * 60 * MIN);
+      const n = 1 + Math.floor(rnd() * 8);
+      for (let i = 0; i < n; i++) {
+        const r = rnd();
+        const vid = `v${v}`;
+        if (r < 0.6) out.push(pageView(vid, t, `/p${Math.floor(rnd() * 20)}`));
+        else if (r < 0.85) out.push(click(vid, t, { kind: 'link', href: '/x' }));
+        else if (r < 0.95) out.push(form(vid, t, 'newsletter', 'view'));
+        else out.push(form(vid, t, 'checkout', 'submit', { items: [{ productId: `p${Math.floor(rnd() * 5)}`, quantity: 1 + Math.floor(rnd() * 3), price: 10 + Math.floor(rnd() * 90) }] }));
+        t += 10_000 + Math.floor(rnd() * 5 * MIN);
+      }
+    }
+  }
+  return out.sort((a, b) => a.ts - b.ts);
+}
+
+/** Brute-force sessions: per visitor, sorted by time, a new session when the gap reaches 30 minutes. */
+function bruteSessions(events: readonly EnrichedEvent[]): Array<{ start: number; end: number; pageViews: number }> {
+  const byVisitor = new Map<string, EnrichedEvent[]>();
+  for (const e of events) {
+    const l = byVisitor.get(e.visitorId) ?? [];
+    l.push(e);
+    byVisitor.set(e.visitorId, l);
+  }
+  const sessions: Array<{ start: number; end: number; pageViews: number }> = [];
+  for (const list of byVisitor.values()) {
+    list.sort((a, b) => a.ts - b.ts);
+    let cur: { start: number; end: number; pageViews: number } | undefined;
+    for (const e of list) {
+      if (cur === undefined || e.ts - cur.end >= GAP) {
+        cur = { start: e.ts, end: e.ts, pageViews: 0 };
+        sessions.push(cur);
+      }
+      cur.end = e.ts;
+      if (e.type === 'page_view') cur.pageViews++;
+    }
+  }
+  return sessions;
+}
+
+const W = 5 * MIN;
+const win = (ts: number) => ts - (ts % W);
+
+function expectQuantile(got: number | undefined, values: number[], q: number): void {
+  const sorted = [...values].sort((a, b) => a - b);
+  const r = q * (sorted.length - 1);
+  const lo = sorted[Math.floor(r)]!;
+  const hi = sorted[Math.ceil(r)]!;
+  expect(got).toBeGreaterThanOrEqual(lo * 0.99 - 1e-9);
+  expect(got).toBeLessThanOrEqual(hi * 1.01 + 1e-9);
+}
+
+describe('UsageProcessor', () => {
+  it('counts - page views, events by type, sessions, visitors, conversions and revenue match a brute-force count', () => {
+    const events = generate(42, 300);
+    const { pipeline, usage, finish } = setup();
+    for (let i = 0; i < events.length; i += 97) pipeline.processNow(events.slice(i, i + 97));
+    finish();
+
+    const expected = new Map<number, { pv: number; click: number; form: number; visitors: Set<string>; conv: number; rev: number; started: number }>();
+    const slot = (ts: number) => {
+      let x = expected.get(win(ts));
+      if (x === undefined) expected.set(win(ts), (x = { pv: 0, click: 0, form: 0, visitors: new Set(), conv: 0, rev: 0, started: 0 }));
+      return x;
+    };
+    for (const e of events) {
+      const x = slot(e.ts);
+      x.visitors.add(e.visitorId);
+      const ev = e.event;
+      if (ev.type === 'page_view') x.pv++;
+      else if (ev.type === 'click') x.click++;
+      else {
+        x.form++;
+        if (ev.action === 'submit' && ev.items !== undefined) {
+          x.conv++;
+          x.rev += ev.items.reduce((s, it) => s + (it.price ?? 0) * it.quantity, 0);
+        }
+      }
+    }
+    const sessions = bruteSessions(events);
+    for (const s of sessions) slot(s.start).started++;
+
+    const got = new Map<number, UsageWindowStats>(usage().windows(W, 1000).map((w) => [w.start as number, w]));
+    expect([...got.keys()].sort()).toEqual([...expected.keys()].sort());
+    for (const [start, x] of expected) {
+      const w = got.get(start)!;
+      expect(w.closed).toBe(true);
+      expect([w.pageViews, w.events.page_view, w.events.click, w.events.form]).toEqual([x.pv, x.pv, x.click, x.form]);
+      expect(w.sessionsStarted).toBe(x.started);
+      expect(w.conversions).toBe(x.conv);
+      expect(w.revenue).toBeCloseTo(x.rev, 6);
+      // HLL (precision 12, σ = 1.6 %): within 3σ, at least ±1.
+      expect(Math.abs(w.visitors - x.visitors.size)).toBeLessThanOrEqual(Math.max(1, 3 * 0.0163 * x.visitors.size));
+    }
+    // Sessions are final once past gap + lateness: durations and pages per session vs brute force.
+    const day = usage().windows(DAY, 1)[0]!;
+    const all = usage().windows(DAY, 10).reduce(
+      (acc, w) => {
+        acc.final += w.sessions.final;
+        acc.started += w.sessionsStarted;
+        return acc;
+      },
+      { final: 0, started: 0 },
+    );
+    expect(all.started).toBe(sessions.length);
+    expect(all.final).toBe(sessions.length);
+
+    expectQuantile(day.sessions.durationSeconds?.p50, sessions.map((s) => (s.end - s.start) / 1000), 0.5);
+    expectQuantile(day.sessions.durationSeconds?.p90, sessions.map((s) => (s.end - s.start) / 1000), 0.9);
+    expectQuantile(day.sessions.pagesPerSession?.p50, sessions.map((s) => s.pageViews), 0.5);
+    expect(day.sessions.bounceRate).toBeCloseTo(sessions.filter((s) => s.pageViews <= 1).length / sessions.length, 12);
+  });
+
+  it('forms - a scripted checkout with a known abandonment: last field before abandonment, errors, time to complete', () => {
+    const { pipeline, usage, finish } = setup();
+    const t = T0 + 1_000;
+    pipeline.processNow([
+      // A: starts, fills email and address, fails the card, touches the card again, leaves.
+      form('A', t, 'checkout', 'view'),
+      form('A', t + 1_000, 'checkout', 'start', { field: 'email' }),
+      form('A', t + 2_000, 'checkout', 'field', { field: 'email' }),
+      form('A', t + 3_000, 'checkout', 'field', { field: 'address' }),
+      form('A', t + 4_000, 'checkout', 'error', { field: 'card' }),
+      form('A', t + 5_000, 'checkout', 'field', { field: 'card' }),
+      form('A', t + 6_000, 'checkout', 'abandon'),
+      // B: completes in 90 s.
+      form('B', t + 1_000, 'checkout', 'view'),
+      form('B', t + 2_000, 'checkout', 'start', { field: 'email' }),
+      form('B', t + 50_000, 'checkout', 'field', { field: 'card' }),
+      form('B', t + 92_000, 'checkout', 'submit', { items: [{ productId: 'p1', quantity: 1, price: 20 }] }),
+      // C: only looks.
+      form('C', t + 3_000, 'checkout', 'view'),
+      form('C', t + 4_000, 'newsletter', 'view'),
+    ]);
+    finish();
+    const w = usage().windows(5 * MIN, 1)[0]!;
+    const checkout = w.forms.find((f) => f.formId === 'checkout')!;
+    expect([checkout.views, checkout.starts, checkout.submits, checkout.abandons]).toEqual([3, 2, 1, 1]);
+    expect(checkout.abandonmentRate).toBe(0.5);
+    expect(checkout.lastFieldBeforeAbandon).toEqual([{ field: 'card', count: 1 }]);
+    expect(checkout.errors).toEqual([{ field: 'card', count: 1 }]);
+    expect(checkout.timeToCompleteSeconds?.count).toBe(1);
+    expect(Math.abs(checkout.timeToCompleteSeconds!.p50 - 90)).toBeLessThanOrEqual(0.9);
+    expect(w.forms.map((f) => f.formId)).toEqual(['checkout', 'newsletter']);
+    expect(w.conversions).toBe(1);
+  });
+
+  it('lifecycle - prospect → responder → active customer → former customer, in event time', () => {
+    const { pipeline, usage } = setup({ lifecycle: { responderOn: ['ad_click', 'form_start'], formerAfterDays: 90 } });
+    const site = 'shop';
+    pipeline.processNow([pageView('x', T0, '/', { site })]);
+    expect(usage().visitor('x')?.stage).toBe('prospect');
+    pipeline.processNow([click('x', T0 + 1_000, { kind: 'link', href: '/a' }, { site })]);
+    expect(usage().visitor('x')?.stage).toBe('prospect');
+    pipeline.processNow([click('x', T0 + 2_000, { kind: 'ad', adId: 'banner' }, { site })]);
+    expect(usage().visitor('x')?.stage).toBe('responder');
+    pipeline.processNow([form('x', T0 + 3_000, 'checkout', 'submit', { site, items: [{ productId: 'p', quantity: 1, price: 5 }] })]);
+    expect(usage().visitor('x')?.stage).toBe('active_customer');
+    // Another visitor moves event time on: 89 days later x is still active, 90 days later former.
+    pipeline.processNow([pageView('y', T0 + 3_000 + 89 * DAY, '/', { site })]);
+    expect(usage().visitor('x')?.stage).toBe('active_customer');
+    pipeline.processNow([pageView('y', T0 + 3_000 + 90 * DAY, '/', { site })]);
+    expect(usage().visitor('x')?.stage).toBe('former_customer');
+    // Buying again makes a former customer active again.
+    pipeline.processNow([form('x', T0 + 3_000 + 90 * DAY + 1, 'checkout', 'submit', { site, items: [{ productId: 'q', quantity: 1, price: 5 }] })]);
+    expect(usage().visitor('x')?.stage).toBe('active_customer');
+    expect(usage().visitor('x')?.bought).toEqual(['p', 'q']);
+    // Starting a form is a response too (configured above).
+    pipeline.processNow([form('z', T0 + 91 * DAY, 'contact', 'start', { site })]);
+    expect(usage().visitor('z')?.stage).toBe('responder');
+  });
+
+  it('RFM - scores from the documented thresholds', () => {
+    // recencyDays [7,30,90,180], frequency [2,3,5,10], monetary [50,150,500,1500] (defaults).
+    const { pipeline, usage } = setup();
+    const buy = (v: string, ts: number, price: number) => form(v, ts, 'checkout', 'submit', { items: [{ productId: 'p', quantity: 1, price }] });
+    pipeline.processNow([
+      buy('a', T0, 100),
+      buy('a', T0 + DAY, 60),
+      buy('a', T0 + 2 * DAY, 40), // 3 purchases, 200 in total, last at T0+2d
+      buy('b', T0 + 5 * DAY, 2_000), // 1 purchase, 2000
+      pageView('c', T0 + 12 * DAY, '/'), // never bought; moves event time to T0+12d
+    ]);
+    // a: last purchase 10 days ago → recency 4 (≤30); 3 purchases → frequency 3; 200 → monetary 3.
+    expect(usage().visitor('a')?.rfm).toEqual({ recency: 4, frequency: 3, monetary: 3, score: '433' });
+    // b: 7 days ago → recency 5 (≤7); 1 purchase → 1; 2000 → 5.
+    expect(usage().visitor('b')?.rfm).toEqual({ recency: 5, frequency: 1, monetary: 5, score: '515' });
+    expect(usage().visitor('c')?.rfm).toEqual({ recency: 0, frequency: 0, monetary: 0, score: '000' });
+  });
+
+  it('golden customers - the top visitors by revenue in a window', () => {
+    const { pipeline, usage } = setup();
+    const buy = (v: string, ts: number, price: number) => form(v, ts, 'checkout', 'submit', { items: [{ productId: 'p', quantity: 1, price }] });
+    pipeline.processNow([buy('a', T0, 10), buy('b', T0 + 1, 50), buy('a', T0 + 2, 45), buy('c', T0 + 3, 5)]);
+    const w = usage().windows(5 * MIN, 1)[0]!;
+    expect(w.goldenCustomers.map((g) => [g.visitorId, g.revenue, g.error])).toEqual([
+      ['a', 55, 0],
+      ['b', 50, 0],
+      ['c', 5, 0],
+    ]);
+  });
+
+  it('new vs returning - sessions of visitors seen before count as returning', () => {
+    const { pipeline, usage } = setup();
+    pipeline.processNow([pageView('a', T0, '/'), pageView('b', T0 + 1, '/'), pageView('a', T0 + 40 * MIN, '/')]);
+    const [w] = usage().windows(60 * MIN, 1);
+    expect([w?.sessionsStarted, w?.newSessions, w?.returningSessions]).toEqual([3, 2, 1]);
+  });
+
+  it('snapshot - merging the partials of two instances equals one instance that saw everything', () => {
+    const events = generate(7, 120);
+    const one = setup();
+    const a = setup();
+    const b = setup();
+    for (let i = 0; i < events.length; i += 50) one.pipeline.processNow(events.slice(i, i + 50));
+    const evA = events.filter((e) => Number(e.visitorId.slice(1)) % 2 === 0);
+    const evB = events.filter((e) => Number(e.visitorId.slice(1)) % 2 === 1);
+    for (let i = 0; i < evA.length; i += 50) a.pipeline.processNow(evA.slice(i, i + 50));
+    for (let i = 0; i < evB.length; i += 50) b.pipeline.processNow(evB.slice(i, i + 50));
+    for (const x of [one, a, b]) x.finish();
+    const merged = setup();
+    merged.usage().merge(JSON.parse(JSON.stringify(a.usage().snapshot())));
+    merged.usage().merge(JSON.parse(JSON.stringify(b.usage().snapshot())));
+    const strip = (ws: UsageWindowStats[]) => ws.map((w) => ({ ...w, closed: undefined, sessions: { ...w.sessions, durationSeconds: w.sessions.durationSeconds?.count } }));
+    expect(strip(merged.usage().windows(W, 1000))).toEqual(strip(one.usage().windows(W, 1000)));
+    expect(merged.usage().visitor('v3')).toEqual(one.usage().visitor('v3'));
+  });
+
+  it('state - profiles beyond the bound are evicted and counted', () => {
+    const { pipeline, usage, evictions } = setup({ maxProfiles: 10 });
+    pipeline.processNow(Array.from({ length: 25 }, (_, i) => pageView(`v${i}`, T0 + i, '/', { site: 'shop' })));
+    expect(evictions.get('profiles')).toBe(15);
+    expect(usage().visitor('v0')).toBeUndefined();
+    expect(usage().visitor('v24')?.stage).toBe('prospect');
+  });
+});
