@@ -2,6 +2,9 @@ import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 
 import { REJECT_REASON_CODES } from '../errors';
 import { EVENT_TYPES } from '../types';
 
+/** Default process metrics whose names break Prometheus conventions (gauges ending in `_total`). */
+export const NON_CONFORMING_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+
 /**
  * The metrics of DESIGN.md §3 that the spine owns, on an injected registry (no global registry: two
  * apps can live in one process). Label values come from closed sets only: site ids from config,
@@ -9,7 +12,12 @@ import { EVENT_TYPES } from '../types';
  * Components with metrics of their own (offers, cross-sell) register them on the same registry.
  */
 export function createCoreMetrics(registry: Registry, opts: { defaultMetrics?: boolean } = {}) {
-  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  if (opts.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry });
+    // prom-client exposes these three gauges with a `_total` suffix, which Prometheus reserves for
+    // counters (`promtool check metrics` flags them); the handle counts add little, so they go.
+    for (const name of NON_CONFORMING_DEFAULT_METRICS) registry.removeSingleMetric(name);
+  }
   const registers = [registry];
   const m = {
     eventsReceived: new Counter({
