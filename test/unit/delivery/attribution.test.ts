@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { OfferAttribution } from '../../../src/delivery/attribution';
+import type { OfferTrigger } from '../../../processors/next-best-offer/offer-trigger';
+
+const HOUR = 3_600_000;
+
+function trig(id: string, visitorId: string, ts: number, holdout: boolean, offered: OfferTrigger['offered'] = { level: 'product', items: ['B'] }, offerId = 'off-b'): OfferTrigger {
+  return {
+    triggerId: id,
+    site: 'shop',
+    visitorId,
+    sessionId: 's',
+    offerId,
+    text: 't',
+    discount: 10,
+    because: { kind: 'rule', rule: { antecedent: ['A'], consequent: ['B'], level: 'product', support: 0.1, confidence: 0.5, lift: 2 }, window: { start: 'a', end: 'b' }, ruleSetVersion: 1, eventId: 'e' },
+    ts,
+    holdout,
+    expectedValue: 1,
+    offered,
+  };
+}
+
+const buy = (visitorId: string, ts: number, productId: string, revenue = 10, category?: string) =>
+  ({ kind: 'purchased', site: 'shop', visitorId, ts, items: [{ productId, category, revenue }] }) as const;
+
+describe('offer attribution', () => {
+  const make = () => new OfferAttribution({ horizonMs: 24 * HOUR, maxVisitors: 100, maxOpenPerVisitor: 8, maxKeysPerSite: 100, onEvict: () => {} });
+
+  it('funnel - shown → clicked → purchased of the offered item within the horizon, per offer and rule', () => {
+    const a = make();
+    a.onTrigger(trig('t1', 'v1', 0, false));
+    a.onTrigger(trig('t2', 'v2', 0, false));
+    a.onTrigger(trig('t3', 'v3', 0, false));
+    a.onTrigger(trig('t3', 'v3', 0, false)); // redelivered: counted once
+    a.onOutcome({ kind: 'clicked', site: 'shop', visitorId: 'v1', triggerId: 't1', offerId: 'off-b', ts: 10 });
+    a.onOutcome(buy('v1', 20, 'B', 30)); // clicked, then bought
+    a.onOutcome(buy('v2', 30, 'C')); // bought something else
+    a.onOutcome(buy('v3', 25 * HOUR, 'B')); // too late
+    const s = a.stats('shop');
+    expect(s.totals).toMatchObject({ shown: 3, clicked: 1, converted: 1, convertedAfterClick: 1, revenue: 30 });
+    expect(s.totals.conversionRate).toBeCloseTo(1 / 3, 12);
+    expect(s.offers.map((o) => [o.offerId, o.shown])).toEqual([['off-b', 3]]);
+    expect(s.rules.map((r) => [r.rule, r.converted])).toEqual([['product:A ⇒ B', 1]]);
+  });
+
+  it('holdout - would-be offers convert on the same terms; uplift is the difference of the rates', () => {
+    const a = make();
+    // Treated: 4 shown, 2 buy B. Holdout: 4 recorded, 1 buys B. Uplift = 2/4 − 1/4 = 0.25.
+    for (let i = 0; i < 4; i++) a.onTrigger(trig(`t${i}`, `v${i}`, 0, false));
+    for (let i = 0; i < 4; i++) a.onTrigger(trig(`h${i}`, `h${i}`, 0, true));
+    a.onOutcome(buy('v0', 1, 'B'));
+    a.onOutcome(buy('v1', 1, 'B'));
+    a.onOutcome(buy('h0', 1, 'B'));
+    a.onOutcome(buy('h1', 1, 'X'));
+    const t = a.stats('shop').totals;
+    expect(t.holdout).toMatchObject({ recorded: 4, converted: 1 });
+    expect(t.conversionRate).toBe(0.5);
+    expect(t.uplift).toBeCloseTo(0.25, 12);
+  });
+
+  it('category and form offers - converted by a product of the category / by submitting the form', () => {
+    const a = make();
+    a.onTrigger(trig('c1', 'v1', 0, false, { level: 'category', items: ['books'] }, 'off-books'));
+    a.onTrigger(trig('f1', 'v2', 0, false, { level: 'form', items: ['signup'] }, 'off-form'));
+    a.onOutcome(buy('v1', 5, 'anything', 7, 'books'));
+    a.onOutcome({ kind: 'form_submitted', site: 'shop', visitorId: 'v2', formId: 'signup', ts: 6 });
+    const s = a.stats('shop');
+    expect(Object.fromEntries(s.offers.map((o) => [o.offerId, o.converted]))).toEqual({ 'off-books': 1, 'off-form': 1 });
+  });
+});
