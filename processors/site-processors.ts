@@ -36,11 +36,7 @@ export interface SiteProcessorDeps {
 
 export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps): Processor[] {
   const processors: Processor[] = [];
-  void site;
-  void deps;
-  // Owners append their construction lines below, e.g.
-  //   const usage = new UsageProcessor({ site: site.id, config: deps.config, onEvict: deps.onEvict });
-  //   processors.push(usage);
+  // Owners append their construction lines below, in dependency order.
   const processorContext = { site: site.id, onEvict: deps.onEvict };
   processors.push(new NavigationProcessor({ site, time: deps.config.time, context: processorContext, metrics: deps.metrics }));
   processors.push(new ContentProcessor({ site, time: deps.config.time, context: processorContext, metrics: deps.metrics }));
