@@ -1,0 +1,492 @@
+/**
+ * `clickstream-miner replay <file> --format kosarak|diginetica|retail|ndjson [--url ws://…] [--in-process]
+ *  [--rate N] [--no-shift] …` — streams a data set into a running server over WS /v1/collect, or into an
+ * in-process app, as v1 batches (DESIGN.md §3 "Replaying history").
+ *
+ * Time: by default the timeline is shifted so the first event is "now" (gaps kept), and over a socket
+ * a batch is only sent once its last event is at most `--lead` ahead of the wall clock, so the
+ * server's timestamp checks and watermarks see live traffic. `--speed F` divides every gap by F.
+ * In-process, a manual clock follows event time, so any timeline replays as fast as the CPU allows.
+ *
+ * Delivery: every batch waits for its ack; a `retry` (overloaded, rate limited, shutting down) is
+ * resent after the advised delay — nothing is skipped. The summary (stdout, one JSON line) counts
+ * accepted, duplicate and rejected events by reason.
+ */
+import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
+import { createApp } from '../app';
+import { ManualClock } from '../clock';
+import { loadConfig } from '../config';
+import { ClickstreamError } from '../errors';
+import { createLogger } from '../logger';
+import {
+  DATASET_FORMATS,
+  digineticaEvents,
+  kosarakEvents,
+  ndjsonEvents,
+  readDigineticaViews,
+  readKosarakSessions,
+  readNdjsonEvents,
+  readRetailBaskets,
+  retailEvents,
+  type DatasetFormat,
+} from './dataset-readers';
+
+export const DEFAULT_REPLAY_URL = 'ws://127.0.0.1:8080/v1/collect?site=demo';
+/** Events per batch (the server's default maximum is 500). */
+export const DEFAULT_BATCH_EVENTS = 200;
+/** Events per second over a socket: below the server's default per-connection limit of 2,000. */
+export const DEFAULT_SOCKET_RATE = 1_500;
+/** How far ahead of the wall clock a sent event may be, ms (the server refuses > 10 min by default). */
+export const DEFAULT_LEAD_MS = 60_000;
+/** Batches awaiting their ack at once over a socket. */
+const MAX_IN_FLIGHT = 8;
+
+export interface ReplayOptions {
+  readonly file: string;
+  readonly format: DatasetFormat;
+  /** WS collect URL; undefined with `inProcess`. */
+  readonly url: string | undefined;
+  readonly inProcess: boolean;
+  /** Site id for in-process replays (over a socket it is in the URL). */
+  readonly site: string;
+  /** Events per second, 0 = unlimited. */
+  readonly rate: number;
+  readonly shift: boolean;
+  readonly speed: number;
+  readonly batch: number;
+  readonly leadMs: number;
+  /** Replay only the first N events (0 = all). */
+  readonly limit: number;
+  readonly clickGapMs: number | undefined;
+  readonly sessionSpacingMs: number | undefined;
+  /** Timeline start without shifting (synthetic formats), epoch ms. */
+  readonly startMs: number;
+  readonly progress: boolean;
+}
+
+export interface ReplaySummary {
+  readonly format: DatasetFormat;
+  readonly target: string;
+  readonly events: number;
+  readonly batches: number;
+  readonly accepted: number;
+  readonly duplicates: number;
+  readonly rejected: Record<string, number>;
+  /** Batches resent after a `retry`. */
+  readonly retries: number;
+  readonly seconds: number;
+  readonly eventsPerSecond: number;
+  /** Event time of the first and last event sent, ISO-8601. */
+  readonly firstEvent: string | null;
+  readonly lastEvent: string | null;
+}
+
+const USAGE = `usage: clickstream-miner replay <file> --format kosarak|diginetica|retail|ndjson
+  [--url ws://127.0.0.1:8080/v1/collect?site=demo] [--in-process] [--site demo]
+  [--rate N events/s] [--no-shift] [--speed F] [--batch N] [--lead ms] [--limit N]
+  [--click-gap ms] [--session-spacing ms] [--start ISO-instant] [--quiet]`;
+
+type ParseResult = { readonly kind: 'ok'; readonly options: ReplayOptions } | { readonly kind: 'error'; readonly message: string } | { readonly kind: 'help' };
+
+export function parseReplayArgs(argv: readonly string[]): ParseResult {
+  let values;
+  let positionals;
+  try {
+    ({ values, positionals } = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        format: { type: 'string' },
+        url: { type: 'string' },
+        'in-process': { type: 'boolean', default: false },
+        site: { type: 'string' },
+        rate: { type: 'string' },
+        'no-shift': { type: 'boolean', default: false },
+        speed: { type: 'string' },
+        batch: { type: 'string' },
+        lead: { type: 'string' },
+        limit: { type: 'string' },
+        'click-gap': { type: 'string' },
+        'session-spacing': { type: 'string' },
+        start: { type: 'string' },
+        quiet: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (err) {
+    return { kind: 'error', message: (err as Error).message };
+  }
+  if (values.help) return { kind: 'help' };
+  const file = positionals[0];
+  if (file === undefined || positionals.length > 1) return { kind: 'error', message: 'expected exactly one data file' };
+  const format = values.format;
+  if (format === undefined || !(DATASET_FORMATS as readonly string[]).includes(format)) {
+    return { kind: 'error', message: `--format must be one of ${DATASET_FORMATS.join(', ')}` };
+  }
+  const problems: string[] = [];
+  const num = (name: string, v: string | undefined, dflt: number, min: number): number => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) {
+      problems.push(`--${name} must be a number >= ${min}`);
+      return dflt;
+    }
+    return n;
+  };
+  const inProcess = values['in-process'];
+  if (inProcess && values.url !== undefined) problems.push('--url and --in-process exclude each other');
+  const url = inProcess ? undefined : (values.url ?? DEFAULT_REPLAY_URL);
+  if (url !== undefined && !/^wss?:\/\//.test(url)) problems.push('--url must be a ws:// or wss:// collect URL');
+  let startMs = Date.UTC(2026, 0, 1);
+  if (values.start !== undefined) {
+    startMs = Date.parse(values.start);
+    if (!Number.isFinite(startMs)) problems.push('--start must be an ISO-8601 instant');
+  }
+  const siteFromUrl = url === undefined ? undefined : (new URL(url).searchParams.get('site') ?? undefined);
+  const options: ReplayOptions = {
+    file,
+    format: format as DatasetFormat,
+    url,
+    inProcess,
+    site: values.site ?? siteFromUrl ?? 'demo',
+    rate: num('rate', values.rate, inProcess ? 0 : DEFAULT_SOCKET_RATE, 0),
+    shift: !values['no-shift'],
+    speed: num('speed', values.speed, 1, 1e-6),
+    batch: Math.floor(num('batch', values.batch, DEFAULT_BATCH_EVENTS, 1)),
+    leadMs: num('lead', values.lead, DEFAULT_LEAD_MS, 0),
+    limit: Math.floor(num('limit', values.limit, 0, 0)),
+    clickGapMs: values['click-gap'] === undefined ? undefined : num('click-gap', values['click-gap'], 0, 0),
+    sessionSpacingMs: values['session-spacing'] === undefined ? undefined : num('session-spacing', values['session-spacing'], 0, 0),
+    startMs,
+    progress: !values.quiet,
+  };
+  if (problems.length > 0) return { kind: 'error', message: problems.join('; ') };
+  return { kind: 'ok', options };
+}
+
+type WireEvent = Record<string, unknown> & { ts: number };
+
+/** Reads the file and builds its events on the replay timeline (shifted, sped up, limited). */
+export function buildReplayEvents(o: ReplayOptions, nowMs: number): WireEvent[] {
+  const timeline = { startMs: o.shift ? nowMs : o.startMs, ...(o.clickGapMs === undefined ? {} : { clickGapMs: o.clickGapMs }), ...(o.sessionSpacingMs === undefined ? {} : { sessionSpacingMs: o.sessionSpacingMs }) };
+  let events: WireEvent[];
+  switch (o.format) {
+    case 'kosarak':
+      events = kosarakEvents(readKosarakSessions(o.file), timeline) as unknown as WireEvent[];
+      break;
+    case 'diginetica':
+      events = digineticaEvents(readDigineticaViews(o.file), timeline) as unknown as WireEvent[];
+      break;
+    case 'retail':
+      events = retailEvents(readRetailBaskets(o.file), timeline) as unknown as WireEvent[];
+      break;
+    case 'ndjson': {
+      const raw = ndjsonEvents(readNdjsonEvents(o.file));
+      // Events without a numeric ts go through unchanged: the server rejects them with a reason.
+      events = raw.map((e) => e as WireEvent);
+      const timed = events.filter((e) => typeof e.ts === 'number' && Number.isFinite(e.ts));
+      if (o.shift && timed.length > 0) {
+        const first = timed.reduce((m, e) => Math.min(m, e.ts), Number.POSITIVE_INFINITY);
+        const delta = nowMs - first;
+        events = events.map((e) => (typeof e.ts === 'number' ? { ...e, ts: e.ts + delta } : e));
+      }
+      events.sort((a, b) => (typeof a.ts === 'number' && typeof b.ts === 'number' ? a.ts - b.ts : 0));
+      break;
+    }
+    default: {
+      const _exhaustive: never = o.format;
+      return _exhaustive;
+    }
+  }
+  if (o.limit > 0 && events.length > o.limit) events = events.slice(0, o.limit);
+  if (o.speed !== 1 && events.length > 0) {
+    const first = events[0]!.ts;
+    for (const e of events) if (typeof e.ts === 'number') e.ts = first + Math.round((e.ts - first) / o.speed);
+  }
+  return events;
+}
+
+// ── sinks ─────────────────────────────────────────────────────────────────────────────────────
+
+type SendResult =
+  | { readonly kind: 'ack'; readonly accepted: number; readonly duplicates: number; readonly rejected: ReadonlyArray<{ readonly code: string }> }
+  | { readonly kind: 'retry'; readonly retryAfterMs: number };
+
+interface Sink {
+  /** Sends one batch (already stamped with seq and sentAt) and resolves with the server's answer. */
+  send(seq: number, events: readonly WireEvent[], lastTs: number): Promise<SendResult>;
+  close(): Promise<void>;
+}
+
+class SocketSink implements Sink {
+  readonly #ws: WebSocket;
+  readonly #pending = new Map<number, (r: SendResult) => void>();
+  #closed: Error | undefined;
+
+  private constructor(ws: WebSocket) {
+    this.#ws = ws;
+    ws.on('message', (data) => this.#onMessage(String(data)));
+    ws.on('close', (code, reason) => {
+      this.#closed = new ClickstreamError('CM_ERR_REPLAY', `the server closed the socket (${code} ${String(reason)})`);
+      for (const resolve of this.#pending.values()) resolve({ kind: 'retry', retryAfterMs: 1_000 });
+      this.#pending.clear();
+    });
+  }
+
+  static open(url: string): Promise<SocketSink> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { headers: { 'user-agent': 'clickstream-miner-replay' } });
+      ws.once('open', () => resolve(new SocketSink(ws)));
+      ws.once('unexpected-response', (_req, res) => reject(new ClickstreamError('CM_ERR_REPLAY', `${url} refused the WebSocket upgrade: HTTP ${res.statusCode ?? '?'}`)));
+      ws.once('error', (err) => reject(new ClickstreamError('CM_ERR_REPLAY', `cannot connect to ${url}: ${err.message}`, { cause: err })));
+    });
+  }
+
+  send(seq: number, events: readonly WireEvent[]): Promise<SendResult> {
+    if (this.#closed !== undefined) return Promise.reject(this.#closed);
+    return new Promise((resolve) => {
+      this.#pending.set(seq, resolve);
+      this.#ws.send(JSON.stringify({ type: 'batch', seq, sentAt: Date.now(), events }));
+    });
+  }
+
+  #onMessage(text: string): void {
+    let msg: { type?: unknown; seq?: unknown; accepted?: unknown; duplicates?: unknown; rejected?: unknown; retryAfterMs?: unknown };
+    try {
+      msg = JSON.parse(text) as typeof msg;
+    } catch {
+      return;
+    }
+    if (typeof msg.seq !== 'number') return; // offers and frame-level answers without a seq
+    const resolve = this.#pending.get(msg.seq);
+    if (resolve === undefined) return;
+    this.#pending.delete(msg.seq);
+    if (msg.type === 'retry') resolve({ kind: 'retry', retryAfterMs: typeof msg.retryAfterMs === 'number' ? msg.retryAfterMs : 1_000 });
+    else if (msg.type === 'ack') {
+      resolve({
+        kind: 'ack',
+        accepted: typeof msg.accepted === 'number' ? msg.accepted : 0,
+        duplicates: typeof msg.duplicates === 'number' ? msg.duplicates : 0,
+        rejected: Array.isArray(msg.rejected) ? (msg.rejected as Array<{ code: string }>) : [],
+      });
+    }
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.#ws.readyState === WebSocket.CLOSED) return resolve();
+      this.#ws.once('close', () => resolve());
+      this.#ws.close(1000, 'replay done');
+    });
+  }
+}
+
+/** An app in this process with a manual clock that follows event time (no ports are opened). */
+class InProcessSink implements Sink {
+  readonly #app: ReturnType<typeof createApp>;
+  readonly #clock: ManualClock;
+  readonly #site: NonNullable<ReturnType<ReturnType<typeof loadConfig>['sites']['get']>>;
+  readonly #config: ReturnType<typeof loadConfig>;
+
+  constructor(site: string, startMs: number) {
+    this.#config = loadConfig();
+    const s = this.#config.sites.get(site);
+    if (s === undefined) throw new ClickstreamError('CM_ERR_REPLAY', `no site ${JSON.stringify(site)} in the configuration`);
+    this.#site = s;
+    this.#clock = new ManualClock(startMs);
+    this.#app = createApp({ config: this.#config, clock: this.#clock, logger: createLogger('warn') });
+  }
+
+  get app(): ReturnType<typeof createApp> {
+    return this.#app;
+  }
+
+  async send(seq: number, events: readonly WireEvent[], lastTs: number): Promise<SendResult> {
+    if (lastTs > this.#clock.now()) this.#clock.set(lastTs);
+    const raw = JSON.stringify({ type: 'batch', seq, sentAt: this.#clock.now(), events });
+    const outcome = this.#app.gateway.collect(this.#site, {
+      transport: 'nats',
+      raw,
+      limit: { maxBytes: this.#config.ingest.maxFrameBytes, tooLargeCode: 'frame_too_large' },
+      client: undefined,
+      userAgent: 'clickstream-miner-replay',
+    });
+    switch (outcome.kind) {
+      case 'ack':
+        if (this.#app.pipeline.queueDepth > this.#config.ingest.queueCapacity / 2) await this.#app.pipeline.drain();
+        return { kind: 'ack', accepted: outcome.ack.accepted, duplicates: outcome.ack.duplicates, rejected: outcome.ack.rejected };
+      case 'retry':
+        await this.#app.pipeline.drain();
+        return { kind: 'retry', retryAfterMs: 0 };
+      default: {
+        const _exhaustive: never = outcome;
+        return _exhaustive;
+      }
+    }
+  }
+
+  /** Processes what is queued, then moves event time past every session gap and lateness so all windows close. */
+  async finish(): Promise<void> {
+    await this.#app.pipeline.drain();
+    const t = this.#config.time;
+    this.#clock.advance(t.sessionGapMs + t.allowedLatenessMs + t.idleTimeoutMs + 2 * t.paneMs);
+    this.#app.pipeline.tick();
+  }
+
+  async close(): Promise<void> {
+    await this.#app.stop();
+  }
+}
+
+// ── progress ──────────────────────────────────────────────────────────────────────────────────
+
+/** A one-line progress bar on stderr (redrawn at most 5 times a second; one line per 10 % when not a TTY). */
+class ProgressBar {
+  readonly #total: number;
+  readonly #enabled: boolean;
+  readonly #tty = process.stderr.isTTY === true;
+  readonly #t0 = Date.now();
+  #last = 0;
+  #lastDecile = -1;
+
+  constructor(total: number, enabled: boolean) {
+    this.#total = total;
+    this.#enabled = enabled;
+  }
+
+  update(done: number, force = false): void {
+    if (!this.#enabled || this.#total === 0) return;
+    const now = Date.now();
+    const frac = Math.min(1, done / this.#total);
+    const secs = Math.max(0.001, (now - this.#t0) / 1000);
+    const line = `[${'#'.repeat(Math.round(frac * 30)).padEnd(30, '-')}] ${(frac * 100).toFixed(1).padStart(5)}% ${done.toLocaleString('en')}/${this.#total.toLocaleString('en')} events ${Math.round(done / secs).toLocaleString('en')} ev/s`;
+    if (this.#tty) {
+      if (!force && now - this.#last < 200) return;
+      this.#last = now;
+      process.stderr.write(`\r${line}`);
+      if (force) process.stderr.write('\n');
+    } else {
+      const decile = Math.floor(frac * 10);
+      if (decile === this.#lastDecile && !force) return;
+      this.#lastDecile = decile;
+      process.stderr.write(`${line}\n`);
+    }
+  }
+}
+
+// ── main loop ─────────────────────────────────────────────────────────────────────────────────
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Replays with parsed options; returns the summary (the CLI prints it). */
+export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
+  const t0 = Date.now();
+  const events = buildReplayEvents(o, t0);
+  const firstTs = events.find((e) => typeof e.ts === 'number')?.ts;
+  const inProcess = o.inProcess ? new InProcessSink(o.site, firstTs ?? t0) : undefined;
+  const sink: Sink = inProcess ?? (await SocketSink.open(o.url ?? DEFAULT_REPLAY_URL));
+  const bar = new ProgressBar(events.length, o.progress);
+  const rejected: Record<string, number> = {};
+  let accepted = 0;
+  let duplicates = 0;
+  let retries = 0;
+  let batches = 0;
+  let sent = 0;
+  let seq = 0;
+  let lastTs: number | undefined;
+  const inFlight = new Set<Promise<void>>();
+  const pace = !o.inProcess && o.shift;
+
+  const deliver = async (batch: WireEvent[], batchLastTs: number): Promise<void> => {
+    for (;;) {
+      const r = await sink.send(++seq, batch, batchLastTs);
+      if (r.kind === 'retry') {
+        retries++;
+        await sleep(r.retryAfterMs);
+        continue;
+      }
+      accepted += r.accepted;
+      duplicates += r.duplicates;
+      for (const x of r.rejected) rejected[x.code] = (rejected[x.code] ?? 0) + 1;
+      return;
+    }
+  };
+
+  try {
+    for (let i = 0; i < events.length; i += o.batch) {
+      const batch = events.slice(i, i + o.batch);
+      const batchLastTs = batch.reduce((m, e) => (typeof e.ts === 'number' && e.ts > m ? e.ts : m), Number.NEGATIVE_INFINITY);
+      if (Number.isFinite(batchLastTs)) lastTs = batchLastTs;
+      // Over a socket, never run further ahead of the wall clock than the lead (the server refuses the future).
+      if (pace && Number.isFinite(batchLastTs)) {
+        const wait = batchLastTs - o.leadMs - Date.now();
+        if (wait > 0) await sleep(wait);
+      }
+      if (o.rate > 0) {
+        const wait = ((sent + batch.length) / o.rate) * 1000 - (Date.now() - t0);
+        if (wait > 0) await sleep(wait);
+      }
+      const p = deliver(batch, batchLastTs).finally(() => inFlight.delete(p));
+      p.catch(() => undefined); // awaited below; this only marks it handled while it waits
+      inFlight.add(p);
+      sent += batch.length;
+      batches++;
+      if (inFlight.size >= (o.inProcess ? 1 : MAX_IN_FLIGHT)) await Promise.race(inFlight);
+      bar.update(sent);
+    }
+    await Promise.all(inFlight);
+    if (inProcess !== undefined) await inProcess.finish();
+  } finally {
+    bar.update(sent, true);
+    await sink.close();
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
+  return {
+    format: o.format,
+    target: o.inProcess ? `in-process site ${o.site}` : (o.url ?? DEFAULT_REPLAY_URL),
+    events: sent,
+    batches,
+    accepted,
+    duplicates,
+    rejected,
+    retries,
+    seconds,
+    eventsPerSecond: Math.round(sent / Math.max(seconds, 0.001)),
+    firstEvent: iso(firstTs),
+    lastEvent: iso(lastTs),
+  };
+}
+
+/** The CLI entry: returns the process exit code (0 ok, 1 failure, 2 usage). */
+export async function runReplay(argv: string[]): Promise<number> {
+  const parsed = parseReplayArgs(argv);
+  switch (parsed.kind) {
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    case 'error':
+      process.stderr.write(`${parsed.message}\n${USAGE}\n`);
+      return 2;
+    case 'ok':
+      break;
+    default: {
+      const _exhaustive: never = parsed;
+      return _exhaustive;
+    }
+  }
+  try {
+    const summary = await replay(parsed.options);
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+/** What src/cli.ts calls: sets the exit code instead of exiting, so pending output is flushed. */
+export async function main(args: readonly string[]): Promise<void> {
+  process.exitCode = await runReplay([...args]);
+}
