@@ -82,7 +82,14 @@ export class NatsIngest {
     }
     // Buffer.from over the message's bytes: no copy.
     const raw = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
-    const outcome = this.#gateway.collect(admission.site, { transport: 'nats', raw, limit: this.#limit, client: undefined, userAgent: undefined });
+    let outcome;
+    try {
+      outcome = this.#gateway.collect(admission.site, { transport: 'nats', raw, limit: this.#limit, client: undefined, userAgent: undefined });
+    } catch (err) {
+      this.#logger.error({ err, site }, 'collect failed on a message');
+      this.#reply(msg, { type: 'retry', seq: null, retryAfterMs: this.#config.ingest.retryAfterSeconds * 1000, reason: 'overloaded' });
+      return;
+    }
     switch (outcome.kind) {
       case 'ack':
         this.#reply(msg, outcome.ack);

@@ -92,7 +92,15 @@ export class WsCollector {
     ws.on('message', (data: RawData, isBinary: boolean) => {
       const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
       void isBinary;
-      const outcome = this.#gateway.collect(site, { transport: 'ws', raw, limit: this.#limit, client, userAgent });
+      let outcome;
+      try {
+        outcome = this.#gateway.collect(site, { transport: 'ws', raw, limit: this.#limit, client, userAgent });
+      } catch (err) {
+        // A bug must not take the process down with every other socket: log it, ask for a resend.
+        this.#logger.error({ err, site: site.id }, 'collect failed on a frame');
+        ws.send(JSON.stringify({ type: 'retry', seq: null, retryAfterMs: this.#retryAfterSeconds * 1000, reason: 'overloaded' }));
+        return;
+      }
       switch (outcome.kind) {
         case 'ack':
           for (const e of outcome.events) {
