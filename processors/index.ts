@@ -14,3 +14,9 @@ export type { CrossSellOptions, CrossSellSnapshot, RulePublisher } from './cross
 export { RuleSet } from './cross-sell/rule-set';
 export type { Rule, RuleChange, RuleFilter, RuleKind, RuleLevel, BasketSource, RuleSetJson } from './cross-sell/rule-set';
 export type { CrossSellSettings } from './cross-sell/cross-sell-settings';
+export { NextBestOfferProcessor } from './next-best-offer/next-best-offer-processor';
+export type { NextBestOfferOptions, NextBestOfferSnapshot, OfferRule, OfferRuleSet, RuleSource, VisitorProfiles as OfferVisitorProfiles } from './next-best-offer/next-best-offer-processor';
+export { OfferCatalog } from './next-best-offer/offer-catalog';
+export type { Offer, OfferTarget, OfferPattern } from './next-best-offer/offer-catalog';
+export type { OfferTrigger, OfferOutcome, OfferListener, RuleReason, PatternReason, OfferedItems } from './next-best-offer/offer-trigger';
+export type { NextBestOfferSettings } from './next-best-offer/next-best-offer-settings';
