@@ -1,5 +1,8 @@
 import { requireBound } from '../../src/errors';
 
+/** Buckets of the eviction histogram: upper bounds below this are bucketed exactly. */
+const HISTOGRAM_BUCKETS = 4096;
+
 /**
  * A bounded open-addressing hash table from non-negative integer keys (< 2^53, e.g. a packed pair of
  * item ids) to counts, in typed arrays: no boxed numbers and no per-key objects on the hot path
@@ -25,6 +28,8 @@ export class KeyCountTable {
   #counts: Float64Array;
   #errs: Float64Array;
   readonly #onEvict: ((n: number) => void) | undefined;
+  #spare: { keys: Float64Array; counts: Float64Array; errs: Float64Array } | undefined;
+  readonly #hist = new Uint32Array(HISTOGRAM_BUCKETS);
 
   constructor(capacity: number, onEvict?: (n: number) => void) {
     this.capacity = requireBound('KeyCountTable capacity', capacity);
@@ -128,12 +133,14 @@ export class KeyCountTable {
   /** Removes every key for which `drop(key, upper)` holds; `floor` rises to the largest upper bound removed. */
   removeWhere(drop: (key: number, upper: number) => boolean): number {
     const keys = this.#keys;
+    const counts = this.#counts;
+    const errs = this.#errs;
     let removed = 0;
     let top = this.floor;
-    for (let i = 0; i <= this.#mask; i++) {
+    for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
       if (k < 0) continue;
-      const upper = this.#counts[i]! + this.#errs[i]!;
+      const upper = counts[i]! + errs[i]!;
       if (drop(k, upper)) {
         if (upper > top) top = upper;
         keys[i] = -2; // tombstone until the rebuild below
@@ -143,7 +150,7 @@ export class KeyCountTable {
     if (removed > 0) {
       this.floor = top;
       this.#size -= removed;
-      this.#rehash(this.#mask + 1);
+      this.#rehash(keys.length);
     }
     return removed;
   }
@@ -176,40 +183,96 @@ export class KeyCountTable {
     const oldKeys = this.#keys;
     const oldCounts = this.#counts;
     const oldErrs = this.#errs;
-    this.#mask = slots - 1;
-    this.#keys = new Float64Array(slots).fill(-1);
-    this.#counts = new Float64Array(slots);
-    this.#errs = new Float64Array(slots);
+    // Evictions rebuild at the same size: reuse the previous buffers instead of allocating (GC churn).
+    const spare = this.#spare;
+    let keys: Float64Array;
+    let counts: Float64Array;
+    let errs: Float64Array;
+    if (spare !== undefined && spare.keys.length === slots) {
+      keys = spare.keys.fill(-1);
+      counts = spare.counts;
+      errs = spare.errs;
+    } else {
+      keys = new Float64Array(slots).fill(-1);
+      counts = new Float64Array(slots);
+      errs = new Float64Array(slots);
+    }
+    const mask = slots - 1;
     for (let j = 0; j < oldKeys.length; j++) {
       const k = oldKeys[j]!;
       if (k < 0) continue;
-      const i = this.#find(k);
-      this.#keys[i] = k;
-      this.#counts[i] = oldCounts[j]!;
-      this.#errs[i] = oldErrs[j]!;
+      let i = hashKey(k) & mask;
+      while (keys[i]! !== -1) i = (i + 1) & mask;
+      keys[i] = k;
+      counts[i] = oldCounts[j]!;
+      errs[i] = oldErrs[j]!;
     }
+    this.#mask = mask;
+    this.#keys = keys;
+    this.#counts = counts;
+    this.#errs = errs;
+    this.#spare = oldKeys.length === slots ? { keys: oldKeys, counts: oldCounts, errs: oldErrs } : undefined;
   }
 
-  /** Evicts the lowest quarter by upper bound (ties broken by slot order). */
+  /**
+   * Evicts the lowest quarter by upper bound (ties broken by slot order). The threshold comes from a
+   * histogram of the upper bounds (integers, mostly small) in one pass: a full sort of the table on
+   * every eviction made bounded counting several times slower than exact counting on retail.dat.
+   */
   #evictLowest(): void {
     const quota = Math.max(1, Math.floor(this.#size / 4));
-    const uppers = new Float64Array(this.#size);
-    let n = 0;
     const keys = this.#keys;
-    for (let i = 0; i <= this.#mask; i++) if (keys[i]! >= 0) uppers[n++] = this.#counts[i]! + this.#errs[i]!;
-    uppers.sort();
-    const threshold = uppers[quota - 1]!;
+    const counts = this.#counts;
+    const errs = this.#errs;
+    const last = HISTOGRAM_BUCKETS - 1;
+    const hist = this.#hist;
+    hist.fill(0);
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i]! < 0) continue;
+      const u = counts[i]! + errs[i]!;
+      hist[u < last ? Math.floor(u) : last]!++;
+    }
+    let threshold = -1;
     let below = 0;
-    for (let j = 0; j < quota; j++) if (uppers[j]! < threshold) below++;
-    let ties = quota - below;
-    const removed = this.removeWhere((_k, upper) => {
-      if (upper < threshold) return true;
-      if (upper === threshold && ties > 0) {
-        ties--;
-        return true;
+    for (let b = 0, seen = 0; b < last; b++) {
+      if (seen + hist[b]! >= quota) {
+        threshold = b;
+        below = seen;
+        break;
       }
-      return false;
-    });
+      seen += hist[b]!;
+    }
+    let removed: number;
+    if (threshold >= 0) {
+      // Evict everything below the threshold bucket, then ties at it in slot order. Upper bounds are
+      // integers (sums of integer counts), so bucket b holds exactly the value b.
+      let ties = quota - below;
+      removed = this.removeWhere((_k, upper) => {
+        if (upper < threshold) return true;
+        if (upper < threshold + 1 && ties > 0) {
+          ties--;
+          return true;
+        }
+        return false;
+      });
+    } else {
+      // Rare: over three quarters of the keys have bounds ≥ the last bucket; sort to find the threshold.
+      const uppers = new Float64Array(this.#size);
+      let n = 0;
+      for (let i = 0; i < keys.length; i++) if (keys[i]! >= 0) uppers[n++] = counts[i]! + errs[i]!;
+      uppers.sort();
+      const t = uppers[quota - 1]!;
+      let ties = 0;
+      for (let j = 0; j < quota; j++) if (uppers[j] === t) ties++;
+      removed = this.removeWhere((_k, upper) => {
+        if (upper < t) return true;
+        if (upper === t && ties > 0) {
+          ties--;
+          return true;
+        }
+        return false;
+      });
+    }
     this.#onEvict?.(removed);
   }
 }
