@@ -25,6 +25,8 @@ import { createLogger, type Logger } from './logger';
 import { createCoreMetrics, initLabels } from './metrics/core-metrics';
 import { Pipeline } from './pipeline/pipeline';
 import type { FastifyInstance } from 'fastify';
+import { UsageProcessor } from '../processors/usage/usage-processor';
+import { EVENT_TYPES } from './types';
 
 export interface CreateAppOptions {
   readonly config: Config;
@@ -43,6 +45,11 @@ export interface ShutdownReport {
   readonly queued: number;
   /** Accepted events per site and type (clickstream_events_received_total). */
   readonly received: Record<string, Record<string, number>>;
+  /**
+   * Events per site and type as the usage processor counted them (its retained windows summed):
+   * what reached the processors, to compare with `received`.
+   */
+  readonly processed: Record<string, Record<string, number>>;
 }
 
 export interface App {
@@ -133,10 +140,25 @@ export function createApp(opts: CreateAppOptions): App {
     pipeline.stop();
     await withTimeout(offers.close(), Math.max(left(), 500));
     if (adminServer !== undefined) await withTimeout(adminServer.close(), Math.max(left(), 500));
-    const report: ShutdownReport = { drained: drained === true, queued: pipeline.queueDepth, received: await receivedCounts() };
+    const report: ShutdownReport = { drained: drained === true, queued: pipeline.queueDepth, received: await receivedCounts(), processed: processedCounts() };
     if (report.drained) logger.info({ final: report }, 'clickstream-miner stopped');
     else logger.error({ final: report, err: new ClickstreamError('CM_ERR_SHUTDOWN', `${report.queued} events still queued after ${config.shutdownTimeoutMs} ms`) }, 'clickstream-miner stopped before draining');
     return report;
+  }
+
+  function processedCounts(): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    // Disjoint day windows over the whole retention: each event is in exactly one of them.
+    const dayMs = 86_400_000 - (86_400_000 % config.time.paneMs);
+    const days = Math.ceil((config.time.paneMs * config.time.retentionPanes) / dayMs) + 1;
+    for (const site of config.sites.keys()) {
+      const usage = pipeline.processor(site, 'usage');
+      if (!(usage instanceof UsageProcessor)) continue;
+      const sum: Record<string, number> = { page_view: 0, click: 0, form: 0 };
+      for (const w of usage.windows(dayMs, days)) for (const t of EVENT_TYPES) sum[t] = (sum[t] ?? 0) + w.events[t];
+      out[site] = sum;
+    }
+    return out;
   }
 
   async function receivedCounts(): Promise<Record<string, Record<string, number>>> {

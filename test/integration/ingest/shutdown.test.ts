@@ -79,13 +79,15 @@ describe('SIGTERM with events in flight', () => {
 
     const line = stdout.split('\n').find((l) => l.includes('"final counts"'));
     expect(line, `no final counts line; stderr: ${stderr.slice(-2000)}`).toBeDefined();
-    const report = JSON.parse(line as string) as { drained: boolean; queued: number; received: Record<string, Record<string, number>> };
+    const report = JSON.parse(line as string) as { drained: boolean; queued: number; received: Record<string, Record<string, number>>; processed: Record<string, Record<string, number>> };
     expect(code).toBe(0);
     expect(report.drained).toBe(true);
     expect(report.queued).toBe(0);
     expect(acked).toBeGreaterThan(0);
     // Nothing acknowledged is lost, and nothing unacknowledged was counted as taken.
     expect(report.received['demo']?.['page_view'] ?? 0).toBe(acked);
+    // …and every acknowledged event reached the processors: the usage windows count exactly them.
+    expect(report.processed['demo']?.['page_view']).toBe(acked);
     expect(closeCodes.length).toBe(SOCKETS);
     for (const c of closeCodes) expect([1012, 1006]).toContain(c);
     expect(closeCodes).toContain(1012);
