@@ -6,8 +6,9 @@ const HISTOGRAM_BUCKETS = 4096;
 /**
  * A bounded open-addressing hash table from non-negative integer keys (< 2^53, e.g. a packed pair of
  * item ids) to counts, in typed arrays: no boxed numbers and no per-key objects on the hot path
- * (a `Map<number, number>` with keys above 2^31 stores every key as a heap number; measured 3.8 s vs
- * this table's ~1 s for retail.dat's 7.2 M pair increments, see bench/cross-sell.bench.ts).
+ * (a `Map<number, number>` with keys above 2^31 stores every key as a heap number: on retail.dat's
+ * 7.2 M pair increments it took about twice as long as this table in every run of
+ * bench/cross-sell.bench.ts, e.g. 3.8 s vs 1.4 s on a quiet machine).
  *
  * Each entry keeps `count` (occurrences seen since it was inserted: a lower bound of the true count)
  * and `err` (how much the true count may exceed `count`). `floor` bounds the true count of any key
