@@ -6,6 +6,7 @@
  * events; when it is overloaded the whole frame gets a `retry` outcome and nothing of it is counted,
  * remembered for dedupe or quarantined, so the client's resend is judged afresh.
  */
+import { timingSafeEqual } from 'node:crypto';
 import type { Counter } from 'prom-client';
 import type { Clock } from '../clock';
 import type { Config, SiteConfig } from '../config';
@@ -167,6 +168,17 @@ export class CollectGateway {
   refuse(site: string, transport: IngestTransport, code: RejectReason, message: string, seq: number | null, sample: string): void {
     this.#metrics.eventsRejected.inc({ site, reason: code });
     this.quarantine.add(site, transport, code, message, -1, seq, sample);
+  }
+
+  /**
+   * True when the request carries the site's secret (`Authorization: Bearer <secret>`): a server-side
+   * producer or the replay tool, exempt from the per-client rate limit. Compared in constant time.
+   */
+  isTrusted(site: SiteConfig, authorization: string | undefined): boolean {
+    if (site.secret === '' || authorization === undefined) return false;
+    const given = Buffer.from(authorization);
+    const expected = Buffer.from(`Bearer ${site.secret}`);
+    return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
   /** Drops a client's rate-limit bucket (its connection closed). */

@@ -5,6 +5,7 @@
  *   200 + ack (per-event rejections inside) · 400 unparsable / bad envelope / forbidden key in it ·
  *   413 body or batch too large · 403 origin not allowed · 404 unknown site ·
  *   429 rate limited / 503 overloaded or shutting down, both with Retry-After (seconds).
+ * `Authorization: Bearer <site secret>` marks a trusted producer: no per-IP rate limit.
  * Error bodies are `{error:{code,message}}`, plus `ack` when the body was judged.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -70,7 +71,8 @@ export function registerHttpCollector(app: FastifyInstance, deps: { readonly con
         return reply.code(admission.code === 'unknown_site' ? 404 : 403).send({ error: { code: admission.code, message: admission.message } });
       }
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const outcome = gateway.collect(admission.site, { transport: 'http', raw: body, limit, client: `ip:${req.ip}`, userAgent: req.headers['user-agent'] });
+      const client = gateway.isTrusted(admission.site, req.headers.authorization) ? undefined : `ip:${req.ip}`;
+      const outcome = gateway.collect(admission.site, { transport: 'http', raw: body, limit, client, userAgent: req.headers['user-agent'] });
       switch (outcome.kind) {
         case 'ack': {
           if (outcome.frameRejected === undefined) return reply.code(200).send(outcome.ack);

@@ -64,7 +64,8 @@ export class WsCollector {
       return;
     }
     const userAgent = req.headers['user-agent'];
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#serve(ws, admission.site, userAgent));
+    const trusted = this.#gateway.isTrusted(admission.site, req.headers.authorization);
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#serve(ws, admission.site, userAgent, trusted));
   };
 
   /** Open collect sockets, count. */
@@ -84,8 +85,10 @@ export class WsCollector {
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
 
-  #serve(ws: WebSocket, site: SiteConfig, userAgent: string | undefined): void {
-    const client = `ws:${++this.#nextId}`;
+  #serve(ws: WebSocket, site: SiteConfig, userAgent: string | undefined, trusted: boolean): void {
+    const id = `ws:${++this.#nextId}`;
+    // Trusted producers (the site secret) are not rate limited: no bucket key.
+    const client = trusted ? undefined : id;
     this.#connections++;
     this.#metrics.wsConnections.inc({ endpoint: 'collect' });
     let lastVisitor: string | undefined;
@@ -131,7 +134,7 @@ export class WsCollector {
       this.#connections--;
       this.#metrics.wsConnections.dec({ endpoint: 'collect' });
       this.#visitorSockets.unbindSocket(ws);
-      this.#gateway.forgetClient(client);
+      if (client !== undefined) this.#gateway.forgetClient(client);
     });
   }
 }

@@ -77,6 +77,21 @@ describe('WS /v1/collect', () => {
     calm.ws.close();
   });
 
+  it('ws collect - a producer with the site secret is not rate limited; a wrong secret is', async () => {
+    const flood = async (headers: Record<string, string>): Promise<string[]> => {
+      const s = await connectWs(`${t.ws}/v1/collect?site=shop`, headers);
+      const types: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        s.send(batch(Array.from({ length: 20 }, () => pageView()), i));
+        types.push(String((await s.next())['type']));
+      }
+      s.ws.close();
+      return types;
+    };
+    expect(await flood({ authorization: 'Bearer shop-secret' })).toEqual(['ack', 'ack', 'ack', 'ack']);
+    expect(await flood({ authorization: 'Bearer shop-secreT' })).toEqual(['ack', 'ack', 'retry', 'retry']);
+  });
+
   it('ws collect - an offer for a visitor reaches the socket that visitor sends on', async () => {
     const s = await connectWs(`${t.ws}/v1/collect?site=demo`);
     s.send(batch([pageView({ visitorId: 'offer-visitor' })]));
