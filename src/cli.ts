@@ -47,12 +47,9 @@ async function main(argv: readonly string[]): Promise<void> {
       await serve();
       return;
     case 'replay': {
-      // Owned by the replay tool (issue 3); loaded only when asked for.
-      // TODO(#3): once src/replay/replay-cli.ts exists, import it with a literal specifier so esbuild
-      // bundles it into dist/cli.js; the variable keeps the typecheck green until then.
-      const specifier = './replay/replay-cli';
-      const mod = (await import(specifier)) as { main(args: readonly string[]): Promise<void> };
-      await mod.main(rest);
+      // Owned by the replay tool (issue 3); loaded only when asked for (esbuild inlines it).
+      const { runReplay } = await import('./replay/replay-cli');
+      process.exitCode = await runReplay([...rest]);
       return;
     }
     case '--help':
