@@ -6,6 +6,8 @@ export const MAX_PAIR_ITEMS = 2 ** 21;
 /** Triple keys pack three slots as `(a · 2^17 + b) · 2^17 + c` (< 2^51): at most 2^17 items when triples are on. */
 export const MAX_TRIPLE_ITEMS = 2 ** 17;
 const PAIR_SHIFT = MAX_PAIR_ITEMS;
+/** Slot arrays start this small and double on demand. */
+const INITIAL_SLOTS = 64;
 const TRIPLE_SHIFT = MAX_TRIPLE_ITEMS;
 
 export interface ItemsetCounterOptions {
@@ -63,11 +65,12 @@ export class ItemsetCounter {
   truncatedBaskets = 0;
   readonly #slots = new Map<string, number>();
   readonly #names: (string | undefined)[] = [];
-  readonly #counts: Float64Array;
-  readonly #errs: Float64Array;
+  // Slot arrays grow by doubling up to itemCapacity: a pane with a handful of items stays small.
+  #counts: Float64Array;
+  #errs: Float64Array;
   /** Basket sequence number that last touched each slot: dedupes a basket and protects it from eviction. */
-  readonly #touched: Uint32Array;
-  readonly #free: Int32Array;
+  #touched: Uint32Array;
+  #free: Int32Array;
   #freeTop = 0;
   #nextSlot = 0;
   #itemFloor = 0;
@@ -89,10 +92,11 @@ export class ItemsetCounter {
     if (cap <= options.maxBasketItems) {
       throw new ClickstreamError('CM_ERR_CONFIG', `itemCapacity ${cap} must exceed maxBasketItems ${options.maxBasketItems} (a basket must fit)`);
     }
-    this.#counts = new Float64Array(cap);
-    this.#errs = new Float64Array(cap);
-    this.#touched = new Uint32Array(cap);
-    this.#free = new Int32Array(cap);
+    const initial = Math.min(cap, INITIAL_SLOTS);
+    this.#counts = new Float64Array(initial);
+    this.#errs = new Float64Array(initial);
+    this.#touched = new Uint32Array(initial);
+    this.#free = new Int32Array(initial);
     this.#scratch = new Int32Array(options.maxBasketItems);
     const onEvict = options.onEvict;
     this.#pairs = new KeyCountTable(options.pairCapacity, onEvict && ((n) => onEvict('pairs', n)));
@@ -370,7 +374,6 @@ export class ItemsetCounter {
     if (offset === 0) this.#seq = (this.#seq + 1) >>> 0 || 1;
     const seq = this.#seq;
     const max = this.options.maxBasketItems;
-    const touched = this.#touched;
     const s = this.#scratch;
     let n = offset;
     for (let i = 0; i < basket.length; i++) {
@@ -383,12 +386,13 @@ export class ItemsetCounter {
           break;
         }
         slot = this.#intern(name);
-      } else if (touched[slot] === seq) continue;
+      } else if (this.#touched[slot] === seq) continue;
       if (n === max) {
         if (insert) this.truncatedBaskets++;
         break;
       }
-      touched[slot] = seq;
+      // TRICKY: #intern may have grown the slot arrays: always index the current one.
+      this.#touched[slot] = seq;
       s[n++] = slot;
     }
     return n;
@@ -396,13 +400,28 @@ export class ItemsetCounter {
 
   /** A slot for a new item, evicting the lowest quarter of items when full (never the current basket's). */
   #intern(name: string): number {
-    if (this.#freeTop === 0 && this.#nextSlot === this.#counts.length) this.#evictItems();
+    if (this.#freeTop === 0 && this.#nextSlot === this.#counts.length) {
+      if (this.#counts.length < this.options.itemCapacity) this.#grow();
+      else this.#evictItems();
+    }
     const slot = this.#freeTop > 0 ? this.#free[--this.#freeTop]! : this.#nextSlot++;
     this.#slots.set(name, slot);
     this.#names[slot] = name;
     this.#counts[slot] = 0;
     this.#errs[slot] = this.#itemFloor;
     return slot;
+  }
+
+  #grow(): void {
+    const size = Math.min(this.options.itemCapacity, this.#counts.length * 2);
+    const grow = <T extends Float64Array | Uint32Array | Int32Array>(a: T, b: T): T => {
+      b.set(a);
+      return b;
+    };
+    this.#counts = grow(this.#counts, new Float64Array(size));
+    this.#errs = grow(this.#errs, new Float64Array(size));
+    this.#touched = grow(this.#touched, new Uint32Array(size));
+    this.#free = grow(this.#free, new Int32Array(size));
   }
 
   #evictItems(): void {

@@ -2,6 +2,8 @@ import { requireBound } from '../../src/errors';
 
 /** Buckets of the eviction histogram: upper bounds below this are bucketed exactly. */
 const HISTOGRAM_BUCKETS = 4096;
+/** Slots a table starts with (it doubles on demand up to its capacity): a pane with few pairs stays small. */
+const MIN_SLOTS = 64;
 
 /**
  * A bounded open-addressing hash table from non-negative integer keys (< 2^53, e.g. a packed pair of
@@ -35,7 +37,7 @@ export class KeyCountTable {
   constructor(capacity: number, onEvict?: (n: number) => void) {
     this.capacity = requireBound('KeyCountTable capacity', capacity);
     this.#onEvict = onEvict;
-    const slots = Math.min(1024, slotsFor(this.capacity));
+    const slots = MIN_SLOTS;
     this.#mask = slots - 1;
     this.#keys = new Float64Array(slots).fill(-1);
     this.#counts = new Float64Array(slots);
@@ -280,7 +282,7 @@ export class KeyCountTable {
 
 /** Table slots for `n` keys at a load factor ≤ 0.7, a power of two. */
 function slotsFor(n: number): number {
-  let s = 1024;
+  let s = MIN_SLOTS;
   while (s * 7 < n * 10) s *= 2;
   return s;
 }
