@@ -53,7 +53,9 @@ export function sendScript(req: FastifyRequest, reply: FastifyReply, s: BrowserS
     .header('content-type', 'application/javascript; charset=utf-8')
     .header('cache-control', `public, max-age=${maxAgeSeconds}`)
     .header('etag', s.etag)
-    .header('vary', 'accept-encoding');
+    .header('vary', 'accept-encoding')
+    // Shops that isolate themselves (Cross-Origin-Embedder-Policy) may still load the snippet from here.
+    .header('cross-origin-resource-policy', 'cross-origin');
   if (req.headers['if-none-match'] === s.etag) return reply.code(304).send();
   if (/\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) return reply.header('content-encoding', 'gzip').send(s.gzip);
   return reply.send(s.text);

@@ -1,5 +1,5 @@
 // Bundles the server (src/cli.ts → dist/cli.js: Node 20, ESM, npm packages left external) and, when
-// the tracking snippet exists, the browser snippet (src/snippet/index.ts → dist/snippet.js: minified IIFE).
+// the tracking snippet exists, the browser scripts (dist/snippet.js, dist/demo-storefront.js: minified IIFEs).
 import { build } from 'esbuild';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,15 +19,21 @@ await build({
   logLevel: 'warning',
 });
 
-const snippet = join(root, 'src', 'snippet', 'index.ts');
-if (existsSync(snippet)) {
+// The browser scripts: the server bundles them again at boot (src/http/browser-assets.ts) and reads
+// these copies only when esbuild is not installed; same options as src/snippet/build-snippet.ts.
+const browserScripts = [
+  [join(root, 'src', 'snippet', 'index.ts'), 'snippet.js'],
+  [join(root, 'src', 'http', 'demo', 'client', 'storefront.ts'), 'demo-storefront.js'],
+];
+for (const [entry, out] of browserScripts) {
+  if (!existsSync(entry)) continue;
   await build({
-    entryPoints: [snippet],
-    outfile: join(root, 'dist', 'snippet.js'),
+    entryPoints: [entry],
+    outfile: join(root, 'dist', out),
     bundle: true,
     minify: true,
     format: 'iife',
-    target: 'es2018',
+    target: 'es2020',
     platform: 'browser',
     legalComments: 'none',
     logLevel: 'warning',
