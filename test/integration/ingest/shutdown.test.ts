@@ -21,7 +21,7 @@ afterAll(() => {
 });
 
 async function waitReady(adminPort: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 600; i++) {
     try {
       if ((await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status === 200) return;
     } catch {
