@@ -143,6 +143,22 @@ describe('CrossSellProcessor', () => {
     expect(find(rs, 'product:association:session:x=>y')!.confidence).toBe(1);
   });
 
+  it('cross-sell - a closed session absorbed by a merge is retracted; tracked sessions are bounded and evictions counted', () => {
+    const evictions = new Map<string, number>();
+    const p = processor({ maxTrackedSessions: 2 }, { evictions });
+    const end = T0 + 20 * 60_000;
+    const a = summary('a', end, { viewed: ['x', 'y'] });
+    const b = summary('b', end, { viewed: ['x', 'z'] });
+    p.onSession({ kind: 'closed', session: a }, epochMillis(end));
+    p.onSession({ kind: 'closed', session: b }, epochMillis(end));
+    p.onSession({ kind: 'merged', absorbed: a, into: b }, epochMillis(end));
+    p.refresh(end + 1);
+    expect(p.current().baskets.session).toBe(1);
+    expect(find(p.current(), 'product:association:session:x=>y')).toBeUndefined();
+    for (const id of ['c', 'd', 'e']) p.onSession({ kind: 'closed', session: summary(id, end, { viewed: ['q'] }) }, epochMillis(end));
+    expect(evictions.get('sessions')).toBe(2);
+  });
+
   it('cross-sell - sequential rules: bought A in an earlier session, later bought B, within the horizon', () => {
     const p = processor({ sequentialHorizon: 'PT2H', minSupport: 0 });
     const t = T0 + 60_000;
