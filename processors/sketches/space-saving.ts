@@ -163,25 +163,50 @@ export class SpaceSaving<K extends string | number = string> {
   merge(other: SpaceSaving<K>): void {
     const fa = this.#floor;
     const fb = other.#floor;
-    const merged = new Map<K, [number, number]>();
-    for (let i = 0; i < this.#keys.length; i++) merged.set(this.#keys[i]!, [this.#counts[i]!, this.#errors[i]!]);
-    const inOther = new Set<K>();
+    const n0 = this.#keys.length;
+    // Keys of this summary that the other one also monitors; the rest get the other's bound.
+    const touched = fb > 0 ? new Uint8Array(n0) : undefined;
+    let overflow: Array<readonly [K, number, number]> | undefined;
     for (let i = 0; i < other.#keys.length; i++) {
       const k = other.#keys[i]!;
-      inOther.add(k);
       const c = other.#counts[i]!;
       const e = other.#errors[i]!;
-      const cur = merged.get(k);
-      if (cur === undefined) merged.set(k, [c + fa, e + fa]);
-      else {
-        cur[0] += c;
-        cur[1] += e;
+      const j = this.#slot.get(k);
+      if (j !== undefined) {
+        this.#counts[j]! += c;
+        this.#errors[j]! += e;
+        if (touched !== undefined && j < n0) touched[j] = 1;
+        continue;
+      }
+      const n = this.#keys.length;
+      if (n < this.capacity) {
+        this.#grow(n + 1);
+        this.#keys.push(k);
+        this.#counts[n] = c + fa;
+        this.#errors[n] = e + fa;
+        this.#slot.set(k, n);
+      } else (overflow ??= []).push([k, c + fa, e + fa]);
+    }
+    if (touched !== undefined) {
+      for (let j = 0; j < n0; j++) {
+        if (touched[j] === 0) {
+          this.#counts[j]! += fb;
+          this.#errors[j]! += fb;
+        }
       }
     }
-    if (fb > 0) for (const [k, v] of merged) if (!inOther.has(k)) { v[0] += fb; v[1] += fb; }
     const total = this.#total + other.#total;
-    this.#load([...merged].map(([k, [c, e]]) => [k, c, e] as const), fa + fb, total);
     this.#evictions += other.#evictions;
+    if (overflow === undefined) {
+      // Counts changed in place: the heap order is rebuilt lazily at the next eviction.
+      this.#heap = false;
+      this.#total = total;
+      this.#floor = fa + fb;
+      return;
+    }
+    const all: Array<readonly [K, number, number]> = overflow;
+    for (let i = 0; i < this.#keys.length; i++) all.push([this.#keys[i]!, this.#counts[i]!, this.#errors[i]!]);
+    this.#load(all, fa + fb, total);
   }
 
   clear(): void {

@@ -8,7 +8,8 @@
  *   different visitors never merge).
  * - diginetica: item views with their own timing: sessions in the order (eventdate, session_id), one
  *   every `sessionSpacingMs`, each view at session start + its `timeframe`; product pages
- *   `/product/<item>` with `product.id`; the data's session id is sent as the client `sessionId`.
+ *   `/product/<item>` with `product.id`; the data's session id is sent as the client `sessionId`, the
+ *   visitor is the session's first user id (else one per session).
  * - retail: one line = one purchase basket, a `form` submit with `items` (quantity 1 per line item).
  * - ndjson: one v1 event per line, sent as is (timestamps shifted by the caller).
  */
@@ -136,11 +137,15 @@ export function digineticaEvents(views: readonly DigineticaView[], opts: Timelin
   digineticaSessions(views).forEach((s, k) => {
     const start = opts.startMs + k * spacing;
     const t0 = s[0]!.timeframe;
+    // TRICKY: a few sessions change user_id midway (NA → 4, or 1328 → 45970); one session is one
+    // visitor, the first user id it names.
+    const user = s.find((v) => v.userId !== undefined)?.userId;
+    const visitorId = user !== undefined ? `u${user}` : `s${s[0]!.sessionId}`;
     s.forEach((v, i) => {
       out.push({
         id: `d${v.sessionId}-${i}`,
         type: 'page_view',
-        visitorId: v.userId !== undefined ? `u${v.userId}` : `s${v.sessionId}`,
+        visitorId,
         sessionId: `d${v.sessionId}`,
         ts: start + (v.timeframe - t0),
         url: `/product/${v.itemId}`,

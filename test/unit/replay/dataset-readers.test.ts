@@ -46,17 +46,19 @@ describe('dataset readers', () => {
   });
 
   it('diginetica - sessions ordered by (eventdate, session_id), views by timeframe, own timing kept', () => {
-    const csv = ['session_id;user_id;item_id;timeframe;eventdate', '10;NA;a;5000;2016-05-02', '10;NA;b;1000;2016-05-02', '2;77;c;0;2016-05-02', '3;NA;d;0;2016-05-01', '2;77;e;60000;2016-05-02', ''].join('\n');
+    const csv = ['session_id;user_id;item_id;timeframe;eventdate', '10;NA;a;5000;2016-05-02', '10;NA;b;1000;2016-05-02', '2;77;c;0;2016-05-02', '3;NA;d;0;2016-05-01', '2;77;e;60000;2016-05-02', '10;9;f;9000;2016-05-02', ''].join('\n');
     const views = readDigineticaViews(file('d.csv', csv));
-    expect(views).toHaveLength(5);
+    expect(views).toHaveLength(6);
     expect(views[0]).toEqual({ sessionId: '10', userId: undefined, itemId: 'a', timeframe: 5000, eventDate: '2016-05-02' });
-    expect(digineticaSessions(views).map((s) => s.map((v) => v.itemId))).toEqual([['d'], ['c', 'e'], ['b', 'a']]);
+    expect(digineticaSessions(views).map((s) => s.map((v) => v.itemId))).toEqual([['d'], ['c', 'e'], ['b', 'a', 'f']]);
     const events = digineticaEvents(views, { startMs: 0, sessionSpacingMs: 100 });
     expect(events.map((e) => [e.ts, e.visitorId, e.sessionId, e.url, e.product?.id])).toEqual([
       [0, 's3', 'd3', '/product/d', 'd'],
       [100, 'u77', 'd2', '/product/c', 'c'],
-      [200, 's10', 'd10', '/product/b', 'b'],
-      [4_200, 's10', 'd10', '/product/a', 'a'],
+      // Session 10 names user 9 midway: the whole session is that visitor's.
+      [200, 'u9', 'd10', '/product/b', 'b'],
+      [4_200, 'u9', 'd10', '/product/a', 'a'],
+      [8_200, 'u9', 'd10', '/product/f', 'f'],
       [60_100, 'u77', 'd2', '/product/e', 'e'],
     ]);
   });
