@@ -123,8 +123,9 @@ export class OfferDispatcher implements OfferListener {
     if (this.#js !== undefined) this.#publishNats(site, t.triggerId, json);
     if (o.webhooks !== undefined) {
       const urls = o.webhookUrls(site);
+      // A webhook is never sent unsigned: a site without a secret is refused at boot (createNextBestOffer).
       const secret = urls.length > 0 ? o.site(site)?.secret : undefined;
-      if (secret !== undefined) {
+      if (secret !== undefined && secret !== '') {
         for (const url of urls) {
           o.webhooks.send(site, url, secret, t.triggerId, json);
           this.#delivered.labels(site, 'webhook').inc();
