@@ -13,3 +13,6 @@ export type { Ack, CollectOutcome, RetryReason } from './ingest/collect-gateway'
 export type { QuarantineItem } from './ingest/quarantine';
 export type { Processor, EventOutcome } from '../processors/processor';
 export type { EpochMillis, EventType, SiteId, VisitorId } from './types';
+export { signWebhook, verifyWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER, TRIGGER_ID_HEADER, type DeadLetter } from './delivery/webhook-sender';
+export type { OfferTrigger, RuleReason, PatternReason } from '../processors/next-best-offer/offer-trigger';
+export type { AttributionStats, AttributionRow } from './delivery/attribution';
