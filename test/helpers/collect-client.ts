@@ -12,7 +12,9 @@ export async function startTestApp(overrides: Record<string, unknown> = {}, env:
   ws: string;
   stop: () => Promise<void>;
 }> {
-  const config = loadConfig(env, { port: 0, adminPort: 0, host: '127.0.0.1', ...overrides });
+  // Smaller bounds than production: lru-cache preallocates its arrays, and tests build many apps.
+  const ingest = { dedupeCapacity: 10_000, rateLimitMaxClients: 1_000, maxVisitorSockets: 1_000, ...((overrides['ingest'] as Record<string, unknown> | undefined) ?? {}) };
+  const config = loadConfig(env, { port: 0, adminPort: 0, host: '127.0.0.1', ...overrides, ingest });
   const app = createApp({ config, logger: createLogger('silent') });
   const { port, adminPort } = await app.start();
   return {
