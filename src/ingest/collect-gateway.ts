@@ -166,8 +166,10 @@ export class CollectGateway {
    * (a WS frame beyond `maxPayload`, an HTTP body beyond the body limit).
    */
   refuse(site: string, transport: IngestTransport, code: RejectReason, message: string, seq: number | null, sample: string): void {
-    this.#metrics.eventsRejected.inc({ site, reason: code });
-    this.quarantine.add(site, transport, code, message, -1, seq, sample);
+    // Labels come from the closed set of configured sites; anything else is UNKNOWN_SITE.
+    const label = this.#config.sites.has(site) ? site : UNKNOWN_SITE;
+    this.#metrics.eventsRejected.inc({ site: label, reason: code });
+    this.quarantine.add(label, transport, code, message, -1, seq, sample);
   }
 
   /**
