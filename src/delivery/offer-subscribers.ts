@@ -9,8 +9,8 @@ import { requireBound } from '../errors';
 /**
  * `WS /v1/offers?site=S`: storefront subscribers (DESIGN.md §3, §6). Authenticated with the site's
  * secret (`Authorization: Bearer <secret>` or `?token=<secret>`); refused before the upgrade with an
- * HTTP status and a JSON body `{code, message}` otherwise. A subscriber only ever gets its own site's
- * offers.
+ * HTTP status, an `X-Clickstream-Error` header and the servers' JSON error body
+ * `{error:{code, message}}`. A subscriber only ever gets its own site's offers.
  *
  * A slow subscriber never blocks the pipeline: `publish` only appends to the subscriber's bounded
  * queue (drop-oldest, counted) and sends while the socket's `bufferedAmount` is under the high-water
@@ -144,7 +144,7 @@ export class OfferSubscribers {
     switch (d.kind) {
       case 'refuse': {
         this.#refused.labels(d.code).inc();
-        const body = JSON.stringify({ code: d.code, message: d.message });
+        const body = JSON.stringify({ error: { code: d.code, message: d.message } });
         const reason = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' }[d.status];
         socket.end(
           `HTTP/1.1 ${d.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Clickstream-Error: ${d.code}\r\nConnection: close\r\n\r\n${body}`,

@@ -11,7 +11,7 @@ import type { OfferTrigger } from '../../../processors/next-best-offer/offer-tri
 
 const config = loadConfig({}, { sites: [{ id: 'shop', secret: 'shop-secret' }, { id: 'other', secret: 'other-secret' }, { id: 'nosecret' }] });
 
-type Attempt = { kind: 'open'; ws: WebSocket; messages: string[] } | { kind: 'refused'; status: number; body: { code: string; message: string } };
+type Attempt = { kind: 'open'; ws: WebSocket; messages: string[] } | { kind: 'refused'; status: number; header: string; body: { code: string; message: string } };
 
 function attempt(url: string, headers: Record<string, string> = {}): Promise<Attempt> {
   return new Promise((resolve, reject) => {
@@ -22,7 +22,7 @@ function attempt(url: string, headers: Record<string, string> = {}): Promise<Att
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve({ kind: 'refused', status: res.statusCode ?? 0, body: JSON.parse(body) as { code: string; message: string } }));
+      res.on('end', () => resolve({ kind: 'refused', status: res.statusCode ?? 0, header: String(res.headers['x-clickstream-error']), body: (JSON.parse(body) as { error: { code: string; message: string } }).error }));
     });
     ws.once('error', (err) => {
       if (ws.readyState !== ws.CLOSED) reject(err);
@@ -90,7 +90,7 @@ describe('WS /v1/offers subscribers', () => {
 
   it('auth - no token is refused with 401 unauthorized', async () => {
     const a = await attempt(`${base}?site=shop`);
-    expect(a).toMatchObject({ kind: 'refused', status: 401, body: { code: 'unauthorized' } });
+    expect(a).toMatchObject({ kind: 'refused', status: 401, header: 'unauthorized', body: { code: 'unauthorized' } });
     if (a.kind === 'refused') expect(a.body.message).toMatch(/missing token/);
   });
 
