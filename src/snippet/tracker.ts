@@ -14,6 +14,8 @@ type Fields = Record<string, unknown>;
 export type OfferHandler = (offer: Record<string, unknown>) => void;
 
 const CONSENT_KEY = 'cm_consent';
+/** Offer trigger ids remembered to drop redelivered offers (count). */
+const SEEN_TRIGGERS = 50;
 /** Fields a caller of `cm('track', type, fields)` may set, per type (the schemas allow no others). */
 const TRACK_FIELDS: Record<EventType, readonly string[]> = {
   page_view: ['url', 'title', 'referrer', 'product', 'search', 'ads', 'props'],
@@ -31,6 +33,7 @@ export class Tracker {
   private readonly transport: Transport;
   private readonly forms: FormTracker;
   private readonly offerHandlers: OfferHandler[] = [];
+  private readonly seenTriggers: string[] = [];
   private on = false;
   private booted = false;
   private lastUrl = '';
@@ -45,6 +48,12 @@ export class Tracker {
       site: cfg.site,
       key: cfg.key,
       onOffer: (offer) => {
+        // Offers come at least once; the triggerId is their idempotency key.
+        const id = String(offer['triggerId'] ?? '');
+        if (id) {
+          if (this.seenTriggers.includes(id)) return;
+          if (this.seenTriggers.push(id) > SEEN_TRIGGERS) this.seenTriggers.shift();
+        }
         for (const fn of this.offerHandlers) {
           try {
             fn(offer);

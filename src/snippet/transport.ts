@@ -108,7 +108,8 @@ export class Transport {
 
   /** The page is going away (pagehide) or hidden: hand every unacknowledged event to the browser. */
   beacon(): void {
-    if (this.stopped || this.queue.items.length === 0) return;
+    // Offline, a beacon would fail unseen: the persisted queue keeps the events for later.
+    if (this.stopped || this.queue.items.length === 0 || !navigator.onLine) return;
     const url = this.url();
     // TRICKY: events already on the socket are included — their ack may never arrive once the page is
     // gone. All stay in the persisted queue until acked, so a later page resends them (deduped).

@@ -87,6 +87,13 @@ export class FakeCollector {
     return this.batches.filter((b) => b.answer === 'ack').flatMap((b) => [...b.events]);
   }
 
+  /** Acknowledged events, each id once (first arrival), as a deduplicating server would keep them. */
+  uniqueAckedEvents(): Array<Record<string, unknown>> {
+    const byId = new Map<string, Record<string, unknown>>();
+    for (const e of this.ackedEvents()) if (!byId.has(String(e['id']))) byId.set(String(e['id']), e);
+    return [...byId.values()];
+  }
+
   ackedIds(): Set<string> {
     return new Set(this.ackedEvents().map((e) => String(e['id'])));
   }
