@@ -7,7 +7,7 @@ import type { EpochMillis, SiteId, VisitorId } from '../../src/types';
 import { OK, type EventOutcome, type Processor } from '../processor';
 import { DeadlineQueue, type Deadline } from './deadline-queue';
 import { LIFECYCLE_STAGES, type LifecycleStage, type Offer, type OfferCatalog, type OfferPattern } from './offer-catalog';
-import { createOfferMetrics, type OfferMetrics, type SuppressReason } from './offer-metrics';
+import { createOfferMetrics, SUPPRESS_REASONS, type OfferMetrics, type SuppressReason } from './offer-metrics';
 import type { OfferListener, OfferOutcome, OfferTrigger, OfferedItems } from './offer-trigger';
 import type { NextBestOfferSettings } from './next-best-offer-settings';
 import { RollingCap } from './rolling-cap';
@@ -226,8 +226,10 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
     });
     this.#pending = new DeadlineQueue(s.maxPending);
     this.#siteCap = new RollingCap(s.siteCap.max, s.siteCap.windowMs);
+    // Every series exists (at 0) from the start, so rates and alerts see it before the first event.
     this.#metrics.triggered.labels(this.site);
     this.#metrics.holdout.labels(this.site);
+    for (const r of SUPPRESS_REASONS) this.#metrics.suppressed.labels(this.site, r);
   }
 
   /** Listeners get every trigger (holdout ones too, flagged) and the outcomes attribution follows. */
