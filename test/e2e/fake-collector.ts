@@ -29,6 +29,8 @@ export class FakeCollector {
   /** Refuse WebSocket upgrades (forces the snippet's HTTP fallback). */
   refuseWebSockets = false;
   readonly pages = new Map<string, string>();
+  /** WebSocket connections accepted so far. */
+  connections = 0;
   private readonly sockets = new Set<WebSocket>();
   private readonly validator = new EventValidator();
   private readonly wss = new WebSocketServer({ noServer: true });
@@ -45,6 +47,7 @@ export class FakeCollector {
         return;
       }
       this.wss.handleUpgrade(req, socket, head, (ws) => {
+        this.connections++;
         this.sockets.add(ws);
         ws.on('close', () => this.sockets.delete(ws));
         ws.on('message', (data) => {
@@ -76,6 +79,11 @@ export class FakeCollector {
   push(message: Record<string, unknown>): number {
     for (const ws of this.sockets) ws.send(JSON.stringify(message));
     return this.sockets.size;
+  }
+
+  /** Cuts every collect socket (a server restart or a dropped network path, as the client sees it). */
+  dropSockets(): void {
+    for (const ws of this.sockets) ws.terminate();
   }
 
   get openSockets(): number {

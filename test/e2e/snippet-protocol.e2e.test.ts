@@ -177,6 +177,19 @@ describe('tracking snippet in Chromium (scripted collector)', () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
+  it('transport - a dropped socket is reopened and what was tracked meanwhile is delivered on it', async () => {
+    collector.pages.set('/w', loaderPage('<p>reconnect</p>'));
+    await page.goto(origin + '/w');
+    await until('the first socket and page view', () => collector.openSockets === 1 && byType('page_view').length === 1);
+    collector.dropSockets();
+    for (let i = 0; i < 3; i++) await cm('track', 'click', { target: { kind: 'button', id: 'gap' + i } });
+    await until('the clicks after reconnecting', () => byType('click').length === 3);
+    expect(collector.connections).toBe(2);
+    // One reconnect is below the HTTP fallback threshold (two failures): the clicks came on the new socket.
+    const clickBatches = collector.batches.filter((b) => b.answer === 'ack' && b.events.some((e) => e['type'] === 'click'));
+    expect(clickBatches.map((b) => b.via)).toEqual(clickBatches.map(() => 'ws'));
+  });
+
   it('transport - without a WebSocket it falls back to HTTP POST and honours 503 Retry-After', async () => {
     collector.refuseWebSockets = true;
     collector.http503Next = 1;
