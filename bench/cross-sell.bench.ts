@@ -15,6 +15,7 @@
  * Not measured: memory, snapshot size, merge cost, sliding windows with many panes.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FPGrowth } from 'node-fpgrowth';
@@ -130,7 +131,8 @@ for (const [name, over] of [
   rows.push(row('bare Map<number, number> pair count (naive ceiling)', s, 0, 0, 'no bound, no windows'));
 }
 
-const result = { node: process.version, date: new Date().toISOString(), data: 'retail.dat', minSupport: MIN_SUPPORT, rows };
+// The load average says how shared the machine was: compare rows within one run, not across runs.
+const result = { node: process.version, date: new Date().toISOString(), cpus: cpus().length, loadAverage1m: Number(loadavg()[0]!.toFixed(2)), data: 'retail.dat', minSupport: MIN_SUPPORT, rows };
 console.log(JSON.stringify(result, null, 2));
 const pad = Math.max(...rows.map((r) => r.name.length));
 for (const r of rows) console.log(`${r.name.padEnd(pad)}  ${r.seconds.toFixed(3).padStart(7)} s  ${r.basketsPerSecond.toLocaleString('en').padStart(9)} baskets/s  ${r.note}`);
