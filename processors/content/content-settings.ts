@@ -1,6 +1,6 @@
 import { ClickstreamError } from '../../src/errors';
 
-/** Per-site content settings (`site.processors.content` in the config file). */
+/** Per-site content settings (`site.processors.content` in the config file); capacities are per pane. */
 export interface ContentSettings {
   /** Distinct pages counted per pane before Space-Saving takes over, count. */
   readonly maxPages: number;
@@ -21,10 +21,10 @@ export interface ContentSettings {
 }
 
 export const DEFAULT_CONTENT_SETTINGS: ContentSettings = Object.freeze({
-  maxPages: 20_000,
-  maxProducts: 20_000,
+  maxPages: 10_000,
+  maxProducts: 10_000,
   maxCategories: 2_000,
-  maxSearches: 10_000,
+  maxSearches: 5_000,
   trendingHistory: 6,
   trendingAlpha: 0.3,
   trendingMinCount: 3,

@@ -1,6 +1,10 @@
 import { ClickstreamError } from '../../src/errors';
 
-/** Per-site navigation settings (`site.processors.navigation` in the config file), all bounds. */
+/**
+ * Per-site navigation settings (`site.processors.navigation` in the config file), all bounds per pane.
+ * Worst-case memory is retention panes × the sum of these (a window query merges its panes into one
+ * summary of the same capacities), so lower them for long retention with fine panes.
+ */
 export interface NavigationSettings {
   /** Distinct from→to transitions counted exactly per pane before Space-Saving takes over, count. */
   readonly maxTransitions: number;
@@ -13,10 +17,10 @@ export interface NavigationSettings {
 }
 
 export const DEFAULT_NAVIGATION_SETTINGS: NavigationSettings = Object.freeze({
-  maxTransitions: 50_000,
-  maxPages: 20_000,
-  maxPaths: 20_000,
-  maxTargets: 5_000,
+  maxTransitions: 20_000,
+  maxPages: 10_000,
+  maxPaths: 10_000,
+  maxTargets: 2_000,
 });
 
 const KEYS = Object.keys(DEFAULT_NAVIGATION_SETTINGS) as Array<keyof NavigationSettings>;
