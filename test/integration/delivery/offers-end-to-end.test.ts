@@ -13,10 +13,10 @@ import { batch, connectWs, pageView, startTestApp, type TestSocket } from '../..
 let t: Awaited<ReturnType<typeof startTestApp>>;
 beforeAll(async () => {
   // The demo site as shipped (its default offers), with rules recomputed every second of event time
-  // instead of every minute, so the test does not wait a minute for the watermark.
+  // instead of every minute and a 2-second cart idle time, so the test does not wait for minutes.
   t = await startTestApp({
     time: { outOfOrderness: 'PT1S', idleTimeout: 'PT1S', tick: 100 },
-    sites: [{ id: 'demo', secret: 'demo-secret', processors: { 'cross-sell': { recomputeEvery: 'PT1S' } } }],
+    sites: [{ id: 'demo', secret: 'demo-secret', processors: { 'cross-sell': { recomputeEvery: 'PT1S' }, 'next-best-offer': { cartIdle: 'PT2S' } } }],
   });
 });
 afterAll(async () => {
@@ -103,6 +103,25 @@ describe('offers end to end through the real app', () => {
     expect(stats.attribution.totals.shown).toBe(stats.decisions.triggered);
     visitor.ws.close();
     storefront.ws.close();
+  });
+
+  it('e2e - a cart left alone past the idle time (by the watermark) brings the cart-rescue offer to the visitor', async () => {
+    const visitor = await connectWs(`${t.ws}/v1/collect?site=demo`);
+    const added = Date.now();
+    visitor.send(batch([{ ...pageView({ visitorId: 'cart-leaver', ts: added }), type: 'click', target: { kind: 'button', productId: 'P42' } }], 1));
+    const offer = await nextOfType(visitor, 'offer');
+    expect(offer).toMatchObject({
+      visitorId: 'cart-leaver',
+      offerId: 'demo-cart-rescue',
+      because: { kind: 'pattern', pattern: 'cart_abandonment', idleMs: 2_000, items: ['P42'] },
+      offered: { level: 'product', items: ['P42'] },
+    });
+    // Event time of the add-to-cart (skew-corrected by the gateway: `ts` plus receive − send), and the
+    // trigger at exactly that time plus the idle time.
+    const lastActivity = (offer['because'] as { lastActivity: number }).lastActivity;
+    expect(lastActivity).toBeGreaterThanOrEqual(added);
+    expect(offer['ts']).toBe(lastActivity + 2_000);
+    visitor.ws.close();
   });
 
   it('e2e - the catalog admin API adds, lists and removes offers, reporting every problem', async () => {
