@@ -23,7 +23,7 @@
  * (checkout lines, sent with the form submit), `data-cm-form` (form id), `data-cm-ignore` (untracked
  * form), `data-cm-sensitive` (a field, or a container of fields, never touched).
  */
-import { readConfig } from './snippet-config';
+import { applyInit, readConfig } from './snippet-config';
 import { Tracker } from './tracker';
 
 type Cm = ((...args: unknown[]) => void) & { q?: ArrayLike<unknown>[]; loaded?: boolean };
@@ -32,7 +32,7 @@ const w = window as unknown as { cm?: Cm };
 if (!w.cm?.loaded) {
   const queued = Array.from(w.cm?.q ?? []);
   const cfg = readConfig(document.currentScript as HTMLScriptElement | null);
-  for (const args of queued) if (args[0] === 'init' && typeof args[1] === 'object') Object.assign(cfg, args[1]);
+  for (const args of queued) if (args[0] === 'init') applyInit(cfg, args[1]);
   const tracker = new Tracker(cfg);
   const cm: Cm = (...args: unknown[]) => tracker.call(args);
   cm.loaded = true;

@@ -37,3 +37,12 @@ export function readConfig(script: HTMLScriptElement | null): SnippetConfig {
     queueLimit: 500,
   };
 }
+
+/** Applies `cm('init', {...})`: known keys with the right type only, so a typo cannot break tracking. */
+export function applyInit(cfg: SnippetConfig, raw: unknown): void {
+  if (typeof raw !== 'object' || raw === null) return;
+  const c = cfg as unknown as Record<string, unknown>;
+  for (const [k, v] of Object.entries(raw)) {
+    if (k in c && (typeof v === typeof c[k] || (k === 'key' && typeof v === 'string'))) c[k] = v;
+  }
+}

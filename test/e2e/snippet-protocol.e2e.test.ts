@@ -69,7 +69,10 @@ describe('tracking snippet in Chromium (scripted collector)', () => {
     collector.pages.set(
       '/shop',
       loaderPage(`<section data-cm-page-product="dune" data-cm-category="sci-fi-books" data-cm-price="14.99"></section>
-<p data-cm-search-results="7">7 results</p><div data-cm-ad="banner-1">ad</div><div data-cm-ad="banner-2">ad</div><div data-cm-ad="banner-1">again</div>`),
+<p data-cm-search-results="7">7 results</p><div data-cm-ad="banner-1">ad</div><div data-cm-ad="banner-2">ad</div><div data-cm-ad="banner-1">again</div>`,
+        // Wrongly typed or unknown settings are ignored: the search parameter stays 'q'.
+        "cm('init', { site: 'demo', searchParam: 42, bogus: true });",
+      ),
     );
     await page.goto(origin + '/shop?q=%20space%20opera%20');
     await loaded();
