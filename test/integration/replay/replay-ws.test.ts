@@ -1,0 +1,38 @@
+/**
+ * The replay tool against a real server over a real WebSocket: Diginetica item views, shifted to now,
+ * into WS /v1/collect with a tight rate limit, so the server answers `retry` and the tool must resend.
+ * The expected counts come from the events the tool built, counted here independently.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { buildReplayEvents, parseReplayArgs, replay } from '../../../src/replay/replay-cli';
+import { startTestApp } from '../../helpers/collect-client';
+import { describeWithData } from '../../helpers/data';
+
+describeWithData('diginetica_sample_train-item-views.csv', 'replay over a WebSocket', (path) => {
+  let t: Awaited<ReturnType<typeof startTestApp>>;
+  beforeAll(async () => {
+    t = await startTestApp({ ingest: { rateLimitPerSecond: 2_000, rateLimitBurst: 600 } });
+  });
+  afterAll(async () => {
+    await t.stop();
+  });
+
+  it('replay - every event is acknowledged despite rate-limit retries, and the navigation stats count its sessions', async () => {
+    const parsed = parseReplayArgs([path, '--format', 'diginetica', '--url', `${t.ws}/v1/collect?site=demo`, '--rate', '0', '--speed', '200', '--limit', '3000', '--batch', '300', '--quiet']);
+    if (parsed.kind !== 'ok') throw new Error('bad arguments');
+    const expected = buildReplayEvents(parsed.options, Date.now());
+    const sessions = new Set(expected.map((e) => e['sessionId']));
+    const summary = await replay(parsed.options);
+    expect(summary.events).toBe(3_000);
+    expect(summary.accepted).toBe(3_000);
+    expect(summary.rejected).toEqual({});
+    expect(summary.retries).toBeGreaterThan(0);
+    await t.app.pipeline.drain();
+    const res = await fetch(`${t.admin}/v1/stats/navigation?site=demo&window=PT1H&windows=5&limit=1`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { windows: Array<{ pageViews: number; sessions: number; closed: boolean }> };
+    expect(body.windows.reduce((n, w) => n + w.pageViews, 0)).toBe(3_000);
+    expect(body.windows.reduce((n, w) => n + w.sessions, 0)).toBe(sessions.size);
+    expect(body.windows[0]!.closed).toBe(false);
+  });
+});
