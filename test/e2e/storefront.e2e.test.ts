@@ -123,6 +123,7 @@ describe('demo storefront in Chromium against the real server', () => {
     await loaded(page);
 
     // Everything the page sent reaches the pipeline, each event exactly once after dedupe.
+    await until('the last page view', () => events((e) => e.type === 'page_view' && e.url.endsWith('/demo/thanks')).length > 0);
     await until('every sent event accepted', () => {
       const sent = sentIds();
       return sent.size > 0 && [...sent].every((id) => accepted.has(id)) && sent;
