@@ -58,7 +58,10 @@ export class Transport {
     private readonly o: TransportOptions,
   ) {
     addEventListener('online', () => {
+      // Back online: reconnect now rather than when the backoff runs out.
       this.failures = 0;
+      clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = undefined;
       this.connect();
       this.flush();
     });
