@@ -37,7 +37,7 @@ export class SpaceSaving<K extends string | number = string> {
   #keys: K[] = [];
   #counts: Float64Array;
   #errors: Float64Array;
-  readonly #slot = new Map<K, number>();
+  #slot = new Map<K, number>();
   #heap = false;
   #total = 0;
   #floor = 0;
@@ -161,6 +161,21 @@ export class SpaceSaving<K extends string | number = string> {
 
   /** Folds another summary in (it is left unchanged). Capacities may differ; this one's is kept. */
   merge(other: SpaceSaving<K>): void {
+    if (this.#keys.length === 0 && this.#total === 0 && this.#floor === 0 && other.#keys.length <= this.capacity) {
+      // Merging into an empty summary (the first pane of a window): a copy, without per-key work.
+      const n = other.#keys.length;
+      this.#keys = other.#keys.slice();
+      this.#slot = new Map(other.#slot);
+      this.#counts = new Float64Array(Math.max(n, Math.min(this.capacity, 64)));
+      this.#counts.set(other.#counts.subarray(0, n));
+      this.#errors = new Float64Array(this.#counts.length);
+      this.#errors.set(other.#errors.subarray(0, n));
+      this.#heap = false;
+      this.#total = other.#total;
+      this.#floor = other.#floor;
+      this.#evictions += other.#evictions;
+      return;
+    }
     const fa = this.#floor;
     const fb = other.#floor;
     const n0 = this.#keys.length;

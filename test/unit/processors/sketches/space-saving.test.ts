@@ -100,6 +100,24 @@ describe('SpaceSaving', () => {
     }
   });
 
+  it('space-saving - merging into an empty summary copies it, and counting on keeps the bound', () => {
+    const stream = zipfStream(30_000, 5_000, 13);
+    const src = new SpaceSaving(100);
+    for (const k of stream.slice(0, 20_000)) src.add(k);
+    const copy = new SpaceSaving(100);
+    copy.merge(src);
+    expect(copy.entries()).toEqual(src.entries());
+    expect(copy.maxError()).toBe(src.maxError());
+    for (const k of stream.slice(20_000)) copy.add(k);
+    const truth = bruteForce(stream);
+    for (const e of copy.entries()) {
+      const t = truth.get(e.key) ?? 0;
+      expect(t).toBeLessThanOrEqual(e.count);
+      expect(t).toBeGreaterThanOrEqual(e.count - e.error);
+    }
+    expect(src.total).toBe(20_000); // the source is left unchanged
+  });
+
   it('space-saving - a snapshot round-trips through JSON and keeps counting', () => {
     const s = new SpaceSaving(50);
     for (const k of zipfStream(5000, 400, 5)) s.add(k);
