@@ -2,7 +2,8 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildSnippet } from '../../src/snippet/build-snippet';
 import { launchChromium } from '../helpers/chromium';
-import { FakeCollector, loaderPage, until } from './fake-collector';
+import { FakeCollector, loaderPage } from '../helpers/fake-collector';
+import { until } from '../helpers/until';
 
 /**
  * The snippet in real headless Chromium against a scripted collector: the protocol corners the real

@@ -4,7 +4,7 @@ import type { App } from '../../src/app';
 import type { CollectEvent } from '../../src/events/event-types';
 import { launchChromium } from '../helpers/chromium';
 import { metricValue, startTestApp } from '../helpers/collect-client';
-import { until } from './fake-collector';
+import { until } from '../helpers/until';
 
 /** Typed into the email, password and card fields: it must never appear in anything the page sends. */
 const MARK = 'mk7c0ffee9e2e';

@@ -161,14 +161,3 @@ export function loaderPage(body: string, before = "cm('init', { site: 'demo' });
 <script>window.cm = window.cm || function () { (cm.q = cm.q || []).push(arguments); }; ${before}</script>
 <script async src="/snippet.js"></script></head><body>${body}</body></html>`;
 }
-
-/** Polls until `fn` returns a value other than undefined/false, or throws after `timeoutMs`. */
-export async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
