@@ -26,9 +26,11 @@ export interface ContentCount {
 }
 
 export interface ContentPageCount {
+  /** Page key (normalised URL). */
   readonly page: string;
   /** Page views in the window (absolute). */
   readonly count: number;
+  /** Maximum over-count of `count` (0 while exact). */
   readonly error: number;
 }
 
@@ -44,7 +46,9 @@ export interface SearchTermCount {
 export type TrendingKind = 'page' | 'product' | 'category' | 'search';
 
 export interface TrendingItem {
+  /** What is trending: a page, product, category or search term. */
   readonly kind: TrendingKind;
+  /** The page key, product id, category or search term. */
   readonly id: string;
   /** Occurrences in the window. */
   readonly count: number;
@@ -55,7 +59,9 @@ export interface TrendingItem {
 }
 
 export interface ContentWindow {
+  /** Window start (inclusive), epoch ms (ISO-8601 in the API). */
   readonly start: EpochMillis;
+  /** Window end (exclusive), epoch ms (ISO-8601 in the API). */
   readonly end: EpochMillis;
   /** True once the watermark has passed the window end. */
   readonly closed: boolean;
@@ -63,6 +69,7 @@ export interface ContentWindow {
   readonly pageViews: number;
   /** Site searches in the window. */
   readonly searchCount: number;
+  /** Page views per page. */
   readonly topPages: readonly ContentPageCount[];
   /** Product page views (`page_view.product.id`). */
   readonly topProducts: readonly ContentCount[];

@@ -16,7 +16,9 @@ const SNAPSHOT_VERSION = 1;
 // ── public output ───────────────────────────────────────────────────────────────────────────────
 
 export interface NavigationTransition {
+  /** Page key viewed first. */
   readonly from: string;
+  /** Page key viewed next in the same session. */
   readonly to: string;
   /** Page views of `to` directly after `from` in a session (absolute). */
   readonly count: number;
@@ -27,6 +29,7 @@ export interface NavigationTransition {
 }
 
 export interface NavigationPageCount {
+  /** Page key (normalised URL). */
   readonly page: string;
   /** Sessions (entry/exit pages) or page views, absolute. */
   readonly count: number;
@@ -39,12 +42,14 @@ export interface NavigationPath {
   readonly pages: readonly string[];
   /** Occurrences in sessions that ended in the window. */
   readonly count: number;
+  /** Maximum over-count of `count` (0 while exact). */
   readonly error: number;
 }
 
 export interface ClickThrough {
   /** Ad id, or the link's id (else its href). */
   readonly id: string;
+  /** What was clicked: an ad (`data-cm-ad`) or a link. */
   readonly kind: 'ad' | 'link';
   /** For links: the page the link was clicked on (its impressions are that page's views). */
   readonly page: string | undefined;
@@ -57,7 +62,9 @@ export interface ClickThrough {
 }
 
 export interface NavigationWindow {
+  /** Window start (inclusive), epoch ms (ISO-8601 in the API). */
   readonly start: EpochMillis;
+  /** Window end (exclusive), epoch ms (ISO-8601 in the API). */
   readonly end: EpochMillis;
   /** True once the watermark has passed the window end. */
   readonly closed: boolean;
@@ -73,6 +80,7 @@ export interface NavigationWindow {
   readonly bounceRate: number | null;
   /** Every counted transition (the full tail), by count descending. */
   readonly transitions: readonly NavigationTransition[];
+  /** First pages of sessions that started in the window. */
   readonly entryPages: readonly NavigationPageCount[];
   /** Last pages of sessions that ended in the window. */
   readonly exitPages: readonly NavigationPageCount[];

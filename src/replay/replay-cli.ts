@@ -67,15 +67,23 @@ export interface ReplayOptions {
 
 export interface ReplaySummary {
   readonly format: DatasetFormat;
+  /** The collect URL, or the in-process site. */
   readonly target: string;
+  /** Events sent (each once, however many retries), count. */
   readonly events: number;
+  /** Batches sent, count. */
   readonly batches: number;
+  /** Events the server acknowledged as accepted, count. */
   readonly accepted: number;
+  /** Events the server dropped as already seen, count. */
   readonly duplicates: number;
+  /** Events refused, by reason code. */
   readonly rejected: Record<string, number>;
   /** Batches resent after a `retry`. */
   readonly retries: number;
+  /** Wall-clock duration of the replay, seconds. */
   readonly seconds: number;
+  /** events / seconds. */
   readonly eventsPerSecond: number;
   /** Event time of the first and last event sent, ISO-8601. */
   readonly firstEvent: string | null;
