@@ -79,6 +79,10 @@ export class Tracker {
       this.forms.leave();
       this.transport.beacon();
     });
+    // Back/forward cache: the page comes back without loading again, and that is a page view too.
+    addEventListener('pageshow', (e) => {
+      if (e.persisted) this.pageView({}, document.referrer);
+    });
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'hidden') this.transport.beacon();
     });
