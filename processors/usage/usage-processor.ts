@@ -111,7 +111,13 @@ interface OpenForm {
 }
 
 interface PendingSession {
-  readonly summary: SessionSummary;
+  readonly key: string;
+  // TRICKY: only the numbers finalisation needs, not the summary: entries live for gap + lateness,
+  // and retaining 100k summaries (with their page lists) would be promoted to the old generation.
+  /** Session start and end, epoch ms. */
+  readonly start: number;
+  readonly end: number;
+  readonly pageViews: number;
   /** Event time from which it can no longer re-open: end + gap + allowed lateness. */
   readonly due: number;
 }
@@ -136,7 +142,16 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
   readonly #store: PaneStore<UsagePane>;
   readonly #profiles: VisitorProfiles;
   readonly #openForms: LRUCache<string, OpenForm>;
+  /** Closed sessions by visitor+session key, not yet final. */
   readonly #pending = new Map<string, PendingSession>();
+  /**
+   * The same entries in closing order (nearly due order), as a queue with a moving head.
+   * TRICKY: not a Map used as a queue — deleting from the front of a V8 Map leaves holes that every
+   * later iteration from the start walks over (quadratic); entries superseded by a re-open are
+   * skipped here by identity instead.
+   */
+  #queue: PendingSession[] = [];
+  #queueHead = 0;
   readonly #onEvict: (processor: string, structure: string, n: number) => void;
   readonly #responder: ReadonlySet<ResponderSignal>;
   #watermark = Number.NEGATIVE_INFINITY;
@@ -321,15 +336,15 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       }
       case 'closed': {
         const s = signal.session;
-        const key = `${s.visitorId}\u0000${s.id}`;
-        this.#pending.delete(key); // re-closed after a re-open: move to the back
-        this.#pending.set(key, { summary: s, due: s.end + this.#time.sessionGapMs + this.#time.allowedLatenessMs });
+        const key = pendingKey(s);
+        const entry: PendingSession = { key, start: s.start, end: s.end, pageViews: s.pageViews, due: s.end + this.#time.sessionGapMs + this.#time.allowedLatenessMs };
+        this.#pending.set(key, entry); // a re-close after a re-open supersedes the older entry
+        this.#queue.push(entry);
         if (this.#pending.size > this.settings.maxPendingSessions) {
           // Bounded: finalise the oldest early rather than lose it.
-          const first = this.#pending.entries().next().value;
-          if (first !== undefined) {
-            this.#pending.delete(first[0]);
-            this.#finalise(first[1].summary);
+          const oldest = this.#shift();
+          if (oldest !== undefined) {
+            this.#finalise(oldest);
             this.#onEvict(NAME, 'pending_sessions', 1);
           }
         }
@@ -337,7 +352,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       }
       case 'reopened': {
         const s = signal.session;
-        this.#pending.delete(`${s.visitorId}\u0000${s.id}`);
+        this.#pending.delete(pendingKey(s));
         break;
       }
       default: {
@@ -349,16 +364,44 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
 
   onWatermark(watermark: EpochMillis): void {
     if (watermark > this.#watermark) this.#watermark = watermark;
-    // TRICKY: the Map keeps insertion (closing) order, which is nearly due order; stopping at the first
-    // entry not yet due delays a few sessions by at most the sessionizer's bucket, never loses one.
-    for (const [key, p] of this.#pending) {
-      if (p.due > watermark) break;
-      this.#pending.delete(key);
-      this.#finalise(p.summary);
+    // Closing order is nearly due order: stopping at the first entry not yet due delays a few
+    // sessions by at most the sessionizer's bucket, never loses one.
+    for (;;) {
+      const head = this.#peekLive();
+      if (head === undefined || head.due > watermark) break;
+      this.#shift();
+      this.#finalise(head);
     }
   }
 
-  #finalise(s: SessionSummary): void {
+  /** The oldest live pending entry (skipping superseded ones), without removing it. */
+  #peekLive(): PendingSession | undefined {
+    while (this.#queueHead < this.#queue.length) {
+      const e = this.#queue[this.#queueHead]!;
+      if (this.#pending.get(e.key) === e) return e;
+      this.#queueHead++;
+    }
+    this.#compact();
+    return undefined;
+  }
+
+  /** Removes and returns the oldest live pending entry. */
+  #shift(): PendingSession | undefined {
+    const e = this.#peekLive();
+    if (e === undefined) return undefined;
+    this.#queueHead++;
+    this.#pending.delete(e.key);
+    if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) this.#compact();
+    return e;
+  }
+
+  #compact(): void {
+    if (this.#queueHead === 0) return;
+    this.#queue = this.#queue.slice(this.#queueHead);
+    this.#queueHead = 0;
+  }
+
+  #finalise(s: PendingSession): void {
     const pane = this.#store.paneAt(s.start);
     if (pane === undefined) return;
     pane.sessionsFinal++;
@@ -470,6 +513,8 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     this.#store.clear();
     this.#profiles.clear();
     this.#pending.clear();
+    this.#queue = [];
+    this.#queueHead = 0;
     this.#openForms.clear();
     this.#watermark = Number.NEGATIVE_INFINITY;
     this.merge(snapshot);
@@ -482,6 +527,15 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     // TRICKY: JSON turns −Infinity into null; a partial without a watermark must not lower ours.
     if (typeof partial.watermark === 'number' && partial.watermark > this.#watermark) this.#watermark = partial.watermark;
   }
+}
+
+/**
+ * Key of a pending session. Server-derived ids already start with the visitor id (unique per site);
+ * client ids get the visitor prefixed, so two visitors' equal client ids never collide.
+ * TRICKY: reusing the id string itself keeps its cached hash: no new string per signal.
+ */
+function pendingKey(s: SessionSummary): string {
+  return s.id.startsWith(s.visitorId) && s.id.charCodeAt(s.visitorId.length) === 47 /* '/' */ ? s.id : `${s.visitorId}\u0000${s.id}`;
 }
 
 function quantiles(s: DDSketch | undefined): Quantiles | null {

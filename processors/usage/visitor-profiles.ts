@@ -53,8 +53,9 @@ export class ProfileState {
   revenue = 0;
   lastPurchase = Number.NEGATIVE_INFINITY;
   responded = false;
-  readonly bought: string[] = [];
-  readonly interest = new Map<string, number>();
+  // Allocated on first use: most visitors never buy, many never view a categorised product.
+  bought: string[] | undefined;
+  interest: Map<string, number> | undefined;
   constructor(ts: number) {
     this.firstSeen = ts;
     this.lastSeen = ts;
@@ -110,26 +111,28 @@ export class VisitorProfiles {
   }
 
   addInterest(p: ProfileState, category: string, weight: number): void {
-    const cur = p.interest.get(category);
-    if (cur !== undefined) p.interest.set(category, cur + weight);
-    else if (p.interest.size < this.#settings.maxInterests) p.interest.set(category, weight);
+    const interest = (p.interest ??= new Map());
+    const cur = interest.get(category);
+    if (cur !== undefined) interest.set(category, cur + weight);
+    else if (interest.size < this.#settings.maxInterests) interest.set(category, weight);
     else {
       // Full: replace the weakest interest when the new one would outweigh it.
       let minKey: string | undefined;
       let min = Number.POSITIVE_INFINITY;
-      for (const [k, w] of p.interest) if (w < min) [min, minKey] = [w, k];
+      for (const [k, w] of interest) if (w < min) [min, minKey] = [w, k];
       if (minKey !== undefined && weight > min) {
-        p.interest.delete(minKey);
-        p.interest.set(category, weight);
+        interest.delete(minKey);
+        interest.set(category, weight);
       }
     }
   }
 
   addBought(p: ProfileState, productId: string): void {
-    const i = p.bought.indexOf(productId);
-    if (i >= 0) p.bought.splice(i, 1);
-    p.bought.push(productId);
-    if (p.bought.length > this.#settings.maxBought) p.bought.shift();
+    const bought = (p.bought ??= []);
+    const i = bought.indexOf(productId);
+    if (i >= 0) bought.splice(i, 1);
+    bought.push(productId);
+    if (bought.length > this.#settings.maxBought) bought.shift();
   }
 
   /** The lifecycle stage at event time `asOf`. */
@@ -161,7 +164,7 @@ export class VisitorProfiles {
     const p = this.#cache.peek(visitorId);
     if (p === undefined) return undefined;
     const interest: Record<string, number> = Object.create(null) as Record<string, number>;
-    for (const [k, w] of p.interest) interest[k] = w;
+    if (p.interest !== undefined) for (const [k, w] of p.interest) interest[k] = w;
     return {
       visitorId,
       stage: this.stage(p, asOf),
@@ -172,7 +175,7 @@ export class VisitorProfiles {
       firstSeen: p.firstSeen,
       lastSeen: p.lastSeen,
       lastPurchase: p.purchases > 0 ? p.lastPurchase : null,
-      bought: p.bought.slice(),
+      bought: p.bought?.slice() ?? [],
       categoryInterest: interest,
     };
   }
@@ -190,7 +193,7 @@ export class VisitorProfiles {
     for (const id of this.#cache.rkeys()) {
       const p = this.#cache.peek(id);
       if (p === undefined) continue;
-      out.push([id, { f: p.firstSeen, l: p.lastSeen, s: p.sessions, p: p.purchases, r: p.revenue, lp: p.purchases > 0 ? p.lastPurchase : null, re: p.responded, b: p.bought.slice(), i: [...p.interest] }]);
+      out.push([id, { f: p.firstSeen, l: p.lastSeen, s: p.sessions, p: p.purchases, r: p.revenue, lp: p.purchases > 0 ? p.lastPurchase : null, re: p.responded, b: p.bought?.slice() ?? [], i: [...(p.interest ?? [])] }]);
     }
     return out;
   }

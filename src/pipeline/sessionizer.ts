@@ -45,10 +45,11 @@ class SessionState {
   /** Page view times and keys, sorted by time (stable for equal times), bounded. */
   pageTs: number[] = [];
   pageKeys: string[] = [];
-  viewed: string[] = [];
-  carted: string[] = [];
-  bought: string[] = [];
-  categories = new Map<string, string>();
+  // Allocated on first use: most sessions never view, cart or buy a product.
+  viewed: string[] | undefined;
+  carted: string[] | undefined;
+  bought: string[] | undefined;
+  categories: Map<string, string> | undefined;
   revenue = 0;
   returning: boolean;
   phase: Phase = 'open';
@@ -111,6 +112,10 @@ export class Sessionizer {
   /** The bucket of the last watermark: rescanned on each advance (it may be only partly passed). */
   #scanFrom = Number.NEGATIVE_INFINITY;
   #open = 0;
+  // Metric updates are batched and flushed on advance (labelled inc/dec per event is measurable).
+  #openReported = 0;
+  #evictedVisitors = 0;
+  #evictedSessions = 0;
   #watermark = Number.NEGATIVE_INFINITY;
 
   constructor(opts: SessionizerOptions) {
@@ -168,6 +173,27 @@ export class Sessionizer {
 
   /** Closes sessions whose end + gap the watermark reached, and forgets closed ones past the lateness. */
   advance(watermark: number): void {
+    this.#advance(watermark);
+    this.flushMetrics();
+  }
+
+  /** Pushes batched metric updates (active sessions, evictions) to the registry. */
+  flushMetrics(): void {
+    if (this.#open !== this.#openReported) {
+      this.#metrics.activeSessions.inc(this.#open - this.#openReported);
+      this.#openReported = this.#open;
+    }
+    if (this.#evictedVisitors > 0) {
+      this.#metrics.evictions.inc({ component: 'sessionizer', structure: 'visitors' }, this.#evictedVisitors);
+      this.#evictedVisitors = 0;
+    }
+    if (this.#evictedSessions > 0) {
+      this.#metrics.evictions.inc({ component: 'sessionizer', structure: 'visitor_sessions' }, this.#evictedSessions);
+      this.#evictedSessions = 0;
+    }
+  }
+
+  #advance(watermark: number): void {
     if (!(watermark > this.#watermark)) return;
     this.#watermark = watermark;
     const last = Math.floor(watermark / this.#bucketMs);
@@ -256,7 +282,7 @@ export class Sessionizer {
       for (const s of v.sessions) if (s.end < oldest.end) oldest = s;
       if (oldest.phase === 'open') this.#close(oldest);
       this.#purge(oldest);
-      this.#metrics.evictions.inc({ component: 'sessionizer', structure: 'visitor_sessions' });
+      this.#evictedSessions++;
     }
     const returning = v.firstStart < ts;
     if (ts < v.firstStart) v.firstStart = ts;
@@ -264,7 +290,6 @@ export class Sessionizer {
     const s = new SessionState(v, id, clientKey, ts, returning);
     v.sessions.push(s);
     this.#open++;
-    this.#metrics.activeSessions.inc();
     this.#schedule(s, ts + this.#gap);
     return s;
   }
@@ -273,7 +298,6 @@ export class Sessionizer {
     this.#onSignal({ kind: 'reopened', session: this.#summary(s) });
     s.phase = 'open';
     this.#open++;
-    this.#metrics.activeSessions.inc();
     this.#schedule(s, s.end + this.#gap);
   }
 
@@ -287,16 +311,15 @@ export class Sessionizer {
     a.events += b.events;
     a.pageViews += b.pageViews;
     for (let i = 0; i < b.pageTs.length; i++) this.#insertPage(a, b.pageTs[i]!, b.pageKeys[i]!);
-    for (const p of b.viewed) this.#addItem(a.viewed, p);
-    for (const p of b.carted) this.#addItem(a.carted, p);
-    for (const p of b.bought) this.#addItem(a.bought, p);
-    for (const [p, c] of b.categories) if (!a.categories.has(p) && a.categories.size < this.#maxItems * 3) a.categories.set(p, c);
+    for (const p of b.viewed ?? EMPTY) a.viewed = this.#addItem(a.viewed, p);
+    for (const p of b.carted ?? EMPTY) a.carted = this.#addItem(a.carted, p);
+    for (const p of b.bought ?? EMPTY) a.bought = this.#addItem(a.bought, p);
+    if (b.categories !== undefined) for (const [p, c] of b.categories) if (a.categories?.has(p) !== true) this.#addCategory(a, p, c);
     a.revenue += b.revenue;
     this.#unschedule(b);
     const v = b.visitor;
     v.sessions.splice(v.sessions.indexOf(b), 1);
     this.#open--;
-    this.#metrics.activeSessions.dec();
     this.#schedule(a, a.end + this.#gap);
     this.#onSignal({ kind: 'merged', absorbed, into: this.#summary(a) });
   }
@@ -328,7 +351,7 @@ export class Sessionizer {
         }
         const product = ev.product;
         if (product !== undefined) {
-          this.#addItem(s.viewed, product.id);
+          s.viewed = this.#addItem(s.viewed, product.id);
           if (product.category !== undefined) this.#addCategory(s, product.id, product.category);
         }
         break;
@@ -339,7 +362,7 @@ export class Sessionizer {
         pageIndex = idx;
         prevPage = idx >= 0 ? s.pageKeys[idx] : undefined;
         nextPage = undefined;
-        if (ev.target.kind === 'button' && ev.target.productId !== undefined) this.#addItem(s.carted, ev.target.productId);
+        if (ev.target.kind === 'button' && ev.target.productId !== undefined) s.carted = this.#addItem(s.carted, ev.target.productId);
         break;
       }
       case 'form': {
@@ -349,7 +372,7 @@ export class Sessionizer {
         nextPage = undefined;
         if (ev.action === 'submit' && ev.items !== undefined) {
           for (const item of ev.items) {
-            this.#addItem(s.bought, item.productId);
+            s.bought = this.#addItem(s.bought, item.productId);
             if (item.category !== undefined) this.#addCategory(s, item.productId, item.category);
             if (item.price !== undefined) s.revenue += item.price * item.quantity;
           }
@@ -386,12 +409,15 @@ export class Sessionizer {
     return idx;
   }
 
-  #addItem(list: string[], id: string): void {
+  #addItem(list: string[] | undefined, id: string): string[] {
+    if (list === undefined) return [id];
     if (list.length < this.#maxItems && !list.includes(id)) list.push(id);
+    return list;
   }
 
   #addCategory(s: SessionState, productId: string, category: string): void {
-    if (s.categories.size < this.#maxItems * 3 || s.categories.has(productId)) s.categories.set(productId, category);
+    const m = (s.categories ??= new Map());
+    if (m.size < this.#maxItems * 3 || m.has(productId)) m.set(productId, category);
   }
 
   // ── lifecycle ─────────────────────────────────────────────────────────────────────────────────
@@ -399,7 +425,6 @@ export class Sessionizer {
   #close(s: SessionState): void {
     s.phase = 'closed';
     this.#open--;
-    this.#metrics.activeSessions.dec();
     this.#schedule(s, s.end + this.#gap + this.#lateness);
     this.#onSignal({ kind: 'closed', session: this.#summary(s) });
   }
@@ -412,14 +437,13 @@ export class Sessionizer {
   }
 
   #evictVisitor(v: VisitorState): void {
-    this.#metrics.evictions.inc({ component: 'sessionizer', structure: 'visitors' });
+    this.#evictedVisitors++;
     for (const s of v.sessions) {
       this.#unschedule(s);
       if (s.phase === 'open') {
         s.phase = 'closed';
         this.#open--;
-        this.#metrics.activeSessions.dec();
-        this.#onSignal({ kind: 'closed', session: this.#summary(s) });
+            this.#onSignal({ kind: 'closed', session: this.#summary(s) });
       }
     }
     v.sessions.length = 0;
@@ -452,8 +476,12 @@ export class Sessionizer {
   }
 
   #summary(s: SessionState): SessionSummary {
-    const categories: Record<string, string> = Object.create(null) as Record<string, string>;
-    for (const [p, c] of s.categories) categories[p] = c;
+    let categories = EMPTY_CATEGORIES;
+    if (s.categories !== undefined) {
+      const c: Record<string, string> = Object.create(null) as Record<string, string>;
+      for (const [p, cat] of s.categories) c[p] = cat;
+      categories = c;
+    }
     return {
       site: this.site,
       id: s.id,
@@ -462,16 +490,19 @@ export class Sessionizer {
       end: epochMillis(s.end),
       events: s.events,
       pageViews: s.pageViews,
-      pages: s.pageKeys.slice(),
-      viewed: s.viewed.slice(),
-      carted: s.carted.slice(),
-      bought: s.bought.slice(),
+      pages: s.pageKeys.length === 0 ? EMPTY : s.pageKeys.slice(),
+      viewed: s.viewed === undefined ? EMPTY : s.viewed.slice(),
+      carted: s.carted === undefined ? EMPTY : s.carted.slice(),
+      bought: s.bought === undefined ? EMPTY : s.bought.slice(),
       categories,
       revenue: s.revenue,
       returningVisitor: s.returning,
     };
   }
 }
+
+const EMPTY: readonly string[] = Object.freeze([]);
+const EMPTY_CATEGORIES: Readonly<Record<string, string>> = Object.freeze(Object.create(null) as Record<string, string>);
 
 function distance(s: SessionState, ts: number): number {
   return ts < s.start ? s.start - ts : ts > s.end ? ts - s.end : 0;

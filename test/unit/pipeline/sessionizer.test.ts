@@ -178,6 +178,7 @@ describe('Sessionizer', () => {
     s.assign(pageView('v3', T0, '/a'));
     expect(s.visitors).toBe(2);
     expect(kinds()).toEqual(['started', 'started', 'closed', 'started']);
+    s.flushMetrics(); // metric updates are batched until the next watermark advance
     const text = await registry.metrics();
     expect(text).toMatch(/clickstream_state_evictions_total\{component="sessionizer",structure="visitors"\} 1/);
     expect(text).toMatch(/clickstream_active_sessions 2/);
