@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Config, SiteConfig } from '../../src/config';
+import type { CoreMetrics } from '../../src/metrics/core-metrics';
 import { ClickstreamError } from '../../src/errors';
 import type { EnrichedEvent, SessionSignal, SessionSummary } from '../../src/events/enriched-event';
 import type { FormEvent } from '../../src/events/event-types';
@@ -103,6 +104,8 @@ export interface UsageProcessorOptions {
   readonly onEvict?: (processor: string, structure: string, n: number) => void;
   /** Overrides `site.processors.usage` (tests). */
   readonly settings?: UsageSettings;
+  /** Where the stated error bounds of the usage sketches are exported. */
+  readonly metrics?: Pick<CoreMetrics, 'sketchErrorBound'>;
 }
 
 interface OpenForm {
@@ -179,6 +182,14 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       },
     });
     this.#responder = new Set(s.lifecycle.responderOn);
+    if (opts.metrics !== undefined) {
+      const g = opts.metrics.sketchErrorBound;
+      // HLL: relative standard error 1.04/√m; DDSketch: relative accuracy α of every quantile;
+      // Space-Saving: over-estimate ≤ total / capacity.
+      g.set({ sketch: 'usage_visitors' }, this.visitorsRelativeError);
+      g.set({ sketch: 'usage_durations' }, DD_ALPHA);
+      g.set({ sketch: 'usage_golden_customers' }, 1 / s.goldenCapacity);
+    }
   }
 
   /** Relative standard error of the distinct-visitor estimate (exported as a metric by the app). */
