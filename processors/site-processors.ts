@@ -41,7 +41,7 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
   processors.push(new NavigationProcessor({ site, time: deps.config.time, context: processorContext, metrics: deps.metrics }));
   processors.push(new ContentProcessor({ site, time: deps.config.time, context: processorContext, metrics: deps.metrics }));
   // Usage first among the readers of profiles: next-best-offer gets `usage` (its `visitor(id)`).
-  const usage = new UsageProcessor({ site, time: deps.config.time, onEvict: deps.onEvict });
+  const usage = new UsageProcessor({ site, time: deps.config.time, onEvict: deps.onEvict, metrics: deps.metrics });
   processors.push(usage);
   processors.push(CrossSellProcessor.forSite(site, { config: deps.config, registry: deps.registry, onEvict: deps.onEvict, ...(deps.rulesPublisher !== undefined ? { publisher: deps.rulesPublisher } : {}) }));
   // next-best-offer reads usage's profiles (built above) and cross-sell's rules (looked up on first use).
