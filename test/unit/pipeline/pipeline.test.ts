@@ -54,7 +54,10 @@ describe('Pipeline windows', () => {
     expect(windowAt(T0 + MIN)?.closed).toBe(true);
     // [T0, T0+1m) fired at T0+1m; 2 min later = the allowed lateness: late.
     const late = pageView('v4', T0 + 30_000, '/d');
+    const heard: string[] = [];
+    pipeline.onLate((e, processor) => heard.push(`${e.id}:${processor}`));
     pipeline.processNow([late]);
+    expect(heard).toEqual([`${late.id}:usage`]);
     expect(windowAt(T0)?.pageViews).toBe(1);
     expect(pipeline.lateEvents('demo').map((l) => [l.event.id, l.processor])).toEqual([[late.id, 'usage']]);
     const text = await registry.metrics();
