@@ -154,6 +154,8 @@ export const DEMO_SITE: SiteConfig = Object.freeze({
     keepParams: ['q'],
     groups: [
       { pattern: '^/product/[^/]+', as: '/product/:id' },
+      // The demo storefront's product pages (GET /demo/product/<id>): grouped, per-product views are in content stats.
+      { pattern: '^/demo/product/[^/]+', as: '/demo/product/:id' },
     ],
     searchParam: 'q',
   },

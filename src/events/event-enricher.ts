@@ -50,11 +50,13 @@ export class EventEnricher {
   /** One normaliser per configured site (a closed set, so bounded by the config). */
   readonly #normalisers = new Map<string, UrlNormaliser>();
 
-  constructor(config: Config) {
+  /** `onEvict` counts URL memo evictions (the normaliser's bounded memo of page keys). */
+  constructor(config: Config, onEvict?: (n: number) => void) {
     this.#maxFutureSkewMs = config.ingest.maxFutureSkewMs;
     this.#maxEventAgeMs = config.ingest.maxEventAgeMs;
     this.#partitioner = new VisitorPartitioner(config.partitions);
-    for (const site of config.sites.values()) this.#normalisers.set(site.id, new UrlNormaliser(site.urlRules));
+    const opts = onEvict === undefined ? {} : { onEvict };
+    for (const site of config.sites.values()) this.#normalisers.set(site.id, new UrlNormaliser(site.urlRules, opts));
   }
 
   batchContext(receivedAt: EpochMillis, sentAt: number, userAgent: string | undefined): BatchContext {

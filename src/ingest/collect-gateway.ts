@@ -112,7 +112,7 @@ export class CollectGateway {
     this.quarantine = deps.quarantine;
     this.validator = new EventValidator();
     this.#decoder = new BatchDecoder(this.validator, { maxBatchEvents: config.ingest.maxBatchEvents });
-    this.#enricher = new EventEnricher(config);
+    this.#enricher = new EventEnricher(config, (n) => deps.metrics.evictions.inc({ component: 'enricher', structure: 'url_memo' }, n));
     this.#dedupe = new EventDeduplicator({
       capacity: config.ingest.dedupeCapacity,
       ttlMs: config.ingest.dedupeTtlMs,
