@@ -3,6 +3,7 @@ import { UsageProcessor, type UsageWindowStats, type VisitorProfile } from '../.
 import type { AppContext } from '../../app-context';
 import type { AdminRoute } from '../admin-routes';
 import { routeSchema } from '../route-doc';
+import { parseDurationMs } from '../../config';
 import { encodeCursor, paginate, parseStatsQuery } from '../stats-query';
 import { ZonedDays } from '../../pipeline/window-spec';
 
@@ -36,8 +37,9 @@ function renderProfile(p: VisitorProfile): Record<string, unknown> {
 }
 
 /**
- * GET /v1/stats/usage?site=&window=&windows=&limit=&cursor= — usage windows newest first, the open one
- * included (DESIGN.md §3); per-window lists (forms, golden customers) paginated by limit/cursor.
+ * GET /v1/stats/usage?site=&window=&windows=&slide=&limit=&cursor= — usage windows newest first, the
+ * open one included (DESIGN.md §3): tumbling, hopping with `slide`, zoned calendar days for `P1D`;
+ * per-window lists (forms, golden customers) paginated by limit/cursor.
  * GET /v1/visitors/:id?site= — the visitor's profile: lifecycle stage, RFM, interests.
  */
 export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppContext) => {
@@ -53,6 +55,7 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
             site: { type: 'string' },
             window: { type: 'string', description: 'ISO-8601 duration, a multiple of the pane, e.g. PT5M' },
             windows: { type: 'string', description: 'How many windows (default 10)' },
+            slide: { type: 'string', description: 'Hopping windows: ISO-8601 slide, a multiple of the pane no longer than the window' },
             limit: { type: 'string', description: 'List entries per window' },
             cursor: { type: 'string', description: 'nextCursor of a previous response' },
           },
@@ -63,6 +66,14 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       const parsed = parseStatsQuery(ctx, req.query as Record<string, unknown>);
       if (parsed.kind === 'error') return reply.code(parsed.status).send({ error: { code: parsed.code, message: parsed.message } });
       const q = parsed.query;
+      const slideRaw = (req.query as Record<string, unknown>)['slide'];
+      let slideMs: number | undefined;
+      if (slideRaw !== undefined) {
+        slideMs = parseDurationMs(slideRaw);
+        if (slideMs === undefined || slideMs <= 0 || slideMs % ctx.config.time.paneMs !== 0 || slideMs > q.windowMs) {
+          return reply.code(400).send({ error: { code: 'invalid_slide', message: `slide must be an ISO-8601 duration, a positive multiple of the pane (${ctx.config.time.paneMs} ms) and no longer than the window` } });
+        }
+      }
       const usage = usageOf(ctx, q.site.id);
       if (usage === undefined) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${q.site.id} runs no usage processor` } });
       let more = false;
@@ -81,7 +92,7 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
           t = w.start - 1;
         }
         stats = usage.windowsIn(ranges);
-      } else stats = usage.windows(q.windowMs, q.windows);
+      } else stats = usage.windows(q.windowMs, q.windows, slideMs === undefined ? {} : { slideMs });
       const windows = stats.map((w) => {
         const r = renderWindow(w, q.offset, q.limit);
         more ||= r.more;

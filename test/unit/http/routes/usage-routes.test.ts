@@ -104,4 +104,18 @@ describe('usage routes', () => {
       ['2026-01-04T23:00:00.000Z', '2026-01-05T23:00:00.000Z', 1],
     ]);
   });
+
+  it('GET /v1/stats/usage - hopping windows with slide, built from panes', async () => {
+    const { app, pipeline } = await setup();
+    // Page views in minutes 0, 1, 2 (one each) → 2-minute windows every minute: [2,4)=1, [1,3)=2, [0,2)=2, [-1,1)=1.
+    pipeline.processNow([0, 1, 2].map((m) => pageView(`v${m}`, T0 + m * MIN, '/')));
+    const body = (await app.inject({ url: '/v1/stats/usage?site=demo&window=PT2M&slide=PT1M' })).json() as { windows: Array<Record<string, unknown>> };
+    expect(body.windows.map((w) => [w['start'], w['pageViews']])).toEqual([
+      ['2026-01-05T10:02:00.000Z', 1],
+      ['2026-01-05T10:01:00.000Z', 2],
+      ['2026-01-05T10:00:00.000Z', 2],
+      ['2026-01-05T09:59:00.000Z', 1],
+    ]);
+    expect((await app.inject({ url: '/v1/stats/usage?site=demo&window=PT2M&slide=PT3M' })).statusCode).toBe(400);
+  });
 });
