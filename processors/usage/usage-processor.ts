@@ -38,7 +38,7 @@ export interface FormStats {
   readonly views: number;
   readonly starts: number;
   readonly submits: number;
-  /** Explicit abandonments (the snippet reports them on pagehide). */
+  /** Abandonments: explicit (the snippet reports them on pagehide) or implicit (started, then the session ended without a submit). */
   readonly abandons: number;
   /** abandons / starts (null without starts). */
   readonly abandonmentRate: number | null;
@@ -109,12 +109,19 @@ export interface UsageProcessorOptions {
 }
 
 interface OpenForm {
+  /** Event time of the start (or first field event), epoch ms. */
   start: number;
   lastField: string | undefined;
+  /** True when a `start` was seen (only started forms can be abandoned implicitly). */
+  started: boolean;
 }
+
+/** Forms in progress kept per visitor, count. */
+const MAX_OPEN_FORMS_PER_VISITOR = 16;
 
 interface PendingSession {
   readonly key: string;
+  readonly visitorId: string;
   // TRICKY: only the numbers finalisation needs, not the summary: entries live for gap + lateness,
   // and retaining 100k summaries (with their page lists) would be promoted to the old generation.
   /** Session start and end, epoch ms. */
@@ -144,7 +151,8 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
   readonly #time: Config['time'];
   readonly #store: PaneStore<UsagePane>;
   readonly #profiles: VisitorProfiles;
-  readonly #openForms: LRUCache<string, OpenForm>;
+  /** Visitor → forms in progress (started, not yet submitted or abandoned). */
+  readonly #openForms: LRUCache<string, Map<string, OpenForm>>;
   /** Closed sessions by visitor+session key, not yet final. */
   readonly #pending = new Map<string, PendingSession>();
   /**
@@ -175,7 +183,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       onEvict: (n) => this.#onEvict(NAME, 'panes', n),
     });
     this.#profiles = new VisitorProfiles(s, (n) => this.#onEvict(NAME, 'profiles', n));
-    this.#openForms = new LRUCache<string, OpenForm>({
+    this.#openForms = new LRUCache<string, Map<string, OpenForm>>({
       max: s.maxOpenForms,
       dispose: (_v, _k, reason) => {
         if (reason === 'evict') this.#onEvict(NAME, 'open_forms', 1);
@@ -234,47 +242,48 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
   }
 
   #form(e: EnrichedEvent, ev: FormEvent, ts: number, pane: UsagePane | undefined, profile: ReturnType<VisitorProfiles['touch']>): void {
-    const key = `${e.visitorId}\u0000${ev.formId}`;
-    const f = pane === undefined ? undefined : this.#formPane(pane, ev.formId);
+    const vid = e.visitorId as string;
+    const formId = ev.formId;
+    const f = pane === undefined ? undefined : this.#formPane(pane, formId);
     switch (ev.action) {
       case 'view':
         if (f !== undefined) f.views++;
         break;
       case 'start':
         if (f !== undefined) f.starts++;
-        this.#openForms.set(key, { start: ts, lastField: ev.field });
+        this.#openSet(vid, formId, { start: ts, lastField: ev.field, started: true });
         if (this.#responder.has('form_start')) profile.responded = true;
         break;
       case 'field': {
-        const open = this.#openForms.get(key);
+        const open = this.#openGet(vid, formId);
         if (open !== undefined) open.lastField = ev.field ?? open.lastField;
-        else this.#openForms.set(key, { start: ts, lastField: ev.field });
+        else this.#openSet(vid, formId, { start: ts, lastField: ev.field, started: false });
         break;
       }
       case 'error': {
         const field = ev.field ?? '(form)';
         if (f !== undefined) this.#bump(f.errors, field);
-        const open = this.#openForms.get(key);
+        const open = this.#openGet(vid, formId);
         if (open !== undefined && ev.field !== undefined) open.lastField = ev.field;
         break;
       }
       case 'submit': {
-        const open = this.#openForms.get(key);
+        const open = this.#openGet(vid, formId);
         if (f !== undefined) {
           f.submits++;
           if (open !== undefined && ts >= open.start) (f.timeToComplete ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add((ts - open.start) / 1000);
         }
-        this.#openForms.delete(key);
+        this.#openDelete(vid, formId);
         if (ev.items !== undefined && ev.items.length > 0) this.#purchase(e, ev, ts, pane, profile);
         break;
       }
       case 'abandon': {
-        const open = this.#openForms.get(key);
+        const open = this.#openGet(vid, formId);
         if (f !== undefined) {
           f.abandons++;
           this.#bump(f.lastFields, ev.field ?? open?.lastField ?? '(none)');
         }
-        this.#openForms.delete(key);
+        this.#openDelete(vid, formId);
         break;
       }
       default: {
@@ -282,6 +291,51 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
         return _exhaustive;
       }
     }
+  }
+
+  #openGet(visitorId: string, formId: string): OpenForm | undefined {
+    return this.#openForms.get(visitorId)?.get(formId);
+  }
+
+  #openSet(visitorId: string, formId: string, form: OpenForm): void {
+    let m = this.#openForms.get(visitorId);
+    if (m === undefined) {
+      m = new Map();
+      this.#openForms.set(visitorId, m);
+    } else if (!m.has(formId) && m.size >= MAX_OPEN_FORMS_PER_VISITOR) {
+      const oldest = m.keys().next().value;
+      if (oldest !== undefined) m.delete(oldest);
+      this.#onEvict(NAME, 'open_forms', 1);
+    }
+    m.set(formId, form);
+  }
+
+  #openDelete(visitorId: string, formId: string): void {
+    const m = this.#openForms.get(visitorId);
+    if (m === undefined) return;
+    m.delete(formId);
+    if (m.size === 0) this.#openForms.delete(visitorId);
+  }
+
+  /**
+   * Implicit abandonment: forms started in a session that became final without a submit or an
+   * explicit abandon (the browser never sent one: closed tab, crash) count as abandoned, with the
+   * last field touched, in the pane of the session's last event.
+   */
+  #abandonOpenForms(s: PendingSession): void {
+    const m = this.#openForms.peek(s.visitorId);
+    if (m === undefined) return;
+    for (const [formId, open] of m) {
+      if (!open.started || open.start < s.start || open.start > s.end) continue;
+      m.delete(formId);
+      const pane = this.#store.paneAt(s.end);
+      const f = pane === undefined ? undefined : this.#formPane(pane, formId);
+      if (f !== undefined) {
+        f.abandons++;
+        this.#bump(f.lastFields, open.lastField ?? '(none)');
+      }
+    }
+    if (m.size === 0) this.#openForms.delete(s.visitorId);
   }
 
   #purchase(e: EnrichedEvent, ev: FormEvent, ts: number, pane: UsagePane | undefined, profile: ReturnType<VisitorProfiles['touch']>): void {
@@ -348,7 +402,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       case 'closed': {
         const s = signal.session;
         const key = pendingKey(s);
-        const entry: PendingSession = { key, start: s.start, end: s.end, pageViews: s.pageViews, due: s.end + this.#time.sessionGapMs + this.#time.allowedLatenessMs };
+        const entry: PendingSession = { key, visitorId: s.visitorId, start: s.start, end: s.end, pageViews: s.pageViews, due: s.end + this.#time.sessionGapMs + this.#time.allowedLatenessMs };
         this.#pending.set(key, entry); // a re-close after a re-open supersedes the older entry
         this.#queue.push(entry);
         if (this.#pending.size > this.settings.maxPendingSessions) {
@@ -413,6 +467,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
   }
 
   #finalise(s: PendingSession): void {
+    this.#abandonOpenForms(s);
     const pane = this.#store.paneAt(s.start);
     if (pane === undefined) return;
     pane.sessionsFinal++;

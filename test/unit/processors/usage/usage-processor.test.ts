@@ -206,6 +206,24 @@ describe('UsageProcessor', () => {
     expect(w.conversions).toBe(1);
   });
 
+  it('forms - a form started and left without a submit counts as abandoned once the session is final', () => {
+    const { pipeline, usage, finish } = setup();
+    pipeline.processNow([
+      form('D', T0, 'contact', 'view'),
+      form('D', T0 + 1_000, 'contact', 'start', { field: 'name' }),
+      form('D', T0 + 2_000, 'contact', 'field', { field: 'phone' }),
+      // a field event without a start (no `start` seen) is not an abandonment of its own
+      form('E', T0 + 3_000, 'contact', 'field', { field: 'name' }),
+    ]);
+    const before = usage().windows(5 * MIN, 1)[0]!.forms.find((f) => f.formId === 'contact')!;
+    expect(before.abandons).toBe(0); // the session can still continue
+    finish();
+    const after = usage().windows(5 * MIN, 1)[0]!.forms.find((f) => f.formId === 'contact')!;
+    expect([after.views, after.starts, after.submits, after.abandons]).toEqual([1, 1, 0, 1]);
+    expect(after.lastFieldBeforeAbandon).toEqual([{ field: 'phone', count: 1 }]);
+    expect(after.abandonmentRate).toBe(1);
+  });
+
   it('lifecycle - prospect → responder → active customer → former customer, in event time', () => {
     const { pipeline, usage } = setup({ lifecycle: { responderOn: ['ad_click', 'form_start'], formerAfterDays: 90 } });
     const site = 'shop';
