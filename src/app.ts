@@ -7,6 +7,7 @@
  * 1012) → close NATS ingest (drain the subscription) → drain the pipeline queue so every acknowledged
  * event reaches the processors → close the servers — all within `config.shutdownTimeoutMs`.
  */
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
 import { createSiteProcessors } from '../processors/site-processors';
 import type { AppContext } from './app-context';
@@ -78,13 +79,18 @@ export function createApp(opts: CreateAppOptions): App {
   });
   const onEvict = (processor: string, structure: string, n: number): void => metrics.evictions.inc({ component: processor, structure }, n);
   // Offers: every site's next-best-offer processor is attached to it; it fans triggers out to all channels.
+  // One NATS connection per app (when NATS_URL is set), opened in start() and drained last in stop():
+  // ingest, quarantine, offers (JetStream) and rule changes all share it.
+  let nc: NatsConnection | undefined;
+  const rulesPublisher = { publish: (subject: string, data: Uint8Array): void => nc?.publish(subject, data) };
   const offers = new OfferDelivery({ config, clock, registry, logger: logger.child({ component: 'offers' }), visitorSockets, onEvict });
   const pipeline = new Pipeline({
     config,
     clock,
     metrics,
     logger,
-    processorsFor: (site) => createSiteProcessors(site, { config, clock, registry, metrics, logger: logger.child({ site: site.id }), visitorSockets, onEvict, offers }),
+    processorsFor: (site) =>
+      createSiteProcessors(site, { config, clock, registry, metrics, logger: logger.child({ site: site.id }), visitorSockets, onEvict, offers, rulesPublisher }),
   });
   const quarantine: Quarantine = new Quarantine({
     capacityPerSite: config.ingest.quarantineCapacity,
@@ -115,9 +121,16 @@ export function createApp(opts: CreateAppOptions): App {
   let stopping: Promise<ShutdownReport> | undefined;
 
   async function start(): Promise<{ port: number; adminPort: number }> {
-    await offers.start();
+    if (config.natsUrl !== undefined) {
+      try {
+        nc = await connect({ servers: config.natsUrl, name: 'clickstream-miner' });
+      } catch (err) {
+        throw new ClickstreamError('CM_ERR_NATS', `cannot connect to ${config.natsUrl}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    await offers.start(nc);
     pipeline.start();
-    if (natsIngest !== undefined) await natsIngest.start();
+    if (natsIngest !== undefined && nc !== undefined) await natsIngest.start(nc);
     adminServer = await createAdminServer({ ctx, quarantine, ready: () => ready });
     publicServer = await createPublicServer({ ctx, gateway, wsCollector, visitorSockets });
     await adminServer.listen({ port: config.adminPort, host: config.host });
@@ -139,6 +152,7 @@ export function createApp(opts: CreateAppOptions): App {
     const drained = await withTimeout(pipeline.drain().then(() => true), left());
     pipeline.stop();
     await withTimeout(offers.close(), Math.max(left(), 500));
+    if (nc !== undefined) await withTimeout(nc.drain().catch((err: unknown) => logger.warn({ err }, 'NATS drain failed')), Math.max(left(), 500));
     if (adminServer !== undefined) await withTimeout(adminServer.close(), Math.max(left(), 500));
     const report: ShutdownReport = { drained: drained === true, queued: pipeline.queueDepth, received: await receivedCounts(), processed: processedCounts() };
     if (report.drained) logger.info({ final: report }, 'clickstream-miner stopped');

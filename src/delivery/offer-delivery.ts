@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../clock';
 import type { Config } from '../config';
@@ -36,7 +36,6 @@ export class OfferDelivery implements OfferListener {
   readonly #o: OfferDeliveryOptions;
   /** One per configured site (a closed set). */
   readonly #processors = new Map<string, NextBestOfferProcessor>();
-  #nc: NatsConnection | undefined;
 
   constructor(opts: OfferDeliveryOptions) {
     this.#o = opts;
@@ -95,23 +94,20 @@ export class OfferDelivery implements OfferListener {
     this.attribution.onOutcome(o);
   }
 
-  /** Connects to NATS (when configured) and ensures the offers stream. */
-  async start(): Promise<void> {
-    const url = this.#o.config.natsUrl;
-    if (url === undefined) return;
+  /** Ensures the offers stream on the app's NATS connection, when there is one (the app owns the connection). */
+  async start(nc?: NatsConnection): Promise<void> {
+    if (nc === undefined) return;
     try {
-      this.#nc = await connect({ servers: url, name: 'clickstream-miner offers' });
-      await this.dispatcher.start(this.#nc);
+      await this.dispatcher.start(nc);
     } catch (err) {
-      throw new ClickstreamError('CM_ERR_NATS', `offers: cannot set up JetStream on ${url}: ${(err as Error).message}`, { cause: err });
+      throw new ClickstreamError('CM_ERR_NATS', `offers: cannot set up JetStream: ${(err as Error).message}`, { cause: err });
     }
   }
 
-  /** Stops: subscribers closed, pending publishes flushed, webhook retries dead-lettered, NATS drained. */
+  /** Stops: subscribers closed, pending publishes flushed, webhook retries dead-lettered. */
   async close(): Promise<void> {
     this.subscribers.close();
     await this.dispatcher.flush();
     this.webhooks.close();
-    if (this.#nc !== undefined) await this.#nc.drain().catch(() => undefined);
   }
 }

@@ -5,10 +5,8 @@
  * reply; use requests, because a plain publish has nobody to tell "retry". Every quarantined item
  * (from any transport) is also published on `cm.quarantine.<site>`.
  */
-import { connect } from '@nats-io/transport-node';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Config } from '../config';
-import { ClickstreamError } from '../errors';
 import type { FrameLimit } from '../events/batch-decoder';
 import type { Logger } from '../logger';
 import type { CollectGateway } from './collect-gateway';
@@ -42,34 +40,26 @@ export class NatsIngest {
     this.#limit = { maxBytes: deps.config.ingest.maxFrameBytes, tooLargeCode: 'frame_too_large' };
   }
 
-  async start(): Promise<void> {
-    const url = this.#config.natsUrl;
-    if (url === undefined) return;
-    try {
-      this.#nc = await connect({ servers: url, name: 'clickstream-miner ingest' });
-    } catch (err) {
-      throw new ClickstreamError('CM_ERR_NATS', `cannot connect to ${url}: ${(err as Error).message}`, { cause: err });
-    }
-    const nc = this.#nc;
+  /** Subscribes on the app's NATS connection (the app owns it: connects once, drains it last). */
+  async start(nc: NatsConnection): Promise<void> {
+    this.#nc = nc;
     this.#unlisten = this.#quarantine.onItem((item) => this.#publishQuarantine(nc, item));
     this.#sub = nc.subscribe(INGEST_SUBJECT, { callback: (err, msg) => (err === null ? this.#onMessage(msg) : this.#logger.error({ err }, 'ingest subscription failed')) });
     // The subscription is registered once the server has seen it: flush so a producer starting right after start() is heard.
     await nc.flush();
-    this.#logger.info({ url, subject: INGEST_SUBJECT }, 'NATS ingest subscribed');
+    this.#logger.info({ subject: INGEST_SUBJECT }, 'NATS ingest subscribed');
   }
 
-  /** Stops taking messages (drains the subscription: messages already delivered are still judged) and closes. */
+  /** Stops taking messages (drains the subscription: messages already delivered are still judged). */
   async stop(): Promise<void> {
     const nc = this.#nc;
     this.#nc = undefined;
     if (nc === undefined) return;
+    this.#unlisten?.();
     try {
       if (this.#sub !== undefined) await this.#sub.drain();
-      this.#unlisten?.();
-      await nc.drain();
     } catch (err) {
-      this.#logger.warn({ err }, 'NATS drain failed; closing');
-      await nc.close().catch(() => undefined);
+      this.#logger.warn({ err }, 'NATS ingest subscription drain failed');
     }
   }
 

@@ -9,7 +9,12 @@ let nc: NatsConnection;
 
 beforeAll(async () => {
   nats = await startNatsServer();
-  t = await startTestApp({ natsUrl: nats.url });
+  // Rules recomputed every second of event time and a short idleness, so rule changes show up promptly.
+  t = await startTestApp({
+    natsUrl: nats.url,
+    time: { idleTimeout: 'PT1S' },
+    sites: [{ id: 'demo', secret: 'demo-secret', processors: { 'cross-sell': { recomputeEvery: 'PT1S', minSupport: 0, minConfidence: 0, minLift: 0 } } }],
+  });
   nc = await connect({ servers: nats.url });
 });
 afterAll(async () => {
@@ -53,5 +58,30 @@ describe('NATS cm.ingest.<site>', () => {
     const big = JSON.stringify(batch([pageView({ title: 'x'.repeat(300 * 1024) })]));
     const r = await nc.request('cm.ingest.demo', big, { timeout: 5_000 });
     expect(json(r.data)).toMatchObject({ accepted: 0, rejected: [{ index: -1, code: 'frame_too_large' }] });
+  });
+
+  it('nats - purchases taken on cm.ingest.<site> lead to a rule set on cm.rules.<site> over the same connection', async () => {
+    const sub = nc.subscribe('cm.rules.demo');
+    await nc.flush();
+    const now = Date.now();
+    // Baskets {console, game} ×2 and {console}: c(console)=3, c(game)=2, c(both)=2 → game ⇒ console has confidence 1.
+    const buys = [['console', 'game'], ['console', 'game'], ['console']].map((items, i) => ({
+      id: `rules-buy-${i}`, type: 'form', visitorId: `rules-buyer-${i}`, ts: now + i, url: 'https://shop.example/checkout', formId: 'checkout', action: 'submit',
+      items: items.map((productId) => ({ productId, quantity: 1 })),
+    }));
+    const reply = await nc.request('cm.ingest.demo', JSON.stringify(batch(buys, 90)), { timeout: 5_000 });
+    expect(json(reply.data)).toMatchObject({ accepted: 3 });
+    const deadline = setTimeout(() => sub.unsubscribe(), 20_000);
+    let found: Record<string, unknown> | undefined;
+    for await (const m of sub) {
+      const body = json(m.data) as { rules: Array<{ antecedent: string[]; consequent: string[]; level: string; count: number; confidence: number }> };
+      const rule = body.rules.find((r) => r.level === 'product' && r.antecedent.join() === 'game' && r.consequent.join() === 'console');
+      if (rule !== undefined) {
+        found = rule;
+        break;
+      }
+    }
+    clearTimeout(deadline);
+    expect(found).toMatchObject({ count: 2, confidence: 1 });
   });
 });
