@@ -91,9 +91,16 @@ export interface UsageWindowStats {
 
 export interface UsageSnapshot {
   readonly v: number;
-  readonly watermark: number;
+  /** Last watermark (null: none yet; JSON has no −Infinity). */
+  readonly watermark: number | null;
+  /** Latest event time seen (null: none). */
+  readonly maxTs?: number | null;
   readonly panes: Array<[number, UsagePaneJSON]>;
   readonly profiles: Array<[string, ProfileJSON]>;
+  /** Closed sessions not yet final: [key, visitorId, start, end, pageViews, due]. */
+  readonly pending?: Array<[string, string, number, number, number, number]>;
+  /** Forms in progress: [visitorId, formId, start, lastField, started]. */
+  readonly openForms?: Array<[string, string, number, string | null, boolean]>;
 }
 
 export interface UsageProcessorOptions {
@@ -568,9 +575,12 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
   snapshot(): UsageSnapshot {
     return {
       v: SNAPSHOT_VERSION,
-      watermark: this.#watermark,
+      watermark: Number.isFinite(this.#watermark) ? this.#watermark : null,
+      maxTs: Number.isFinite(this.#maxTs) ? this.#maxTs : null,
       panes: this.#store.entries().map(([start, p]) => [start, paneToJSON(p)]),
       profiles: this.#profiles.toJSON(),
+      pending: this.#queue.slice(this.#queueHead).filter((e) => this.#pending.get(e.key) === e).map((e) => [e.key, e.visitorId, e.start, e.end, e.pageViews, e.due]),
+      openForms: [...this.#openForms.rkeys()].flatMap((vid) => [...(this.#openForms.peek(vid) ?? [])].map(([formId, f]): [string, string, number, string | null, boolean] => [vid, formId, f.start, f.lastField ?? null, f.started])),
     };
   }
 
@@ -583,6 +593,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     this.#queueHead = 0;
     this.#openForms.clear();
     this.#watermark = Number.NEGATIVE_INFINITY;
+    this.#maxTs = Number.NEGATIVE_INFINITY;
     this.merge(snapshot);
   }
 
@@ -590,6 +601,13 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     if (partial.v !== SNAPSHOT_VERSION) throw new ClickstreamError('CM_ERR_SNAPSHOT', `usage snapshot version ${partial.v}, expected ${SNAPSHOT_VERSION}`);
     for (const [start, pj] of partial.panes) this.#store.mergePane(start, paneFromJSON(pj, this.settings.goldenCapacity));
     this.#profiles.load(partial.profiles);
+    for (const [key, visitorId, start, end, pageViews, due] of partial.pending ?? []) {
+      const entry: PendingSession = { key, visitorId, start, end, pageViews, due };
+      this.#pending.set(key, entry);
+      this.#queue.push(entry);
+    }
+    for (const [vid, formId, start, lastField, started] of partial.openForms ?? []) this.#openSet(vid, formId, { start, lastField: lastField ?? undefined, started });
+    if (typeof partial.maxTs === 'number' && partial.maxTs > this.#maxTs) this.#maxTs = partial.maxTs;
     // TRICKY: JSON turns −Infinity into null; a partial without a watermark must not lower ours.
     if (typeof partial.watermark === 'number' && partial.watermark > this.#watermark) this.#watermark = partial.watermark;
   }

@@ -34,6 +34,33 @@ export interface SessionizerOptions {
 
 type Phase = 'open' | 'closed';
 
+/** One session in a sessionizer snapshot (JSON). */
+export interface SessionJSON {
+  readonly id: string;
+  /** Client session id, or null for a server session. */
+  readonly ck: string | null;
+  readonly st: number;
+  readonly en: number;
+  readonly ev: number;
+  readonly pv: number;
+  readonly pt: number[];
+  readonly pk: string[];
+  readonly vw: string[];
+  readonly ca: string[];
+  readonly bo: string[];
+  readonly cat: Array<[string, string]>;
+  readonly rev: number;
+  readonly ret: boolean;
+  readonly ph: Phase;
+}
+
+/** The sessionizer's whole state (JSON-serialisable), visitors oldest (least recently used) first. */
+export interface SessionizerSnapshot {
+  readonly v: 1;
+  readonly watermark: number | null;
+  readonly visitors: Array<[string, number | null, SessionJSON[]]>;
+}
+
 class SessionState {
   id: SessionId;
   /** The client's session id, or undefined for a gap-based server session. */
@@ -226,6 +253,71 @@ export class Sessionizer {
       if (!again) break;
     }
     this.#scanFrom = last;
+  }
+
+  /** The whole state, for a snapshot (restored with `restore`, on this or another instance). */
+  snapshot(): SessionizerSnapshot {
+    const visitors: SessionizerSnapshot['visitors'] = [];
+    for (const id of this.#visitors.rkeys()) {
+      const v = this.#visitors.peek(id);
+      if (v === undefined) continue;
+      visitors.push([
+        id,
+        Number.isFinite(v.firstStart) ? v.firstStart : null,
+        v.sessions.map((x) => ({
+          id: x.id,
+          ck: x.clientKey ?? null,
+          st: x.start,
+          en: x.end,
+          ev: x.events,
+          pv: x.pageViews,
+          pt: x.pageTs.slice(),
+          pk: x.pageKeys.slice(),
+          vw: x.viewed?.slice() ?? [],
+          ca: x.carted?.slice() ?? [],
+          bo: x.bought?.slice() ?? [],
+          cat: [...(x.categories ?? [])],
+          rev: x.revenue,
+          ret: x.returning,
+          ph: x.phase,
+        })),
+      ]);
+    }
+    return { v: 1, watermark: Number.isFinite(this.#watermark) ? this.#watermark : null, visitors };
+  }
+
+  /** Replaces the state with a snapshot's (no signals are emitted: processors restore their own state). */
+  restore(snap: SessionizerSnapshot): void {
+    this.#visitors.clear(); // reason 'delete': no eviction side effects
+    this.#wheel.clear();
+    this.#open = 0;
+    this.#watermark = snap.watermark ?? Number.NEGATIVE_INFINITY;
+    this.#scanFrom = Number.isFinite(this.#watermark) ? Math.floor(this.#watermark / this.#bucketMs) : Number.NEGATIVE_INFINITY;
+    for (const [id, firstStart, sessions] of snap.visitors) {
+      const v = new VisitorState(id as VisitorId);
+      v.firstStart = firstStart ?? Number.POSITIVE_INFINITY;
+      for (const j of sessions) {
+        const x = new SessionState(v, j.id as SessionId, j.ck ?? undefined, j.st, j.ret);
+        x.end = j.en;
+        x.events = j.ev;
+        x.pageViews = j.pv;
+        x.pageTs = j.pt.slice();
+        x.pageKeys = j.pk.slice();
+        if (j.vw.length > 0) x.viewed = j.vw.slice();
+        if (j.ca.length > 0) x.carted = j.ca.slice();
+        if (j.bo.length > 0) x.bought = j.bo.slice();
+        if (j.cat.length > 0) x.categories = new Map(j.cat);
+        x.revenue = j.rev;
+        x.phase = j.ph;
+        v.sessions.push(x);
+        if (x.phase === 'open') {
+          this.#open++;
+          this.#schedule(x, x.end + this.#gap);
+        } else this.#schedule(x, x.end + this.#gap + this.#lateness);
+      }
+      this.#visitors.set(id, v);
+    }
+    this.flushMetrics();
   }
 
   /** The sessions currently held for a visitor (open and recently closed), as summaries. */
