@@ -342,6 +342,8 @@ export class Pipeline {
           }
         }
       }
+    } else {
+      for (const rt of this.#sites.values()) rt.sessionizer.flushMetrics();
     }
     if (Number.isFinite(this.#watermark)) this.#metrics.watermarkLag.set(Math.max(0, now - this.#watermark) / 1000);
   }

@@ -177,3 +177,19 @@ describe('Pipeline snapshot', () => {
     expect(resumed.pipeline.sessionizer('demo')?.sessionsOf('a')).toEqual(whole.pipeline.sessionizer('demo')?.sessionsOf('a'));
   });
 });
+
+describe('Pipeline metrics', () => {
+  it('metrics - active sessions and watermark lag follow the stream even when the watermark stands still', async () => {
+    const { pipeline, registry, clock } = setup();
+    pipeline.processNow([pageView('a', T0, '/a', { partition: 0 })]);
+    // Partition 1 far behind holds the watermark; new sessions still show in the gauge.
+    pipeline.processNow([pageView('b', T0 - 10 * MIN, '/b', { partition: 1 })]);
+    const wm = pipeline.watermark();
+    pipeline.processNow([pageView('c', T0 + MIN, '/c', { partition: 0 })]);
+    expect(pipeline.watermark()).toBe(wm);
+    const text = await registry.metrics();
+    expect(text).toMatch(/clickstream_active_sessions 3/);
+    // Lag = wall clock − watermark, seconds: clock at T0, watermark at T0 (partition 0 before partition 1 arrived).
+    expect(text).toMatch(new RegExp(`clickstream_watermark_lag_seconds ${(clock.now() - wm) / 1000}`));
+  });
+});
