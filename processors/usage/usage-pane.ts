@@ -80,7 +80,7 @@ export interface UsagePaneJSON {
   readonly gold: SpaceSavingJSON<string> | null;
 }
 
-export function usagePaneOps(hllPrecision: number, maxForms: number, goldenCapacity: number): PaneOps<UsagePane> {
+export function usagePaneOps(hllPrecision: number, goldenCapacity: number): PaneOps<UsagePane> {
   return {
     create: () => new UsagePane(),
     mergeInto(into: UsagePane, from: UsagePane): void {
@@ -118,7 +118,6 @@ export function usagePaneOps(hllPrecision: number, maxForms: number, goldenCapac
         into.golden ??= new SpaceSaving<string>(goldenCapacity);
         into.golden.merge(from.golden);
       }
-      void maxForms;
     },
   };
 }

@@ -172,6 +172,8 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
   #queueHead = 0;
   readonly #onEvict: (processor: string, structure: string, n: number) => void;
   readonly #responder: ReadonlySet<ResponderSignal>;
+  /** Product id → category, so an add-to-cart click (which carries only the product id) adds interest. */
+  readonly #productCategory: LRUCache<string, string>;
   #watermark = Number.NEGATIVE_INFINITY;
   /** Latest event time seen: "now" in event time before the first watermark. */
   #maxTs = Number.NEGATIVE_INFINITY;
@@ -186,7 +188,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       paneMs: opts.time.paneMs,
       maxPanes: opts.time.retentionPanes,
       allowedLatenessMs: opts.time.allowedLatenessMs,
-      ops: usagePaneOps(s.hllPrecision, s.maxFormsPerPane, s.goldenCapacity),
+      ops: usagePaneOps(s.hllPrecision, s.goldenCapacity),
       onEvict: (n) => this.#onEvict(NAME, 'panes', n),
     });
     this.#profiles = new VisitorProfiles(s, (n) => this.#onEvict(NAME, 'profiles', n));
@@ -197,6 +199,12 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       },
     });
     this.#responder = new Set(s.lifecycle.responderOn);
+    this.#productCategory = new LRUCache<string, string>({
+      max: s.maxProducts,
+      dispose: (_v, _k, reason) => {
+        if (reason === 'evict') this.#onEvict(NAME, 'product_categories', 1);
+      },
+    });
     if (opts.metrics !== undefined) {
       const g = opts.metrics.sketchErrorBound;
       // HLL: relative standard error 1.04/√m; DDSketch: relative accuracy α of every quantile;
@@ -226,7 +234,10 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     switch (ev.type) {
       case 'page_view': {
         if (pane !== undefined) pane.pageViews++;
-        if (ev.product?.category !== undefined) this.#profiles.addInterest(profile, ev.product.category, INTEREST_WEIGHTS.view);
+        if (ev.product?.category !== undefined) {
+          this.#profiles.addInterest(profile, ev.product.category, INTEREST_WEIGHTS.view);
+          if (this.#productCategory.peek(ev.product.id) !== ev.product.category) this.#productCategory.set(ev.product.id, ev.product.category);
+        }
         if (ev.search !== undefined && this.#responder.has('search')) profile.responded = true;
         break;
       }
@@ -234,6 +245,10 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
         const kind = ev.target.kind;
         if ((kind === 'ad' && this.#responder.has('ad_click')) || (kind === 'offer' && this.#responder.has('offer_click')) || (kind === 'product' && this.#responder.has('product_click'))) {
           profile.responded = true;
+        }
+        if (kind === 'button' && ev.target.productId !== undefined) {
+          const category = this.#productCategory.get(ev.target.productId);
+          if (category !== undefined) this.#profiles.addInterest(profile, category, INTEREST_WEIGHTS.cart);
         }
         break;
       }
@@ -350,7 +365,11 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     for (const item of ev.items ?? []) {
       if (item.price !== undefined) revenue += item.price * item.quantity;
       this.#profiles.addBought(profile, item.productId);
-      if (item.category !== undefined) this.#profiles.addInterest(profile, item.category, INTEREST_WEIGHTS.purchase);
+      const category = item.category ?? this.#productCategory.get(item.productId);
+      if (category !== undefined) {
+        this.#profiles.addInterest(profile, category, INTEREST_WEIGHTS.purchase);
+        if (item.category !== undefined && this.#productCategory.peek(item.productId) !== item.category) this.#productCategory.set(item.productId, item.category);
+      }
     }
     profile.purchases++;
     profile.revenue += revenue;

@@ -27,6 +27,8 @@ export interface UsageSettings {
   readonly maxInterests: number;
   /** Product ids kept per visitor profile (bought), count. */
   readonly maxBought: number;
+  /** Product → category memory (learned from page views and purchases; gives add-to-cart clicks a category), count. */
+  readonly maxProducts: number;
   readonly lifecycle: {
     /** Actions that make a prospect a responder. */
     readonly responderOn: readonly ResponderSignal[];
@@ -53,6 +55,7 @@ export const DEFAULT_USAGE_SETTINGS: UsageSettings = Object.freeze({
   hllPrecision: 12,
   maxInterests: 20,
   maxBought: 50,
+  maxProducts: 50_000,
   lifecycle: Object.freeze({ responderOn: ['ad_click', 'offer_click', 'form_start'] as const, formerAfterDays: 90 }),
   rfm: Object.freeze({
     recencyDays: [7, 30, 90, 180] as const,
@@ -61,7 +64,7 @@ export const DEFAULT_USAGE_SETTINGS: UsageSettings = Object.freeze({
   }),
 });
 
-const INT_KEYS = ['maxProfiles', 'maxPendingSessions', 'maxFormsPerPane', 'maxFieldsPerForm', 'maxOpenForms', 'goldenCapacity', 'maxInterests', 'maxBought'] as const;
+const INT_KEYS = ['maxProfiles', 'maxPendingSessions', 'maxFormsPerPane', 'maxFieldsPerForm', 'maxOpenForms', 'goldenCapacity', 'maxInterests', 'maxBought', 'maxProducts'] as const;
 
 type Raw = Record<string, unknown>;
 const isObj = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -145,6 +148,7 @@ export function parseUsageSettings(raw: unknown, site: string): UsageSettings {
     hllPrecision,
     maxInterests: ints['maxInterests']!,
     maxBought: ints['maxBought']!,
+    maxProducts: ints['maxProducts']!,
     lifecycle,
     rfm,
   });

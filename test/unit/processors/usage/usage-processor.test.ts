@@ -267,6 +267,19 @@ describe('UsageProcessor', () => {
     expect(usage().visitor('c')?.rfm).toEqual({ recency: 0, frequency: 0, monetary: 0, score: '000' });
   });
 
+  it('profiles - category interest weighs views 1, add-to-cart clicks 3 and purchases 5', () => {
+    const { pipeline, usage } = setup();
+    pipeline.processNow([
+      pageView('x', T0, '/product/g1', { product: { id: 'g1', category: 'games' } }),
+      pageView('x', T0 + 1, '/product/b1', { product: { id: 'b1', category: 'books' } }),
+      click('x', T0 + 2, { kind: 'button', productId: 'g1' }), // category learned from the view
+      click('x', T0 + 3, { kind: 'button', productId: 'unknown' }), // no category known: no interest
+      form('x', T0 + 4, 'checkout', 'submit', { items: [{ productId: 'b1', quantity: 1, price: 10 }] }), // category from memory
+    ]);
+    // By hand: games = 1 (view) + 3 (cart); books = 1 (view) + 5 (purchase).
+    expect(usage().visitor('x')?.categoryInterest).toEqual({ games: 4, books: 6 });
+  });
+
   it('golden customers - the top visitors by revenue in a window', () => {
     const { pipeline, usage } = setup();
     const buy = (v: string, ts: number, price: number) => form(v, ts, 'checkout', 'submit', { items: [{ productId: 'p', quantity: 1, price }] });
