@@ -55,7 +55,7 @@ export interface SessionSummary {
   readonly end: EpochMillis;
   readonly events: number;
   readonly pageViews: number;
-  /** Page keys of the page views in event-time order, truncated to the configured maximum. */
+  /** Page keys of the session's most recent page views (at most the configured maximum), in event-time order. */
   readonly pages: readonly string[];
   /** Distinct product ids viewed (page_view.product), bounded. */
   readonly viewed: readonly string[];

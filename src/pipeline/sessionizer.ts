@@ -69,7 +69,7 @@ class SessionState {
   end: number;
   events = 0;
   pageViews = 0;
-  /** Page view times and keys, sorted by time (stable for equal times), bounded. */
+  /** Times and keys of the most recent page views (at most #maxPages), sorted by time (stable for equal times). */
   pageTs: number[] = [];
   pageKeys: string[] = [];
   // Allocated on first use: most sessions never view, cart or buy a product.
@@ -431,13 +431,15 @@ export class Sessionizer {
       case 'page_view': {
         s.pageViews++;
         const idx = this.#insertPage(s, ts, e.page);
+        // Page views before the kept ones (the list keeps the most recent #maxPages).
+        const dropped = s.pageViews - s.pageKeys.length;
         if (idx < 0) {
-          // Page list full: report the position by count, the last kept page as previous.
-          pageIndex = s.pageViews - 1;
-          prevPage = s.pageKeys[s.pageKeys.length - 1];
+          // Older than every kept page of a full list: its neighbours are no longer known.
+          pageIndex = Math.max(0, dropped - 1);
+          prevPage = undefined;
           nextPage = undefined;
         } else {
-          pageIndex = idx;
+          pageIndex = dropped + idx;
           prevPage = idx > 0 ? s.pageKeys[idx - 1] : undefined;
           nextPage = s.pageKeys[idx + 1];
         }
@@ -451,7 +453,7 @@ export class Sessionizer {
       case 'click': {
         // Not a page view: the page it happened on is the page view at or before it.
         const idx = upperBound(s.pageTs, ts) - 1;
-        pageIndex = idx;
+        pageIndex = idx >= 0 ? s.pageViews - s.pageKeys.length + idx : idx;
         prevPage = idx >= 0 ? s.pageKeys[idx] : undefined;
         nextPage = undefined;
         if (ev.target.kind === 'button' && ev.target.productId !== undefined) s.carted = this.#addItem(s.carted, ev.target.productId);
@@ -459,7 +461,7 @@ export class Sessionizer {
       }
       case 'form': {
         const idx = upperBound(s.pageTs, ts) - 1;
-        pageIndex = idx;
+        pageIndex = idx >= 0 ? s.pageViews - s.pageKeys.length + idx : idx;
         prevPage = idx >= 0 ? s.pageKeys[idx] : undefined;
         nextPage = undefined;
         if (ev.action === 'submit' && ev.items !== undefined) {
@@ -487,9 +489,17 @@ export class Sessionizer {
     };
   }
 
-  /** Inserts a page view in time order; returns its index, or −1 when the list is full. */
+  /**
+   * Inserts a page view in time order, keeping the most recent #maxPages (a full list drops its
+   * oldest, so a long session's previous page stays exact for in-order events); returns its index in
+   * the kept list, or −1 when it is older than every kept page of a full list.
+   */
   #insertPage(s: SessionState, ts: number, page: string): number {
-    if (s.pageTs.length >= this.#maxPages) return -1;
+    if (s.pageTs.length >= this.#maxPages) {
+      if (ts < s.pageTs[0]!) return -1;
+      s.pageTs.shift();
+      s.pageKeys.shift();
+    }
     const idx = upperBound(s.pageTs, ts);
     if (idx === s.pageTs.length) {
       s.pageTs.push(ts);

@@ -9,7 +9,7 @@ import { click, form, pageView } from '../../helpers/enriched-events';
 const MIN = 60_000;
 const T0 = 1_700_000_000_000;
 
-function setup(over: { gap?: number; max?: number; lateness?: number; maxVisitors?: number } = {}) {
+function setup(over: { gap?: number; max?: number; lateness?: number; maxVisitors?: number; maxPages?: number } = {}) {
   const registry = new Registry();
   const metrics = createCoreMetrics(registry, { defaultMetrics: false });
   const signals: SessionSignal[] = [];
@@ -19,6 +19,7 @@ function setup(over: { gap?: number; max?: number; lateness?: number; maxVisitor
     sessionMaxMs: over.max ?? 12 * 60 * MIN,
     allowedLatenessMs: over.lateness ?? 5 * MIN,
     maxVisitors: over.maxVisitors ?? 1000,
+    ...(over.maxPages !== undefined ? { maxPagesPerSession: over.maxPages } : {}),
     metrics,
     onSignal: (x) => signals.push(x),
   });
@@ -28,6 +29,24 @@ function setup(over: { gap?: number; max?: number; lateness?: number; maxVisitor
 }
 
 describe('Sessionizer', () => {
+  it('sessions - past the page-list bound the most recent pages are kept, so the previous page stays exact', () => {
+    const { s } = setup({ maxPages: 3 });
+    const views = ['/a', '/b', '/c', '/d', '/e'].map((p, i) => pageView('v1', T0 + i * MIN, p));
+    for (const e of views) s.assign(e);
+    // Worked by hand: each view's previous page is the one before it, its index its position.
+    expect(views.map((e) => [e.session.pageIndex, e.session.prevPage ?? null])).toEqual([
+      [0, null],
+      [1, '/a'],
+      [2, '/b'],
+      [3, '/c'],
+      [4, '/d'],
+    ]);
+    // Out of order inside the kept pages (/c /d /e): between /d and /e.
+    const late = pageView('v1', T0 + 3.5 * MIN, '/x');
+    s.assign(late);
+    expect([late.session.pageIndex, late.session.prevPage, late.session.nextPage]).toEqual([4, '/d', '/e']);
+  });
+
   it('sessions - a 31-minute gap starts a new session', () => {
     const { s, started } = setup();
     const a = pageView('v1', T0, '/a');
