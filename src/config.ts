@@ -17,7 +17,7 @@ export const DEFAULT_PARTITIONS = 16;
 export const DEFAULT_SESSION_GAP_MS = 30 * 60_000;
 export const DEFAULT_SESSION_MAX_MS = 12 * 3_600_000;
 export const DEFAULT_OUT_OF_ORDERNESS_MS = 5_000;
-export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 5_000;
 export const DEFAULT_ALLOWED_LATENESS_MS = 5 * 60_000;
 export const DEFAULT_PANE_MS = 60_000;
 export const DEFAULT_RETENTION_PANES = 24 * 60;
@@ -159,7 +159,8 @@ export const DEMO_SITE: SiteConfig = Object.freeze({
     ],
     searchParam: 'q',
   },
-  processors: {},
+  // Rules recomputed every 5 s of event time, so a new user sees offers fire within seconds.
+  processors: { 'cross-sell': { recomputeEvery: 'PT5S' } },
 });
 
 type Raw = Record<string, unknown>;
