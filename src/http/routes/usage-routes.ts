@@ -1,36 +1,20 @@
 import type { FastifyInstance } from 'fastify';
-import { UsageProcessor, type UsageWindowStats, type VisitorProfile } from '../../../processors/usage/usage-processor';
+import { UsageProcessor, type VisitorProfile } from '../../../processors/usage/usage-processor';
 import type { AppContext } from '../../app-context';
 import type { AdminRoute } from '../admin-routes';
 import { routeSchema } from '../route-doc';
 import { parseDurationMs } from '../../config';
-import { encodeCursor, paginate, parseStatsQuery } from '../stats-query';
+import { parseStatsQuery } from '../stats-query';
+import { STATS_QUERYSTRING_PROPERTIES, iso, windowStatsResponse } from './window-stats';
 import { ZonedDays } from '../../pipeline/window-spec';
-
-const iso = (t: number): string | null => (Number.isFinite(t) ? new Date(t).toISOString() : null);
 
 function usageOf(ctx: AppContext, site: string): UsageProcessor | undefined {
   const p = ctx.processor(site, 'usage');
   return p instanceof UsageProcessor ? p : undefined;
 }
 
-/** A window as the API shows it: ISO instants, lists paginated with the query's limit/offset. */
-function renderWindow(w: UsageWindowStats, offset: number, limit: number): { body: Record<string, unknown>; more: boolean } {
-  const forms = paginate(w.forms, offset, limit);
-  const golden = paginate(w.goldenCustomers, offset, limit);
-  return {
-    body: {
-      ...w,
-      start: iso(w.start),
-      end: iso(w.end),
-      forms: forms.items,
-      formsTotal: forms.total,
-      goldenCustomers: golden.items,
-      goldenCustomersTotal: golden.total,
-    },
-    more: forms.nextCursor !== undefined || golden.nextCursor !== undefined,
-  };
-}
+/** The lists of a usage window that are paginated (each with `<name>Total` beside it). */
+const LISTS = ['forms', 'goldenCustomers'] as const;
 
 function renderProfile(p: VisitorProfile): Record<string, unknown> {
   return { ...p, firstSeen: iso(p.firstSeen), lastSeen: iso(p.lastSeen), lastPurchase: p.lastPurchase === null ? null : iso(p.lastPurchase) };
@@ -52,12 +36,8 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
         querystring: {
           type: 'object',
           properties: {
-            site: { type: 'string' },
-            window: { type: 'string', description: 'ISO-8601 duration, a multiple of the pane, e.g. PT5M' },
-            windows: { type: 'string', description: 'How many windows (default 10)' },
+            ...STATS_QUERYSTRING_PROPERTIES,
             slide: { type: 'string', description: 'Hopping windows: ISO-8601 slide, a multiple of the pane no longer than the window' },
-            limit: { type: 'string', description: 'List entries per window' },
-            cursor: { type: 'string', description: 'nextCursor of a previous response' },
           },
         },
       }),
@@ -76,7 +56,6 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       }
       const usage = usageOf(ctx, q.site.id);
       if (usage === undefined) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${q.site.id} runs no usage processor` } });
-      let more = false;
       // Calendar-day windows (`P1D`, `P7D`) follow the site's time zone; everything else is epoch-aligned.
       const dayMatch = typeof (req.query as Record<string, unknown>)['window'] === 'string' ? /^P(\d+)D$/.exec((req.query as Record<string, string>)['window'] ?? '') : null;
       let stats;
@@ -93,19 +72,7 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
         }
         stats = usage.windowsIn(ranges);
       } else stats = usage.windows(q.windowMs, q.windows, slideMs === undefined ? {} : { slideMs });
-      const windows = stats.map((w) => {
-        const r = renderWindow(w, q.offset, q.limit);
-        more ||= r.more;
-        return r.body;
-      });
-      return {
-        site: q.site.id,
-        windowMs: q.windowMs,
-        watermark: iso(ctx.watermark()),
-        stages: usage.stages(),
-        windows,
-        nextCursor: more ? encodeCursor(q.offset + q.limit) : undefined,
-      };
+      return windowStatsResponse(ctx, q, stats, LISTS, { stages: usage.stages() });
     },
   );
 

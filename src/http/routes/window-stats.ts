@@ -1,0 +1,62 @@
+import type { AppContext } from '../../app-context';
+import { encodeCursor, paginate, type StatsQuery } from '../stats-query';
+
+/** An ISO-8601 instant, or null for a non-finite time (no data yet). */
+export const iso = (t: number): string | null => (Number.isFinite(t) ? new Date(t).toISOString() : null);
+
+/** The querystring every `/v1/stats/*` route takes (documented in the OpenAPI document). */
+export const STATS_QUERYSTRING_PROPERTIES = {
+  site: { type: 'string' },
+  window: { type: 'string', description: 'ISO-8601 duration, a multiple of the pane, e.g. PT5M' },
+  windows: { type: 'string', description: 'How many windows (default 10)' },
+  limit: { type: 'string', description: 'List entries per window' },
+  cursor: { type: 'string', description: 'nextCursor of a previous response' },
+} as const;
+
+/**
+ * A window as the API shows it: ISO instants, and each named list paginated with the query's
+ * limit/cursor (its full length in `<name>Total` beside it). `more` is set while any list has more.
+ */
+export function renderWindow<W extends { readonly start: number; readonly end: number }>(
+  w: W,
+  lists: readonly (keyof W & string)[],
+  offset: number,
+  limit: number,
+): { body: Record<string, unknown>; more: boolean } {
+  const body: Record<string, unknown> = { ...w, start: iso(w.start), end: iso(w.end) };
+  let more = false;
+  for (const name of lists) {
+    const page = paginate(w[name] as readonly unknown[], offset, limit);
+    body[name] = page.items;
+    body[`${name}Total`] = page.total;
+    more ||= page.nextCursor !== undefined;
+  }
+  return { body, more };
+}
+
+/**
+ * The body of every stats response (DESIGN.md §3): windows newest first, the open one included, lists
+ * paginated with one shared cursor; `extra` fields (e.g. usage's lifecycle stages) sit beside them.
+ */
+export function windowStatsResponse<W extends { readonly start: number; readonly end: number }>(
+  ctx: AppContext,
+  q: StatsQuery,
+  windows: readonly W[],
+  lists: readonly (keyof W & string)[],
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  let more = false;
+  const rendered = windows.map((w) => {
+    const r = renderWindow(w, lists, q.offset, q.limit);
+    more ||= r.more;
+    return r.body;
+  });
+  return {
+    site: q.site.id,
+    windowMs: q.windowMs,
+    watermark: iso(ctx.watermark()),
+    ...extra,
+    windows: rendered,
+    nextCursor: more ? encodeCursor(q.offset + q.limit) : undefined,
+  };
+}
