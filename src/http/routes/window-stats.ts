@@ -1,5 +1,7 @@
 import type { AppContext } from '../../app-context';
-import { encodeCursor, paginate, type StatsQuery } from '../stats-query';
+import type { AdminRoute } from '../admin-routes';
+import { routeSchema } from '../route-doc';
+import { encodeCursor, paginate, parseStatsQuery, type StatsQuery } from '../stats-query';
 
 /** An ISO-8601 instant, or null for a non-finite time (no data yet). */
 export const iso = (t: number): string | null => (Number.isFinite(t) ? new Date(t).toISOString() : null);
@@ -58,5 +60,34 @@ export function windowStatsResponse<W extends { readonly start: number; readonly
     ...extra,
     windows: rendered,
     nextCursor: more ? encodeCursor(q.offset + q.limit) : undefined,
+  };
+}
+
+/** A processor whose windows the stats API lists (navigation, content). */
+export interface WindowedProcessor<W> {
+  windows(sizeMs: number, limit: number, opts: { watermark?: number }): W[];
+}
+
+/**
+ * The admin route of a windowed processor: `GET <path>?site=&window=&windows=&limit=&cursor=`,
+ * windows newest first with the open one included (`closed: false`), each named list paginated.
+ */
+export function windowStatsRoute<W extends { readonly start: number; readonly end: number }>(opts: {
+  readonly path: string;
+  readonly processor: string;
+  readonly summary: string;
+  readonly lists: readonly (keyof W & string)[];
+  /** Narrows the site's processor to the expected class (an `instanceof` check). */
+  readonly is: (p: unknown) => p is WindowedProcessor<W>;
+}): AdminRoute {
+  return (app, ctx) => {
+    app.get(opts.path, { schema: routeSchema(opts.summary, { querystring: { type: 'object', properties: STATS_QUERYSTRING_PROPERTIES } }) }, async (req, reply) => {
+      const parsed = parseStatsQuery(ctx, req.query as Record<string, unknown>);
+      if (parsed.kind === 'error') return reply.code(parsed.status).send({ error: { code: parsed.code, message: parsed.message } });
+      const q = parsed.query;
+      const p = ctx.processor(q.site.id, opts.processor);
+      if (!opts.is(p)) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${q.site.id} runs no ${opts.processor} processor` } });
+      return windowStatsResponse(ctx, q, p.windows(q.windowMs, q.windows, { watermark: ctx.watermark() }), opts.lists);
+    });
   };
 }
