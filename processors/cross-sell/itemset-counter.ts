@@ -467,8 +467,8 @@ function mergeTable(into: KeyCountTable, from: KeyCountTable, remap: (key: numbe
       into.raiseFloor(c + e + intoFloor);
       return;
     }
-    if (into.has(k)) into.addEntry(k, c, e - fromFloor);
-    else into.addEntry(k, c, e); // addEntry adds into's current floor as the slack for into's share
+    // A held key already got fromFloor from addSlackToAll; a new one gets into's current floor as the slack for into's share.
+    into.mergeEntry(k, c, e, fromFloor);
   });
   into.raiseFloor(into.floor + fromFloor);
 }
