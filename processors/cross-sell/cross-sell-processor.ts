@@ -236,6 +236,8 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     this.#dirty = false;
     // Windows end with the open pane, so live baskets count before the watermark passes them.
     const end = (this.#lastPane + 1) * s.paneMs;
+    // Windows over the same panes (PT1H and P1D while under an hour is retained) merge them once per recompute.
+    const merged = new Map<string, ItemsetCounter>();
     s.windows.forEach((name, i) => {
       const size = s.windowsMs[i]!;
       const start = end - size;
@@ -243,7 +245,7 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
       const baskets = { purchase: 0, session: 0, sequential: 0 };
       let errorBound = 0;
       for (const st of this.#streams) {
-        const cur = this.#window(st, start, end);
+        const cur = this.#window(st, start, end, merged);
         if (cur === undefined) continue;
         const bound = cur.errorBound();
         errorBound = Math.max(errorBound, bound.items, bound.pairs, bound.triples);
@@ -251,7 +253,7 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
           if (st.kind === 'sequential') baskets.sequential = cur.baskets;
           else baskets[st.source] = cur.baskets;
         }
-        const prev = this.#window(st, start - size, start);
+        const prev = this.#window(st, start - size, start, merged);
         for (const r of mineRules({ current: cur, previous: prev, thresholds: s, level: st.level, kind: st.kind, source: st.source })) rules.push(r);
       }
       if (rules.length > s.maxRules) {
@@ -348,13 +350,21 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     }
   }
 
-  /** The merged counts of [start, end) for a stream; the pane itself when only one is in range (read only). */
-  #window(st: Stream, start: number, end: number): ItemsetCounter | undefined {
+  /**
+   * The merged counts of [start, end) for a stream; the pane itself when only one is in range (read
+   * only). `memo` (one recompute: panes do not change meanwhile) returns the same merge for the same
+   * panes instead of merging them again — merging is deterministic, so the result is the same.
+   */
+  #window(st: Stream, start: number, end: number, memo?: Map<string, ItemsetCounter>): ItemsetCounter | undefined {
     const panes = st.store.entries().filter(([t]) => t >= start && t < end);
     if (panes.length === 0) return undefined;
     if (panes.length === 1) return panes[0]![1];
+    const key = memo === undefined ? '' : `${st.id}@${panes.map(([t]) => t).join(',')}`;
+    const hit = memo?.get(key);
+    if (hit !== undefined) return hit;
     const acc = new ItemsetCounter(this.#counterOptions);
     for (const [, c] of panes) acc.mergeFrom(c);
+    memo?.set(key, acc);
     return acc;
   }
 
