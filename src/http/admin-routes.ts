@@ -10,6 +10,7 @@ import { registerOfferRoutes } from './routes/offer-routes';
 import { registerNavigationRoutes } from './routes/navigation-routes';
 import { registerContentRoutes } from './routes/content-routes';
 import { registerRulesRoutes } from './routes/rules-routes';
+import { registerDashboardRoutes } from './routes/dashboard-routes';
 
 export type AdminRoute = (app: FastifyInstance, ctx: AppContext) => void;
 
@@ -19,5 +20,6 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   registerNavigationRoutes,
   registerContentRoutes,
   registerRulesRoutes,
+  registerDashboardRoutes,
   // e.g. registerUsageStatsRoutes,
 ];

@@ -24,7 +24,8 @@ export interface BrowserAssets {
 /** File names under dist/ for an install without esbuild (see `writeBrowserAssets`). */
 const DIST_FILES = { snippet: 'snippet.js', demoClient: 'demo-storefront.js' } as const;
 
-function script(text: string): BrowserScript {
+/** A script ready to serve: gzipped once, with its ETag. */
+export function browserScript(text: string): BrowserScript {
   return { text, gzip: gzipSync(text, { level: 9 }), etag: `"${createHash('sha256').update(text).digest('base64url').slice(0, 22)}"` };
 }
 
@@ -44,7 +45,7 @@ export async function loadBrowserAssets(): Promise<BrowserAssets> {
       throw new ClickstreamError('CM_ERR_BROWSER_ASSETS', 'cannot bundle /snippet.js with esbuild nor read it from dist/', { cause: err });
     }
   }
-  return { snippet: script(built[0]), demoClient: script(built[1]) };
+  return { snippet: browserScript(built[0]), demoClient: browserScript(built[1]) };
 }
 
 /** Sends a script with its ETag (304 when unchanged) and gzipped when the client accepts it. */

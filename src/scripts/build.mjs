@@ -1,5 +1,5 @@
 // Bundles the server (src/cli.ts → dist/cli.js: Node 20, ESM, npm packages left external) and, when
-// the tracking snippet exists, the browser scripts (dist/snippet.js, dist/demo-storefront.js: minified IIFEs).
+// the tracking snippet exists, the browser scripts (dist/snippet.js, dist/demo-storefront.js, dist/dashboard.js: minified IIFEs).
 import { build } from 'esbuild';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -24,6 +24,7 @@ await build({
 const browserScripts = [
   [join(root, 'src', 'snippet', 'index.ts'), 'snippet.js'],
   [join(root, 'src', 'http', 'demo', 'client', 'storefront.ts'), 'demo-storefront.js'],
+  [join(root, 'src', 'http', 'dashboard', 'client', 'dashboard.ts'), 'dashboard.js'],
 ];
 for (const [entry, out] of browserScripts) {
   if (!existsSync(entry)) continue;

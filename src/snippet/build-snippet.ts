@@ -50,3 +50,8 @@ export function buildSnippet(): Promise<string> {
 export function buildDemoClient(): Promise<string> {
   return bundle('src/http/demo/client/storefront.ts');
 }
+
+/** The minified script of the admin dashboard (GET /dashboard.js on the admin port). */
+export function buildDashboardClient(): Promise<string> {
+  return bundle('src/http/dashboard/client/dashboard.ts');
+}

@@ -1,0 +1,476 @@
+/**
+ * The dashboard's browser script (bundled to GET /dashboard.js): reads the admin JSON APIs on the same
+ * origin and renders the panels of the page (src/http/dashboard/dashboard-page.ts), refreshing every
+ * few seconds. The usage table lists windows newest first, the open one marked live; clicking a row
+ * shows that window in the navigation and content panels.
+ *
+ * TRICKY: page URLs, search terms, offer texts and quarantine samples come from anyone who can post an
+ * event. Everything from data is put into the page as text nodes (`h()` below); this file never uses
+ * innerHTML, insertAdjacentHTML or document.write.
+ */
+
+// ── API shapes (only the fields read here; see DESIGN.md §3 and the OpenAPI document) ─────────────
+
+interface Window0 {
+  readonly start: string | null;
+  readonly end: string | null;
+  readonly closed: boolean;
+}
+interface Counted {
+  readonly count: number;
+}
+interface UsageWindow extends Window0 {
+  readonly pageViews: number;
+  readonly events: { readonly page_view: number; readonly click: number; readonly form: number };
+  readonly sessionsStarted: number;
+  readonly visitors: number;
+  readonly conversions: number;
+  readonly conversionRate: number | null;
+  readonly revenue: number;
+  readonly sessions?: { readonly bounceRate: number | null };
+  readonly forms?: ReadonlyArray<{ readonly formId: string; readonly views: number; readonly starts: number; readonly submits: number; readonly abandons: number; readonly abandonmentRate: number | null }>;
+}
+interface NavigationWindow extends Window0 {
+  readonly pageViews: number;
+  readonly sessions: number;
+  readonly bounceRate: number | null;
+  readonly transitions?: ReadonlyArray<Counted & { readonly from: string; readonly to: string; readonly probability: number }>;
+  readonly entryPages?: ReadonlyArray<Counted & { readonly page: string }>;
+  readonly exitPages?: ReadonlyArray<Counted & { readonly page: string }>;
+  readonly clickThrough?: ReadonlyArray<{ readonly id: string; readonly kind: string; readonly impressions: number; readonly clicks: number; readonly rate: number | null }>;
+}
+interface ContentWindow extends Window0 {
+  readonly pageViews: number;
+  readonly searchCount: number;
+  readonly topPages?: ReadonlyArray<Counted & { readonly page: string }>;
+  readonly topProducts?: ReadonlyArray<Counted & { readonly id: string }>;
+  readonly trending?: ReadonlyArray<Counted & { readonly kind: string; readonly id: string; readonly score: number }>;
+  readonly searches?: ReadonlyArray<Counted & { readonly query: string; readonly zeroResults: number }>;
+}
+interface StatsBody<W> {
+  readonly watermark: string | null;
+  readonly windows: readonly W[];
+}
+interface RulesBody {
+  readonly windowName?: string;
+  readonly window?: { readonly start: string | null; readonly end: string | null };
+  readonly baskets?: { readonly purchase: number; readonly session: number };
+  readonly total: number;
+  readonly rules: ReadonlyArray<Counted & { readonly antecedent: readonly string[]; readonly consequent: readonly string[]; readonly support: number; readonly confidence: number; readonly lift: number }>;
+}
+interface OfferRecord {
+  readonly triggerId: string;
+  readonly visitorId: string;
+  readonly offerId: string;
+  readonly text: string;
+  readonly ts: number;
+  readonly holdout: boolean;
+  readonly because: { readonly kind: 'rule'; readonly rule: { readonly antecedent: readonly string[]; readonly consequent: readonly string[]; readonly lift: number } } | { readonly kind: 'pattern'; readonly pattern: string };
+}
+interface AttributionRow {
+  readonly shown: number;
+  readonly clicked: number;
+  readonly converted: number;
+  readonly revenue: number;
+  readonly uplift: number | null;
+}
+interface OfferStatsBody {
+  readonly decisions: { readonly triggered: number; readonly holdout: number; readonly suppressed: Readonly<Record<string, number>> };
+  readonly attribution: { readonly totals: AttributionRow } | null;
+}
+interface QuarantineBody {
+  readonly items: ReadonlyArray<{ readonly at: string; readonly transport: string; readonly reason: string; readonly message: string; readonly sample: string }>;
+}
+interface SitesBody {
+  readonly sites: ReadonlyArray<{ readonly id: string }>;
+}
+
+type Result<T> = { readonly kind: 'ok'; readonly body: T } | { readonly kind: 'error'; readonly message: string };
+
+// ── settings ──────────────────────────────────────────────────────────────────────────────────
+
+/** Between refreshes, ms. */
+const REFRESH_MS = 5_000;
+/** Windows listed per stats request. */
+const WINDOWS = 8;
+/** Entries per list (transitions, pages, rules …). */
+const LIST_LIMIT = 10;
+
+// ── DOM helpers: data only ever becomes a text node ───────────────────────────────────────────
+
+type Child = Node | string | number | null | undefined | false;
+
+function h(tag: string, props: { className?: string; title?: string; data?: Record<string, string> } | null, ...children: Child[]): HTMLElement {
+  const el = document.createElement(tag);
+  if (props?.className !== undefined) el.className = props.className;
+  if (props?.title !== undefined) el.title = props.title;
+  for (const [k, v] of Object.entries(props?.data ?? {})) el.dataset[k] = v;
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(typeof c === 'object' ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+/** A cell: `num` right-aligns, `col` names it for tests and styling (`data-col`). */
+interface Cell {
+  readonly v: Child;
+  readonly num?: boolean;
+  readonly col?: string;
+  readonly title?: string;
+}
+const num = (v: Child, col?: string): Cell => (col === undefined ? { v, num: true } : { v, num: true, col });
+const text = (v: Child, col?: string): Cell => (col === undefined ? { v } : { v, col });
+
+function table(head: ReadonlyArray<string | [string, 'num']>, rows: ReadonlyArray<{ cells: readonly Cell[]; tr?: (tr: HTMLElement) => void }>, empty = 'nothing yet'): HTMLElement {
+  if (rows.length === 0) return h('p', { className: 'empty' }, empty);
+  const thead = h('tr', null, ...head.map((c) => (typeof c === 'string' ? h('th', null, c) : h('th', { className: 'num' }, c[0]))));
+  const body = rows.map((r) => {
+    const tr = h(
+      'tr',
+      null,
+      ...r.cells.map((c) => {
+        const td = h('td', { className: c.num === true ? 'num' : 'text' }, c.v);
+        if (c.col !== undefined) td.dataset['col'] = c.col;
+        if (c.title !== undefined) td.title = c.title;
+        return td;
+      }),
+    );
+    r.tr?.(tr);
+    return tr;
+  });
+  return h('table', null, h('thead', null, thead), h('tbody', null, ...body));
+}
+
+function kpi(label: string, value: string, col: string): HTMLElement {
+  return h('div', { className: 'kpi', data: { col } }, h('b', null, value), h('span', null, label));
+}
+
+function fill(panel: string, ...nodes: Child[]): void {
+  const body = document.querySelector(`#${panel} .body`);
+  if (body !== null) body.replaceChildren(...nodes.filter((n): n is Node | string => n !== null && n !== undefined && n !== false && typeof n !== 'number'));
+}
+
+function setSub(panel: string, ...nodes: Child[]): void {
+  const sub = document.getElementById(`${panel}-sub`);
+  if (sub !== null) sub.replaceChildren(...nodes.filter((n): n is Node | string => n !== null && n !== undefined && n !== false && typeof n !== 'number'));
+}
+
+// ── formatting ────────────────────────────────────────────────────────────────────────────────
+
+const INT = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+const MONEY = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const int = (n: number | null | undefined): string => (typeof n === 'number' && Number.isFinite(n) ? INT.format(n) : '–');
+const money = (n: number | null | undefined): string => (typeof n === 'number' && Number.isFinite(n) ? MONEY.format(n) : '–');
+const pct = (n: number | null | undefined): string => (typeof n === 'number' && Number.isFinite(n) ? `${(n * 100).toFixed(1)}%` : '–');
+const fixed = (n: number | null | undefined, digits = 2): string => (typeof n === 'number' && Number.isFinite(n) ? n.toFixed(digits) : '–');
+const clock = (iso: string | number | null): string => (iso === null ? '–' : new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }));
+
+function range(w: { readonly start: string | null; readonly end: string | null }): string {
+  if (w.start === null || w.end === null) return '–';
+  const opts: Intl.DateTimeFormatOptions = { hour: '2-digit', minute: '2-digit' };
+  const start = new Date(w.start);
+  const sameDay = start.toDateString() === new Date().toDateString();
+  const day = sameDay ? '' : `${start.toLocaleDateString([], { month: 'short', day: 'numeric' })} `;
+  return `${day}${start.toLocaleTimeString([], opts)}–${new Date(w.end).toLocaleTimeString([], opts)}`;
+}
+
+/** The window's label with a live badge while it is open. */
+function windowLabel(w: Window0): HTMLElement {
+  return h('span', { title: `${w.start ?? '?'} – ${w.end ?? '?'} (end exclusive)` }, range(w), !w.closed && h('span', { className: 'live' }, 'live'));
+}
+
+const itemList = (items: readonly string[]): string => items.join(' + ');
+
+// ── fetching ──────────────────────────────────────────────────────────────────────────────────
+
+async function get<T>(path: string, params: Record<string, string>): Promise<Result<T>> {
+  try {
+    const res = await fetch(`${path}?${new URLSearchParams(params).toString()}`, { headers: { accept: 'application/json' }, cache: 'no-store' });
+    const body = (await res.json()) as unknown;
+    if (!res.ok) {
+      const err = (body as { error?: { code?: string; message?: string } } | null)?.error;
+      return { kind: 'error', message: `${res.status} ${err?.code ?? ''} ${err?.message ?? ''}`.trim() };
+    }
+    return { kind: 'ok', body: body as T };
+  } catch (e) {
+    return { kind: 'error', message: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+function failed(panel: string, r: { readonly message: string }): void {
+  setSub(panel);
+  fill(panel, h('p', { className: 'err' }, `unavailable: ${r.message}`));
+}
+
+// ── panels ────────────────────────────────────────────────────────────────────────────────────
+
+interface State {
+  site: string;
+  window: string;
+  /** Start (ISO) of the window shown in the list panels; null = the newest. */
+  selected: string | null;
+  /** Bumped on every site/window change, so an answer to an older request is dropped. */
+  generation: number;
+  timer: number | undefined;
+}
+
+const state: State = { site: 'demo', window: 'PT5M', selected: null, generation: 0, timer: undefined };
+
+/** The window the list panels show: the selected one when still listed, else the newest. */
+function pick<W extends Window0>(ws: readonly W[]): W | undefined {
+  return ws.find((w) => w.start === state.selected) ?? ws[0];
+}
+
+function renderUsage(body: StatsBody<UsageWindow>): void {
+  const shown = pick(body.windows);
+  setSub('usage', `${state.window} windows, newest first; click a row to show it below`);
+  if (shown === undefined) {
+    fill('usage', h('p', { className: 'empty' }, 'no windows yet'));
+    return;
+  }
+  const kpis = h(
+    'div',
+    { className: 'kpis' },
+    kpi('page views', int(shown.pageViews), 'kpi-pageViews'),
+    kpi('sessions started', int(shown.sessionsStarted), 'kpi-sessions'),
+    kpi('visitors (est.)', int(shown.visitors), 'kpi-visitors'),
+    kpi('conversions', int(shown.conversions), 'kpi-conversions'),
+    kpi('conversion rate', pct(shown.conversionRate), 'kpi-conversionRate'),
+    kpi('revenue', money(shown.revenue), 'kpi-revenue'),
+  );
+  const rows = body.windows.map((w) => ({
+    cells: [
+      text(windowLabel(w)),
+      num(int(w.pageViews), 'pageViews'),
+      num(int(w.events.click), 'clicks'),
+      num(int(w.events.form), 'forms'),
+      num(int(w.sessionsStarted), 'sessionsStarted'),
+      num(int(w.visitors), 'visitors'),
+      num(int(w.conversions), 'conversions'),
+      num(money(w.revenue), 'revenue'),
+      num(pct(w.sessions?.bounceRate), 'bounceRate'),
+    ],
+    tr: (tr: HTMLElement) => {
+      tr.className = w === shown ? 'selectable selected' : 'selectable';
+      tr.dataset['start'] = w.start ?? '';
+      tr.addEventListener('click', () => {
+        state.selected = w.start;
+        void refresh();
+      });
+    },
+  }));
+  const windows = table(['window', ['page views', 'num'], ['clicks', 'num'], ['form events', 'num'], ['sessions', 'num'], ['visitors', 'num'], ['conversions', 'num'], ['revenue', 'num'], ['bounce', 'num']], rows);
+  const forms = (shown.forms ?? []).map((f) => ({
+    cells: [text(f.formId), num(int(f.views)), num(int(f.starts)), num(int(f.submits)), num(int(f.abandons)), num(pct(f.abandonmentRate))],
+  }));
+  fill('usage', kpis, windows, h('h3', null, 'Forms in ', windowLabel(shown)), table(['form', ['views', 'num'], ['starts', 'num'], ['submits', 'num'], ['abandons', 'num'], ['abandonment', 'num']], forms, 'no form activity'));
+}
+
+function renderNavigation(body: StatsBody<NavigationWindow>): void {
+  const w = pick(body.windows);
+  if (w === undefined) {
+    setSub('navigation');
+    fill('navigation', h('p', { className: 'empty' }, 'no windows yet'));
+    return;
+  }
+  setSub('navigation', windowLabel(w));
+  const transitions = (w.transitions ?? []).map((t) => ({ cells: [text(t.from, 'from'), text(t.to, 'to'), num(int(t.count), 'count'), num(pct(t.probability), 'probability')] }));
+  const pages = (list: NavigationWindow['entryPages']) => (list ?? []).map((p) => ({ cells: [text(p.page, 'page'), num(int(p.count), 'count')] }));
+  const ctr = (w.clickThrough ?? []).map((c) => ({ cells: [text(c.id, 'id'), text(h('span', { className: 'tag' }, c.kind)), num(int(c.impressions)), num(int(c.clicks), 'clicks'), num(pct(c.rate))] }));
+  fill(
+    'navigation',
+    h('div', { className: 'kpis' }, kpi('page views', int(w.pageViews), 'nav-pageViews'), kpi('sessions', int(w.sessions), 'nav-sessions'), kpi('bounce rate', pct(w.bounceRate), 'nav-bounceRate')),
+    h('h3', null, 'Top transitions'),
+    h('div', { data: { list: 'transitions' } }, table(['from', 'to', ['count', 'num'], ['P(to | from)', 'num']], transitions)),
+    h(
+      'div',
+      { className: 'cols' },
+      h('div', { data: { list: 'entryPages' } }, h('h3', null, 'Entry pages'), table(['page', ['sessions', 'num']], pages(w.entryPages))),
+      h('div', { data: { list: 'exitPages' } }, h('h3', null, 'Exit pages'), table(['page', ['sessions', 'num']], pages(w.exitPages), 'no session ended yet')),
+    ),
+    h('h3', null, 'Click-through'),
+    h('div', { data: { list: 'clickThrough' } }, table(['ad / link', 'kind', ['impressions', 'num'], ['clicks', 'num'], ['rate', 'num']], ctr, 'no ad or link clicks')),
+  );
+}
+
+function renderContent(body: StatsBody<ContentWindow>): void {
+  const w = pick(body.windows);
+  if (w === undefined) {
+    setSub('content');
+    fill('content', h('p', { className: 'empty' }, 'no windows yet'));
+    return;
+  }
+  setSub('content', windowLabel(w));
+  const pages = (w.topPages ?? []).map((p) => ({ cells: [text(p.page, 'page'), num(int(p.count), 'count')] }));
+  const products = (w.topProducts ?? []).map((p) => ({ cells: [text(p.id, 'product'), num(int(p.count), 'count')] }));
+  const trending = (w.trending ?? []).map((t) => ({ cells: [text(h('span', { className: 'tag' }, t.kind)), text(t.id, 'id'), num(int(t.count), 'count'), num(fixed(t.score, 1), 'score')] }));
+  const searches = (w.searches ?? []).map((s) => ({
+    cells: [text(s.query, 'query'), num(int(s.count), 'count'), num(s.zeroResults > 0 ? h('span', { className: 'tag warn' }, int(s.zeroResults)) : '0', 'zeroResults')],
+  }));
+  fill(
+    'content',
+    h('div', { className: 'kpis' }, kpi('page views', int(w.pageViews), 'content-pageViews'), kpi('searches', int(w.searchCount), 'content-searches')),
+    h(
+      'div',
+      { className: 'cols' },
+      h('div', { data: { list: 'topPages' } }, h('h3', null, 'Top pages'), table(['page', ['views', 'num']], pages)),
+      h('div', { data: { list: 'topProducts' } }, h('h3', null, 'Top products'), table(['product', ['views', 'num']], products, 'no product views')),
+    ),
+    h('h3', null, 'Trending (score: growth in standard deviations over the baseline)'),
+    h('div', { data: { list: 'trending' } }, table(['kind', 'item', ['count', 'num'], ['score', 'num']], trending, 'nothing trending')),
+    h('h3', null, 'Site searches'),
+    h('div', { data: { list: 'searches' } }, table(['term', ['searches', 'num'], ['zero results', 'num']], searches, 'no searches')),
+  );
+}
+
+function renderRules(body: RulesBody): void {
+  setSub('rules', `${body.windowName ?? ''} ${body.window === undefined ? '' : range(body.window)} · ${int(body.baskets?.purchase)} purchase baskets · ${int(body.total)} rules`);
+  const rows = body.rules.map((r) => ({
+    cells: [text(itemList(r.antecedent), 'antecedent'), text('⇒'), text(itemList(r.consequent), 'consequent'), num(int(r.count)), num(pct(r.support), 'support'), num(pct(r.confidence), 'confidence'), num(fixed(r.lift), 'lift')],
+  }));
+  fill('rules', table(['if bought', '', 'then', ['count', 'num'], ['support', 'num'], ['confidence', 'num'], ['lift', 'num']], rows, 'no rule above the thresholds yet'));
+}
+
+function renderOffers(recent: Result<{ readonly offers: readonly OfferRecord[] }>, stats: Result<OfferStatsBody>): void {
+  if (recent.kind === 'error' && stats.kind === 'error') {
+    failed('offers', recent);
+    return;
+  }
+  setSub('offers', 'since start');
+  const parts: Child[] = [];
+  if (stats.kind === 'ok') {
+    const d = stats.body.decisions;
+    const t = stats.body.attribution?.totals;
+    parts.push(
+      h(
+        'div',
+        { className: 'kpis' },
+        kpi('triggered', int(d.triggered), 'offers-triggered'),
+        kpi('held out', int(d.holdout), 'offers-holdout'),
+        t !== undefined && kpi('shown', int(t.shown), 'offers-shown'),
+        t !== undefined && kpi('clicked', int(t.clicked), 'offers-clicked'),
+        t !== undefined && kpi('converted', int(t.converted), 'offers-converted'),
+        t !== undefined && kpi('uplift', pct(t.uplift), 'offers-uplift'),
+      ),
+    );
+    const suppressed = Object.entries(d.suppressed).filter(([, n]) => n > 0);
+    if (suppressed.length > 0) parts.push(h('p', { className: 'note' }, 'suppressed: ', ...suppressed.map(([reason, n]) => h('span', { className: 'tag' }, `${reason} ${int(n)}`))));
+  } else parts.push(h('p', { className: 'err' }, `stats unavailable: ${stats.message}`));
+  if (recent.kind === 'ok') {
+    const rows = recent.body.offers.map((o) => ({
+      cells: [
+        text(clock(o.ts)),
+        text(o.visitorId, 'visitor'),
+        text(o.offerId, 'offer'),
+        text(o.text, 'text'),
+        text(o.because.kind === 'rule' ? `${itemList(o.because.rule.antecedent)} ⇒ ${itemList(o.because.rule.consequent)} (lift ${fixed(o.because.rule.lift)})` : `pattern: ${o.because.pattern}`, 'because'),
+        text(o.holdout && h('span', { className: 'tag' }, 'holdout')),
+      ],
+    }));
+    parts.push(h('h3', null, 'Recent triggers'), table(['time', 'visitor', 'offer', 'text', 'because', ''], rows, 'no offer triggered yet'));
+  } else parts.push(h('p', { className: 'err' }, `recent offers unavailable: ${recent.message}`));
+  fill('offers', ...parts);
+}
+
+function renderQuarantine(body: QuarantineBody): void {
+  setSub('quarantine', `${int(body.items.length)} refused, newest first`);
+  const rows = body.items.map((i) => ({
+    cells: [text(clock(i.at)), text(h('span', { className: 'tag warn' }, i.reason), 'reason'), text(i.transport), text(i.message, 'message'), text(i.sample.length > 160 ? `${i.sample.slice(0, 160)}…` : i.sample, 'sample')],
+  }));
+  fill('quarantine', table(['time', 'reason', 'transport', 'message', 'sample'], rows, 'nothing refused'));
+}
+
+// ── refresh loop ──────────────────────────────────────────────────────────────────────────────
+
+function status(msg: string, error = false): void {
+  const el = document.getElementById('status');
+  if (el === null) return;
+  el.textContent = msg;
+  el.className = error ? 'error' : '';
+}
+
+async function refresh(): Promise<void> {
+  window.clearTimeout(state.timer);
+  const generation = state.generation;
+  const site = { site: state.site };
+  const stats = { ...site, window: state.window, windows: String(WINDOWS), limit: String(LIST_LIMIT) };
+  const [usage, navigation, content, rules, recent, offerStats, quarantine] = await Promise.all([
+    get<StatsBody<UsageWindow>>('/v1/stats/usage', stats),
+    get<StatsBody<NavigationWindow>>('/v1/stats/navigation', stats),
+    get<StatsBody<ContentWindow>>('/v1/stats/content', stats),
+    get<RulesBody>('/v1/rules', { ...site, limit: String(LIST_LIMIT) }),
+    get<{ readonly offers: readonly OfferRecord[] }>('/v1/offers/recent', { ...site, limit: String(LIST_LIMIT) }),
+    get<OfferStatsBody>('/v1/offers/stats', site),
+    get<QuarantineBody>('/v1/quarantine', { ...site, limit: String(LIST_LIMIT) }),
+  ]);
+  if (generation !== state.generation) return; // the site or window changed meanwhile
+  if (usage.kind === 'ok') renderUsage(usage.body);
+  else failed('usage', usage);
+  if (navigation.kind === 'ok') renderNavigation(navigation.body);
+  else failed('navigation', navigation);
+  if (content.kind === 'ok') renderContent(content.body);
+  else failed('content', content);
+  if (rules.kind === 'ok') renderRules(rules.body);
+  else failed('rules', rules);
+  renderOffers(recent, offerStats);
+  if (quarantine.kind === 'ok') renderQuarantine(quarantine.body);
+  else failed('quarantine', quarantine);
+  const down = [usage, navigation, content, rules, recent, offerStats, quarantine].filter((r) => r.kind === 'error').length;
+  const watermark = usage.kind === 'ok' ? ` · watermark ${clock(usage.body.watermark)}` : '';
+  status(`updated ${clock(Date.now())}${watermark}${down > 0 ? ` · ${down} request(s) failed` : ''}`, down === 7);
+  document.body.dataset['refreshed'] = String(Number(document.body.dataset['refreshed'] ?? '0') + 1);
+  schedule();
+}
+
+function schedule(): void {
+  window.clearTimeout(state.timer);
+  const auto = document.getElementById('auto') as HTMLInputElement | null;
+  if (auto?.checked === true) state.timer = window.setTimeout(() => void (document.hidden ? schedule() : refresh()), REFRESH_MS);
+}
+
+/** Keeps site and window in the address so a reload or a shared link shows the same view. */
+function remember(): void {
+  const q = new URLSearchParams({ site: state.site, window: state.window });
+  history.replaceState(null, '', `${location.pathname}?${q.toString()}`);
+}
+
+function changed(): void {
+  state.generation++;
+  state.selected = null;
+  remember();
+  void refresh();
+}
+
+async function start(): Promise<void> {
+  const siteSelect = document.getElementById('site') as HTMLSelectElement;
+  const windowSelect = document.getElementById('window') as HTMLSelectElement;
+  const auto = document.getElementById('auto') as HTMLInputElement;
+  const q = new URLSearchParams(location.search);
+  const sites = await get<SitesBody>('/v1/sites', {});
+  const ids = sites.kind === 'ok' ? sites.body.sites.map((s) => s.id) : ['demo'];
+  if (sites.kind === 'error') status(`sites unavailable: ${sites.message}`, true);
+  siteSelect.replaceChildren(...ids.map((id) => h('option', null, id)));
+  const wanted = q.get('site');
+  state.site = wanted !== null && ids.includes(wanted) ? wanted : ids.includes('demo') ? 'demo' : (ids[0] ?? 'demo');
+  siteSelect.value = state.site;
+  const w = q.get('window');
+  if (w !== null && [...windowSelect.options].some((o) => o.value === w)) windowSelect.value = w;
+  else windowSelect.value = state.window;
+  state.window = windowSelect.value;
+  siteSelect.addEventListener('change', () => {
+    state.site = siteSelect.value;
+    changed();
+  });
+  windowSelect.addEventListener('change', () => {
+    state.window = windowSelect.value;
+    changed();
+  });
+  auto.addEventListener('change', () => (auto.checked ? void refresh() : window.clearTimeout(state.timer)));
+  await refresh();
+}
+
+void start();
+
+// A module, not a global script: its names (status, state …) must not clash with window's.
+export {};
