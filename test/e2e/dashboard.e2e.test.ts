@@ -75,7 +75,10 @@ describe('admin dashboard in Chromium against the real server', () => {
     const pv = (visitor: string, path: string, extra: Json = {}): Json => ev(visitor, { type: 'page_view', url: shop + path, ...extra });
     const buy = (visitor: string, items: Array<[string, number, number]>): Json =>
       ev(visitor, { type: 'form', url: shop + '/checkout', formId: 'checkout', action: 'submit', items: items.map(([productId, quantity, price]) => ({ productId, quantity, price })) });
+    // Two minutes earlier, so the one-minute view lists an older, closed window (within the allowed lateness).
+    const oldTs = now - 120_000;
     const good = [
+      { ...pv('f', '/old-page'), ts: oldTs },
       pv('a', '/'),
       pv('a', '/search?q=' + encodeURIComponent(XSS_SEARCH), { search: { query: XSS_SEARCH, results: 0 } }),
       pv('a', '/product/p1', { product: { id: 'p1', price: 10 } }),
@@ -111,11 +114,11 @@ describe('admin dashboard in Chromium against the real server', () => {
       confidence: `${((100 * both) / withP1).toFixed(1)}%`,
       lift: (both / withP1 / (withP2 / baskets.length)).toFixed(2),
     };
-    // Visitor a: / → search → p1 (2 transitions), visitor b: / → p1 (1); both sessions enter at /.
+    // Visitor a: / → search → p1 (2 transitions), visitor b: / → p1 (1); they enter at /, visitor f at /old-page.
     const expected = {
       usage: { pageViews: pageViews.length, clicks: 1, forms: purchases.length, conversions: purchases.length, revenue },
       transitions: 3,
-      entrySessions: 2,
+      entrySessions: 3,
       searches: [{ query: XSS_SEARCH, count: '1', zeroResults: '1' }],
       products: [{ product: 'p1', count: '2' }],
       clickThrough: [XSS_AD],
@@ -168,6 +171,24 @@ describe('admin dashboard in Chromium against the real server', () => {
     expect(new URL(page.url()).searchParams.get('window')).toBe('PT1H');
 
     await page.screenshot({ path: '/tmp/dashboard.png', fullPage: true });
+
+    // One-minute windows, newest first; clicking the older row shows that (closed) window in the list panels.
+    await page.selectOption('#window', 'PT1M');
+    const oldStart = new Date(oldTs - (oldTs % 60_000)).toISOString();
+    const starts = await until('the one-minute windows', async () => {
+      const s = await page.$$eval('#usage tr[data-start]', (trs) => trs.map((tr) => (tr as HTMLElement).dataset['start'] ?? ''));
+      return s.includes(oldStart) && s.length >= 2 && s;
+    });
+    expect([...starts].sort().reverse()).toEqual(starts);
+    await page.click(`#usage tr[data-start="${oldStart}"]`);
+    const oldPages = await until('the list panels to show the older window', async () => {
+      const pages = await page.$$eval('[data-list="topPages"] td[data-col="page"]', (tds) => tds.map((td) => td.textContent));
+      return pages.length > 0 && !pages.includes('/') && pages;
+    });
+    expect(oldPages).toEqual(['/old-page']);
+    expect(await page.$eval('#content-sub', (el) => el.querySelector('.live') === null)).toBe(true);
+    expect(await page.$eval('#usage tr.selected', (tr) => (tr as HTMLElement).dataset['start'])).toBe(oldStart);
+    expect(errors).toEqual([]);
     await page.close();
   });
 });
