@@ -176,7 +176,7 @@ describe('admin dashboard in Chromium against the real server', () => {
     await page.selectOption('#window', 'PT1M');
     const oldStart = new Date(oldTs - (oldTs % 60_000)).toISOString();
     const starts = await until('the one-minute windows', async () => {
-      const s = await page.$$eval('#usage tr[data-start]', (trs) => trs.map((tr) => (tr as HTMLElement).dataset['start'] ?? ''));
+      const s = await page.$$eval('#usage tr[data-start]', (trs) => trs.map((tr) => tr.getAttribute('data-start') ?? ''));
       return s.includes(oldStart) && s.length >= 2 && s;
     });
     expect([...starts].sort().reverse()).toEqual(starts);
@@ -187,7 +187,7 @@ describe('admin dashboard in Chromium against the real server', () => {
     });
     expect(oldPages).toEqual(['/old-page']);
     expect(await page.$eval('#content-sub', (el) => el.querySelector('.live') === null)).toBe(true);
-    expect(await page.$eval('#usage tr.selected', (tr) => (tr as HTMLElement).dataset['start'])).toBe(oldStart);
+    expect(await page.$eval('#usage tr.selected', (tr) => tr.getAttribute('data-start'))).toBe(oldStart);
     expect(errors).toEqual([]);
     await page.close();
   });
