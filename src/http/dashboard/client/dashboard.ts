@@ -11,7 +11,8 @@
 
 // ── API shapes (only the fields read here; see DESIGN.md §3 and the OpenAPI document) ─────────────
 
-interface Window0 {
+/** What every stats window has: ISO-8601 bounds (end exclusive) and whether the watermark passed it. */
+interface StatsWindow {
   readonly start: string | null;
   readonly end: string | null;
   readonly closed: boolean;
@@ -19,7 +20,7 @@ interface Window0 {
 interface Counted {
   readonly count: number;
 }
-interface UsageWindow extends Window0 {
+interface UsageWindow extends StatsWindow {
   readonly pageViews: number;
   readonly events: { readonly page_view: number; readonly click: number; readonly form: number };
   readonly sessionsStarted: number;
@@ -30,7 +31,7 @@ interface UsageWindow extends Window0 {
   readonly sessions?: { readonly bounceRate: number | null };
   readonly forms?: ReadonlyArray<{ readonly formId: string; readonly views: number; readonly starts: number; readonly submits: number; readonly abandons: number; readonly abandonmentRate: number | null }>;
 }
-interface NavigationWindow extends Window0 {
+interface NavigationWindow extends StatsWindow {
   readonly pageViews: number;
   readonly sessions: number;
   readonly bounceRate: number | null;
@@ -39,7 +40,7 @@ interface NavigationWindow extends Window0 {
   readonly exitPages?: ReadonlyArray<Counted & { readonly page: string }>;
   readonly clickThrough?: ReadonlyArray<{ readonly id: string; readonly kind: string; readonly impressions: number; readonly clicks: number; readonly rate: number | null }>;
 }
-interface ContentWindow extends Window0 {
+interface ContentWindow extends StatsWindow {
   readonly pageViews: number;
   readonly searchCount: number;
   readonly topPages?: ReadonlyArray<Counted & { readonly page: string }>;
@@ -176,7 +177,7 @@ function range(w: { readonly start: string | null; readonly end: string | null }
 }
 
 /** The window's label with a live badge while it is open. */
-function windowLabel(w: Window0): HTMLElement {
+function windowLabel(w: StatsWindow): HTMLElement {
   return h('span', { title: `${w.start ?? '?'} – ${w.end ?? '?'} (end exclusive)` }, range(w), !w.closed && h('span', { className: 'live' }, 'live'));
 }
 
@@ -218,7 +219,7 @@ interface State {
 const state: State = { site: 'demo', window: 'PT5M', selected: null, generation: 0, timer: undefined };
 
 /** The window the list panels show: the selected one when still listed, else the newest. */
-function pick<W extends Window0>(ws: readonly W[]): W | undefined {
+function pick<W extends StatsWindow>(ws: readonly W[]): W | undefined {
   return ws.find((w) => w.start === state.selected) ?? ws[0];
 }
 
@@ -419,7 +420,6 @@ async function refresh(): Promise<void> {
   const down = [usage, navigation, content, rules, recent, offerStats, quarantine].filter((r) => r.kind === 'error').length;
   const watermark = usage.kind === 'ok' ? ` · watermark ${clock(usage.body.watermark)}` : '';
   status(`updated ${clock(Date.now())}${watermark}${down > 0 ? ` · ${down} request(s) failed` : ''}`, down === 7);
-  document.body.dataset['refreshed'] = String(Number(document.body.dataset['refreshed'] ?? '0') + 1);
   schedule();
 }
 
