@@ -75,9 +75,10 @@ export class ItemsetCounter {
   #nextSlot = 0;
   #itemFloor = 0;
   #seq = 0;
+  #version = 0;
   readonly #scratch: Int32Array;
-  readonly #pairs: KeyCountTable;
-  readonly #triples: KeyCountTable | undefined;
+  #pairs: KeyCountTable;
+  #triples: KeyCountTable | undefined;
 
   constructor(options: ItemsetCounterOptions) {
     this.options = options;
@@ -108,6 +109,39 @@ export class ItemsetCounter {
     return new ItemsetCounter(this.options);
   }
 
+  /**
+   * Bumped by every change (add, addBipartite, remove, mergeFrom): the same counter object with the
+   * same version holds the same counts, so a merge of it can be reused (cross-sell window prefixes).
+   */
+  get version(): number {
+    return this.#version;
+  }
+
+  /**
+   * An exact copy of the whole state (slots, free list, basket sequence, table layouts, floors): any
+   * later operation gives the copy the same result as this counter, merges and evictions included.
+   */
+  clone(): ItemsetCounter {
+    const out = new ItemsetCounter(this.options);
+    out.baskets = this.baskets;
+    out.truncatedBaskets = this.truncatedBaskets;
+    // TRICKY: a Map copy keeps the iteration order, which mergeFrom and eviction ties follow.
+    for (const [name, slot] of this.#slots) out.#slots.set(name, slot);
+    for (let i = 0; i < this.#names.length; i++) out.#names.push(this.#names[i]);
+    out.#counts = this.#counts.slice();
+    out.#errs = this.#errs.slice();
+    out.#touched = this.#touched.slice();
+    out.#free = this.#free.slice();
+    out.#freeTop = this.#freeTop;
+    out.#nextSlot = this.#nextSlot;
+    out.#itemFloor = this.#itemFloor;
+    out.#seq = this.#seq;
+    out.#version = this.#version;
+    out.#pairs = this.#pairs.clone();
+    out.#triples = this.#triples?.clone();
+    return out;
+  }
+
   get triplesEnabled(): boolean {
     return this.#triples !== undefined;
   }
@@ -129,6 +163,7 @@ export class ItemsetCounter {
 
   /** Counts one basket (duplicates within it ignored). */
   add(basket: readonly string[]): void {
+    this.#version++;
     const n = this.#collect(basket, true, 0);
     this.baskets++;
     if (n === 0) return;
@@ -159,6 +194,7 @@ export class ItemsetCounter {
    * name (the caller prefixes them). No triples.
    */
   addBipartite(before: readonly string[], after: readonly string[]): void {
+    this.#version++;
     const nb = this.#collect(before, true, 0);
     const n = this.#collect(after, true, nb);
     this.baskets++;
@@ -177,6 +213,7 @@ export class ItemsetCounter {
 
   /** Retracts one basket previously added (e.g. a re-opened session). */
   remove(basket: readonly string[]): void {
+    this.#version++;
     const n = this.#collect(basket, false, 0);
     if (this.baskets > 0) this.baskets--;
     const s = this.#scratch;
@@ -257,6 +294,7 @@ export class ItemsetCounter {
    * that side's floor, which goes into the key's slack; the floors add up.
    */
   mergeFrom(other: ItemsetCounter): void {
+    this.#version++;
     this.baskets += other.baskets;
     this.truncatedBaskets += other.truncatedBaskets;
     const otherItemFloor = other.#itemFloor;

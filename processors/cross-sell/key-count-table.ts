@@ -48,6 +48,21 @@ export class KeyCountTable {
     return this.#size;
   }
 
+  /**
+   * An exact copy: same keys in the same slots, same floor and capacity, the same eviction callback.
+   * Whatever is done to the copy next gives the same result as doing it to this table.
+   */
+  clone(): KeyCountTable {
+    const out = new KeyCountTable(this.capacity, this.#onEvict);
+    out.floor = this.floor;
+    out.#size = this.#size;
+    out.#mask = this.#mask;
+    out.#keys = this.#keys.slice();
+    out.#counts = this.#counts.slice();
+    out.#errs = this.#errs.slice();
+    return out;
+  }
+
   /** Adds `delta` (> 0) to `key`, inserting it (and evicting if full). */
   add(key: number, delta: number): void {
     let i = this.#find(key);

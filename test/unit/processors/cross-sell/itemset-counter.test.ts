@@ -189,6 +189,44 @@ describe('ItemsetCounter', () => {
     expect(c.pairCount).toBe(3);
   });
 
+  it('counter - a clone continues exactly like the original through further baskets, removals and merges with evictions', () => {
+    // Small capacities so items, pairs and triples are evicted both before and after the clone.
+    const opts: ItemsetCounterOptions = { itemCapacity: 60, pairCapacity: 300, tripleCapacity: 400, maxBasketItems: 8 };
+    const original = new ItemsetCounter(opts);
+    for (const b of baskets(21, 400, 150, 8)) original.add(b);
+    const copy = original.clone();
+    expect(copy.snapshot()).toEqual(original.snapshot());
+    const other = new ItemsetCounter(opts);
+    for (const b of baskets(22, 300, 150, 8)) other.add(b);
+    const later = baskets(23, 300, 150, 8);
+    for (const c of [original, copy]) {
+      for (const b of later) c.add(b);
+      for (const b of later.slice(0, 40)) c.remove(b);
+      c.mergeFrom(other);
+    }
+    // The snapshot lists entries in slot order, so equal snapshots mean equal layouts, not only equal counts.
+    expect(original.errorBound().pairs).toBeGreaterThan(0);
+    expect(copy.snapshot()).toEqual(original.snapshot());
+  });
+
+  it('counter - every change bumps the version; reads do not', () => {
+    const c = new ItemsetCounter({ itemCapacity: 100, pairCapacity: 100, tripleCapacity: 0, maxBasketItems: 5 });
+    const seen = [c.version];
+    c.add(['a', 'b']);
+    seen.push(c.version);
+    c.addBipartite(['<a'], ['>b']);
+    seen.push(c.version);
+    c.remove(['a', 'b']);
+    seen.push(c.version);
+    c.mergeFrom(c.emptyLike());
+    seen.push(c.version);
+    expect(new Set(seen).size).toBe(5);
+    c.item('a');
+    c.pair('a', 'b');
+    c.snapshot();
+    expect(c.version).toBe(seen[4]);
+  });
+
   it('counter - refuses a missing limit and an item capacity beyond the packed-key limit', () => {
     expect(() => new ItemsetCounter({ itemCapacity: 0, pairCapacity: 10, tripleCapacity: 0, maxBasketItems: 5 })).toThrow(/CM_ERR_UNBOUNDED/);
     expect(() => new ItemsetCounter({ itemCapacity: 2 ** 18, pairCapacity: 10, tripleCapacity: 10, maxBasketItems: 5 })).toThrow(/CM_ERR_CONFIG/);
