@@ -1,7 +1,8 @@
 /**
  * Whole-app throughput in-process on the real data sets, each beside ceilings measured in the same run:
  *   - kosarak25k as page views, Diginetica item views (product page views), retail.dat as purchases
- *     (one checkout `form` submit with all its items per basket) — the replay tool's timelines;
+ *     (one checkout `form` submit with all its items per basket) — the replay tool's timelines — and
+ *     the first 24,000 retail purchases 1 s apart (6.7 h of event time: windows over many panes);
  *   - whole app: `createApp` with the default config (site demo, every processor), a manual clock
  *     that follows event time; frames of 200 events go through `gateway.collect` (decode, validate,
  *     dedupe, enrich) and the pipeline (sessions, watermarks, all processors) exactly as
@@ -10,7 +11,7 @@
  *   - ceiling 2: a bare Map count of the same items (urls, product ids) from the parsed events.
  * Run: `npx tsx bench/pipeline.bench.ts` — prints a table, writes bench/results/pipeline.json.
  * Env: PIPELINE_BENCH_LIMIT=N replays only the first N events of each set (quick checks);
- * PIPELINE_BENCH_SETS=retail,kosarak picks the sets. Needs ../shared/data (or CM_DATA_DIR).
+ * PIPELINE_BENCH_SETS=retail,kosarak picks the sets (kosarak, diginetica, retail, retail-1s). Needs ../shared/data (or CM_DATA_DIR).
  * Not measured: sockets (bench/ingest.bench.ts), NATS, queries, memory; building the events from
  * the file and serialising the frames happen before the clock starts.
  */
@@ -30,6 +31,7 @@ const dataDir = process.env['CM_DATA_DIR'] ?? resolve(here, '..', '..', 'shared'
 const LIMIT = Number(process.env['PIPELINE_BENCH_LIMIT'] ?? 0);
 const BATCH = 200; // the replay tool's default frame size
 const START = Date.UTC(2026, 0, 5, 1, 0, 0);
+const RETAIL_1S_EVENTS = 24_000;
 
 interface WireEvent {
   readonly ts: number;
@@ -49,6 +51,13 @@ const SETS: readonly DataSet[] = [
   { name: 'kosarak', file: 'kosarak25k.txt', as: 'page views', build: (p) => kosarakEvents(readKosarakSessions(p), { startMs: START }) },
   { name: 'diginetica', file: 'diginetica_sample_train-item-views.csv', as: 'product page views', build: (p) => digineticaEvents(readDigineticaViews(p), { startMs: START }) },
   { name: 'retail', file: 'retail.dat', as: 'purchases (form submit with items)', build: (p) => retailEvents(readRetailBaskets(p), { startMs: START }) },
+  // The same purchases 1 s apart: a longer timeline, so windows span many panes and slide (recompute cost grows with them).
+  {
+    name: 'retail-1s',
+    file: 'retail.dat',
+    as: `purchases 1 s apart, first ${RETAIL_1S_EVENTS} (6.7 h)`,
+    build: (p) => retailEvents(readRetailBaskets(p), { startMs: START, sessionSpacingMs: 1_000 }).slice(0, RETAIL_1S_EVENTS),
+  },
 ];
 const wanted = process.env['PIPELINE_BENCH_SETS']?.split(',');
 
