@@ -118,7 +118,7 @@ export class ItemsetCounter {
   }
 
   /**
-   * An exact copy of the whole state (slots, free list, basket sequence, table layouts, floors): any
+   * An exact copy of the whole state (slots, free list, basket sequence, table layouts, floors), so any
    * later operation gives the copy the same result as this counter, merges and evictions included.
    */
   clone(): ItemsetCounter {

@@ -222,24 +222,18 @@ export class KeyCountTable {
     }
   }
 
+  /** Empty key/count/error arrays of `slots`: evictions rebuild at the same size, so the spare buffers are reused (less GC churn). */
+  #emptyArrays(slots: number): { keys: Float64Array; counts: Float64Array; errs: Float64Array } {
+    const spare = this.#spare;
+    if (spare !== undefined && spare.keys.length === slots) return { keys: spare.keys.fill(-1), counts: spare.counts, errs: spare.errs };
+    return { keys: new Float64Array(slots).fill(-1), counts: new Float64Array(slots), errs: new Float64Array(slots) };
+  }
+
   #rehash(slots: number): void {
     const oldKeys = this.#keys;
     const oldCounts = this.#counts;
     const oldErrs = this.#errs;
-    // Evictions rebuild at the same size: reuse the previous buffers instead of allocating (GC churn).
-    const spare = this.#spare;
-    let keys: Float64Array;
-    let counts: Float64Array;
-    let errs: Float64Array;
-    if (spare !== undefined && spare.keys.length === slots) {
-      keys = spare.keys.fill(-1);
-      counts = spare.counts;
-      errs = spare.errs;
-    } else {
-      keys = new Float64Array(slots).fill(-1);
-      counts = new Float64Array(slots);
-      errs = new Float64Array(slots);
-    }
+    const { keys, counts, errs } = this.#emptyArrays(slots);
     const mask = slots - 1;
     for (let j = 0; j < oldKeys.length; j++) {
       const k = oldKeys[j]!;
@@ -316,19 +310,7 @@ export class KeyCountTable {
     const oldCounts = this.#counts;
     const oldErrs = this.#errs;
     const slots = oldKeys.length;
-    const spare = this.#spare;
-    let keys: Float64Array;
-    let counts: Float64Array;
-    let errs: Float64Array;
-    if (spare !== undefined && spare.keys.length === slots) {
-      keys = spare.keys.fill(-1);
-      counts = spare.counts;
-      errs = spare.errs;
-    } else {
-      keys = new Float64Array(slots).fill(-1);
-      counts = new Float64Array(slots);
-      errs = new Float64Array(slots);
-    }
+    const { keys, counts, errs } = this.#emptyArrays(slots);
     const mask = slots - 1;
     const tieBelow = t + 1;
     let left = ties;
