@@ -52,9 +52,15 @@ async function main(argv: readonly string[]): Promise<void> {
       process.exitCode = await runReplay([...rest]);
       return;
     }
+    case 'simulate': {
+      // Synthetic demo shoppers through the replay sender (src/replay/simulate-cli.ts).
+      const { runSimulate } = await import('./replay/simulate-cli');
+      process.exitCode = await runSimulate([...rest]);
+      return;
+    }
     case '--help':
     case 'help':
-      process.stdout.write('usage: clickstream-miner [serve] | replay <file> --format kosarak|diginetica|retail|ndjson [--url ws://…]\n');
+      process.stdout.write('usage: clickstream-miner [serve] | replay <file> --format kosarak|diginetica|retail|ndjson [--url ws://…] | simulate [--shoppers N] [--url ws://…] [--seed S]\n');
       return;
     default:
       process.stderr.write(`unknown command ${JSON.stringify(command)}; try: clickstream-miner help\n`);

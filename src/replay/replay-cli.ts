@@ -173,7 +173,8 @@ export function parseReplayArgs(argv: readonly string[]): ParseResult {
   return { kind: 'ok', options };
 }
 
-type WireEvent = Record<string, unknown> & { ts: number };
+/** One event as sent on the wire (a v1 event object; `ts` in epoch ms). */
+export type WireEvent = Record<string, unknown> & { ts: number };
 
 /** Reads the file and builds its events on the replay timeline (shifted, sped up, limited). */
 export function buildReplayEvents(o: ReplayOptions, nowMs: number): WireEvent[] {
@@ -242,9 +243,9 @@ class SocketSink implements Sink {
     });
   }
 
-  static open(url: string): Promise<SocketSink> {
+  static open(url: string, userAgent: string): Promise<SocketSink> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { headers: { 'user-agent': 'clickstream-miner-replay' } });
+      const ws = new WebSocket(url, { headers: { 'user-agent': userAgent } });
       ws.once('open', () => resolve(new SocketSink(ws)));
       ws.once('unexpected-response', (_req, res) => reject(new ClickstreamError('CM_ERR_REPLAY', `${url} refused the WebSocket upgrade: HTTP ${res.statusCode ?? '?'}`)));
       ws.once('error', (err) => reject(new ClickstreamError('CM_ERR_REPLAY', `cannot connect to ${url}: ${err.message}`, { cause: err })));
@@ -387,13 +388,37 @@ class ProgressBar {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Replays with parsed options; returns the summary (the CLI prints it). */
-export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
+/** How events are paced and batched on their way to a sink. */
+export interface DeliveryOptions {
+  /** Events per batch. */
+  readonly batch: number;
+  /** Events per second, 0 = unlimited. */
+  readonly rate: number;
+  /** Hold each batch until its last event is at most `leadMs` ahead of the wall clock. */
+  readonly pace: boolean;
+  /** How far ahead of the wall clock a sent event may be, ms. */
+  readonly leadMs: number;
+  /** Batches awaiting their ack at once. */
+  readonly maxInFlight: number;
+  /** Draw a progress bar on stderr. */
+  readonly progress: boolean;
+}
+
+/** What a delivery did (counts as in ReplaySummary). */
+export interface DeliveryCounts {
+  readonly events: number;
+  readonly batches: number;
+  readonly accepted: number;
+  readonly duplicates: number;
+  readonly rejected: Record<string, number>;
+  readonly retries: number;
+  /** Event time of the last event sent, epoch ms. */
+  readonly lastTs: number | undefined;
+}
+
+/** Sends events in order as acked batches; a `retry` is resent after the advised delay, nothing is skipped. */
+async function deliverEvents(sink: Sink, events: readonly WireEvent[], o: DeliveryOptions): Promise<DeliveryCounts> {
   const t0 = Date.now();
-  const events = buildReplayEvents(o, t0);
-  const firstTs = events.find((e) => typeof e.ts === 'number')?.ts;
-  const inProcess = o.inProcess ? new InProcessSink(o.site, firstTs ?? t0) : undefined;
-  const sink: Sink = inProcess ?? (await SocketSink.open(o.url ?? DEFAULT_REPLAY_URL));
   const bar = new ProgressBar(events.length, o.progress);
   const rejected: Record<string, number> = {};
   let accepted = 0;
@@ -404,7 +429,6 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
   let seq = 0;
   let lastTs: number | undefined;
   const inFlight = new Set<Promise<void>>();
-  const pace = !o.inProcess && o.shift;
 
   const deliver = async (batch: WireEvent[], batchLastTs: number): Promise<void> => {
     for (;;) {
@@ -427,7 +451,7 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
       const batchLastTs = batch.reduce((m, e) => (typeof e.ts === 'number' && e.ts > m ? e.ts : m), Number.NEGATIVE_INFINITY);
       if (Number.isFinite(batchLastTs)) lastTs = batchLastTs;
       // Over a socket, never run further ahead of the wall clock than the lead (the server refuses the future).
-      if (pace && Number.isFinite(batchLastTs)) {
+      if (o.pace && Number.isFinite(batchLastTs)) {
         const wait = batchLastTs - o.leadMs - Date.now();
         if (wait > 0) await sleep(wait);
       }
@@ -440,13 +464,49 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
       inFlight.add(p);
       sent += batch.length;
       batches++;
-      if (inFlight.size >= (o.inProcess ? 1 : MAX_IN_FLIGHT)) await Promise.race(inFlight);
+      if (inFlight.size >= o.maxInFlight) await Promise.race(inFlight);
       bar.update(sent);
     }
     await Promise.all(inFlight);
-    if (inProcess !== undefined) await inProcess.finish();
   } finally {
     bar.update(sent, true);
+  }
+  return { events: sent, batches, accepted, duplicates, rejected, retries, lastTs };
+}
+
+/**
+ * Sends already-built events (in time order) to a WS collect URL with the replay tool's delivery:
+ * paced, batched, acked, retries resent. `userAgent` is sent on the upgrade (the gateway flags
+ * crawler-like agents as bots).
+ */
+export async function sendEventsOverSocket(url: string, events: readonly WireEvent[], o: Omit<DeliveryOptions, 'maxInFlight'> & { readonly userAgent: string }): Promise<DeliveryCounts> {
+  const sink = await SocketSink.open(url, o.userAgent);
+  try {
+    return await deliverEvents(sink, events, { ...o, maxInFlight: MAX_IN_FLIGHT });
+  } finally {
+    await sink.close();
+  }
+}
+
+/** Replays with parsed options; returns the summary (the CLI prints it). */
+export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
+  const t0 = Date.now();
+  const events = buildReplayEvents(o, t0);
+  const firstTs = events.find((e) => typeof e.ts === 'number')?.ts;
+  const inProcess = o.inProcess ? new InProcessSink(o.site, firstTs ?? t0) : undefined;
+  const sink: Sink = inProcess ?? (await SocketSink.open(o.url ?? DEFAULT_REPLAY_URL, 'clickstream-miner-replay'));
+  let counts: DeliveryCounts;
+  try {
+    counts = await deliverEvents(sink, events, {
+      batch: o.batch,
+      rate: o.rate,
+      pace: !o.inProcess && o.shift,
+      leadMs: o.leadMs,
+      maxInFlight: o.inProcess ? 1 : MAX_IN_FLIGHT,
+      progress: o.progress,
+    });
+    if (inProcess !== undefined) await inProcess.finish();
+  } finally {
     await sink.close();
   }
   const seconds = (Date.now() - t0) / 1000;
@@ -454,16 +514,16 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
   return {
     format: o.format,
     target: o.inProcess ? `in-process site ${o.site}` : (o.url ?? DEFAULT_REPLAY_URL),
-    events: sent,
-    batches,
-    accepted,
-    duplicates,
-    rejected,
-    retries,
+    events: counts.events,
+    batches: counts.batches,
+    accepted: counts.accepted,
+    duplicates: counts.duplicates,
+    rejected: counts.rejected,
+    retries: counts.retries,
     seconds,
-    eventsPerSecond: Math.round(sent / Math.max(seconds, 0.001)),
+    eventsPerSecond: Math.round(counts.events / Math.max(seconds, 0.001)),
     firstEvent: iso(firstTs),
-    lastEvent: iso(lastTs),
+    lastEvent: iso(counts.lastTs),
   };
 }
 
