@@ -97,7 +97,7 @@ export async function runSimulate(argv: string[]): Promise<number> {
   try {
     const summary = await simulate(parsed.options);
     process.stdout.write(`${JSON.stringify(summary)}\n`);
-    if (parsed.options.progress) process.stderr.write('rules appear at the next recompute (within a minute by default); then open http://localhost:8080/demo and view a video game to get an offer\n');
+    if (parsed.options.progress) process.stderr.write('rules appear at the next recompute (every 5 s of event time on the demo site); then open http://localhost:8080/demo and view a video game to get an offer\n');
     return 0;
   } catch (err) {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
