@@ -97,23 +97,8 @@ export class KeyCountTable {
 
   /** Merges an entry from another table: counts add, slacks add (see ItemsetCounter.mergeFrom). */
   addEntry(key: number, count: number, err: number): void {
-    let i = this.#find(key);
-    if (this.#keys[i] === key) {
-      this.#counts[i]! += count;
-      this.#errs[i]! += err;
-      return;
-    }
-    if (this.#size >= this.capacity) {
-      this.#evictLowest();
-      i = this.#find(key);
-    } else if ((this.#size + 1) * 10 > (this.#mask + 1) * 7) {
-      this.#rehash(slotsFor(Math.min(this.capacity, (this.#size + 1) * 2)));
-      i = this.#find(key);
-    }
-    this.#keys[i] = key;
-    this.#counts[i] = count;
-    this.#errs[i] = err + this.floor;
-    this.#size++;
+    // A held key gets `err` added, a new one is inserted with `err + floor`: mergeEntry with a zero floor.
+    this.mergeEntry(key, count, err, 0);
   }
 
   /**
