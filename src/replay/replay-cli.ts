@@ -95,7 +95,9 @@ const USAGE = `usage: clickstream-miner replay <file> --format kosarak|diginetic
   [--rate N events/s] [--no-shift] [--speed F] [--batch N] [--lead ms] [--limit N]
   [--click-gap ms] [--session-spacing ms] [--start ISO-instant] [--quiet]`;
 
-type ParseResult = { readonly kind: 'ok'; readonly options: ReplayOptions } | { readonly kind: 'error'; readonly message: string } | { readonly kind: 'help' };
+/** What a subcommand's argument parser returns. */
+export type CliParse<O> = { readonly kind: 'ok'; readonly options: O } | { readonly kind: 'error'; readonly message: string } | { readonly kind: 'help' };
+type ParseResult = CliParse<ReplayOptions>;
 
 export function parseReplayArgs(argv: readonly string[]): ParseResult {
   let values;
@@ -527,15 +529,17 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
   };
 }
 
-/** The CLI entry: returns the process exit code (0 ok, 1 failure, 2 usage). */
-export async function runReplay(argv: string[]): Promise<number> {
-  const parsed = parseReplayArgs(argv);
+/**
+ * Runs a subcommand (replay, simulate): usage on --help or a bad argument, the summary as one JSON
+ * line on stdout, the error message on stderr. Returns the exit code (0 ok, 1 failure, 2 usage).
+ */
+export async function runCli<O>(parsed: CliParse<O>, usage: string, run: (options: O) => Promise<unknown>, after?: (options: O) => void): Promise<number> {
   switch (parsed.kind) {
     case 'help':
-      process.stdout.write(`${USAGE}\n`);
+      process.stdout.write(`${usage}\n`);
       return 0;
     case 'error':
-      process.stderr.write(`${parsed.message}\n${USAGE}\n`);
+      process.stderr.write(`${parsed.message}\n${usage}\n`);
       return 2;
     case 'ok':
       break;
@@ -545,13 +549,19 @@ export async function runReplay(argv: string[]): Promise<number> {
     }
   }
   try {
-    const summary = await replay(parsed.options);
+    const summary = await run(parsed.options);
     process.stdout.write(`${JSON.stringify(summary)}\n`);
+    after?.(parsed.options);
     return 0;
   } catch (err) {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
+}
+
+/** The CLI entry: returns the process exit code (0 ok, 1 failure, 2 usage). */
+export function runReplay(argv: string[]): Promise<number> {
+  return runCli(parseReplayArgs(argv), USAGE, replay);
 }
 
 /** What src/cli.ts calls: sets the exit code instead of exiting, so pending output is flushed. */

@@ -8,7 +8,7 @@
  * is not behind the simulated watermark.
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_BATCH_EVENTS, DEFAULT_LEAD_MS, DEFAULT_REPLAY_URL, DEFAULT_SOCKET_RATE, sendEventsOverSocket, type DeliveryCounts, type WireEvent } from './replay-cli';
+import { DEFAULT_BATCH_EVENTS, DEFAULT_LEAD_MS, DEFAULT_REPLAY_URL, DEFAULT_SOCKET_RATE, runCli, sendEventsOverSocket, type CliParse, type DeliveryCounts, type WireEvent } from './replay-cli';
 import { DEMO_SHOPPER_USER_AGENT, demoShopperEvents } from './demo-shoppers';
 import type { CollectEvent } from '../events/event-types';
 
@@ -27,7 +27,7 @@ export interface SimulateOptions {
 
 const USAGE = 'usage: clickstream-miner simulate [--shoppers N] [--url ws://127.0.0.1:8080/v1/collect?site=demo] [--seed S] [--quiet]';
 
-type ParseResult = { readonly kind: 'ok'; readonly options: SimulateOptions } | { readonly kind: 'error'; readonly message: string } | { readonly kind: 'help' };
+type ParseResult = CliParse<SimulateOptions>;
 
 export function parseSimulateArgs(argv: readonly string[]): ParseResult {
   let values;
@@ -78,29 +78,8 @@ export async function simulate(o: SimulateOptions, nowMs = Date.now()): Promise<
 }
 
 /** The CLI entry: returns the process exit code (0 ok, 1 failure, 2 usage). */
-export async function runSimulate(argv: string[]): Promise<number> {
-  const parsed = parseSimulateArgs(argv);
-  switch (parsed.kind) {
-    case 'help':
-      process.stdout.write(`${USAGE}\n`);
-      return 0;
-    case 'error':
-      process.stderr.write(`${parsed.message}\n${USAGE}\n`);
-      return 2;
-    case 'ok':
-      break;
-    default: {
-      const _exhaustive: never = parsed;
-      return _exhaustive;
-    }
-  }
-  try {
-    const summary = await simulate(parsed.options);
-    process.stdout.write(`${JSON.stringify(summary)}\n`);
-    if (parsed.options.progress) process.stderr.write('rules appear at the next recompute (every 5 s of event time on the demo site); then open http://localhost:8080/demo and view a video game to get an offer\n');
-    return 0;
-  } catch (err) {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
-  }
+export function runSimulate(argv: string[]): Promise<number> {
+  return runCli(parseSimulateArgs(argv), USAGE, (o) => simulate(o), (o) => {
+    if (o.progress) process.stderr.write('rules appear at the next recompute (every 5 s of event time on the demo site); then open http://localhost:8080/demo and view a video game to get an offer\n');
+  });
 }
