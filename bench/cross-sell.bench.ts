@@ -44,7 +44,7 @@ const baskets = readFileSync(join(dataDir, 'retail.dat'), 'utf8').split('\n').fi
 const events: EnrichedEvent[] = baskets.map((items, i) => {
   const ts = epochMillis(T0 + i);
   return {
-    site: 'bench' as SiteId, id: `b${i}`, type: 'form', visitorId: `v${i}` as VisitorId, ts, receivedAt: ts, partition: 0, page: '/checkout', bot: false,
+    site: 'bench' as SiteId, id: `b${i}`, type: 'form', visitorId: `v${i}` as VisitorId, ts, receivedAt: ts, seq: 0, partition: 0, page: '/checkout', bot: false,
     event: { id: `b${i}`, type: 'form', visitorId: `v${i}`, ts, url: '/checkout', formId: 'checkout', action: 'submit', items: items.map((productId) => ({ productId, quantity: 1 })) },
     session: { id: `s${i}` as SessionId, start: ts, isNew: true, prevPage: undefined, nextPage: undefined, pageIndex: 0, returningVisitor: false },
   };

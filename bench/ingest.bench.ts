@@ -86,7 +86,7 @@ const rows: Row[] = [];
   const clock = new SystemClock();
   const metrics = createCoreMetrics(new Registry(), { defaultMetrics: false });
   const quarantine = new Quarantine({ capacityPerSite: 10, clock, sites: config.sites.keys(), onEvict: () => undefined });
-  const gateway = new CollectGateway({ config, clock, metrics, logger: createLogger('silent'), quarantine, pipeline: { offer: () => ({ kind: 'accepted' }) } });
+  const gateway = new CollectGateway({ config, clock, metrics, logger: createLogger('silent'), quarantine, pipeline: { offer: () => ({ kind: 'accepted', late: 0 }) } });
   const site = config.sites.get('demo');
   if (site === undefined) throw new Error('no demo site');
   const fs = frames('gw');

@@ -83,7 +83,7 @@ function event(n: number, visitor: string): EnrichedEvent {
     type: 'page_view',
     visitorId: visitor as VisitorId,
     ts: ts as EpochMillis,
-    receivedAt: ts as EpochMillis,
+    receivedAt: ts as EpochMillis, seq: 0,
     partition: 0,
     page: '/product/:id',
     bot: false,

@@ -126,7 +126,7 @@ row('pipeline + usage (kosarak)', events.length, runKosarak((site, time) => [new
         type: 'page_view',
         visitorId: vid as EnrichedEvent['visitorId'],
         ts: ts as EnrichedEvent['ts'],
-        receivedAt: ts as EnrichedEvent['receivedAt'],
+        receivedAt: ts as EnrichedEvent['receivedAt'], seq: 0,
         partition: (i + j) & 15,
         page: '/',
         bot: false,

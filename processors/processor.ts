@@ -7,7 +7,9 @@ import type { EpochMillis, SiteId } from '../src/types';
  *
  * - `onEvent` is called in arrival order per partition, after the sessionizer has set `e.session`.
  * - `onSession` gets session lifecycle signals (start, merge on bridge, close, re-open).
- * - `onWatermark` fires windows whose end is at or before the watermark.
+ * - `onWatermark` fires windows whose end is at or before the (site) watermark; `retention` is the
+ *   watermark below which no partition can still accept an event: panes older than it by the
+ *   retention may be dropped.
  * - `snapshot`/`restore` round-trip the whole state as JSON-serialisable data.
  * - `merge` folds in a partial (a snapshot of the same processor from another partition/instance);
  *   every aggregate is mergeable (counts, sketches).
@@ -16,7 +18,7 @@ export interface Processor<TSnapshot = unknown> {
   readonly name: string;
   onEvent(e: EnrichedEvent, watermark: EpochMillis): EventOutcome;
   onSession(signal: SessionSignal, watermark: EpochMillis): void;
-  onWatermark(watermark: EpochMillis): void;
+  onWatermark(watermark: EpochMillis, retention: EpochMillis): void;
   snapshot(): TSnapshot;
   restore(snapshot: TSnapshot): void;
   merge(partial: TSnapshot): void;

@@ -21,8 +21,8 @@ export interface AppContext {
   site(id: string): SiteConfig | undefined;
   /** A site's processor instance by name ('usage', 'navigation', 'content', 'cross-sell', 'next-best-offer'). */
   processor(site: string, name: string): Processor | undefined;
-  /** The global event-time watermark. */
-  watermark(): EpochMillis;
+  /** A site's event-time watermark (the minimum over its partitions; −Infinity before any). */
+  watermark(site: string): EpochMillis;
   /** Offer delivery (dispatcher, subscribers, webhooks, attribution); absent in apps built without it. */
   readonly offers?: OfferDelivery;
 }

@@ -110,7 +110,7 @@ export function createApp(opts: CreateAppOptions): App {
     metrics,
     site: (id) => config.sites.get(id),
     processor: (site, name) => pipeline.processor(site, name),
-    watermark: () => pipeline.watermark(),
+    watermark: (site) => pipeline.watermark(site),
     offers,
   };
   const wsCollector = new WsCollector({ config, gateway, metrics, logger, visitorSockets });

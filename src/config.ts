@@ -18,11 +18,14 @@ export const DEFAULT_SESSION_GAP_MS = 30 * 60_000;
 export const DEFAULT_SESSION_MAX_MS = 12 * 3_600_000;
 export const DEFAULT_OUT_OF_ORDERNESS_MS = 5_000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 5_000;
-export const DEFAULT_ALLOWED_LATENESS_MS = 5 * 60_000;
 export const DEFAULT_PANE_MS = 60_000;
 export const DEFAULT_RETENTION_PANES = 24 * 60;
 export const DEFAULT_MAX_FUTURE_SKEW_MS = 10 * 60_000;
 export const DEFAULT_MAX_EVENT_AGE_MS = 7 * 24 * 3_600_000;
+/** A device clock within this of the server's (receivedAt − sentAt) is taken as right: transit is not skew. */
+export const DEFAULT_CLOCK_TOLERANCE_MS = 5_000;
+/** Visitors whose measured clock offset is remembered (only skewed devices get an entry), count. */
+export const DEFAULT_MAX_CLOCK_OFFSETS = 100_000;
 
 /** URL normalisation for page keys (navigation/content). */
 export interface UrlRules {
@@ -71,6 +74,14 @@ export interface Config {
     readonly maxFutureSkewMs: number;
     /** Events older than this (after skew correction) are rejected, ms. */
     readonly maxEventAgeMs: number;
+    /**
+     * Skew correction: a batch whose receivedAt − sentAt is within this is taken as sent by a correct
+     * clock (offset 0); a larger offset is kept per visitor while later batches agree with it within this,
+     * so every batch of a device gets the same offset and transit time never reorders its events, ms.
+     */
+    readonly clockToleranceMs: number;
+    /** Visitors with a remembered non-zero clock offset (LRU), count. */
+    readonly maxClockOffsets: number;
     /** Event ids remembered for duplicate detection (count). */
     readonly dedupeCapacity: number;
     /** How long an event id is remembered for duplicate detection, ms. */
@@ -95,7 +106,11 @@ export interface Config {
     readonly outOfOrdernessMs: number;
     /** A partition with no events for this long (wall clock) stops holding the watermark back, ms. */
     readonly idleTimeoutMs: number;
-    /** How long after a window fired late events still revise it, ms. */
+    /**
+     * How far behind its partition watermark an event still counts (its pane and every window holding
+     * it are revised); older ones go to the late side output, ms. Default: the retained panes
+     * (pane × retentionPanes), so nothing is left out while its pane exists.
+     */
     readonly allowedLatenessMs: number;
     /** Pane length: the finest window granularity, ms. */
     readonly paneMs: number;
@@ -316,6 +331,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
       const site = parseSite(problems, s, i);
       if (site !== undefined) sites.set(site.id, site);
     });
+  const paneMs = dur(problems, tim, 'pane', undefined, DEFAULT_PANE_MS);
+  const retentionPanes = int(problems, tim, 'retentionPanes', undefined, DEFAULT_RETENTION_PANES, 1);
   const natsUrl = env['NATS_URL'] ?? (typeof raw['natsUrl'] === 'string' ? raw['natsUrl'] : undefined);
   const config: Config = {
     port: int(problems, raw, 'port', env['PORT'], DEFAULT_PORT, 0, 65535),
@@ -329,6 +346,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
       maxBatchEvents: int(problems, ing, 'maxBatchEvents', undefined, 500, 1),
       maxFutureSkewMs: dur(problems, ing, 'maxFutureSkew', undefined, DEFAULT_MAX_FUTURE_SKEW_MS),
       maxEventAgeMs: dur(problems, ing, 'maxEventAge', undefined, DEFAULT_MAX_EVENT_AGE_MS),
+      clockToleranceMs: dur(problems, ing, 'clockTolerance', undefined, DEFAULT_CLOCK_TOLERANCE_MS),
+      maxClockOffsets: int(problems, ing, 'maxClockOffsets', undefined, DEFAULT_MAX_CLOCK_OFFSETS, 1),
       dedupeCapacity: int(problems, ing, 'dedupeCapacity', undefined, 1_000_000, 1),
       dedupeTtlMs: dur(problems, ing, 'dedupeTtl', undefined, 3_600_000),
       rateLimitPerSecond: int(problems, ing, 'rateLimitPerSecond', undefined, 2_000, 1),
@@ -342,9 +361,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
     time: Object.freeze({
       outOfOrdernessMs: dur(problems, tim, 'outOfOrderness', undefined, DEFAULT_OUT_OF_ORDERNESS_MS),
       idleTimeoutMs: dur(problems, tim, 'idleTimeout', undefined, DEFAULT_IDLE_TIMEOUT_MS),
-      allowedLatenessMs: dur(problems, tim, 'allowedLateness', undefined, DEFAULT_ALLOWED_LATENESS_MS),
-      paneMs: dur(problems, tim, 'pane', undefined, DEFAULT_PANE_MS),
-      retentionPanes: int(problems, tim, 'retentionPanes', undefined, DEFAULT_RETENTION_PANES, 1),
+      allowedLatenessMs: dur(problems, tim, 'allowedLateness', undefined, paneMs * retentionPanes),
+      paneMs,
+      retentionPanes,
       sessionGapMs: dur(problems, tim, 'sessionGap', env['SESSION_GAP'], DEFAULT_SESSION_GAP_MS),
       sessionMaxMs: dur(problems, tim, 'sessionMax', undefined, DEFAULT_SESSION_MAX_MS),
       maxVisitors: int(problems, tim, 'maxVisitors', undefined, 200_000, 1),
@@ -369,6 +388,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
     shutdownTimeoutMs: dur(problems, raw, 'shutdownTimeout', env['SHUTDOWN_TIMEOUT'], 10_000),
   };
   if (config.time.paneMs <= 0) problems.add('time.pane', 'must be positive');
+  if (config.time.allowedLatenessMs > config.time.paneMs * config.time.retentionPanes) {
+    problems.add('time.allowedLateness', `must not exceed the retained panes (pane × retentionPanes = ${config.time.paneMs * config.time.retentionPanes} ms): an event could count in no pane`);
+  }
   if (problems.list.length > 0) {
     throw new ClickstreamError('CM_ERR_CONFIG', `invalid configuration:\n  ${problems.list.join('\n  ')}`);
   }

@@ -197,8 +197,10 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
     this.#evict = evict;
     this.#store = new PaneStore<ContentPane>({
       paneMs: opts.time.paneMs,
-      maxPanes: opts.time.retentionPanes,
+      // Retention follows the watermark (expire); the cap only binds when partitions drift far apart.
+      maxPanes: 2 * opts.time.retentionPanes,
       allowedLatenessMs: opts.time.allowedLatenessMs,
+      retainMs: opts.time.paneMs * opts.time.retentionPanes,
       ops: {
         create: () => new ContentPane(this.settings, this.#evict),
         mergeInto: (into, from) => into.mergeFrom(from),
@@ -229,8 +231,9 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
     if (watermark > this.#watermark) this.#watermark = watermark;
   }
 
-  onWatermark(watermark: EpochMillis): void {
+  onWatermark(watermark: EpochMillis, retention: EpochMillis = watermark): void {
     if (watermark > this.#watermark) this.#watermark = watermark;
+    this.#store.expire(retention);
   }
 
   get watermark(): number {

@@ -136,7 +136,9 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     };
     const longest = Math.max(...s.windowsMs);
     // The longest window and the one before it (for the change), plus the allowed lateness.
-    const maxPanes = Math.ceil((2 * longest + o.allowedLatenessMs) / s.paneMs) + 1;
+    const retainMs = 2 * longest + o.allowedLatenessMs;
+    // Retention follows the watermark (expire); the cap (twice that span) only binds when partitions drift far apart.
+    const maxPanes = 2 * (Math.ceil(retainMs / s.paneMs) + 1);
     const stream = (source: BasketSource, level: RuleLevel, kind: RuleKind): Stream => ({
       id: `${kind === 'sequential' ? 'sequential' : source}:${level}`,
       source,
@@ -146,6 +148,7 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
         paneMs: s.paneMs,
         maxPanes,
         allowedLatenessMs: o.allowedLatenessMs,
+        retainMs,
         ops: { create: () => new ItemsetCounter(this.#counterOptions), mergeInto: (into, from) => into.mergeFrom(from) },
         onEvict: (n) => this.#onEvict('panes', n),
       }),
@@ -237,8 +240,9 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     }
   }
 
-  onWatermark(watermark: EpochMillis): void {
+  onWatermark(watermark: EpochMillis, retention: EpochMillis = watermark): void {
     this.#watermark = Math.max(this.#watermark, watermark);
+    for (const st of this.#streams) st.store.expire(retention);
     if (watermark - this.#lastRecompute < this.settings.recomputeEveryMs) return;
     // Without new baskets the rules still change when the window slides past a pane boundary.
     if (!this.#dirty && Math.floor(watermark / this.settings.paneMs) === this.#lastPane) return;

@@ -225,8 +225,10 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
     this.#searchPanes = 2 + Math.ceil((opts.time.allowedLatenessMs + opts.time.outOfOrdernessMs) / opts.time.paneMs);
     this.#store = new PaneStore<NavPane>({
       paneMs: opts.time.paneMs,
-      maxPanes: opts.time.retentionPanes,
+      // Retention follows the watermark (expire); the cap only binds when partitions drift far apart.
+      maxPanes: 2 * opts.time.retentionPanes,
       allowedLatenessMs: opts.time.allowedLatenessMs,
+      retainMs: opts.time.paneMs * opts.time.retentionPanes,
       ops: {
         create: () => new NavPane(this.settings, this.#evict),
         mergeInto: (into, from) => into.mergeFrom(from),
@@ -284,8 +286,9 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
     }
   }
 
-  onWatermark(watermark: EpochMillis): void {
+  onWatermark(watermark: EpochMillis, retention: EpochMillis = watermark): void {
     if (watermark > this.#watermark) this.#watermark = watermark;
+    this.#store.expire(retention);
   }
 
   /** The latest watermark seen (−∞ before any). */

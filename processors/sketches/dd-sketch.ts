@@ -84,6 +84,28 @@ class DenseStore {
     return t;
   }
 
+  /** Takes back weight added at `index` (a value below the kept range was folded into the lowest bin); returns the weight taken. */
+  remove(index: number, weight: number): number {
+    if (this.counts.length === 0) return 0;
+    const i = Math.max(0, index - this.offset);
+    if (i >= this.counts.length) return 0;
+    const w = Math.min(weight, this.counts[i]!);
+    this.counts[i]! -= w;
+    this.total -= w;
+    return w;
+  }
+
+  /** Lowest (or highest) bin index holding weight; NaN when empty. */
+  edge(top: boolean): number {
+    const n = this.counts.length;
+    if (top) {
+      for (let j = n - 1; j >= 0; j--) if (this.counts[j]! > 0) return this.offset + j;
+    } else {
+      for (let j = 0; j < n; j++) if (this.counts[j]! > 0) return this.offset + j;
+    }
+    return Number.NaN;
+  }
+
   /** Bin index holding the rank-th (0-based, weighted) value, scanning from the lowest. */
   keyAtRank(rank: number, fromTop: boolean): number {
     let acc = 0;
@@ -180,6 +202,48 @@ export class DDSketch {
     this.#sum += v * weight;
     if (v < this.#min) this.#min = v;
     if (v > this.#max) this.#max = v;
+  }
+
+  /**
+   * Takes back a value added before (a session that re-opened retracts its duration). Count, sum and
+   * bins are exact; when the value was the minimum or maximum, that bound becomes the representative
+   * value of the new lowest or highest bin (within α), since the sketch keeps no individual values.
+   */
+  remove(v: number, weight = 1): void {
+    if (!Number.isFinite(v) || !(weight > 0)) return;
+    let w: number;
+    if (v > MIN_INDEXABLE) w = this.#pos.remove(this.#index(v), weight);
+    else if (v < -MIN_INDEXABLE) w = this.#neg.remove(this.#index(-v), weight);
+    else {
+      w = Math.min(weight, this.#zero);
+      this.#zero -= w;
+    }
+    if (w === 0) return;
+    this.#count -= w;
+    this.#sum -= v * w;
+    if (this.#count <= 0) {
+      this.#count = 0;
+      this.#sum = 0;
+      this.#min = Number.POSITIVE_INFINITY;
+      this.#max = Number.NEGATIVE_INFINITY;
+      return;
+    }
+    if (v >= this.#max) this.#max = this.#bound(true);
+    if (v <= this.#min) this.#min = this.#bound(false);
+  }
+
+  /** The representative value of the highest (or lowest) non-empty bin, over both signs and zero. */
+  #bound(top: boolean): number {
+    const pos = this.#pos.edge(top);
+    const neg = this.#neg.edge(!top);
+    if (top) {
+      if (!Number.isNaN(pos)) return this.#value(pos);
+      if (this.#zero > 0) return 0;
+      return -this.#value(neg);
+    }
+    if (!Number.isNaN(neg)) return -this.#value(neg);
+    if (this.#zero > 0) return 0;
+    return this.#value(pos);
   }
 
   /** The q-quantile (0 ≤ q ≤ 1), NaN when empty. Clamped to [min, max]. */

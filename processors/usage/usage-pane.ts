@@ -46,16 +46,20 @@ export class UsagePane {
   returningSessions = 0;
   /** Distinct visitors with an event in this pane. */
   visitors: HyperLogLog | undefined;
-  /** Final sessions (no longer re-openable) that started in this pane. */
-  sessionsFinal = 0;
-  /** Session durations in seconds (final sessions). */
+  /** Closed sessions whose last event is in this pane (retracted when one re-opens). */
+  sessionsEnded = 0;
+  /** Of those, sessions with at least one page view (the bounce rate's denominator). */
+  sessionsWithViews = 0;
+  /** Session durations in seconds (ended sessions). */
   durations: DDSketch | undefined;
-  /** Page views per session (final sessions). */
+  /** Page views per session (ended sessions). */
   pagesPerSession: DDSketch | undefined;
-  /** Single-page sessions among the final ones. */
+  /** Ended sessions with exactly one page view. */
   bounces = 0;
-  /** Purchases: form submits with items. */
-  conversions = 0;
+  /** Ended sessions with at least one purchase. */
+  convertedSessions = 0;
+  /** Purchases: form submits with items, at their event time. */
+  purchases = 0;
   /** Revenue of the purchases (sum of price × quantity). */
   revenue = 0;
   /** Form id → counters (bounded per pane). */
@@ -71,6 +75,8 @@ export interface UsagePaneJSON {
   readonly rs: number;
   readonly hll: HyperLogLogJSON | null;
   readonly sf: number;
+  readonly sv: number;
+  readonly cs: number;
   readonly dur: DDSketchJSON | null;
   readonly pps: DDSketchJSON | null;
   readonly bo: number;
@@ -92,7 +98,9 @@ export function usagePaneOps(hllPrecision: number, goldenCapacity: number): Pane
         into.visitors ??= new HyperLogLog(hllPrecision);
         into.visitors.merge(from.visitors);
       }
-      into.sessionsFinal += from.sessionsFinal;
+      into.sessionsEnded += from.sessionsEnded;
+      into.sessionsWithViews += from.sessionsWithViews;
+      into.convertedSessions += from.convertedSessions;
       if (from.durations !== undefined) {
         into.durations ??= new DDSketch(DD_ALPHA, DD_MAX_BINS);
         into.durations.merge(from.durations);
@@ -102,7 +110,7 @@ export function usagePaneOps(hllPrecision: number, goldenCapacity: number): Pane
         into.pagesPerSession.merge(from.pagesPerSession);
       }
       into.bounces += from.bounces;
-      into.conversions += from.conversions;
+      into.purchases += from.purchases;
       into.revenue += from.revenue;
       for (const [id, f] of from.forms) {
         let t = into.forms.get(id);
@@ -142,11 +150,13 @@ export function paneToJSON(p: UsagePane): UsagePaneJSON {
     ss: p.sessionsStarted,
     rs: p.returningSessions,
     hll: p.visitors?.toJSON() ?? null,
-    sf: p.sessionsFinal,
+    sf: p.sessionsEnded,
+    sv: p.sessionsWithViews,
+    cs: p.convertedSessions,
     dur: p.durations?.toJSON() ?? null,
     pps: p.pagesPerSession?.toJSON() ?? null,
     bo: p.bounces,
-    conv: p.conversions,
+    conv: p.purchases,
     rev: p.revenue,
     forms: [...p.forms].map(([id, f]) => [
       id,
@@ -163,11 +173,13 @@ export function paneFromJSON(j: UsagePaneJSON, goldenCapacity: number): UsagePan
   p.sessionsStarted = j.ss;
   p.returningSessions = j.rs;
   if (j.hll !== null) p.visitors = HyperLogLog.fromJSON(j.hll);
-  p.sessionsFinal = j.sf;
+  p.sessionsEnded = j.sf;
+  p.sessionsWithViews = j.sv;
+  p.convertedSessions = j.cs;
   if (j.dur !== null) p.durations = DDSketch.fromJSON(j.dur);
   if (j.pps !== null) p.pagesPerSession = DDSketch.fromJSON(j.pps);
   p.bounces = j.bo;
-  p.conversions = j.conv;
+  p.purchases = j.conv;
   p.revenue = j.rev;
   for (const [id, f] of j.forms) {
     const fp = new FormPane();

@@ -19,7 +19,7 @@ export { LIFECYCLE_STAGES } from './visitor-profiles';
 export type { UsageSettings } from './usage-settings';
 
 const NAME = 'usage';
-const SNAPSHOT_VERSION = 1;
+const SNAPSHOT_VERSION = 2;
 
 /** Quantiles of a distribution (from a DDSketch, relative error ≤ 1 %). */
 export interface Quantiles {
@@ -68,18 +68,29 @@ export interface UsageWindowStats {
   readonly visitors: number;
   /** Relative standard error of `visitors`. */
   readonly visitorsRelativeError: number;
+  /**
+   * Session-end figures: sessions that closed (watermark past their last event + gap) with their last
+   * event in the window. Counted on close, retracted if a late event re-opens the session (then
+   * counted again on the next close), so they always describe sessions as counted.
+   */
   readonly sessions: {
-    /** Sessions started in the window that are final (closed, past the allowed lateness). */
-    readonly final: number;
-    /** Share of final sessions with at most one page view (null without final sessions). */
+    /** Closed sessions that ended in the window. */
+    readonly ended: number;
+    /** Of those, sessions with at least one page view. */
+    readonly withPageViews: number;
+    /** Of those, sessions with exactly one page view. */
+    readonly bounces: number;
+    /** bounces / withPageViews (0..1; null without such sessions) — the same definition as navigation's. */
     readonly bounceRate: number | null;
-    /** Session duration in seconds (first to last event). */
+    /** Session durations in seconds (first to last event). */
     readonly durationSeconds: Quantiles | null;
     readonly pagesPerSession: Quantiles | null;
+    /** Ended sessions with at least one purchase. */
+    readonly converted: number;
   };
-  /** Purchases: form submits with items. */
-  readonly conversions: number;
-  /** conversions / sessionsStarted (null without sessions). */
+  /** Purchases (form submits with items), at their event time. */
+  readonly purchases: number;
+  /** sessions.converted / sessions.ended (0..1; null without ended sessions): sessions with a purchase ÷ sessions. */
   readonly conversionRate: number | null;
   /** Revenue of the purchases (sum of price × quantity). */
   readonly revenue: number;
@@ -97,8 +108,8 @@ export interface UsageSnapshot {
   readonly maxTs?: number | null;
   readonly panes: Array<[number, UsagePaneJSON]>;
   readonly profiles: Array<[string, ProfileJSON]>;
-  /** Closed sessions not yet final: [key, visitorId, start, end, pageViews, due]. */
-  readonly pending?: Array<[string, string, number, number, number, number]>;
+  /** Closed sessions as counted (for retraction on re-open): [key, end, duration s, pageViews, converted, due, abandons]. */
+  readonly closed?: Array<[string, number, number, number, boolean, number, Array<[string, string]>]>;
   /** Forms in progress: [visitorId, formId, start, lastField, started]. */
   readonly openForms?: Array<[string, string, number, string | null, boolean]>;
 }
@@ -126,30 +137,31 @@ interface OpenForm {
 /** Forms in progress kept per visitor, count. */
 const MAX_OPEN_FORMS_PER_VISITOR = 16;
 
-interface PendingSession {
+/** What a closed session added to its end pane, kept until it can no longer re-open, so a re-open retracts exactly that. */
+interface ClosedSession {
   readonly key: string;
   readonly visitorId: string;
-  // TRICKY: only the numbers finalisation needs, not the summary: entries live for gap + lateness,
-  // and retaining 100k summaries (with their page lists) would be promoted to the old generation.
-  /** Session start and end, epoch ms. */
-  readonly start: number;
+  /** Last event time (the pane it counted in), epoch ms. */
   readonly end: number;
+  readonly durationSeconds: number;
   readonly pageViews: number;
+  readonly converted: boolean;
   /** Event time from which it can no longer re-open: end + gap + allowed lateness. */
   readonly due: number;
+  /** Forms counted as implicitly abandoned: [formId, last field]. */
+  readonly abandons: ReadonlyArray<readonly [string, string]>;
 }
 
 /**
  * The usage processor (DESIGN.md §5): per window page views, events by type, sessions (count, new vs
  * returning, duration and pages-per-session quantiles, bounce), distinct visitors (HyperLogLog),
- * conversions and revenue, form analytics, golden customers (Space-Saving); per visitor a bounded
- * profile with the lifecycle stage and RFM scores.
+ * purchases, converted sessions and revenue, form analytics, golden customers (Space-Saving); per
+ * visitor a bounded profile with the lifecycle stage and RFM scores.
  *
  * Windowing: panes of `time.paneMs` in a PaneStore. Events and session starts count in the pane of
- * their event time; session durations and pages per session in the pane of the session's start, once
- * the session is final (gap + allowed lateness after its last event), because a closed session can
- * still re-open and sketches cannot un-count.
- * Profiles are not windowed: late events (beyond the allowed lateness) still update them.
+ * their event time; session-end figures (ended, bounces, durations, pages per session, converted,
+ * implicit form abandonment) on the `closed` signal in the pane of the session's last event — the
+ * same pane navigation counts exits and bounces in — and are retracted exactly on `reopened`.
  */
 export class UsageProcessor implements Processor<UsageSnapshot> {
   readonly name = NAME;
@@ -160,15 +172,15 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
   readonly #profiles: VisitorProfiles;
   /** Visitor → forms in progress (started, not yet submitted or abandoned). */
   readonly #openForms: LRUCache<string, Map<string, OpenForm>>;
-  /** Closed sessions by visitor+session key, not yet final. */
-  readonly #pending = new Map<string, PendingSession>();
+  /** Closed sessions by visitor+session key, as counted, while they can still re-open. */
+  readonly #pending = new Map<string, ClosedSession>();
   /**
    * The same entries in closing order (nearly due order), as a queue with a moving head.
    * TRICKY: not a Map used as a queue — deleting from the front of a V8 Map leaves holes that every
    * later iteration from the start walks over (quadratic); entries superseded by a re-open are
    * skipped here by identity instead.
    */
-  #queue: PendingSession[] = [];
+  #queue: ClosedSession[] = [];
   #queueHead = 0;
   readonly #onEvict: (processor: string, structure: string, n: number) => void;
   readonly #responder: ReadonlySet<ResponderSignal>;
@@ -186,8 +198,10 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     const s = this.settings;
     this.#store = new PaneStore<UsagePane>({
       paneMs: opts.time.paneMs,
-      maxPanes: opts.time.retentionPanes,
+      // Retention follows the watermark (expire); the cap only binds when partitions drift far apart.
+      maxPanes: 2 * opts.time.retentionPanes,
       allowedLatenessMs: opts.time.allowedLatenessMs,
+      retainMs: opts.time.paneMs * opts.time.retentionPanes,
       ops: usagePaneOps(s.hllPrecision, s.goldenCapacity),
       onEvict: (n) => this.#onEvict(NAME, 'panes', n),
     });
@@ -340,24 +354,47 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
   }
 
   /**
-   * Implicit abandonment: forms started in a session that became final without a submit or an
-   * explicit abandon (the browser never sent one: closed tab, crash) count as abandoned, with the
-   * last field touched, in the pane of the session's last event.
+   * Implicit abandonment: forms started in a session that closed without a submit or an explicit
+   * abandon (the browser never sent one: closed tab, crash) count as abandoned, with the last field
+   * touched, in the pane of the session's last event. The open form stays until the session can no
+   * longer re-open, so a re-open retracts the count (sign −1, the forms `counted` on close) and the
+   * next close counts it again.
    */
-  #abandonOpenForms(s: PendingSession): void {
-    const m = this.#openForms.peek(s.visitorId);
-    if (m === undefined) return;
-    for (const [formId, open] of m) {
-      if (!open.started || open.start < s.start || open.start > s.end) continue;
-      m.delete(formId);
-      const pane = this.#store.paneAt(s.end);
-      const f = pane === undefined ? undefined : this.#formPane(pane, formId);
-      if (f !== undefined) {
-        f.abandons++;
-        this.#bump(f.lastFields, open.lastField ?? '(none)');
+  #abandonOpenForms(visitorId: string, start: number, end: number, pane: UsagePane | undefined, sign: 1 | -1, counted?: ReadonlyArray<readonly [string, string]>): Array<[string, string]> {
+    const out: Array<[string, string]> = [];
+    if (sign === -1) {
+      for (const [formId, field] of counted ?? []) {
+        const f = pane?.forms.get(formId);
+        if (f === undefined) continue;
+        f.abandons--;
+        const n = f.lastFields.get(field);
+        if (n !== undefined) {
+          if (n <= 1) f.lastFields.delete(field);
+          else f.lastFields.set(field, n - 1);
+        }
       }
+      return out;
     }
-    if (m.size === 0) this.#openForms.delete(s.visitorId);
+    const m = this.#openForms.peek(visitorId);
+    if (m === undefined) return out;
+    for (const [formId, open] of m) {
+      if (!open.started || open.start < start || open.start > end) continue;
+      const field = open.lastField ?? '(none)';
+      const f = pane === undefined ? undefined : this.#formPane(pane, formId);
+      if (f === undefined) continue;
+      f.abandons++;
+      this.#bump(f.lastFields, field);
+      out.push([formId, field]);
+    }
+    return out;
+  }
+
+  /** Forgets the forms a closed session abandoned, once it can no longer re-open. */
+  #dropAbandoned(c: ClosedSession): void {
+    const m = this.#openForms.peek(c.visitorId);
+    if (m === undefined) return;
+    for (const [formId] of c.abandons) m.delete(formId);
+    if (m.size === 0) this.#openForms.delete(c.visitorId);
   }
 
   #purchase(e: EnrichedEvent, ev: FormEvent, ts: number, pane: UsagePane | undefined, profile: ReturnType<VisitorProfiles['touch']>): void {
@@ -375,7 +412,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     profile.revenue += revenue;
     if (ts > profile.lastPurchase) profile.lastPurchase = ts;
     if (pane !== undefined) {
-      pane.conversions++;
+      pane.purchases++;
       pane.revenue += revenue;
       if (revenue > 0) (pane.golden ??= new SpaceSaving<string>(this.settings.goldenCapacity)).add(e.visitorId, revenue);
     }
@@ -428,22 +465,40 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       case 'closed': {
         const s = signal.session;
         const key = pendingKey(s);
-        const entry: PendingSession = { key, visitorId: s.visitorId, start: s.start, end: s.end, pageViews: s.pageViews, due: s.end + this.#time.sessionGapMs + this.#time.allowedLatenessMs };
-        this.#pending.set(key, entry); // a re-close after a re-open supersedes the older entry
+        // A session closed twice without a re-open in between is counted once (the later summary wins).
+        const before = this.#pending.get(key);
+        if (before !== undefined) this.#countEnd(before, -1);
+        const pane = this.#store.paneAt(s.end);
+        const entry: ClosedSession = {
+          key,
+          visitorId: s.visitorId,
+          end: s.end,
+          durationSeconds: (s.end - s.start) / 1000,
+          pageViews: s.pageViews,
+          converted: s.bought.length > 0,
+          due: s.end + this.#time.sessionGapMs + this.#time.allowedLatenessMs,
+          abandons: this.#abandonOpenForms(s.visitorId, s.start, s.end, pane, 1),
+        };
+        this.#countEnd(entry, 1);
+        this.#pending.set(key, entry);
         this.#queue.push(entry);
         if (this.#pending.size > this.settings.maxPendingSessions) {
-          // Bounded: finalise the oldest early rather than lose it.
+          // Bounded: forget the oldest (its counts stay; a re-open of it can no longer retract them).
           const oldest = this.#shift();
           if (oldest !== undefined) {
-            this.#finalise(oldest);
+            this.#dropAbandoned(oldest);
             this.#onEvict(NAME, 'pending_sessions', 1);
           }
         }
         break;
       }
       case 'reopened': {
-        const s = signal.session;
-        this.#pending.delete(pendingKey(s));
+        const key = pendingKey(signal.session);
+        const entry = this.#pending.get(key);
+        if (entry !== undefined) {
+          this.#pending.delete(key);
+          this.#countEnd(entry, -1);
+        }
         break;
       }
       default: {
@@ -453,20 +508,21 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     }
   }
 
-  onWatermark(watermark: EpochMillis): void {
+  onWatermark(watermark: EpochMillis, retention: EpochMillis = watermark): void {
     if (watermark > this.#watermark) this.#watermark = watermark;
-    // Closing order is nearly due order: stopping at the first entry not yet due delays a few
-    // sessions by at most the sessionizer's bucket, never loses one.
+    // Closed sessions that can no longer re-open are forgotten. Closing order is nearly due order:
+    // stopping at the first entry not yet due delays a few by at most the sessionizer's bucket.
     for (;;) {
       const head = this.#peekLive();
       if (head === undefined || head.due > watermark) break;
       this.#shift();
-      this.#finalise(head);
+      this.#dropAbandoned(head);
     }
+    this.#store.expire(retention);
   }
 
   /** The oldest live pending entry (skipping superseded ones), without removing it. */
-  #peekLive(): PendingSession | undefined {
+  #peekLive(): ClosedSession | undefined {
     while (this.#queueHead < this.#queue.length) {
       const e = this.#queue[this.#queueHead]!;
       if (this.#pending.get(e.key) === e) return e;
@@ -477,7 +533,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
   }
 
   /** Removes and returns the oldest live pending entry. */
-  #shift(): PendingSession | undefined {
+  #shift(): ClosedSession | undefined {
     const e = this.#peekLive();
     if (e === undefined) return undefined;
     this.#queueHead++;
@@ -492,14 +548,22 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     this.#queueHead = 0;
   }
 
-  #finalise(s: PendingSession): void {
-    this.#abandonOpenForms(s);
-    const pane = this.#store.paneAt(s.start);
+  /** Adds (sign 1) or takes back (−1) what a closed session counts in the pane of its last event. */
+  #countEnd(c: ClosedSession, sign: 1 | -1): void {
+    const pane = sign === 1 ? this.#store.paneAt(c.end) : this.#store.peek(c.end);
+    if (sign === -1) this.#abandonOpenForms(c.visitorId, 0, 0, pane, -1, c.abandons);
     if (pane === undefined) return;
-    pane.sessionsFinal++;
-    (pane.durations ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add((s.end - s.start) / 1000);
-    (pane.pagesPerSession ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add(s.pageViews);
-    if (s.pageViews <= 1) pane.bounces++;
+    pane.sessionsEnded += sign;
+    if (c.pageViews >= 1) pane.sessionsWithViews += sign;
+    if (c.pageViews === 1) pane.bounces += sign;
+    if (c.converted) pane.convertedSessions += sign;
+    if (sign === 1) {
+      (pane.durations ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add(c.durationSeconds);
+      (pane.pagesPerSession ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add(c.pageViews);
+    } else {
+      pane.durations?.remove(c.durationSeconds);
+      pane.pagesPerSession?.remove(c.pageViews);
+    }
   }
 
   /** The processor's event-time "now": the watermark, or the latest event time before any watermark. */
@@ -578,13 +642,16 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       visitors: p.visitors?.count() ?? 0,
       visitorsRelativeError: this.visitorsRelativeError,
       sessions: {
-        final: p.sessionsFinal,
-        bounceRate: p.sessionsFinal > 0 ? p.bounces / p.sessionsFinal : null,
+        ended: p.sessionsEnded,
+        withPageViews: p.sessionsWithViews,
+        bounces: p.bounces,
+        bounceRate: p.sessionsWithViews > 0 ? p.bounces / p.sessionsWithViews : null,
         durationSeconds: quantiles(p.durations),
         pagesPerSession: quantiles(p.pagesPerSession),
+        converted: p.convertedSessions,
       },
-      conversions: p.conversions,
-      conversionRate: p.sessionsStarted > 0 ? p.conversions / p.sessionsStarted : null,
+      purchases: p.purchases,
+      conversionRate: p.sessionsEnded > 0 ? p.convertedSessions / p.sessionsEnded : null,
       revenue: p.revenue,
       forms,
       goldenCustomers: golden,
@@ -598,7 +665,10 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       maxTs: Number.isFinite(this.#maxTs) ? this.#maxTs : null,
       panes: this.#store.entries().map(([start, p]) => [start, paneToJSON(p)]),
       profiles: this.#profiles.toJSON(),
-      pending: this.#queue.slice(this.#queueHead).filter((e) => this.#pending.get(e.key) === e).map((e) => [e.key, e.visitorId, e.start, e.end, e.pageViews, e.due]),
+      closed: this.#queue
+        .slice(this.#queueHead)
+        .filter((e) => this.#pending.get(e.key) === e)
+        .map((e) => [e.key, e.end, e.durationSeconds, e.pageViews, e.converted, e.due, e.abandons.map(([f, l]): [string, string] => [f, l])]),
       openForms: [...this.#openForms.rkeys()].flatMap((vid) => [...(this.#openForms.peek(vid) ?? [])].map(([formId, f]): [string, string, number, string | null, boolean] => [vid, formId, f.start, f.lastField ?? null, f.started])),
     };
   }
@@ -620,8 +690,8 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     if (partial.v !== SNAPSHOT_VERSION) throw new ClickstreamError('CM_ERR_SNAPSHOT', `usage snapshot version ${partial.v}, expected ${SNAPSHOT_VERSION}`);
     for (const [start, pj] of partial.panes) this.#store.mergePane(start, paneFromJSON(pj, this.settings.goldenCapacity));
     this.#profiles.load(partial.profiles);
-    for (const [key, visitorId, start, end, pageViews, due] of partial.pending ?? []) {
-      const entry: PendingSession = { key, visitorId, start, end, pageViews, due };
+    for (const [key, end, durationSeconds, pageViews, converted, due, abandons] of partial.closed ?? []) {
+      const entry: ClosedSession = { key, visitorId: visitorOfKey(key), end, durationSeconds, pageViews, converted, due, abandons };
       this.#pending.set(key, entry);
       this.#queue.push(entry);
     }
@@ -639,6 +709,12 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
  */
 function pendingKey(s: SessionSummary): string {
   return s.id.startsWith(s.visitorId) && s.id.charCodeAt(s.visitorId.length) === 47 /* '/' */ ? s.id : `${s.visitorId}\u0000${s.id}`;
+}
+
+/** The visitor id of a pendingKey. */
+function visitorOfKey(key: string): string {
+  const nul = key.indexOf('\u0000');
+  return nul >= 0 ? key.slice(0, nul) : key.slice(0, key.lastIndexOf('/'));
 }
 
 function quantiles(s: DDSketch | undefined): Quantiles | null {

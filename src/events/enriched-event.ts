@@ -14,6 +14,8 @@ export interface EnrichedEvent {
   readonly ts: EpochMillis;
   /** Server receive time, epoch ms (wall clock of the gateway). */
   readonly receivedAt: EpochMillis;
+  /** The snippet's per-page-load sequence number (0 when absent): a visitor's equal times are ordered by it. */
+  readonly seq: number;
   /** Visitor partition: hash(visitorId) mod the partition count. */
   readonly partition: number;
   /** Normalised page key of `url` (site's URL rules: query stripped, product/category patterns). */
@@ -25,6 +27,22 @@ export interface EnrichedEvent {
   /** Filled by the pipeline's sessionizer before any processor sees the event. */
   session: SessionContext;
 }
+
+/**
+ * A tick record (DESIGN.md §4): written into the input by the append side every `time.tick` of wall
+ * clock, so quiet partitions advance their watermarks through the log itself. `ts` is the event time
+ * it carries (the site's newest event time plus the wall time since), `at` the wall clock it was
+ * written at (partitions with nothing received since `at − idleTimeout` are idle).
+ */
+export interface TickRecord {
+  readonly type: 'tick';
+  readonly site: SiteId;
+  readonly ts: EpochMillis;
+  readonly at: EpochMillis;
+}
+
+/** What the pipeline's input (its queue now, the JetStream log later) holds, in order. */
+export type LogRecord = EnrichedEvent | TickRecord;
 
 /** Where an event landed in its visitor's session, as the sessionizer saw it on arrival. */
 export interface SessionContext {

@@ -2,8 +2,15 @@
  * Turns a validated event into an EnrichedEvent: event time corrected for the device's clock skew
  * (Snowplow's derived timestamp, DESIGN.md §4), far-future and ancient times refused, bots flagged
  * (never dropped), the page key normalised with the site's URL rules and the visitor partition set.
- * Per-batch work (skew, user agent) is done once in `batchContext`, not per event.
+ * Per-batch work (measured skew, user agent) is done once in `batchContext`, not per event.
+ *
+ * Skew is corrected per device, not per batch, so a device's relative times are kept: a measured
+ * receivedAt − sentAt within `ingest.clockTolerance` is transit, not skew (offset 0, nothing stored);
+ * a larger one becomes the visitor's offset and is reused for every later batch that agrees with it
+ * within the tolerance. Two batches that travel at different speeds therefore get the same offset
+ * and their events keep the device's order. Only skewed devices take an entry (bounded LRU, counted).
  */
+import { LRUCache } from 'lru-cache';
 import type { Config, SiteConfig } from '../config';
 import type { RejectReason } from '../errors';
 import { VisitorPartitioner } from '../pipeline/visitor-partitioner';
@@ -34,8 +41,8 @@ export const BOT_USER_AGENT = /bot\b|bot\/|crawl|spider|slurp|curl\/|wget\/|pyth
 export interface BatchContext {
   /** Server receive time, epoch ms. */
   readonly receivedAt: EpochMillis;
-  /** receivedAt − sentAt: added to every device `ts` of the batch, ms. */
-  readonly skewMs: number;
+  /** receivedAt − sentAt as measured for this batch (clock skew + transit), ms. */
+  readonly measuredSkewMs: number;
   readonly bot: boolean;
 }
 
@@ -47,24 +54,52 @@ export class EventEnricher {
   readonly #maxFutureSkewMs: number;
   readonly #maxEventAgeMs: number;
   readonly #partitioner: VisitorPartitioner;
+  readonly #toleranceMs: number;
   /** One normaliser per configured site (a closed set, so bounded by the config). */
   readonly #normalisers = new Map<string, UrlNormaliser>();
+  /** Per site: visitor → the clock offset of a skewed device, ms. */
+  readonly #offsets = new Map<string, LRUCache<string, number>>();
+  readonly #maxOffsets: number;
+  readonly #onEvict: ((structure: string, n: number) => void) | undefined;
 
-  /** `onEvict` counts URL memo evictions (the normaliser's bounded memo of page keys). */
-  constructor(config: Config, onEvict?: (n: number) => void) {
+  /** `onEvict` counts evictions: `url_memo` (the normaliser's memo of page keys), `clock_offsets`. */
+  constructor(config: Config, onEvict?: (structure: string, n: number) => void) {
     this.#maxFutureSkewMs = config.ingest.maxFutureSkewMs;
     this.#maxEventAgeMs = config.ingest.maxEventAgeMs;
+    this.#toleranceMs = config.ingest.clockToleranceMs;
+    this.#maxOffsets = config.ingest.maxClockOffsets;
+    this.#onEvict = onEvict;
     this.#partitioner = new VisitorPartitioner(config.partitions);
-    const opts = onEvict === undefined ? {} : { onEvict };
+    const opts = onEvict === undefined ? {} : { onEvict: (n: number) => onEvict('url_memo', n) };
     for (const site of config.sites.values()) this.#normalisers.set(site.id, new UrlNormaliser(site.urlRules, opts));
   }
 
   batchContext(receivedAt: EpochMillis, sentAt: number, userAgent: string | undefined): BatchContext {
-    return { receivedAt, skewMs: receivedAt - sentAt, bot: userAgent !== undefined && BOT_USER_AGENT.test(userAgent) };
+    return { receivedAt, measuredSkewMs: receivedAt - sentAt, bot: userAgent !== undefined && BOT_USER_AGENT.test(userAgent) };
+  }
+
+  /** The clock offset applied to this visitor's batch: 0 within the tolerance, else the device's sticky offset. */
+  #offset(site: string, visitorId: string, measured: number): number {
+    const tol = this.#toleranceMs;
+    let m = this.#offsets.get(site);
+    const known = m === undefined || m.size === 0 ? undefined : m.get(visitorId);
+    if (known !== undefined) {
+      if (Math.abs(measured - known) <= tol) return known;
+      if (Math.abs(measured) <= tol) {
+        m?.delete(visitorId); // the device's clock was set right
+        return 0;
+      }
+    } else if (Math.abs(measured) <= tol) return 0;
+    if (m === undefined) {
+      m = new LRUCache<string, number>({ max: this.#maxOffsets, dispose: (_v, _k, reason) => reason === 'evict' && this.#onEvict?.('clock_offsets', 1) });
+      this.#offsets.set(site, m);
+    }
+    m.set(visitorId, measured);
+    return measured;
   }
 
   enrich(event: CollectEvent, site: SiteConfig, batch: BatchContext): EnrichOutcome {
-    const ts = event.ts + batch.skewMs;
+    const ts = event.ts + this.#offset(site.id, event.visitorId, batch.measuredSkewMs);
     if (ts > batch.receivedAt + this.#maxFutureSkewMs) {
       return {
         kind: 'rejected',
@@ -90,6 +125,7 @@ export class EventEnricher {
         visitorId: event.visitorId as VisitorId,
         ts: epochMillis(ts),
         receivedAt: batch.receivedAt,
+        seq: event.seq ?? 0,
         partition: this.#partitioner.partitionOf(event.visitorId),
         page: normaliser.normalise(event.url),
         bot: batch.bot,

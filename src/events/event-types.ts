@@ -22,6 +22,10 @@ export interface PageViewEvent {
    * Epoch milliseconds (device clock).
    */
   ts: number;
+  /**
+   * The snippet's per-page-load sequence number: within a visitor, events are ordered by (corrected time, seq), so transit never reorders them.
+   */
+  seq?: number;
   url: string;
   props?: Props;
   title?: string;
@@ -75,6 +79,10 @@ export interface ClickEvent {
    * Epoch milliseconds (device clock).
    */
   ts: number;
+  /**
+   * The snippet's per-page-load sequence number: within a visitor, events are ordered by (corrected time, seq), so transit never reorders them.
+   */
+  seq?: number;
   url: string;
   props?: Props;
   target: ClickTarget;
@@ -112,6 +120,10 @@ export interface FormEvent {
    * Epoch milliseconds (device clock).
    */
   ts: number;
+  /**
+   * The snippet's per-page-load sequence number: within a visitor, events are ordered by (corrected time, seq), so transit never reorders them.
+   */
+  seq?: number;
   url: string;
   props?: Props;
   formId: string;

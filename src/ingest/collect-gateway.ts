@@ -24,7 +24,7 @@ import { RateLimiter } from './rate-limiter';
 
 /** What the gateway needs of the pipeline: take a batch of events now, or say it is full. */
 export interface PipelineSink {
-  offer(events: EnrichedEvent[]): { readonly kind: 'accepted' } | { readonly kind: 'overloaded' };
+  offer(events: EnrichedEvent[]): { readonly kind: 'accepted'; readonly late: number } | { readonly kind: 'overloaded' };
 }
 
 /** The ack sent back for every frame that was judged (public output: WS message, HTTP body, NATS reply). */
@@ -32,8 +32,13 @@ export interface Ack {
   readonly type: 'ack';
   /** The batch's seq; null when the frame was unreadable. */
   readonly seq: number | null;
-  /** Events accepted into the pipeline, count. */
+  /** Events accepted into the statistics, count. */
   readonly accepted: number;
+  /**
+   * Events acknowledged but too old to count (older than their partition watermark − the allowed
+   * lateness): listed by `GET /v1/late`, count. The client must not resend them.
+   */
+  readonly late: number;
   /** Events dropped because their id was already seen (client retries), count. */
   readonly duplicates: number;
   /** Refused events (index -1: the whole frame). */
@@ -112,7 +117,7 @@ export class CollectGateway {
     this.quarantine = deps.quarantine;
     this.validator = new EventValidator();
     this.#decoder = new BatchDecoder(this.validator, { maxBatchEvents: config.ingest.maxBatchEvents });
-    this.#enricher = new EventEnricher(config, (n) => deps.metrics.evictions.inc({ component: 'enricher', structure: 'url_memo' }, n));
+    this.#enricher = new EventEnricher(config, (structure, n) => deps.metrics.evictions.inc({ component: 'enricher', structure }, n));
     this.#dedupe = new EventDeduplicator({
       capacity: config.ingest.dedupeCapacity,
       ttlMs: config.ingest.dedupeTtlMs,
@@ -213,7 +218,7 @@ export class CollectGateway {
     if (decoded.kind === 'rejected') {
       this.refuse(site.id, req.transport, decoded.code, decoded.message, decoded.seq, sampleOf(req.raw));
       const rejected: Rejection[] = [{ index: -1, code: decoded.code, message: decoded.message }];
-      return { kind: 'ack', ack: { type: 'ack', seq: decoded.seq, accepted: 0, duplicates: 0, rejected }, frameRejected: decoded.code, events: NO_EVENTS };
+      return { kind: 'ack', ack: { type: 'ack', seq: decoded.seq, accepted: 0, late: 0, duplicates: 0, rejected }, frameRejected: decoded.code, events: NO_EVENTS };
     }
 
     const receivedAt = this.#clock.now();
@@ -248,10 +253,12 @@ export class CollectGateway {
       accepted.push(r.event);
     }
 
+    let late = 0;
     if (accepted.length > 0) {
       const offered = this.#pipeline.offer(accepted);
       switch (offered.kind) {
         case 'accepted':
+          late = offered.late;
           break;
         case 'overloaded':
           this.#metrics.overloaded.inc({ site: site.id });
@@ -263,7 +270,7 @@ export class CollectGateway {
       }
     }
 
-    // Only now that the pipeline holds them: remember ids, count, quarantine.
+    // Only now that the pipeline holds them (or judged them late): remember ids, count, quarantine.
     const counters = this.#received.get(site.id);
     for (const e of accepted) {
       this.#dedupe.remember(site.id, e.id);
@@ -279,7 +286,7 @@ export class CollectGateway {
       this.quarantine.add(site.id, req.transport, p.code, p.message, p.index, decoded.seq, sampleOfValue(p.value, req.raw));
     }
     if (pending.length > 0) this.#logger.debug({ site: site.id, seq: decoded.seq, rejected: pending.length }, 'events rejected');
-    return { kind: 'ack', ack: { type: 'ack', seq: decoded.seq, accepted: accepted.length, duplicates, rejected }, frameRejected: undefined, events: accepted };
+    return { kind: 'ack', ack: { type: 'ack', seq: decoded.seq, accepted: accepted.length - late, late, duplicates, rejected }, frameRejected: undefined, events: accepted };
   }
 }
 

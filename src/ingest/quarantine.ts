@@ -6,6 +6,7 @@
  */
 import type { Clock } from '../clock';
 import { requireBound, type RejectReason } from '../errors';
+import { RecentRing } from './recent-ring';
 import type { EpochMillis } from '../types';
 
 /** The bucket for input whose site is not configured. */
@@ -43,20 +44,10 @@ export interface QuarantineOptions {
   readonly onItem?: (item: QuarantineItem) => void;
 }
 
-class Ring {
-  readonly items: Array<QuarantineItem | undefined>;
-  /** Next write position. */
-  next = 0;
-  size = 0;
-  constructor(capacity: number) {
-    this.items = new Array<QuarantineItem | undefined>(capacity).fill(undefined);
-  }
-}
-
 export class Quarantine {
   readonly #capacity: number;
   readonly #clock: Clock;
-  readonly #rings = new Map<string, Ring>();
+  readonly #rings = new Map<string, RecentRing<QuarantineItem>>();
   readonly #onEvict: (site: string) => void;
   readonly #listeners: Array<(item: QuarantineItem) => void> = [];
 
@@ -66,8 +57,8 @@ export class Quarantine {
     this.#onEvict = opts.onEvict;
     if (opts.onItem !== undefined) this.#listeners.push(opts.onItem);
     // One ring per configured site plus the unknown bucket: a closed set fixed at construction.
-    for (const s of opts.sites) this.#rings.set(s, new Ring(this.#capacity));
-    this.#rings.set(UNKNOWN_SITE, new Ring(this.#capacity));
+    for (const s of opts.sites) this.#rings.set(s, new RecentRing(this.#capacity));
+    this.#rings.set(UNKNOWN_SITE, new RecentRing(this.#capacity));
   }
 
   /** Adds a listener for new items (the NATS publisher, the size gauge); returns its removal. */
@@ -81,7 +72,7 @@ export class Quarantine {
 
   add(site: string, transport: IngestTransport, reason: RejectReason, message: string, index: number, seq: number | null, sample: string): QuarantineItem {
     const key = this.#rings.has(site) ? site : UNKNOWN_SITE;
-    const ring = this.#rings.get(key) as Ring;
+    const ring = this.#rings.get(key) as RecentRing<QuarantineItem>;
     const item: QuarantineItem = {
       at: this.#clock.now(),
       site: key,
@@ -92,24 +83,14 @@ export class Quarantine {
       seq,
       sample: sample.length > QUARANTINE_SAMPLE_CHARS ? sample.slice(0, QUARANTINE_SAMPLE_CHARS) : sample,
     };
-    if (ring.size === this.#capacity) this.#onEvict(key);
-    else ring.size++;
-    ring.items[ring.next] = item;
-    ring.next = (ring.next + 1) % this.#capacity;
+    if (ring.push(item)) this.#onEvict(key);
     for (const fn of this.#listeners) fn(item);
     return item;
   }
 
   /** The site's items, newest first; undefined for a site that has no ring. */
   list(site: string, limit = this.#capacity): QuarantineItem[] | undefined {
-    const ring = this.#rings.get(site);
-    if (ring === undefined) return undefined;
-    const out: QuarantineItem[] = [];
-    for (let i = 1; i <= ring.size && out.length < limit; i++) {
-      const item = ring.items[(ring.next - i + this.#capacity) % this.#capacity];
-      if (item !== undefined) out.push(item);
-    }
-    return out;
+    return this.#rings.get(site)?.list(limit);
   }
 
   size(site: string): number {

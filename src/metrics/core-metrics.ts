@@ -1,6 +1,9 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
 import { REJECT_REASON_CODES } from '../errors';
+import { LATE_REASONS, type LateReason } from '../pipeline/late-log';
 import { EVENT_TYPES } from '../types';
+
+const LATE_REASON_CODES = Object.keys(LATE_REASONS) as LateReason[];
 
 /** Default process metrics whose names break Prometheus conventions (gauges ending in `_total`). */
 export const NON_CONFORMING_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
@@ -40,8 +43,8 @@ export function createCoreMetrics(registry: Registry, opts: { defaultMetrics?: b
     }),
     eventsLate: new Counter({
       name: 'clickstream_events_late_total',
-      help: 'Events later than the allowed lateness, sent to the late side output, by site and processor.',
-      labelNames: ['site', 'processor'] as const,
+      help: 'Acknowledged events left out of the statistics (the late side output, GET /v1/late), once per event, by site and reason.',
+      labelNames: ['site', 'reason'] as const,
       registers,
     }),
     windowRevisions: new Counter({
@@ -50,9 +53,16 @@ export function createCoreMetrics(registry: Registry, opts: { defaultMetrics?: b
       labelNames: ['site', 'processor'] as const,
       registers,
     }),
+    processorLate: new Counter({
+      name: 'clickstream_processor_late_total',
+      help: 'On-time events a processor could not place because it had evicted their pane (retention capacity), by site and processor.',
+      labelNames: ['site', 'processor'] as const,
+      registers,
+    }),
     watermarkLag: new Gauge({
       name: 'clickstream_watermark_lag_seconds',
-      help: 'Wall clock minus the global event-time watermark.',
+      help: "Wall clock minus the site's event-time watermark, by site.",
+      labelNames: ['site'] as const,
       registers,
     }),
     activeSessions: new Gauge({
@@ -114,5 +124,6 @@ export function initLabels(m: CoreMetrics, sites: Iterable<string>): void {
     for (const reason of REJECT_REASON_CODES) m.eventsRejected.labels(site, reason);
     m.eventsDuplicate.labels(site);
     m.overloaded.labels(site);
+    for (const reason of LATE_REASON_CODES) m.eventsLate.labels(site, reason);
   }
 }

@@ -10,7 +10,11 @@ import { epochMillis, type EpochMillis } from '../types';
  * applied while `watermark − paneEnd < allowedLatenessMs` (a revision); later than that, or older
  * than the retained panes, it is `late` and the caller sends it to the late side output.
  *
- * Retention is bounded: at most `maxPanes` panes, the oldest evicted first (counted via onEvict).
+ * Retention follows event time: `expire(watermark)` (the site watermark, on every advance) drops the
+ * panes that ended `retainMs` (default: the allowed lateness) or more before it. Since every partition
+ * watermark is at or above the site watermark, an expired pane is one no on-time event can reach, so
+ * which panes exist never depends on how partitions interleave. `maxPanes` is a hard cap on top
+ * (a partition far ahead of a lagging one): past it the oldest pane is evicted, counted via onEvict.
  */
 export interface PaneOps<P> {
   /** A new, empty pane. */
@@ -35,10 +39,12 @@ export interface WindowView<P> {
 export interface PaneStoreOptions<P> {
   /** Pane length in ms; windows are multiples of it. */
   readonly paneMs: number;
-  /** Most panes kept; older ones are evicted. */
+  /** Most panes held at once (hard cap); the oldest is evicted beyond it. */
   readonly maxPanes: number;
   /** How long after a pane fired late events still update it, in ms. */
   readonly allowedLatenessMs: number;
+  /** How long after its end a pane is kept behind the site watermark, ms (default: allowedLatenessMs). */
+  readonly retainMs?: number;
   readonly ops: PaneOps<P>;
   /** Called with the number of panes evicted by retention. */
   readonly onEvict?: (n: number) => void;
@@ -48,18 +54,23 @@ export class PaneStore<P> {
   readonly paneMs: number;
   readonly maxPanes: number;
   readonly allowedLatenessMs: number;
+  readonly retainMs: number;
   readonly #ops: PaneOps<P>;
   readonly #onEvict: ((n: number) => void) | undefined;
   /** Pane index (start / paneMs) → pane. */
   readonly #panes = new Map<number, P>();
   #newest = Number.NEGATIVE_INFINITY;
   #oldest = Number.POSITIVE_INFINITY;
+  /** Pane indices below this are gone (expired or evicted) and are never re-created. */
+  #floor = Number.NEGATIVE_INFINITY;
 
   constructor(opts: PaneStoreOptions<P>) {
     this.paneMs = requireBound('PaneStore paneMs', opts.paneMs);
     this.maxPanes = requireBound('PaneStore maxPanes', opts.maxPanes);
     if (!(opts.allowedLatenessMs >= 0)) throw new RangeError('allowedLatenessMs must be >= 0');
     this.allowedLatenessMs = opts.allowedLatenessMs;
+    this.retainMs = opts.retainMs ?? opts.allowedLatenessMs;
+    if (!(this.retainMs >= this.allowedLatenessMs)) throw new RangeError('retainMs must be >= allowedLatenessMs');
     this.#ops = opts.ops;
     this.#onEvict = opts.onEvict;
   }
@@ -75,15 +86,8 @@ export class PaneStore<P> {
       if (watermark - paneEnd >= this.allowedLatenessMs) return { kind: 'late' };
       kind = 'revision';
     }
-    let pane = this.#panes.get(idx);
-    if (pane === undefined) {
-      if (idx <= this.#newest - this.maxPanes) return { kind: 'late' }; // older than retention
-      pane = this.#ops.create();
-      this.#panes.set(idx, pane);
-      if (idx > this.#newest) this.#newest = idx;
-      if (idx < this.#oldest) this.#oldest = idx;
-      this.#evict();
-    }
+    const pane = this.#panes.get(idx) ?? this.#create(idx);
+    if (pane === undefined) return { kind: 'late' }; // older than retention
     return kind === 'ok' ? { kind: 'ok', pane } : { kind: 'revision', pane };
   }
 
@@ -94,16 +98,25 @@ export class PaneStore<P> {
    */
   paneAt(ts: number): P | undefined {
     const idx = Math.floor(ts / this.paneMs);
-    let pane = this.#panes.get(idx);
-    if (pane === undefined) {
-      if (idx <= this.#newest - this.maxPanes) return undefined;
-      pane = this.#ops.create();
-      this.#panes.set(idx, pane);
-      if (idx > this.#newest) this.#newest = idx;
-      if (idx < this.#oldest) this.#oldest = idx;
-      this.#evict();
+    return this.#panes.get(idx) ?? this.#create(idx);
+  }
+
+  /** Drops the panes that ended `retainMs` or more before the (site) watermark; they are never re-created. */
+  expire(watermark: number): void {
+    const floor = Math.floor((watermark - this.retainMs) / this.paneMs); // panes with index < floor end at or before wm − retain
+    if (!(floor > this.#floor)) return;
+    this.#floor = floor;
+    if (this.#panes.size === 0 || this.#oldest >= floor) return;
+    if (floor > this.#newest) {
+      this.clearPanes();
+      return;
     }
-    return pane;
+    if (floor - this.#oldest <= this.#panes.size * 4) {
+      for (let i = this.#oldest; i < floor; i++) this.#panes.delete(i);
+    } else {
+      for (const i of [...this.#panes.keys()]) if (i < floor) this.#panes.delete(i);
+    }
+    this.#oldest = this.#scanOldest(floor);
   }
 
   /** The existing pane at `ts`, if retained (no creation, no lateness check). */
@@ -155,18 +168,21 @@ export class PaneStore<P> {
       this.#ops.mergeInto(existing, pane);
       return;
     }
-    if (idx <= this.#newest - this.maxPanes) return;
-    this.#panes.set(idx, pane);
-    if (idx > this.#newest) this.#newest = idx;
-    if (idx < this.#oldest) this.#oldest = idx;
-    this.#evict();
+    this.#create(idx, pane);
   }
 
   get size(): number {
     return this.#panes.size;
   }
 
+  /** Forgets every pane and the retention floor (restore). */
   clear(): void {
+    this.clearPanes();
+    this.#floor = Number.NEGATIVE_INFINITY;
+  }
+
+  /** Forgets every pane, keeping the retention floor. */
+  clearPanes(): void {
     this.#panes.clear();
     this.#newest = Number.NEGATIVE_INFINITY;
     this.#oldest = Number.POSITIVE_INFINITY;
@@ -185,20 +201,32 @@ export class PaneStore<P> {
     return acc;
   }
 
-  #evict(): void {
-    if (this.#panes.size <= this.maxPanes) return;
-    const floor = this.#newest - this.maxPanes; // indices <= floor go
-    let evicted = 0;
-    for (const idx of this.#panes.keys()) {
-      if (idx <= floor) {
-        this.#panes.delete(idx);
-        evicted++;
-      }
+  /** Creates (or puts back) the pane at `idx`; undefined when it lies below the retention floor. */
+  #create(idx: number, pane: P = this.#ops.create()): P | undefined {
+    if (idx < this.#floor) return undefined;
+    this.#panes.set(idx, pane);
+    if (idx > this.#newest) this.#newest = idx;
+    if (idx < this.#oldest) this.#oldest = idx;
+    if (this.#panes.size > this.maxPanes) {
+      // Hard cap: evict the oldest pane; nothing older is created again.
+      this.#panes.delete(this.#oldest);
+      this.#floor = this.#oldest + 1;
+      this.#oldest = this.#scanOldest(this.#floor);
+      this.#onEvict?.(1);
+      if (idx < this.#floor) return undefined;
     }
-    // TRICKY: not Math.min(...keys): spreading a large retention would overflow the argument limit.
+    return pane;
+  }
+
+  /** The lowest retained index at or above `from` (+Infinity when none). */
+  #scanOldest(from: number): number {
+    if (this.#panes.size === 0) return Number.POSITIVE_INFINITY;
+    // TRICKY: walk up from the floor while that is shorter than a pass over the keys (sparse panes).
+    if (this.#newest - from < this.#panes.size * 4) {
+      for (let i = from; i <= this.#newest; i++) if (this.#panes.has(i)) return i;
+    }
     let oldest = Number.POSITIVE_INFINITY;
-    for (const idx of this.#panes.keys()) if (idx < oldest) oldest = idx;
-    this.#oldest = oldest;
-    if (evicted > 0) this.#onEvict?.(evicted);
+    for (const i of this.#panes.keys()) if (i < oldest) oldest = i;
+    return oldest;
   }
 }

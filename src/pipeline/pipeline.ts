@@ -1,13 +1,14 @@
 import type { Clock } from '../clock';
 import type { Config, SiteConfig } from '../config';
 import { ClickstreamError, requireBound } from '../errors';
-import type { EnrichedEvent, SessionSignal } from '../events/enriched-event';
+import type { EnrichedEvent, LogRecord, SessionSignal, TickRecord } from '../events/enriched-event';
 import type { Logger } from '../logger';
 import type { CoreMetrics } from '../metrics/core-metrics';
 import type { Processor } from '../../processors/processor';
-import type { EpochMillis } from '../types';
+import { epochMillis, type EpochMillis } from '../types';
 import { Sessionizer, type SessionizerSnapshot } from './sessionizer';
-import { WatermarkTracker } from './watermark-tracker';
+import { LateLog, type LateEntry, type LateReason } from './late-log';
+import { WatermarkTracker, type WatermarkTrackerSnapshot } from './watermark-tracker';
 
 /** Events processed per setImmediate slice before the event loop gets a turn. */
 export const DEFAULT_SLICE_EVENTS = 2_000;
@@ -19,32 +20,28 @@ export interface PipelineDeps {
   readonly logger: Logger;
   /** Builds the processors of one site (called once per configured site, at construction). */
   readonly processorsFor: (site: SiteConfig) => Processor[];
-}
-
-/** Whether the pipeline took a whole batch: the gateway acknowledges only `accepted`. */
-export type OfferResult = { readonly kind: 'accepted' } | { readonly kind: 'overloaded' };
-
-const ACCEPTED: OfferResult = Object.freeze({ kind: 'accepted' });
-const OVERLOADED: OfferResult = Object.freeze({ kind: 'overloaded' });
-
-/** An event a processor refused as later than its allowed lateness (the late side output). */
-export interface LateEvent {
-  readonly event: EnrichedEvent;
-  /** Name of the processor that found it late. */
-  readonly processor: string;
-  /** The global watermark when it was processed, epoch ms. */
-  readonly watermark: EpochMillis;
+  /** Events per slice (default DEFAULT_SLICE_EVENTS): tests vary it to show it changes no number. */
+  readonly sliceEvents?: number;
 }
 
 /**
- * The pipeline's processing state (JSON-serialisable): the watermark, each site's sessions and each
- * processor's snapshot. Queued events are not part of it: after a crash the stream is resumed from
+ * Whether the pipeline took a whole batch: the gateway acknowledges only `accepted`. `late` of the
+ * batch's events were too old to count (older than their partition watermark − allowed lateness):
+ * acknowledged, listed in the late side output, reported back in the ack.
+ */
+export type OfferResult = { readonly kind: 'accepted'; readonly late: number } | { readonly kind: 'overloaded' };
+
+const ACCEPTED: OfferResult = Object.freeze({ kind: 'accepted', late: 0 });
+const OVERLOADED: OfferResult = Object.freeze({ kind: 'overloaded' });
+
+/**
+ * The pipeline's processing state (JSON-serialisable): each site's watermarks, sessions and
+ * processor snapshots. Queued records are not part of it: after a crash the stream is resumed from
  * the sequence the snapshot was taken at (JetStream), so they are delivered again.
  */
 export interface PipelineSnapshot {
-  readonly v: 1;
-  readonly watermark: number | null;
-  readonly sites: Record<string, { readonly sessions: SessionizerSnapshot; readonly processors: Record<string, unknown> }>;
+  readonly v: 2;
+  readonly sites: Record<string, { readonly clock: WatermarkTrackerSnapshot; readonly sessions: SessionizerSnapshot; readonly processors: Record<string, unknown> }>;
 }
 
 interface SiteRuntime {
@@ -52,23 +49,28 @@ interface SiteRuntime {
   readonly processors: readonly Processor[];
   readonly byName: ReadonlyMap<string, Processor>;
   readonly sessionizer: Sessionizer;
-  /** Bounded late side output, oldest first. */
-  readonly late: LateEvent[];
+  /** Append side: judges lateness and dates ticks, fed records as they enter the queue. */
+  readonly appendClock: WatermarkTracker;
+  /** Processing side: fed the same records as they leave the queue. */
+  readonly clock: WatermarkTracker;
+  /** The site watermark the processors last saw. */
+  watermark: number;
 }
 
 /**
- * The event-time engine of one process (DESIGN.md §1, §4): a bounded FIFO queue between the
- * gateway and the processors, the sessionizer, watermarks and window firing.
+ * The event-time engine of one process (DESIGN.md §1, §4): a bounded FIFO log between the gateway
+ * and the processors, the sessionizer, watermarks and window firing. Time is a function of this log:
  *
- * - `offer` takes a whole batch or nothing (so an ack is honest) into a queue of
- *   `config.ingest.queueCapacity` events; `start` drains it in setImmediate slices, in arrival
- *   order (hence in order per partition), and ticks the watermark every `config.time.tickMs`.
- * - For each event: watermark bookkeeping, the sessionizer (sets `e.session`, emits signals to every
- *   processor's `onSession`), then each processor's `onEvent`; `late` outcomes go to the late side
- *   output (`lateEvents(site)`, `onLate` listeners, `clickstream_events_late_total`), `revision`
- *   outcomes are counted in `clickstream_window_revisions_total`.
- * - After each slice and on each tick: the global watermark is recomputed, sessions close, and every
- *   processor's `onWatermark` fires its windows.
+ * - `offer` takes a whole batch or nothing (so an ack is honest). Each event is judged on the way in
+ *   against its own partition watermark: older than it minus `time.allowedLateness` (by default the
+ *   retained panes) is late — counted once (`clickstream_events_late_total{site}`), kept in the late
+ *   side output (`lateEvents`, `GET /v1/late`), reported in the ack; everything else is queued.
+ * - `tick` (every `time.tick` of wall clock once started) appends a tick record per site: quiet
+ *   partitions advance through the log, not through a clock read while processing.
+ * - Records are processed in log order in setImmediate slices. An event is handed to the processors
+ *   with its partition watermark; after each slice every site watermark is recomputed, sessions close,
+ *   and each processor's `onWatermark` fires its windows. Slices, batch sizes and processing speed
+ *   change no number: the verdicts and watermarks depend on the order of records only.
  */
 export class Pipeline {
   readonly #config: Config;
@@ -76,20 +78,22 @@ export class Pipeline {
   readonly #metrics: CoreMetrics;
   readonly #logger: Logger;
   readonly #sites = new Map<string, SiteRuntime>();
-  readonly #watermarks: WatermarkTracker;
-  readonly #lateCapacity: number;
-  readonly #lateListeners: Array<(e: EnrichedEvent, processor: string) => void> = [];
-  // Ring buffer of queued events.
-  readonly #queue: Array<EnrichedEvent | undefined>;
+  readonly #lateLog: LateLog;
+  readonly #latenessMs: number;
+  readonly #sliceEvents: number;
+  readonly #lateListeners: Array<(e: LateEntry) => void> = [];
+  // Ring buffer of queued records.
+  readonly #queue: Array<LogRecord | undefined>;
   readonly #capacity: number;
   #head = 0;
   #size = 0;
-  #watermark = Number.NEGATIVE_INFINITY;
   #running = false;
   #scheduled = false;
   #timer: NodeJS.Timeout | undefined;
   #drainWaiters: Array<() => void> = [];
   #errorsLogged = 0;
+  /** The event being processed found late by some processor (one late entry per event). */
+  #lateMarked: EnrichedEvent | undefined;
 
   constructor(deps: PipelineDeps) {
     const { config } = deps;
@@ -98,35 +102,47 @@ export class Pipeline {
     this.#metrics = deps.metrics;
     this.#logger = deps.logger.child({ component: 'pipeline' });
     this.#capacity = requireBound('Pipeline ingest.queueCapacity', config.ingest.queueCapacity);
-    this.#queue = new Array<EnrichedEvent | undefined>(this.#capacity);
+    this.#sliceEvents = requireBound('Pipeline sliceEvents', deps.sliceEvents ?? DEFAULT_SLICE_EVENTS);
+    this.#queue = new Array<LogRecord | undefined>(this.#capacity);
+    this.#latenessMs = config.time.allowedLatenessMs;
     // The late side output is inspected like the quarantine, so it shares its per-site bound.
-    this.#lateCapacity = requireBound('Pipeline late side output (ingest.quarantineCapacity)', config.ingest.quarantineCapacity);
-    this.#watermarks = new WatermarkTracker({
-      partitions: config.partitions,
-      outOfOrdernessMs: config.time.outOfOrdernessMs,
-      idleTimeoutMs: config.time.idleTimeoutMs,
+    this.#lateLog = new LateLog({
+      capacityPerSite: requireBound('Pipeline late side output (ingest.quarantineCapacity)', config.ingest.quarantineCapacity),
+      sites: config.sites.keys(),
+      onEvict: () => this.#metrics.evictions.inc({ component: 'pipeline', structure: 'late_events' }),
     });
     for (const site of config.sites.values()) this.#sites.set(site.id, this.#buildSite(site, deps.processorsFor));
   }
 
-  /** Enqueues a whole batch, or nothing when it does not fit (the gateway then answers 503 / retry). */
+  /**
+   * Judges and enqueues a whole batch, or nothing when it does not fit (the gateway then answers
+   * 503 / retry). Late events are not queued; `late` says how many.
+   */
   offer(events: readonly EnrichedEvent[]): OfferResult {
     if (this.#size + events.length > this.#capacity) return OVERLOADED;
-    for (const e of events) {
-      this.#queue[(this.#head + this.#size) % this.#capacity] = e;
-      this.#size++;
+    let late = 0;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      const rt = this.#sites.get(e.site);
+      if (rt === undefined) {
+        // The gateway rejects unknown sites; anything else reaching here is a bug upstream, not a crash.
+        this.#logError(new Error(`event for unknown site ${e.site}`), 'pipeline', 'offer');
+        continue;
+      }
+      if (this.#judge(rt, e)) this.#push(e);
+      else late++;
     }
     this.#metrics.ingestQueueDepth.set(this.#size);
     if (this.#running) this.#schedule();
-    return ACCEPTED;
+    return late === 0 ? ACCEPTED : { kind: 'accepted', late };
   }
 
-  /** Events waiting in the queue. */
+  /** Records waiting in the queue. */
   get queueDepth(): number {
     return this.#size;
   }
 
-  /** Starts draining the queue and the watermark ticker. */
+  /** Starts draining the queue and the tick timer. */
   start(): void {
     if (this.#running) return;
     this.#running = true;
@@ -144,16 +160,19 @@ export class Pipeline {
     });
   }
 
-  /** Stops the ticker and further slices; queued events stay queued. */
+  /** Stops the tick timer and further slices; queued records stay queued. */
   stop(): void {
     this.#running = false;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
   }
 
-  /** The global event-time watermark (−Infinity before the first advance). */
-  watermark(): EpochMillis {
-    return this.#watermark as EpochMillis;
+  /** A site's event-time watermark (−Infinity before any); without a site, the lowest of all sites'. */
+  watermark(site?: string): EpochMillis {
+    if (site !== undefined) return epochMillis(this.#sites.get(site)?.watermark ?? Number.NEGATIVE_INFINITY);
+    let min = Number.POSITIVE_INFINITY;
+    for (const rt of this.#sites.values()) if (Number.isFinite(rt.watermark) && rt.watermark < min) min = rt.watermark;
+    return epochMillis(min === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : min);
   }
 
   processor(site: string, name: string): Processor | undefined {
@@ -165,13 +184,13 @@ export class Pipeline {
   }
 
   /** Registers a listener for events sent to the late side output. */
-  onLate(fn: (e: EnrichedEvent, processor: string) => void): void {
+  onLate(fn: (e: LateEntry) => void): void {
     this.#lateListeners.push(fn);
   }
 
-  /** The site's late side output, oldest first (bounded). */
-  lateEvents(site: string): readonly LateEvent[] {
-    return this.#sites.get(site)?.late ?? [];
+  /** The site's late side output, newest first (bounded). */
+  lateEvents(site: string, limit?: number): readonly LateEntry[] {
+    return this.#lateLog.list(site, limit) ?? [];
   }
 
   /** The site's sessionizer (for inspection: open sessions, a visitor's sessions). */
@@ -179,27 +198,26 @@ export class Pipeline {
     return this.#sites.get(site)?.sessionizer;
   }
 
-  /** Snapshot of the processing state; take it between slices (e.g. after `drain`) so it is consistent. */
+  /** Snapshot of the processing state; take it between slices with an empty queue (after `drain`) so it is consistent. */
   snapshot(): PipelineSnapshot {
     const sites: Record<string, PipelineSnapshot['sites'][string]> = {};
     for (const [id, rt] of this.#sites) {
       const processors: Record<string, unknown> = {};
       for (const p of rt.processors) processors[p.name] = p.snapshot();
-      sites[id] = { sessions: rt.sessionizer.snapshot(), processors };
+      sites[id] = { clock: rt.clock.snapshot(), sessions: rt.sessionizer.snapshot(), processors };
     }
-    return { v: 1, watermark: Number.isFinite(this.#watermark) ? this.#watermark : null, sites };
+    return { v: 2, sites };
   }
 
-  /** Restores a snapshot: watermark, sessions, processors (sites or processors missing from it keep their state). */
+  /** Restores a snapshot: watermarks, sessions, processors (sites or processors missing from it keep their state). */
   restore(snap: PipelineSnapshot): void {
-    if (snap.v !== 1) throw new ClickstreamError('CM_ERR_SNAPSHOT', `pipeline snapshot version ${String(snap.v)}, expected 1`);
-    if (snap.watermark !== null) {
-      this.#watermarks.restore(snap.watermark);
-      if (snap.watermark > this.#watermark) this.#watermark = snap.watermark;
-    }
+    if (snap.v !== 2) throw new ClickstreamError('CM_ERR_SNAPSHOT', `pipeline snapshot version ${String(snap.v)}, expected 2`);
     for (const [id, s] of Object.entries(snap.sites)) {
       const rt = this.#sites.get(id);
       if (rt === undefined) continue;
+      rt.clock.restore(s.clock);
+      rt.appendClock.restore(s.clock);
+      rt.watermark = rt.clock.current();
       rt.sessionizer.restore(s.sessions);
       for (const p of rt.processors) {
         const ps = s.processors[p.name];
@@ -208,16 +226,38 @@ export class Pipeline {
     }
   }
 
-  /** Processes events synchronously, bypassing the queue, then advances the watermark (tests, benchmarks, replay). */
-  processNow(events: readonly EnrichedEvent[]): void {
-    const now = this.#clock.now();
-    for (const e of events) this.#process(e, now);
-    this.#advance(now);
+  /**
+   * Judges and processes events synchronously, bypassing the queue (which must be empty), then advances
+   * the watermarks (tests, benchmarks, the in-process replay). Returns how many were late.
+   */
+  processNow(events: readonly EnrichedEvent[]): number {
+    let late = 0;
+    for (const e of events) {
+      const rt = this.#sites.get(e.site);
+      if (rt === undefined) continue;
+      if (this.#judge(rt, e)) this.#process(e);
+      else late++;
+    }
+    this.#advance();
+    return late;
   }
 
-  /** Advances the watermark by the wall clock and fires windows (called by the timer every tickMs). */
+  /**
+   * Appends a tick record per site (dated by the site's newest event time plus the wall time since).
+   * Once started this runs every `time.tick`; an unstarted pipeline (tests, the in-process replay)
+   * processes what is queued and the ticks at once.
+   */
   tick(): void {
-    this.#advance(this.#clock.now());
+    const now = this.#clock.now();
+    for (const rt of this.#sites.values()) {
+      const ts = rt.appendClock.tickTime(now);
+      if (ts === undefined || this.#size >= this.#capacity) continue; // full: the next tick comes soon
+      const tick: TickRecord = { type: 'tick', site: rt.site.id, ts: epochMillis(ts), at: now };
+      rt.appendClock.tick(tick.ts, tick.at);
+      this.#push(tick);
+    }
+    if (this.#running) this.#schedule();
+    else this.#slice(Number.POSITIVE_INFINITY);
   }
 
   #buildSite(site: SiteConfig, processorsFor: (site: SiteConfig) => Processor[]): SiteRuntime {
@@ -225,6 +265,9 @@ export class Pipeline {
     const byName = new Map<string, Processor>();
     for (const p of processors) byName.set(p.name, p);
     const t = this.#config.time;
+    const clockOpts = { partitions: this.#config.partitions, outOfOrdernessMs: t.outOfOrdernessMs, idleTimeoutMs: t.idleTimeoutMs };
+    // TRICKY: `rt` is read by the signal callback, which only runs once the runtime is built.
+    let rt: SiteRuntime | undefined;
     const sessionizer = new Sessionizer({
       site: site.id,
       sessionGapMs: t.sessionGapMs,
@@ -233,7 +276,7 @@ export class Pipeline {
       maxVisitors: t.maxVisitors,
       metrics: this.#metrics,
       onSignal: (signal: SessionSignal) => {
-        const wm = this.#watermark as EpochMillis;
+        const wm = epochMillis(rt?.watermark ?? Number.NEGATIVE_INFINITY);
         for (const p of processors) {
           try {
             p.onSession(signal, wm);
@@ -243,28 +286,46 @@ export class Pipeline {
         }
       },
     });
-    return { site, processors, byName, sessionizer, late: [] };
+    rt = { site, processors, byName, sessionizer, appendClock: new WatermarkTracker(clockOpts), clock: new WatermarkTracker(clockOpts), watermark: Number.NEGATIVE_INFINITY };
+    return rt;
   }
+
 
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(() => this.#slice());
+    setImmediate(() => this.#slice(this.#sliceEvents));
   }
 
-  #slice(): void {
+  /** True when `e` is on time (then fed to the append clock); a late event goes to the side output. */
+  #judge(rt: SiteRuntime, e: EnrichedEvent): boolean {
+    const wm = rt.appendClock.partitionWatermark(e.partition);
+    if (e.ts < wm - this.#latenessMs) {
+      this.#late(rt, e, wm, 'older_than_retention', null);
+      return false;
+    }
+    rt.appendClock.observe(e.partition, e.ts, e.receivedAt);
+    return true;
+  }
+
+  #push(r: LogRecord): void {
+    this.#queue[(this.#head + this.#size) % this.#capacity] = r;
+    this.#size++;
+  }
+
+  #slice(max: number): void {
     this.#scheduled = false;
-    const now = this.#clock.now();
-    const n = Math.min(this.#size, DEFAULT_SLICE_EVENTS);
+    const n = Math.min(this.#size, max);
     for (let i = 0; i < n; i++) {
-      const e = this.#queue[this.#head]!;
+      const r = this.#queue[this.#head]!;
       this.#queue[this.#head] = undefined;
       this.#head = (this.#head + 1) % this.#capacity;
       this.#size--;
-      this.#process(e, now);
+      if (r.type === 'tick') this.#sites.get(r.site)?.clock.tick(r.ts, r.at);
+      else this.#process(r);
     }
     this.#metrics.ingestQueueDepth.set(this.#size);
-    this.#advance(now);
+    this.#advance();
     if (this.#size > 0) {
       if (this.#running || this.#drainWaiters.length > 0) this.#schedule();
       return;
@@ -274,15 +335,13 @@ export class Pipeline {
     for (const w of waiters) w();
   }
 
-  #process(e: EnrichedEvent, now: number): void {
+  #process(e: EnrichedEvent): void {
     const rt = this.#sites.get(e.site);
-    if (rt === undefined) {
-      // The gateway rejects unknown sites; anything else reaching here is a bug upstream, not a crash.
-      this.#logError(new Error(`event for unknown site ${e.site}`), 'pipeline', 'process');
-      return;
-    }
-    this.#watermarks.observe(e.partition, e.ts, now);
-    const wm = this.#watermark as EpochMillis;
+    if (rt === undefined) return; // judged at offer: never queued
+    // Judged against the watermark of the records before it (Flink: an element is late against the
+    // watermark that precedes it), then fed to the processing clock.
+    const wm = rt.clock.partitionWatermark(e.partition);
+    rt.clock.observe(e.partition, e.ts, e.receivedAt);
     try {
       rt.sessionizer.assign(e);
     } catch (err) {
@@ -304,7 +363,12 @@ export class Pipeline {
           this.#metrics.windowRevisions.inc({ site: rt.site.id, processor: p.name });
           break;
         case 'late':
-          this.#late(rt, e, p.name, wm);
+          // Only past a processor's pane capacity (on-time events always find their pane otherwise).
+          this.#metrics.processorLate.inc({ site: rt.site.id, processor: p.name });
+          if (this.#lateMarked !== e) {
+            this.#lateMarked = e;
+            this.#late(rt, e, wm, 'pane_evicted', p.name);
+          }
           break;
         default: {
           const _exhaustive: never = outcome;
@@ -314,21 +378,20 @@ export class Pipeline {
     }
   }
 
-  #late(rt: SiteRuntime, e: EnrichedEvent, processor: string, wm: EpochMillis): void {
-    this.#metrics.eventsLate.inc({ site: rt.site.id, processor });
-    if (rt.late.length >= this.#lateCapacity) {
-      rt.late.shift();
-      this.#metrics.evictions.inc({ component: 'pipeline', structure: 'late_events' });
-    }
-    rt.late.push({ event: e, processor, watermark: wm });
-    for (const fn of this.#lateListeners) fn(e, processor);
+  #late(rt: SiteRuntime, e: EnrichedEvent, wm: number, reason: LateReason, processor: string | null): void {
+    this.#metrics.eventsLate.inc({ site: rt.site.id, reason });
+    const entry: LateEntry = { id: e.id, type: e.type, page: e.page, ts: e.ts, receivedAt: e.receivedAt, partition: e.partition, watermark: epochMillis(wm), reason, processor };
+    this.#lateLog.add(rt.site.id, entry);
+    for (const fn of this.#lateListeners) fn(entry);
   }
 
-  #advance(now: number): void {
-    const wm = this.#watermarks.advance(now);
-    if (wm > this.#watermark) {
-      this.#watermark = wm;
-      for (const rt of this.#sites.values()) {
+  #advance(): void {
+    const now = this.#clock.now(); // for the lag gauge only
+    for (const rt of this.#sites.values()) {
+      const wm = rt.clock.advance();
+      const retention = rt.clock.retentionWatermark();
+      if (wm > rt.watermark) {
+        rt.watermark = wm;
         try {
           rt.sessionizer.advance(wm);
         } catch (err) {
@@ -336,16 +399,14 @@ export class Pipeline {
         }
         for (const p of rt.processors) {
           try {
-            p.onWatermark(wm);
+            p.onWatermark(wm, retention);
           } catch (err) {
             this.#logError(err, p.name, 'onWatermark');
           }
         }
-      }
-    } else {
-      for (const rt of this.#sites.values()) rt.sessionizer.flushMetrics();
+      } else rt.sessionizer.flushMetrics();
+      if (Number.isFinite(rt.watermark)) this.#metrics.watermarkLag.set({ site: rt.site.id }, Math.max(0, now - rt.watermark) / 1000);
     }
-    if (Number.isFinite(this.#watermark)) this.#metrics.watermarkLag.set(Math.max(0, now - this.#watermark) / 1000);
   }
 
   #logError(err: unknown, processor: string, where: string): void {

@@ -44,6 +44,8 @@ export interface SessionJSON {
   readonly ev: number;
   readonly pv: number;
   readonly pt: number[];
+  /** Sequence numbers of the kept page views (absent in older snapshots: 0). */
+  readonly ps?: number[];
   readonly pk: string[];
   readonly vw: string[];
   readonly ca: string[];
@@ -69,8 +71,9 @@ class SessionState {
   end: number;
   events = 0;
   pageViews = 0;
-  /** Times and keys of the most recent page views (at most #maxPages), sorted by time (stable for equal times). */
+  /** Times, sequence numbers and keys of the most recent page views (at most #maxPages), sorted by (time, seq). */
   pageTs: number[] = [];
+  pageSeq: number[] = [];
   pageKeys: string[] = [];
   // Allocated on first use: most sessions never view, cart or buy a product.
   viewed: string[] | undefined;
@@ -272,6 +275,7 @@ export class Sessionizer {
           ev: x.events,
           pv: x.pageViews,
           pt: x.pageTs.slice(),
+          ps: x.pageSeq.slice(),
           pk: x.pageKeys.slice(),
           vw: x.viewed?.slice() ?? [],
           ca: x.carted?.slice() ?? [],
@@ -302,6 +306,7 @@ export class Sessionizer {
         x.events = j.ev;
         x.pageViews = j.pv;
         x.pageTs = j.pt.slice();
+        x.pageSeq = j.ps?.slice() ?? j.pt.map(() => 0);
         x.pageKeys = j.pk.slice();
         if (j.vw.length > 0) x.viewed = j.vw.slice();
         if (j.ca.length > 0) x.carted = j.ca.slice();
@@ -402,7 +407,7 @@ export class Sessionizer {
     a.end = Math.max(a.end, b.end);
     a.events += b.events;
     a.pageViews += b.pageViews;
-    for (let i = 0; i < b.pageTs.length; i++) this.#insertPage(a, b.pageTs[i]!, b.pageKeys[i]!);
+    for (let i = 0; i < b.pageTs.length; i++) this.#insertPage(a, b.pageTs[i]!, b.pageSeq[i]!, b.pageKeys[i]!);
     for (const p of b.viewed ?? EMPTY) a.viewed = this.#addItem(a.viewed, p);
     for (const p of b.carted ?? EMPTY) a.carted = this.#addItem(a.carted, p);
     for (const p of b.bought ?? EMPTY) a.bought = this.#addItem(a.bought, p);
@@ -430,7 +435,7 @@ export class Sessionizer {
     switch (ev.type) {
       case 'page_view': {
         s.pageViews++;
-        const idx = this.#insertPage(s, ts, e.page);
+        const idx = this.#insertPage(s, ts, e.seq, e.page);
         // Page views before the kept ones (the list keeps the most recent #maxPages).
         const dropped = s.pageViews - s.pageKeys.length;
         if (idx < 0) {
@@ -452,7 +457,7 @@ export class Sessionizer {
       }
       case 'click': {
         // Not a page view: the page it happened on is the page view at or before it.
-        const idx = upperBound(s.pageTs, ts) - 1;
+        const idx = upperBound(s.pageTs, s.pageSeq, ts, e.seq) - 1;
         pageIndex = idx >= 0 ? s.pageViews - s.pageKeys.length + idx : idx;
         prevPage = idx >= 0 ? s.pageKeys[idx] : undefined;
         nextPage = undefined;
@@ -460,7 +465,7 @@ export class Sessionizer {
         break;
       }
       case 'form': {
-        const idx = upperBound(s.pageTs, ts) - 1;
+        const idx = upperBound(s.pageTs, s.pageSeq, ts, e.seq) - 1;
         pageIndex = idx >= 0 ? s.pageViews - s.pageKeys.length + idx : idx;
         prevPage = idx >= 0 ? s.pageKeys[idx] : undefined;
         nextPage = undefined;
@@ -490,22 +495,26 @@ export class Sessionizer {
   }
 
   /**
-   * Inserts a page view in time order, keeping the most recent #maxPages (a full list drops its
-   * oldest, so a long session's previous page stays exact for in-order events); returns its index in
-   * the kept list, or −1 when it is older than every kept page of a full list.
+   * Inserts a page view in (time, seq) order — the device's own order, whatever the arrival order —
+   * keeping the most recent #maxPages (a full list drops its oldest, so a long session's previous page
+   * stays exact for in-order events); returns its index in the kept list, or −1 when it is older than
+   * every kept page of a full list.
    */
-  #insertPage(s: SessionState, ts: number, page: string): number {
+  #insertPage(s: SessionState, ts: number, seq: number, page: string): number {
     if (s.pageTs.length >= this.#maxPages) {
-      if (ts < s.pageTs[0]!) return -1;
+      if (ts < s.pageTs[0]! || (ts === s.pageTs[0]! && seq < s.pageSeq[0]!)) return -1;
       s.pageTs.shift();
+      s.pageSeq.shift();
       s.pageKeys.shift();
     }
-    const idx = upperBound(s.pageTs, ts);
+    const idx = upperBound(s.pageTs, s.pageSeq, ts, seq);
     if (idx === s.pageTs.length) {
       s.pageTs.push(ts);
+      s.pageSeq.push(seq);
       s.pageKeys.push(page);
     } else {
       s.pageTs.splice(idx, 0, ts);
+      s.pageSeq.splice(idx, 0, seq);
       s.pageKeys.splice(idx, 0, page);
     }
     return idx;
@@ -610,13 +619,17 @@ function distance(s: SessionState, ts: number): number {
   return ts < s.start ? s.start - ts : ts > s.end ? ts - s.end : 0;
 }
 
-/** First index whose value is greater than `x` (insertion point after equal values). */
-function upperBound(a: readonly number[], x: number): number {
+/**
+ * First index whose (time, seq) is greater than (t, q): the insertion point after equal keys.
+ * TRICKY: equal (time, seq) — two page loads of one visitor in the same millisecond — keep arrival order.
+ */
+function upperBound(ts: readonly number[], seqs: readonly number[], t: number, q: number): number {
   let lo = 0;
-  let hi = a.length;
+  let hi = ts.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (a[mid]! <= x) lo = mid + 1;
+    const mt = ts[mid]!;
+    if (mt < t || (mt === t && seqs[mid]! <= q)) lo = mid + 1;
     else hi = mid;
   }
   return lo;

@@ -37,6 +37,8 @@ export class Tracker {
   private on = false;
   private booted = false;
   private lastUrl = '';
+  /** Per-page-load sequence number of emitted events: the server orders a visitor's equal times by it. */
+  private seq = 0;
   /** Fields from `cm('page', …)` calls made before the first page view. */
   private firstPage: PageFields = {};
 
@@ -154,7 +156,7 @@ export class Tracker {
   private emit(type: EventType, fields: Fields): void {
     if (!this.on) return;
     const ts = Date.now();
-    const e = { id: randomId(12), type, visitorId: this.identity.visitorId(), sessionId: this.identity.sessionId(ts), ts, url: pageUrl(), ...fields };
+    const e = { id: randomId(12), type, visitorId: this.identity.visitorId(), sessionId: this.identity.sessionId(ts), ts, seq: this.seq++, url: pageUrl(), ...fields };
     this.queue.push(e as CollectEvent);
     this.transport.queued();
   }

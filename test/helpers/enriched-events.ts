@@ -31,7 +31,7 @@ function wrap(ev: CollectEvent, page: string, o: EventOpts): EnrichedEvent {
     type: ev.type,
     visitorId: ev.visitorId as VisitorId,
     ts: ev.ts as EpochMillis,
-    receivedAt: ev.ts as EpochMillis,
+    receivedAt: ev.ts as EpochMillis, seq: 0,
     partition: o.partition ?? 0,
     page,
     bot: false,

@@ -28,7 +28,7 @@ export function enriched(site: string, visitorId: string, ts: number, event: Eve
     type: full.type,
     visitorId: visitorId as VisitorId,
     ts: ts as EpochMillis,
-    receivedAt: (opts.receivedAt ?? ts) as EpochMillis,
+    receivedAt: (opts.receivedAt ?? ts) as EpochMillis, seq: 0,
     partition: 0,
     page: '/',
     bot: opts.bot ?? false,

@@ -56,7 +56,7 @@ export function windowStatsResponse<W extends { readonly start: number; readonly
   return {
     site: q.site.id,
     windowMs: q.windowMs,
-    watermark: iso(ctx.watermark()),
+    watermark: iso(ctx.watermark(q.site.id)),
     ...extra,
     windows: rendered,
     nextCursor: more ? encodeCursor(q.offset + q.limit) : undefined,
@@ -87,7 +87,7 @@ export function windowStatsRoute<W extends { readonly start: number; readonly en
       const q = parsed.query;
       const p = ctx.processor(q.site.id, opts.processor);
       if (!opts.is(p)) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${q.site.id} runs no ${opts.processor} processor` } });
-      return windowStatsResponse(ctx, q, p.windows(q.windowMs, q.windows, { watermark: ctx.watermark() }), opts.lists);
+      return windowStatsResponse(ctx, q, p.windows(q.windowMs, q.windows, { watermark: ctx.watermark(q.site.id) }), opts.lists);
     });
   };
 }

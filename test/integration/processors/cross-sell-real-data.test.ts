@@ -30,7 +30,7 @@ function stream(baskets: readonly string[][], minSupport: number, tripleCapacity
   baskets.forEach((items, i) => {
     const ts = epochMillis(T0 + i);
     const e: EnrichedEvent = {
-      site: 'retail' as SiteId, id: `b${i}`, type: 'form', visitorId: `v${i}` as VisitorId, ts, receivedAt: ts, partition: 0, page: '/checkout', bot: false,
+      site: 'retail' as SiteId, id: `b${i}`, type: 'form', visitorId: `v${i}` as VisitorId, ts, receivedAt: ts, seq: 0, partition: 0, page: '/checkout', bot: false,
       event: { id: `b${i}`, type: 'form', visitorId: `v${i}`, ts, url: '/checkout', formId: 'checkout', action: 'submit', items: items.map((productId) => ({ productId, quantity: 1 })) },
       session: { id: `s${i}` as SessionId, start: ts, isNew: true, prevPage: undefined, nextPage: undefined, pageIndex: 0, returningVisitor: false },
     };

@@ -75,7 +75,7 @@ function runPipeline(events: readonly CollectEvent[], navSettings: Record<string
   });
   const enricher = new EventEnricher(config);
   const late: string[] = [];
-  pipeline.onLate((e, p) => late.push(`${p}:${e.id}`));
+  pipeline.onLate((e) => late.push(`${e.reason}:${e.id}`));
   const BATCH = 500;
   for (let i = 0; i < events.length; i += BATCH) {
     const slice = events.slice(i, i + BATCH);
@@ -90,7 +90,7 @@ function runPipeline(events: readonly CollectEvent[], navSettings: Record<string
     }
     pipeline.processNow(enriched);
   }
-  // Let every session close (gap) and the day window fire: an idle stream advances by the wall clock.
+  // Let every session close (gap) and the day window fire: a tick record dated past the day's end.
   clock.set(Math.floor(START / DAY) * DAY + DAY + config.time.outOfOrdernessMs + config.time.idleTimeoutMs + 60_000);
   pipeline.tick();
   const nav = pipeline.processor('data', 'navigation') as NavigationProcessor;

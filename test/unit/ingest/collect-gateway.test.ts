@@ -22,7 +22,7 @@ class FakePipeline implements PipelineSink {
   offer(events: EnrichedEvent[]) {
     if (this.full) return { kind: 'overloaded' } as const;
     this.got.push(...events);
-    return { kind: 'accepted' } as const;
+    return { kind: 'accepted', late: 0 } as const;
   }
 }
 

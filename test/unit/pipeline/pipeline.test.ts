@@ -52,29 +52,41 @@ describe('Pipeline windows', () => {
     pipeline.processNow([pageView('v3', T0 + 90_000, '/c')]);
     expect(windowAt(T0 + MIN)?.pageViews).toBe(1);
     expect(windowAt(T0 + MIN)?.closed).toBe(true);
-    // [T0, T0+1m) fired at T0+1m; 2 min later = the allowed lateness: late.
+    // T0+30s is older than its partition watermark (T0+3m) minus the allowed lateness (2m): late,
+    // judged once on the way in, never seen by a processor.
     const late = pageView('v4', T0 + 30_000, '/d');
     const heard: string[] = [];
-    pipeline.onLate((e, processor) => heard.push(`${e.id}:${processor}`));
-    pipeline.processNow([late]);
-    expect(heard).toEqual([`${late.id}:usage`]);
+    pipeline.onLate((e) => heard.push(`${e.id}:${e.reason}`));
+    expect(pipeline.processNow([late])).toBe(1);
+    expect(heard).toEqual([`${late.id}:older_than_retention`]);
     expect(windowAt(T0)?.pageViews).toBe(1);
-    expect(pipeline.lateEvents('demo').map((l) => [l.event.id, l.processor])).toEqual([[late.id, 'usage']]);
+    expect(pipeline.lateEvents('demo').map((l) => [l.id, l.watermark, l.processor])).toEqual([[late.id, T0 + 3 * MIN, null]]);
     const text = await registry.metrics();
     expect(text).toMatch(/clickstream_window_revisions_total\{site="demo",processor="usage"\} 1/);
-    expect(text).toMatch(/clickstream_events_late_total\{site="demo",processor="usage"\} 1/);
+    expect(text).toMatch(/clickstream_events_late_total\{site="demo",reason="older_than_retention"\} 1/);
   });
 
-  it('windows - an idle partition stops holding the watermark back', () => {
+  it('lateness - is judged against the event\'s own partition watermark, not another partition\'s', () => {
+    const { pipeline, windowAt } = setup();
+    pipeline.processNow([pageView('a', T0 + 30 * MIN, '/a', { partition: 0 })]);
+    // Partition 1 has seen nothing: an event 30 minutes behind partition 0 still counts.
+    expect(pipeline.processNow([pageView('b', T0, '/b', { partition: 1 })])).toBe(0);
+    expect(windowAt(T0)?.pageViews).toBe(1);
+    expect(pipeline.processNow([pageView('c', T0, '/c', { partition: 0 })])).toBe(1);
+  });
+
+  it('windows - an idle partition stops holding the watermark back once a tick record says so', () => {
     const { pipeline, clock } = setup();
     pipeline.processNow([pageView('a', T0 + 10 * MIN, '/a', { partition: 0 }), pageView('b', T0, '/b', { partition: 1 })]);
     expect(pipeline.watermark()).toBe(T0);
-    clock.advance(30_000); // partition 1 silent for the whole idle timeout
-    pipeline.processNow([pageView('a', T0 + 11 * MIN, '/a', { partition: 0 })]);
-    expect(pipeline.watermark()).toBe(T0 + 11 * MIN);
+    clock.set(T0 + 10 * MIN + 29_999);
+    pipeline.processNow([pageView('a', T0 + 10 * MIN + 29_999, '/a', { partition: 0 })]);
+    expect(pipeline.watermark()).toBe(T0); // no tick: wall time alone moves nothing
+    pipeline.tick(); // partition 1 received nothing for the idle timeout: lifted to the tick's time
+    expect(pipeline.watermark()).toBe(T0 + 10 * MIN + 29_999);
   });
 
-  it('windows - with no input the wall clock advances the watermark and closes windows', () => {
+  it('windows - with no input, tick records advance the watermark and close windows', () => {
     const { pipeline, clock, windowAt } = setup({ outOfOrderness: 'PT5S' });
     clock.set(T0 + 20_000);
     pipeline.processNow([pageView('v1', T0 + 20_000, '/a')]);
@@ -103,17 +115,18 @@ describe('Pipeline windows', () => {
     expect(usage().windows(MIN, 1000).find((w) => w.start === T0 + 40 * MIN)?.sessionsStarted).toBe(0);
   });
 
-  it('sessions - a 31-minute gap splits a session: two sessions started, closed ones final after gap + lateness', () => {
-    const { pipeline, usage, clock } = setup({ allowedLateness: 'PT2M', sessionGap: 'PT30M' });
+  it('sessions - a 31-minute gap splits a session: two sessions started, the first counted as ended once the watermark passes end + gap', () => {
+    const { pipeline, usage } = setup({ allowedLateness: 'PT2M', sessionGap: 'PT30M' });
     pipeline.processNow([pageView('v1', T0, '/a'), pageView('v1', T0 + 5 * MIN, '/b')]);
+    pipeline.processNow([pageView('v2', T0 + 34 * MIN, '/x')]); // another visitor: the watermark to T0+34m
     pipeline.processNow([pageView('v1', T0 + 36 * MIN, '/c')]);
     const ws = usage().windows(MIN, 1000);
-    expect(ws.reduce((n, w) => n + w.sessionsStarted, 0)).toBe(2);
-    // The first session (T0 .. T0+5m) is final at T0+5m+30m+2m = T0+37m.
-    clock.set(T0 + 10 * 24 * 60 * MIN);
+    expect(ws.reduce((n, w) => n + w.sessionsStarted, 0)).toBe(3);
+    // The first session (T0 .. T0+5m) closes at T0+5m+30m = T0+35m, and counts in the pane of its last event.
+    expect(ws.reduce((n, w) => n + w.sessions.ended, 0)).toBe(0);
     pipeline.processNow([pageView('v1', T0 + 37 * MIN, '/d')]);
-    const first = usage().windows(MIN, 1000).find((w) => w.start === T0);
-    expect(first?.sessions.final).toBe(1);
+    const first = usage().windows(MIN, 1000).find((w) => w.start === T0 + 5 * MIN);
+    expect(first?.sessions.ended).toBe(1);
     expect(first?.sessions.durationSeconds?.max).toBe(300);
     expect(first?.sessions.pagesPerSession?.max).toBe(2);
   });
@@ -166,7 +179,7 @@ describe('Pipeline snapshot', () => {
     resumed.pipeline.restore(snap);
     for (const e of events.slice(cut)) resumed.pipeline.processNow([{ ...e }]);
     for (const x of [whole, resumed]) {
-      x.clock.advance(10 * 24 * 60 * MIN);
+      x.clock.set(T0 + 5 * 60 * MIN); // a tick record hours later: every session closes, no pane expires
       x.pipeline.tick();
     }
     const view = (x: ReturnType<typeof setup>) => x.usage().windows(MIN, 1000).map((w) => ({ ...w, sessions: { ...w.sessions, durationSeconds: w.sessions.durationSeconds?.count, pagesPerSession: w.sessions.pagesPerSession?.max } }));
@@ -190,6 +203,6 @@ describe('Pipeline metrics', () => {
     const text = await registry.metrics();
     expect(text).toMatch(/clickstream_active_sessions 3/);
     // Lag = wall clock − watermark, seconds: clock at T0, watermark at T0 (partition 0 before partition 1 arrived).
-    expect(text).toMatch(new RegExp(`clickstream_watermark_lag_seconds ${(clock.now() - wm) / 1000}`));
+    expect(text).toMatch(new RegExp(`clickstream_watermark_lag_seconds\\{site="demo"\\} ${(clock.now() - wm) / 1000}`));
   });
 });

@@ -25,7 +25,7 @@ interface UsageWindow extends StatsWindow {
   readonly events: { readonly page_view: number; readonly click: number; readonly form: number };
   readonly sessionsStarted: number;
   readonly visitors: number;
-  readonly conversions: number;
+  readonly purchases: number;
   readonly conversionRate: number | null;
   readonly revenue: number;
   readonly sessions?: { readonly bounceRate: number | null };
@@ -236,7 +236,7 @@ function renderUsage(body: StatsBody<UsageWindow>): void {
     kpi('page views', int(shown.pageViews), 'kpi-pageViews'),
     kpi('sessions started', int(shown.sessionsStarted), 'kpi-sessions'),
     kpi('visitors (est.)', int(shown.visitors), 'kpi-visitors'),
-    kpi('conversions', int(shown.conversions), 'kpi-conversions'),
+    kpi('conversions', int(shown.purchases), 'kpi-conversions'),
     kpi('conversion rate', pct(shown.conversionRate), 'kpi-conversionRate'),
     kpi('revenue', money(shown.revenue), 'kpi-revenue'),
   );
@@ -248,7 +248,7 @@ function renderUsage(body: StatsBody<UsageWindow>): void {
       num(int(w.events.form), 'forms'),
       num(int(w.sessionsStarted), 'sessionsStarted'),
       num(int(w.visitors), 'visitors'),
-      num(int(w.conversions), 'conversions'),
+      num(int(w.purchases), 'conversions'),
       num(money(w.revenue), 'revenue'),
       num(pct(w.sessions?.bounceRate), 'bounceRate'),
     ],

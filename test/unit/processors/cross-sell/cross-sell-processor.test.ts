@@ -37,7 +37,7 @@ function purchase(ts: number, items: Array<string | [string, string]>, visitor =
     type: 'form',
     visitorId: visitor as VisitorId,
     ts: epochMillis(ts),
-    receivedAt: epochMillis(ts),
+    receivedAt: epochMillis(ts), seq: 0,
     partition: 0,
     page: '/checkout',
     bot,
