@@ -156,7 +156,7 @@ for (const set of SETS) {
     }
     await app.pipeline.drain();
     const t = config.time;
-    clock.advance(t.sessionGapMs + t.allowedLatenessMs + t.idleTimeoutMs + 2 * t.paneMs);
+    clock.advance(t.sessionGapMs + t.outOfOrdernessMs + t.idleTimeoutMs + 2 * t.paneMs);
     app.pipeline.tick();
     const s = seconds(t0);
     await app.stop();

@@ -6,6 +6,7 @@ import type { CoreMetrics } from './metrics/core-metrics';
 import type { Processor } from '../processors/processor';
 import type { EpochMillis } from './types';
 import type { OfferDelivery } from './delivery/offer-delivery';
+import type { LateEntry } from './pipeline/late-log';
 
 /**
  * What the HTTP routes and delivery components are handed: the app's dependencies, passed in (no
@@ -23,6 +24,8 @@ export interface AppContext {
   processor(site: string, name: string): Processor | undefined;
   /** A site's event-time watermark (the minimum over its partitions; −Infinity before any). */
   watermark(site: string): EpochMillis;
+  /** A site's late side output (acknowledged events left out of the statistics), newest first. */
+  lateEvents(site: string, limit?: number): readonly LateEntry[];
   /** Offer delivery (dispatcher, subscribers, webhooks, attribution); absent in apps built without it. */
   readonly offers?: OfferDelivery;
 }

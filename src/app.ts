@@ -111,6 +111,7 @@ export function createApp(opts: CreateAppOptions): App {
     site: (id) => config.sites.get(id),
     processor: (site, name) => pipeline.processor(site, name),
     watermark: (site) => pipeline.watermark(site),
+    lateEvents: (site, limit) => pipeline.lateEvents(site, limit),
     offers,
   };
   const wsCollector = new WsCollector({ config, gateway, metrics, logger, visitorSockets });

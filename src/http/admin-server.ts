@@ -36,6 +36,15 @@ const QUARANTINE_QUERY = {
   required: ['site'],
 } as const;
 
+const LATE_QUERY = {
+  type: 'object',
+  properties: {
+    site: { type: 'string', description: 'Site id.' },
+    limit: { type: 'integer', minimum: 1, maximum: 10_000, description: 'Most entries returned (newest first).' },
+  },
+  required: ['site'],
+} as const;
+
 export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyInstance> {
   const { ctx, quarantine } = deps;
   const app = Fastify({ loggerInstance: ctx.logger.child({ component: 'admin-http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
@@ -64,6 +73,21 @@ export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyI
       }
       const items = quarantine.list(q.site, q.limit) ?? [];
       return { site: q.site, items: items.map(toJson) };
+    },
+  );
+
+  app.get(
+    '/v1/late',
+    { schema: routeSchema('The late side output of a site: acknowledged events left out of the statistics (older than their partition watermark minus the allowed lateness), newest first, with the reason.', { querystring: LATE_QUERY }) },
+    async (req, reply) => {
+      const q = req.query as { site: string; limit?: number };
+      if (ctx.site(q.site) === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(q.site)}` } });
+      const items = ctx.lateEvents(q.site, q.limit);
+      return {
+        site: q.site,
+        allowedLatenessMs: ctx.config.time.allowedLatenessMs,
+        items: items.map((e) => ({ ...e, ts: new Date(e.ts).toISOString(), receivedAt: new Date(e.receivedAt).toISOString(), watermark: new Date(e.watermark).toISOString() })),
+      };
     },
   );
 

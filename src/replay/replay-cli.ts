@@ -337,11 +337,11 @@ class InProcessSink implements Sink {
     }
   }
 
-  /** Processes what is queued, then moves event time past every session gap and lateness so all windows close. */
+  /** Processes what is queued, then writes a tick record past every session gap: all sessions close, no pane expires. */
   async finish(): Promise<void> {
     await this.#app.pipeline.drain();
     const t = this.#config.time;
-    this.#clock.advance(t.sessionGapMs + t.allowedLatenessMs + t.idleTimeoutMs + 2 * t.paneMs);
+    this.#clock.advance(t.sessionGapMs + t.outOfOrdernessMs + t.idleTimeoutMs + 2 * t.paneMs);
     this.#app.pipeline.tick();
   }
 

@@ -12,7 +12,7 @@ afterAll(async () => {
 
 interface UsageBody {
   site: string;
-  windows: Array<{ start: string; end: string; closed: boolean; pageViews: number; events: Record<string, number>; sessionsStarted: number; visitors: number; conversions: number; revenue: number }>;
+  windows: Array<{ start: string; end: string; closed: boolean; pageViews: number; events: Record<string, number>; sessionsStarted: number; visitors: number; purchases: number; revenue: number }>;
 }
 
 async function poll<T>(fn: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
@@ -48,7 +48,7 @@ describe('usage over the real servers', () => {
     expect(sum((w) => w.events['click'] ?? 0)).toBe(1);
     expect(sum((w) => w.events['form'] ?? 0)).toBe(1);
     expect(sum((w) => w.sessionsStarted)).toBe(2);
-    expect(sum((w) => w.conversions)).toBe(1);
+    expect(sum((w) => w.purchases)).toBe(1);
     expect(sum((w) => w.revenue)).toBe(60);
     expect(body.windows[0]?.closed).toBe(false); // the open window is listed
     expect(body.windows[0]?.start).toMatch(/^\d{4}-\d\d-\d\dT\d\d:00:00\.000Z$/);

@@ -21,7 +21,7 @@ describe('POST /v1/collect', () => {
   it('http collect - a sendBeacon text/plain body gets 200 and the ack with per-event rejections', async () => {
     const res = await post(t.base, 'demo', JSON.stringify(batch([pageView(), { ...pageView(), url: '' }, pageView()], 5)));
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ type: 'ack', seq: 5, accepted: 2, duplicates: 0, rejected: [{ index: 1, code: 'schema_violation', message: expect.stringMatching(/^\/url: /) }] });
+    expect(await res.json()).toEqual({ type: 'ack', seq: 5, accepted: 2, late: 0, duplicates: 0, rejected: [{ index: 1, code: 'schema_violation', message: expect.stringMatching(/^\/url: /) }] });
   });
 
   it('http collect - application/json bodies are accepted the same way', async () => {

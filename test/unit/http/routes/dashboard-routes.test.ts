@@ -28,6 +28,7 @@ async function setup() {
     site: (id) => config.sites.get(id),
     processor: (site, name) => (running[site]?.includes(name) === true ? ({} as Processor) : undefined),
     watermark: () => epochMillis(T0),
+    lateEvents: () => [],
   };
   const app = Fastify();
   registerDashboardRoutes(app, ctx);

@@ -39,6 +39,7 @@ async function setup() {
     site: (id) => config.sites.get(id),
     processor: (site, name) => (site === 'demo' && name === 'cross-sell' ? cs : undefined),
     watermark: () => epochMillis(T0),
+    lateEvents: () => [],
   };
   // Baskets {a,b} ×3, {a,c}, {b}: c(a)=4 c(b)=4 c(c)=1 c(ab)=3 c(ac)=1, N=5.
   const baskets = [['a', 'b'], ['a', 'b'], ['a', 'b'], ['a', 'c'], ['b']];

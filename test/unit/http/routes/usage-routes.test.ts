@@ -30,6 +30,7 @@ async function setup() {
     site: (id) => config.sites.get(id),
     processor: (site, name) => pipeline.processor(site, name),
     watermark: () => pipeline.watermark(),
+    lateEvents: () => [],
   };
   const app = Fastify();
   registerUsageRoutes(app, ctx);
