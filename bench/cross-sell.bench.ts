@@ -23,7 +23,7 @@ import { CrossSellProcessor } from '../processors/cross-sell/cross-sell-processo
 import { parseCrossSellSettings } from '../processors/cross-sell/cross-sell-settings';
 import { ItemsetCounter } from '../processors/cross-sell/itemset-counter';
 import type { EnrichedEvent } from '../src/events/enriched-event';
-import { epochMillis, type SessionId, type SiteId, type VisitorId } from '../src/types';
+import { epochMillis, type EpochMillis, type SessionId, type SiteId, type VisitorId } from '../src/types';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dataDir = process.env['CM_DATA_DIR'] ?? join(here, '..', '..', 'shared', 'data');
@@ -46,7 +46,7 @@ const events: EnrichedEvent[] = baskets.map((items, i) => {
   return {
     site: 'bench' as SiteId, id: `b${i}`, type: 'form', visitorId: `v${i}` as VisitorId, ts, receivedAt: ts, seq: 0, partition: 0, page: '/checkout', bot: false,
     event: { id: `b${i}`, type: 'form', visitorId: `v${i}`, ts, url: '/checkout', formId: 'checkout', action: 'submit', items: items.map((productId) => ({ productId, quantity: 1 })) },
-    session: { id: `s${i}` as SessionId, start: ts, isNew: true, prevPage: undefined, nextPage: undefined, pageIndex: 0, returningVisitor: false },
+    session: { id: `s${i}` as SessionId, start: ts, isNew: true, prevPage: undefined, nextPage: undefined, nextPageTs: Number.NaN as EpochMillis, pageIndex: 0, returningVisitor: false },
   };
 });
 

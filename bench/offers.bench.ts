@@ -88,7 +88,7 @@ function event(n: number, visitor: string): EnrichedEvent {
     page: '/product/:id',
     bot: false,
     event: { id: `e${n}`, type: 'page_view', visitorId: visitor, ts, url: `https://shop.example/product/${p}`, product: { id: p, category: 'c' } },
-    session: { id: `s-${visitor}` as SessionId, start: ts as EpochMillis, isNew: false, prevPage: undefined, nextPage: undefined, pageIndex: 0, returningVisitor: false },
+    session: { id: `s-${visitor}` as SessionId, start: ts as EpochMillis, isNew: false, prevPage: undefined, nextPage: undefined, nextPageTs: Number.NaN as EpochMillis, pageIndex: 0, returningVisitor: false },
   };
 }
 

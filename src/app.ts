@@ -36,6 +36,8 @@ export interface CreateAppOptions {
   readonly logger?: Logger;
   /** Metrics registry (default: a new one, with Node's default process metrics). */
   readonly registry?: Registry;
+  /** Events per pipeline slice (default DEFAULT_SLICE_EVENTS); tests vary it to show it changes no number. */
+  readonly sliceEvents?: number;
 }
 
 /** What the app tells when it stopped: the final counts, for the operator's log. */
@@ -89,6 +91,7 @@ export function createApp(opts: CreateAppOptions): App {
     clock,
     metrics,
     logger,
+    ...(opts.sliceEvents === undefined ? {} : { sliceEvents: opts.sliceEvents }),
     processorsFor: (site) =>
       createSiteProcessors(site, { config, clock, registry, metrics, logger: logger.child({ site: site.id }), visitorSockets, onEvict, offers, rulesPublisher }),
   });

@@ -21,6 +21,8 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 5_000;
 export const DEFAULT_PANE_MS = 60_000;
 export const DEFAULT_RETENTION_PANES = 24 * 60;
 export const DEFAULT_MAX_FUTURE_SKEW_MS = 10 * 60_000;
+/** Page views kept per session (sessionizer), count. */
+export const DEFAULT_MAX_SESSION_PAGES = 200;
 export const DEFAULT_MAX_EVENT_AGE_MS = 7 * 24 * 3_600_000;
 /** A device clock within this of the server's (receivedAt − sentAt) is taken as right: transit is not skew. */
 export const DEFAULT_CLOCK_TOLERANCE_MS = 5_000;
@@ -122,6 +124,8 @@ export interface Config {
     readonly sessionMaxMs: number;
     /** Visitors whose session state is kept (LRU), count. */
     readonly maxVisitors: number;
+    /** Page views kept per session (the most recent), count: beyond it an out-of-order page view's neighbours are unknown. */
+    readonly maxPagesPerSession: number;
     /** How often the watermark is advanced by the wall clock when input stops, ms. */
     readonly tickMs: number;
   };
@@ -367,6 +371,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
       sessionGapMs: dur(problems, tim, 'sessionGap', env['SESSION_GAP'], DEFAULT_SESSION_GAP_MS),
       sessionMaxMs: dur(problems, tim, 'sessionMax', undefined, DEFAULT_SESSION_MAX_MS),
       maxVisitors: int(problems, tim, 'maxVisitors', undefined, 200_000, 1),
+      maxPagesPerSession: int(problems, tim, 'maxPagesPerSession', undefined, DEFAULT_MAX_SESSION_PAGES, 1, 100_000),
       tickMs: dur(problems, tim, 'tick', undefined, 1_000),
     }),
     offers: Object.freeze({

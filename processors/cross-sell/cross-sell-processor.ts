@@ -223,6 +223,7 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     if (!this.settings.sessionBaskets) return;
     switch (signal.kind) {
       case 'started':
+      case 'revised':
         return;
       case 'closed':
         this.#countSession(signal.session);

@@ -269,6 +269,7 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
     if (watermark > this.#watermark) this.#watermark = watermark;
     switch (signal.kind) {
       case 'started':
+      case 'revised':
         return;
       case 'closed':
         this.#sessionEnded(signal.session, 1);
@@ -333,7 +334,9 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
     else p.transitions.add(prev + SEP + page);
     if (next !== undefined) {
       // Arrived out of order, before an already counted page view: the edge into `next` changes.
-      const at = prev === undefined ? this.#retract(e.ts, 'entries', next) : this.#retract(e.ts, 'transitions', prev + SEP + next);
+      // TRICKY: retracted in the pane of `next` itself (where this visitor's edge was counted), not in the
+      // first pane holding the key: another visitor's equal edge there would move counts between panes.
+      const at = prev === undefined ? this.#retract(e.session.nextPageTs, 'entries', next) : this.#retract(e.session.nextPageTs, 'transitions', prev + SEP + next);
       (at ?? p).transitions.add(page + SEP + next);
     }
     const ads = ev.ads;
@@ -363,11 +366,10 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
     }
   }
 
-  /** Retracts one count of `key` from the first pane at or after `ts` that holds it; returns that pane. */
+  /** Retracts one count of `key` from the pane at `ts` (where it was counted); returns that pane, or undefined when it is gone. */
   #retract(ts: number, field: SketchField, key: string): NavPane | undefined {
-    for (let k = 0; k < this.#searchPanes; k++) {
-      const pane = this.#store.peek(ts + k * this.#paneMs);
-      if (pane === undefined) continue;
+    const pane = this.#store.peek(ts);
+    if (pane !== undefined) {
       const c = pane[field].get(key);
       if (c !== undefined && c.count > 0) {
         pane[field].remove(key);

@@ -248,6 +248,16 @@ export class DDSketch {
 
   /** The q-quantile (0 ≤ q ≤ 1), NaN when empty. Clamped to [min, max]. */
   quantile(q: number): number {
+    const v = this.binQuantile(q);
+    return Number.isNaN(v) ? v : Math.min(this.#max, Math.max(this.#min, v));
+  }
+
+  /**
+   * The q-quantile as the representative value of its bin (relative error ≤ α), not clamped to the
+   * exact min and max: a function of the bin counts alone, so a sketch that was added to and retracted
+   * from in any order answers the same as one built from the final values.
+   */
+  binQuantile(q: number): number {
     if (this.#count === 0 || !(q >= 0 && q <= 1)) return Number.NaN;
     const rank = q * (this.#count - 1);
     let v: number;
@@ -255,7 +265,12 @@ export class DDSketch {
     if (rank < negTotal) v = -this.#value(this.#neg.keyAtRank(rank, true));
     else if (rank < negTotal + this.#zero) v = 0;
     else v = this.#value(this.#pos.keyAtRank(rank - negTotal - this.#zero, false));
-    return Math.min(this.#max, Math.max(this.#min, v));
+    return v;
+  }
+
+  /** The largest value as the representative of the highest non-empty bin (within α), NaN when empty. Order-independent like binQuantile. */
+  binMax(): number {
+    return this.#count === 0 ? Number.NaN : this.#bound(true);
   }
 
   merge(o: DDSketch): void {

@@ -21,12 +21,14 @@ export type { UsageSettings } from './usage-settings';
 const NAME = 'usage';
 const SNAPSHOT_VERSION = 2;
 
-/** Quantiles of a distribution (from a DDSketch, relative error ≤ 1 %). */
+/** Quantiles of a distribution (from a DDSketch: relative error ≤ 1 %; integer figures rounded). */
 export interface Quantiles {
   readonly p50: number;
   readonly p90: number;
   readonly p99: number;
+  /** Exact. */
   readonly mean: number;
+  /** Within the relative error, like the quantiles. */
   readonly max: number;
   /** Number of values summarised. */
   readonly count: number;
@@ -108,7 +110,7 @@ export interface UsageSnapshot {
   readonly maxTs?: number | null;
   readonly panes: Array<[number, UsagePaneJSON]>;
   readonly profiles: Array<[string, ProfileJSON]>;
-  /** Closed sessions as counted (for retraction on re-open): [key, end, duration s, pageViews, converted, due, abandons]. */
+  /** Closed sessions as counted (for retraction on re-open): [key, end, duration ms, pageViews, converted, due, abandons]. */
   readonly closed?: Array<[string, number, number, number, boolean, number, Array<[string, string]>]>;
   /** Forms in progress: [visitorId, formId, start, lastField, started]. */
   readonly openForms?: Array<[string, string, number, string | null, boolean]>;
@@ -143,7 +145,8 @@ interface ClosedSession {
   readonly visitorId: string;
   /** Last event time (the pane it counted in), epoch ms. */
   readonly end: number;
-  readonly durationSeconds: number;
+  /** Last − first event time, ms (integers keep the sketches' sums exact in any order). */
+  readonly durationMs: number;
   readonly pageViews: number;
   readonly converted: boolean;
   /** Event time from which it can no longer re-open: end + gap + allowed lateness. */
@@ -307,7 +310,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
         const open = this.#openGet(vid, formId);
         if (f !== undefined) {
           f.submits++;
-          if (open !== undefined && ts >= open.start) (f.timeToComplete ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add((ts - open.start) / 1000);
+          if (open !== undefined && ts >= open.start) (f.timeToComplete ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add(ts - open.start);
         }
         this.#openDelete(vid, formId);
         if (ev.items !== undefined && ev.items.length > 0) this.#purchase(e, ev, ts, pane, profile);
@@ -451,6 +454,21 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
         }
         break;
       }
+      case 'revised': {
+        // Move the start (and its returning flag) to where the session now begins.
+        const before = this.#store.paneAt(signal.previousStart);
+        if (before !== undefined) {
+          before.sessionsStarted--;
+          if (signal.previousReturning) before.returningSessions--;
+        }
+        const s = signal.session;
+        const after = this.#store.paneAt(s.start);
+        if (after !== undefined) {
+          after.sessionsStarted++;
+          if (s.returningVisitor) after.returningSessions++;
+        }
+        break;
+      }
       case 'merged': {
         const s = signal.absorbed;
         const p = this.#profiles.peek(s.visitorId);
@@ -473,7 +491,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
           key,
           visitorId: s.visitorId,
           end: s.end,
-          durationSeconds: (s.end - s.start) / 1000,
+          durationMs: s.end - s.start,
           pageViews: s.pageViews,
           converted: s.bought.length > 0,
           due: s.end + this.#time.sessionGapMs + this.#time.allowedLatenessMs,
@@ -558,10 +576,10 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     if (c.pageViews === 1) pane.bounces += sign;
     if (c.converted) pane.convertedSessions += sign;
     if (sign === 1) {
-      (pane.durations ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add(c.durationSeconds);
+      (pane.durations ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add(c.durationMs);
       (pane.pagesPerSession ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add(c.pageViews);
     } else {
-      pane.durations?.remove(c.durationSeconds);
+      pane.durations?.remove(c.durationMs);
       pane.pagesPerSession?.remove(c.pageViews);
     }
   }
@@ -625,7 +643,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
         abandonmentRate: f.starts > 0 ? Math.min(1, f.abandons / f.starts) : null,
         lastFieldBeforeAbandon: sortedCounts(f.lastFields),
         errors: sortedCounts(f.errors),
-        timeToCompleteSeconds: quantiles(f.timeToComplete),
+        timeToCompleteSeconds: quantiles(f.timeToComplete, 1000),
       });
     }
     forms.sort((a, b) => b.views - a.views || b.starts - a.starts || (a.formId < b.formId ? -1 : 1));
@@ -646,8 +664,8 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
         withPageViews: p.sessionsWithViews,
         bounces: p.bounces,
         bounceRate: p.sessionsWithViews > 0 ? p.bounces / p.sessionsWithViews : null,
-        durationSeconds: quantiles(p.durations),
-        pagesPerSession: quantiles(p.pagesPerSession),
+        durationSeconds: quantiles(p.durations, 1000),
+        pagesPerSession: quantiles(p.pagesPerSession, 1, true),
         converted: p.convertedSessions,
       },
       purchases: p.purchases,
@@ -668,7 +686,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       closed: this.#queue
         .slice(this.#queueHead)
         .filter((e) => this.#pending.get(e.key) === e)
-        .map((e) => [e.key, e.end, e.durationSeconds, e.pageViews, e.converted, e.due, e.abandons.map(([f, l]): [string, string] => [f, l])]),
+        .map((e) => [e.key, e.end, e.durationMs, e.pageViews, e.converted, e.due, e.abandons.map(([f, l]): [string, string] => [f, l])]),
       openForms: [...this.#openForms.rkeys()].flatMap((vid) => [...(this.#openForms.peek(vid) ?? [])].map(([formId, f]): [string, string, number, string | null, boolean] => [vid, formId, f.start, f.lastField ?? null, f.started])),
     };
   }
@@ -690,8 +708,8 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     if (partial.v !== SNAPSHOT_VERSION) throw new ClickstreamError('CM_ERR_SNAPSHOT', `usage snapshot version ${partial.v}, expected ${SNAPSHOT_VERSION}`);
     for (const [start, pj] of partial.panes) this.#store.mergePane(start, paneFromJSON(pj, this.settings.goldenCapacity));
     this.#profiles.load(partial.profiles);
-    for (const [key, end, durationSeconds, pageViews, converted, due, abandons] of partial.closed ?? []) {
-      const entry: ClosedSession = { key, visitorId: visitorOfKey(key), end, durationSeconds, pageViews, converted, due, abandons };
+    for (const [key, end, durationMs, pageViews, converted, due, abandons] of partial.closed ?? []) {
+      const entry: ClosedSession = { key, visitorId: visitorOfKey(key), end, durationMs, pageViews, converted, due, abandons };
       this.#pending.set(key, entry);
       this.#queue.push(entry);
     }
@@ -717,9 +735,16 @@ function visitorOfKey(key: string): string {
   return nul >= 0 ? key.slice(0, nul) : key.slice(0, key.lastIndexOf('/'));
 }
 
-function quantiles(s: DDSketch | undefined): Quantiles | null {
+/**
+ * Quantiles of a sketch, its values divided by `unit` (sketches hold integer ms; the API speaks
+ * seconds), `round` for integer-valued figures (pages). Bin representatives (within α) and the exact
+ * mean: functions of the counts alone, so a window revised by re-opened sessions reads the same as one
+ * that never was.
+ */
+function quantiles(s: DDSketch | undefined, unit = 1, round = false): Quantiles | null {
   if (s === undefined || s.count === 0) return null;
-  return { p50: s.quantile(0.5), p90: s.quantile(0.9), p99: s.quantile(0.99), mean: s.sum / s.count, max: s.max, count: s.count };
+  const f = (v: number): number => (round ? Math.round(v) : v / unit);
+  return { p50: f(s.binQuantile(0.5)), p90: f(s.binQuantile(0.9)), p99: f(s.binQuantile(0.99)), mean: s.sum / s.count / unit, max: f(s.binMax()), count: s.count };
 }
 
 function sortedCounts(m: ReadonlyMap<string, number>): Array<{ field: string; count: number }> {

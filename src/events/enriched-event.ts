@@ -56,6 +56,8 @@ export interface SessionContext {
   readonly prevPage: string | undefined;
   /** For page_view events arriving out of order: the page key of the page view after this one, else undefined. */
   readonly nextPage: string | undefined;
+  /** Event time of `nextPage` (NaN without one): where the edge into it was counted, epoch ms. */
+  readonly nextPageTs: EpochMillis;
   /** For page_view events: 0-based position among the session's page views (0 = entry page). */
   readonly pageIndex: number;
   /** True when this visitor had a session before this one (within the profile horizon). */
@@ -97,4 +99,10 @@ export type SessionSignal =
   | { readonly kind: 'started'; readonly session: SessionSummary }
   | { readonly kind: 'merged'; readonly absorbed: SessionSummary; readonly into: SessionSummary }
   | { readonly kind: 'closed'; readonly session: SessionSummary }
-  | { readonly kind: 'reopened'; readonly session: SessionSummary };
+  | { readonly kind: 'reopened'; readonly session: SessionSummary }
+  /**
+   * A started session's start or returning flag changed because an earlier event arrived later: an
+   * event before its start, or the visitor's first session arriving after a later one (which is then
+   * returning). Retract what `started` counted with `previousStart`/`previousReturning`, count `session`.
+   */
+  | { readonly kind: 'revised'; readonly session: SessionSummary; readonly previousStart: EpochMillis; readonly previousReturning: boolean };

@@ -29,6 +29,7 @@ export const UNSESSIONIZED: SessionContext = Object.freeze({
   isNew: false,
   prevPage: undefined,
   nextPage: undefined,
+  nextPageTs: NaN as EpochMillis,
   pageIndex: 0,
   returningVisitor: false,
 });

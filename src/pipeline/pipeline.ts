@@ -274,6 +274,7 @@ export class Pipeline {
       sessionMaxMs: t.sessionMaxMs,
       allowedLatenessMs: t.allowedLatenessMs,
       maxVisitors: t.maxVisitors,
+      maxPagesPerSession: t.maxPagesPerSession,
       metrics: this.#metrics,
       onSignal: (signal: SessionSignal) => {
         const wm = epochMillis(rt?.watermark ?? Number.NEGATIVE_INFINITY);

@@ -2,10 +2,9 @@ import { LRUCache } from 'lru-cache';
 import { requireBound } from '../errors';
 import type { EnrichedEvent, SessionContext, SessionSignal, SessionSummary } from '../events/enriched-event';
 import type { CoreMetrics } from '../metrics/core-metrics';
+import { DEFAULT_MAX_SESSION_PAGES } from '../config';
 import { epochMillis, type SessionId, type SiteId, type VisitorId } from '../types';
 
-/** Page views kept per session (summary `pages`, event-time order), count. */
-export const DEFAULT_MAX_SESSION_PAGES = 200;
 /** Distinct product ids kept per session and list (viewed, carted, bought), count. */
 export const DEFAULT_MAX_SESSION_ITEMS = 100;
 /** Sessions kept per visitor (open + recently closed), count. */
@@ -382,7 +381,15 @@ export class Sessionizer {
       this.#evictedSessions++;
     }
     const returning = v.firstStart < ts;
-    if (ts < v.firstStart) v.firstStart = ts;
+    if (ts < v.firstStart) {
+      v.firstStart = ts;
+      // The visitor's first session arrived after later ones: those are returning after all.
+      for (const o of v.sessions) {
+        if (o.returning || o.start <= ts) continue;
+        o.returning = true;
+        this.#onSignal({ kind: 'revised', session: this.#summary(o), previousStart: epochMillis(o.start), previousReturning: false });
+      }
+    }
     const id = (clientKey ?? `${v.id}/${ts.toString(36)}`) as SessionId;
     const s = new SessionState(v, id, clientKey, ts, returning);
     v.sessions.push(s);
@@ -422,7 +429,12 @@ export class Sessionizer {
   }
 
   #add(s: SessionState, e: EnrichedEvent, ts: number, isNew: boolean): SessionContext {
-    if (ts < s.start) s.start = ts;
+    if (ts < s.start) {
+      const previousStart = s.start;
+      s.start = ts;
+      if (!isNew) this.#onSignal({ kind: 'revised', session: this.#summary(s), previousStart: epochMillis(previousStart), previousReturning: s.returning });
+      if (ts < s.visitor.firstStart) s.visitor.firstStart = ts;
+    }
     if (ts > s.end) {
       s.end = ts;
       this.#schedule(s, ts + this.#gap);
@@ -431,6 +443,7 @@ export class Sessionizer {
     let pageIndex: number;
     let prevPage: string | undefined;
     let nextPage: string | undefined;
+    let nextPageTs = Number.NaN;
     const ev = e.event;
     switch (ev.type) {
       case 'page_view': {
@@ -447,6 +460,7 @@ export class Sessionizer {
           pageIndex = dropped + idx;
           prevPage = idx > 0 ? s.pageKeys[idx - 1] : undefined;
           nextPage = s.pageKeys[idx + 1];
+          nextPageTs = s.pageTs[idx + 1] ?? Number.NaN;
         }
         const product = ev.product;
         if (product !== undefined) {
@@ -489,6 +503,7 @@ export class Sessionizer {
       isNew,
       prevPage,
       nextPage,
+      nextPageTs: epochMillis(nextPageTs),
       pageIndex,
       returningVisitor: s.returning,
     };

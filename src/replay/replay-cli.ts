@@ -10,12 +10,19 @@
  *
  * Delivery: every batch waits for its ack; a `retry` (overloaded, rate limited, shutting down) is
  * resent after the advised delay — nothing is skipped. The summary (stdout, one JSON line) counts
- * accepted, duplicate and rejected events by reason.
+ * accepted, late, duplicate and rejected events by reason.
+ *
+ * `--backfill` is the bulk-load job: no pacing, as fast as the server takes it (retries resent), the
+ * timeline shifted so the data ends now (or `--no-shift`: original times, which the server must allow
+ * with `ingest.maxEventAge`), 16 batches in flight; `--secret` sends the site secret so producer limits
+ * apply. Event time comes from the data, so the server's statistics and rules afterwards equal those of
+ * `replay --in-process` on the same file. A rerun is mostly duplicates (the server remembers ids): the
+ * tool says so on stderr; `--run-id X` prefixes every event id to send the data as a fresh run.
  */
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { createApp } from '../app';
-import { ManualClock } from '../clock';
+import { ManualClock, SystemClock, type Clock } from '../clock';
 import { loadConfig } from '../config';
 import { ClickstreamError } from '../errors';
 import { createLogger } from '../logger';
@@ -41,6 +48,10 @@ export const DEFAULT_SOCKET_RATE = 1_500;
 export const DEFAULT_LEAD_MS = 60_000;
 /** Batches awaiting their ack at once over a socket. */
 const MAX_IN_FLIGHT = 8;
+/** Batches in flight during a backfill. */
+const BACKFILL_IN_FLIGHT = 16;
+/** A run whose acks are more than this share duplicates gets a warning on stderr. */
+const DUPLICATE_WARNING_SHARE = 0.5;
 
 export interface ReplayOptions {
   readonly file: string;
@@ -63,6 +74,12 @@ export interface ReplayOptions {
   /** Timeline start without shifting (synthetic formats), epoch ms. */
   readonly startMs: number;
   readonly progress: boolean;
+  /** Bulk load: no pacing, no rate, data ending now (when shifted). */
+  readonly backfill: boolean;
+  /** Site secret sent as `Authorization: Bearer` (trusted producer limits). */
+  readonly secret: string | undefined;
+  /** Prefix for every event id ('' = none): sends the same data again as a fresh run. */
+  readonly runId: string;
 }
 
 export interface ReplaySummary {
@@ -77,6 +94,8 @@ export interface ReplaySummary {
   readonly accepted: number;
   /** Events the server dropped as already seen, count. */
   readonly duplicates: number;
+  /** Events acknowledged but too old to count (the server's late side output), count. */
+  readonly late: number;
   /** Events refused, by reason code. */
   readonly rejected: Record<string, number>;
   /** Batches resent after a `retry`. */
@@ -93,7 +112,8 @@ export interface ReplaySummary {
 const USAGE = `usage: clickstream-miner replay <file> --format kosarak|diginetica|retail|ndjson
   [--url ws://127.0.0.1:8080/v1/collect?site=demo] [--in-process] [--site demo]
   [--rate N events/s] [--no-shift] [--speed F] [--batch N] [--lead ms] [--limit N]
-  [--click-gap ms] [--session-spacing ms] [--start ISO-instant] [--quiet]`;
+  [--click-gap ms] [--session-spacing ms] [--start ISO-instant] [--quiet]
+  [--backfill] [--secret SITE_SECRET] [--run-id ID]`;
 
 /** What a subcommand's argument parser returns. */
 export type CliParse<O> = { readonly kind: 'ok'; readonly options: O } | { readonly kind: 'error'; readonly message: string } | { readonly kind: 'help' };
@@ -121,6 +141,9 @@ export function parseReplayArgs(argv: readonly string[]): ParseResult {
         'session-spacing': { type: 'string' },
         start: { type: 'string' },
         quiet: { type: 'boolean', default: false },
+        backfill: { type: 'boolean', default: false },
+        secret: { type: 'string' },
+        'run-id': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     }));
@@ -153,6 +176,10 @@ export function parseReplayArgs(argv: readonly string[]): ParseResult {
     startMs = Date.parse(values.start);
     if (!Number.isFinite(startMs)) problems.push('--start must be an ISO-8601 instant');
   }
+  const backfill = values.backfill;
+  if (backfill && inProcess) problems.push('--backfill sends to a server: it excludes --in-process');
+  const runId = values['run-id'] ?? '';
+  if (!/^[A-Za-z0-9_-]{0,16}$/.test(runId)) problems.push('--run-id must be up to 16 characters of [A-Za-z0-9_-]');
   const siteFromUrl = url === undefined ? undefined : (new URL(url).searchParams.get('site') ?? undefined);
   const options: ReplayOptions = {
     file,
@@ -160,7 +187,7 @@ export function parseReplayArgs(argv: readonly string[]): ParseResult {
     url,
     inProcess,
     site: values.site ?? siteFromUrl ?? 'demo',
-    rate: num('rate', values.rate, inProcess ? 0 : DEFAULT_SOCKET_RATE, 0),
+    rate: num('rate', values.rate, inProcess || backfill ? 0 : DEFAULT_SOCKET_RATE, 0),
     shift: !values['no-shift'],
     speed: num('speed', values.speed, 1, 1e-6),
     batch: Math.floor(num('batch', values.batch, DEFAULT_BATCH_EVENTS, 1)),
@@ -170,6 +197,9 @@ export function parseReplayArgs(argv: readonly string[]): ParseResult {
     sessionSpacingMs: values['session-spacing'] === undefined ? undefined : num('session-spacing', values['session-spacing'], 0, 0),
     startMs,
     progress: !values.quiet,
+    backfill,
+    secret: values.secret,
+    runId,
   };
   if (problems.length > 0) return { kind: 'error', message: problems.join('; ') };
   return { kind: 'ok', options };
@@ -215,13 +245,20 @@ export function buildReplayEvents(o: ReplayOptions, nowMs: number): WireEvent[] 
     const first = events[0]!.ts;
     for (const e of events) if (typeof e.ts === 'number') e.ts = first + Math.round((e.ts - first) / o.speed);
   }
+  if (o.backfill && o.shift && events.length > 0) {
+    // A backfill is history: the data ends a second ago instead of starting now.
+    const last = events.reduce((m, e) => (typeof e.ts === 'number' && e.ts > m ? e.ts : m), Number.NEGATIVE_INFINITY);
+    const delta = nowMs - 1_000 - last;
+    for (const e of events) if (typeof e.ts === 'number') e.ts += delta;
+  }
+  if (o.runId !== '') for (const e of events) if (typeof e['id'] === 'string') e['id'] = `${o.runId}.${e['id']}`;
   return events;
 }
 
 // ── sinks ─────────────────────────────────────────────────────────────────────────────────────
 
 type SendResult =
-  | { readonly kind: 'ack'; readonly accepted: number; readonly duplicates: number; readonly rejected: ReadonlyArray<{ readonly code: string }> }
+  | { readonly kind: 'ack'; readonly accepted: number; readonly late: number; readonly duplicates: number; readonly rejected: ReadonlyArray<{ readonly code: string }> }
   | { readonly kind: 'retry'; readonly retryAfterMs: number };
 
 interface Sink {
@@ -232,11 +269,13 @@ interface Sink {
 
 class SocketSink implements Sink {
   readonly #ws: WebSocket;
+  readonly #clock: Clock;
   readonly #pending = new Map<number, (r: SendResult) => void>();
   #closed: Error | undefined;
 
-  private constructor(ws: WebSocket) {
+  private constructor(ws: WebSocket, clock: Clock) {
     this.#ws = ws;
+    this.#clock = clock;
     ws.on('message', (data) => this.#onMessage(String(data)));
     ws.on('close', (code, reason) => {
       this.#closed = new ClickstreamError('CM_ERR_REPLAY', `the server closed the socket (${code} ${String(reason)})`);
@@ -245,10 +284,13 @@ class SocketSink implements Sink {
     });
   }
 
-  static open(url: string, userAgent: string): Promise<SocketSink> {
+  /** `clock` stamps each batch's `sentAt` (the server corrects device skew against it). */
+  static open(url: string, userAgent: string, secret?: string, clock: Clock = new SystemClock()): Promise<SocketSink> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { headers: { 'user-agent': userAgent } });
-      ws.once('open', () => resolve(new SocketSink(ws)));
+      const headers: Record<string, string> = { 'user-agent': userAgent };
+      if (secret !== undefined) headers['authorization'] = `Bearer ${secret}`;
+      const ws = new WebSocket(url, { headers });
+      ws.once('open', () => resolve(new SocketSink(ws, clock)));
       ws.once('unexpected-response', (_req, res) => reject(new ClickstreamError('CM_ERR_REPLAY', `${url} refused the WebSocket upgrade: HTTP ${res.statusCode ?? '?'}`)));
       ws.once('error', (err) => reject(new ClickstreamError('CM_ERR_REPLAY', `cannot connect to ${url}: ${err.message}`, { cause: err })));
     });
@@ -258,12 +300,12 @@ class SocketSink implements Sink {
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
     return new Promise((resolve) => {
       this.#pending.set(seq, resolve);
-      this.#ws.send(JSON.stringify({ type: 'batch', seq, sentAt: Date.now(), events }));
+      this.#ws.send(JSON.stringify({ type: 'batch', seq, sentAt: this.#clock.now(), events }));
     });
   }
 
   #onMessage(text: string): void {
-    let msg: { type?: unknown; seq?: unknown; accepted?: unknown; duplicates?: unknown; rejected?: unknown; retryAfterMs?: unknown };
+    let msg: { type?: unknown; seq?: unknown; accepted?: unknown; late?: unknown; duplicates?: unknown; rejected?: unknown; retryAfterMs?: unknown };
     try {
       msg = JSON.parse(text) as typeof msg;
     } catch {
@@ -278,6 +320,7 @@ class SocketSink implements Sink {
       resolve({
         kind: 'ack',
         accepted: typeof msg.accepted === 'number' ? msg.accepted : 0,
+        late: typeof msg.late === 'number' ? msg.late : 0,
         duplicates: typeof msg.duplicates === 'number' ? msg.duplicates : 0,
         rejected: Array.isArray(msg.rejected) ? (msg.rejected as Array<{ code: string }>) : [],
       });
@@ -326,7 +369,7 @@ class InProcessSink implements Sink {
     switch (outcome.kind) {
       case 'ack':
         if (this.#app.pipeline.queueDepth > this.#config.ingest.queueCapacity / 2) await this.#app.pipeline.drain();
-        return { kind: 'ack', accepted: outcome.ack.accepted, duplicates: outcome.ack.duplicates, rejected: outcome.ack.rejected };
+        return { kind: 'ack', accepted: outcome.ack.accepted, late: outcome.ack.late, duplicates: outcome.ack.duplicates, rejected: outcome.ack.rejected };
       case 'retry':
         await this.#app.pipeline.drain();
         return { kind: 'retry', retryAfterMs: 0 };
@@ -411,6 +454,7 @@ export interface DeliveryCounts {
   readonly events: number;
   readonly batches: number;
   readonly accepted: number;
+  readonly late: number;
   readonly duplicates: number;
   readonly rejected: Record<string, number>;
   readonly retries: number;
@@ -424,6 +468,7 @@ async function deliverEvents(sink: Sink, events: readonly WireEvent[], o: Delive
   const bar = new ProgressBar(events.length, o.progress);
   const rejected: Record<string, number> = {};
   let accepted = 0;
+  let late = 0;
   let duplicates = 0;
   let retries = 0;
   let batches = 0;
@@ -441,6 +486,7 @@ async function deliverEvents(sink: Sink, events: readonly WireEvent[], o: Delive
         continue;
       }
       accepted += r.accepted;
+      late += r.late;
       duplicates += r.duplicates;
       for (const x of r.rejected) rejected[x.code] = (rejected[x.code] ?? 0) + 1;
       return;
@@ -473,7 +519,12 @@ async function deliverEvents(sink: Sink, events: readonly WireEvent[], o: Delive
   } finally {
     bar.update(sent, true);
   }
-  return { events: sent, batches, accepted, duplicates, rejected, retries, lastTs };
+  if (sent > 0 && duplicates / sent > DUPLICATE_WARNING_SHARE) {
+    process.stderr.write(
+      `warning: ${duplicates.toLocaleString('en')} of ${sent.toLocaleString('en')} events (${Math.round((100 * duplicates) / sent)} %) were duplicates: the server has seen this data before and counted it once. Pass --run-id <id> to send it as a fresh run.\n`,
+    );
+  }
+  return { events: sent, batches, accepted, late, duplicates, rejected, retries, lastTs };
 }
 
 /**
@@ -481,10 +532,14 @@ async function deliverEvents(sink: Sink, events: readonly WireEvent[], o: Delive
  * paced, batched, acked, retries resent. `userAgent` is sent on the upgrade (the gateway flags
  * crawler-like agents as bots).
  */
-export async function sendEventsOverSocket(url: string, events: readonly WireEvent[], o: Omit<DeliveryOptions, 'maxInFlight'> & { readonly userAgent: string }): Promise<DeliveryCounts> {
-  const sink = await SocketSink.open(url, o.userAgent);
+export async function sendEventsOverSocket(
+  url: string,
+  events: readonly WireEvent[],
+  o: Omit<DeliveryOptions, 'maxInFlight'> & { readonly userAgent: string; readonly secret?: string; readonly maxInFlight?: number; readonly clock?: Clock },
+): Promise<DeliveryCounts> {
+  const sink = await SocketSink.open(url, o.userAgent, o.secret, o.clock);
   try {
-    return await deliverEvents(sink, events, { ...o, maxInFlight: MAX_IN_FLIGHT });
+    return await deliverEvents(sink, events, { ...o, maxInFlight: o.maxInFlight ?? MAX_IN_FLIGHT });
   } finally {
     await sink.close();
   }
@@ -496,15 +551,15 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
   const events = buildReplayEvents(o, t0);
   const firstTs = events.find((e) => typeof e.ts === 'number')?.ts;
   const inProcess = o.inProcess ? new InProcessSink(o.site, firstTs ?? t0) : undefined;
-  const sink: Sink = inProcess ?? (await SocketSink.open(o.url ?? DEFAULT_REPLAY_URL, 'clickstream-miner-replay'));
+  const sink: Sink = inProcess ?? (await SocketSink.open(o.url ?? DEFAULT_REPLAY_URL, 'clickstream-miner-replay', o.secret));
   let counts: DeliveryCounts;
   try {
     counts = await deliverEvents(sink, events, {
       batch: o.batch,
       rate: o.rate,
-      pace: !o.inProcess && o.shift,
+      pace: !o.inProcess && !o.backfill && o.shift,
       leadMs: o.leadMs,
-      maxInFlight: o.inProcess ? 1 : MAX_IN_FLIGHT,
+      maxInFlight: o.inProcess ? 1 : o.backfill ? BACKFILL_IN_FLIGHT : MAX_IN_FLIGHT,
       progress: o.progress,
     });
     if (inProcess !== undefined) await inProcess.finish();
@@ -520,6 +575,7 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
     batches: counts.batches,
     accepted: counts.accepted,
     duplicates: counts.duplicates,
+    late: counts.late,
     rejected: counts.rejected,
     retries: counts.retries,
     seconds,

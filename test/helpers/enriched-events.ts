@@ -13,6 +13,7 @@ const NO_SESSION: SessionContext = Object.freeze({
   isNew: false,
   prevPage: undefined,
   nextPage: undefined,
+  nextPageTs: NaN as EpochMillis,
   pageIndex: -1,
   returningVisitor: false,
 });

@@ -39,6 +39,7 @@ export function enriched(site: string, visitorId: string, ts: number, event: Eve
       isNew: false,
       prevPage: undefined,
       nextPage: undefined,
+      nextPageTs: NaN as EpochMillis,
       pageIndex: 0,
       returningVisitor: false,
     },

@@ -5,7 +5,7 @@ import { CrossSellProcessor } from '../../../processors/cross-sell/cross-sell-pr
 import { parseCrossSellSettings } from '../../../processors/cross-sell/cross-sell-settings';
 import type { Rule } from '../../../processors/cross-sell/rule-set';
 import type { EnrichedEvent } from '../../../src/events/enriched-event';
-import { epochMillis, type SessionId, type SiteId, type VisitorId } from '../../../src/types';
+import { epochMillis, type EpochMillis, type SessionId, type SiteId, type VisitorId } from '../../../src/types';
 import { describeWithData } from '../../helpers/data';
 
 /**
@@ -32,7 +32,7 @@ function stream(baskets: readonly string[][], minSupport: number, tripleCapacity
     const e: EnrichedEvent = {
       site: 'retail' as SiteId, id: `b${i}`, type: 'form', visitorId: `v${i}` as VisitorId, ts, receivedAt: ts, seq: 0, partition: 0, page: '/checkout', bot: false,
       event: { id: `b${i}`, type: 'form', visitorId: `v${i}`, ts, url: '/checkout', formId: 'checkout', action: 'submit', items: items.map((productId) => ({ productId, quantity: 1 })) },
-      session: { id: `s${i}` as SessionId, start: ts, isNew: true, prevPage: undefined, nextPage: undefined, pageIndex: 0, returningVisitor: false },
+      session: { id: `s${i}` as SessionId, start: ts, isNew: true, prevPage: undefined, nextPage: undefined, nextPageTs: Number.NaN as EpochMillis, pageIndex: 0, returningVisitor: false },
     };
     const outcome = p.onEvent(e, ts);
     if (outcome.kind !== 'ok') throw new Error(`basket ${i}: ${outcome.kind}`);

@@ -15,7 +15,7 @@ import type { CollectEvent } from '../../../src/events/event-types';
 import { createLogger } from '../../../src/logger';
 import { createCoreMetrics } from '../../../src/metrics/core-metrics';
 import { Pipeline } from '../../../src/pipeline/pipeline';
-import { DEFAULT_MAX_SESSION_PAGES } from '../../../src/pipeline/sessionizer';
+import { DEFAULT_MAX_SESSION_PAGES } from '../../../src/config';
 import { digineticaEvents, kosarakEvents, readDigineticaViews, readKosarakSessions } from '../../../src/replay/dataset-readers';
 import { describeWithData } from '../../helpers/data';
 

@@ -126,7 +126,7 @@ describe('Pipeline windows', () => {
     // The first session (T0 .. T0+5m) closed at T0+5m+30m = T0+35m, and counts in the pane of its last event.
     const first = ws.find((w) => w.start === T0 + 5 * MIN);
     expect(first?.sessions.ended).toBe(1);
-    expect(first?.sessions.durationSeconds?.max).toBe(300);
+    expect(Math.abs(first!.sessions.durationSeconds!.max - 300)).toBeLessThanOrEqual(3); // within the sketch's 1 %
     expect(first?.sessions.pagesPerSession?.max).toBe(2);
   });
 });

@@ -5,7 +5,7 @@ import { parseCrossSellSettings, type CrossSellSettings } from '../../../../proc
 import type { Rule, RuleSet } from '../../../../processors/cross-sell/rule-set';
 import type { EnrichedEvent, SessionSummary } from '../../../../src/events/enriched-event';
 import type { LineItem } from '../../../../src/events/event-types';
-import { epochMillis, type SessionId, type SiteId, type VisitorId } from '../../../../src/types';
+import { epochMillis, type EpochMillis, type SessionId, type SiteId, type VisitorId } from '../../../../src/types';
 
 const H = 3_600_000;
 const T0 = Date.UTC(2026, 0, 5); // a day boundary: panes and windows align with it
@@ -42,7 +42,7 @@ function purchase(ts: number, items: Array<string | [string, string]>, visitor =
     page: '/checkout',
     bot,
     event: { id: `e${seq}`, type: 'form', visitorId: visitor, ts, url: 'https://shop.example/checkout', formId: 'checkout', action: 'submit', items: lineItems },
-    session: { id: session as SessionId, start: epochMillis(ts), isNew: false, prevPage: undefined, nextPage: undefined, pageIndex: 0, returningVisitor: false },
+    session: { id: session as SessionId, start: epochMillis(ts), isNew: false, prevPage: undefined, nextPage: undefined, nextPageTs: Number.NaN as EpochMillis, pageIndex: 0, returningVisitor: false },
   };
 }
 

@@ -24,13 +24,14 @@ function make(opts: { settings?: typeof DEFAULT_NAVIGATION_SETTINGS; evictions?:
   });
 }
 
-function ctx(prevPage: string | undefined, nextPage?: string, pageIndex = prevPage === undefined ? 0 : 1): SessionContext {
-  return { id: 's' as SessionId, start: wm(0), isNew: pageIndex === 0, prevPage, nextPage, pageIndex, returningVisitor: false };
+function ctx(prevPage: string | undefined, nextPage?: string, nextPageTs = Number.NaN, pageIndex = prevPage === undefined ? 0 : 1): SessionContext {
+  return { id: 's' as SessionId, start: wm(0), isNew: pageIndex === 0, prevPage, nextPage, nextPageTs: wm(nextPageTs), pageIndex, returningVisitor: false };
 }
 
-function pv(ts: number, page: string, prev: string | undefined, next?: string, extra: { ads?: string[] } = {}): EnrichedEvent {
+/** A page view as the sessionizer hands it over: `next` (with its time `nextTs`) set when it arrived out of order. */
+function pv(ts: number, page: string, prev: string | undefined, next?: string, extra: { ads?: string[] } = {}, nextTs = Number.NaN): EnrichedEvent {
   const e = pageView('v1', ts, page, extra);
-  e.session = ctx(prev, next);
+  e.session = ctx(prev, next, nextTs);
   return e;
 }
 
@@ -97,10 +98,10 @@ describe('NavigationProcessor', () => {
     p.onEvent(pv(t, '/a', undefined), wm(t));
     p.onEvent(pv(t + 2000, '/c', '/a'), wm(t));
     // /b happened between /a and /c but arrives last: the sessionizer reports prev=/a next=/c.
-    p.onEvent(pv(t + 1000, '/b', '/a', '/c'), wm(t));
+    p.onEvent(pv(t + 1000, '/b', '/a', '/c', {}, t + 2000), wm(t));
     expect(pairs(hour(p))).toEqual({ '/a>/b': 1, '/b>/c': 1 });
     // An earlier first page arriving late takes over the entry.
-    p.onEvent(pv(t - 3000, '/home', undefined, '/a'), wm(t));
+    p.onEvent(pv(t - 3000, '/home', undefined, '/a', {}, t), wm(t));
     const w = hour(p);
     expect(pages(w.entryPages)).toEqual({ '/home': 1 });
     expect(pairs(w)).toEqual({ '/home>/a': 1, '/a>/b': 1, '/b>/c': 1 });
