@@ -71,7 +71,7 @@ function ruleSet(): RuleSet {
     });
     rules.push(mk(1, 0.5, 2), mk(2, 0.4, 1.5), mk(3, 0.6, 0.9));
   }
-  return new RuleSet({ site: 'bench', version: 1, windowName: 'PT1H', window: { start: 0 as EpochMillis, end: 3_600_000 as EpochMillis }, baskets: { purchase: 10_000, session: 0, sequential: 0 }, errorBound: 0, rules });
+  return new RuleSet({ site: 'bench', version: 1, windowName: 'PT1H', window: { start: 0 as EpochMillis, end: 3_600_000 as EpochMillis }, baskets: { purchase: 10_000, session: 0, sequential: 0, viewSequential: 0 }, errorBound: 0, rules });
 }
 
 function event(n: number, visitor: string): EnrichedEvent {

@@ -9,7 +9,7 @@ import type { Config, SiteConfig } from '../../src/config';
 import { parseCrossSellSettings, type CrossSellSettings } from './cross-sell-settings';
 import { ItemsetCounter, type CountErrorBound, type ItemsetCounterOptions, type ItemsetCounterSnapshot } from './itemset-counter';
 import { SEQ_AFTER, SEQ_BEFORE, frequentItemsets, minCountFor, mineRules, type FrequentItemset } from './rule-miner';
-import { RuleSet, compareRules, type BasketSource, type Rule, type RuleKind, type RuleLevel } from './rule-set';
+import { RuleSet, compareRules, type BasketSource, type Rule, type RuleKind, type RuleLevel, type RuleSetBaskets } from './rule-set';
 
 /** Where rule changes go (the app wires NATS `cm.rules.<site>` when configured). */
 export interface RulePublisher {
@@ -28,12 +28,28 @@ export interface CrossSellOptions {
   readonly publisher?: RulePublisher;
 }
 
-/** A closed session's basket as counted, so a re-opened session retracts exactly that. */
+/** A sequence as counted (prefixed items and the ordered pairs `[<x, >y]`), so it can be retracted exactly. */
+interface CountedSequence {
+  readonly items: readonly string[];
+  readonly pairs: ReadonlyArray<readonly [string, string]>;
+}
+
+/** A closed session's basket and view sequences as counted, so a re-opened session retracts exactly that. */
 interface TrackedBasket {
   /** Event time of the pane it was counted in, epoch ms. */
   readonly ts: number;
   readonly products: readonly string[];
   readonly categories: readonly string[];
+  /** "Viewed A, then B later in the same visit", product and category level (absent: none counted). */
+  readonly viewProducts?: CountedSequence;
+  readonly viewCategories?: CountedSequence;
+}
+
+/** A visitor's purchase sequence as last counted (one sequence per visitor, in the pane of its latest purchase). */
+interface TrackedVisitorSequence {
+  readonly ts: number;
+  readonly products: CountedSequence;
+  readonly categories: CountedSequence;
 }
 
 /** One purchase in a visitor's history (sequential rules). */
@@ -53,6 +69,8 @@ export interface CrossSellSnapshot {
   readonly streams: ReadonlyArray<{ readonly id: string; readonly panes: ReadonlyArray<readonly [number, ItemsetCounterSnapshot]> }>;
   readonly sessions: ReadonlyArray<readonly [string, TrackedBasket]>;
   readonly history: ReadonlyArray<readonly [string, readonly HistoryEntry[]]>;
+  /** Visitor purchase sequences as counted (absent in older snapshots). */
+  readonly sequences?: ReadonlyArray<readonly [string, TrackedVisitorSequence]>;
   readonly versions: ReadonlyArray<readonly [string, number]>;
 }
 
@@ -102,6 +120,10 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
   readonly #sessionCategory: Stream;
   readonly #seqProduct: Stream;
   readonly #seqCategory: Stream;
+  readonly #viewSeqProduct: Stream;
+  readonly #viewSeqCategory: Stream;
+  /** Visitor → its purchase sequence as counted (bounded like the history). */
+  readonly #sequences: LRUCache<string, TrackedVisitorSequence>;
   readonly #sessions: LRUCache<string, TrackedBasket>;
   readonly #history: LRUCache<string, HistoryEntry[]>;
   readonly #counterOptions: ItemsetCounterOptions;
@@ -140,7 +162,7 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     // Retention follows the watermark (expire); the cap (twice that span) only binds when partitions drift far apart.
     const maxPanes = 2 * (Math.ceil(retainMs / s.paneMs) + 1);
     const stream = (source: BasketSource, level: RuleLevel, kind: RuleKind): Stream => ({
-      id: `${kind === 'sequential' ? 'sequential' : source}:${level}`,
+      id: streamId(source, level, kind),
       source,
       level,
       kind,
@@ -159,7 +181,15 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     this.#sessionCategory = stream('session', 'category', 'association');
     this.#seqProduct = stream('purchase', 'product', 'sequential');
     this.#seqCategory = stream('purchase', 'category', 'sequential');
-    this.#streams = [this.#purchaseProduct, this.#purchaseCategory, this.#sessionProduct, this.#sessionCategory, this.#seqProduct, this.#seqCategory];
+    this.#viewSeqProduct = stream('session', 'product', 'sequential');
+    this.#viewSeqCategory = stream('session', 'category', 'sequential');
+    this.#streams = [this.#purchaseProduct, this.#purchaseCategory, this.#sessionProduct, this.#sessionCategory, this.#seqProduct, this.#seqCategory, this.#viewSeqProduct, this.#viewSeqCategory];
+    this.#sequences = new LRUCache<string, TrackedVisitorSequence>({
+      max: s.maxVisitors,
+      dispose: (_v, _k, reason) => {
+        if (reason === 'evict') this.#onEvict('visitor_sequences', 1);
+      },
+    });
     this.#sessions = new LRUCache<string, TrackedBasket>({
       max: s.maxTrackedSessions,
       dispose: (_v, _k, reason) => {
@@ -220,7 +250,7 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
   }
 
   onSession(signal: SessionSignal, _watermark: EpochMillis): void {
-    if (!this.settings.sessionBaskets) return;
+    if (!this.settings.sessionBaskets && !this.settings.sequential) return;
     switch (signal.kind) {
       case 'started':
       case 'revised':
@@ -264,7 +294,7 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
       const size = s.windowsMs[i]!;
       const start = end - size;
       const rules: Rule[] = [];
-      const baskets = { purchase: 0, session: 0, sequential: 0 };
+      const baskets = { purchase: 0, session: 0, sequential: 0, viewSequential: 0 };
       let errorBound = 0;
       for (const st of this.#streams) {
         const cur = this.#window(st, start, end, merged, `${st.id}|${i}|cur`);
@@ -272,7 +302,7 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
         const bound = cur.errorBound();
         errorBound = Math.max(errorBound, bound.items, bound.pairs, bound.triples);
         if (st.level === 'product') {
-          if (st.kind === 'sequential') baskets.sequential = cur.baskets;
+          if (st.kind === 'sequential') baskets[st.source === 'purchase' ? 'sequential' : 'viewSequential'] = cur.baskets;
           else baskets[st.source] = cur.baskets;
         }
         const prev = this.#window(st, start - size, start, merged, `${st.id}|${i}|prev`);
@@ -283,7 +313,7 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
         rules.length = s.maxRules;
       }
       const old = this.#ruleSets.get(name);
-      const changed = old === undefined || signature(old.rules, old.baskets) !== signature(rules, baskets);
+      const changed = old === undefined || signature(old.mined, old.baskets) !== signature(rules, baskets);
       const version = old === undefined ? 1 : changed ? old.version + 1 : old.version;
       const rs = new RuleSet({ site: this.site, version, windowName: name, window: { start: epochMillis(start), end: epochMillis(end) }, baskets, errorBound, rules });
       this.#ruleSets.set(name, rs);
@@ -309,7 +339,7 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
   frequentItemsets(q: { window?: string; source?: BasketSource; level?: RuleLevel; kind?: RuleKind; minSupport?: number } = {}): { baskets: number; minCount: number; errorBound: CountErrorBound; itemsets: FrequentItemset[] } {
     const rs = this.current(q.window);
     const kind = q.kind ?? 'association';
-    const id = `${kind === 'sequential' ? 'sequential' : (q.source ?? 'purchase')}:${q.level ?? 'product'}`;
+    const id = streamId(q.source ?? 'purchase', q.level ?? 'product', kind);
     const st = this.#streams.find((x) => x.id === id);
     const counter = st === undefined ? undefined : this.#window(st, rs.window.start, rs.window.end);
     if (counter === undefined) return { baskets: 0, minCount: 1, errorBound: { items: 0, pairs: 0, triples: 0 }, itemsets: [] };
@@ -329,6 +359,7 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
       streams: this.#streams.map((st) => ({ id: st.id, panes: st.store.entries().map(([t, c]) => [t, c.snapshot()] as const) })),
       sessions: [...this.#sessions.entries()].map(([k, v]) => [k, v] as const),
       history: [...this.#history.entries()].map(([k, v]) => [k, v] as const),
+      sequences: [...this.#sequences.entries()].map(([k, v]) => [k, v] as const),
       versions: [...this.#ruleSets.entries()].map(([w, rs]) => [w, rs.version] as const),
     };
   }
@@ -339,10 +370,11 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     this.#prefixes.clear();
     this.#sessions.clear();
     this.#history.clear();
+    this.#sequences.clear();
     this.merge(snapshot);
     for (const [w, version] of snapshot.versions) {
       const rs = this.#ruleSets.get(w);
-      if (rs !== undefined) this.#ruleSets.set(w, new RuleSet({ site: this.site, version, windowName: w, window: rs.window, baskets: rs.baskets, errorBound: rs.errorBound, rules: rs.rules }));
+      if (rs !== undefined) this.#ruleSets.set(w, new RuleSet({ site: this.site, version, windowName: w, window: rs.window, baskets: rs.baskets, errorBound: rs.errorBound, rules: rs.mined }));
     }
   }
 
@@ -362,6 +394,7 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
       mine.sort((a, b) => a.t - b.t);
       this.#history.set(k, mine);
     }
+    for (const [k, v] of partial.sequences ?? []) if (!this.#sequences.has(k)) this.#sequences.set(k, v);
     this.#dirty = true;
   }
 
@@ -460,31 +493,45 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
 
   #countSession(summary: SessionSummary): void {
     const w = this.settings.sessionWeights;
-    const score = new Map<string, number>();
-    const addScore = (ids: readonly string[], weight: number): void => {
-      for (const id of ids) score.set(id, (score.get(id) ?? 0) + weight);
-    };
-    addScore(summary.viewed, w.viewed);
-    addScore(summary.carted, w.carted);
-    addScore(summary.bought, w.bought);
     const products: string[] = [];
     const categories: string[] = [];
-    for (const [id, sc] of score) {
-      if (sc < w.threshold) continue;
-      products.push(id);
-      const cat = summary.categories[id];
-      if (cat !== undefined && cat !== '') categories.push(cat);
+    if (this.settings.sessionBaskets) {
+      const score = new Map<string, number>();
+      const addScore = (ids: readonly string[], weight: number): void => {
+        for (const id of ids) score.set(id, (score.get(id) ?? 0) + weight);
+      };
+      addScore(summary.viewed, w.viewed);
+      addScore(summary.carted, w.carted);
+      addScore(summary.bought, w.bought);
+      for (const [id, sc] of score) {
+        if (sc < w.threshold) continue;
+        products.push(id);
+        const cat = summary.categories[id];
+        if (cat !== undefined && cat !== '') categories.push(cat);
+      }
     }
-    if (products.length === 0) return;
+    const views = this.settings.sequential ? viewSequences(summary, this.settings.categoryLevel) : undefined;
+    if (products.length === 0 && views === undefined) return;
     const key = sessionKey(summary);
     // A session closed twice without a re-open in between is counted once (the later summary wins).
     this.#retractSession(summary);
     const ts = summary.end;
-    this.#paneAt(this.#sessionProduct, ts)?.add(products);
     const cats = this.settings.categoryLevel && categories.length > 0 ? categories : EMPTY;
-    if (cats.length > 0) this.#paneAt(this.#sessionCategory, ts)?.add(cats);
-    this.#sessions.set(key, { ts, products, categories: cats });
-    this.#metrics?.baskets.inc({ site: this.site, source: 'session' });
+    if (products.length > 0) {
+      this.#paneAt(this.#sessionProduct, ts)?.add(products);
+      if (cats.length > 0) this.#paneAt(this.#sessionCategory, ts)?.add(cats);
+      this.#metrics?.baskets.inc({ site: this.site, source: 'session' });
+    }
+    if (views !== undefined) {
+      this.#paneAt(this.#viewSeqProduct, ts)?.addSequence(views.products.items, views.products.pairs);
+      if (views.categories !== undefined) this.#paneAt(this.#viewSeqCategory, ts)?.addSequence(views.categories.items, views.categories.pairs);
+    }
+    this.#sessions.set(key, {
+      ts,
+      products,
+      categories: cats,
+      ...(views === undefined ? {} : { viewProducts: views.products, ...(views.categories === undefined ? {} : { viewCategories: views.categories }) }),
+    });
     this.#dirty = true;
   }
 
@@ -493,37 +540,118 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     const tracked = this.#sessions.get(key);
     if (tracked === undefined) return;
     this.#sessions.delete(key);
-    this.#sessionProduct.store.peek(tracked.ts)?.remove(tracked.products);
+    if (tracked.products.length > 0) this.#sessionProduct.store.peek(tracked.ts)?.remove(tracked.products);
     if (tracked.categories.length > 0) this.#sessionCategory.store.peek(tracked.ts)?.remove(tracked.categories);
+    if (tracked.viewProducts !== undefined) this.#viewSeqProduct.store.peek(tracked.ts)?.addSequence(tracked.viewProducts.items, tracked.viewProducts.pairs, -1);
+    if (tracked.viewCategories !== undefined) this.#viewSeqCategory.store.peek(tracked.ts)?.addSequence(tracked.viewCategories.items, tracked.viewCategories.pairs, -1);
     this.#dirty = true;
   }
 
-  /** Sequential baskets: this purchase's items after everything the visitor bought in earlier sessions within the horizon. */
+  /**
+   * Sequential purchase rules with sequence support: a visitor's purchases in distinct sessions (within
+   * the horizon, bounded) are one sequence; it holds "X then Y" when X was bought in a session before
+   * one in which Y was bought. The whole sequence counts once, in the pane of its latest purchase: each
+   * purchase retracts the visitor's previous count and counts the updated sequence, so a shopper who
+   * buys the same thing again and again still counts once, and arrival order does not matter.
+   */
   #sequence(visitor: string, session: string, ts: number, products: readonly string[], categories: readonly string[]): void {
     const s = this.settings;
     const history = this.#history.get(visitor) ?? [];
-    const beforeP = new Set<string>();
-    const beforeC = new Set<string>();
-    for (let i = history.length - 1; i >= 0 && beforeP.size < s.maxHistoryItems; i--) {
-      const h = history[i]!;
-      if (h.s === session || h.t > ts || ts - h.t > s.sequentialHorizonMs) continue;
-      for (const p of h.p) if (beforeP.size < s.maxHistoryItems) beforeP.add(SEQ_BEFORE + p);
-      for (const c of h.c) if (beforeC.size < s.maxHistoryItems) beforeC.add(SEQ_BEFORE + c);
-    }
-    this.#paneAt(this.#seqProduct, ts)?.addBipartite([...beforeP], products.map((p) => SEQ_AFTER + p));
-    if (s.categoryLevel && categories.length > 0) this.#paneAt(this.#seqCategory, ts)?.addBipartite([...beforeC], categories.map((c) => SEQ_AFTER + c));
-    const last = history[history.length - 1];
-    if (last !== undefined && last.s === session) {
-      last.t = Math.max(last.t, ts);
-      for (const p of products) if (!last.p.includes(p) && last.p.length < s.maxHistoryItems) last.p.push(p);
-      for (const c of categories) if (!last.c.includes(c) && last.c.length < s.maxHistoryItems) last.c.push(c);
-    } else {
-      history.push({ s: session, t: ts, p: products.slice(0, s.maxHistoryItems), c: categories.slice(0, s.maxHistoryItems) });
-      // Entries older than the horizon can never be antecedents again; at most maxHistoryItems entries.
-      while (history.length > 0 && (history.length > s.maxHistoryItems || ts - history[0]!.t > s.sequentialHorizonMs)) history.shift();
-    }
+    let entry = history.find((h) => h.s === session);
+    if (entry === undefined) {
+      entry = { s: session, t: ts, p: [], c: [] };
+      history.push(entry);
+    } else if (ts > entry.t) entry.t = ts;
+    for (const p of products) if (!entry.p.includes(p) && entry.p.length < s.maxHistoryItems) entry.p.push(p);
+    for (const c of categories) if (!entry.c.includes(c) && entry.c.length < s.maxHistoryItems) entry.c.push(c);
+    history.sort((a, b) => a.t - b.t || (a.s < b.s ? -1 : a.s > b.s ? 1 : 0));
+    // Sessions older than the horizon before the latest purchase leave the sequence; at most maxHistoryItems sessions.
+    const latest = history[history.length - 1]!.t;
+    while (history.length > 0 && (history.length > s.maxHistoryItems || latest - history[0]!.t > s.sequentialHorizonMs)) history.shift();
     this.#history.set(visitor, history);
+
+    const old = this.#sequences.get(visitor);
+    if (old !== undefined) {
+      this.#seqProduct.store.peek(old.ts)?.addSequence(old.products.items, old.products.pairs, -1);
+      if (old.categories.items.length > 0) this.#seqCategory.store.peek(old.ts)?.addSequence(old.categories.items, old.categories.pairs, -1);
+    }
+    const counted: TrackedVisitorSequence = {
+      ts: latest,
+      products: orderedSequence(history.map((h) => [h.t, h.p] as const)),
+      categories: s.categoryLevel ? orderedSequence(history.map((h) => [h.t, h.c] as const)) : EMPTY_SEQUENCE,
+    };
+    this.#paneAt(this.#seqProduct, latest)?.addSequence(counted.products.items, counted.products.pairs);
+    if (counted.categories.items.length > 0) this.#paneAt(this.#seqCategory, latest)?.addSequence(counted.categories.items, counted.categories.pairs);
+    this.#sequences.set(visitor, counted);
   }
+}
+
+function streamId(source: BasketSource, level: RuleLevel, kind: RuleKind): string {
+  return `${kind === 'sequential' ? (source === 'session' ? 'view-sequential' : 'sequential') : source}:${level}`;
+}
+
+const EMPTY_SEQUENCE: CountedSequence = Object.freeze({ items: Object.freeze([]), pairs: Object.freeze([]) });
+
+/**
+ * A sequence of itemsets in time order as counted: every item once on each side (`<x` as an
+ * antecedent, `>x` as a consequent: both count the sequences holding x) and every pair `[<x, >y]`,
+ * x ≠ y, with x in an itemset strictly earlier than one holding y. Equal times are not "before".
+ */
+function orderedSequence(steps: ReadonlyArray<readonly [number, readonly string[]]>): CountedSequence {
+  const all = new Set<string>();
+  const pairs = new Map<string, readonly [string, string]>();
+  const earlier = new Set<string>();
+  let i = 0;
+  while (i < steps.length) {
+    // Itemsets at the same time are one step: none of them is before another.
+    let j = i;
+    while (j < steps.length && steps[j]![0] === steps[i]![0]) j++;
+    for (let k = i; k < j; k++) {
+      for (const y of steps[k]![1]) {
+        all.add(y);
+        for (const x of earlier) if (x !== y) pairs.set(`${x}\u0000${y}`, [SEQ_BEFORE + x, SEQ_AFTER + y]);
+      }
+    }
+    for (let k = i; k < j; k++) for (const y of steps[k]![1]) earlier.add(y);
+    i = j;
+  }
+  const items: string[] = [];
+  for (const x of all) items.push(SEQ_BEFORE + x, SEQ_AFTER + x);
+  return { items, pairs: [...pairs.values()] };
+}
+
+/**
+ * A session's view sequences: product x before y when x's first view is earlier than y's last view
+ * (so some view of x precedes some view of y), and the same for their categories.
+ */
+function viewSequences(s: SessionSummary, categoryLevel: boolean): { products: CountedSequence; categories: CountedSequence | undefined } | undefined {
+  const n = s.viewed.length;
+  if (n === 0) return undefined;
+  const products = seqFromSpans(s.viewed, s.viewedFirst, s.viewedLast);
+  if (!categoryLevel) return { products, categories: undefined };
+  const first = new Map<string, number>();
+  const last = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    const c = s.categories[s.viewed[i]!];
+    if (c === undefined || c === '') continue;
+    const f = s.viewedFirst[i] ?? s.start;
+    const l = s.viewedLast[i] ?? s.end;
+    if (!(first.get(c)! <= f)) first.set(c, f);
+    if (!(last.get(c)! >= l)) last.set(c, l);
+  }
+  if (first.size === 0) return { products, categories: undefined };
+  const cats = [...first.keys()];
+  return { products, categories: seqFromSpans(cats, cats.map((c) => first.get(c)!), cats.map((c) => last.get(c)!)) };
+}
+
+function seqFromSpans(ids: readonly string[], first: readonly number[], last: readonly number[]): CountedSequence {
+  const items: string[] = [];
+  const pairs: Array<readonly [string, string]> = [];
+  for (let i = 0; i < ids.length; i++) {
+    items.push(SEQ_BEFORE + ids[i]!, SEQ_AFTER + ids[i]!);
+    for (let j = 0; j < ids.length; j++) if (i !== j && (first[i] ?? 0) < (last[j] ?? 0)) pairs.push([SEQ_BEFORE + ids[i]!, SEQ_AFTER + ids[j]!]);
+  }
+  return { items, pairs };
 }
 
 function sessionKey(s: SessionSummary): string {
@@ -531,8 +659,8 @@ function sessionKey(s: SessionSummary): string {
 }
 
 /** What makes two rule sets the same version: the rules' items and counts, and the basket totals. */
-function signature(rules: readonly Rule[], baskets: { purchase: number; session: number; sequential: number }): string {
-  const parts: string[] = [`${baskets.purchase}/${baskets.session}/${baskets.sequential}`];
+function signature(rules: readonly Rule[], baskets: RuleSetBaskets): string {
+  const parts: string[] = [`${baskets.purchase}/${baskets.session}/${baskets.sequential}/${baskets.viewSequential}`];
   for (const r of rules) parts.push(`${r.level}${r.kind}${r.source ?? ''}${r.antecedent.join(',')}>${r.consequent.join(',')}#${r.count}`);
   parts.sort();
   return parts.join('\n');

@@ -211,6 +211,35 @@ export class ItemsetCounter {
     }
   }
 
+  /**
+   * Counts one sequence (sequential rules with sequence support): every item once and exactly the
+   * given ordered pairs once (`[x, y]`: x occurs before y; the caller prefixes the sides), no
+   * triples. `sign` −1 retracts a sequence added before with the same items and pairs.
+   */
+  addSequence(items: readonly string[], pairs: ReadonlyArray<readonly [string, string]>, sign: 1 | -1 = 1): void {
+    this.#version++;
+    const insert = sign === 1;
+    const n = this.#collect(items, insert, 0);
+    if (insert) this.baskets++;
+    else if (this.baskets > 0) this.baskets--;
+    const s = this.#scratch;
+    const counts = this.#counts;
+    for (let i = 0; i < n; i++) {
+      const c = counts[s[i]!]! + sign;
+      counts[s[i]!] = c > 0 ? c : 0;
+    }
+    const seq = this.#seq;
+    for (const [x, y] of pairs) {
+      const a = this.#slots.get(x);
+      const b = this.#slots.get(y);
+      // Only items of this sequence that were counted (a full basket truncates the rest).
+      if (a === undefined || b === undefined || this.#touched[a] !== seq || this.#touched[b] !== seq) continue;
+      const key = a < b ? a * PAIR_SHIFT + b : b * PAIR_SHIFT + a;
+      if (insert) this.#pairs.add(key, 1);
+      else this.#pairs.subtract(key, 1);
+    }
+  }
+
   /** Retracts one basket previously added (e.g. a re-opened session). */
   remove(basket: readonly string[]): void {
     this.#version++;

@@ -37,8 +37,15 @@ export interface Rule {
   readonly conviction: number | null;
   /** Against the previous window; absent when that window had no baskets. */
   readonly change?: RuleChange;
-  /** The baskets the rule was mined from. */
+  /** The baskets the rule was mined from (the statistics above are this source's). */
   readonly source?: BasketSource;
+  /**
+   * Every source whose baskets hold the rule, in listing: a rule mined from both purchases and
+   * sessions is listed once, with the purchase statistics (the stronger evidence) and `bySource`.
+   */
+  readonly sources?: readonly BasketSource[];
+  /** Per source, when more than one holds the rule: count, support, confidence, lift from that source's baskets. */
+  readonly bySource?: Readonly<Partial<Record<BasketSource, { readonly count: number; readonly support: number; readonly confidence: number; readonly lift: number }>>>;
 }
 
 export interface RuleFilter {
@@ -53,11 +60,14 @@ export interface RuleFilter {
   readonly limit?: number;
 }
 
-/** Baskets behind the rules, per source (count); `sequential` counts purchases with their visitor's history. */
+/** Baskets behind the rules, per source (count). */
 export interface RuleSetBaskets {
   readonly purchase: number;
   readonly session: number;
+  /** Purchase sequences: visitors whose latest purchase (within the horizon) is in the window. */
   readonly sequential: number;
+  /** View sequences: sessions with product views that ended in the window. */
+  readonly viewSequential: number;
 }
 
 export interface RuleSetInit {
@@ -84,7 +94,10 @@ export class RuleSet {
   readonly window: { readonly start: EpochMillis; readonly end: EpochMillis };
   readonly baskets: RuleSetBaskets;
   readonly errorBound: number;
+  /** One rule per (antecedent, consequent, level, kind), its sources named. */
   readonly rules: readonly Rule[];
+  /** The rules as mined, one per source (what `filter({source})` lists). */
+  readonly #perSource: readonly Rule[];
   readonly #byAntecedent = new Map<string, Rule[]>();
 
   constructor(init: RuleSetInit) {
@@ -94,7 +107,8 @@ export class RuleSet {
     this.window = Object.freeze({ start: init.window.start, end: init.window.end });
     this.baskets = Object.freeze({ ...init.baskets });
     this.errorBound = init.errorBound;
-    const rules = init.rules.map(freezeRule).sort(compareRules);
+    this.#perSource = Object.freeze(init.rules.map(freezeRule).sort(compareRules));
+    const rules = listOnce(this.#perSource);
     for (const r of rules) {
       for (const item of r.antecedent) {
         const list = this.#byAntecedent.get(item);
@@ -107,8 +121,13 @@ export class RuleSet {
     Object.freeze(this);
   }
 
+  /** The rules as mined, one per source (restores and change detection compare these). */
+  get mined(): readonly Rule[] {
+    return this.#perSource;
+  }
+
   static empty(site: string, windowName: string, window: { start: EpochMillis; end: EpochMillis }): RuleSet {
-    return new RuleSet({ site, version: 0, windowName, window, baskets: { purchase: 0, session: 0, sequential: 0 }, errorBound: 0, rules: [] });
+    return new RuleSet({ site, version: 0, windowName, window, baskets: { purchase: 0, session: 0, sequential: 0, viewSequential: 0 }, errorBound: 0, rules: [] });
   }
 
   /**
@@ -119,10 +138,11 @@ export class RuleSet {
     return this.#byAntecedent.get(item) ?? EMPTY;
   }
 
+  /** Rules passing the filter, in rule order: listed once each, or with `source` that source's rules and statistics. */
   filter(f: RuleFilter = {}): readonly Rule[] {
     const out: Rule[] = [];
     const limit = f.limit ?? Number.POSITIVE_INFINITY;
-    for (const r of this.rules) {
+    for (const r of f.source === undefined ? this.rules : this.#perSource) {
       if (out.length >= limit) break;
       if (f.minSupport !== undefined && r.support < f.minSupport) continue;
       if (f.minConfidence !== undefined && r.confidence < f.minConfidence) continue;
@@ -160,6 +180,42 @@ export interface RuleSetJson {
 }
 
 const EMPTY: readonly Rule[] = Object.freeze([]);
+/** Which source's statistics a rule held by several sources is listed with. */
+const SOURCE_PREFERENCE: readonly BasketSource[] = ['purchase', 'session'];
+
+function ruleKey(r: Rule): string {
+  return `${r.level}\u0001${r.kind}\u0001${r.antecedent.join('\u0000')}\u0001${r.consequent.join('\u0000')}`;
+}
+
+/** One rule per (antecedent, consequent, level, kind): the preferred source's statistics, every source named. */
+function listOnce(perSource: readonly Rule[]): Rule[] {
+  const groups = new Map<string, Rule[]>();
+  for (const r of perSource) {
+    const k = ruleKey(r);
+    const g = groups.get(k);
+    if (g === undefined) groups.set(k, [r]);
+    else g.push(r);
+  }
+  const out: Rule[] = [];
+  for (const g of groups.values()) {
+    if (g.length === 1) {
+      const r = g[0]!;
+      out.push(r.source === undefined ? r : freezeRule({ ...r, sources: [r.source] }));
+      continue;
+    }
+    const rank = (r: Rule) => (r.source === undefined ? SOURCE_PREFERENCE.length : SOURCE_PREFERENCE.indexOf(r.source));
+    g.sort((a, b) => rank(a) - rank(b));
+    const bySource: Partial<Record<BasketSource, { count: number; support: number; confidence: number; lift: number }>> = {};
+    const sources: BasketSource[] = [];
+    for (const r of g) {
+      if (r.source === undefined) continue;
+      sources.push(r.source);
+      bySource[r.source] = { count: r.count, support: r.support, confidence: r.confidence, lift: r.lift };
+    }
+    out.push(freezeRule({ ...g[0]!, sources, bySource }));
+  }
+  return out.sort(compareRules);
+}
 
 function freezeRule(r: Rule): Rule {
   Object.freeze(r.antecedent);

@@ -79,6 +79,9 @@ export interface SessionSummary {
   readonly pages: readonly string[];
   /** Distinct product ids viewed (page_view.product), bounded. */
   readonly viewed: readonly string[];
+  /** Event time of the first and of the last view of each `viewed` product (parallel to it), epoch ms. */
+  readonly viewedFirst: readonly number[];
+  readonly viewedLast: readonly number[];
   /** Distinct product ids added to cart (click kind=button with productId), bounded. */
   readonly carted: readonly string[];
   /** Distinct product ids bought (form submit with items), bounded. */

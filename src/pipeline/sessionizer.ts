@@ -47,6 +47,9 @@ export interface SessionJSON {
   readonly ps?: number[];
   readonly pk: string[];
   readonly vw: string[];
+  /** First and last view times of `vw` (absent in older snapshots). */
+  readonly vf?: number[];
+  readonly vl?: number[];
   readonly ca: string[];
   readonly bo: string[];
   readonly cat: Array<[string, string]>;
@@ -76,6 +79,9 @@ class SessionState {
   pageKeys: string[] = [];
   // Allocated on first use: most sessions never view, cart or buy a product.
   viewed: string[] | undefined;
+  /** First and last view time of each `viewed` product (parallel arrays), epoch ms. */
+  viewedFirst: number[] | undefined;
+  viewedLast: number[] | undefined;
   carted: string[] | undefined;
   bought: string[] | undefined;
   categories: Map<string, string> | undefined;
@@ -277,6 +283,8 @@ export class Sessionizer {
           ps: x.pageSeq.slice(),
           pk: x.pageKeys.slice(),
           vw: x.viewed?.slice() ?? [],
+          vf: x.viewedFirst?.slice() ?? [],
+          vl: x.viewedLast?.slice() ?? [],
           ca: x.carted?.slice() ?? [],
           bo: x.bought?.slice() ?? [],
           cat: [...(x.categories ?? [])],
@@ -307,7 +315,11 @@ export class Sessionizer {
         x.pageTs = j.pt.slice();
         x.pageSeq = j.ps?.slice() ?? j.pt.map(() => 0);
         x.pageKeys = j.pk.slice();
-        if (j.vw.length > 0) x.viewed = j.vw.slice();
+        if (j.vw.length > 0) {
+          x.viewed = j.vw.slice();
+          x.viewedFirst = j.vf?.slice() ?? j.vw.map(() => j.st);
+          x.viewedLast = j.vl?.slice() ?? j.vw.map(() => j.en);
+        }
         if (j.ca.length > 0) x.carted = j.ca.slice();
         if (j.bo.length > 0) x.bought = j.bo.slice();
         if (j.cat.length > 0) x.categories = new Map(j.cat);
@@ -415,7 +427,11 @@ export class Sessionizer {
     a.events += b.events;
     a.pageViews += b.pageViews;
     for (let i = 0; i < b.pageTs.length; i++) this.#insertPage(a, b.pageTs[i]!, b.pageSeq[i]!, b.pageKeys[i]!);
-    for (const p of b.viewed ?? EMPTY) a.viewed = this.#addItem(a.viewed, p);
+    const bv = b.viewed ?? EMPTY;
+    for (let i = 0; i < bv.length; i++) {
+      this.#view(a, bv[i]!, b.viewedFirst?.[i] ?? b.start);
+      this.#view(a, bv[i]!, b.viewedLast?.[i] ?? b.end);
+    }
     for (const p of b.carted ?? EMPTY) a.carted = this.#addItem(a.carted, p);
     for (const p of b.bought ?? EMPTY) a.bought = this.#addItem(a.bought, p);
     if (b.categories !== undefined) for (const [p, c] of b.categories) if (a.categories?.has(p) !== true) this.#addCategory(a, p, c);
@@ -464,7 +480,7 @@ export class Sessionizer {
         }
         const product = ev.product;
         if (product !== undefined) {
-          s.viewed = this.#addItem(s.viewed, product.id);
+          this.#view(s, product.id, ts);
           if (product.category !== undefined) this.#addCategory(s, product.id, product.category);
         }
         break;
@@ -533,6 +549,22 @@ export class Sessionizer {
       s.pageKeys.splice(idx, 0, page);
     }
     return idx;
+  }
+
+  /** Records a product view at `ts`: the first view of it keeps its place, first/last times widen. */
+  #view(s: SessionState, id: string, ts: number): void {
+    const list = (s.viewed ??= []);
+    const first = (s.viewedFirst ??= []);
+    const last = (s.viewedLast ??= []);
+    const i = list.indexOf(id);
+    if (i >= 0) {
+      if (ts < first[i]!) first[i] = ts;
+      if (ts > last[i]!) last[i] = ts;
+    } else if (list.length < this.#maxItems) {
+      list.push(id);
+      first.push(ts);
+      last.push(ts);
+    }
   }
 
   #addItem(list: string[] | undefined, id: string): string[] {
@@ -618,6 +650,8 @@ export class Sessionizer {
       pageViews: s.pageViews,
       pages: s.pageKeys.length === 0 ? EMPTY : s.pageKeys.slice(),
       viewed: s.viewed === undefined ? EMPTY : s.viewed.slice(),
+      viewedFirst: s.viewedFirst === undefined ? EMPTY_TIMES : s.viewedFirst.slice(),
+      viewedLast: s.viewedLast === undefined ? EMPTY_TIMES : s.viewedLast.slice(),
       carted: s.carted === undefined ? EMPTY : s.carted.slice(),
       bought: s.bought === undefined ? EMPTY : s.bought.slice(),
       categories,
@@ -628,6 +662,7 @@ export class Sessionizer {
 }
 
 const EMPTY: readonly string[] = Object.freeze([]);
+const EMPTY_TIMES: readonly number[] = Object.freeze([]);
 const EMPTY_CATEGORIES: Readonly<Record<string, string>> = Object.freeze(Object.create(null) as Record<string, string>);
 
 function distance(s: SessionState, ts: number): number {

@@ -49,7 +49,7 @@ function purchase(ts: number, items: Array<string | [string, string]>, visitor =
 function summary(id: string, end: number, parts: { viewed?: string[]; carted?: string[]; bought?: string[]; categories?: Record<string, string> }): SessionSummary {
   return {
     site: 'demo' as SiteId, id: id as SessionId, visitorId: `vis-${id}` as VisitorId, start: epochMillis(end - 60_000), end: epochMillis(end),
-    events: 3, pageViews: 3, pages: [], viewed: parts.viewed ?? [], carted: parts.carted ?? [], bought: parts.bought ?? [],
+    events: 3, pageViews: 3, pages: [], viewed: parts.viewed ?? [], viewedFirst: (parts.viewed ?? []).map(() => end - 60_000), viewedLast: (parts.viewed ?? []).map(() => end - 60_000), carted: parts.carted ?? [], bought: parts.bought ?? [],
     categories: parts.categories ?? {}, revenue: 0, returningVisitor: false,
   };
 }
@@ -172,20 +172,110 @@ describe('CrossSellProcessor', () => {
     ]);
     p.refresh(t + 21 * 60_000);
     let rs = p.current();
-    // Sequential baskets: 6 purchases; the ones with history: s2 (<a,>b) and s5 (<a,>c). c(<a)=2, c(>b)=2 (s2, s3), N=6.
-    expect(rs.baskets.sequential).toBe(6);
+    // One sequence per visitor: v1 <a,b>, v2 <{a,b}> (one session: no order), v3 <a,c>. N = 3;
+    // sup(a) = 3, sup(b) = 2 (v1, v2), sup(c) = 1; a ⇒ b held by v1 only.
+    expect(rs.baskets.sequential).toBe(3);
     const ab = find(rs, 'product:sequential:purchase:a=>b')!;
     expect(ab.count).toBe(1);
-    expect(ab.confidence).toBeCloseTo(1 / 2, 12);
-    expect(ab.lift).toBeCloseTo(0.5 / (2 / 6), 12);
-    expect(find(rs, 'product:sequential:purchase:a=>c')!.count).toBe(1);
-    expect(find(rs, 'category:sequential:purchase:games=>books')!.count).toBe(2);
+    expect(ab.confidence).toBeCloseTo(1 / 3, 12);
+    expect(ab.lift).toBeCloseTo(1 / 3 / (2 / 3), 12);
+    const ac = find(rs, 'product:sequential:purchase:a=>c')!;
+    expect([ac.count, ac.confidence, ac.lift]).toEqual([1, 1 / 3, 1]);
+    // Categories: games then books for v1 and v3; sup(games) = 3, sup(books) = 3.
+    const gb = find(rs, 'category:sequential:purchase:games=>books')!;
+    expect(gb.count).toBe(2);
+    expect(gb.confidence).toBeCloseTo(2 / 3, 12);
     expect(rs.filter({ kind: 'sequential', level: 'product' }).map(key).sort()).toEqual(['product:sequential:purchase:a=>b', 'product:sequential:purchase:a=>c']);
     // Beyond the 2 h horizon an earlier purchase is no antecedent.
     feed(p, [purchase(t + 3 * H, [['d', 'toys']], 'v1', 's6')]);
     p.refresh(t + 3 * H + 1);
     rs = p.current('P1D');
     expect(rs.rules.filter((r) => r.kind === 'sequential' && r.consequent[0] === 'd')).toHaveLength(0);
+  });
+
+  it('cross-sell - sequential rules: one shopper buying a then b over and over counts once', () => {
+    const p = processor({ sequentialHorizon: 'P7D', minSupport: 0 });
+    const t = T0 + 60_000;
+    const events: EnrichedEvent[] = [];
+    for (let i = 0; i < 10; i++) events.push(purchase(t + i * 60_000, [i % 2 === 0 ? 'a' : 'b'], 'loyal', `s${i}`));
+    events.push(purchase(t, ['a'], 'once', 'o1'), purchase(t + 5 * 60_000, ['c'], 'once', 'o2'));
+    feed(p, events);
+    p.refresh(t + 15 * 60_000);
+    const rs = p.current();
+    // Sequences: loyal <a,b,a,b,…> (holds a⇒b and b⇒a), once <a,c>. N = 2, sup(a) = 2, sup(b) = 1.
+    expect(rs.baskets.sequential).toBe(2);
+    expect(find(rs, 'product:sequential:purchase:a=>b')!.count).toBe(1);
+    expect(find(rs, 'product:sequential:purchase:b=>a')!.count).toBe(1);
+    expect(find(rs, 'product:sequential:purchase:a=>c')!.confidence).toBeCloseTo(1 / 2, 12);
+  });
+
+  it('cross-sell - sequential rules do not depend on the order purchases arrive in', () => {
+    const mk = (order: number[]) => {
+      const p = processor({ sequentialHorizon: 'P7D', minSupport: 0 });
+      const t = T0 + 60_000;
+      const all = [purchase(t, ['a'], 'v', 's1'), purchase(t + 60_000, ['b'], 'v', 's2'), purchase(t + 120_000, ['c'], 'v', 's3'), purchase(t + 30_000, ['b'], 'w', 's4'), purchase(t + 90_000, ['a'], 'w', 's5')];
+      for (const i of order) expect(p.onEvent(all[i]!, epochMillis(0)).kind).toBe('ok');
+      p.refresh(t + 10 * 60_000);
+      return p.current().rules.map((r) => `${key(r)}#${r.count}/${r.confidence}`).sort();
+    };
+    const inOrder = mk([0, 1, 2, 3, 4]);
+    expect(mk([4, 2, 0, 3, 1])).toEqual(inOrder);
+    expect(mk([2, 1, 0, 4, 3])).toEqual(inOrder);
+    // By hand: v <a,b,c>, w <b,a>: a⇒b (v), a⇒c (v), b⇒c (v), b⇒a (w).
+    expect(inOrder.filter((k) => k.startsWith('product:sequential')).map((k) => k.split('#')[0])).toEqual([
+      'product:sequential:purchase:a=>b',
+      'product:sequential:purchase:a=>c',
+      'product:sequential:purchase:b=>a',
+      'product:sequential:purchase:b=>c',
+    ]);
+  });
+
+  it('cross-sell - view sequences: viewed A, then B later in the same visit, one count per session', () => {
+    const p = processor({ minSupport: 0 });
+    const t = T0 + 30 * 60_000;
+    const view = (id: string, end: number, items: Array<[string, number, number]>): SessionSummary => ({
+      ...summary(id, end, {}),
+      viewed: items.map((x) => x[0]),
+      viewedFirst: items.map((x) => x[1]),
+      viewedLast: items.map((x) => x[2]),
+    });
+    // s1: a (t), b (t+1m), a again (t+2m): a⇒b and b⇒a (a's second view follows b). s2: b then c. s3: c only.
+    p.onSession({ kind: 'closed', session: view('s1', t + 120_000, [['a', t, t + 120_000], ['b', t + 60_000, t + 60_000]]) }, epochMillis(t));
+    p.onSession({ kind: 'closed', session: view('s2', t + 60_000, [['b', t, t], ['c', t + 60_000, t + 60_000]]) }, epochMillis(t));
+    p.onSession({ kind: 'closed', session: view('s3', t, [['c', t, t]]) }, epochMillis(t));
+    p.refresh(t + 5 * 60_000);
+    const rs = p.current();
+    expect(rs.baskets.viewSequential).toBe(3);
+    const r = (k: string) => rs.filter({ source: 'session', kind: 'sequential' }).find((x) => key(x) === k);
+    expect(r('product:sequential:session:a=>b')?.count).toBe(1);
+    expect(r('product:sequential:session:b=>a')?.count).toBe(1);
+    const bc = r('product:sequential:session:b=>c')!;
+    // sup(b) = 2 (s1, s2), sup(c) = 2 (s2, s3): confidence 1/2, lift (1/2)/(2/3).
+    expect([bc.count, bc.confidence]).toEqual([1, 0.5]);
+    expect(bc.lift).toBeCloseTo(0.5 / (2 / 3), 12);
+    expect(r('product:sequential:session:c=>b')).toBeUndefined();
+    // Re-opening s2 retracts its sequence.
+    p.onSession({ kind: 'reopened', session: view('s2', t + 60_000, [['b', t, t], ['c', t + 60_000, t + 60_000]]) }, epochMillis(t));
+    p.refresh(t + 6 * 60_000);
+    expect(p.current().baskets.viewSequential).toBe(2);
+  });
+
+  it('cross-sell - a rule mined from purchases and from sessions is listed once, with both sources named', () => {
+    const p = processor({ minSupport: 0 });
+    const t = T0 + 30 * 60_000;
+    feed(p, [purchase(t, ['a', 'b']), purchase(t + 1, ['a', 'b']), purchase(t + 2, ['a'])]);
+    p.onSession({ kind: 'closed', session: summary('x1', t + 60_000, { bought: ['a', 'b'] }) }, epochMillis(t));
+    p.refresh(t + 5 * 60_000);
+    const rs = p.current();
+    const ab = rs.rules.filter((r) => r.kind === 'association' && r.level === 'product' && r.antecedent.join() === 'a' && r.consequent.join() === 'b');
+    expect(ab).toHaveLength(1);
+    expect(ab[0]!.sources).toEqual(['purchase', 'session']);
+    expect(ab[0]!.count).toBe(2); // the purchase baskets' statistics
+    expect(ab[0]!.bySource?.session?.count).toBe(1);
+    const keys = rs.rules.map((r) => `${r.level}|${r.kind}|${r.antecedent.join(',')}|${r.consequent.join(',')}`);
+    expect(new Set(keys).size).toBe(keys.length);
+    // `source=session` lists the session baskets' own rules.
+    expect(rs.filter({ source: 'session' }).find((r) => r.kind === 'association' && r.antecedent.join() === 'a' && r.consequent.join() === 'b')?.count).toBe(1);
   });
 
   it('cross-sell - a purchase later than the allowed lateness is late, within it a revision', () => {

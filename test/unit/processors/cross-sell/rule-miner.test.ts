@@ -82,7 +82,7 @@ describe('rule miner', () => {
 
 describe('RuleSet', () => {
   const rules = mineRules({ current: counter(BASKETS), previous: undefined, thresholds: { minSupport: 0.5, minConfidence: 0, minLift: 0 }, level: 'product', kind: 'association', source: 'purchase' });
-  const rs = new RuleSet({ site: 'demo', version: 3, windowName: 'PT1H', window: { start: epochMillis(0), end: epochMillis(3_600_000) }, baskets: { purchase: 5, session: 0, sequential: 0 }, errorBound: 0, rules });
+  const rs = new RuleSet({ site: 'demo', version: 3, windowName: 'PT1H', window: { start: epochMillis(0), end: epochMillis(3_600_000) }, baskets: { purchase: 5, session: 0, sequential: 0, viewSequential: 0 }, errorBound: 0, rules });
 
   it('rule set - is frozen, sorted by count, and indexes rules by each antecedent item', () => {
     expect(Object.isFrozen(rs)).toBe(true);

@@ -46,6 +46,8 @@ function summary(pages: string[], start: number, end: number, over: Partial<Sess
     pageViews: pages.length,
     pages,
     viewed: [],
+    viewedFirst: [],
+    viewedLast: [],
     carted: [],
     bought: [],
     categories: {},
