@@ -593,9 +593,11 @@ function streamId(source: BasketSource, level: RuleLevel, kind: RuleKind): strin
 const EMPTY_SEQUENCE: CountedSequence = Object.freeze({ items: Object.freeze([]), pairs: Object.freeze([]) });
 
 /**
- * A sequence of itemsets in time order as counted: every item once on each side (`<x` as an
- * antecedent, `>x` as a consequent: both count the sequences holding x) and every pair `[<x, >y]`,
- * x ≠ y, with x in an itemset strictly earlier than one holding y. Equal times are not "before".
+ * A sequence of itemsets in time order as counted: every item once as `>x` (its count is the number
+ * of sequences holding x: the support of x on either side of a rule), every pair `[<x, >y]`, x ≠ y,
+ * with x in an itemset strictly earlier than one holding y, and `<x` once for each x that starts a
+ * pair (only a pair's end: the miner reads x's support from `>x`). Equal times are not "before".
+ * TRICKY: counting `<x` for every item would double the items of every single-purchase sequence.
  */
 function orderedSequence(steps: ReadonlyArray<readonly [number, readonly string[]]>): CountedSequence {
   const all = new Set<string>();
@@ -616,7 +618,10 @@ function orderedSequence(steps: ReadonlyArray<readonly [number, readonly string[
     i = j;
   }
   const items: string[] = [];
-  for (const x of all) items.push(SEQ_BEFORE + x, SEQ_AFTER + x);
+  for (const x of all) items.push(SEQ_AFTER + x);
+  const starts = new Set<string>();
+  for (const [bx] of pairs.values()) starts.add(bx);
+  for (const bx of starts) items.push(bx);
   return { items, pairs: [...pairs.values()] };
 }
 
@@ -648,8 +653,16 @@ function seqFromSpans(ids: readonly string[], first: readonly number[], last: re
   const items: string[] = [];
   const pairs: Array<readonly [string, string]> = [];
   for (let i = 0; i < ids.length; i++) {
-    items.push(SEQ_BEFORE + ids[i]!, SEQ_AFTER + ids[i]!);
-    for (let j = 0; j < ids.length; j++) if (i !== j && (first[i] ?? 0) < (last[j] ?? 0)) pairs.push([SEQ_BEFORE + ids[i]!, SEQ_AFTER + ids[j]!]);
+    items.push(SEQ_AFTER + ids[i]!);
+    const before = SEQ_BEFORE + ids[i]!;
+    let starts = false;
+    for (let j = 0; j < ids.length; j++) {
+      if (i !== j && (first[i] ?? 0) < (last[j] ?? 0)) {
+        pairs.push([before, SEQ_AFTER + ids[j]!]);
+        starts = true;
+      }
+    }
+    if (starts) items.push(before);
   }
   return { items, pairs };
 }

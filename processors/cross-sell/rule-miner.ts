@@ -109,9 +109,12 @@ export function mineRules(o: MineOptions): Rule[] {
     if (ca === undefined || cb === undefined) return;
     if (sequential) {
       // Only "before ⇒ after", never a repeat purchase of the same item.
-      const [x, y, cx] = a[0] === SEQ_BEFORE ? [a, b, ca] : [b, a, cb];
+      const [x, y] = a[0] === SEQ_BEFORE ? [a, b] : [b, a];
       if (x[0] !== SEQ_BEFORE || y[0] !== SEQ_AFTER || x.slice(1) === y.slice(1)) return;
-      emit([x], y, count, cx, (p) => p.pair(x, y), (p) => p.item(x));
+      // The support of x: the sequences holding it at all, counted as `>x` (`<x` counts only those where it starts a pair).
+      const ax = SEQ_AFTER + x.slice(1);
+      const cx = items.get(ax) ?? cur.item(ax);
+      emit([x], y, count, cx, (p) => p.pair(x, y), (p) => p.item(ax));
       return;
     }
     emit([a], b, count, ca, (p) => p.pair(a, b), (p) => p.item(a));

@@ -26,6 +26,21 @@ export interface NavigationTransition {
   readonly probability: number;
   /** Maximum over-count of `count` (0 while exact). */
   readonly error: number;
+  /**
+   * False when the window's transition counts are approximate (the summary evicted keys): `count`
+   * may be over by `error`, and `probability` divides by a total that lacks the evicted transitions.
+   */
+  readonly exact: boolean;
+}
+
+/** How one bounded list of a window fared against its capacity. */
+export interface ListCapacity {
+  /** True when nothing was evicted: every count of the list is exact and the list is complete. */
+  readonly exact: boolean;
+  /** Keys the bounded summaries dropped to make room (summed over the window's panes), count. */
+  readonly evictedKeys: number;
+  /** Upper bound on the count of any key missing from the list, and on every `error`. */
+  readonly maxError: number;
 }
 
 export interface NavigationPageCount {
@@ -46,6 +61,16 @@ export interface NavigationPath {
   readonly error: number;
 }
 
+/** Per bounded list of a navigation window: exact or not, and how much it dropped. */
+export interface NavigationCapacity {
+  readonly transitions: ListCapacity;
+  readonly entryPages: ListCapacity;
+  readonly exitPages: ListCapacity;
+  readonly topPages: ListCapacity;
+  readonly paths: ListCapacity;
+  readonly clickThrough: ListCapacity;
+}
+
 export interface ClickThrough {
   /** Ad id, or the link's id (else its href). */
   readonly id: string;
@@ -59,6 +84,8 @@ export interface ClickThrough {
   readonly clicks: number;
   /** clicks / impressions (0..1, or null without impressions). */
   readonly rate: number | null;
+  /** False when `clicks` or `impressions` come from summaries that evicted keys (then `rate` is approximate). */
+  readonly exact: boolean;
 }
 
 export interface NavigationWindow {
@@ -88,9 +115,16 @@ export interface NavigationWindow {
   readonly topPages: readonly NavigationPageCount[];
   /** Paths of up to 3 consecutive pages in sessions that ended in the window. */
   readonly paths: readonly NavigationPath[];
+  /**
+   * Ended sessions longer than the kept page list (time.maxPagesPerSession): their paths, exit page
+   * and in-order transitions are from the kept (most recent) pages only; `paths` is then incomplete.
+   */
+  readonly truncatedSessions: number;
+  /** Each list against its capacity: exact, keys evicted, the bound on what is missing. */
+  readonly capacity: NavigationCapacity;
   /** Ads and links, by clicks descending. */
   readonly clickThrough: readonly ClickThrough[];
-  /** True when no bounded structure of this window ever evicted: all counts are exact. */
+  /** True when no bounded structure of this window ever evicted and no session was truncated: every figure is exact. */
   readonly exact: boolean;
 }
 
@@ -115,12 +149,14 @@ const STRUCTURE: Record<SketchField, string> = {
   linkClicks: 'link_clicks',
 };
 
-type NavPaneJSON = { pageViews: number; sessionsEnded: number; bounces: number } & Record<SketchField, SpaceSavingJSON<string>>;
+type NavPaneJSON = { pageViews: number; sessionsEnded: number; bounces: number; truncated?: number } & Record<SketchField, SpaceSavingJSON<string>>;
 
 class NavPane {
   pageViews = 0;
   sessionsEnded = 0;
   bounces = 0;
+  /** Ended sessions whose page list was cut to the kept maximum. */
+  truncated = 0;
   readonly transitions: SpaceSaving<string>;
   readonly entries: SpaceSaving<string>;
   readonly exits: SpaceSaving<string>;
@@ -145,10 +181,12 @@ class NavPane {
     this.pageViews += o.pageViews;
     this.sessionsEnded += o.sessionsEnded;
     this.bounces += o.bounces;
+    this.truncated += o.truncated;
     for (const f of SKETCH_FIELDS) this[f].merge(o[f]);
   }
 
   get exact(): boolean {
+    if (this.truncated > 0) return false;
     for (const f of SKETCH_FIELDS) if (!this[f].exact) return false;
     return true;
   }
@@ -158,6 +196,7 @@ class NavPane {
       pageViews: this.pageViews,
       sessionsEnded: this.sessionsEnded,
       bounces: this.bounces,
+      truncated: this.truncated,
       transitions: this.transitions.toJSON(),
       entries: this.entries.toJSON(),
       exits: this.exits.toJSON(),
@@ -389,6 +428,8 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
     if (p === undefined) return; // evicted by retention since it was counted
     const bounce = s.pageViews === 1;
     const exit = pages[pages.length - 1]!;
+    const truncated = s.pageViews > pages.length ? sign : 0;
+    p.truncated += truncated;
     if (sign === 1) {
       p.sessionsEnded++;
       if (bounce) p.bounces++;
@@ -434,6 +475,7 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
     p.pageViews = j.pageViews;
     p.sessionsEnded = j.sessionsEnded;
     p.bounces = j.bounces;
+    p.truncated = j.truncated ?? 0;
     for (const f of SKETCH_FIELDS) p[f].merge(SpaceSaving.fromJSON(j[f]));
     return p;
   }
@@ -454,6 +496,18 @@ function forEachPath(pages: readonly string[], fn: (key: string) => void): void 
   for (let i = 0; i + 3 <= pages.length; i++) fn(pages[i]! + SEP + pages[i + 1]! + SEP + pages[i + 2]!);
 }
 
+function capacityOf(...sketches: ReadonlyArray<SpaceSaving<string>>): ListCapacity {
+  let exact = true;
+  let evictedKeys = 0;
+  let maxError = 0;
+  for (const s of sketches) {
+    exact &&= s.exact;
+    evictedKeys += s.evictions;
+    maxError = Math.max(maxError, s.maxError());
+  }
+  return { exact, evictedKeys, maxError };
+}
+
 function render(start: EpochMillis, end: EpochMillis, closed: boolean, p: NavPane): NavigationWindow {
   const trans = p.transitions.entries();
   const outgoing = new Map<string, number>();
@@ -463,23 +517,25 @@ function render(start: EpochMillis, end: EpochMillis, closed: boolean, p: NavPan
     outgoing.set(from, (outgoing.get(from) ?? 0) + t.count);
     return { from, to: t.key.slice(i + 1), count: t.count, error: t.error };
   });
-  const transitions = split.map((t) => ({ ...t, probability: t.count / (outgoing.get(t.from) ?? t.count) }));
+  const transExact = p.transitions.exact;
+  const transitions = split.map((t) => ({ ...t, probability: t.count / (outgoing.get(t.from) ?? t.count), exact: transExact }));
+  const ctExact = p.adClicks.exact && p.adImpressions.exact && p.linkClicks.exact && p.pages.exact;
   const pageCounts = (s: SpaceSaving<string>): NavigationPageCount[] => s.entries().map((x) => ({ page: x.key, count: x.count, error: x.error }));
   const clickThrough: ClickThrough[] = [];
   const adsSeen = new Set<string>();
   for (const c of p.adClicks.entries()) {
     adsSeen.add(c.key);
     const imp = p.adImpressions.get(c.key)?.count ?? 0;
-    clickThrough.push({ id: c.key, kind: 'ad', page: undefined, impressions: imp, clicks: c.count, rate: imp > 0 ? c.count / imp : null });
+    clickThrough.push({ id: c.key, kind: 'ad', page: undefined, impressions: imp, clicks: c.count, rate: imp > 0 ? c.count / imp : null, exact: ctExact });
   }
   for (const a of p.adImpressions.entries()) {
-    if (!adsSeen.has(a.key)) clickThrough.push({ id: a.key, kind: 'ad', page: undefined, impressions: a.count, clicks: 0, rate: 0 });
+    if (!adsSeen.has(a.key)) clickThrough.push({ id: a.key, kind: 'ad', page: undefined, impressions: a.count, clicks: 0, rate: 0, exact: ctExact });
   }
   for (const l of p.linkClicks.entries()) {
     const i = l.key.indexOf(SEP);
     const page = l.key.slice(0, i);
     const imp = p.pages.get(page)?.count ?? 0;
-    clickThrough.push({ id: l.key.slice(i + 1), kind: 'link', page, impressions: imp, clicks: l.count, rate: imp > 0 ? l.count / imp : null });
+    clickThrough.push({ id: l.key.slice(i + 1), kind: 'link', page, impressions: imp, clicks: l.count, rate: imp > 0 ? l.count / imp : null, exact: ctExact });
   }
   clickThrough.sort((a, b) => b.clicks - a.clicks || b.impressions - a.impressions || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return {
@@ -496,7 +552,16 @@ function render(start: EpochMillis, end: EpochMillis, closed: boolean, p: NavPan
     exitPages: pageCounts(p.exits),
     topPages: pageCounts(p.pages),
     paths: p.paths.entries().map((x) => ({ pages: x.key.split(SEP), count: x.count, error: x.error })),
+    truncatedSessions: p.truncated,
     clickThrough,
+    capacity: {
+      transitions: capacityOf(p.transitions),
+      entryPages: capacityOf(p.entries),
+      exitPages: capacityOf(p.exits),
+      topPages: capacityOf(p.pages),
+      paths: capacityOf(p.paths),
+      clickThrough: capacityOf(p.adClicks, p.adImpressions, p.linkClicks),
+    },
     exact: p.exact,
   };
 }

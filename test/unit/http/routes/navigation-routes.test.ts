@@ -74,9 +74,9 @@ describe('navigation and content routes', () => {
     ]);
     const w = body.windows[1]!;
     expect(w['transitions']).toEqual([
-      { from: '/', to: '/a', count: 2, probability: 2 / 3, error: 0 },
-      { from: '/', to: '/c', count: 1, probability: 1 / 3, error: 0 },
-      { from: '/a', to: '/b', count: 1, probability: 1, error: 0 },
+      { from: '/', to: '/a', count: 2, probability: 2 / 3, error: 0, exact: true },
+      { from: '/', to: '/c', count: 1, probability: 1 / 3, error: 0, exact: true },
+      { from: '/a', to: '/b', count: 1, probability: 1, error: 0, exact: true },
     ]);
     expect(w['entryPages']).toEqual([{ page: '/', count: 3, error: 0 }]);
     expect(w['transitionsTotal']).toBe(3);
@@ -88,7 +88,7 @@ describe('navigation and content routes', () => {
     expect((first.windows[1]!['transitions'] as unknown[]).length).toBe(2);
     expect(first.nextCursor).toBeDefined();
     const second = (await app.inject({ method: 'GET', url: `/v1/stats/navigation?window=PT1M&windows=2&limit=2&cursor=${first.nextCursor!}` })).json() as { windows: Win[]; nextCursor?: string };
-    expect(second.windows[1]!['transitions']).toEqual([{ from: '/a', to: '/b', count: 1, probability: 1, error: 0 }]);
+    expect(second.windows[1]!['transitions']).toEqual([{ from: '/a', to: '/b', count: 1, probability: 1, error: 0, exact: true }]);
     expect(second.nextCursor).toBeUndefined();
   });
 

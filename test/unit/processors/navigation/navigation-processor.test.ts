@@ -155,9 +155,9 @@ describe('NavigationProcessor', () => {
     p.onEvent(click('v1', t + 13, { kind: 'product', productId: 'p1' }, { page: '/home' }), wm(t));
     const ct = hour(p).clickThrough;
     expect(ct).toEqual([
-      { id: '/sale', kind: 'link', page: '/home', impressions: 4, clicks: 2, rate: 0.5 },
-      { id: 'ad-1', kind: 'ad', page: undefined, impressions: 4, clicks: 1, rate: 0.25 },
-      { id: 'ad-2', kind: 'ad', page: undefined, impressions: 4, clicks: 0, rate: 0 },
+      { id: '/sale', kind: 'link', page: '/home', impressions: 4, clicks: 2, rate: 0.5, exact: true },
+      { id: 'ad-1', kind: 'ad', page: undefined, impressions: 4, clicks: 1, rate: 0.25, exact: true },
+      { id: 'ad-2', kind: 'ad', page: undefined, impressions: 4, clicks: 0, rate: 0, exact: true },
     ]);
   });
 
