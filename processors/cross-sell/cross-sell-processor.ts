@@ -590,7 +590,8 @@ function streamId(source: BasketSource, level: RuleLevel, kind: RuleKind): strin
   return `${kind === 'sequential' ? (source === 'session' ? 'view-sequential' : 'sequential') : source}:${level}`;
 }
 
-const EMPTY_SEQUENCE: CountedSequence = Object.freeze({ items: Object.freeze([]), pairs: Object.freeze([]) });
+const EMPTY_PAIRS: ReadonlyArray<readonly [string, string]> = Object.freeze([]);
+const EMPTY_SEQUENCE: CountedSequence = Object.freeze({ items: Object.freeze([]), pairs: EMPTY_PAIRS });
 
 /**
  * A sequence of itemsets in time order as counted: every item once as `>x` (its count is the number
@@ -600,6 +601,8 @@ const EMPTY_SEQUENCE: CountedSequence = Object.freeze({ items: Object.freeze([])
  * TRICKY: counting `<x` for every item would double the items of every single-purchase sequence.
  */
 function orderedSequence(steps: ReadonlyArray<readonly [number, readonly string[]]>): CountedSequence {
+  // Most sequences are one purchase (items are already distinct per session): no pairs, no sets.
+  if (steps.length === 1) return { items: steps[0]![1].map((x) => SEQ_AFTER + x), pairs: EMPTY_PAIRS };
   const all = new Set<string>();
   const pairs = new Map<string, readonly [string, string]>();
   const earlier = new Set<string>();

@@ -27,23 +27,18 @@ interface RouteDoc {
   readonly schema: FastifySchema | undefined;
 }
 
-const QUARANTINE_QUERY = {
-  type: 'object',
-  properties: {
-    site: { type: 'string', description: 'Site id, or _unknown for input naming no configured site.' },
-    limit: { type: 'integer', minimum: 1, maximum: 10_000, description: 'Most items returned (newest first).' },
-  },
-  required: ['site'],
-} as const;
-
-const LATE_QUERY = {
-  type: 'object',
-  properties: {
-    site: { type: 'string', description: 'Site id.' },
-    limit: { type: 'integer', minimum: 1, maximum: 10_000, description: 'Most entries returned (newest first).' },
-  },
-  required: ['site'],
-} as const;
+/** The querystring of a per-site "most recent items" list (quarantine, late side output). */
+const recentItemsQuery = (site: string) =>
+  ({
+    type: 'object',
+    properties: {
+      site: { type: 'string', description: site },
+      limit: { type: 'integer', minimum: 1, maximum: 10_000, description: 'Most items returned (newest first).' },
+    },
+    required: ['site'],
+  }) as const;
+const QUARANTINE_QUERY = recentItemsQuery('Site id, or _unknown for input naming no configured site.');
+const LATE_QUERY = recentItemsQuery('Site id.');
 
 export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyInstance> {
   const { ctx, quarantine } = deps;

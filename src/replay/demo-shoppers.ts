@@ -14,6 +14,7 @@
 import { DEMO_PRODUCTS, demoProduct, type DemoProduct } from '../http/demo/demo-catalog';
 import { DEMO_AD_ID } from '../http/demo/demo-pages';
 import type { ClickEvent, CollectEvent, FormEvent, LineItem, PageViewEvent } from '../events/event-types';
+import { mulberry32 } from './mulberry32';
 
 export interface DemoShopperOptions {
   /** PRNG seed (any integer); the same seed, count, start and run id give the same events. */
@@ -36,17 +37,6 @@ export const DEMO_COMPANION_BOOK: Readonly<Record<string, string>> = {
   'dungeon-forge': 'hyperion',
 };
 
-/** mulberry32: a tiny seeded PRNG with a 2^32 period, plenty for a demo. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Persona = 'gamer' | 'reader' | 'console' | 'board' | 'browser';
 const PERSONAS: ReadonlyArray<readonly [Persona, number]> = [

@@ -11,6 +11,7 @@ import { createLogger } from '../../../src/logger';
 import { digineticaEvents, kosarakEvents, readDigineticaViews, readKosarakSessions, readRetailBaskets, retailEvents } from '../../../src/replay/dataset-readers';
 import { sendEventsOverSocket, type WireEvent } from '../../../src/replay/replay-cli';
 import { dataFile, describeWithData } from '../../helpers/data';
+import { mulberry32 } from '../../../src/replay/mulberry32';
 
 /**
  * "Time is a function of the log" (issue: event time that tells the truth). The same real data is
@@ -46,17 +47,6 @@ afterEach(async () => {
   for (const a of apps.splice(0)) await a.stop();
 });
 
-/** A deterministic PRNG (mulberry32) so every run of the test is the same. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function chunks<T>(xs: readonly T[], sizes: () => number): T[][] {
   const out: T[][] = [];
@@ -146,7 +136,7 @@ const scenarios: Record<string, Scenario> = {
   },
   '(c) batches swapped in transit': async (events) => {
     const { app, clock, send, close } = inProcessApp();
-    const r = rng(7);
+    const r = mulberry32(7);
     const bs = chunks(events, () => 200);
     for (let i = 0; i < bs.length; i += 2) {
       const pair = i + 1 < bs.length ? [bs[i + 1]!, bs[i]!] : [bs[i]!];
@@ -159,7 +149,7 @@ const scenarios: Record<string, Scenario> = {
   },
   '(d) random batch and slice sizes': async (events) => {
     const { app, clock, send, close } = inProcessApp(7);
-    const r = rng(11);
+    const r = mulberry32(11);
     for (const b of chunks(events, () => 1 + Math.floor(r() * 500))) {
       clock.set(Math.max(clock.now(), lastTs(b)));
       await send(b);

@@ -1,21 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ItemsetCounter, type ItemsetCounterOptions } from '../../../../processors/cross-sell/itemset-counter';
+import { mulberry32 } from '../../../../src/replay/mulberry32';
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Baskets over `items` distinct items with a skewed (roughly Zipf) popularity; repeats allowed in a basket. */
 function baskets(seed: number, count: number, items: number, maxLen: number): string[][] {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const out: string[][] = [];
   for (let i = 0; i < count; i++) {
     const len = 1 + Math.floor(r() * maxLen);

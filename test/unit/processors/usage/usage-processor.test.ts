@@ -8,22 +8,13 @@ import { createLogger } from '../../../../src/logger';
 import { createCoreMetrics } from '../../../../src/metrics/core-metrics';
 import { Pipeline } from '../../../../src/pipeline/pipeline';
 import { click, form, pageView } from '../../../helpers/enriched-events';
+import { mulberry32 } from '../../../../src/replay/mulberry32';
 
 const MIN = 60_000;
 const DAY = 24 * 60 * MIN;
 const T0 = Date.UTC(2026, 0, 5, 10, 0, 0);
 const GAP = 30 * MIN;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function setup(usage: Record<string, unknown> | undefined = undefined, time: Record<string, unknown> = {}) {
   const config = loadConfig({}, {
