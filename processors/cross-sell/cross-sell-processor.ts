@@ -653,19 +653,20 @@ function viewSequences(s: SessionSummary, categoryLevel: boolean): { products: C
 }
 
 function seqFromSpans(ids: readonly string[], first: readonly number[], last: readonly number[]): CountedSequence {
-  const items: string[] = [];
+  const after = ids.map((id) => SEQ_AFTER + id);
+  const items: string[] = after.slice();
+  if (ids.length === 1) return { items, pairs: EMPTY_PAIRS };
   const pairs: Array<readonly [string, string]> = [];
   for (let i = 0; i < ids.length; i++) {
-    items.push(SEQ_AFTER + ids[i]!);
-    const before = SEQ_BEFORE + ids[i]!;
-    let starts = false;
+    const fi = first[i] ?? 0;
+    let before: string | undefined;
     for (let j = 0; j < ids.length; j++) {
-      if (i !== j && (first[i] ?? 0) < (last[j] ?? 0)) {
-        pairs.push([before, SEQ_AFTER + ids[j]!]);
-        starts = true;
+      if (i !== j && fi < (last[j] ?? 0)) {
+        before ??= SEQ_BEFORE + ids[i]!;
+        pairs.push([before, after[j]!]);
       }
     }
-    if (starts) items.push(before);
+    if (before !== undefined) items.push(before);
   }
   return { items, pairs };
 }
