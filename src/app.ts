@@ -5,7 +5,12 @@
  *
  * Shutdown order (SIGTERM): stop accepting (new frames get retry / 503, collect sockets close with
  * 1012) → close NATS ingest (drain the subscription) → drain the pipeline queue so every acknowledged
- * event reaches the processors → close the servers — all within `config.shutdownTimeoutMs`.
+ * event reaches the processors → the final state snapshot (embedded mode with a data directory) →
+ * close the servers — all within `config.shutdownTimeoutMs`.
+ *
+ * Embedded persistence: with `config.dataDir` the state (pipeline with its queue, dedupe ids) is
+ * restored at boot before any port opens, and snapshotted every `persistence.snapshotInterval`: a
+ * kill -9 loses at most what was acknowledged since the last snapshot.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
@@ -28,6 +33,15 @@ import { Pipeline } from './pipeline/pipeline';
 import type { FastifyInstance } from 'fastify';
 import { UsageProcessor } from '../processors/usage/usage-processor';
 import { EVENT_TYPES } from './types';
+import { configDigest, StateFile } from './persistence/state-file';
+import type { PipelineSnapshot } from './pipeline/pipeline';
+import type { DedupeSnapshot } from './ingest/event-deduplicator';
+
+/** What the embedded state file holds. */
+interface EmbeddedState {
+  readonly pipeline: PipelineSnapshot;
+  readonly dedupe: DedupeSnapshot;
+}
 
 export interface CreateAppOptions {
   readonly config: Config;
@@ -118,6 +132,72 @@ export function createApp(opts: CreateAppOptions): App {
     offers,
   };
   const wsCollector = new WsCollector({ config, gateway, metrics, logger, visitorSockets });
+  // NATS mode keeps its state in JetStream (issue "Durable by default"); the data directory is the embedded mode's.
+  const stateFile = config.dataDir !== undefined && config.natsUrl === undefined ? new StateFile<EmbeddedState>(config.dataDir) : undefined;
+  const digest = configDigest(config);
+  let snapshotTimer: NodeJS.Timeout | undefined;
+  let snapshotting: Promise<void> | undefined;
+
+  /** Takes and writes one snapshot (skipped while the previous write is still running). */
+  function snapshotNow(): Promise<void> {
+    if (stateFile === undefined) return Promise.resolve();
+    if (snapshotting !== undefined) return snapshotting;
+    const t0 = clock.now();
+    // Synchronous: a consistent cut between slices, queue included.
+    const state: EmbeddedState = { pipeline: pipeline.snapshot({ withQueue: true }), dedupe: gateway.dedupeSnapshot() };
+    snapshotting = stateFile
+      .write(digest, t0, state)
+      .then(
+        (bytes) => {
+          metrics.snapshots.inc({ outcome: 'ok' });
+          metrics.snapshotBytes.set(bytes);
+          metrics.snapshotDuration.set(Math.max(0, clock.now() - t0) / 1000);
+          metrics.snapshotLastSuccess.set(t0 / 1000);
+        },
+        (err: unknown) => {
+          metrics.snapshots.inc({ outcome: 'failed' });
+          logger.error({ err: new ClickstreamError('CM_ERR_SNAPSHOT', `cannot write the state to ${config.dataDir}: ${(err as Error).message}`, { cause: err }) }, 'state snapshot failed');
+        },
+      )
+      .finally(() => {
+        snapshotting = undefined;
+      });
+    return snapshotting;
+  }
+
+  /** Restores the embedded state, if any; a refused file is set aside and the server starts fresh. */
+  async function restoreState(): Promise<void> {
+    if (stateFile === undefined) return;
+    const t0 = clock.now();
+    const r = await stateFile.read(digest);
+    switch (r.kind) {
+      case 'none':
+        logger.info({ dataDir: config.dataDir }, 'no saved state: starting fresh');
+        return;
+      case 'refused':
+        metrics.restoreRefused.inc();
+        logger.error({ err: new ClickstreamError('CM_ERR_SNAPSHOT', `saved state refused: ${r.reasons.join('; ')}`), dataDir: config.dataDir }, 'starting fresh; the refused files are kept as state.refused-*');
+        await stateFile.setAside(clock.now());
+        return;
+      case 'ok': {
+        try {
+          pipeline.restore(r.envelope.state.pipeline);
+          gateway.restoreDedupe(r.envelope.state.dedupe);
+        } catch (err) {
+          metrics.restoreRefused.inc();
+          throw new ClickstreamError('CM_ERR_SNAPSHOT', `cannot restore ${r.file}: ${(err as Error).message}`, { cause: err });
+        }
+        const seconds = Math.max(0, clock.now() - t0) / 1000;
+        metrics.restoreDuration.set(seconds);
+        logger.info({ file: r.file, bytes: r.bytes, takenAt: new Date(r.envelope.takenAt).toISOString(), queued: r.envelope.state.pipeline.queued?.length ?? 0, seconds }, 'state restored');
+        return;
+      }
+      default: {
+        const _: never = r;
+        return _;
+      }
+    }
+  }
 
   let ready = false;
   let publicServer: PublicServer | undefined;
@@ -133,7 +213,12 @@ export function createApp(opts: CreateAppOptions): App {
       }
     }
     await offers.start(nc);
+    await restoreState();
     pipeline.start();
+    if (stateFile !== undefined) {
+      snapshotTimer = setInterval(() => void snapshotNow(), config.persistence.snapshotIntervalMs);
+      snapshotTimer.unref();
+    }
     if (natsIngest !== undefined && nc !== undefined) await natsIngest.start(nc);
     adminServer = await createAdminServer({ ctx, quarantine, ready: () => ready });
     publicServer = await createPublicServer({ ctx, gateway, wsCollector, visitorSockets });
@@ -155,6 +240,10 @@ export function createApp(opts: CreateAppOptions): App {
     if (publicServer !== undefined) await withTimeout(publicServer.close(), left());
     const drained = await withTimeout(pipeline.drain().then(() => true), left());
     pipeline.stop();
+    if (snapshotTimer !== undefined) clearInterval(snapshotTimer);
+    // The final snapshot: with the queue included it is complete even when the drain timed out.
+    await withTimeout(snapshotting ?? Promise.resolve(), Math.max(left(), 1_000));
+    await withTimeout(snapshotNow(), Math.max(left(), 5_000));
     await withTimeout(offers.close(), Math.max(left(), 500));
     if (nc !== undefined) await withTimeout(nc.drain().catch((err: unknown) => logger.warn({ err }, 'NATS drain failed')), Math.max(left(), 500));
     if (adminServer !== undefined) await withTimeout(adminServer.close(), Math.max(left(), 500));

@@ -10,7 +10,8 @@ import { ClickstreamError } from './errors';
 import { createLogger } from './logger';
 
 async function serve(): Promise<void> {
-  const config = loadConfig();
+  // The embedded mode is durable by default: state in ./data unless DATA_DIR (or dataDir) says otherwise.
+  const config = loadConfig(undefined, {}, { dataDir: './data' });
   const logger = createLogger(config.logLevel);
   const app = createApp({ config, logger });
   let exiting = false;

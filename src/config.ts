@@ -21,6 +21,8 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 5_000;
 export const DEFAULT_PANE_MS = 60_000;
 export const DEFAULT_RETENTION_PANES = 24 * 60;
 export const DEFAULT_MAX_FUTURE_SKEW_MS = 10 * 60_000;
+/** How often the embedded state is written to DATA_DIR. */
+export const DEFAULT_SNAPSHOT_INTERVAL_MS = 10_000;
 /** Page views kept per session (sessionizer), count. */
 export const DEFAULT_MAX_SESSION_PAGES = 200;
 export const DEFAULT_MAX_EVENT_AGE_MS = 7 * 24 * 3_600_000;
@@ -63,6 +65,15 @@ export interface Config {
   readonly host: string;
   /** NATS server URL; unset = embedded mode (no broker). */
   readonly natsUrl: string | undefined;
+  /**
+   * Embedded mode: where the state is snapshotted (`DATA_DIR`; `serve` defaults it to ./data) and
+   * restored from at boot; undefined = no persistence (apps built by tests and benchmarks).
+   */
+  readonly dataDir: string | undefined;
+  readonly persistence: {
+    /** How often the embedded state is snapshotted to the data directory (also on SIGTERM), ms. */
+    readonly snapshotIntervalMs: number;
+  };
   /** Number of visitor partitions. */
   readonly partitions: number;
   readonly ingest: {
@@ -312,7 +323,7 @@ function parseSite(problems: Problems, raw: unknown, i: number): SiteConfig | un
  * Builds the config from an environment (default: process.env) and the JSON file it names in
  * CONFIG_FILE, on top of the defaults. `overrides` (tests, benchmarks) win over both.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw = {}): Config {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw = {}, defaults: { readonly dataDir?: string } = {}): Config {
   const problems = new Problems();
   let file: Raw = {};
   const path = env['CONFIG_FILE'];
@@ -326,6 +337,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
   const raw: Raw = { ...file, ...overrides };
   const ing = section(problems, raw, 'ingest');
   const tim = section(problems, raw, 'time');
+  const per = section(problems, raw, 'persistence');
+  const dataDirRaw = env['DATA_DIR'] ?? (typeof raw['dataDir'] === 'string' ? raw['dataDir'] : undefined) ?? defaults.dataDir;
   const off = section(problems, raw, 'offers');
   const sites = new Map<string, SiteConfig>([[DEMO_SITE.id, DEMO_SITE]]);
   const sitesRaw = raw['sites'] ?? [];
@@ -343,6 +356,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
     adminPort: int(problems, raw, 'adminPort', env['ADMIN_PORT'], DEFAULT_ADMIN_PORT, 0, 65535),
     host: env['HOST'] ?? (typeof raw['host'] === 'string' ? raw['host'] : '0.0.0.0'),
     natsUrl: natsUrl === '' ? undefined : natsUrl,
+    dataDir: dataDirRaw === '' ? undefined : dataDirRaw,
+    persistence: Object.freeze({
+      snapshotIntervalMs: dur(problems, per, 'snapshotInterval', env['SNAPSHOT_INTERVAL'], DEFAULT_SNAPSHOT_INTERVAL_MS),
+    }),
     partitions: int(problems, raw, 'partitions', env['PARTITIONS'], DEFAULT_PARTITIONS, 1, 4096),
     ingest: Object.freeze({
       maxFrameBytes: int(problems, ing, 'maxFrameBytes', undefined, 256 * 1024, 1024),
@@ -393,6 +410,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
     shutdownTimeoutMs: dur(problems, raw, 'shutdownTimeout', env['SHUTDOWN_TIMEOUT'], 10_000),
   };
   if (config.time.paneMs <= 0) problems.add('time.pane', 'must be positive');
+  if (config.persistence.snapshotIntervalMs < 100) problems.add('persistence.snapshotInterval', 'must be at least 100 ms');
   if (config.time.allowedLatenessMs > config.time.paneMs * config.time.retentionPanes) {
     problems.add('time.allowedLateness', `must not exceed the retained panes (pane × retentionPanes = ${config.time.paneMs * config.time.retentionPanes} ms): an event could count in no pane`);
   }

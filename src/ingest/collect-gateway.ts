@@ -18,7 +18,7 @@ import { EventValidator } from '../events/event-validator';
 import type { Logger } from '../logger';
 import type { CoreMetrics } from '../metrics/core-metrics';
 import { EVENT_TYPES, type EventType } from '../types';
-import { EventDeduplicator } from './event-deduplicator';
+import { EventDeduplicator, type DedupeSnapshot } from './event-deduplicator';
 import { QUARANTINE_SAMPLE_CHARS, Quarantine, UNKNOWN_SITE, type IngestTransport } from './quarantine';
 import { RateLimiter } from './rate-limiter';
 
@@ -186,6 +186,15 @@ export class CollectGateway {
     const given = Buffer.from(authorization);
     const expected = Buffer.from(`Bearer ${site.secret}`);
     return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  /** The event ids remembered for duplicate detection (a restart must still drop a client's retries). */
+  dedupeSnapshot(): DedupeSnapshot {
+    return this.#dedupe.snapshot();
+  }
+
+  restoreDedupe(s: DedupeSnapshot): void {
+    this.#dedupe.restore(s);
   }
 
   /** Drops a client's rate-limit bucket (its connection closed). */

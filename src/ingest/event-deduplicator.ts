@@ -17,6 +17,9 @@ export interface EventDeduplicatorOptions {
   readonly onEvict: () => void;
 }
 
+/** Remembered ids as [site\u0000id, first seen (clock ms), ttl ms]. */
+export type DedupeSnapshot = Array<[string, number, number]>;
+
 export class EventDeduplicator {
   readonly #seen: LRUCache<string, true>;
 
@@ -45,6 +48,16 @@ export class EventDeduplicator {
   /** Remembers an id; call only once the event was accepted, so a refused batch can be retried. */
   remember(site: string, id: string): void {
     this.#seen.set(key(site, id), true);
+  }
+
+  /** The remembered ids with their ages (lru-cache's portable dump), for a snapshot. */
+  snapshot(): DedupeSnapshot {
+    return this.#seen.dump().map(([k, e]) => [k, e.start ?? 0, e.ttl ?? 0]);
+  }
+
+  /** Loads a snapshot (ids keep the time they were first seen, so their TTL runs on). */
+  restore(s: DedupeSnapshot): void {
+    this.#seen.load(s.map(([k, start, ttl]) => [k, { value: true as const, start, ttl }]));
   }
 
   /** Ids currently remembered (expired ones may still count until touched). */

@@ -59,6 +59,37 @@ export function createCoreMetrics(registry: Registry, opts: { defaultMetrics?: b
       labelNames: ['site', 'processor'] as const,
       registers,
     }),
+    snapshots: new Counter({
+      name: 'clickstream_snapshots_total',
+      help: 'State snapshots written to the data directory (embedded mode), by outcome (ok, failed).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    snapshotLastSuccess: new Gauge({
+      name: 'clickstream_snapshot_last_success_timestamp_seconds',
+      help: 'Wall clock of the last state snapshot written (0: none yet); its age is time() minus this.',
+      registers,
+    }),
+    snapshotBytes: new Gauge({
+      name: 'clickstream_snapshot_bytes',
+      help: 'Size of the last state snapshot written (gzipped JSON).',
+      registers,
+    }),
+    snapshotDuration: new Gauge({
+      name: 'clickstream_snapshot_duration_seconds',
+      help: 'Time the last state snapshot took (serialise, compress, write, fsync, rename).',
+      registers,
+    }),
+    restoreDuration: new Gauge({
+      name: 'clickstream_restore_duration_seconds',
+      help: 'Time the state restore at boot took (0 when nothing was restored).',
+      registers,
+    }),
+    restoreRefused: new Counter({
+      name: 'clickstream_restore_refused_total',
+      help: 'State files refused at boot (corrupt, another format version or another configuration); the server started fresh.',
+      registers,
+    }),
     watermarkLag: new Gauge({
       name: 'clickstream_watermark_lag_seconds',
       help: "Wall clock minus the site's event-time watermark, by site.",

@@ -5,6 +5,7 @@ import type { EnrichedEvent, LogRecord, SessionSignal, TickRecord } from '../eve
 import type { Logger } from '../logger';
 import type { CoreMetrics } from '../metrics/core-metrics';
 import type { Processor } from '../../processors/processor';
+import { UNSESSIONIZED } from '../events/event-enricher';
 import { epochMillis, type EpochMillis } from '../types';
 import { Sessionizer, type SessionizerSnapshot } from './sessionizer';
 import { LateLog, type LateEntry, type LateReason } from './late-log';
@@ -36,12 +37,14 @@ const OVERLOADED: OfferResult = Object.freeze({ kind: 'overloaded' });
 
 /**
  * The pipeline's processing state (JSON-serialisable): each site's watermarks, sessions and
- * processor snapshots. Queued records are not part of it: after a crash the stream is resumed from
- * the sequence the snapshot was taken at (JetStream), so they are delivered again.
+ * processor snapshots, and (`withQueue`) the records acknowledged but not yet processed — in the
+ * embedded mode the queue is the only copy of them; on JetStream the stream is resumed instead.
  */
 export interface PipelineSnapshot {
   readonly v: 2;
   readonly sites: Record<string, { readonly clock: WatermarkTrackerSnapshot; readonly sessions: SessionizerSnapshot; readonly processors: Record<string, unknown> }>;
+  /** Queued records in log order (events without their session context). */
+  readonly queued?: readonly LogRecord[];
 }
 
 interface SiteRuntime {
@@ -198,20 +201,34 @@ export class Pipeline {
     return this.#sites.get(site)?.sessionizer;
   }
 
-  /** Snapshot of the processing state; take it between slices with an empty queue (after `drain`) so it is consistent. */
-  snapshot(): PipelineSnapshot {
+  /**
+   * Snapshot of the processing state. Synchronous, so it is always taken between slices; with
+   * `withQueue` it also holds the queued records, so processing state + queue = everything acknowledged.
+   */
+  snapshot(opts: { withQueue?: boolean } = {}): PipelineSnapshot {
     const sites: Record<string, PipelineSnapshot['sites'][string]> = {};
     for (const [id, rt] of this.#sites) {
       const processors: Record<string, unknown> = {};
       for (const p of rt.processors) processors[p.name] = p.snapshot();
       sites[id] = { clock: rt.clock.snapshot(), sessions: rt.sessionizer.snapshot(), processors };
     }
-    return { v: 2, sites };
+    if (opts.withQueue !== true) return { v: 2, sites };
+    const queued: LogRecord[] = [];
+    for (let i = 0; i < this.#size; i++) {
+      const r = this.#queue[(this.#head + i) % this.#capacity]!;
+      queued.push(r.type === 'tick' ? r : { ...r, session: UNSESSIONIZED });
+    }
+    return { v: 2, sites, queued };
   }
 
-  /** Restores a snapshot: watermarks, sessions, processors (sites or processors missing from it keep their state). */
+  /**
+   * Restores a snapshot: watermarks, sessions, processors (sites or processors missing from it keep
+   * their state), then its queued records go back into the queue, judged again on the append side in
+   * the same order (so the same verdicts). Call on an empty, unstarted pipeline.
+   */
   restore(snap: PipelineSnapshot): void {
     if (snap.v !== 2) throw new ClickstreamError('CM_ERR_SNAPSHOT', `pipeline snapshot version ${String(snap.v)}, expected 2`);
+    if ((snap.queued?.length ?? 0) > this.#capacity - this.#size) throw new ClickstreamError('CM_ERR_SNAPSHOT', `the snapshot holds ${snap.queued?.length} queued records, more than ingest.queueCapacity`);
     for (const [id, s] of Object.entries(snap.sites)) {
       const rt = this.#sites.get(id);
       if (rt === undefined) continue;
@@ -224,6 +241,15 @@ export class Pipeline {
         if (ps !== undefined) p.restore(ps);
       }
     }
+    for (const r of snap.queued ?? []) {
+      const rt = this.#sites.get(r.site);
+      if (rt === undefined) continue;
+      if (r.type === 'tick') {
+        rt.appendClock.tick(r.ts, r.at);
+        this.#push(r);
+      } else if (this.#judge(rt, r)) this.#push(r);
+    }
+    this.#metrics.ingestQueueDepth.set(this.#size);
   }
 
   /**

@@ -37,7 +37,8 @@ describe('SIGTERM with events in flight', () => {
     const [port, adminPort] = [await freePort(), await freePort()];
     proc = spawn(process.execPath, [cli, 'serve'], {
       cwd: root,
-      env: { ...process.env, PORT: String(port), ADMIN_PORT: String(adminPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT: 'PT10S', NATS_URL: '' },
+      // DATA_DIR='' : no state file here (the persistence tests cover restarts).
+      env: { ...process.env, PORT: String(port), ADMIN_PORT: String(adminPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT: 'PT10S', NATS_URL: '', DATA_DIR: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -1,15 +1,11 @@
-import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ContentProcessor } from '../../../processors/content/content-processor';
-import { CrossSellProcessor } from '../../../processors/cross-sell/cross-sell-processor';
-import { NavigationProcessor } from '../../../processors/navigation/navigation-processor';
-import { UsageProcessor } from '../../../processors/usage/usage-processor';
 import { createApp, type App } from '../../../src/app';
 import { ManualClock } from '../../../src/clock';
 import { loadConfig } from '../../../src/config';
 import { createLogger } from '../../../src/logger';
 import { digineticaEvents, kosarakEvents, readDigineticaViews, readKosarakSessions, readRetailBaskets, retailEvents } from '../../../src/replay/dataset-readers';
 import { sendEventsOverSocket, type WireEvent } from '../../../src/replay/replay-cli';
+import { appDigest, type AppDigest } from '../../helpers/app-digest';
 import { dataFile, describeWithData } from '../../helpers/data';
 import { mulberry32 } from '../../../src/replay/mulberry32';
 
@@ -59,32 +55,6 @@ function chunks<T>(xs: readonly T[], sizes: () => number): T[][] {
 }
 
 const lastTs = (events: readonly WireEvent[]) => events.reduce((m, e) => Math.max(m, e.ts), 0);
-
-/**
- * Every window of every statistics processor and every rule set, hashed per part (so a failure names
- * the part that differs); rule-set versions are left out: they count recomputes, which depend on how
- * often the watermark moved.
- */
-function digest(app: App): { hash: string; usage: UsageProcessor; nav: NavigationProcessor; cross: CrossSellProcessor; parts: Record<string, unknown> } {
-  const wm = app.pipeline.watermark('eq');
-  const usage = app.pipeline.processor('eq', 'usage') as UsageProcessor;
-  const nav = app.pipeline.processor('eq', 'navigation') as NavigationProcessor;
-  const content = app.pipeline.processor('eq', 'content') as ContentProcessor;
-  const cross = app.pipeline.processor('eq', 'cross-sell') as CrossSellProcessor;
-  const parts = {
-    usage: usage.windows(MIN, 100_000),
-    navigation: nav.windows(MIN, 100_000, { watermark: wm }),
-    navigationHour: nav.windows(60 * MIN, 1_000, { watermark: wm }),
-    content: content.windows(MIN, 100_000, { watermark: wm }),
-    rules: cross.settings.windows.map((w) => {
-      const rs = cross.current(w);
-      return { window: rs.window, baskets: rs.baskets, errorBound: rs.errorBound, rules: rs.rules };
-    }),
-  };
-  const h = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 12);
-  const byPart = Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, h(v)]));
-  return { hash: JSON.stringify(byPart), usage, nav, cross, parts };
-}
 
 /** An app in this process with a manual clock; frames go through the real gateway (decode, validate, dedupe, enrich). */
 function inProcessApp(sliceEvents?: number) {
@@ -185,16 +155,16 @@ const scenarios: Record<string, Scenario> = {
 };
 
 async function hashesOf(events: WireEvent[]) {
-  const out: Record<string, ReturnType<typeof digest>> = {};
+  const out: Record<string, AppDigest> = {};
   for (const [name, run] of Object.entries(scenarios)) {
     const app = await run(events.map((e) => ({ ...e })));
-    out[name] = digest(app);
+    out[name] = appDigest(app, 'eq');
     await app.stop();
   }
   return out;
 }
 
-function expectAllEqual(d: Record<string, ReturnType<typeof digest>>): void {
+function expectAllEqual(d: Record<string, AppDigest>): void {
   const hashes = Object.fromEntries(Object.entries(d).map(([k, v]) => [k, v.hash]));
   const first = Object.values(hashes)[0];
   expect(hashes).toEqual(Object.fromEntries(Object.keys(hashes).map((k) => [k, first])));

@@ -1,0 +1,141 @@
+/**
+ * The embedded mode's durable state (issue "Durable by default", embedded part): the whole processing
+ * state of one process as one gzipped JSON file in DATA_DIR, written atomically — temp file, fsync,
+ * the current file kept as the previous one, rename, fsync of the directory — so a crash at any point
+ * leaves a complete current or previous file. Reading falls back to the previous file when the current
+ * one is missing or corrupt; a file from another format version or another configuration is refused
+ * with its reason (and moved aside for inspection), never half-applied.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gunzip, gzip } from 'node:zlib';
+import type { Config } from '../config';
+
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+export const STATE_FORMAT = 'clickstream-miner-state';
+export const STATE_VERSION = 1;
+const CURRENT = 'state.json.gz';
+const PREVIOUS = 'state.prev.json.gz';
+
+/** What a state file holds around the app's own payload. */
+export interface StateEnvelope<T> {
+  readonly format: typeof STATE_FORMAT;
+  readonly v: number;
+  /** Digest of the configuration that shapes the state (partitions, time, sites and their processors). */
+  readonly configDigest: string;
+  /** Wall clock when it was taken, epoch ms. */
+  readonly takenAt: number;
+  readonly state: T;
+}
+
+export type StateReadOutcome<T> =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'ok'; readonly envelope: StateEnvelope<T>; readonly file: string; readonly bytes: number }
+  /** Nothing usable: every candidate was corrupt, from another version or another config (reasons in order). */
+  | { readonly kind: 'refused'; readonly reasons: readonly string[] };
+
+/** The parts of the configuration a snapshot depends on: restoring under others would misread it. */
+export function configDigest(config: Config): string {
+  const sites = [...config.sites.values()].map((s) => ({ id: s.id, timeZone: s.timeZone, urlRules: s.urlRules, processors: s.processors }));
+  const shape = { partitions: config.partitions, time: config.time, sites };
+  return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 32);
+}
+
+export class StateFile<T> {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** Writes the state atomically; returns the compressed size in bytes. */
+  async write(configDigestValue: string, takenAt: number, state: T): Promise<number> {
+    await mkdir(this.dir, { recursive: true });
+    const envelope: StateEnvelope<T> = { format: STATE_FORMAT, v: STATE_VERSION, configDigest: configDigestValue, takenAt, state };
+    const body = await gzipAsync(Buffer.from(JSON.stringify(envelope)), { level: 1 });
+    const tmp = join(this.dir, `${CURRENT}.tmp`);
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(body);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    const current = join(this.dir, CURRENT);
+    if (await exists(current)) await rename(current, join(this.dir, PREVIOUS));
+    await rename(tmp, current);
+    await syncDir(this.dir);
+    return body.length;
+  }
+
+  /** The newest usable state: the current file, else the previous one. */
+  async read(expectedDigest: string): Promise<StateReadOutcome<T>> {
+    const reasons: string[] = [];
+    let found = false;
+    for (const name of [CURRENT, PREVIOUS]) {
+      const file = join(this.dir, name);
+      if (!(await exists(file))) continue;
+      found = true;
+      try {
+        const raw = await readFile(file);
+        const envelope = JSON.parse((await gunzipAsync(raw)).toString('utf8')) as Partial<StateEnvelope<T>>;
+        if (envelope.format !== STATE_FORMAT) {
+          reasons.push(`${name}: not a ${STATE_FORMAT} file`);
+          continue;
+        }
+        if (envelope.v !== STATE_VERSION) {
+          reasons.push(`${name}: format version ${String(envelope.v)}, this build reads ${STATE_VERSION}`);
+          continue;
+        }
+        if (envelope.configDigest !== expectedDigest) {
+          reasons.push(`${name}: taken under another configuration (partitions, time or site settings changed)`);
+          continue;
+        }
+        return { kind: 'ok', envelope: envelope as StateEnvelope<T>, file, bytes: raw.length };
+      } catch (err) {
+        reasons.push(`${name}: unreadable (${(err as Error).message})`);
+      }
+    }
+    return found ? { kind: 'refused', reasons } : { kind: 'none' };
+  }
+
+  /** Moves refused files aside (`state.refused-<ms>.json.gz`) so the next write starts clean and an operator can inspect them. */
+  async setAside(now: number): Promise<void> {
+    for (const name of [CURRENT, PREVIOUS]) {
+      const file = join(this.dir, name);
+      if (await exists(file)) await rename(file, join(this.dir, `state.refused-${now}-${name}`));
+    }
+  }
+
+  /** Removes the state files (tests). */
+  async clear(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  // TRICKY: a rename is durable only once the directory entry is; some platforms refuse fsync on a directory.
+  try {
+    const fh = await open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // best effort
+  }
+}

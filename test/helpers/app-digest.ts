@@ -1,0 +1,40 @@
+import { createHash } from 'node:crypto';
+import type { ContentProcessor } from '../../processors/content/content-processor';
+import type { CrossSellProcessor } from '../../processors/cross-sell/cross-sell-processor';
+import type { NavigationProcessor } from '../../processors/navigation/navigation-processor';
+import type { UsageProcessor } from '../../processors/usage/usage-processor';
+import type { App } from '../../src/app';
+
+const MIN = 60_000;
+
+export interface AppDigest {
+  /** Per-part hashes (usage, navigation, navigationHour, content, rules) as one JSON string: a failure names the part. */
+  readonly hash: string;
+  readonly usage: UsageProcessor;
+  readonly nav: NavigationProcessor;
+  readonly cross: CrossSellProcessor;
+}
+
+/**
+ * Every window of every statistics processor of a site and every rule set, hashed per part. Rule-set
+ * versions are left out: they count recomputes, which depend on how often the watermark moved.
+ */
+export function appDigest(app: App, site: string): AppDigest {
+  const wm = app.pipeline.watermark(site);
+  const usage = app.pipeline.processor(site, 'usage') as UsageProcessor;
+  const nav = app.pipeline.processor(site, 'navigation') as NavigationProcessor;
+  const content = app.pipeline.processor(site, 'content') as ContentProcessor;
+  const cross = app.pipeline.processor(site, 'cross-sell') as CrossSellProcessor;
+  const parts = {
+    usage: usage.windows(MIN, 100_000),
+    navigation: nav.windows(MIN, 100_000, { watermark: wm }),
+    navigationHour: nav.windows(60 * MIN, 1_000, { watermark: wm }),
+    content: content.windows(MIN, 100_000, { watermark: wm }),
+    rules: cross.settings.windows.map((w) => {
+      const rs = cross.current(w);
+      return { window: rs.window, baskets: rs.baskets, errorBound: rs.errorBound, rules: rs.rules };
+    }),
+  };
+  const h = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 12);
+  return { hash: JSON.stringify(Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, h(v)]))), usage, nav, cross };
+}
