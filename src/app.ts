@@ -200,31 +200,78 @@ export function createApp(opts: CreateAppOptions): App {
   }
 
   let ready = false;
+  /** True while the app's NATS connection is up (always true in the embedded mode). */
+  let natsUp = config.natsUrl === undefined;
+  let natsConnecting: Promise<void> | undefined;
+
+  /**
+   * Connects to NATS for as long as it takes (never crashing the process when the server is down at
+   * boot), then attaches offers and ingest; the client then reconnects forever by itself. Every loss
+   * and return is logged, and readiness follows it.
+   */
+  async function connectNats(url: string, firstTried: () => void): Promise<void> {
+    let attempt = 0;
+    while (stopping === undefined) {
+      try {
+        nc = await connect({ servers: url, name: 'clickstream-miner', maxReconnectAttempts: -1, reconnectTimeWait: 1_000, timeout: 2_000 });
+        break;
+      } catch (err) {
+        firstTried();
+        if (attempt++ % 10 === 0) logger.warn({ err: new ClickstreamError('CM_ERR_NATS', `cannot connect to ${url}: ${(err as Error).message}`, { cause: err }), attempt }, 'NATS unreachable; not ready, retrying');
+        await new Promise((r) => setTimeout(r, 1_000).unref());
+      }
+    }
+    const conn = nc;
+    if (conn === undefined) return;
+    if (stopping !== undefined) {
+      await conn.close();
+      return;
+    }
+    await offers.start(conn);
+    if (natsIngest !== undefined) await natsIngest.start(conn);
+    natsUp = true;
+    firstTried();
+    logger.info({ url }, 'NATS connected');
+    void (async () => {
+      for await (const st of conn.status()) {
+        if (st.type === 'disconnect') {
+          natsUp = false;
+          logger.warn({ server: st.server }, 'NATS connection lost; not ready, reconnecting');
+        } else if (st.type === 'reconnect') {
+          natsUp = true;
+          logger.info({ server: st.server }, 'NATS connection back');
+        }
+      }
+    })();
+  }
   let publicServer: PublicServer | undefined;
   let adminServer: FastifyInstance | undefined;
   let stopping: Promise<ShutdownReport> | undefined;
 
   async function start(): Promise<{ port: number; adminPort: number }> {
-    if (config.natsUrl !== undefined) {
-      try {
-        nc = await connect({ servers: config.natsUrl, name: 'clickstream-miner' });
-      } catch (err) {
-        throw new ClickstreamError('CM_ERR_NATS', `cannot connect to ${config.natsUrl}: ${(err as Error).message}`, { cause: err });
-      }
-    }
-    await offers.start(nc);
     await restoreState();
     pipeline.start();
     if (stateFile !== undefined) {
       snapshotTimer = setInterval(() => void snapshotNow(), config.persistence.snapshotIntervalMs);
       snapshotTimer.unref();
     }
-    if (natsIngest !== undefined && nc !== undefined) await natsIngest.start(nc);
-    adminServer = await createAdminServer({ ctx, quarantine, ready: () => ready });
+    adminServer = await createAdminServer({ ctx, quarantine, ready: () => ready && natsUp });
     publicServer = await createPublicServer({ ctx, gateway, wsCollector, visitorSockets });
     await adminServer.listen({ port: config.adminPort, host: config.host });
     await publicServer.app.listen({ port: config.port, host: config.host });
     ready = true;
+    // NATS: start() waits for the first attempt; while the server is unreachable the ports answer
+    // (readyz 503) and the connection is retried in the background.
+    if (config.natsUrl !== undefined) {
+      const url = config.natsUrl;
+      let firstTried: () => void = () => undefined;
+      const tried = new Promise<void>((r) => (firstTried = r));
+      natsConnecting = connectNats(url, firstTried).catch((err: unknown) => {
+        firstTried();
+        logger.error({ err }, 'NATS set-up failed');
+      });
+      await tried;
+    }
     const ports = { port: portOf(publicServer.app), adminPort: portOf(adminServer) };
     logger.info({ ...ports, nats: config.natsUrl !== undefined, sites: [...config.sites.keys()] }, 'clickstream-miner listening');
     return ports;
@@ -236,6 +283,7 @@ export function createApp(opts: CreateAppOptions): App {
     const deadline = clock.now() + config.shutdownTimeoutMs;
     const left = (): number => Math.max(0, deadline - clock.now());
     await wsCollector.closeAll(Math.min(1_000, left()));
+    if (natsConnecting !== undefined) await withTimeout(natsConnecting, Math.min(2_000, left()));
     if (natsIngest !== undefined) await natsIngest.stop();
     if (publicServer !== undefined) await withTimeout(publicServer.close(), left());
     const drained = await withTimeout(pipeline.drain().then(() => true), left());

@@ -13,6 +13,8 @@ import type { CollectGateway } from './collect-gateway';
 import type { Quarantine, QuarantineItem } from './quarantine';
 
 export const INGEST_SUBJECT = 'cm.ingest.*';
+/** Every gateway subscribes in this queue group: NATS hands each message to one of them, so none is counted twice. */
+export const INGEST_QUEUE = 'clickstream-miner-ingest';
 export const QUARANTINE_SUBJECT_PREFIX = 'cm.quarantine.';
 
 export interface NatsIngestDeps {
@@ -44,10 +46,10 @@ export class NatsIngest {
   async start(nc: NatsConnection): Promise<void> {
     this.#nc = nc;
     this.#unlisten = this.#quarantine.onItem((item) => this.#publishQuarantine(nc, item));
-    this.#sub = nc.subscribe(INGEST_SUBJECT, { callback: (err, msg) => (err === null ? this.#onMessage(msg) : this.#logger.error({ err }, 'ingest subscription failed')) });
+    this.#sub = nc.subscribe(INGEST_SUBJECT, { queue: INGEST_QUEUE, callback: (err, msg) => (err === null ? this.#onMessage(msg) : this.#logger.error({ err }, 'ingest subscription failed')) });
     // The subscription is registered once the server has seen it: flush so a producer starting right after start() is heard.
     await nc.flush();
-    this.#logger.info({ subject: INGEST_SUBJECT }, 'NATS ingest subscribed');
+    this.#logger.info({ subject: INGEST_SUBJECT, queue: INGEST_QUEUE }, 'NATS ingest subscribed');
   }
 
   /** Stops taking messages (drains the subscription: messages already delivered are still judged). */

@@ -45,8 +45,8 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-export async function startNatsServer(opts: { jetstream?: boolean; args?: string[] } = {}): Promise<NatsServerHandle> {
-  const port = await freePort();
+export async function startNatsServer(opts: { jetstream?: boolean; args?: string[]; port?: number } = {}): Promise<NatsServerHandle> {
+  const port = opts.port ?? (await freePort());
   const storeDir = mkdtempSync(join(tmpdir(), 'cm-nats-'));
   const args = ['-a', '127.0.0.1', '-p', String(port), ...(opts.jetstream === false ? [] : ['-js', '-sd', storeDir]), ...(opts.args ?? [])];
   const proc = spawn(NATS_SERVER_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
