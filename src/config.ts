@@ -197,9 +197,18 @@ type Raw = Record<string, unknown>;
 
 /** Collects every problem before failing, so an operator fixes the config in one go. */
 class Problems {
-  readonly list: string[] = [];
+  readonly list: string[];
+  readonly #prefix: string;
+  constructor(list: string[] = [], prefix = '') {
+    this.list = list;
+    this.#prefix = prefix;
+  }
   add(key: string, why: string): void {
-    this.list.push(`${key}: ${why}`);
+    this.list.push(`${this.#prefix}${key}: ${why}`);
+  }
+  /** The same list, keys reported under `path.` */
+  scope(path: string): Problems {
+    return new Problems(this.list, `${this.#prefix}${path}.`);
   }
 }
 
@@ -238,6 +247,27 @@ function dur(problems: Problems, raw: Raw, key: string, envValue: string | undef
   return ms;
 }
 
+/** Reports every key of `obj` not in `allowed`, by its full path (a typo must never mean "default"). */
+function onlyKnown(problems: Problems, obj: Raw, where: string, allowed: readonly string[]): void {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.includes(k)) problems.add(where === '' ? k : `${where}.${k}`, `unknown key (expected one of ${allowed.join(', ')})`);
+  }
+}
+
+const TOP_KEYS = ['port', 'adminPort', 'host', 'natsUrl', 'dataDir', 'partitions', 'ingest', 'time', 'offers', 'persistence', 'sites', 'logLevel', 'shutdownTimeout'] as const;
+const INGEST_KEYS = [
+  'maxFrameBytes', 'maxBodyBytes', 'maxBatchEvents', 'maxFutureSkew', 'maxEventAge', 'clockTolerance', 'maxClockOffsets', 'dedupeCapacity', 'dedupeTtl',
+  'rateLimitPerSecond', 'rateLimitBurst', 'queueCapacity', 'quarantineCapacity', 'retryAfterSeconds', 'rateLimitMaxClients', 'maxVisitorSockets',
+] as const;
+const TIME_KEYS = ['outOfOrderness', 'idleTimeout', 'allowedLateness', 'pane', 'retentionPanes', 'sessionGap', 'sessionMax', 'maxVisitors', 'maxPagesPerSession', 'tick'] as const;
+const OFFERS_KEYS = [
+  'subscriberQueue', 'subscriberHighWaterBytes', 'maxSubscribersPerSite', 'webhookMaxAttempts', 'webhookBaseDelay', 'webhookMaxDelay', 'webhookTimeout',
+  'webhookMaxPending', 'deadLetterCapacity', 'attributionHorizon', 'attributionMaxVisitors', 'maxNatsInFlight',
+] as const;
+const PERSISTENCE_KEYS = ['snapshotInterval'] as const;
+const SITE_KEYS = ['id', 'publicKey', 'secret', 'allowedOrigins', 'timeZone', 'urlRules', 'processors'] as const;
+const URL_RULE_KEYS = ['keepParams', 'groups', 'searchParam'] as const;
+
 function section(problems: Problems, raw: Raw, key: string): Raw {
   const v = raw[key];
   if (v === undefined) return {};
@@ -265,6 +295,7 @@ function parseSite(problems: Problems, raw: unknown, i: number): SiteConfig | un
     return undefined;
   }
   const r = raw as Raw;
+  onlyKnown(problems, r, where, SITE_KEYS);
   const id = r['id'];
   if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
     problems.add(`${where}.id`, 'expected 1-64 characters of [A-Za-z0-9_-] (it is a NATS subject token and a metric label)');
@@ -285,7 +316,8 @@ function parseSite(problems: Problems, raw: unknown, i: number): SiteConfig | un
   } catch {
     problems.add(`${where}.timeZone`, `unknown IANA time zone ${JSON.stringify(timeZone)}`);
   }
-  const urlRaw = section(problems, r, 'urlRules');
+  const urlRaw = section(problems.scope(where), r, 'urlRules');
+  onlyKnown(problems, urlRaw, `${where}.urlRules`, URL_RULE_KEYS);
   const groupsRaw = urlRaw['groups'] ?? DEMO_SITE.urlRules.groups;
   const groups: Array<{ pattern: string; as: string }> = [];
   if (!Array.isArray(groupsRaw)) problems.add(`${where}.urlRules.groups`, 'expected an array of {pattern, as}');
@@ -303,7 +335,7 @@ function parseSite(problems: Problems, raw: unknown, i: number): SiteConfig | un
         problems.add(`${where}.urlRules.groups[${j}].pattern`, `invalid regular expression: ${(err as Error).message}`);
       }
     });
-  const procs = section(problems, r, 'processors');
+  const procs = section(problems.scope(where), r, 'processors');
   return Object.freeze({
     id: id as SiteId,
     publicKey: str('publicKey', `${id}-public-key`),
@@ -335,11 +367,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
     }
   }
   const raw: Raw = { ...file, ...overrides };
+  onlyKnown(problems, raw, '', TOP_KEYS);
   const ing = section(problems, raw, 'ingest');
   const tim = section(problems, raw, 'time');
   const per = section(problems, raw, 'persistence');
-  const dataDirRaw = env['DATA_DIR'] ?? (typeof raw['dataDir'] === 'string' ? raw['dataDir'] : undefined) ?? defaults.dataDir;
   const off = section(problems, raw, 'offers');
+  onlyKnown(problems, ing, 'ingest', INGEST_KEYS);
+  onlyKnown(problems, tim, 'time', TIME_KEYS);
+  onlyKnown(problems, off, 'offers', OFFERS_KEYS);
+  onlyKnown(problems, per, 'persistence', PERSISTENCE_KEYS);
+  // Problems inside a section are reported with its path (`ingest.maxBatchEvents`, not `maxBatchEvents`).
+  const [ingP, timP, offP, perP] = [problems.scope('ingest'), problems.scope('time'), problems.scope('offers'), problems.scope('persistence')];
+  const dataDirRaw = env['DATA_DIR'] ?? (typeof raw['dataDir'] === 'string' ? raw['dataDir'] : undefined) ?? defaults.dataDir;
+  // TODO(issue 10, 12): `sites` should replace the built-in demo site unless it lists it.
   const sites = new Map<string, SiteConfig>([[DEMO_SITE.id, DEMO_SITE]]);
   const sitesRaw = raw['sites'] ?? [];
   if (!Array.isArray(sitesRaw)) problems.add('sites', 'expected an array');
@@ -348,8 +388,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
       const site = parseSite(problems, s, i);
       if (site !== undefined) sites.set(site.id, site);
     });
-  const paneMs = dur(problems, tim, 'pane', undefined, DEFAULT_PANE_MS);
-  const retentionPanes = int(problems, tim, 'retentionPanes', undefined, DEFAULT_RETENTION_PANES, 1);
+  const paneMs = dur(timP, tim, 'pane', undefined, DEFAULT_PANE_MS);
+  const retentionPanes = int(timP, tim, 'retentionPanes', undefined, DEFAULT_RETENTION_PANES, 1);
   const natsUrl = env['NATS_URL'] ?? (typeof raw['natsUrl'] === 'string' ? raw['natsUrl'] : undefined);
   const config: Config = {
     port: int(problems, raw, 'port', env['PORT'], DEFAULT_PORT, 0, 65535),
@@ -358,52 +398,52 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
     natsUrl: natsUrl === '' ? undefined : natsUrl,
     dataDir: dataDirRaw === '' ? undefined : dataDirRaw,
     persistence: Object.freeze({
-      snapshotIntervalMs: dur(problems, per, 'snapshotInterval', env['SNAPSHOT_INTERVAL'], DEFAULT_SNAPSHOT_INTERVAL_MS),
+      snapshotIntervalMs: dur(perP, per, 'snapshotInterval', env['SNAPSHOT_INTERVAL'], DEFAULT_SNAPSHOT_INTERVAL_MS),
     }),
     partitions: int(problems, raw, 'partitions', env['PARTITIONS'], DEFAULT_PARTITIONS, 1, 4096),
     ingest: Object.freeze({
-      maxFrameBytes: int(problems, ing, 'maxFrameBytes', undefined, 256 * 1024, 1024),
-      maxBodyBytes: int(problems, ing, 'maxBodyBytes', undefined, 256 * 1024, 1024),
-      maxBatchEvents: int(problems, ing, 'maxBatchEvents', undefined, 500, 1),
-      maxFutureSkewMs: dur(problems, ing, 'maxFutureSkew', undefined, DEFAULT_MAX_FUTURE_SKEW_MS),
-      maxEventAgeMs: dur(problems, ing, 'maxEventAge', undefined, DEFAULT_MAX_EVENT_AGE_MS),
-      clockToleranceMs: dur(problems, ing, 'clockTolerance', undefined, DEFAULT_CLOCK_TOLERANCE_MS),
-      maxClockOffsets: int(problems, ing, 'maxClockOffsets', undefined, DEFAULT_MAX_CLOCK_OFFSETS, 1),
-      dedupeCapacity: int(problems, ing, 'dedupeCapacity', undefined, 1_000_000, 1),
-      dedupeTtlMs: dur(problems, ing, 'dedupeTtl', undefined, 3_600_000),
-      rateLimitPerSecond: int(problems, ing, 'rateLimitPerSecond', undefined, 2_000, 1),
-      rateLimitBurst: int(problems, ing, 'rateLimitBurst', undefined, 5_000, 1),
-      queueCapacity: int(problems, ing, 'queueCapacity', undefined, 100_000, 1),
-      quarantineCapacity: int(problems, ing, 'quarantineCapacity', undefined, 1_000, 1),
-      retryAfterSeconds: int(problems, ing, 'retryAfterSeconds', undefined, 1, 1),
-      rateLimitMaxClients: int(problems, ing, 'rateLimitMaxClients', undefined, 100_000, 1),
-      maxVisitorSockets: int(problems, ing, 'maxVisitorSockets', undefined, 100_000, 1),
+      maxFrameBytes: int(ingP, ing, 'maxFrameBytes', undefined, 256 * 1024, 1024),
+      maxBodyBytes: int(ingP, ing, 'maxBodyBytes', undefined, 256 * 1024, 1024),
+      maxBatchEvents: int(ingP, ing, 'maxBatchEvents', undefined, 500, 1),
+      maxFutureSkewMs: dur(ingP, ing, 'maxFutureSkew', undefined, DEFAULT_MAX_FUTURE_SKEW_MS),
+      maxEventAgeMs: dur(ingP, ing, 'maxEventAge', undefined, DEFAULT_MAX_EVENT_AGE_MS),
+      clockToleranceMs: dur(ingP, ing, 'clockTolerance', undefined, DEFAULT_CLOCK_TOLERANCE_MS),
+      maxClockOffsets: int(ingP, ing, 'maxClockOffsets', undefined, DEFAULT_MAX_CLOCK_OFFSETS, 1),
+      dedupeCapacity: int(ingP, ing, 'dedupeCapacity', undefined, 1_000_000, 1),
+      dedupeTtlMs: dur(ingP, ing, 'dedupeTtl', undefined, 3_600_000),
+      rateLimitPerSecond: int(ingP, ing, 'rateLimitPerSecond', undefined, 2_000, 1),
+      rateLimitBurst: int(ingP, ing, 'rateLimitBurst', undefined, 5_000, 1),
+      queueCapacity: int(ingP, ing, 'queueCapacity', undefined, 100_000, 1),
+      quarantineCapacity: int(ingP, ing, 'quarantineCapacity', undefined, 1_000, 1),
+      retryAfterSeconds: int(ingP, ing, 'retryAfterSeconds', undefined, 1, 1),
+      rateLimitMaxClients: int(ingP, ing, 'rateLimitMaxClients', undefined, 100_000, 1),
+      maxVisitorSockets: int(ingP, ing, 'maxVisitorSockets', undefined, 100_000, 1),
     }),
     time: Object.freeze({
-      outOfOrdernessMs: dur(problems, tim, 'outOfOrderness', undefined, DEFAULT_OUT_OF_ORDERNESS_MS),
-      idleTimeoutMs: dur(problems, tim, 'idleTimeout', undefined, DEFAULT_IDLE_TIMEOUT_MS),
-      allowedLatenessMs: dur(problems, tim, 'allowedLateness', undefined, paneMs * retentionPanes),
+      outOfOrdernessMs: dur(timP, tim, 'outOfOrderness', undefined, DEFAULT_OUT_OF_ORDERNESS_MS),
+      idleTimeoutMs: dur(timP, tim, 'idleTimeout', undefined, DEFAULT_IDLE_TIMEOUT_MS),
+      allowedLatenessMs: dur(timP, tim, 'allowedLateness', undefined, paneMs * retentionPanes),
       paneMs,
       retentionPanes,
-      sessionGapMs: dur(problems, tim, 'sessionGap', env['SESSION_GAP'], DEFAULT_SESSION_GAP_MS),
-      sessionMaxMs: dur(problems, tim, 'sessionMax', undefined, DEFAULT_SESSION_MAX_MS),
-      maxVisitors: int(problems, tim, 'maxVisitors', undefined, 200_000, 1),
-      maxPagesPerSession: int(problems, tim, 'maxPagesPerSession', undefined, DEFAULT_MAX_SESSION_PAGES, 1, 100_000),
-      tickMs: dur(problems, tim, 'tick', undefined, 1_000),
+      sessionGapMs: dur(timP, tim, 'sessionGap', env['SESSION_GAP'], DEFAULT_SESSION_GAP_MS),
+      sessionMaxMs: dur(timP, tim, 'sessionMax', undefined, DEFAULT_SESSION_MAX_MS),
+      maxVisitors: int(timP, tim, 'maxVisitors', undefined, 200_000, 1),
+      maxPagesPerSession: int(timP, tim, 'maxPagesPerSession', undefined, DEFAULT_MAX_SESSION_PAGES, 1, 100_000),
+      tickMs: dur(timP, tim, 'tick', undefined, 1_000),
     }),
     offers: Object.freeze({
-      subscriberQueue: int(problems, off, 'subscriberQueue', undefined, 1_000, 1),
-      subscriberHighWaterBytes: int(problems, off, 'subscriberHighWaterBytes', undefined, 1024 * 1024, 1024),
-      maxSubscribersPerSite: int(problems, off, 'maxSubscribersPerSite', undefined, 100, 1),
-      webhookMaxAttempts: int(problems, off, 'webhookMaxAttempts', undefined, 5, 1, 100),
-      webhookBaseDelayMs: dur(problems, off, 'webhookBaseDelay', undefined, 1_000),
-      webhookMaxDelayMs: dur(problems, off, 'webhookMaxDelay', undefined, 60_000),
-      webhookTimeoutMs: dur(problems, off, 'webhookTimeout', undefined, 5_000),
-      webhookMaxPending: int(problems, off, 'webhookMaxPending', undefined, 10_000, 1),
-      deadLetterCapacity: int(problems, off, 'deadLetterCapacity', undefined, 1_000, 1),
-      attributionHorizonMs: dur(problems, off, 'attributionHorizon', undefined, 24 * 3_600_000),
-      attributionMaxVisitors: int(problems, off, 'attributionMaxVisitors', undefined, 200_000, 1),
-      maxNatsInFlight: int(problems, off, 'maxNatsInFlight', undefined, 10_000, 1),
+      subscriberQueue: int(offP, off, 'subscriberQueue', undefined, 1_000, 1),
+      subscriberHighWaterBytes: int(offP, off, 'subscriberHighWaterBytes', undefined, 1024 * 1024, 1024),
+      maxSubscribersPerSite: int(offP, off, 'maxSubscribersPerSite', undefined, 100, 1),
+      webhookMaxAttempts: int(offP, off, 'webhookMaxAttempts', undefined, 5, 1, 100),
+      webhookBaseDelayMs: dur(offP, off, 'webhookBaseDelay', undefined, 1_000),
+      webhookMaxDelayMs: dur(offP, off, 'webhookMaxDelay', undefined, 60_000),
+      webhookTimeoutMs: dur(offP, off, 'webhookTimeout', undefined, 5_000),
+      webhookMaxPending: int(offP, off, 'webhookMaxPending', undefined, 10_000, 1),
+      deadLetterCapacity: int(offP, off, 'deadLetterCapacity', undefined, 1_000, 1),
+      attributionHorizonMs: dur(offP, off, 'attributionHorizon', undefined, 24 * 3_600_000),
+      attributionMaxVisitors: int(offP, off, 'attributionMaxVisitors', undefined, 200_000, 1),
+      maxNatsInFlight: int(offP, off, 'maxNatsInFlight', undefined, 10_000, 1),
     }),
     sites,
     logLevel: env['LOG_LEVEL'] ?? (typeof raw['logLevel'] === 'string' ? raw['logLevel'] : 'info'),

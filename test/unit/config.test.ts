@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config';
+
+/** Config fails closed: a typo is an error with its full path, never a silent default. */
+describe('config', () => {
+  const problems = (overrides: Record<string, unknown>): string => {
+    try {
+      loadConfig({}, overrides);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return '';
+  };
+
+  it('config - unknown keys at every level are refused with their full path, all at once', () => {
+    const msg = problems({
+      ingst: {},
+      ingest: { maxBatchEvent: 10 },
+      time: { allowedLatenes: 'PT1M' },
+      offers: { subscriberQeue: 1 },
+      persistence: { interval: 'PT1S' },
+      sites: [{ id: 'shop', alowedOrigins: ['https://shop.example'], urlRules: { keepParam: ['q'] } }],
+    });
+    expect(msg).toMatch(/^CM_ERR_CONFIG/);
+    for (const path of ['ingst', 'ingest.maxBatchEvent', 'time.allowedLatenes', 'offers.subscriberQeue', 'persistence.interval', 'sites[0].alowedOrigins', 'sites[0].urlRules.keepParam']) {
+      expect(msg).toContain(`${path}: unknown key`);
+    }
+  });
+
+  it('config - a bad value inside a section is named with its section path', () => {
+    const msg = problems({ ingest: { maxBatchEvents: -1 }, time: { pane: 'five minutes' } });
+    expect(msg).toContain('ingest.maxBatchEvents: expected an integer');
+    expect(msg).toContain('time.pane: expected an ISO-8601 duration');
+  });
+
+  it('config - the allowed lateness defaults to the retained panes and may not exceed them', () => {
+    expect(loadConfig({}, { time: { pane: 'PT5M', retentionPanes: 12 } }).time.allowedLatenessMs).toBe(60 * 60_000);
+    expect(problems({ time: { pane: 'PT1M', retentionPanes: 10, allowedLateness: 'PT11M' } })).toContain('time.allowedLateness: must not exceed the retained panes');
+  });
+
+  it('config - persistence: DATA_DIR from the environment, none by default for apps built in code', () => {
+    expect(loadConfig({}, {}).dataDir).toBeUndefined();
+    expect(loadConfig({ DATA_DIR: '/tmp/x' }, {}).dataDir).toBe('/tmp/x');
+    expect(loadConfig({}, {}, { dataDir: './data' }).dataDir).toBe('./data');
+    expect(loadConfig({ DATA_DIR: '' }, {}, { dataDir: './data' }).dataDir).toBeUndefined();
+  });
+});
