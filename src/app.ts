@@ -257,7 +257,7 @@ export function createApp(opts: CreateAppOptions): App {
     }
     adminServer = await createAdminServer({ ctx, quarantine, ready: () => ready && natsUp });
     publicServer = await createPublicServer({ ctx, gateway, wsCollector, visitorSockets });
-    await adminServer.listen({ port: config.adminPort, host: config.host });
+    await adminServer.listen({ port: config.adminPort, host: config.adminHost });
     await publicServer.app.listen({ port: config.port, host: config.host });
     ready = true;
     // NATS: start() waits for the first attempt; while the server is unreachable the ports answer

@@ -63,6 +63,11 @@ export interface Config {
   readonly adminPort: number;
   /** Interface to bind. */
   readonly host: string;
+  /**
+   * Interface the admin port binds: loopback by default (`ADMIN_HOST`), since the admin API reads
+   * visitor data and changes the offer catalog; open it on purpose only behind a token-checking proxy.
+   */
+  readonly adminHost: string;
   /** NATS server URL; unset = embedded mode (no broker). */
   readonly natsUrl: string | undefined;
   /**
@@ -254,7 +259,7 @@ function onlyKnown(problems: Problems, obj: Raw, where: string, allowed: readonl
   }
 }
 
-const TOP_KEYS = ['port', 'adminPort', 'host', 'natsUrl', 'dataDir', 'partitions', 'ingest', 'time', 'offers', 'persistence', 'sites', 'logLevel', 'shutdownTimeout'] as const;
+const TOP_KEYS = ['port', 'adminPort', 'host', 'adminHost', 'natsUrl', 'dataDir', 'partitions', 'ingest', 'time', 'offers', 'persistence', 'sites', 'logLevel', 'shutdownTimeout'] as const;
 const INGEST_KEYS = [
   'maxFrameBytes', 'maxBodyBytes', 'maxBatchEvents', 'maxFutureSkew', 'maxEventAge', 'clockTolerance', 'maxClockOffsets', 'dedupeCapacity', 'dedupeTtl',
   'rateLimitPerSecond', 'rateLimitBurst', 'queueCapacity', 'quarantineCapacity', 'retryAfterSeconds', 'rateLimitMaxClients', 'maxVisitorSockets',
@@ -395,6 +400,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
     port: int(problems, raw, 'port', env['PORT'], DEFAULT_PORT, 0, 65535),
     adminPort: int(problems, raw, 'adminPort', env['ADMIN_PORT'], DEFAULT_ADMIN_PORT, 0, 65535),
     host: env['HOST'] ?? (typeof raw['host'] === 'string' ? raw['host'] : '0.0.0.0'),
+    adminHost: env['ADMIN_HOST'] ?? (typeof raw['adminHost'] === 'string' ? raw['adminHost'] : '127.0.0.1'),
     natsUrl: natsUrl === '' ? undefined : natsUrl,
     dataDir: dataDirRaw === '' ? undefined : dataDirRaw,
     persistence: Object.freeze({

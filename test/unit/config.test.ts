@@ -38,6 +38,12 @@ describe('config', () => {
     expect(problems({ time: { pane: 'PT1M', retentionPanes: 10, allowedLateness: 'PT11M' } })).toContain('time.allowedLateness: must not exceed the retained panes');
   });
 
+  it('config - the admin port binds loopback unless ADMIN_HOST says otherwise; the public port keeps HOST', () => {
+    const c = loadConfig({ HOST: '0.0.0.0' }, {});
+    expect([c.host, c.adminHost]).toEqual(['0.0.0.0', '127.0.0.1']);
+    expect(loadConfig({ ADMIN_HOST: '10.0.0.5' }, {}).adminHost).toBe('10.0.0.5');
+  });
+
   it('config - persistence: DATA_DIR from the environment, none by default for apps built in code', () => {
     expect(loadConfig({}, {}).dataDir).toBeUndefined();
     expect(loadConfig({ DATA_DIR: '/tmp/x' }, {}).dataDir).toBe('/tmp/x');
