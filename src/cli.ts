@@ -38,7 +38,22 @@ async function serve(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  await app.start();
+  const { port, adminPort } = await app.start();
+  // The lines a newcomer needs, on stderr (stdout stays machine-readable).
+  const host = (h: string) => (h === '0.0.0.0' || h === '::' ? 'localhost' : h);
+  const pub = `http://${host(config.host)}:${port}`;
+  const adm = `http://${host(config.adminHost)}:${adminPort}`;
+  process.stderr.write(
+    [
+      `clickstream-miner is running (${config.natsUrl === undefined ? `embedded${config.dataDir === undefined ? ', no state kept' : `, state in ${config.dataDir}`}` : `NATS ${config.natsUrl}`})`,
+      `  demo storefront  ${pub}/demo`,
+      `  tag to paste     <script async src="${pub}/snippet.js"></script>`,
+      `  dashboard        ${adm}/`,
+      `  metrics          ${adm}/metrics`,
+      `  demo shoppers    npm run simulate   (in another terminal)`,
+      '',
+    ].join('\n'),
+  );
 }
 
 async function main(argv: readonly string[]): Promise<void> {

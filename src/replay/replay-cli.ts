@@ -40,6 +40,26 @@ import {
 } from './dataset-readers';
 
 export const DEFAULT_REPLAY_URL = 'ws://127.0.0.1:8080/v1/collect?site=demo';
+
+/**
+ * The collect URL a CLI sends to by default: the local server on the configured port (`PORT` or
+ * CONFIG_FILE, as `serve` reads it), for `site`.
+ */
+export function defaultCollectUrl(site = 'demo'): string {
+  let port = 8080;
+  try {
+    port = loadConfig().port;
+  } catch {
+    // a broken config is `serve`'s to report; the CLI falls back to the default port
+  }
+  return `ws://127.0.0.1:${port}/v1/collect?site=${encodeURIComponent(site)}`;
+}
+
+/** The demo storefront next to a collect URL (same host and port, http(s)). */
+export function storefrontUrl(collectUrl: string): string {
+  const u = new URL(collectUrl);
+  return `${u.protocol === 'wss:' ? 'https' : 'http'}://${u.host}/demo`;
+}
 /** Events per batch (the server's default maximum is 500). */
 export const DEFAULT_BATCH_EVENTS = 200;
 /** Events per second over a socket: below the server's default per-connection limit of 2,000. */
@@ -169,7 +189,7 @@ export function parseReplayArgs(argv: readonly string[]): ParseResult {
   };
   const inProcess = values['in-process'];
   if (inProcess && values.url !== undefined) problems.push('--url and --in-process exclude each other');
-  const url = inProcess ? undefined : (values.url ?? DEFAULT_REPLAY_URL);
+  const url = inProcess ? undefined : (values.url ?? defaultCollectUrl(values.site ?? 'demo'));
   if (url !== undefined && !/^wss?:\/\//.test(url)) problems.push('--url must be a ws:// or wss:// collect URL');
   let startMs = Date.UTC(2026, 0, 1);
   if (values.start !== undefined) {
@@ -551,7 +571,9 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
   const events = buildReplayEvents(o, t0);
   const firstTs = events.find((e) => typeof e.ts === 'number')?.ts;
   const inProcess = o.inProcess ? new InProcessSink(o.site, firstTs ?? t0) : undefined;
-  const sink: Sink = inProcess ?? (await SocketSink.open(o.url ?? DEFAULT_REPLAY_URL, 'clickstream-miner-replay', o.secret));
+  const target = o.url ?? defaultCollectUrl(o.site);
+  if (o.progress && !o.inProcess) process.stderr.write(`replay: ${events.length.toLocaleString('en')} events to ${target}\n`);
+  const sink: Sink = inProcess ?? (await SocketSink.open(target, 'clickstream-miner-replay', o.secret));
   let counts: DeliveryCounts;
   try {
     counts = await deliverEvents(sink, events, {
@@ -570,7 +592,7 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
   const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
   return {
     format: o.format,
-    target: o.inProcess ? `in-process site ${o.site}` : (o.url ?? DEFAULT_REPLAY_URL),
+    target: o.inProcess ? `in-process site ${o.site}` : target,
     events: counts.events,
     batches: counts.batches,
     accepted: counts.accepted,

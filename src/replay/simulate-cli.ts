@@ -8,7 +8,7 @@
  * is not behind the simulated watermark.
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_BATCH_EVENTS, DEFAULT_LEAD_MS, DEFAULT_REPLAY_URL, DEFAULT_SOCKET_RATE, runCli, sendEventsOverSocket, type CliParse, type DeliveryCounts, type WireEvent } from './replay-cli';
+import { DEFAULT_BATCH_EVENTS, DEFAULT_LEAD_MS, DEFAULT_SOCKET_RATE, defaultCollectUrl, runCli, sendEventsOverSocket, storefrontUrl, type CliParse, type DeliveryCounts, type WireEvent } from './replay-cli';
 import { DEMO_SHOPPER_USER_AGENT, demoShopperEvents } from './demo-shoppers';
 import type { CollectEvent } from '../events/event-types';
 
@@ -25,7 +25,7 @@ export interface SimulateOptions {
   readonly progress: boolean;
 }
 
-const USAGE = 'usage: clickstream-miner simulate [--shoppers N] [--url ws://127.0.0.1:8080/v1/collect?site=demo] [--seed S] [--quiet]';
+const USAGE = 'usage: clickstream-miner simulate [--shoppers N] [--url ws://127.0.0.1:$PORT/v1/collect?site=demo] [--seed S] [--quiet]';
 
 type ParseResult = CliParse<SimulateOptions>;
 
@@ -50,7 +50,7 @@ export function parseSimulateArgs(argv: readonly string[]): ParseResult {
   if (!Number.isInteger(shoppers) || shoppers < 1 || shoppers > 100_000) return { kind: 'error', message: '--shoppers must be an integer from 1 to 100000' };
   const seed = values.seed === undefined ? DEFAULT_SEED : Number(values.seed);
   if (!Number.isInteger(seed)) return { kind: 'error', message: '--seed must be an integer' };
-  const url = values.url ?? DEFAULT_REPLAY_URL;
+  const url = values.url ?? defaultCollectUrl('demo');
   if (!/^wss?:\/\//.test(url)) return { kind: 'error', message: '--url must be a ws:// or wss:// collect URL' };
   return { kind: 'ok', options: { shoppers, url, seed, progress: !values.quiet } };
 }
@@ -66,6 +66,7 @@ export function simulatedEvents(o: { readonly seed: number; readonly shoppers: n
 
 export async function simulate(o: SimulateOptions, nowMs = Date.now()): Promise<DeliveryCounts & { readonly shoppers: number; readonly target: string }> {
   const events = simulatedEvents(o, nowMs);
+  if (o.progress) process.stderr.write(`simulate: ${o.shoppers} shoppers to ${o.url}\n`);
   const counts = await sendEventsOverSocket(o.url, events as unknown as WireEvent[], {
     batch: DEFAULT_BATCH_EVENTS,
     rate: DEFAULT_SOCKET_RATE,
@@ -80,6 +81,6 @@ export async function simulate(o: SimulateOptions, nowMs = Date.now()): Promise<
 /** The CLI entry: returns the process exit code (0 ok, 1 failure, 2 usage). */
 export function runSimulate(argv: string[]): Promise<number> {
   return runCli(parseSimulateArgs(argv), USAGE, (o) => simulate(o), (o) => {
-    if (o.progress) process.stderr.write('rules appear at the next recompute (every 5 s of event time on the demo site); then open http://localhost:8080/demo and view a video game to get an offer\n');
+    if (o.progress) process.stderr.write(`rules appear at the next recompute (every 5 s of event time on the demo site); then open ${storefrontUrl(o.url)} and view a video game to get an offer\n`);
   });
 }

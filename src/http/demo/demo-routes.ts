@@ -30,6 +30,8 @@ export function demoPageFor(path: string, query: Record<string, unknown>): DemoP
  */
 export function registerDemoRoutes(app: FastifyInstance, assets: BrowserAssets): void {
   app.get('/demo/storefront.js', (req, reply) => sendScript(req, reply, assets.demoClient, 60));
+  // A newcomer opening the public port lands on the demo storefront, not a JSON 404.
+  app.get('/', (_req, reply) => reply.redirect('/demo', 302));
   const page = (path: string, query: Record<string, unknown>): { status: number; html: string } => {
     const p = demoPageFor(path, query);
     return p === undefined ? { status: 404, html: 'Not found' } : renderDemoPage(p);
