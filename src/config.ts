@@ -341,10 +341,12 @@ function parseSite(problems: Problems, raw: unknown, i: number): SiteConfig | un
       }
     });
   const procs = section(problems.scope(where), r, 'processors');
+  // Listing the demo site keeps it, with its demo settings unless overridden.
+  const demo = id === DEMO_SITE.id;
   return Object.freeze({
     id: id as SiteId,
-    publicKey: str('publicKey', `${id}-public-key`),
-    secret: str('secret', ''),
+    publicKey: str('publicKey', demo ? DEMO_SITE.publicKey : `${id}-public-key`),
+    secret: str('secret', demo ? DEMO_SITE.secret : ''),
     allowedOrigins: strList(problems, r, 'allowedOrigins', where, ['*']),
     timeZone,
     urlRules: Object.freeze({
@@ -352,7 +354,7 @@ function parseSite(problems: Problems, raw: unknown, i: number): SiteConfig | un
       groups: Object.freeze(groups),
       searchParam: typeof urlRaw['searchParam'] === 'string' ? urlRaw['searchParam'] : 'q',
     }),
-    processors: Object.freeze({ ...procs }),
+    processors: Object.freeze(demo && r['processors'] === undefined ? { ...DEMO_SITE.processors } : { ...procs }),
   });
 }
 
@@ -384,8 +386,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
   // Problems inside a section are reported with its path (`ingest.maxBatchEvents`, not `maxBatchEvents`).
   const [ingP, timP, offP, perP] = [problems.scope('ingest'), problems.scope('time'), problems.scope('offers'), problems.scope('persistence')];
   const dataDirRaw = env['DATA_DIR'] ?? (typeof raw['dataDir'] === 'string' ? raw['dataDir'] : undefined) ?? defaults.dataDir;
-  // TODO(issue 10, 12): `sites` should replace the built-in demo site unless it lists it.
-  const sites = new Map<string, SiteConfig>([[DEMO_SITE.id, DEMO_SITE]]);
+  // `sites` replaces the built-in demo site unless it lists it; without `sites` the demo is there for a new user.
+  const sites = new Map<string, SiteConfig>(raw['sites'] === undefined ? [[DEMO_SITE.id, DEMO_SITE]] : []);
   const sitesRaw = raw['sites'] ?? [];
   if (!Array.isArray(sitesRaw)) problems.add('sites', 'expected an array');
   else

@@ -44,6 +44,15 @@ describe('config', () => {
     expect(loadConfig({ ADMIN_HOST: '10.0.0.5' }, {}).adminHost).toBe('10.0.0.5');
   });
 
+  it('config - a sites list replaces the built-in demo site unless it lists it (then with the demo settings)', () => {
+    expect([...loadConfig({}, {}).sites.keys()]).toEqual(['demo']);
+    expect([...loadConfig({}, { sites: [{ id: 'shop' }] }).sites.keys()]).toEqual(['shop']);
+    const both = loadConfig({}, { sites: [{ id: 'demo' }, { id: 'shop' }] });
+    expect([...both.sites.keys()]).toEqual(['demo', 'shop']);
+    expect(both.sites.get('demo')?.secret).toBe('demo-secret');
+    expect(both.sites.get('demo')?.processors).toEqual({ 'cross-sell': { recomputeEvery: 'PT5S' } });
+  });
+
   it('config - persistence: DATA_DIR from the environment, none by default for apps built in code', () => {
     expect(loadConfig({}, {}).dataDir).toBeUndefined();
     expect(loadConfig({ DATA_DIR: '/tmp/x' }, {}).dataDir).toBe('/tmp/x');

@@ -5,7 +5,7 @@ let t: Awaited<ReturnType<typeof startTestApp>>;
 let small: Awaited<ReturnType<typeof startTestApp>>;
 
 beforeAll(async () => {
-  t = await startTestApp({ ingest: { maxBodyBytes: 2048 }, sites: [{ id: 'shop', allowedOrigins: ['https://shop.example'] }] });
+  t = await startTestApp({ ingest: { maxBodyBytes: 2048 }, sites: [{ id: 'demo' }, { id: 'shop', allowedOrigins: ['https://shop.example'] }] });
   // queue of 2 events: a 3-event batch can never be taken whole → 503; burst 5 at 1/s → 429 soon
   small = await startTestApp({ ingest: { queueCapacity: 2, rateLimitBurst: 5, rateLimitPerSecond: 1, retryAfterSeconds: 2 } });
 });

@@ -6,7 +6,7 @@ let t: Awaited<ReturnType<typeof startTestApp>>;
 beforeAll(async () => {
   t = await startTestApp({
     ingest: { maxFrameBytes: 8192, rateLimitPerSecond: 5, rateLimitBurst: 40 },
-    sites: [{ id: 'shop', allowedOrigins: ['https://shop.example'], secret: 'shop-secret' }],
+    sites: [{ id: 'demo' }, { id: 'shop', allowedOrigins: ['https://shop.example'], secret: 'shop-secret' }],
   });
 });
 afterAll(async () => {

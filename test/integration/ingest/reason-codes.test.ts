@@ -7,7 +7,7 @@ let t: Awaited<ReturnType<typeof startTestApp>>;
 beforeAll(async () => {
   t = await startTestApp({
     ingest: { maxFrameBytes: 4096, maxBodyBytes: 4096, maxBatchEvents: 3, rateLimitBurst: 10, rateLimitPerSecond: 1, maxFutureSkew: 'PT1M', maxEventAge: 'PT1H' },
-    sites: [{ id: 'shop', allowedOrigins: ['https://shop.example'] }],
+    sites: [{ id: 'demo' }, { id: 'shop', allowedOrigins: ['https://shop.example'] }],
   });
 });
 afterAll(async () => {

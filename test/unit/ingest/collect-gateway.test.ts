@@ -11,7 +11,7 @@ import { createCoreMetrics, type CoreMetrics } from '../../../src/metrics/core-m
 const NOW = 1_700_000_000_000;
 const config = loadConfig({}, {
   ingest: { maxBatchEvents: 5, maxFrameBytes: 4096, rateLimitPerSecond: 10, rateLimitBurst: 8, dedupeCapacity: 1000, rateLimitMaxClients: 100 },
-  sites: [{ id: 'shop', allowedOrigins: ['https://shop.example'], secret: 's' }],
+  sites: [{ id: 'demo' }, { id: 'shop', allowedOrigins: ['https://shop.example'], secret: 's' }],
 });
 const demo = config.sites.get('demo');
 if (demo === undefined) throw new Error('demo site missing');
