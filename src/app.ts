@@ -21,6 +21,7 @@ import type { Config } from './config';
 import { ClickstreamError } from './errors';
 import { VisitorSocketRegistry } from './delivery/visitor-socket-registry';
 import { OfferDelivery } from './delivery/offer-delivery';
+import { AdminAuth, generateAdminToken } from './http/admin-auth';
 import { createAdminServer } from './http/admin-server';
 import { createPublicServer, type PublicServer } from './http/public-server';
 import { CollectGateway } from './ingest/collect-gateway';
@@ -75,6 +76,10 @@ export interface App {
   readonly pipeline: Pipeline;
   readonly quarantine: Quarantine;
   readonly visitorSockets: VisitorSocketRegistry;
+  /** The admin token in force (configured, or generated at boot when none was). */
+  readonly adminToken: string;
+  /** True when `adminToken` was generated (the operator has to be told it). */
+  readonly adminTokenGenerated: boolean;
   /** Binds the ports (0 = any free port) and starts the pipeline; resolves with the bound ports. */
   start(): Promise<{ port: number; adminPort: number }>;
   /** Graceful stop (idempotent). */
@@ -200,6 +205,9 @@ export function createApp(opts: CreateAppOptions): App {
   }
 
   let ready = false;
+  // Secure by default: without a configured token one is generated (the CLI prints it once).
+  const adminToken = config.admin.token ?? generateAdminToken();
+  const adminAuth = new AdminAuth({ token: adminToken, readToken: config.admin.readToken, openMetrics: config.admin.openMetrics }, metrics.adminRefused);
   /** True while the app's NATS connection is up (always true in the embedded mode). */
   let natsUp = config.natsUrl === undefined;
   let natsConnecting: Promise<void> | undefined;
@@ -255,7 +263,7 @@ export function createApp(opts: CreateAppOptions): App {
       snapshotTimer = setInterval(() => void snapshotNow(), config.persistence.snapshotIntervalMs);
       snapshotTimer.unref();
     }
-    adminServer = await createAdminServer({ ctx, quarantine, ready: () => ready && natsUp });
+    adminServer = await createAdminServer({ ctx, quarantine, ready: () => ready && natsUp, auth: adminAuth });
     publicServer = await createPublicServer({ ctx, gateway, wsCollector, visitorSockets });
     await adminServer.listen({ port: config.adminPort, host: config.adminHost });
     await publicServer.app.listen({ port: config.port, host: config.host });
@@ -332,6 +340,8 @@ export function createApp(opts: CreateAppOptions): App {
     pipeline,
     quarantine,
     visitorSockets,
+    adminToken,
+    adminTokenGenerated: config.admin.token === undefined,
     start,
     stop: () => (stopping ??= doStop()),
   };

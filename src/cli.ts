@@ -50,6 +50,9 @@ async function serve(): Promise<void> {
       `  tag to paste     <script async src="${pub}/snippet.js"></script>`,
       `  dashboard        ${adm}/`,
       `  metrics          ${adm}/metrics`,
+      app.adminTokenGenerated
+        ? `  admin token      ${app.adminToken}   (generated for this run and printed once; set ADMIN_TOKEN to keep one; open ${adm}/#token=${app.adminToken})`
+        : '  admin token      from ADMIN_TOKEN / admin.token',
       `  demo shoppers    npm run simulate   (in another terminal)`,
       '',
     ].join('\n'),

@@ -68,6 +68,15 @@ export interface Config {
    * visitor data and changes the offer catalog; open it on purpose only behind a token-checking proxy.
    */
   readonly adminHost: string;
+  /** Admin API tokens (see src/http/admin-auth.ts). */
+  readonly admin: {
+    /** Read and write scope (`ADMIN_TOKEN`); undefined = one is generated at boot and printed once. */
+    readonly token: string | undefined;
+    /** Read-only scope (`ADMIN_READ_TOKEN`): stats, rules, visitors, quarantine, metrics. */
+    readonly readToken: string | undefined;
+    /** Serve /metrics without a token, for a scraper on a trusted network. */
+    readonly openMetrics: boolean;
+  };
   /** NATS server URL; unset = embedded mode (no broker). */
   readonly natsUrl: string | undefined;
   /**
@@ -259,7 +268,8 @@ function onlyKnown(problems: Problems, obj: Raw, where: string, allowed: readonl
   }
 }
 
-const TOP_KEYS = ['port', 'adminPort', 'host', 'adminHost', 'natsUrl', 'dataDir', 'partitions', 'ingest', 'time', 'offers', 'persistence', 'sites', 'logLevel', 'shutdownTimeout'] as const;
+const ADMIN_KEYS = ['token', 'readToken', 'openMetrics'] as const;
+const TOP_KEYS = ['port', 'adminPort', 'host', 'adminHost', 'admin', 'natsUrl', 'dataDir', 'partitions', 'ingest', 'time', 'offers', 'persistence', 'sites', 'logLevel', 'shutdownTimeout'] as const;
 const INGEST_KEYS = [
   'maxFrameBytes', 'maxBodyBytes', 'maxBatchEvents', 'maxFutureSkew', 'maxEventAge', 'clockTolerance', 'maxClockOffsets', 'dedupeCapacity', 'dedupeTtl',
   'rateLimitPerSecond', 'rateLimitBurst', 'queueCapacity', 'quarantineCapacity', 'retryAfterSeconds', 'rateLimitMaxClients', 'maxVisitorSockets',
@@ -379,6 +389,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
   const tim = section(problems, raw, 'time');
   const per = section(problems, raw, 'persistence');
   const off = section(problems, raw, 'offers');
+  const adm = section(problems, raw, 'admin');
+  onlyKnown(problems, adm, 'admin', ADMIN_KEYS);
+  const tokenOf = (key: string, envValue: string | undefined): string | undefined => {
+    const v = envValue ?? adm[key];
+    if (v === undefined || v === '') return undefined;
+    if (typeof v !== 'string' || v.length < 16) {
+      problems.add(`admin.${key}`, 'expected a string of at least 16 characters');
+      return undefined;
+    }
+    return v;
+  };
   onlyKnown(problems, ing, 'ingest', INGEST_KEYS);
   onlyKnown(problems, tim, 'time', TIME_KEYS);
   onlyKnown(problems, off, 'offers', OFFERS_KEYS);
@@ -403,6 +424,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
     adminPort: int(problems, raw, 'adminPort', env['ADMIN_PORT'], DEFAULT_ADMIN_PORT, 0, 65535),
     host: env['HOST'] ?? (typeof raw['host'] === 'string' ? raw['host'] : '0.0.0.0'),
     adminHost: env['ADMIN_HOST'] ?? (typeof raw['adminHost'] === 'string' ? raw['adminHost'] : '127.0.0.1'),
+    admin: Object.freeze({
+      token: tokenOf('token', env['ADMIN_TOKEN']),
+      readToken: tokenOf('readToken', env['ADMIN_READ_TOKEN']),
+      openMetrics: adm['openMetrics'] === true || env['ADMIN_OPEN_METRICS'] === '1',
+    }),
     natsUrl: natsUrl === '' ? undefined : natsUrl,
     dataDir: dataDirRaw === '' ? undefined : dataDirRaw,
     persistence: Object.freeze({

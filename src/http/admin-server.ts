@@ -8,6 +8,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { AppContext } from '../app-context';
 import type { Quarantine, QuarantineItem } from '../ingest/quarantine';
 import { UNKNOWN_SITE } from '../ingest/quarantine';
+import type { AdminAuth } from './admin-auth';
 import { ADMIN_ROUTES, type AdminRoute } from './admin-routes';
 import { installJsonErrors } from './json-errors';
 import { routeSchema } from './route-doc';
@@ -17,6 +18,8 @@ export interface AdminServerDeps {
   readonly quarantine: Quarantine;
   /** True while the app takes traffic (false before start and once shutdown began). */
   readonly ready: () => boolean;
+  /** Checks the token of every request but the probes and the dashboard's static files. */
+  readonly auth: AdminAuth;
   /** Registrars to run (default: ADMIN_ROUTES). */
   readonly routes?: readonly AdminRoute[];
 }
@@ -44,6 +47,7 @@ export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyI
   const { ctx, quarantine } = deps;
   const app = Fastify({ loggerInstance: ctx.logger.child({ component: 'admin-http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
   installJsonErrors(app);
+  deps.auth.install(app);
   const docs: RouteDoc[] = [];
   app.addHook('onRoute', (r) => {
     const methods = Array.isArray(r.method) ? r.method : [r.method];

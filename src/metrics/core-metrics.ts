@@ -59,6 +59,12 @@ export function createCoreMetrics(registry: Registry, opts: { defaultMetrics?: b
       labelNames: ['site', 'processor'] as const,
       registers,
     }),
+    adminRefused: new Counter({
+      name: 'clickstream_admin_refused_total',
+      help: 'Admin API requests refused, by reason (unauthorized: no or a wrong token; insufficient_scope: a read token on a write route).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     snapshots: new Counter({
       name: 'clickstream_snapshots_total',
       help: 'State snapshots written to the data directory (embedded mode), by outcome (ok, failed).',

@@ -1,7 +1,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../helpers/chromium';
-import { startTestApp } from '../helpers/collect-client';
+import { TEST_ADMIN_TOKEN, startTestApp } from '../helpers/collect-client';
 import { until } from '../helpers/until';
 
 /** Attacker-controlled strings: each sets window.__xss if any part of the page ever parses data as HTML. */
@@ -128,7 +128,8 @@ describe('admin dashboard in Chromium against the real server', () => {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(t.admin + '/dashboard');
+    // The token travels in the fragment (never sent to the server); the page keeps it for the tab.
+    await page.goto(`${t.admin}/dashboard#token=${TEST_ADMIN_TOKEN}`);
     await page.waitForSelector('#site option', { state: 'attached' });
     expect(await page.$$eval('#site option', (os) => os.map((o) => o.textContent))).toEqual(['demo']);
     // One-hour windows: every posted event falls into the current one (or, across the hour, the one before).

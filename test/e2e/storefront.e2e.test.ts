@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app';
 import type { CollectEvent } from '../../src/events/event-types';
 import { launchChromium } from '../helpers/chromium';
-import { metricValue, startTestApp } from '../helpers/collect-client';
+import { adminFetch, metricValue, startTestApp } from '../helpers/collect-client';
 import { until } from '../helpers/until';
 
 /** Typed into the email, password and card fields: it must never appear in anything the page sends. */
@@ -77,7 +77,7 @@ describe('demo storefront in Chromium against the real server', () => {
 
   const events = (pred: (e: CollectEvent) => boolean): CollectEvent[] => [...accepted.values()].map((a) => a.event).filter(pred);
   const loaded = (page: Page): Promise<unknown> => page.waitForFunction('window.cm && window.cm.loaded === true');
-  const adminJson = async (path: string): Promise<Json> => (await (await fetch(t.admin + path)).json()) as Json;
+  const adminJson = async (path: string): Promise<Json> => (await (await adminFetch(t.admin + path)).json()) as Json;
   const windowsOf = (body: Json): Json[] => body['windows'] as Json[];
 
   it('storefront - browse, click the ad, search, abandon a form and buy: every event sent is accepted exactly once, and no form value leaves the page', async () => {
@@ -182,7 +182,7 @@ describe('demo storefront in Chromium against the real server', () => {
 
     // Nothing refused: the quarantine is empty and no rejection was counted.
     expect(((await adminJson('/v1/quarantine?site=demo'))['items'] as unknown[]).length).toBe(0);
-    const metrics = await (await fetch(t.admin + '/metrics')).text();
+    const metrics = await (await adminFetch(t.admin + '/metrics')).text();
     expect(metrics.split('\n').filter((l) => l.startsWith('clickstream_events_rejected_total{') && !l.endsWith(' 0'))).toEqual([]);
     await context.close();
   });

@@ -3,6 +3,14 @@ import { createApp, type App } from '../../src/app';
 import { loadConfig, type Config } from '../../src/config';
 import { createLogger } from '../../src/logger';
 
+/** The admin token test apps run with (the admin API refuses requests without one). */
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+/** `fetch` with the test admin token, for the admin port. */
+export function adminFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, { ...init, headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, ...((init.headers as Record<string, string> | undefined) ?? {}) } });
+}
+
 /** A real app on 127.0.0.1, port 0 for both servers; `overrides` as in loadConfig. */
 export async function startTestApp(overrides: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}): Promise<{
   app: App;
@@ -14,7 +22,8 @@ export async function startTestApp(overrides: Record<string, unknown> = {}, env:
 }> {
   // Smaller bounds than production: lru-cache preallocates its arrays, and tests build many apps.
   const ingest = { dedupeCapacity: 10_000, rateLimitMaxClients: 1_000, maxVisitorSockets: 1_000, ...((overrides['ingest'] as Record<string, unknown> | undefined) ?? {}) };
-  const config = loadConfig(env, { port: 0, adminPort: 0, host: '127.0.0.1', ...overrides, ingest });
+  // The test token unless the test configures `admin` itself.
+  const config = loadConfig(env, { port: 0, adminPort: 0, host: '127.0.0.1', admin: { token: TEST_ADMIN_TOKEN }, ...overrides, ingest });
   const app = createApp({ config, logger: createLogger('silent') });
   const { port, adminPort } = await app.start();
   return {

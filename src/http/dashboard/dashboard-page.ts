@@ -70,6 +70,7 @@ export function renderDashboardPage(): string {
   <label>Site <select id="site"></select></label>
   <label>Window <select id="window">${windowOptions}</select></label>
   <label><input type="checkbox" id="auto" checked> auto-refresh</label>
+  <label>Admin token <input type="password" id="token" autocomplete="off" size="14" placeholder="printed at boot"></label>
   <span id="status">loading…</span>
   <span class="spacer"></span>
   <a href="/metrics">/metrics</a>

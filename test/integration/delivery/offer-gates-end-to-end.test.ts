@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { batch, connectWs, pageView, startTestApp, type TestSocket } from '../../helpers/collect-client';
+import { adminFetch, batch, connectWs, pageView, startTestApp, type TestSocket } from '../../helpers/collect-client';
 
 /**
  * Budget, holdout and cooldown through the real app and real sockets, with the site's webhook on a
@@ -58,7 +58,7 @@ interface Stats {
   decisions: { triggered: number; holdout: number; suppressed: Record<string, number> };
   attribution: { totals: { shown: number; holdout: { recorded: number } } };
 }
-const stats = async (): Promise<Stats> => (await (await fetch(`${t.admin}/v1/offers/stats?site=shop`)).json()) as Stats;
+const stats = async (): Promise<Stats> => (await (await adminFetch(`${t.admin}/v1/offers/stats?site=shop`)).json()) as Stats;
 const decided = (s: Stats): number => s.decisions.triggered + s.decisions.holdout + Object.values(s.decisions.suppressed).reduce((a, b) => a + b, 0);
 
 async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = 20_000): Promise<T> {
@@ -90,7 +90,7 @@ describe('offer gates through the real app', () => {
     await seeder.next();
     seeder.ws.close();
     await until(
-      async () => (await (await fetch(`${t.admin}/v1/rules?site=shop`)).json()) as { rules: Array<{ antecedent: string[]; consequent: string[] }> },
+      async () => (await (await adminFetch(`${t.admin}/v1/rules?site=shop`)).json()) as { rules: Array<{ antecedent: string[]; consequent: string[] }> },
       (b) => b.rules.some((r) => r.antecedent.join() === 'A' && r.consequent.join() === 'B'),
       'rule A ⇒ B',
     );
@@ -99,7 +99,7 @@ describe('offer gates through the real app', () => {
     const offers: Array<Record<string, unknown>> = [];
     drainOffers(socket, offers);
     type Recent = { offers: Array<{ visitorId: string; triggerId: string; offerId: string; holdout: boolean }> };
-    const recent = async (offerId: string) => ((await (await fetch(`${t.admin}/v1/offers/recent?site=shop`)).json()) as Recent).offers.filter((o) => o.offerId === offerId);
+    const recent = async (offerId: string) => ((await (await adminFetch(`${t.admin}/v1/offers/recent?site=shop`)).json()) as Recent).offers.filter((o) => o.offerId === offerId);
 
     // Budget: 20 visitors view A; the B coupon (budget 3) is delivered exactly 3 times.
     const buyersOfA = Array.from({ length: 20 }, (_, i) => `shopper-${i}`);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { batch, connectWs, pageView, startTestApp, type TestSocket } from '../../helpers/collect-client';
+import { adminFetch, batch, connectWs, pageView, startTestApp, type TestSocket } from '../../helpers/collect-client';
 
 /**
  * Through the real app on 127.0.0.1 (demo site, its built-in catch-all offer): purchases streamed over
@@ -26,7 +26,7 @@ afterAll(async () => {
 async function untilJson<T>(url: string, ok: (body: T) => boolean, ms = 20_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const body = (await (await fetch(url)).json()) as T;
+    const body = (await (await adminFetch(url)).json()) as T;
     if (ok(body)) return body;
     if (Date.now() > deadline) throw new Error(`timed out waiting on ${url}: ${JSON.stringify(body).slice(0, 500)}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -96,9 +96,9 @@ describe('offers end to end through the real app', () => {
     expect(seen['triggerId']).toBe(offer?.['triggerId']);
 
     // The admin API lists it and counts it.
-    const recent = (await (await fetch(`${t.admin}/v1/offers/recent?site=demo`)).json()) as { offers: Array<{ triggerId: string }> };
+    const recent = (await (await adminFetch(`${t.admin}/v1/offers/recent?site=demo`)).json()) as { offers: Array<{ triggerId: string }> };
     expect(recent.offers.map((o) => o.triggerId)).toContain(offer?.['triggerId']);
-    const stats = (await (await fetch(`${t.admin}/v1/offers/stats?site=demo`)).json()) as { decisions: { triggered: number }; attribution: { totals: { shown: number } } };
+    const stats = (await (await adminFetch(`${t.admin}/v1/offers/stats?site=demo`)).json()) as { decisions: { triggered: number }; attribution: { totals: { shown: number } } };
     expect(stats.decisions.triggered).toBeGreaterThanOrEqual(1);
     expect(stats.attribution.totals.shown).toBe(stats.decisions.triggered);
     visitor.ws.close();
@@ -126,18 +126,18 @@ describe('offers end to end through the real app', () => {
 
   it('e2e - the catalog admin API adds, lists and removes offers, reporting every problem', async () => {
     const url = `${t.admin}/v1/offers/catalog?site=demo`;
-    const bad = await fetch(url, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'x y', target: {}, text: '' }) });
+    const bad = await adminFetch(url, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'x y', target: {}, text: '' }) });
     expect(bad.status).toBe(400);
     const badBody = (await bad.json()) as { error: { code: string; problems: string[] } };
     expect(badBody.error.code).toBe('invalid_offer');
     expect(badBody.error.problems.length).toBe(3);
-    const put = await fetch(url, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'books-10', target: { category: 'books' }, text: '10 % off books', discount: 10, budget: 100 }) });
+    const put = await adminFetch(url, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'books-10', target: { category: 'books' }, text: '10 % off books', discount: 10, budget: 100 }) });
     expect(put.status).toBe(201);
-    const list = (await (await fetch(url)).json()) as { offers: Array<{ id: string }> };
+    const list = (await (await adminFetch(url)).json()) as { offers: Array<{ id: string }> };
     expect(list.offers.map((o) => o.id)).toContain('books-10');
-    expect((await fetch(`${url}&id=books-10`, { method: 'DELETE' })).status).toBe(200);
-    expect((await fetch(`${url}&id=books-10`, { method: 'DELETE' })).status).toBe(404);
-    expect((await fetch(`${t.admin}/v1/offers/dead-letters?site=demo`)).status).toBe(200);
-    expect((await fetch(`${t.admin}/v1/offers/catalog?site=nope`)).status).toBe(404);
+    expect((await adminFetch(`${url}&id=books-10`, { method: 'DELETE' })).status).toBe(200);
+    expect((await adminFetch(`${url}&id=books-10`, { method: 'DELETE' })).status).toBe(404);
+    expect((await adminFetch(`${t.admin}/v1/offers/dead-letters?site=demo`)).status).toBe(200);
+    expect((await adminFetch(`${t.admin}/v1/offers/catalog?site=nope`)).status).toBe(404);
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp } from '../../helpers/collect-client';
+import { adminFetch, startTestApp } from '../../helpers/collect-client';
 
 let t: Awaited<ReturnType<typeof startTestApp>>;
 
@@ -12,13 +12,13 @@ afterAll(async () => {
 
 describe('admin server', () => {
   it('admin - /healthz and /readyz answer while the app runs', async () => {
-    expect(await (await fetch(`${t.admin}/healthz`)).json()).toEqual({ status: 'ok' });
-    const ready = await fetch(`${t.admin}/readyz`);
+    expect(await (await adminFetch(`${t.admin}/healthz`)).json()).toEqual({ status: 'ok' });
+    const ready = await adminFetch(`${t.admin}/readyz`);
     expect(ready.status).toBe(200);
   });
 
   it('admin - /openapi.json lists the admin routes, including ones other components registered', async () => {
-    const doc = (await (await fetch(`${t.admin}/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, { summary: string; parameters: Array<{ name: string; in: string; required: boolean }> }>> };
+    const doc = (await (await adminFetch(`${t.admin}/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, { summary: string; parameters: Array<{ name: string; in: string; required: boolean }> }>> };
     expect(doc.openapi).toMatch(/^3\./);
     for (const p of ['/metrics', '/healthz', '/readyz', '/v1/quarantine', '/openapi.json']) expect(Object.keys(doc.paths)).toContain(p);
     expect(doc.paths['/v1/quarantine']?.['get']?.parameters).toContainEqual(expect.objectContaining({ name: 'site', in: 'query', required: true }));
@@ -27,10 +27,10 @@ describe('admin server', () => {
   });
 
   it('admin - errors are JSON {error:{code,message}}: unknown route, missing parameter', async () => {
-    const nf = await fetch(`${t.admin}/no/such/route`);
+    const nf = await adminFetch(`${t.admin}/no/such/route`);
     expect(nf.status).toBe(404);
     expect(await nf.json()).toMatchObject({ error: { code: 'not_found', message: expect.any(String) } });
-    const bad = await fetch(`${t.admin}/v1/quarantine`);
+    const bad = await adminFetch(`${t.admin}/v1/quarantine`);
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: { code: expect.any(String), message: expect.stringContaining('site') } });
   });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { batch, pageView, startTestApp } from '../../helpers/collect-client';
+import { adminFetch, batch, pageView, startTestApp } from '../../helpers/collect-client';
 
 let t: Awaited<ReturnType<typeof startTestApp>>;
 
@@ -39,7 +39,7 @@ describe('usage over the real servers', () => {
     expect(((await res.json()) as { accepted: number }).accepted).toBe(5);
 
     const body = await poll(
-      async () => (await (await fetch(`${t.admin}/v1/stats/usage?site=demo&window=PT1H`)).json()) as UsageBody,
+      async () => (await (await adminFetch(`${t.admin}/v1/stats/usage?site=demo&window=PT1H`)).json()) as UsageBody,
       (b) => b.windows.reduce((n, w) => n + w.pageViews, 0) >= 3,
     );
     expect(body.site).toBe('demo');
@@ -53,10 +53,10 @@ describe('usage over the real servers', () => {
     expect(body.windows[0]?.closed).toBe(false); // the open window is listed
     expect(body.windows[0]?.start).toMatch(/^\d{4}-\d\d-\d\dT\d\d:00:00\.000Z$/);
 
-    const buyer = (await (await fetch(`${t.admin}/v1/visitors/u-1?site=demo`)).json()) as Record<string, unknown>;
+    const buyer = (await (await adminFetch(`${t.admin}/v1/visitors/u-1?site=demo`)).json()) as Record<string, unknown>;
     expect(buyer).toMatchObject({ visitorId: 'u-1', stage: 'active_customer', purchases: 1, revenue: 60, bought: ['p1'] });
-    const responder = (await (await fetch(`${t.admin}/v1/visitors/u-2?site=demo`)).json()) as Record<string, unknown>;
+    const responder = (await (await adminFetch(`${t.admin}/v1/visitors/u-2?site=demo`)).json()) as Record<string, unknown>;
     expect(responder['stage']).toBe('responder');
-    expect((await fetch(`${t.admin}/v1/visitors/nobody?site=demo`)).status).toBe(404);
+    expect((await adminFetch(`${t.admin}/v1/visitors/nobody?site=demo`)).status).toBe(404);
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { batch, connectWs, metricValue, pageView, startTestApp } from '../../helpers/collect-client';
+import { adminFetch, batch, connectWs, metricValue, pageView, startTestApp } from '../../helpers/collect-client';
 
 let t: Awaited<ReturnType<typeof startTestApp>>;
 
@@ -42,11 +42,11 @@ describe('WS /v1/collect', () => {
   });
 
   it('ws collect - a frame over maxFrameBytes closes the socket with 1009 and is counted as frame_too_large', async () => {
-    const before = metricValue(await (await fetch(`${t.admin}/metrics`)).text(), 'clickstream_events_rejected_total', { site: 'demo', reason: 'frame_too_large' });
+    const before = metricValue(await (await adminFetch(`${t.admin}/metrics`)).text(), 'clickstream_events_rejected_total', { site: 'demo', reason: 'frame_too_large' });
     const s = await connectWs(`${t.ws}/v1/collect?site=demo`);
     s.send(batch([pageView({ title: 'x'.repeat(500) })].concat(Array.from({ length: 20 }, () => pageView({ title: 'y'.repeat(500) })))));
     expect(await s.closed).toBe(1009);
-    const after = metricValue(await (await fetch(`${t.admin}/metrics`)).text(), 'clickstream_events_rejected_total', { site: 'demo', reason: 'frame_too_large' });
+    const after = metricValue(await (await adminFetch(`${t.admin}/metrics`)).text(), 'clickstream_events_rejected_total', { site: 'demo', reason: 'frame_too_large' });
     expect(after - before).toBe(1);
   });
 

@@ -1,6 +1,6 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { batch, metricValue, pageView, startTestApp } from '../../helpers/collect-client';
+import { adminFetch, batch, metricValue, pageView, startTestApp } from '../../helpers/collect-client';
 import { startNatsServer, type NatsServerHandle } from '../../helpers/nats-server';
 
 let nats: NatsServerHandle;
@@ -32,7 +32,7 @@ describe('NATS cm.ingest.<site>', () => {
     expect(json(reply.data)).toMatchObject({ type: 'ack', seq: 77, accepted: 1, duplicates: 0, rejected: [{ index: 1, code: 'schema_violation' }] });
     const again = await nc.request('cm.ingest.demo', JSON.stringify(batch([good], 78)), { timeout: 5_000 });
     expect(json(again.data)).toMatchObject({ accepted: 0, duplicates: 1 });
-    const metrics = await (await fetch(`${t.admin}/metrics`)).text();
+    const metrics = await (await adminFetch(`${t.admin}/metrics`)).text();
     expect(metricValue(metrics, 'clickstream_events_received_total', { site: 'demo', type: 'page_view' })).toBe(1);
   });
 

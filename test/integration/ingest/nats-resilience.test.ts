@@ -1,6 +1,6 @@
 import { connect } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { batch, metricValue, pageView, startTestApp } from '../../helpers/collect-client';
+import { adminFetch, batch, metricValue, pageView, startTestApp } from '../../helpers/collect-client';
 import { freePort, startNatsServer, type NatsServerHandle } from '../../helpers/nats-server';
 import { until } from '../../helpers/until';
 
@@ -16,7 +16,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-const readyz = async (admin: string) => (await fetch(`${admin}/readyz`)).status;
+const readyz = async (admin: string) => (await adminFetch(`${admin}/readyz`)).status;
 const json = (data: Uint8Array): Record<string, unknown> => JSON.parse(new TextDecoder().decode(data)) as Record<string, unknown>;
 
 describe('NATS resilience', () => {
@@ -56,7 +56,7 @@ describe('NATS resilience', () => {
       const reply = await nc.request('cm.ingest.demo', JSON.stringify(batch([pageView({ visitorId: `q${i % 20}` })], i)), { timeout: 5_000 });
       expect(json(reply.data)).toMatchObject({ type: 'ack', accepted: 1 });
     }
-    const received = async (admin: string) => metricValue(await (await fetch(`${admin}/metrics`)).text(), 'clickstream_events_received_total', { site: 'demo', type: 'page_view' });
+    const received = async (admin: string) => metricValue(await (await adminFetch(`${admin}/metrics`)).text(), 'clickstream_events_received_total', { site: 'demo', type: 'page_view' });
     const [ra, rb] = [await received(a.admin), await received(b.admin)];
     expect(ra + rb).toBe(N);
     // Both took a share (a queue group load-balances; with 200 messages neither gets none).

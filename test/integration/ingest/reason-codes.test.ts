@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REJECT_REASON_CODES, type RejectReason } from '../../../src/errors';
-import { batch, connectWs, metricValue, pageView, startTestApp } from '../../helpers/collect-client';
+import { adminFetch, batch, connectWs, metricValue, pageView, startTestApp } from '../../helpers/collect-client';
 
 let t: Awaited<ReturnType<typeof startTestApp>>;
 
@@ -66,10 +66,10 @@ describe('every ingest reason code end to end', () => {
     seen.set('frame_too_large', 'demo');
 
     expect([...seen.keys()].sort()).toEqual([...INGEST_CODES].sort());
-    const metrics = await (await fetch(`${t.admin}/metrics`)).text();
+    const metrics = await (await adminFetch(`${t.admin}/metrics`)).text();
     for (const [code, site] of seen) {
       expect(metricValue(metrics, 'clickstream_events_rejected_total', { site, reason: code }), code).toBeGreaterThanOrEqual(1);
-      const q = (await (await fetch(`${t.admin}/v1/quarantine?site=${site}`)).json()) as { items: Array<{ reason: string; message: string; at: string }> };
+      const q = (await (await adminFetch(`${t.admin}/v1/quarantine?site=${site}`)).json()) as { items: Array<{ reason: string; message: string; at: string }> };
       const item = q.items.find((i) => i.reason === code);
       expect(item, `quarantine of ${site} lists ${code}`).toBeDefined();
       expect(item?.message.length).toBeGreaterThan(0);
@@ -78,7 +78,7 @@ describe('every ingest reason code end to end', () => {
   });
 
   it('reason codes - the quarantine of an unconfigured site is 404, not an empty list', async () => {
-    const res = await fetch(`${t.admin}/v1/quarantine?site=nope`);
+    const res = await adminFetch(`${t.admin}/v1/quarantine?site=nope`);
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ error: { code: 'unknown_site' } });
   });

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { batch, connectWs, metricValue, pageView, startTestApp } from '../../helpers/collect-client';
+import { adminFetch, batch, connectWs, metricValue, pageView, startTestApp } from '../../helpers/collect-client';
 
 let t: Awaited<ReturnType<typeof startTestApp>>;
 
@@ -18,7 +18,7 @@ describe('GET /metrics', () => {
     await s.next();
     s.send('garbage');
     await s.next();
-    const res = await fetch(`${t.admin}/metrics`);
+    const res = await adminFetch(`${t.admin}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     const text = await res.text();

@@ -9,7 +9,7 @@ import { ManualClock } from '../../../src/clock';
 import { loadConfig } from '../../../src/config';
 import { createLogger } from '../../../src/logger';
 import { appDigest } from '../../helpers/app-digest';
-import { connectWs, metricValue } from '../../helpers/collect-client';
+import { adminFetch, TEST_ADMIN_TOKEN, connectWs, metricValue } from '../../helpers/collect-client';
 import { freePort } from '../../helpers/nats-server';
 import { until } from '../../helpers/until';
 
@@ -131,7 +131,7 @@ describe('embedded state - the built server, real processes', () => {
     const [port, adminPort] = [await freePort(), await freePort()];
     const proc = spawn(process.execPath, [cli, 'serve'], {
       cwd: root,
-      env: { ...process.env, PORT: String(port), ADMIN_PORT: String(adminPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn', NATS_URL: '', DATA_DIR: dataDir, ...extra },
+      env: { ...process.env, PORT: String(port), ADMIN_PORT: String(adminPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn', NATS_URL: '', DATA_DIR: dataDir, ADMIN_TOKEN: TEST_ADMIN_TOKEN, ...extra },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     procs.push(proc);
@@ -140,15 +140,15 @@ describe('embedded state - the built server, real processes', () => {
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
     for (let i = 0; ; i++) {
       try {
-        if ((await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status === 200) break;
+        if ((await adminFetch(`http://127.0.0.1:${adminPort}/readyz`)).status === 200) break;
       } catch {
         // not listening yet
       }
       if (i > 400) throw new Error(`server did not become ready: ${stderr}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    const admin = async (path: string) => (await fetch(`http://127.0.0.1:${adminPort}${path}`)).json() as Promise<Record<string, unknown>>;
-    const metrics = async () => (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    const admin = async (path: string) => (await adminFetch(`http://127.0.0.1:${adminPort}${path}`)).json() as Promise<Record<string, unknown>>;
+    const metrics = async () => (await adminFetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
     return { proc, port, admin, metrics, exited, stderr: () => stderr };
   }
 

@@ -3,7 +3,7 @@ import { createApp, type App } from '../../../src/app';
 import { ManualClock } from '../../../src/clock';
 import { loadConfig } from '../../../src/config';
 import { createLogger } from '../../../src/logger';
-import { connectWs, metricValue, type TestSocket } from '../../helpers/collect-client';
+import { adminFetch, TEST_ADMIN_TOKEN, connectWs, metricValue, type TestSocket } from '../../helpers/collect-client';
 
 /**
  * Late, offline and backlogged data over the real servers (WS collect, admin HTTP), with a manual
@@ -25,7 +25,7 @@ afterEach(async () => {
 
 async function server(time: Record<string, unknown> = {}) {
   const clock = new ManualClock(NOW);
-  const config = loadConfig({}, { port: 0, adminPort: 0, host: '127.0.0.1', logLevel: 'silent', ingest: { dedupeCapacity: 10_000 }, time: { pane: 'PT1M', ...time } });
+  const config = loadConfig({}, { port: 0, adminPort: 0, host: '127.0.0.1', logLevel: 'silent', admin: { token: TEST_ADMIN_TOKEN }, ingest: { dedupeCapacity: 10_000 }, time: { pane: 'PT1M', ...time } });
   const app = createApp({ config, clock, logger: createLogger('silent') });
   running.push(app);
   const { port, adminPort } = await app.start();
@@ -35,7 +35,7 @@ async function server(time: Record<string, unknown> = {}) {
     s.send({ type: 'batch', seq: ++seq, sentAt: clock.now(), events });
     return s.next();
   };
-  const get = async (path: string) => (await fetch(`http://127.0.0.1:${adminPort}${path}`)).json() as Promise<Record<string, unknown>>;
+  const get = async (path: string) => (await adminFetch(`http://127.0.0.1:${adminPort}${path}`)).json() as Promise<Record<string, unknown>>;
   /** Moves event time past every session gap through a tick record, as a quiet stream would. */
   const quiet = async (ms: number) => {
     await app.pipeline.drain();
@@ -43,7 +43,7 @@ async function server(time: Record<string, unknown> = {}) {
     app.pipeline.tick();
     await app.pipeline.drain();
   };
-  return { app, clock, sock, send: (events: unknown[]) => send(sock, events), get, quiet, metrics: async () => (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text() };
+  return { app, clock, sock, send: (events: unknown[]) => send(sock, events), get, quiet, metrics: async () => (await adminFetch(`http://127.0.0.1:${adminPort}/metrics`)).text() };
 }
 
 type UsageWindow = { start: string; pageViews: number; sessionsStarted: number; purchases: number; conversionRate: number | null; sessions: { ended: number; withPageViews: number; bounces: number; bounceRate: number | null; converted: number } };

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { buildReplayEvents, parseReplayArgs, replay } from '../../../src/replay/replay-cli';
-import { startTestApp } from '../../helpers/collect-client';
+import { adminFetch, startTestApp } from '../../helpers/collect-client';
 import { describeWithData } from '../../helpers/data';
 
 describeWithData('diginetica_sample_train-item-views.csv', 'replay over a WebSocket', (path) => {
@@ -28,7 +28,7 @@ describeWithData('diginetica_sample_train-item-views.csv', 'replay over a WebSoc
     expect(summary.rejected).toEqual({});
     expect(summary.retries).toBeGreaterThan(0);
     await t.app.pipeline.drain();
-    const res = await fetch(`${t.admin}/v1/stats/navigation?site=demo&window=PT1H&windows=5&limit=1`);
+    const res = await adminFetch(`${t.admin}/v1/stats/navigation?site=demo&window=PT1H&windows=5&limit=1`);
     expect(res.status).toBe(200);
     const body = (await res.json()) as { windows: Array<{ pageViews: number; sessions: number; closed: boolean }> };
     expect(body.windows.reduce((n, w) => n + w.pageViews, 0)).toBe(3_000);
@@ -58,7 +58,7 @@ describeWithData('retail.dat', 'replay --backfill over a WebSocket', (path) => {
     expect(first).toMatchObject({ events: 4_000, accepted: 4_000, late: 0, duplicates: 0, rejected: {} });
     await t.app.pipeline.drain();
     const usage = async () => {
-      const body = (await (await fetch(`${t.admin}/v1/stats/usage?site=demo&window=PT1H&windows=5`)).json()) as { windows: Array<{ purchases: number }> };
+      const body = (await (await adminFetch(`${t.admin}/v1/stats/usage?site=demo&window=PT1H&windows=5`)).json()) as { windows: Array<{ purchases: number }> };
       return body.windows.reduce((n, w) => n + w.purchases, 0);
     };
     expect(await usage()).toBe(4_000);

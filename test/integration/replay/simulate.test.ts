@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulate, simulatedEvents } from '../../../src/replay/simulate-cli';
-import { startTestApp } from '../../helpers/collect-client';
+import { adminFetch, startTestApp } from '../../helpers/collect-client';
 import { until } from '../../helpers/until';
 
 let t: Awaited<ReturnType<typeof startTestApp>>;
@@ -44,7 +44,7 @@ describe('simulate', () => {
     const rule = await until(
       'the starfield-odyssey ⇒ dune rule with the full count',
       async () => {
-        const body = (await (await fetch(`${t.admin}/v1/rules?site=demo&limit=500`)).json()) as { rules?: Rule[] };
+        const body = (await (await adminFetch(`${t.admin}/v1/rules?site=demo&limit=500`)).json()) as { rules?: Rule[] };
         return (body.rules ?? []).find((r) => isPair(r) && r.count === both);
       },
       30_000,

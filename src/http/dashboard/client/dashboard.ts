@@ -185,9 +185,34 @@ const itemList = (items: readonly string[]): string => items.join(' + ');
 
 // ── fetching ──────────────────────────────────────────────────────────────────────────────────
 
+/**
+ * The admin token: from the address fragment (`#token=…`, never sent to the server) once, then kept
+ * in sessionStorage for this tab; the token field at the top sets it too.
+ */
+function adminToken(): string {
+  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (m !== null) {
+    sessionStorage.setItem('cm-admin-token', decodeURIComponent(m[1] ?? ''));
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return sessionStorage.getItem('cm-admin-token') ?? '';
+}
+
+function bindTokenField(): void {
+  const input = document.getElementById('token') as HTMLInputElement | null;
+  if (input === null) return;
+  input.value = adminToken() === '' ? '' : '••••••••';
+  input.addEventListener('change', () => {
+    sessionStorage.setItem('cm-admin-token', input.value.trim());
+    input.value = '••••••••';
+    void refresh();
+  });
+}
+
 async function get<T>(path: string, params: Record<string, string>): Promise<Result<T>> {
   try {
-    const res = await fetch(`${path}?${new URLSearchParams(params).toString()}`, { headers: { accept: 'application/json' }, cache: 'no-store' });
+    const res = await fetch(`${path}?${new URLSearchParams(params).toString()}`, { headers: { accept: 'application/json', authorization: `Bearer ${adminToken()}` }, cache: 'no-store' });
+    if (res.status === 401) return { kind: 'error', message: 'the admin token is missing or wrong: paste it into the token field (printed by the server at boot, or ADMIN_TOKEN)' };
     const body = (await res.json()) as unknown;
     if (!res.ok) {
       const err = (body as { error?: { code?: string; message?: string } } | null)?.error;
@@ -447,6 +472,7 @@ async function start(): Promise<void> {
   const windowSelect = document.getElementById('window') as HTMLSelectElement;
   const auto = document.getElementById('auto') as HTMLInputElement;
   const q = new URLSearchParams(location.search);
+  bindTokenField();
   const sites = await get<SitesBody>('/v1/sites', {});
   const ids = sites.kind === 'ok' ? sites.body.sites.map((s) => s.id) : ['demo'];
   if (sites.kind === 'error') status(`sites unavailable: ${sites.message}`, true);

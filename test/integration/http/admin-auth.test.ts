@@ -1,0 +1,64 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { metricValue, startTestApp } from '../../helpers/collect-client';
+
+/**
+ * The admin API needs a token (issue "Lock it down", finding 1), reproduced as an attacker would:
+ * without one every route that reads visitor data or changes behaviour is refused and counted; a read
+ * token cannot change the offer catalog; the probes and the dashboard's static page stay open.
+ */
+const WRITE = 'write-token-0123456789abcdef';
+const READ = 'read-token-0123456789abcdef';
+const stops: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const s of stops.splice(0)) await s();
+});
+
+const catalogPut = (admin: string, headers: Record<string, string>) =>
+  fetch(`${admin}/v1/offers/catalog?site=demo`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ id: 'evil', target: { category: 'books' }, text: 'ATTACKER: 99 % off, pay at https://evil.example', discount: 99 }),
+  });
+
+describe('admin API tokens', () => {
+  it('auth - without a token the stats, visitors, quarantine, late events, metrics and the catalog are refused (401, counted); probes and the dashboard page stay open', async () => {
+    const t = await startTestApp({ admin: { token: WRITE, readToken: READ } });
+    stops.push(t.stop);
+    const refused = ['/v1/stats/usage?site=demo', '/v1/visitors/v1?site=demo', '/v1/quarantine?site=demo', '/v1/late?site=demo', '/v1/rules?site=demo', '/v1/offers/recent?site=demo', '/metrics', '/v1/sites'];
+    for (const p of refused) {
+      const res = await fetch(`${t.admin}${p}`);
+      expect([p, res.status]).toEqual([p, 401]);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    }
+    expect((await fetch(`${t.admin}/v1/stats/usage?site=demo`, { headers: { authorization: 'Bearer wrong-wrong-wrong-wrong' } })).status).toBe(401);
+    expect((await catalogPut(t.admin, {})).status).toBe(401);
+    for (const p of ['/healthz', '/readyz', '/dashboard', '/dashboard.js']) expect([p, (await fetch(`${t.admin}${p}`)).status]).toEqual([p, 200]);
+    const text = await (await fetch(`${t.admin}/metrics`, { headers: { authorization: `Bearer ${READ}` } })).text();
+    expect(metricValue(text, 'clickstream_admin_refused_total', { reason: 'unauthorized' })).toBe(refused.length + 2);
+  });
+
+  it('auth - a read token reads but cannot change the offer catalog (403, counted); the admin token can', async () => {
+    const t = await startTestApp({ admin: { token: WRITE, readToken: READ } });
+    stops.push(t.stop);
+    expect((await fetch(`${t.admin}/v1/stats/usage?site=demo`, { headers: { authorization: `Bearer ${READ}` } })).status).toBe(200);
+    const denied = await catalogPut(t.admin, { authorization: `Bearer ${READ}` });
+    expect(denied.status).toBe(403);
+    expect(((await denied.json()) as { error: { code: string } }).error.code).toBe('insufficient_scope');
+    const list = async () => ((await (await fetch(`${t.admin}/v1/offers/catalog?site=demo`, { headers: { authorization: `Bearer ${READ}` } })).json()) as { offers: Array<{ id: string }> }).offers.map((o) => o.id);
+    expect(await list()).not.toContain('evil');
+    expect((await catalogPut(t.admin, { authorization: `Bearer ${WRITE}` })).status).toBe(201);
+    expect(await list()).toContain('evil');
+    const text = await (await fetch(`${t.admin}/metrics`, { headers: { authorization: `Bearer ${WRITE}` } })).text();
+    expect(metricValue(text, 'clickstream_admin_refused_total', { reason: 'insufficient_scope' })).toBe(1);
+  });
+
+  it('auth - /metrics can be opened to a scraper by config; a server without a configured token generates one', async () => {
+    const t = await startTestApp({ admin: { openMetrics: true } });
+    stops.push(t.stop);
+    expect((await fetch(`${t.admin}/metrics`)).status).toBe(200);
+    expect((await fetch(`${t.admin}/v1/stats/usage?site=demo`)).status).toBe(401);
+    expect(t.app.adminTokenGenerated).toBe(true);
+    expect(t.app.adminToken.length).toBeGreaterThanOrEqual(32);
+    expect((await fetch(`${t.admin}/v1/stats/usage?site=demo`, { headers: { authorization: `Bearer ${t.app.adminToken}` } })).status).toBe(200);
+  });
+});
