@@ -50,10 +50,16 @@ export function registerHttpCollector(app: FastifyInstance, deps: { readonly con
       return reply.code(status).send({ error: { code: err.code ?? 'internal_error', message: status === 500 ? 'internal error' : err.message } });
     });
 
-    // CORS: the snippet posts from the shop's origin; allowed origins are checked by the gateway.
+    // CORS: the snippet posts from the shop's origin. Only an origin the site allows is answered with
+    // Access-Control-Allow-Origin; any other preflight is refused (403, counted) and gets none.
     scope.options('/v1/collect', async (req, reply) => {
       const origin = req.headers.origin;
-      if (origin !== undefined) reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
+      reply.header('vary', 'Origin');
+      if (origin !== undefined) {
+        const admission = gateway.admit((req.query as CollectQuery).site, origin, 'http');
+        if (admission.kind === 'refused') return reply.code(403).send({ error: { code: admission.code, message: admission.message } });
+        reply.header('access-control-allow-origin', origin);
+      }
       return reply
         .header('access-control-allow-methods', 'POST, OPTIONS')
         .header('access-control-allow-headers', 'content-type')
@@ -64,12 +70,14 @@ export function registerHttpCollector(app: FastifyInstance, deps: { readonly con
 
     scope.post('/v1/collect', { bodyLimit: config.ingest.maxBodyBytes }, async (req, reply) => {
       const origin = req.headers.origin;
-      if (origin !== undefined) reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
+      reply.header('vary', 'Origin');
       if (!gateway.accepting) return retry(reply, 'shutting_down', null, config.ingest.retryAfterSeconds * 1000);
       const admission = gateway.admit((req.query as CollectQuery).site, origin, 'http');
       if (admission.kind === 'refused') {
         return reply.code(admission.code === 'unknown_site' ? 404 : 403).send({ error: { code: admission.code, message: admission.message } });
       }
+      // Admitted: the origin (if any) is one the site allows.
+      if (origin !== undefined) reply.header('access-control-allow-origin', origin);
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const client = gateway.isTrusted(admission.site, req.headers.authorization) ? undefined : `ip:${req.ip}`;
       const outcome = gateway.collect(admission.site, { transport: 'http', raw: body, limit, client, userAgent: req.headers['user-agent'] });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { DEMO_CATEGORIES, DEMO_PRODUCTS, demoCategory, demoProduct, type DemoProduct } from './demo-catalog';
 
 /** The pages of the demo storefront. */
@@ -37,12 +38,32 @@ label{display:block;margin:.6rem 0 .2rem}input{width:100%;max-width:360px;paddin
 .offer{background:#fffbe6;border:1px solid #e8c400;border-radius:8px;padding:.8rem;margin-top:.5rem;box-shadow:0 2px 8px #0003}
 .offer small{display:block;color:#666;margin-top:.3rem}`;
 
+/** The loader tag a shop pastes: calls made before /snippet.js arrives are queued and replayed. */
+const LOADER = "window.cm=window.cm||function(){(cm.q=cm.q||[]).push(arguments)};cm('init',{site:'demo',searchParam:'q'});";
+const sha256 = (s: string): string => `'sha256-${createHash('sha256').update(s).digest('base64')}'`;
+
+/**
+ * The demo pages' Content-Security-Policy: scripts from this origin plus the one inline loader (by
+ * hash), the one inline style block (by hash), connections to this origin only (the snippet's
+ * WebSocket and beacon), no framing, no plugins, no foreign form targets.
+ */
+export const DEMO_CSP = [
+  "default-src 'self'",
+  `script-src 'self' ${sha256(LOADER)}`,
+  `style-src 'self' ${sha256(STYLE)}`,
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
 function layout(title: string, main: string): string {
   const nav = DEMO_CATEGORIES.map((c) => `<a href="/demo/category/${c.id}" data-spa>${esc(c.name)}</a>`).join('');
-  // The loader tag a shop pastes: calls made before /snippet.js arrives are queued and replayed.
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${esc(title)} · Nebula Games &amp; Books</title><style>${STYLE}</style>
-<script>window.cm=window.cm||function(){(cm.q=cm.q||[]).push(arguments)};cm('init',{site:'demo',searchParam:'q'});</script>
+<script>${LOADER}</script>
 <script async src="/snippet.js"></script><script defer src="/demo/storefront.js"></script></head><body>
 <header><a class="logo" href="/demo">Nebula Games &amp; Books</a><nav>${nav}</nav>
 <form class="search" action="/demo/search" data-cm-ignore><input name="q" placeholder="Search" aria-label="Search"><button>Search</button></form>

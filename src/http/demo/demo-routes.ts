@@ -1,6 +1,6 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { sendScript, type BrowserAssets } from '../browser-assets';
-import { renderDemoPage, type DemoPage } from './demo-pages';
+import { DEMO_CSP, renderDemoPage, type DemoPage } from './demo-pages';
 
 /** Maps a path under /demo to its page, or undefined (404). */
 export function demoPageFor(path: string, query: Record<string, unknown>): DemoPage | undefined {
@@ -36,12 +36,16 @@ export function registerDemoRoutes(app: FastifyInstance, assets: BrowserAssets):
     const p = demoPageFor(path, query);
     return p === undefined ? { status: 404, html: 'Not found' } : renderDemoPage(p);
   };
-  app.get('/demo', (req, reply) => {
-    const r = page('', req.query as Record<string, unknown>);
-    return reply.code(r.status).header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').send(r.html);
-  });
-  app.get('/demo/*', (req, reply) => {
-    const r = page((req.params as { '*': string })['*'], req.query as Record<string, unknown>);
-    return reply.code(r.status).header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').send(r.html);
-  });
+  const html = (reply: FastifyReply, r: { status: number; html: string }) =>
+    reply
+      .code(r.status)
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .header('content-security-policy', DEMO_CSP)
+      .header('x-frame-options', 'DENY')
+      .header('x-content-type-options', 'nosniff')
+      .header('referrer-policy', 'strict-origin-when-cross-origin')
+      .send(r.html);
+  app.get('/demo', (req, reply) => html(reply, page('', req.query as Record<string, unknown>)));
+  app.get('/demo/*', (req, reply) => html(reply, page((req.params as { '*': string })['*'], req.query as Record<string, unknown>)));
 }
