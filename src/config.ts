@@ -127,6 +127,8 @@ export interface Config {
     readonly rateLimitMaxClients: number;
     /** Visitor → collect-socket bindings kept for pushing offers (LRU), count. */
     readonly maxVisitorSockets: number;
+    /** Collect sockets are pinged this often; one silent for two of these (no pong, no message) is dropped, ms. */
+    readonly wsHeartbeatMs: number;
   };
   readonly time: {
     /** Bounded out-of-orderness for the watermark, ms. */
@@ -272,7 +274,7 @@ const ADMIN_KEYS = ['token', 'readToken', 'openMetrics'] as const;
 const TOP_KEYS = ['port', 'adminPort', 'host', 'adminHost', 'admin', 'natsUrl', 'dataDir', 'partitions', 'ingest', 'time', 'offers', 'persistence', 'sites', 'logLevel', 'shutdownTimeout'] as const;
 const INGEST_KEYS = [
   'maxFrameBytes', 'maxBodyBytes', 'maxBatchEvents', 'maxFutureSkew', 'maxEventAge', 'clockTolerance', 'maxClockOffsets', 'dedupeCapacity', 'dedupeTtl',
-  'rateLimitPerSecond', 'rateLimitBurst', 'queueCapacity', 'quarantineCapacity', 'retryAfterSeconds', 'rateLimitMaxClients', 'maxVisitorSockets',
+  'rateLimitPerSecond', 'rateLimitBurst', 'queueCapacity', 'quarantineCapacity', 'retryAfterSeconds', 'rateLimitMaxClients', 'maxVisitorSockets', 'wsHeartbeat',
 ] as const;
 const TIME_KEYS = ['outOfOrderness', 'idleTimeout', 'allowedLateness', 'pane', 'retentionPanes', 'sessionGap', 'sessionMax', 'maxVisitors', 'maxPagesPerSession', 'tick'] as const;
 const OFFERS_KEYS = [
@@ -452,6 +454,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
       retryAfterSeconds: int(ingP, ing, 'retryAfterSeconds', undefined, 1, 1),
       rateLimitMaxClients: int(ingP, ing, 'rateLimitMaxClients', undefined, 100_000, 1),
       maxVisitorSockets: int(ingP, ing, 'maxVisitorSockets', undefined, 100_000, 1),
+      wsHeartbeatMs: dur(ingP, ing, 'wsHeartbeat', undefined, 30_000),
     }),
     time: Object.freeze({
       outOfOrdernessMs: dur(timP, tim, 'outOfOrderness', undefined, DEFAULT_OUT_OF_ORDERNESS_MS),
@@ -485,6 +488,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
   };
   if (config.time.paneMs <= 0) problems.add('time.pane', 'must be positive');
   if (config.persistence.snapshotIntervalMs < 100) problems.add('persistence.snapshotInterval', 'must be at least 100 ms');
+  if (config.ingest.wsHeartbeatMs < 10) problems.add('ingest.wsHeartbeat', 'must be at least 10 ms');
   if (config.time.allowedLatenessMs > config.time.paneMs * config.time.retentionPanes) {
     problems.add('time.allowedLateness', `must not exceed the retained panes (pane × retentionPanes = ${config.time.paneMs * config.time.retentionPanes} ms): an event could count in no pane`);
   }

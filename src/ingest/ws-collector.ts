@@ -48,6 +48,30 @@ export class WsCollector {
     this.#limit = { maxBytes: deps.config.ingest.maxFrameBytes, tooLargeCode: 'frame_too_large' };
     this.#retryAfterSeconds = deps.config.ingest.retryAfterSeconds;
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: deps.config.ingest.maxFrameBytes, perMessageDeflate: false });
+    // Liveness: every heartbeat each socket is pinged; one that answered neither that ping nor sent a
+    // message since the last one is dropped (a half-sent frame, a dead peer) and counted. Browsers
+    // answer pings by themselves, so a quiet but live page keeps its socket (and its offers).
+    this.#heartbeat = setInterval(() => this.#beat(), deps.config.ingest.wsHeartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  readonly #heartbeat: NodeJS.Timeout;
+  readonly #alive = new WeakMap<WebSocket, boolean>();
+
+  #beat(): void {
+    for (const ws of this.#wss.clients) {
+      if (this.#alive.get(ws) === false) {
+        this.#metrics.wsDropped.inc({ endpoint: 'collect', reason: 'unresponsive' });
+        ws.terminate();
+        continue;
+      }
+      this.#alive.set(ws, false);
+      try {
+        ws.ping();
+      } catch {
+        // closing already
+      }
+    }
   }
 
   /** The public server's upgrade handler for /v1/collect. */
@@ -82,6 +106,7 @@ export class WsCollector {
     await Promise.race([Promise.all(closed), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
     for (const ws of this.#wss.clients) ws.terminate();
+    clearInterval(this.#heartbeat);
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
 
@@ -92,7 +117,10 @@ export class WsCollector {
     this.#connections++;
     this.#metrics.wsConnections.inc({ endpoint: 'collect' });
     let lastVisitor: string | undefined;
+    this.#alive.set(ws, true);
+    ws.on('pong', () => this.#alive.set(ws, true));
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      this.#alive.set(ws, true);
       const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
       void isBinary;
       let outcome;

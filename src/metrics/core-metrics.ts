@@ -59,6 +59,12 @@ export function createCoreMetrics(registry: Registry, opts: { defaultMetrics?: b
       labelNames: ['site', 'processor'] as const,
       registers,
     }),
+    wsDropped: new Counter({
+      name: 'clickstream_ws_dropped_total',
+      help: 'WebSockets the server closed on its own, by endpoint and reason (unresponsive: no pong and no message for two heartbeats).',
+      labelNames: ['endpoint', 'reason'] as const,
+      registers,
+    }),
     adminRefused: new Counter({
       name: 'clickstream_admin_refused_total',
       help: 'Admin API requests refused, by reason (unauthorized: no or a wrong token; insufficient_scope: a read token on a write route).',

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminFetch, metricValue, startTestApp } from '../../helpers/collect-client';
+import { until } from '../../helpers/until';
 
 /**
  * Loose edges (issue "Lock it down", finding 7), each tried as an attacker would: the CORS preflight
@@ -45,6 +46,36 @@ describe('edges', () => {
         expect(csp).toContain("frame-ancestors 'none'");
         expect(res.headers.get('x-frame-options')).toBe('DENY');
       }
+    }
+  });
+});
+
+describe('edges - WebSocket liveness', () => {
+  it('ws - a socket stuck in a half-sent frame (it answers no ping) is dropped after two heartbeats and counted; a live idle client keeps its socket', async () => {
+    const app = await startTestApp({ ingest: { wsHeartbeat: 'PT0.2S' } });
+    try {
+      const { connect } = await import('node:net');
+      const { WebSocket } = await import('ws');
+      const port = Number(new URL(app.base).port);
+      // A raw peer: a valid upgrade, then the first two bytes of a frame and nothing more.
+      const raw = connect(port, '127.0.0.1');
+      await new Promise<void>((r) => raw.once('connect', () => r()));
+      raw.write(`GET /v1/collect?site=demo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      let got = '';
+      raw.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      await until('the upgrade', () => got.includes('101 Switching Protocols'));
+      raw.write(Buffer.from([0x81, 0xfe])); // FIN+text, masked, 16-bit length to follow … never sent
+      const closed = new Promise<void>((r) => raw.once('close', () => r()));
+      // A real client that sends nothing: it answers the pings on its own.
+      const live = new WebSocket(`${app.ws}/v1/collect?site=demo`);
+      await new Promise<void>((r) => live.once('open', () => r()));
+      await closed;
+      const text = await (await adminFetch(`${app.admin}/metrics`)).text();
+      expect(metricValue(text, 'clickstream_ws_dropped_total', { endpoint: 'collect', reason: 'unresponsive' })).toBe(1);
+      expect(live.readyState).toBe(WebSocket.OPEN);
+      live.close();
+    } finally {
+      await app.stop();
     }
   });
 });
