@@ -162,11 +162,28 @@ export type CoreMetrics = ReturnType<typeof createCoreMetrics>;
 
 /** Pre-create the closed label combinations so the series exist (at 0) from the start. */
 export function initLabels(m: CoreMetrics, sites: Iterable<string>): void {
+  // TRICKY: prom-client exports a labelled child only once it was touched: `.labels()` alone is not
+  // enough, `inc(0)` is. Without it rates and alerts over quiet series return nothing instead of 0.
   for (const site of sites) {
-    for (const type of EVENT_TYPES) m.eventsReceived.labels(site, type);
-    for (const reason of REJECT_REASON_CODES) m.eventsRejected.labels(site, reason);
-    m.eventsDuplicate.labels(site);
-    m.overloaded.labels(site);
-    for (const reason of LATE_REASON_CODES) m.eventsLate.labels(site, reason);
+    for (const type of EVENT_TYPES) m.eventsReceived.labels(site, type).inc(0);
+    for (const reason of REJECT_REASON_CODES) m.eventsRejected.labels(site, reason).inc(0);
+    m.eventsDuplicate.labels(site).inc(0);
+    m.overloaded.labels(site).inc(0);
+    for (const reason of LATE_REASON_CODES) m.eventsLate.labels(site, reason).inc(0);
+    for (const processor of PROCESSOR_NAMES) m.windowRevisions.labels(site, processor).inc(0);
   }
+  // Closed label sets not per site: present from the start, so alerts and boards see zeros, not gaps.
+  for (const reason of ['unauthorized', 'insufficient_scope']) m.adminRefused.labels(reason).inc(0);
+  m.wsDropped.labels('collect', 'unresponsive').inc(0);
+  // The bounded structures every app has (the others appear with their first eviction).
+  for (const [component, structure] of ALWAYS_BOUNDED) m.evictions.labels(component, structure).inc(0);
 }
+
+/** Processors every site runs (processors/site-processors.ts), for metric labels. */
+const PROCESSOR_NAMES = ['navigation', 'content', 'usage', 'cross-sell', 'next-best-offer'] as const;
+const ALWAYS_BOUNDED: ReadonlyArray<readonly [string, string]> = [
+  ['ingest', 'dedupe'],
+  ['ingest', 'quarantine'],
+  ['pipeline', 'late_events'],
+  ['sessionizer', 'visitors'],
+];

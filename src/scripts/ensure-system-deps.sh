@@ -2,18 +2,18 @@
 # Installs the system tools the tests need, from Debian's packages, only when missing, and says what
 # and why before it does:
 #   nats-server  (package nats-server) — the integration tests start real NATS servers on loopback
-#   promtool     (package prometheus)  — `promtool check metrics` lints /metrics
+#   promtool, prometheus (package prometheus) — `promtool check metrics/rules`; a real Prometheus scrapes the app
 #   chromium     (package chromium)    — the snippet and dashboard run in real headless Chromium
 # Quiet when all are present. Without root (and without passwordless sudo) it does not try: it fails
 # with the exact command to run.
 set -uo pipefail
 
-declare -A PKG=([nats-server]=nats-server [promtool]=prometheus [chromium]=chromium)
-declare -A WHY=([nats-server]='integration tests start real NATS servers' [promtool]='the metrics lint test runs promtool check metrics' [chromium]='the snippet and dashboard tests run in headless Chromium')
+declare -A PKG=([nats-server]=nats-server [promtool]=prometheus [prometheus]=prometheus [chromium]=chromium)
+declare -A WHY=([nats-server]='integration tests start real NATS servers' [promtool]='the metrics and rules lint runs promtool' [prometheus]='the ops-kit test runs a real Prometheus against the app' [chromium]='the snippet and dashboard tests run in headless Chromium')
 missing=()
-for bin in nats-server promtool chromium; do
+for bin in nats-server promtool prometheus chromium; do
   if ! command -v "$bin" >/dev/null 2>&1; then
-    missing+=("${PKG[$bin]}")
+    [[ " ${missing[*]} " == *" ${PKG[$bin]} "* ]] || missing+=("${PKG[$bin]}")
     echo "ensure-system-deps: $bin is missing (Debian package ${PKG[$bin]}): ${WHY[$bin]}" >&2
   fi
 done
