@@ -127,6 +127,11 @@ export interface Config {
     readonly rateLimitMaxClients: number;
     /** Visitor → collect-socket bindings kept for pushing offers (LRU), count. */
     readonly maxVisitorSockets: number;
+    /**
+     * Share of the queue one site may fill (0..1]; undefined = 1 with one site, 0.5 with more. A site
+     * past its share gets 503 / retry while the others go on.
+     */
+    readonly siteQueueShare: number | undefined;
     /** Collect sockets are pinged this often; one silent for two of these (no pong, no message) is dropped, ms. */
     readonly wsHeartbeatMs: number;
   };
@@ -274,7 +279,7 @@ const ADMIN_KEYS = ['token', 'readToken', 'openMetrics'] as const;
 const TOP_KEYS = ['port', 'adminPort', 'host', 'adminHost', 'admin', 'natsUrl', 'dataDir', 'partitions', 'ingest', 'time', 'offers', 'persistence', 'sites', 'logLevel', 'shutdownTimeout'] as const;
 const INGEST_KEYS = [
   'maxFrameBytes', 'maxBodyBytes', 'maxBatchEvents', 'maxFutureSkew', 'maxEventAge', 'clockTolerance', 'maxClockOffsets', 'dedupeCapacity', 'dedupeTtl',
-  'rateLimitPerSecond', 'rateLimitBurst', 'queueCapacity', 'quarantineCapacity', 'retryAfterSeconds', 'rateLimitMaxClients', 'maxVisitorSockets', 'wsHeartbeat',
+  'rateLimitPerSecond', 'rateLimitBurst', 'queueCapacity', 'quarantineCapacity', 'retryAfterSeconds', 'rateLimitMaxClients', 'maxVisitorSockets', 'wsHeartbeat', 'siteQueueShare',
 ] as const;
 const TIME_KEYS = ['outOfOrderness', 'idleTimeout', 'allowedLateness', 'pane', 'retentionPanes', 'sessionGap', 'sessionMax', 'maxVisitors', 'maxPagesPerSession', 'tick'] as const;
 const OFFERS_KEYS = [
@@ -284,6 +289,15 @@ const OFFERS_KEYS = [
 const PERSISTENCE_KEYS = ['snapshotInterval'] as const;
 const SITE_KEYS = ['id', 'publicKey', 'secret', 'allowedOrigins', 'timeZone', 'urlRules', 'processors'] as const;
 const URL_RULE_KEYS = ['keepParams', 'groups', 'searchParam'] as const;
+
+function share(problems: Problems, v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !(v > 0 && v <= 1)) {
+    problems.add('siteQueueShare', `expected a fraction in (0, 1], got ${JSON.stringify(v)}`);
+    return undefined;
+  }
+  return v;
+}
 
 function section(problems: Problems, raw: Raw, key: string): Raw {
   const v = raw[key];
@@ -455,6 +469,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
       rateLimitMaxClients: int(ingP, ing, 'rateLimitMaxClients', undefined, 100_000, 1),
       maxVisitorSockets: int(ingP, ing, 'maxVisitorSockets', undefined, 100_000, 1),
       wsHeartbeatMs: dur(ingP, ing, 'wsHeartbeat', undefined, 30_000),
+      siteQueueShare: share(ingP, ing['siteQueueShare']),
     }),
     time: Object.freeze({
       outOfOrdernessMs: dur(timP, tim, 'outOfOrderness', undefined, DEFAULT_OUT_OF_ORDERNESS_MS),

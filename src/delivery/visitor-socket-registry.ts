@@ -1,7 +1,8 @@
 /**
  * Which collect socket a visitor was last seen on, so an offer can be pushed to the visitor's own
- * page (DESIGN.md §6). Bounded: at most `capacity` (site, visitor) bindings, least recently bound
- * evicted first (reported). A socket's bindings are dropped when it closes.
+ * page (DESIGN.md §6). Bounded per site — one site's flood of visitors never evicts another site's
+ * bindings: at most `capacity` visitors per site, least recently bound evicted first (reported). A
+ * socket's bindings are dropped when it closes.
  */
 import { LRUCache } from 'lru-cache';
 import { requireBound } from '../errors';
@@ -12,26 +13,39 @@ export interface PushSocket {
 }
 
 export class VisitorSocketRegistry {
-  readonly #byVisitor: LRUCache<string, PushSocket>;
-  /** Reverse index for unbindSocket; its total size never exceeds the LRU's (entries leave with their binding). */
+  /** Per site (created on first use): visitor → socket. */
+  readonly #sites = new Map<string, LRUCache<string, PushSocket>>();
+  readonly #capacity: number;
+  readonly #onEvict: () => void;
+  /** Reverse index for unbindSocket (`site\u0000visitor` keys); entries leave with their binding. */
   readonly #bySocket = new Map<PushSocket, Set<string>>();
 
   constructor(opts: { readonly capacity: number; readonly onEvict: () => void }) {
-    const onEvict = opts.onEvict;
-    this.#byVisitor = new LRUCache<string, PushSocket>({
-      max: requireBound('VisitorSocketRegistry capacity', opts.capacity),
-      dispose: (socket, key, reason) => {
-        this.#unlink(socket, key);
-        if (reason === 'evict') onEvict();
-      },
-    });
+    this.#capacity = requireBound('VisitorSocketRegistry capacity', opts.capacity);
+    this.#onEvict = opts.onEvict;
+  }
+
+  #site(site: string): LRUCache<string, PushSocket> {
+    let m = this.#sites.get(site);
+    if (m === undefined) {
+      m = new LRUCache<string, PushSocket>({
+        max: this.#capacity,
+        dispose: (socket, visitorId, reason) => {
+          this.#unlink(socket, `${site}\u0000${visitorId}`);
+          if (reason === 'evict') this.#onEvict();
+        },
+      });
+      this.#sites.set(site, m);
+    }
+    return m;
   }
 
   /** Records that `visitorId` of `site` sends on `socket` (the latest socket wins). */
   bind(site: string, visitorId: string, socket: PushSocket): void {
+    const m = this.#site(site);
+    if (m.peek(visitorId) === socket) return;
     const key = `${site}\u0000${visitorId}`;
-    if (this.#byVisitor.peek(key) === socket) return;
-    this.#byVisitor.set(key, socket);
+    m.set(visitorId, socket);
     let keys = this.#bySocket.get(socket);
     if (keys === undefined) {
       keys = new Set();
@@ -45,14 +59,17 @@ export class VisitorSocketRegistry {
     const keys = this.#bySocket.get(socket);
     if (keys === undefined) return;
     for (const key of [...keys]) {
-      if (this.#byVisitor.peek(key) === socket) this.#byVisitor.delete(key);
+      const sep = key.indexOf('\u0000');
+      const m = this.#sites.get(key.slice(0, sep));
+      const visitorId = key.slice(sep + 1);
+      if (m?.peek(visitorId) === socket) m.delete(visitorId);
     }
     this.#bySocket.delete(socket);
   }
 
   /** Sends to the visitor's socket; false when the visitor has none (or sending failed). */
   send(site: string, visitorId: string, message: string): boolean {
-    const socket = this.#byVisitor.get(`${site}\u0000${visitorId}`);
+    const socket = this.#sites.get(site)?.get(visitorId);
     if (socket === undefined) return false;
     try {
       socket.send(message);
@@ -64,7 +81,9 @@ export class VisitorSocketRegistry {
 
   /** Bindings held, count. */
   get size(): number {
-    return this.#byVisitor.size;
+    let n = 0;
+    for (const m of this.#sites.values()) n += m.size;
+    return n;
   }
 
   #unlink(socket: PushSocket, key: string): void {

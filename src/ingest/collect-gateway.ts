@@ -121,7 +121,6 @@ export class CollectGateway {
     this.#dedupe = new EventDeduplicator({
       capacity: config.ingest.dedupeCapacity,
       ttlMs: config.ingest.dedupeTtlMs,
-      clock,
       onEvict: () => metrics.evictions.inc({ component: 'ingest', structure: 'dedupe' }),
     });
     this.#limiter = new RateLimiter({
@@ -249,7 +248,7 @@ export class CollectGateway {
         continue;
       }
       const id = v.event.id;
-      if (this.#dedupe.has(site.id, id) || inBatch?.has(id) === true) {
+      if (this.#dedupe.has(site.id, id, receivedAt) || inBatch?.has(id) === true) {
         duplicates++;
         continue;
       }
@@ -282,7 +281,7 @@ export class CollectGateway {
     // Only now that the pipeline holds them (or judged them late): remember ids, count, quarantine.
     const counters = this.#received.get(site.id);
     for (const e of accepted) {
-      this.#dedupe.remember(site.id, e.id);
+      this.#dedupe.remember(site.id, e.id, receivedAt);
       if (counters !== undefined) counters[e.type].inc();
       else this.#metrics.eventsReceived.inc({ site: site.id, type: e.type });
     }

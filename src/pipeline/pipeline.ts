@@ -58,6 +58,8 @@ interface SiteRuntime {
   readonly clock: WatermarkTracker;
   /** The site watermark the processors last saw. */
   watermark: number;
+  /** This site's events in the queue (a site may hold at most its share of it). */
+  queued: number;
 }
 
 /**
@@ -88,6 +90,8 @@ export class Pipeline {
   // Ring buffer of queued records.
   readonly #queue: Array<LogRecord | undefined>;
   readonly #capacity: number;
+  /** Most events one site may have queued (ingest.siteQueueShare × capacity). */
+  readonly #siteShare: number;
   #head = 0;
   #size = 0;
   #running = false;
@@ -107,6 +111,8 @@ export class Pipeline {
     this.#capacity = requireBound('Pipeline ingest.queueCapacity', config.ingest.queueCapacity);
     this.#sliceEvents = requireBound('Pipeline sliceEvents', deps.sliceEvents ?? DEFAULT_SLICE_EVENTS);
     this.#queue = new Array<LogRecord | undefined>(this.#capacity);
+    const share = config.ingest.siteQueueShare ?? (config.sites.size > 1 ? 0.5 : 1);
+    this.#siteShare = Math.max(1, Math.floor(this.#capacity * share));
     this.#latenessMs = config.time.allowedLatenessMs;
     // The late side output is inspected like the quarantine, so it shares its per-site bound.
     this.#lateLog = new LateLog({
@@ -123,6 +129,10 @@ export class Pipeline {
    */
   offer(events: readonly EnrichedEvent[]): OfferResult {
     if (this.#size + events.length > this.#capacity) return OVERLOADED;
+    // A batch is one site's: that site may fill at most its share of the queue, so one site's flood
+    // never turns another site's batches into retries.
+    const first = events[0] === undefined ? undefined : this.#sites.get(events[0].site);
+    if (first !== undefined && first.queued + events.length > this.#siteShare) return OVERLOADED;
     let late = 0;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
@@ -313,7 +323,7 @@ export class Pipeline {
         }
       },
     });
-    rt = { site, processors, byName, sessionizer, appendClock: new WatermarkTracker(clockOpts), clock: new WatermarkTracker(clockOpts), watermark: Number.NEGATIVE_INFINITY };
+    rt = { site, processors, byName, sessionizer, appendClock: new WatermarkTracker(clockOpts), clock: new WatermarkTracker(clockOpts), watermark: Number.NEGATIVE_INFINITY, queued: 0 };
     return rt;
   }
 
@@ -338,6 +348,10 @@ export class Pipeline {
   #push(r: LogRecord): void {
     this.#queue[(this.#head + this.#size) % this.#capacity] = r;
     this.#size++;
+    if (r.type !== 'tick') {
+      const rt = this.#sites.get(r.site);
+      if (rt !== undefined) rt.queued++;
+    }
   }
 
   #slice(max: number): void {
@@ -349,7 +363,11 @@ export class Pipeline {
       this.#head = (this.#head + 1) % this.#capacity;
       this.#size--;
       if (r.type === 'tick') this.#sites.get(r.site)?.clock.tick(r.ts, r.at);
-      else this.#process(r);
+      else {
+        const rt = this.#sites.get(r.site);
+        if (rt !== undefined) rt.queued--;
+        this.#process(r);
+      }
     }
     this.#metrics.ingestQueueDepth.set(this.#size);
     this.#advance();

@@ -42,3 +42,20 @@ describe('VisitorSocketRegistry', () => {
     expect(r.send('demo', 'v3', 'x')).toBe(true);
   });
 });
+
+describe('VisitorSocketRegistry per site', () => {
+  it('sockets - one site\'s flood of visitors never evicts another site\'s bindings', () => {
+    let evicted = 0;
+    const r = new VisitorSocketRegistry({ capacity: 10, onEvict: () => evicted++ });
+    const sent: string[] = [];
+    const shopSocket = { send: (m: string) => void sent.push(m) };
+    r.bind('shop', 'alice', shopSocket);
+    for (let i = 0; i < 1_000; i++) r.bind('demo', `bot-${i}`, { send: () => undefined });
+    expect(evicted).toBe(990);
+    expect(r.send('shop', 'alice', 'offer')).toBe(true);
+    expect(sent).toEqual(['offer']);
+    expect(r.size).toBe(11);
+    r.unbindSocket(shopSocket);
+    expect(r.send('shop', 'alice', 'offer')).toBe(false);
+  });
+});

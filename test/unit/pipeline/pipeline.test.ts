@@ -141,6 +141,14 @@ describe('Pipeline queue', () => {
     expect(pipeline.queueDepth).toBe(3);
   });
 
+  it('offer - one site may fill only its share of the queue: its flood gets overloaded, another site is still taken', () => {
+    const { pipeline } = setup({}, { ingest: { queueCapacity: 10 }, sites: [{ id: 'demo' }, { id: 'shop' }] });
+    expect(pipeline.offer(Array.from({ length: 5 }, (_, i) => pageView(`v${i}`, T0, '/a'))).kind).toBe('accepted');
+    expect(pipeline.offer([pageView('v9', T0, '/b')]).kind).toBe('overloaded'); // demo holds its 50 %
+    expect(pipeline.offer(Array.from({ length: 5 }, (_, i) => pageView(`s${i}`, T0, '/a', { site: 'shop' }))).kind).toBe('accepted');
+    expect(pipeline.queueDepth).toBe(10);
+  });
+
   it('drain - resolves once every accepted event has been processed, in order', async () => {
     const { pipeline, usage } = setup({}, { ingest: { queueCapacity: 10_000 } });
     const evs = Array.from({ length: 5_000 }, (_, i) => pageView(`v${i % 50}`, T0 + i, `/p${i % 7}`));
