@@ -207,7 +207,18 @@ export function createApp(opts: CreateAppOptions): App {
   let ready = false;
   // Secure by default: without a configured token one is generated (the CLI prints it once).
   const adminToken = config.admin.token ?? generateAdminToken();
-  const adminAuth = new AdminAuth({ token: adminToken, readToken: config.admin.readToken, openMetrics: config.admin.openMetrics }, metrics.adminRefused);
+  const adminAuth = new AdminAuth(
+    {
+      token: adminToken,
+      readToken: config.admin.readToken,
+      openMetrics: config.admin.openMetrics,
+      allowedHosts: config.admin.allowedHosts,
+      maxFailuresPerMinute: config.admin.maxFailuresPerMinute,
+      maxTrackedClients: config.ingest.rateLimitMaxClients,
+    },
+    metrics.adminRefused,
+    () => clock.now(),
+  );
   /** True while the app's NATS connection is up (always true in the embedded mode). */
   let natsUp = config.natsUrl === undefined;
   let natsConnecting: Promise<void> | undefined;

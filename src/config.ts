@@ -76,6 +76,10 @@ export interface Config {
     readonly readToken: string | undefined;
     /** Serve /metrics without a token, for a scraper on a trusted network. */
     readonly openMetrics: boolean;
+    /** Host names the admin port answers to (the Host header; ports ignored): loopback names and ADMIN_HOST by default. */
+    readonly allowedHosts: readonly string[];
+    /** Wrong tokens per client IP and minute before it is throttled (429), count. */
+    readonly maxFailuresPerMinute: number;
   };
   /** NATS server URL; unset = embedded mode (no broker). */
   readonly natsUrl: string | undefined;
@@ -275,7 +279,7 @@ function onlyKnown(problems: Problems, obj: Raw, where: string, allowed: readonl
   }
 }
 
-const ADMIN_KEYS = ['token', 'readToken', 'openMetrics'] as const;
+const ADMIN_KEYS = ['token', 'readToken', 'openMetrics', 'allowedHosts', 'maxFailuresPerMinute'] as const;
 const TOP_KEYS = ['port', 'adminPort', 'host', 'adminHost', 'admin', 'natsUrl', 'dataDir', 'partitions', 'ingest', 'time', 'offers', 'persistence', 'sites', 'logLevel', 'shutdownTimeout'] as const;
 const INGEST_KEYS = [
   'maxFrameBytes', 'maxBodyBytes', 'maxBatchEvents', 'maxFutureSkew', 'maxEventAge', 'clockTolerance', 'maxClockOffsets', 'dedupeCapacity', 'dedupeTtl',
@@ -422,6 +426,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
   onlyKnown(problems, per, 'persistence', PERSISTENCE_KEYS);
   // Problems inside a section are reported with its path (`ingest.maxBatchEvents`, not `maxBatchEvents`).
   const [ingP, timP, offP, perP] = [problems.scope('ingest'), problems.scope('time'), problems.scope('offers'), problems.scope('persistence')];
+  const adminHost = env['ADMIN_HOST'] ?? (typeof raw['adminHost'] === 'string' ? raw['adminHost'] : '127.0.0.1');
   const dataDirRaw = env['DATA_DIR'] ?? (typeof raw['dataDir'] === 'string' ? raw['dataDir'] : undefined) ?? defaults.dataDir;
   // `sites` replaces the built-in demo site unless it lists it; without `sites` the demo is there for a new user.
   const sites = new Map<string, SiteConfig>(raw['sites'] === undefined ? [[DEMO_SITE.id, DEMO_SITE]] : []);
@@ -439,11 +444,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
     port: int(problems, raw, 'port', env['PORT'], DEFAULT_PORT, 0, 65535),
     adminPort: int(problems, raw, 'adminPort', env['ADMIN_PORT'], DEFAULT_ADMIN_PORT, 0, 65535),
     host: env['HOST'] ?? (typeof raw['host'] === 'string' ? raw['host'] : '0.0.0.0'),
-    adminHost: env['ADMIN_HOST'] ?? (typeof raw['adminHost'] === 'string' ? raw['adminHost'] : '127.0.0.1'),
+    adminHost,
     admin: Object.freeze({
       token: tokenOf('token', env['ADMIN_TOKEN']),
       readToken: tokenOf('readToken', env['ADMIN_READ_TOKEN']),
       openMetrics: adm['openMetrics'] === true || env['ADMIN_OPEN_METRICS'] === '1',
+      allowedHosts: strList(problems, adm, 'allowedHosts', 'admin', [...new Set(['127.0.0.1', 'localhost', '[::1]', adminHost])]),
+      maxFailuresPerMinute: int(problems.scope('admin'), adm, 'maxFailuresPerMinute', undefined, 20, 1),
     }),
     natsUrl: natsUrl === '' ? undefined : natsUrl,
     dataDir: dataDirRaw === '' ? undefined : dataDirRaw,

@@ -173,7 +173,7 @@ export function initLabels(m: CoreMetrics, sites: Iterable<string>): void {
     for (const processor of PROCESSOR_NAMES) m.windowRevisions.labels(site, processor).inc(0);
   }
   // Closed label sets not per site: present from the start, so alerts and boards see zeros, not gaps.
-  for (const reason of ['unauthorized', 'insufficient_scope']) m.adminRefused.labels(reason).inc(0);
+  for (const reason of ['unauthorized', 'insufficient_scope', 'host_not_allowed', 'throttled']) m.adminRefused.labels(reason).inc(0);
   m.wsDropped.labels('collect', 'unresponsive').inc(0);
   // The bounded structures every app has (the others appear with their first eviction).
   for (const [component, structure] of ALWAYS_BOUNDED) m.evictions.labels(component, structure).inc(0);

@@ -62,3 +62,39 @@ describe('admin API tokens', () => {
     expect((await fetch(`${t.admin}/v1/stats/usage?site=demo`, { headers: { authorization: `Bearer ${t.app.adminToken}` } })).status).toBe(200);
   });
 });
+
+describe('admin API - names and guessing', () => {
+  it('auth - a request naming a foreign host (DNS rebinding) is refused, probes included (421, counted)', async () => {
+    const t = await startTestApp({ admin: { token: WRITE } });
+    stops.push(t.stop);
+    const { request } = await import('node:http');
+    const port = Number(new URL(t.admin).port);
+    const status = (host: string, path: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path, headers: { host, authorization: `Bearer ${WRITE}` } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await status(`evil.example:${port}`, '/v1/stats/usage?site=demo')).toBe(421);
+    expect(await status('evil.example', '/healthz')).toBe(421);
+    expect(await status(`localhost:${port}`, '/v1/stats/usage?site=demo')).toBe(200);
+    expect(await status(`127.0.0.1:${port}`, '/healthz')).toBe(200);
+    const text = await (await fetch(`${t.admin}/metrics`, { headers: { authorization: `Bearer ${WRITE}` } })).text();
+    expect(metricValue(text, 'clickstream_admin_refused_total', { reason: 'host_not_allowed' })).toBe(2);
+  });
+
+  it('auth - an address guessing tokens is throttled for a minute after 20 wrong ones (429, counted), even with the right token', async () => {
+    const t = await startTestApp({ admin: { token: WRITE, readToken: READ } });
+    stops.push(t.stop);
+    const get = (token: string) => fetch(`${t.admin}/v1/stats/usage?site=demo`, { headers: { authorization: `Bearer ${token}` } });
+    for (let i = 0; i < 20; i++) expect((await get(`guess-${i}-0123456789abcdef`)).status).toBe(401);
+    const blocked = await get('guess-21-0123456789abcdef');
+    expect(blocked.status).toBe(429);
+    expect(blocked.headers.get('retry-after')).toBe('60');
+    expect((await get(WRITE)).status).toBe(429);
+    expect(metricValue(await t.app.ctx.registry.metrics(), 'clickstream_admin_refused_total', { reason: 'throttled' })).toBe(2);
+  });
+});
