@@ -12,7 +12,8 @@ import { createLogger } from './logger';
 async function serve(): Promise<void> {
   // The embedded mode is durable by default: state in ./data unless DATA_DIR (or dataDir) says otherwise.
   const config = loadConfig(undefined, {}, { dataDir: './data' });
-  const logger = createLogger(config.logLevel);
+  // Readable lines on a terminal, JSON lines otherwise (a log shipper, a file, the tests).
+  const logger = createLogger(config.logLevel, { pretty: process.stdout.isTTY === true });
   const app = createApp({ config, logger });
   let exiting = false;
   const shutdown = (signal: string): void => {

@@ -415,6 +415,14 @@ class InProcessSink implements Sink {
 
 // ── progress ──────────────────────────────────────────────────────────────────────────────────
 
+/** Seconds as `1 h 02 min`, `3 min 05 s` or `42 s`. */
+export function duration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s >= 3600) return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+  if (s >= 60) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${s} s`;
+}
+
 /** A one-line progress bar on stderr (redrawn at most 5 times a second; one line per 10 % when not a TTY). */
 class ProgressBar {
   readonly #total: number;
@@ -434,7 +442,9 @@ class ProgressBar {
     const now = Date.now();
     const frac = Math.min(1, done / this.#total);
     const secs = Math.max(0.001, (now - this.#t0) / 1000);
-    const line = `[${'#'.repeat(Math.round(frac * 30)).padEnd(30, '-')}] ${(frac * 100).toFixed(1).padStart(5)}% ${done.toLocaleString('en')}/${this.#total.toLocaleString('en')} events ${Math.round(done / secs).toLocaleString('en')} ev/s`;
+    const rate = done / secs;
+    const eta = done > 0 && done < this.#total ? ` ETA ${duration((this.#total - done) / rate)}` : '';
+    const line = `[${'#'.repeat(Math.round(frac * 30)).padEnd(30, '-')}] ${(frac * 100).toFixed(1).padStart(5)}% ${done.toLocaleString('en')}/${this.#total.toLocaleString('en')} events ${Math.round(rate).toLocaleString('en')} ev/s${eta}`;
     if (this.#tty) {
       if (!force && now - this.#last < 200) return;
       this.#last = now;
@@ -572,7 +582,13 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
   const firstTs = events.find((e) => typeof e.ts === 'number')?.ts;
   const inProcess = o.inProcess ? new InProcessSink(o.site, firstTs ?? t0) : undefined;
   const target = o.url ?? defaultCollectUrl(o.site);
-  if (o.progress && !o.inProcess) process.stderr.write(`replay: ${events.length.toLocaleString('en')} events to ${target}\n`);
+  if (o.progress && !o.inProcess) {
+    const timed = events.filter((e) => typeof e.ts === 'number');
+    const spanMs = timed.length === 0 ? 0 : timed[timed.length - 1]!.ts - timed[0]!.ts;
+    const paced = !o.backfill && o.shift;
+    const expected = paced ? `paced to the data's own timeline: about ${duration(spanMs / 1000)} (--speed F divides it; --backfill sends as fast as the server takes it)` : 'as fast as the server takes it';
+    process.stderr.write(`replay: ${events.length.toLocaleString('en')} events to ${target}, ${expected}\n`);
+  }
   const sink: Sink = inProcess ?? (await SocketSink.open(target, 'clickstream-miner-replay', o.secret));
   let counts: DeliveryCounts;
   try {

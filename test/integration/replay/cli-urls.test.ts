@@ -66,3 +66,10 @@ describe('first minutes: the URLs the CLIs use and print', () => {
     }
   });
 });
+
+describe('replay progress', () => {
+  it('duration - readable seconds, minutes and hours for the ETA and the expected run time', async () => {
+    const { duration } = await import('../../../src/replay/replay-cli');
+    expect([duration(42.4), duration(185), duration(3_725)]).toEqual(['42 s', '3 min 05 s', '1 h 02 min']);
+  });
+});
