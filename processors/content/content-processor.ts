@@ -56,6 +56,11 @@ export interface TrendingItem {
   readonly baseline: number;
   /** (count − baseline) / sqrt(baseline + 1): growth in Poisson standard deviations, not volume. */
   readonly score: number;
+  /**
+   * True when the key occurred in none of the earlier windows: there is no baseline to grow from, so
+   * `score` is only its count — show it as "new", not as a number of standard deviations.
+   */
+  readonly isNew: boolean;
 }
 
 export interface ContentWindow {
@@ -319,13 +324,15 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
         const x = list[i]!;
         if (x.count < s.trendingMinCount) break; // sorted by count: the rest are below too
         let ewma: number | undefined;
+        let seen = false;
         for (const pane of earlier) {
           const c = pane?.[field].get(x.key)?.count ?? 0;
+          if (c > 0) seen = true;
           ewma = ewma === undefined ? c : s.trendingAlpha * c + (1 - s.trendingAlpha) * ewma;
         }
         const baseline = (ewma ?? 0) * elapsed;
         const score = (x.count - baseline) / Math.sqrt(baseline + 1);
-        if (score > 0) trending.push({ kind, id: x.key, count: x.count, baseline, score });
+        if (score > 0) trending.push({ kind, id: x.key, count: x.count, baseline, score, isNew: !seen });
       }
     }
     trending.sort((a, b) => b.score - a.score || b.count - a.count || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

@@ -45,7 +45,7 @@ interface ContentWindow extends StatsWindow {
   readonly searchCount: number;
   readonly topPages?: ReadonlyArray<Counted & { readonly page: string }>;
   readonly topProducts?: ReadonlyArray<Counted & { readonly id: string }>;
-  readonly trending?: ReadonlyArray<Counted & { readonly kind: string; readonly id: string; readonly score: number }>;
+  readonly trending?: ReadonlyArray<Counted & { readonly kind: string; readonly id: string; readonly score: number; readonly isNew?: boolean }>;
   readonly searches?: ReadonlyArray<Counted & { readonly query: string; readonly zeroResults: number }>;
 }
 interface StatsBody<W> {
@@ -330,7 +330,7 @@ function renderContent(body: StatsBody<ContentWindow>): void {
   setSub('content', windowLabel(w));
   const pages = (w.topPages ?? []).map((p) => ({ cells: [text(p.page, 'page'), num(int(p.count), 'count')] }));
   const products = (w.topProducts ?? []).map((p) => ({ cells: [text(p.id, 'product'), num(int(p.count), 'count')] }));
-  const trending = (w.trending ?? []).map((t) => ({ cells: [text(h('span', { className: 'tag' }, t.kind)), text(t.id, 'id'), num(int(t.count), 'count'), num(fixed(t.score, 1), 'score')] }));
+  const trending = (w.trending ?? []).map((t) => ({ cells: [text(h('span', { className: 'tag' }, t.kind)), text(t.id, 'id'), num(int(t.count), 'count'), num(t.isNew === true ? 'new' : fixed(t.score, 1), 'score')] }));
   const searches = (w.searches ?? []).map((s) => ({
     cells: [text(s.query, 'query'), num(int(s.count), 'count'), num(s.zeroResults > 0 ? h('span', { className: 'tag warn' }, int(s.zeroResults)) : '0', 'zeroResults')],
   }));
@@ -343,7 +343,7 @@ function renderContent(body: StatsBody<ContentWindow>): void {
       h('div', { data: { list: 'topPages' } }, h('h3', null, 'Top pages'), table(['page', ['views', 'num']], pages)),
       h('div', { data: { list: 'topProducts' } }, h('h3', null, 'Top products'), table(['product', ['views', 'num']], products, 'no product views')),
     ),
-    h('h3', null, 'Trending (score: growth in standard deviations over the baseline)'),
+    h('h3', null, 'Trending (score: growth in standard deviations over the baseline; "new": no earlier window had it)'),
     h('div', { data: { list: 'trending' } }, table(['kind', 'item', ['count', 'num'], ['score', 'num']], trending, 'nothing trending')),
     h('h3', null, 'Site searches'),
     h('div', { data: { list: 'searches' } }, table(['term', ['searches', 'num'], ['zero results', 'num']], searches, 'no searches')),

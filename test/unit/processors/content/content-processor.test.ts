@@ -99,7 +99,19 @@ describe('ContentProcessor', () => {
     expect(pages.map((x) => x.id)).toEqual(['/rising']);
     expect(pages[0]!.baseline).toBeCloseTo(1, 12);
     expect(pages[0]!.score).toBeCloseTo(19 / Math.SQRT2, 12);
+    expect(pages[0]!.isNew).toBe(false); // it had 2 views two windows ago
     expect(w.topPages[0]!.page).toBe('/steady');
+  });
+
+  it('content - a key with no earlier occurrence trends as new, its score being only its count', () => {
+    const p = make({ ...DEFAULT_CONTENT_SETTINGS, trendingHistory: 1, trendingMinCount: 1 });
+    for (let i = 0; i < 10; i++) p.onEvent(pageView('v', T0 + i, '/old'), wm(T0));
+    for (let i = 0; i < 10; i++) p.onEvent(pageView('v', T0 + 5 * MIN + i, '/old'), wm(T0));
+    for (let i = 0; i < 3; i++) p.onEvent(pageView('v', T0 + 5 * MIN + i, '/fresh'), wm(T0));
+    const w = p.windows(5 * MIN, 1, { watermark: T0 + 10 * MIN })[0]!;
+    const fresh = w.trending.find((x) => x.id === '/fresh')!;
+    expect([fresh.isNew, fresh.baseline, fresh.score]).toEqual([true, 0, 3]);
+    expect(w.trending.find((x) => x.id === '/old')).toBeUndefined(); // 10 vs a baseline of 10
   });
 
   it('content - an open window is compared with the baseline scaled to its elapsed share', () => {
