@@ -108,7 +108,7 @@ export class PaneStore<P> {
     this.#floor = floor;
     if (this.#panes.size === 0 || this.#oldest >= floor) return;
     if (floor > this.#newest) {
-      this.clearPanes();
+      this.#clearPanes();
       return;
     }
     if (floor - this.#oldest <= this.#panes.size * 4) {
@@ -177,12 +177,12 @@ export class PaneStore<P> {
 
   /** Forgets every pane and the retention floor (restore). */
   clear(): void {
-    this.clearPanes();
+    this.#clearPanes();
     this.#floor = Number.NEGATIVE_INFINITY;
   }
 
   /** Forgets every pane, keeping the retention floor. */
-  clearPanes(): void {
+  #clearPanes(): void {
     this.#panes.clear();
     this.#newest = Number.NEGATIVE_INFINITY;
     this.#oldest = Number.POSITIVE_INFINITY;

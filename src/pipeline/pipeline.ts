@@ -142,7 +142,7 @@ export class Pipeline {
         this.#logError(new Error(`event for unknown site ${e.site}`), 'pipeline', 'offer');
         continue;
       }
-      if (this.#judge(rt, e)) this.#push(e);
+      if (this.#judge(rt, e)) this.#push(e, rt);
       else late++;
     }
     this.#metrics.ingestQueueDepth.set(this.#size);
@@ -254,10 +254,8 @@ export class Pipeline {
     for (const r of snap.queued ?? []) {
       const rt = this.#sites.get(r.site);
       if (rt === undefined) continue;
-      if (r.type === 'tick') {
-        rt.appendClock.tick(r.ts, r.at);
-        this.#push(r);
-      } else if (this.#judge(rt, r)) this.#push(r);
+      if (r.type === 'tick') this.#appendTick(rt, r);
+      else if (this.#judge(rt, r)) this.#push(r, rt);
     }
     this.#metrics.ingestQueueDepth.set(this.#size);
   }
@@ -271,7 +269,7 @@ export class Pipeline {
     for (const e of events) {
       const rt = this.#sites.get(e.site);
       if (rt === undefined) continue;
-      if (this.#judge(rt, e)) this.#process(e);
+      if (this.#judge(rt, e)) this.#process(e, rt);
       else late++;
     }
     this.#advance();
@@ -288,9 +286,7 @@ export class Pipeline {
     for (const rt of this.#sites.values()) {
       const ts = rt.appendClock.tickTime(now);
       if (ts === undefined || this.#size >= this.#capacity) continue; // full: the next tick comes soon
-      const tick: TickRecord = { type: 'tick', site: rt.site.id, ts: epochMillis(ts), at: now };
-      rt.appendClock.tick(tick.ts, tick.at);
-      this.#push(tick);
+      this.#appendTick(rt, { type: 'tick', site: rt.site.id, ts: epochMillis(ts), at: now });
     }
     if (this.#running) this.#schedule();
     else this.#slice(Number.POSITIVE_INFINITY);
@@ -327,7 +323,6 @@ export class Pipeline {
     return rt;
   }
 
-
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
@@ -345,13 +340,21 @@ export class Pipeline {
     return true;
   }
 
-  #push(r: LogRecord): void {
+  /** Queues an event of `rt`'s site (counted against its share). */
+  #push(e: EnrichedEvent, rt: SiteRuntime): void {
+    this.#enqueue(e);
+    rt.queued++;
+  }
+
+  /** Feeds a tick record to the append clock and queues it. */
+  #appendTick(rt: SiteRuntime, tick: TickRecord): void {
+    rt.appendClock.tick(tick.ts, tick.at);
+    this.#enqueue(tick);
+  }
+
+  #enqueue(r: LogRecord): void {
     this.#queue[(this.#head + this.#size) % this.#capacity] = r;
     this.#size++;
-    if (r.type !== 'tick') {
-      const rt = this.#sites.get(r.site);
-      if (rt !== undefined) rt.queued++;
-    }
   }
 
   #slice(max: number): void {
@@ -362,11 +365,12 @@ export class Pipeline {
       this.#queue[this.#head] = undefined;
       this.#head = (this.#head + 1) % this.#capacity;
       this.#size--;
-      if (r.type === 'tick') this.#sites.get(r.site)?.clock.tick(r.ts, r.at);
+      // Only records of configured sites are ever queued (offer, tick and restore check).
+      const rt = this.#sites.get(r.site)!;
+      if (r.type === 'tick') rt.clock.tick(r.ts, r.at);
       else {
-        const rt = this.#sites.get(r.site);
-        if (rt !== undefined) rt.queued--;
-        this.#process(r);
+        rt.queued--;
+        this.#process(r, rt);
       }
     }
     this.#metrics.ingestQueueDepth.set(this.#size);
@@ -380,9 +384,7 @@ export class Pipeline {
     for (const w of waiters) w();
   }
 
-  #process(e: EnrichedEvent): void {
-    const rt = this.#sites.get(e.site);
-    if (rt === undefined) return; // judged at offer: never queued
+  #process(e: EnrichedEvent, rt: SiteRuntime): void {
     // Judged against the watermark of the records before it (Flink: an element is late against the
     // watermark that precedes it), then fed to the processing clock.
     const wm = rt.clock.partitionWatermark(e.partition);
