@@ -644,8 +644,10 @@ function viewSequences(s: SessionSummary, categoryLevel: boolean): { products: C
     if (c === undefined || c === '') continue;
     const f = s.viewedFirst[i] ?? s.start;
     const l = s.viewedLast[i] ?? s.end;
-    if (!(first.get(c)! <= f)) first.set(c, f);
-    if (!(last.get(c)! >= l)) last.set(c, l);
+    const cf = first.get(c);
+    if (cf === undefined || f < cf) first.set(c, f);
+    const cl = last.get(c);
+    if (cl === undefined || l > cl) last.set(c, l);
   }
   if (first.size === 0) return { products, categories: undefined };
   const cats = [...first.keys()];

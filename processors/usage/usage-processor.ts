@@ -359,37 +359,37 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
   /**
    * Implicit abandonment: forms started in a session that closed without a submit or an explicit
    * abandon (the browser never sent one: closed tab, crash) count as abandoned, with the last field
-   * touched, in the pane of the session's last event. The open form stays until the session can no
-   * longer re-open, so a re-open retracts the count (sign −1, the forms `counted` on close) and the
-   * next close counts it again.
+   * touched, in the pane of the session's last event; returns what was counted. The open form stays
+   * until the session can no longer re-open, so a re-open retracts the count (#retractAbandons) and
+   * the next close counts it again.
    */
-  #abandonOpenForms(visitorId: string, start: number, end: number, pane: UsagePane | undefined, sign: 1 | -1, counted?: ReadonlyArray<readonly [string, string]>): Array<[string, string]> {
+  #abandonOpenForms(visitorId: string, start: number, end: number, pane: UsagePane | undefined): Array<[string, string]> {
     const out: Array<[string, string]> = [];
-    if (sign === -1) {
-      for (const [formId, field] of counted ?? []) {
-        const f = pane?.forms.get(formId);
-        if (f === undefined) continue;
-        f.abandons--;
-        const n = f.lastFields.get(field);
-        if (n !== undefined) {
-          if (n <= 1) f.lastFields.delete(field);
-          else f.lastFields.set(field, n - 1);
-        }
-      }
-      return out;
-    }
     const m = this.#openForms.peek(visitorId);
-    if (m === undefined) return out;
+    if (m === undefined || pane === undefined) return out;
     for (const [formId, open] of m) {
       if (!open.started || open.start < start || open.start > end) continue;
-      const field = open.lastField ?? '(none)';
-      const f = pane === undefined ? undefined : this.#formPane(pane, formId);
+      const f = this.#formPane(pane, formId);
       if (f === undefined) continue;
+      const field = open.lastField ?? '(none)';
       f.abandons++;
       this.#bump(f.lastFields, field);
       out.push([formId, field]);
     }
     return out;
+  }
+
+  /** Takes back the implicit abandonments a closed session counted. */
+  #retractAbandons(pane: UsagePane, counted: ReadonlyArray<readonly [string, string]>): void {
+    for (const [formId, field] of counted) {
+      const f = pane.forms.get(formId);
+      if (f === undefined) continue;
+      f.abandons--;
+      const n = f.lastFields.get(field);
+      if (n === undefined) continue;
+      if (n <= 1) f.lastFields.delete(field);
+      else f.lastFields.set(field, n - 1);
+    }
   }
 
   /** Forgets the forms a closed session abandoned, once it can no longer re-open. */
@@ -485,7 +485,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
         const key = pendingKey(s);
         // A session closed twice without a re-open in between is counted once (the later summary wins).
         const before = this.#pending.get(key);
-        if (before !== undefined) this.#countEnd(before, -1);
+        if (before !== undefined) this.#countEnd(before, this.#store.peek(before.end), -1);
         const pane = this.#store.paneAt(s.end);
         const entry: ClosedSession = {
           key,
@@ -495,9 +495,9 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
           pageViews: s.pageViews,
           converted: s.bought.length > 0,
           due: s.end + this.#time.sessionGapMs + this.#time.allowedLatenessMs,
-          abandons: this.#abandonOpenForms(s.visitorId, s.start, s.end, pane, 1),
+          abandons: this.#abandonOpenForms(s.visitorId, s.start, s.end, pane),
         };
-        this.#countEnd(entry, 1);
+        this.#countEnd(entry, pane, 1);
         this.#pending.set(key, entry);
         this.#queue.push(entry);
         if (this.#pending.size > this.settings.maxPendingSessions) {
@@ -515,7 +515,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
         const entry = this.#pending.get(key);
         if (entry !== undefined) {
           this.#pending.delete(key);
-          this.#countEnd(entry, -1);
+          this.#countEnd(entry, this.#store.peek(entry.end), -1);
         }
         break;
       }
@@ -566,11 +566,14 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     this.#queueHead = 0;
   }
 
-  /** Adds (sign 1) or takes back (−1) what a closed session counts in the pane of its last event. */
-  #countEnd(c: ClosedSession, sign: 1 | -1): void {
-    const pane = sign === 1 ? this.#store.paneAt(c.end) : this.#store.peek(c.end);
-    if (sign === -1) this.#abandonOpenForms(c.visitorId, 0, 0, pane, -1, c.abandons);
+  /**
+   * Adds (sign 1) or takes back (−1) what a closed session counts in `pane`, the pane of its last
+   * event (undefined: beyond retention, nothing to change). Implicit abandonments are counted by the
+   * caller on close (they need the open forms) and taken back here.
+   */
+  #countEnd(c: ClosedSession, pane: UsagePane | undefined, sign: 1 | -1): void {
     if (pane === undefined) return;
+    if (sign === -1) this.#retractAbandons(pane, c.abandons);
     pane.sessionsEnded += sign;
     if (c.pageViews >= 1) pane.sessionsWithViews += sign;
     if (c.pageViews === 1) pane.bounces += sign;
