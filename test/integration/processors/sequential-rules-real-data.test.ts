@@ -1,14 +1,10 @@
-import { Registry } from 'prom-client';
 import { expect, it } from 'vitest';
 import { CrossSellProcessor } from '../../../processors/cross-sell/cross-sell-processor';
-import { ManualClock } from '../../../src/clock';
 import { loadConfig } from '../../../src/config';
-import { createLogger } from '../../../src/logger';
-import { createCoreMetrics } from '../../../src/metrics/core-metrics';
-import { Pipeline } from '../../../src/pipeline/pipeline';
 import { digineticaEvents, digineticaSessions, readDigineticaViews } from '../../../src/replay/dataset-readers';
 import { describeWithData } from '../../helpers/data';
 import { pageView } from '../../helpers/enriched-events';
+import { replayThroughPipeline } from '../../helpers/pipeline-replay';
 
 const T0 = Date.UTC(2026, 0, 5, 0, 0, 0);
 
@@ -25,18 +21,8 @@ describeWithData('diginetica_sample_train-item-views.csv', 'sequential view rule
     const events = raw.map((e) => pageView(e.visitorId, e.ts, e.url, { sessionId: e.sessionId ?? '', id: e.id, product: { id: e.product?.id ?? '' } }));
     const site = { id: 'dg', processors: { 'cross-sell': { windows: ['P1D'], minSupport: 0.001, minConfidence: 0, minLift: 0, recomputeEvery: 'PT1M', maxRules: 1_000_000 } } };
     const config = loadConfig({}, { partitions: 4, sites: [site], time: { pane: 'PT1M', outOfOrderness: 'PT1S' } });
-    const clock = new ManualClock(T0);
-    const pipeline = new Pipeline({
-      config,
-      clock,
-      metrics: createCoreMetrics(new Registry(), { defaultMetrics: false }),
-      logger: createLogger('silent'),
-      processorsFor: (s) => [CrossSellProcessor.forSite(s, { config })],
-    });
     for (const e of events) (e as { site: string }).site = 'dg';
-    for (let i = 0; i < events.length; i += 1_000) pipeline.processNow(events.slice(i, i + 1_000));
-    clock.set(events.reduce((m, e) => Math.max(m, e.ts), 0) + 2 * 3_600_000); // a tick past every session gap
-    pipeline.tick();
+    const pipeline = replayThroughPipeline(config, (s) => [CrossSellProcessor.forSite(s, { config })], events, 1_000);
     const cross = pipeline.processor('dg', 'cross-sell') as CrossSellProcessor;
     const rs = cross.current('P1D');
 

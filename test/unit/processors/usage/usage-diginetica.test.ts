@@ -1,14 +1,10 @@
-import { Registry } from 'prom-client';
 import { expect, it } from 'vitest';
 import { UsageProcessor } from '../../../../processors/usage/usage-processor';
-import { ManualClock } from '../../../../src/clock';
 import { loadConfig } from '../../../../src/config';
-import { createLogger } from '../../../../src/logger';
-import { createCoreMetrics } from '../../../../src/metrics/core-metrics';
-import { Pipeline } from '../../../../src/pipeline/pipeline';
 import { digineticaEvents, readDigineticaViews } from '../../../../src/replay/dataset-readers';
 import { describeWithData } from '../../../helpers/data';
 import { pageView } from '../../../helpers/enriched-events';
+import { replayThroughPipeline } from '../../../helpers/pipeline-replay';
 
 const T0 = Date.UTC(2026, 0, 5, 0, 0, 0);
 const DAY = 86_400_000;
@@ -22,18 +18,7 @@ describeWithData('diginetica_sample_train-item-views.csv', 'usage on diginetica 
     const raw = digineticaEvents(readDigineticaViews(path), { startMs: T0 });
     const events = raw.map((e) => pageView(e.visitorId, e.ts, e.url, { sessionId: e.sessionId ?? '', id: e.id, product: { id: e.product?.id ?? '' } }));
     const config = loadConfig({}, { partitions: 4, time: { pane: 'PT1M', outOfOrderness: 'PT1S' } });
-    const clock = new ManualClock(T0);
-    const pipeline = new Pipeline({
-      config,
-      clock,
-      metrics: createCoreMetrics(new Registry(), { defaultMetrics: false }),
-      logger: createLogger('silent'),
-      processorsFor: (site) => [new UsageProcessor({ site, time: config.time })],
-    });
-    for (let i = 0; i < events.length; i += 1_000) pipeline.processNow(events.slice(i, i + 1_000));
-    // A tick two hours past the newest event: every session closes (no pane expires yet).
-    clock.set(events.reduce((m, e) => Math.max(m, e.ts), 0) + 2 * 3_600_000);
-    pipeline.tick();
+    const pipeline = replayThroughPipeline(config, (site) => [new UsageProcessor({ site, time: config.time })], events, 1_000);
     const usage = pipeline.processor('demo', 'usage') as UsageProcessor;
     const day = usage.windows(DAY, 2);
     expect(day.reduce((n, w) => n + w.pageViews, 0)).toBe(12_391);

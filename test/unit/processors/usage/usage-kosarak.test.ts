@@ -1,15 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { Registry } from 'prom-client';
 import { expect, it } from 'vitest';
 import { UsageProcessor } from '../../../../processors/usage/usage-processor';
-import { ManualClock } from '../../../../src/clock';
 import { loadConfig } from '../../../../src/config';
 import type { EnrichedEvent } from '../../../../src/events/enriched-event';
-import { createLogger } from '../../../../src/logger';
-import { createCoreMetrics } from '../../../../src/metrics/core-metrics';
-import { Pipeline } from '../../../../src/pipeline/pipeline';
 import { describeWithData } from '../../../helpers/data';
 import { pageView } from '../../../helpers/enriched-events';
+import { replayThroughPipeline } from '../../../helpers/pipeline-replay';
 
 const MIN = 60_000;
 const GAP = 30 * MIN;
@@ -51,18 +47,7 @@ describeWithData('kosarak25k.txt', 'usage on kosarak25k sessions', (path) => {
     expect(sessions.length).toBeLessThan(25_000); // some lines merged: the test exercises the gap
 
     const config = loadConfig({}, { partitions: 4, time: { pane: 'PT1M', outOfOrderness: 0, sessionGap: 'PT30M', sessionMax: 'PT12H', maxVisitors: 10_000 } });
-    const clock = new ManualClock(T0);
-    const pipeline = new Pipeline({
-      config,
-      clock,
-      metrics: createCoreMetrics(new Registry(), { defaultMetrics: false }),
-      logger: createLogger('silent'),
-      processorsFor: (site) => [new UsageProcessor({ site, time: config.time })],
-    });
-    for (let i = 0; i < events.length; i += 5_000) pipeline.processNow(events.slice(i, i + 5_000));
-    // A tick two hours past the newest event: every session closes (no pane expires yet).
-    clock.set(events.reduce((m, e) => Math.max(m, e.ts), 0) + 2 * 3_600_000);
-    pipeline.tick();
+    const pipeline = replayThroughPipeline(config, (site) => [new UsageProcessor({ site, time: config.time })], events, 5_000);
     const usage = pipeline.processor('demo', 'usage') as UsageProcessor;
 
     const hour = 60 * MIN;
