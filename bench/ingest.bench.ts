@@ -93,7 +93,7 @@ const rows: Row[] = [];
   const t0 = process.hrtime.bigint();
   let accepted = 0;
   for (const raw of fs) {
-    const r = gateway.collect(site, { transport: 'ws', raw, limit: { maxBytes: config.ingest.maxFrameBytes, tooLargeCode: 'frame_too_large' }, client: 'c', userAgent: 'Mozilla/5.0' });
+    const r = gateway.collectSync(site, { transport: 'ws', raw, limit: { maxBytes: config.ingest.maxFrameBytes, tooLargeCode: 'frame_too_large' }, client: 'c', userAgent: 'Mozilla/5.0' });
     if (r.kind === 'ack') accepted += r.ack.accepted;
   }
   if (accepted !== EVENTS) throw new Error(`accepted ${accepted} of ${EVENTS}`);
@@ -111,7 +111,7 @@ const rows: Row[] = [];
   let accepted = 0;
   for (const raw of fs) {
     for (;;) {
-      const r = app.gateway.collect(site, { transport: 'ws', raw, limit: { maxBytes: config.ingest.maxFrameBytes, tooLargeCode: 'frame_too_large' }, client: undefined, userAgent: undefined });
+      const r = app.gateway.collectSync(site, { transport: 'ws', raw, limit: { maxBytes: config.ingest.maxFrameBytes, tooLargeCode: 'frame_too_large' }, client: undefined, userAgent: undefined });
       if (r.kind === 'ack') {
         accepted += r.ack.accepted;
         break;

@@ -144,7 +144,7 @@ for (const set of SETS) {
     for (const f of fs) {
       if (f.lastTs > clock.now()) clock.set(f.lastTs);
       for (;;) {
-        const r = app.gateway.collect(site, { transport: 'nats', raw: f.raw, limit, client: undefined, userAgent: 'clickstream-miner-bench' });
+        const r = app.gateway.collectSync(site, { transport: 'nats', raw: f.raw, limit, client: undefined, userAgent: 'clickstream-miner-bench' });
         if (r.kind === 'ack') {
           accepted += r.ack.accepted;
           if (app.pipeline.queueDepth > config.ingest.queueCapacity / 2) await app.pipeline.drain();

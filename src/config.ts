@@ -89,8 +89,25 @@ export interface Config {
    */
   readonly dataDir: string | undefined;
   readonly persistence: {
-    /** How often the embedded state is snapshotted to the data directory (also on SIGTERM), ms. */
+    /** How often the state is snapshotted (embedded: to the data directory; NATS: to the Object Store), also on SIGTERM, ms. */
     readonly snapshotIntervalMs: number;
+    /** NATS mode: a snapshot is also taken once this many log records were processed since the last one, count. */
+    readonly snapshotEvents: number;
+  };
+  /** NATS mode: the durable event log (JetStream stream CM_EVENTS) and the snapshot buckets. */
+  readonly nats: {
+    /** Stream replicas (1 on one server, 3 on a cluster); also the replicas of the snapshot buckets. */
+    readonly replicas: number;
+    /** The log keeps records this long, ms (must cover the snapshot interval by far). */
+    readonly maxAgeMs: number;
+    /** The log keeps at most this many bytes; past it, publishes are refused (discard new): 503, never a silent loss. */
+    readonly maxBytes: number;
+    /** JetStream's duplicate window (Nats-Msg-Id), ms: a resent batch within it is stored once. */
+    readonly duplicateWindowMs: number;
+    /** How long a gateway waits for the PubAcks of a batch before answering retry, ms. */
+    readonly publishTimeoutMs: number;
+    /** Log messages published and not yet acknowledged, beyond which a gateway answers retry (count). */
+    readonly maxInFlight: number;
   };
   /** Number of visitor partitions. */
   readonly partitions: number;
@@ -280,7 +297,7 @@ function onlyKnown(problems: Problems, obj: Raw, where: string, allowed: readonl
 }
 
 const ADMIN_KEYS = ['token', 'readToken', 'openMetrics', 'allowedHosts', 'maxFailuresPerMinute'] as const;
-const TOP_KEYS = ['port', 'adminPort', 'host', 'adminHost', 'admin', 'natsUrl', 'dataDir', 'partitions', 'ingest', 'time', 'offers', 'persistence', 'sites', 'logLevel', 'shutdownTimeout'] as const;
+const TOP_KEYS = ['port', 'adminPort', 'host', 'adminHost', 'admin', 'natsUrl', 'nats', 'dataDir', 'partitions', 'ingest', 'time', 'offers', 'persistence', 'sites', 'logLevel', 'shutdownTimeout'] as const;
 const INGEST_KEYS = [
   'maxFrameBytes', 'maxBodyBytes', 'maxBatchEvents', 'maxFutureSkew', 'maxEventAge', 'clockTolerance', 'maxClockOffsets', 'dedupeCapacity', 'dedupeTtl',
   'rateLimitPerSecond', 'rateLimitBurst', 'queueCapacity', 'quarantineCapacity', 'retryAfterSeconds', 'rateLimitMaxClients', 'maxVisitorSockets', 'wsHeartbeat', 'siteQueueShare',
@@ -290,7 +307,8 @@ const OFFERS_KEYS = [
   'subscriberQueue', 'subscriberHighWaterBytes', 'maxSubscribersPerSite', 'webhookMaxAttempts', 'webhookBaseDelay', 'webhookMaxDelay', 'webhookTimeout',
   'webhookMaxPending', 'deadLetterCapacity', 'attributionHorizon', 'attributionMaxVisitors', 'maxNatsInFlight',
 ] as const;
-const PERSISTENCE_KEYS = ['snapshotInterval'] as const;
+const PERSISTENCE_KEYS = ['snapshotInterval', 'snapshotEvents'] as const;
+const NATS_KEYS = ['replicas', 'maxAge', 'maxBytes', 'duplicateWindow', 'publishTimeout', 'maxInFlight'] as const;
 const SITE_KEYS = ['id', 'publicKey', 'secret', 'allowedOrigins', 'timeZone', 'urlRules', 'processors'] as const;
 const URL_RULE_KEYS = ['keepParams', 'groups', 'searchParam'] as const;
 
@@ -409,6 +427,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
   const tim = section(problems, raw, 'time');
   const per = section(problems, raw, 'persistence');
   const off = section(problems, raw, 'offers');
+  const nat = section(problems, raw, 'nats');
+  onlyKnown(problems, nat, 'nats', NATS_KEYS);
+  const natP = problems.scope('nats');
   const adm = section(problems, raw, 'admin');
   onlyKnown(problems, adm, 'admin', ADMIN_KEYS);
   const tokenOf = (key: string, envValue: string | undefined): string | undefined => {
@@ -456,6 +477,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
     dataDir: dataDirRaw === '' ? undefined : dataDirRaw,
     persistence: Object.freeze({
       snapshotIntervalMs: dur(perP, per, 'snapshotInterval', env['SNAPSHOT_INTERVAL'], DEFAULT_SNAPSHOT_INTERVAL_MS),
+      snapshotEvents: int(perP, per, 'snapshotEvents', env['SNAPSHOT_EVENTS'], 1_000_000, 1),
+    }),
+    nats: Object.freeze({
+      replicas: int(natP, nat, 'replicas', env['NATS_REPLICAS'], 1, 1, 5),
+      maxAgeMs: dur(natP, nat, 'maxAge', undefined, 7 * 86_400_000),
+      maxBytes: int(natP, nat, 'maxBytes', undefined, 8 * 1024 ** 3, 1024 * 1024),
+      duplicateWindowMs: dur(natP, nat, 'duplicateWindow', undefined, 10 * 60_000),
+      publishTimeoutMs: dur(natP, nat, 'publishTimeout', undefined, 5_000),
+      maxInFlight: int(natP, nat, 'maxInFlight', undefined, 2_000, 1),
     }),
     partitions: int(problems, raw, 'partitions', env['PARTITIONS'], DEFAULT_PARTITIONS, 1, 4096),
     ingest: Object.freeze({
@@ -510,6 +540,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
   };
   if (config.time.paneMs <= 0) problems.add('time.pane', 'must be positive');
   if (config.persistence.snapshotIntervalMs < 100) problems.add('persistence.snapshotInterval', 'must be at least 100 ms');
+  if (config.nats.duplicateWindowMs < 1_000 || config.nats.duplicateWindowMs > config.nats.maxAgeMs) problems.add('nats.duplicateWindow', 'must be at least 1 s and at most nats.maxAge');
+  if (config.nats.publishTimeoutMs < 100) problems.add('nats.publishTimeout', 'must be at least 100 ms');
   if (config.ingest.wsHeartbeatMs < 10) problems.add('ingest.wsHeartbeat', 'must be at least 10 ms');
   if (config.time.allowedLatenessMs > config.time.paneMs * config.time.retentionPanes) {
     problems.add('time.allowedLateness', `must not exceed the retained panes (pane × retentionPanes = ${config.time.paneMs * config.time.retentionPanes} ms): an event could count in no pane`);

@@ -39,6 +39,11 @@ export interface TickRecord {
   readonly site: SiteId;
   readonly ts: EpochMillis;
   readonly at: EpochMillis;
+  /**
+   * The one partition it is for (the JetStream log has a subject per partition, each with its own
+   * ticks); absent = every partition of the site (the embedded queue is one log for all of them).
+   */
+  readonly partition?: number;
 }
 
 /** What the pipeline's input (its queue now, the JetStream log later) holds, in order. */

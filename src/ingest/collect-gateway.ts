@@ -22,10 +22,24 @@ import { EventDeduplicator, type DedupeSnapshot } from './event-deduplicator';
 import { QUARANTINE_SAMPLE_CHARS, Quarantine, UNKNOWN_SITE, type IngestTransport } from './quarantine';
 import { RateLimiter } from './rate-limiter';
 
-/** What the gateway needs of the pipeline: take a batch of events now, or say it is full. */
+/**
+ * What the gateway needs of the pipeline: take a batch of events, or say why not. The embedded
+ * pipeline answers at once; the JetStream log writer (NATS mode) once every PubAck is in.
+ */
 export interface PipelineSink {
-  offer(events: EnrichedEvent[]): { readonly kind: 'accepted'; readonly late: number } | { readonly kind: 'overloaded' };
+  offer(events: EnrichedEvent[]): SinkResult | Promise<SinkResult>;
 }
+
+export type SinkResult =
+  /** Taken. `late` of them were too old to count; `duplicates` were already in the log (a resend whose ack was lost). */
+  | { readonly kind: 'accepted'; readonly late: number; readonly duplicates?: ReadonlySet<EnrichedEvent> }
+  /** Nothing taken: the queue is full. */
+  | { readonly kind: 'overloaded' }
+  /**
+   * Not all taken (NATS mode): the log refused or did not answer. `done` were stored (or judged late)
+   * even so: they are remembered, so the resend counts them as duplicates, never twice.
+   */
+  | { readonly kind: 'unavailable'; readonly reason: Extract<RetryReason, 'log_unavailable' | 'log_full' | 'starting'>; readonly done: readonly EnrichedEvent[] };
 
 /** The ack sent back for every frame that was judged (public output: WS message, HTTP body, NATS reply). */
 export interface Ack {
@@ -45,7 +59,11 @@ export interface Ack {
   readonly rejected: Rejection[];
 }
 
-export type RetryReason = 'overloaded' | 'rate_limited' | 'shutting_down';
+/**
+ * Why a frame must be sent again: the pipeline is full, the client is over its rate, the server is
+ * stopping, or (NATS mode) the event log did not store it / is at its limits / is still being read back.
+ */
+export type RetryReason = 'overloaded' | 'rate_limited' | 'shutting_down' | 'log_unavailable' | 'log_full' | 'starting';
 
 export type CollectOutcome =
   /** The frame was judged; `frameRejected` is set when the whole frame was refused (transports map it to a status). */
@@ -201,18 +219,31 @@ export class CollectGateway {
     this.#limiter.forget(client);
   }
 
-  /** Judges one frame for an admitted site. Never throws on bad input. */
-  collect(site: SiteConfig, req: CollectRequest): CollectOutcome {
+  /**
+   * Judges one frame for an admitted site. Never throws on bad input. Synchronous in the embedded
+   * mode; a promise when the events go to the JetStream log (answered after the PubAcks).
+   */
+  collect(site: SiteConfig, req: CollectRequest): CollectOutcome | Promise<CollectOutcome> {
     if (!this.#accepting) return { kind: 'retry', seq: null, retryAfterMs: this.#retryAfterMs, reason: 'shutting_down' };
     const end = this.#metrics.batchProcessing.startTimer();
+    let out: CollectOutcome | Promise<CollectOutcome> | undefined;
     try {
-      return this.#collect(site, req);
+      out = this.#collect(site, req);
+      return out;
     } finally {
-      end();
+      if (out instanceof Promise) void out.finally(end);
+      else end();
     }
   }
 
-  #collect(site: SiteConfig, req: CollectRequest): CollectOutcome {
+  /** `collect` for a sink that answers at once (the embedded pipeline: the in-process replay, tests, benchmarks). */
+  collectSync(site: SiteConfig, req: CollectRequest): CollectOutcome {
+    const out = this.collect(site, req);
+    if (out instanceof Promise) throw new Error('collectSync: the pipeline sink answered asynchronously (NATS mode)');
+    return out;
+  }
+
+  #collect(site: SiteConfig, req: CollectRequest): CollectOutcome | Promise<CollectOutcome> {
     const decoded = this.#decoder.decode(req.raw, req.limit);
     if (req.client !== undefined) {
       const cost = decoded.kind === 'batch' ? Math.max(1, decoded.events.length) : 1;
@@ -261,43 +292,79 @@ export class CollectGateway {
       accepted.push(r.event);
     }
 
+    if (accepted.length === 0) return this.#finish(site, req, decoded.seq, receivedAt, accepted, pending, duplicates, ACCEPTED_NONE);
+    const offered = this.#pipeline.offer(accepted);
+    if (offered instanceof Promise) {
+      return offered.then(
+        (r) => this.#finish(site, req, decoded.seq, receivedAt, accepted, pending, duplicates, r),
+        (err: unknown) => {
+          this.#logger.error({ err, site: site.id }, 'the event log failed on a batch');
+          return this.#finish(site, req, decoded.seq, receivedAt, accepted, pending, duplicates, { kind: 'unavailable', reason: 'log_unavailable', done: NO_EVENTS });
+        },
+      );
+    }
+    return this.#finish(site, req, decoded.seq, receivedAt, accepted, pending, duplicates, offered);
+  }
+
+  /** Only once the pipeline (or the log) holds them, or judged them late: remember ids, count, quarantine, ack. */
+  #finish(
+    site: SiteConfig,
+    req: CollectRequest,
+    seq: number | null,
+    receivedAt: number,
+    accepted: readonly EnrichedEvent[],
+    pending: readonly PendingRejection[],
+    duplicates: number,
+    offered: SinkResult,
+  ): CollectOutcome {
     let late = 0;
-    if (accepted.length > 0) {
-      const offered = this.#pipeline.offer(accepted);
-      switch (offered.kind) {
-        case 'accepted':
-          late = offered.late;
-          break;
-        case 'overloaded':
-          this.#metrics.overloaded.inc({ site: site.id });
-          return { kind: 'retry', seq: decoded.seq, retryAfterMs: this.#retryAfterMs, reason: 'overloaded' };
-        default: {
-          const _: never = offered;
-          return _;
-        }
+    let stored: readonly EnrichedEvent[] = accepted;
+    let inLog: ReadonlySet<EnrichedEvent> | undefined;
+    switch (offered.kind) {
+      case 'accepted':
+        late = offered.late;
+        inLog = offered.duplicates;
+        break;
+      case 'overloaded':
+        this.#metrics.overloaded.inc({ site: site.id });
+        return { kind: 'retry', seq, retryAfterMs: this.#retryAfterMs, reason: 'overloaded' };
+      case 'unavailable':
+        this.#metrics.overloaded.inc({ site: site.id });
+        stored = offered.done;
+        break;
+      default: {
+        const _: never = offered;
+        return _;
       }
     }
-
-    // Only now that the pipeline holds them (or judged them late): remember ids, count, quarantine.
     const counters = this.#received.get(site.id);
-    for (const e of accepted) {
+    let inLogCount = 0;
+    for (const e of stored) {
       this.#dedupe.remember(site.id, e.id, receivedAt);
+      if (inLog?.has(e) === true) {
+        inLogCount++;
+        continue;
+      }
       if (counters !== undefined) counters[e.type].inc();
       else this.#metrics.eventsReceived.inc({ site: site.id, type: e.type });
     }
+    // Events of a resend already stored count as duplicates, like the ones this gateway remembered.
+    duplicates += inLogCount;
     if (duplicates > 0) this.#metrics.eventsDuplicate.inc({ site: site.id }, duplicates);
+    if (offered.kind === 'unavailable') return { kind: 'retry', seq, retryAfterMs: this.#retryAfterMs, reason: offered.reason };
     const rejected: Rejection[] = new Array<Rejection>(pending.length);
     for (let i = 0; i < pending.length; i++) {
       const p = pending[i] as PendingRejection;
       rejected[i] = { index: p.index, code: p.code, message: p.message };
       this.#metrics.eventsRejected.inc({ site: site.id, reason: p.code });
-      this.quarantine.add(site.id, req.transport, p.code, p.message, p.index, decoded.seq, sampleOfValue(p.value, req.raw));
+      this.quarantine.add(site.id, req.transport, p.code, p.message, p.index, seq, sampleOfValue(p.value, req.raw));
     }
-    if (pending.length > 0) this.#logger.debug({ site: site.id, seq: decoded.seq, rejected: pending.length }, 'events rejected');
-    return { kind: 'ack', ack: { type: 'ack', seq: decoded.seq, accepted: accepted.length - late, late, duplicates, rejected }, frameRejected: undefined, events: accepted };
+    if (pending.length > 0) this.#logger.debug({ site: site.id, seq, rejected: pending.length }, 'events rejected');
+    return { kind: 'ack', ack: { type: 'ack', seq, accepted: accepted.length - late - inLogCount, late, duplicates, rejected }, frameRejected: undefined, events: accepted };
   }
 }
 
+const ACCEPTED_NONE: SinkResult = Object.freeze({ kind: 'accepted', late: 0 });
 const NO_EVENTS: readonly EnrichedEvent[] = Object.freeze([]);
 
 function sampleOf(raw: string | Buffer): string {

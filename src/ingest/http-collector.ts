@@ -80,7 +80,7 @@ export function registerHttpCollector(app: FastifyInstance, deps: { readonly con
       if (origin !== undefined) reply.header('access-control-allow-origin', origin);
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const client = gateway.isTrusted(admission.site, req.headers.authorization) ? undefined : `ip:${req.ip}`;
-      const outcome = gateway.collect(admission.site, { transport: 'http', raw: body, limit, client, userAgent: req.headers['user-agent'] });
+      const outcome = await gateway.collect(admission.site, { transport: 'http', raw: body, limit, client, userAgent: req.headers['user-agent'] });
       switch (outcome.kind) {
         case 'ack': {
           if (outcome.frameRejected === undefined) return reply.code(200).send(outcome.ack);
@@ -102,10 +102,19 @@ function frameError(reply: FastifyReply, code: RejectReason, ack: Ack): FastifyR
   return reply.code(FRAME_STATUS[code] ?? 400).send({ error: { code, message }, ack });
 }
 
+/** What a retry says, per reason (the body's error message). */
+export const RETRY_MESSAGES: Record<RetryReason, string> = {
+  rate_limited: 'rate limit exceeded',
+  overloaded: 'the pipeline is full',
+  shutting_down: 'the server is shutting down',
+  log_unavailable: 'the event log (JetStream) did not store the batch in time; nothing of it was counted twice',
+  log_full: 'the event log (JetStream) is at its limits (stream size or disk)',
+  starting: 'the server is still reading back its event log',
+};
+
 function retry(reply: FastifyReply, reason: RetryReason, seq: number | null, retryAfterMs: number): FastifyReply {
   const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
-  const message =
-    reason === 'rate_limited' ? 'rate limit exceeded' : reason === 'overloaded' ? 'the pipeline is full' : 'the server is shutting down';
+  const message = RETRY_MESSAGES[reason];
   return reply
     .code(reason === 'rate_limited' ? 429 : 503)
     .header('retry-after', String(seconds))

@@ -9,7 +9,7 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import type { Config } from '../config';
 import type { FrameLimit } from '../events/batch-decoder';
 import type { Logger } from '../logger';
-import type { CollectGateway } from './collect-gateway';
+import type { CollectGateway, CollectOutcome } from './collect-gateway';
 import type { Quarantine, QuarantineItem } from './quarantine';
 
 export const INGEST_SUBJECT = 'cm.ingest.*';
@@ -78,10 +78,19 @@ export class NatsIngest {
     try {
       outcome = this.#gateway.collect(admission.site, { transport: 'nats', raw, limit: this.#limit, client: undefined, userAgent: undefined });
     } catch (err) {
-      this.#logger.error({ err, site }, 'collect failed on a message');
-      this.#reply(msg, { type: 'retry', seq: null, retryAfterMs: this.#config.ingest.retryAfterSeconds * 1000, reason: 'overloaded' });
+      this.#failed(msg, site, err);
       return;
     }
+    if (outcome instanceof Promise) outcome.then((o) => this.#answer(msg, site, o), (err: unknown) => this.#failed(msg, site, err));
+    else this.#answer(msg, site, outcome);
+  }
+
+  #failed(msg: Msg, site: string, err: unknown): void {
+    this.#logger.error({ err, site }, 'collect failed on a message');
+    this.#reply(msg, { type: 'retry', seq: null, retryAfterMs: this.#config.ingest.retryAfterSeconds * 1000, reason: 'overloaded' });
+  }
+
+  #answer(msg: Msg, site: string, outcome: CollectOutcome): void {
     switch (outcome.kind) {
       case 'ack':
         this.#reply(msg, outcome.ack);

@@ -13,7 +13,7 @@ import type { VisitorSocketRegistry } from '../delivery/visitor-socket-registry'
 import type { FrameLimit } from '../events/batch-decoder';
 import type { Logger } from '../logger';
 import type { CoreMetrics } from '../metrics/core-metrics';
-import type { CollectGateway } from './collect-gateway';
+import type { CollectGateway, CollectOutcome } from './collect-gateway';
 
 /** Close code when the server shuts down or restarts (RFC 6455 §7.4.1 registry: Service Restart). */
 export const WS_CLOSE_RESTART = 1012;
@@ -110,6 +110,12 @@ export class WsCollector {
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
 
+  /** A bug must not take the process down with every other socket: log it, ask for a resend. */
+  #failed(ws: WebSocket, site: SiteConfig, err: unknown): void {
+    this.#logger.error({ err, site: site.id }, 'collect failed on a frame');
+    ws.send(JSON.stringify({ type: 'retry', seq: null, retryAfterMs: this.#retryAfterSeconds * 1000, reason: 'overloaded' }));
+  }
+
   #serve(ws: WebSocket, site: SiteConfig, userAgent: string | undefined, trusted: boolean): void {
     const id = `ws:${++this.#nextId}`;
     // Trusted producers (the site secret) are not rate limited: no bucket key.
@@ -127,11 +133,13 @@ export class WsCollector {
       try {
         outcome = this.#gateway.collect(site, { transport: 'ws', raw, limit: this.#limit, client, userAgent });
       } catch (err) {
-        // A bug must not take the process down with every other socket: log it, ask for a resend.
-        this.#logger.error({ err, site: site.id }, 'collect failed on a frame');
-        ws.send(JSON.stringify({ type: 'retry', seq: null, retryAfterMs: this.#retryAfterSeconds * 1000, reason: 'overloaded' }));
+        this.#failed(ws, site, err);
         return;
       }
+      if (outcome instanceof Promise) outcome.then((o) => answer(o), (err: unknown) => this.#failed(ws, site, err));
+      else answer(outcome);
+    });
+    const answer = (outcome: CollectOutcome): void => {
       switch (outcome.kind) {
         case 'ack':
           for (const e of outcome.events) {
@@ -150,7 +158,7 @@ export class WsCollector {
           return _;
         }
       }
-    });
+    };
     ws.on('error', (err: Error & { code?: string }) => {
       if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
         this.#gateway.refuse(site.id, 'ws', 'frame_too_large', `a frame exceeded the limit of ${this.#limit.maxBytes} bytes; the socket is closed (1009)`, null, '');

@@ -11,6 +11,7 @@ import type { EpochMillis, EventType } from '../types';
 export const LATE_REASONS = {
   older_than_retention: 'Older than its partition watermark minus the allowed lateness: every pane it could revise is gone.',
   pane_evicted: 'A processor had already evicted the pane it belongs to (retention capacity reached).',
+  late_in_log: 'Found late when read from the event log: the gateway that wrote it had not yet seen records the log holds before it (another gateway, or a restart).',
 } as const;
 export type LateReason = keyof typeof LATE_REASONS;
 

@@ -10,6 +10,7 @@ import { epochMillis, type EpochMillis } from '../types';
 import { Sessionizer, type SessionizerSnapshot } from './sessionizer';
 import { LateLog, type LateEntry, type LateReason } from './late-log';
 import { WatermarkTracker, type WatermarkTrackerSnapshot } from './watermark-tracker';
+import { EventDeduplicator, type DedupeSnapshot } from '../ingest/event-deduplicator';
 
 /** Events processed per setImmediate slice before the event loop gets a turn. */
 export const DEFAULT_SLICE_EVENTS = 2_000;
@@ -23,6 +24,12 @@ export interface PipelineDeps {
   readonly processorsFor: (site: SiteConfig) => Processor[];
   /** Events per slice (default DEFAULT_SLICE_EVENTS): tests vary it to show it changes no number. */
   readonly sliceEvents?: number;
+  /**
+   * True when the input is a durable log read back (NATS mode): no local tick timer (the log writer
+   * publishes tick records per partition), records arrive through `appendFromLog` with their stream
+   * position, and events are deduplicated by id as they are processed (the log may hold one twice).
+   */
+  readonly fromLog?: boolean;
 }
 
 /**
@@ -45,6 +52,16 @@ export interface PipelineSnapshot {
   readonly sites: Record<string, { readonly clock: WatermarkTrackerSnapshot; readonly sessions: SessionizerSnapshot; readonly processors: Record<string, unknown> }>;
   /** Queued records in log order (events without their session context). */
   readonly queued?: readonly LogRecord[];
+  /** Read from a log: per partition, the stream sequence of the last log message queued (0: none). */
+  readonly positions?: readonly number[];
+  /** Read from a log: the event ids processed (duplicate detection on the processing side). */
+  readonly logDedupe?: DedupeSnapshot;
+}
+
+/** What `judge` found of a batch: the events to write to the log, and how many were late. */
+export interface Judged {
+  readonly onTime: EnrichedEvent[];
+  readonly late: number;
 }
 
 interface SiteRuntime {
@@ -98,9 +115,17 @@ export class Pipeline {
   #scheduled = false;
   #timer: NodeJS.Timeout | undefined;
   #drainWaiters: Array<() => void> = [];
+  #roomWaiters: Array<{ readonly n: number; readonly resolve: () => void }> = [];
   #errorsLogged = 0;
   /** The event being processed found late by some processor (one late entry per event). */
   #lateMarked: EnrichedEvent | undefined;
+  readonly #fromLog: boolean;
+  /** Read from a log: per partition, the stream sequence of the last message queued. */
+  readonly #positions: Float64Array;
+  /** Read from a log: event ids already processed (the log may hold one twice: a resend after a lost PubAck beyond the duplicate window). */
+  readonly #logDedupe: EventDeduplicator | undefined;
+  /** Records processed since boot (the snapshot policy counts them). */
+  #processed = 0;
 
   constructor(deps: PipelineDeps) {
     const { config } = deps;
@@ -114,6 +139,11 @@ export class Pipeline {
     const share = config.ingest.siteQueueShare ?? (config.sites.size > 1 ? 0.5 : 1);
     this.#siteShare = Math.max(1, Math.floor(this.#capacity * share));
     this.#latenessMs = config.time.allowedLatenessMs;
+    this.#fromLog = deps.fromLog === true;
+    this.#positions = new Float64Array(config.partitions);
+    this.#logDedupe = this.#fromLog
+      ? new EventDeduplicator({ capacity: config.ingest.dedupeCapacity, ttlMs: config.ingest.dedupeTtlMs, onEvict: () => this.#metrics.evictions.inc({ component: 'pipeline', structure: 'log_dedupe' }) })
+      : undefined;
     // The late side output is inspected like the quarantine, so it shares its per-site bound.
     this.#lateLog = new LateLog({
       capacityPerSite: requireBound('Pipeline late side output (ingest.quarantineCapacity)', config.ingest.quarantineCapacity),
@@ -150,6 +180,73 @@ export class Pipeline {
     return late === 0 ? ACCEPTED : { kind: 'accepted', late };
   }
 
+  /**
+   * The gateway side of a log (NATS mode): judges a batch on the append side, as `offer` does, but
+   * queues nothing — the on-time events are written to the log and come back through `appendFromLog`.
+   * Late ones go to the late side output now.
+   */
+  judge(events: readonly EnrichedEvent[]): Judged {
+    const onTime: EnrichedEvent[] = [];
+    let late = 0;
+    for (const e of events) {
+      const rt = this.#sites.get(e.site);
+      if (rt === undefined) continue;
+      if (this.#judge(rt, e)) onTime.push(e);
+      else late++;
+    }
+    return { onTime, late };
+  }
+
+  /**
+   * Queues the records of one log message read back from partition `partition` at stream sequence
+   * `seq` (NATS mode), or returns false when they do not fit (the reader waits for `drained` and
+   * tries again). They feed the append clock too, so the gateway judges against what the log holds.
+   */
+  appendFromLog(partition: number, seq: number, records: readonly LogRecord[]): boolean {
+    if (this.#size + records.length > this.#capacity) return false;
+    for (const r of records) {
+      const rt = this.#sites.get(r.site);
+      if (rt === undefined) continue; // a site removed from the config since it was written
+      this.#requeue(rt, r);
+    }
+    this.#positions[partition] = seq;
+    this.#metrics.ingestQueueDepth.set(this.#size);
+    if (this.#running) this.#schedule();
+    return true;
+  }
+
+  /** Per partition, the stream sequence of the last log message queued (0: none yet). */
+  positions(): readonly number[] {
+    return Array.from(this.#positions);
+  }
+
+  /** Records processed since boot. */
+  get processedRecords(): number {
+    return this.#processed;
+  }
+
+  /** Resolves once the queue has room for `n` more records (at once when it has). */
+  room(n: number): Promise<void> {
+    if (this.#size + n <= this.#capacity) return Promise.resolve();
+    return new Promise((resolve) => this.#roomWaiters.push({ n: Math.min(n, this.#capacity), resolve }));
+  }
+
+  /**
+   * Tick records for a log (NATS mode), per site and partition: only for partitions the append clock
+   * finds idle at `now` (a tick does nothing to a partition that has received events since).
+   */
+  logTicks(now: number): TickRecord[] {
+    const out: TickRecord[] = [];
+    for (const rt of this.#sites.values()) {
+      const ts = rt.appendClock.tickTime(now);
+      if (ts === undefined) continue;
+      for (let p = 0; p < this.#config.partitions; p++) {
+        if (rt.appendClock.isIdle(p, now)) out.push({ type: 'tick', site: rt.site.id, ts: epochMillis(ts), at: epochMillis(now), partition: p });
+      }
+    }
+    return out;
+  }
+
   /** Records waiting in the queue. */
   get queueDepth(): number {
     return this.#size;
@@ -159,8 +256,10 @@ export class Pipeline {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#timer = setInterval(() => this.tick(), this.#config.time.tickMs);
-    this.#timer.unref();
+    if (!this.#fromLog) {
+      this.#timer = setInterval(() => this.tick(), this.#config.time.tickMs);
+      this.#timer.unref();
+    }
     if (this.#size > 0) this.#schedule();
   }
 
@@ -222,19 +321,21 @@ export class Pipeline {
       for (const p of rt.processors) processors[p.name] = p.snapshot();
       sites[id] = { clock: rt.clock.snapshot(), sessions: rt.sessionizer.snapshot(), processors };
     }
-    if (opts.withQueue !== true) return { v: 2, sites };
+    const log = this.#logDedupe === undefined ? {} : { positions: this.positions(), logDedupe: this.#logDedupe.snapshot() };
+    if (opts.withQueue !== true) return { v: 2, sites, ...log };
     const queued: LogRecord[] = [];
     for (let i = 0; i < this.#size; i++) {
       const r = this.#queue[(this.#head + i) % this.#capacity]!;
       queued.push(r.type === 'tick' ? r : { ...r, session: UNSESSIONIZED });
     }
-    return { v: 2, sites, queued };
+    return { v: 2, sites, queued, ...log };
   }
 
   /**
    * Restores a snapshot: watermarks, sessions, processors (sites or processors missing from it keep
-   * their state), then its queued records go back into the queue, judged again on the append side in
-   * the same order (so the same verdicts). Call on an empty, unstarted pipeline.
+   * their state), then its queued records go back into the queue in the same order, feeding the append
+   * clock (they were all judged on time when first queued, against the same records before them).
+   * Call on an empty, unstarted pipeline.
    */
   restore(snap: PipelineSnapshot): void {
     if (snap.v !== 2) throw new ClickstreamError('CM_ERR_SNAPSHOT', `pipeline snapshot version ${String(snap.v)}, expected 2`);
@@ -253,10 +354,10 @@ export class Pipeline {
     }
     for (const r of snap.queued ?? []) {
       const rt = this.#sites.get(r.site);
-      if (rt === undefined) continue;
-      if (r.type === 'tick') this.#appendTick(rt, r);
-      else if (this.#judge(rt, r)) this.#push(r, rt);
+      if (rt !== undefined) this.#requeue(rt, r);
     }
+    if (snap.positions !== undefined) this.#positions.set(snap.positions.slice(0, this.#positions.length));
+    if (snap.logDedupe !== undefined) this.#logDedupe?.restore(snap.logDedupe);
     this.#metrics.ingestQueueDepth.set(this.#size);
   }
 
@@ -348,8 +449,17 @@ export class Pipeline {
 
   /** Feeds a tick record to the append clock and queues it. */
   #appendTick(rt: SiteRuntime, tick: TickRecord): void {
-    rt.appendClock.tick(tick.ts, tick.at);
+    rt.appendClock.tick(tick.ts, tick.at, tick.partition);
     this.#enqueue(tick);
+  }
+
+  /** Queues a record already judged (restored, or read back from the log), feeding the append clock. */
+  #requeue(rt: SiteRuntime, r: LogRecord): void {
+    if (r.type === 'tick') this.#appendTick(rt, r);
+    else {
+      rt.appendClock.observe(r.partition, r.ts, r.receivedAt);
+      this.#push(r, rt);
+    }
   }
 
   #enqueue(r: LogRecord): void {
@@ -367,13 +477,15 @@ export class Pipeline {
       this.#size--;
       // Only records of configured sites are ever queued (offer, tick and restore check).
       const rt = this.#sites.get(r.site)!;
-      if (r.type === 'tick') rt.clock.tick(r.ts, r.at);
+      if (r.type === 'tick') rt.clock.tick(r.ts, r.at, r.partition);
       else {
         rt.queued--;
         this.#process(r, rt);
       }
     }
+    this.#processed += n;
     this.#metrics.ingestQueueDepth.set(this.#size);
+    this.#wakeRoomWaiters();
     this.#advance();
     if (this.#size > 0) {
       if (this.#running || this.#drainWaiters.length > 0) this.#schedule();
@@ -384,10 +496,34 @@ export class Pipeline {
     for (const w of waiters) w();
   }
 
+  #wakeRoomWaiters(): void {
+    if (this.#roomWaiters.length === 0) return;
+    const still: Array<{ readonly n: number; readonly resolve: () => void }> = [];
+    for (const w of this.#roomWaiters) {
+      if (this.#size + w.n <= this.#capacity) w.resolve();
+      else still.push(w);
+    }
+    this.#roomWaiters = still;
+  }
+
   #process(e: EnrichedEvent, rt: SiteRuntime): void {
     // Judged against the watermark of the records before it (Flink: an element is late against the
     // watermark that precedes it), then fed to the processing clock.
     const wm = rt.clock.partitionWatermark(e.partition);
+    const dedupe = this.#logDedupe;
+    if (dedupe !== undefined) {
+      // Read from a log: the log decides, not the gateway that wrote it (it may not have seen records
+      // the log holds before this one). On one gateway the two verdicts are the same.
+      if (dedupe.has(rt.site.id, e.id, e.receivedAt)) {
+        this.#metrics.eventsDuplicate.inc({ site: rt.site.id });
+        return;
+      }
+      dedupe.remember(rt.site.id, e.id, e.receivedAt);
+      if (e.ts < wm - this.#latenessMs) {
+        this.#late(rt, e, wm, 'late_in_log', null);
+        return;
+      }
+    }
     rt.clock.observe(e.partition, e.ts, e.receivedAt);
     try {
       rt.sessionizer.assign(e);

@@ -72,13 +72,23 @@ export class WatermarkTracker {
     }
   }
 
-  /** Feeds a tick record: idle partitions (nothing received since `at − idleTimeoutMs`) move to `ts − outOfOrderness`. */
-  tick(ts: number, at: number): void {
+  /**
+   * Feeds a tick record: idle partitions (nothing received since `at − idleTimeoutMs`) move to
+   * `ts − outOfOrderness`. With `partition`, only that one (a tick of one partition's log).
+   */
+  tick(ts: number, at: number, partition?: number): void {
     const idleBefore = at - this.idleTimeoutMs;
     const wm = ts - this.outOfOrdernessMs;
-    for (let p = 0; p < this.partitions; p++) {
+    const from = partition ?? 0;
+    const to = partition === undefined ? this.partitions : partition + 1;
+    for (let p = from; p < to; p++) {
       if (this.#lastAt[p]! <= idleBefore && wm > this.#tickWm[p]!) this.#tickWm[p] = wm;
     }
+  }
+
+  /** True when a tick at wall clock `at` would find `partition` idle (the log writes ticks only for those). */
+  isIdle(partition: number, at: number): boolean {
+    return this.#lastAt[partition]! <= at - this.idleTimeoutMs;
   }
 
   /**

@@ -379,7 +379,7 @@ class InProcessSink implements Sink {
   async send(seq: number, events: readonly WireEvent[], lastTs: number): Promise<SendResult> {
     if (lastTs > this.#clock.now()) this.#clock.set(lastTs);
     const raw = JSON.stringify({ type: 'batch', seq, sentAt: this.#clock.now(), events });
-    const outcome = this.#app.gateway.collect(this.#site, {
+    const outcome = this.#app.gateway.collectSync(this.#site, {
       transport: 'nats',
       raw,
       limit: { maxBytes: this.#config.ingest.maxFrameBytes, tooLargeCode: 'frame_too_large' },

@@ -42,7 +42,7 @@ describe('admin server', () => {
     // after stop the servers are closed; the gateway refuses with a retry
     const site = other.config.sites.get('demo');
     if (site === undefined) throw new Error('no demo');
-    expect(other.app.gateway.collect(site, { transport: 'http', raw: '{}', limit: { maxBytes: 1024, tooLargeCode: 'body_too_large' }, client: undefined, userAgent: undefined })).toMatchObject({ kind: 'retry', reason: 'shutting_down' });
+    expect(other.app.gateway.collectSync(site, { transport: 'http', raw: '{}', limit: { maxBytes: 1024, tooLargeCode: 'body_too_large' }, client: undefined, userAgent: undefined })).toMatchObject({ kind: 'retry', reason: 'shutting_down' });
     await expect(fetch(`${other.admin}/readyz`)).rejects.toThrow();
   });
 });

@@ -70,7 +70,7 @@ describe('embedded state - in process, a manual clock', () => {
     for (let i = 0; i < events.length; i += 50) {
       const b = events.slice(i, i + 50);
       clock.set(Math.max(clock.now(), ...b.map((e) => e['ts'] as number)));
-      const r = app.gateway.collect(site, { transport: 'nats', raw: JSON.stringify({ type: 'batch', seq: i, sentAt: clock.now(), events: b }), limit: { maxBytes: 1e7, tooLargeCode: 'frame_too_large' }, client: undefined, userAgent: UA });
+      const r = app.gateway.collectSync(site, { transport: 'nats', raw: JSON.stringify({ type: 'batch', seq: i, sentAt: clock.now(), events: b }), limit: { maxBytes: 1e7, tooLargeCode: 'frame_too_large' }, client: undefined, userAgent: UA });
       expect(r.kind === 'ack' && r.ack.accepted).toBe(b.length);
     }
     return app;
@@ -90,7 +90,7 @@ describe('embedded state - in process, a manual clock', () => {
     const a2 = await run(dir, clockA, second);
     // The dedupe ids survived too: a client's retry of an event acked before the restart is a duplicate.
     const site = a2.ctx.config.sites.get('demo')!;
-    const retry = a2.gateway.collect(site, { transport: 'nats', raw: JSON.stringify({ type: 'batch', seq: 1, sentAt: clockA.now(), events: [first[600]] }), limit: { maxBytes: 1e7, tooLargeCode: 'frame_too_large' }, client: undefined, userAgent: UA });
+    const retry = a2.gateway.collectSync(site, { transport: 'nats', raw: JSON.stringify({ type: 'batch', seq: 1, sentAt: clockA.now(), events: [first[600]] }), limit: { maxBytes: 1e7, tooLargeCode: 'frame_too_large' }, client: undefined, userAgent: UA });
     expect(retry.kind === 'ack' && retry.ack.duplicates).toBe(1);
     await a2.pipeline.drain();
     clockA.advance(40 * MIN);
@@ -121,7 +121,7 @@ describe('embedded state - in process, a manual clock', () => {
     for (let i = 0; i < events.length; i += 500) {
       const b = events.slice(i, i + 500);
       clock.set(Math.max(clock.now(), ...b.map((e) => e['ts'] as number)));
-      const r = a.gateway.collect(site, { transport: 'nats', raw: JSON.stringify({ type: 'batch', seq: i, sentAt: clock.now(), events: b }), limit: { maxBytes: 1e7, tooLargeCode: 'frame_too_large' }, client: undefined, userAgent: UA });
+      const r = a.gateway.collectSync(site, { transport: 'nats', raw: JSON.stringify({ type: 'batch', seq: i, sentAt: clock.now(), events: b }), limit: { maxBytes: 1e7, tooLargeCode: 'frame_too_large' }, client: undefined, userAgent: UA });
       expect(r.kind === 'ack' && r.ack.accepted).toBe(b.length);
     }
     const report = await a.stop(); // no time to drain: what is still queued goes into the snapshot

@@ -64,7 +64,7 @@ function inProcessApp(sliceEvents?: number) {
   let seq = 0;
   const send = async (events: readonly WireEvent[], sentAt: number = clock.now()): Promise<void> => {
     const raw = JSON.stringify({ type: 'batch', seq: ++seq, sentAt, events });
-    const r = app.gateway.collect(site, { transport: 'nats', raw, limit, client: undefined, userAgent: UA });
+    const r = app.gateway.collectSync(site, { transport: 'nats', raw, limit, client: undefined, userAgent: UA });
     if (r.kind !== 'ack' || r.ack.accepted !== events.length) throw new Error(`batch ${seq} not fully accepted: ${JSON.stringify(r)}`);
     if (app.pipeline.queueDepth > 20_000) await app.pipeline.drain();
   };

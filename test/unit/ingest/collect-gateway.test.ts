@@ -57,7 +57,7 @@ describe('CollectGateway', () => {
       pv('d', NOW + 3_600_000),
       pv('e', NOW - 30 * 86_400_000),
     ];
-    const r = gateway.collect(demo, req(frame(events)));
+    const r = gateway.collectSync(demo, req(frame(events)));
     expect(r.kind).toBe('ack');
     if (r.kind !== 'ack') return;
     expect(r.frameRejected).toBeUndefined();
@@ -79,7 +79,7 @@ describe('CollectGateway', () => {
 
   it('gateway - a forbidden key refuses its event only', async () => {
     const raw = `{"type":"batch","seq":2,"sentAt":${NOW},"events":[${JSON.stringify(pv('a'))},{"id":"x","__proto__":{"polluted":1}}]}`;
-    const r = gateway.collect(demo, req(raw));
+    const r = gateway.collectSync(demo, req(raw));
     expect(r.kind === 'ack' && r.ack).toMatchObject({ accepted: 1, rejected: [{ index: 1, code: 'forbidden_key' }] });
     expect(await count('eventsRejected', { site: 'demo', reason: 'forbidden_key' })).toBe(1);
   });
@@ -92,7 +92,7 @@ describe('CollectGateway', () => {
       [frame([{ ...pv('1'), title: 'x'.repeat(5000) }]), 'frame_too_large'],
     ];
     for (const [raw, code] of cases) {
-      const r = gateway.collect(demo, req(raw));
+      const r = gateway.collectSync(demo, req(raw));
       expect(r.kind === 'ack' && r.frameRejected).toBe(code);
       expect(r.kind === 'ack' && r.ack.rejected).toEqual([{ index: -1, code, message: expect.any(String) }]);
       expect(await count('eventsRejected', { site: 'demo', reason: code })).toBe(1);
@@ -101,8 +101,8 @@ describe('CollectGateway', () => {
   });
 
   it('gateway - a resent batch is counted as duplicates, and an id repeated inside one batch once', async () => {
-    gateway.collect(demo, req(frame([pv('a'), pv('b')])));
-    const again = gateway.collect(demo, req(frame([pv('a'), pv('b'), pv('c'), pv('c')])));
+    gateway.collectSync(demo, req(frame([pv('a'), pv('b')])));
+    const again = gateway.collectSync(demo, req(frame([pv('a'), pv('b'), pv('c'), pv('c')])));
     expect(again.kind === 'ack' && again.ack).toMatchObject({ accepted: 1, duplicates: 3, rejected: [] });
     expect(pipeline.got.map((e) => e.id)).toEqual(['a', 'b', 'c']);
     expect(await count('eventsDuplicate', { site: 'demo' })).toBe(3);
@@ -110,26 +110,26 @@ describe('CollectGateway', () => {
 
   it('gateway - when the pipeline is full nothing is acked, counted or remembered, and the resend is accepted', async () => {
     pipeline.full = true;
-    const r = gateway.collect(demo, req(frame([pv('a'), { ...pv('b'), url: 1 }], 9)));
+    const r = gateway.collectSync(demo, req(frame([pv('a'), { ...pv('b'), url: 1 }], 9)));
     expect(r).toEqual({ kind: 'retry', seq: 9, retryAfterMs: 1000, reason: 'overloaded' });
     expect(await count('overloaded', { site: 'demo' })).toBe(1);
     expect(await count('eventsReceived', { site: 'demo', type: 'page_view' })).toBe(0);
     expect(await count('eventsRejected', { site: 'demo', reason: 'schema_violation' })).toBe(0);
     pipeline.full = false;
-    const again = gateway.collect(demo, req(frame([pv('a'), { ...pv('b'), url: 1 }], 9)));
+    const again = gateway.collectSync(demo, req(frame([pv('a'), { ...pv('b'), url: 1 }], 9)));
     expect(again.kind === 'ack' && again.ack).toMatchObject({ accepted: 1, duplicates: 0, rejected: [{ index: 1, code: 'schema_violation' }] });
   });
 
   it('gateway - a client over its rate is told to retry and counted as rate_limited', async () => {
     let n = 0;
     const five = () => frame(Array.from({ length: 5 }, () => pv(`r${n++}`)));
-    expect(gateway.collect(demo, req(five(), 'ws:1')).kind).toBe('ack'); // 8 - 5 = 3 tokens left
-    const r = gateway.collect(demo, req(five(), 'ws:1'));
+    expect(gateway.collectSync(demo, req(five(), 'ws:1')).kind).toBe('ack'); // 8 - 5 = 3 tokens left
+    const r = gateway.collectSync(demo, req(five(), 'ws:1'));
     expect(r).toMatchObject({ kind: 'retry', reason: 'rate_limited' });
     expect(await count('eventsRejected', { site: 'demo', reason: 'rate_limited' })).toBe(1);
-    expect(gateway.collect(demo, req(five(), 'ws:2')).kind).toBe('ack');
+    expect(gateway.collectSync(demo, req(five(), 'ws:2')).kind).toBe('ack');
     clock.advance(200); // +2 tokens → 5
-    expect(gateway.collect(demo, req(five(), 'ws:1')).kind).toBe('ack');
+    expect(gateway.collectSync(demo, req(five(), 'ws:1')).kind).toBe('ack');
   });
 
   it('gateway - an unknown site and a disallowed origin are refused, counted and quarantined', async () => {
@@ -145,7 +145,7 @@ describe('CollectGateway', () => {
 
   it('gateway - after stopAccepting every frame is told to retry', () => {
     gateway.stopAccepting();
-    expect(gateway.collect(demo, req(frame([pv('a')])))).toMatchObject({ kind: 'retry', reason: 'shutting_down' });
+    expect(gateway.collectSync(demo, req(frame([pv('a')])))).toMatchObject({ kind: 'retry', reason: 'shutting_down' });
     expect(pipeline.got).toEqual([]);
   });
 });
