@@ -37,6 +37,7 @@ import { EVENT_TYPES } from './types';
 import { configDigest, StateFile } from './persistence/state-file';
 import type { PipelineSnapshot } from './pipeline/pipeline';
 import type { DedupeSnapshot } from './ingest/event-deduplicator';
+import { DurableLog } from './log/durable-log';
 
 /** What the embedded state file holds. */
 interface EmbeddedState {
@@ -53,6 +54,13 @@ export interface CreateAppOptions {
   readonly registry?: Registry;
   /** Events per pipeline slice (default DEFAULT_SLICE_EVENTS); tests vary it to show it changes no number. */
   readonly sliceEvents?: number;
+  /**
+   * Called when the app cannot go on (NATS mode: CM_EVENTS exists with other settings); the CLI logs
+   * it and exits 1. Without it the error is logged and the app stays not ready.
+   */
+  readonly onFatal?: (err: unknown) => void;
+  /** Fault injection for the crash tests (NATS mode): called between a snapshot's object write and its checkpoint commit. */
+  readonly afterSnapshotObject?: () => void;
 }
 
 /** What the app tells when it stopped: the final counts, for the operator's log. */
@@ -72,6 +80,8 @@ export interface ShutdownReport {
 
 export interface App {
   readonly ctx: AppContext;
+  /** NATS mode: the JetStream log (writer, reader, snapshots); undefined in the embedded mode. */
+  readonly durableLog: DurableLog | undefined;
   readonly gateway: CollectGateway;
   readonly pipeline: Pipeline;
   readonly quarantine: Quarantine;
@@ -104,12 +114,14 @@ export function createApp(opts: CreateAppOptions): App {
   // ingest, quarantine, offers (JetStream) and rule changes all share it.
   let nc: NatsConnection | undefined;
   const rulesPublisher = { publish: (subject: string, data: Uint8Array): void => nc?.publish(subject, data) };
-  const offers = new OfferDelivery({ config, clock, registry, logger: logger.child({ component: 'offers' }), visitorSockets, onEvict });
+  // TRICKY: `durableLog` is declared below; `replaying` is only called once events flow.
+  const offers = new OfferDelivery({ config, clock, registry, logger: logger.child({ component: 'offers' }), visitorSockets, onEvict, replaying: (): boolean => durableLog?.catchingUp ?? false });
   const pipeline = new Pipeline({
     config,
     clock,
     metrics,
     logger,
+    fromLog: config.natsUrl !== undefined,
     ...(opts.sliceEvents === undefined ? {} : { sliceEvents: opts.sliceEvents }),
     processorsFor: (site) =>
       createSiteProcessors(site, { config, clock, registry, metrics, logger: logger.child({ site: site.id }), visitorSockets, onEvict, offers, rulesPublisher }),
@@ -121,7 +133,10 @@ export function createApp(opts: CreateAppOptions): App {
     onEvict: () => metrics.evictions.inc({ component: 'ingest', structure: 'quarantine' }),
   });
   quarantine.onItem((item) => metrics.quarantined.set({ site: item.site }, quarantine.size(item.site)));
-  const gateway = new CollectGateway({ config, clock, metrics, logger: logger.child({ component: 'gateway' }), pipeline, quarantine });
+  // NATS mode: the gateway writes to the JetStream log, and the pipeline reads it back (DurableLog).
+  const durableLog: DurableLog | undefined = config.natsUrl === undefined ? undefined : new DurableLog({ config, clock, pipeline, metrics, logger, ...(opts.afterSnapshotObject === undefined ? {} : { afterSnapshotObject: opts.afterSnapshotObject }) });
+  const gateway = new CollectGateway({ config, clock, metrics, logger: logger.child({ component: 'gateway' }), pipeline: durableLog?.writer ?? pipeline, quarantine });
+  durableLog?.attachGateway(gateway);
   const natsIngest = config.natsUrl === undefined ? undefined : new NatsIngest({ config, gateway, quarantine, logger });
 
   const ctx: AppContext = {
@@ -246,11 +261,13 @@ export function createApp(opts: CreateAppOptions): App {
       await conn.close();
       return;
     }
-    await offers.start(conn);
-    if (natsIngest !== undefined) await natsIngest.start(conn);
     natsUp = true;
-    firstTried();
     logger.info({ url }, 'NATS connected');
+    await offers.start(conn);
+    // NATS mode: restore and read the log back before taking anything (start() resolves after it).
+    await durableLog?.start(conn);
+    if (natsIngest !== undefined) await natsIngest.start(conn);
+    firstTried();
     void (async () => {
       for await (const st of conn.status()) {
         if (st.type === 'disconnect') {
@@ -269,25 +286,28 @@ export function createApp(opts: CreateAppOptions): App {
 
   async function start(): Promise<{ port: number; adminPort: number }> {
     await restoreState();
-    pipeline.start();
+    // NATS mode: the durable log starts the pipeline once it has restored the snapshot.
+    if (durableLog === undefined) pipeline.start();
     if (stateFile !== undefined) {
       snapshotTimer = setInterval(() => void snapshotNow(), config.persistence.snapshotIntervalMs);
       snapshotTimer.unref();
     }
-    adminServer = await createAdminServer({ ctx, quarantine, ready: () => ready && natsUp, auth: adminAuth });
+    adminServer = await createAdminServer({ ctx, quarantine, ready: () => ready && natsUp && (durableLog?.ready ?? true), auth: adminAuth });
     publicServer = await createPublicServer({ ctx, gateway, wsCollector, visitorSockets });
     await adminServer.listen({ port: config.adminPort, host: config.adminHost });
     await publicServer.app.listen({ port: config.port, host: config.host });
     ready = true;
-    // NATS: start() waits for the first attempt; while the server is unreachable the ports answer
-    // (readyz 503) and the connection is retried in the background.
+    // NATS: start() waits for the first attempt (when it connects: until the log is read back and
+    // ingest subscribed); while the server is unreachable the ports answer (readyz 503) and the
+    // connection is retried in the background.
     if (config.natsUrl !== undefined) {
       const url = config.natsUrl;
       let firstTried: () => void = () => undefined;
       const tried = new Promise<void>((r) => (firstTried = r));
       natsConnecting = connectNats(url, firstTried).catch((err: unknown) => {
         firstTried();
-        logger.error({ err }, 'NATS set-up failed');
+        logger.error({ err }, 'NATS set-up failed; not ready');
+        opts.onFatal?.(err);
       });
       await tried;
     }
@@ -304,13 +324,16 @@ export function createApp(opts: CreateAppOptions): App {
     await wsCollector.closeAll(Math.min(1_000, left()));
     if (natsConnecting !== undefined) await withTimeout(natsConnecting, Math.min(2_000, left()));
     if (natsIngest !== undefined) await natsIngest.stop();
+    // Batches whose PubAcks are outstanding are answered before the servers close.
+    if (durableLog !== undefined) await withTimeout(durableLog.stopWriting(), left());
     if (publicServer !== undefined) await withTimeout(publicServer.close(), left());
+    if (durableLog !== undefined) await withTimeout(durableLog.stopReading(), Math.max(left(), 1_000));
     const drained = await withTimeout(pipeline.drain().then(() => true), left());
     pipeline.stop();
     if (snapshotTimer !== undefined) clearInterval(snapshotTimer);
     // The final snapshot: with the queue included it is complete even when the drain timed out.
     await withTimeout(snapshotting ?? Promise.resolve(), Math.max(left(), 1_000));
-    await withTimeout(snapshotNow(), Math.max(left(), 5_000));
+    await withTimeout(durableLog?.snapshotNow() ?? snapshotNow(), Math.max(left(), 5_000));
     await withTimeout(offers.close(), Math.max(left(), 500));
     if (nc !== undefined) await withTimeout(nc.drain().catch((err: unknown) => logger.warn({ err }, 'NATS drain failed')), Math.max(left(), 500));
     if (adminServer !== undefined) await withTimeout(adminServer.close(), Math.max(left(), 500));
@@ -347,6 +370,7 @@ export function createApp(opts: CreateAppOptions): App {
 
   return {
     ctx,
+    durableLog,
     gateway,
     pipeline,
     quarantine,

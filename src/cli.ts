@@ -14,7 +14,17 @@ async function serve(): Promise<void> {
   const config = loadConfig(undefined, {}, { dataDir: './data' });
   // Readable lines on a terminal, JSON lines otherwise (a log shipper, a file, the tests).
   const logger = createLogger(config.logLevel, { pretty: process.stdout.isTTY === true });
-  const app = createApp({ config, logger });
+  const app = createApp({
+    config,
+    logger,
+    // A configuration the broker contradicts (CM_EVENTS with other settings) is fixed by an operator, not by retrying.
+    onFatal: (err) => {
+      logger.fatal({ err }, 'cannot run in NATS mode; exiting');
+      process.exit(1);
+    },
+    // Fault injection for the crash tests only: die like kill -9 between a snapshot's object and its checkpoint.
+    ...(process.env['CM_FAULT_KILL_AFTER_SNAPSHOT_OBJECT'] === '1' ? { afterSnapshotObject: () => process.kill(process.pid, 'SIGKILL') } : {}),
+  });
   let exiting = false;
   const shutdown = (signal: string): void => {
     if (exiting) return;

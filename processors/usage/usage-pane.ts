@@ -60,11 +60,11 @@ export class UsagePane {
   convertedSessions = 0;
   /** Purchases: form submits with items, at their event time. */
   purchases = 0;
-  /** Revenue of the purchases (sum of price × quantity). */
-  revenue = 0;
+  /** Revenue of the purchases (sum of price × quantity), integer cents: exact sums in any order. */
+  revenueCents = 0;
   /** Form id → counters (bounded per pane). */
   readonly forms = new Map<string, FormPane>();
-  /** Visitor id → revenue in this pane (Space-Saving: the golden customers). */
+  /** Visitor id → revenue in cents in this pane (Space-Saving: the golden customers). */
   golden: SpaceSaving<string> | undefined;
 }
 
@@ -111,7 +111,7 @@ export function usagePaneOps(hllPrecision: number, goldenCapacity: number): Pane
       }
       into.bounces += from.bounces;
       into.purchases += from.purchases;
-      into.revenue += from.revenue;
+      into.revenueCents += from.revenueCents;
       for (const [id, f] of from.forms) {
         let t = into.forms.get(id);
         if (t === undefined) {
@@ -157,7 +157,7 @@ export function paneToJSON(p: UsagePane): UsagePaneJSON {
     pps: p.pagesPerSession?.toJSON() ?? null,
     bo: p.bounces,
     conv: p.purchases,
-    rev: p.revenue,
+    rev: p.revenueCents,
     forms: [...p.forms].map(([id, f]) => [
       id,
       { v: f.views, s: f.starts, sub: f.submits, ab: f.abandons, lf: [...f.lastFields], er: [...f.errors], ttc: f.timeToComplete?.toJSON() ?? null },
@@ -180,7 +180,7 @@ export function paneFromJSON(j: UsagePaneJSON, goldenCapacity: number): UsagePan
   if (j.pps !== null) p.pagesPerSession = DDSketch.fromJSON(j.pps);
   p.bounces = j.bo;
   p.purchases = j.conv;
-  p.revenue = j.rev;
+  p.revenueCents = j.rev;
   for (const [id, f] of j.forms) {
     const fp = new FormPane();
     fp.views = f.v;

@@ -19,7 +19,8 @@ export { LIFECYCLE_STAGES } from './visitor-profiles';
 export type { UsageSettings } from './usage-settings';
 
 const NAME = 'usage';
-const SNAPSHOT_VERSION = 2;
+/** 3: pane revenue and golden-customer revenue in integer cents. */
+const SNAPSHOT_VERSION = 3;
 
 /** Quantiles of a distribution (from a DDSketch: relative error ≤ 1 %; integer figures rounded). */
 export interface Quantiles {
@@ -401,9 +402,10 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
   }
 
   #purchase(e: EnrichedEvent, ev: FormEvent, ts: number, pane: UsagePane | undefined, profile: ReturnType<VisitorProfiles['touch']>): void {
-    let revenue = 0;
+    // Integer cents: sums are exact and do not depend on the order purchases are added in.
+    let cents = 0;
     for (const item of ev.items ?? []) {
-      if (item.price !== undefined) revenue += item.price * item.quantity;
+      if (item.price !== undefined) cents += Math.round(item.price * 100) * item.quantity;
       this.#profiles.addBought(profile, item.productId);
       const category = item.category ?? this.#productCategory.get(item.productId);
       if (category !== undefined) {
@@ -412,12 +414,12 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       }
     }
     profile.purchases++;
-    profile.revenue += revenue;
+    profile.revenue += cents / 100;
     if (ts > profile.lastPurchase) profile.lastPurchase = ts;
     if (pane !== undefined) {
       pane.purchases++;
-      pane.revenue += revenue;
-      if (revenue > 0) (pane.golden ??= new SpaceSaving<string>(this.settings.goldenCapacity)).add(e.visitorId, revenue);
+      pane.revenueCents += cents;
+      if (cents > 0) (pane.golden ??= new SpaceSaving<string>(this.settings.goldenCapacity)).add(e.visitorId, cents);
     }
   }
 
@@ -650,7 +652,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       });
     }
     forms.sort((a, b) => b.views - a.views || b.starts - a.starts || (a.formId < b.formId ? -1 : 1));
-    const golden = p.golden?.top(this.settings.goldenCapacity).map((g) => ({ visitorId: g.key, revenue: g.count, error: g.error })) ?? [];
+    const golden = p.golden?.top(this.settings.goldenCapacity).map((g) => ({ visitorId: g.key, revenue: g.count / 100, error: g.error / 100 })) ?? [];
     return {
       start,
       end,
@@ -673,7 +675,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       },
       purchases: p.purchases,
       conversionRate: p.sessionsEnded > 0 ? p.convertedSessions / p.sessionsEnded : null,
-      revenue: p.revenue,
+      revenue: p.revenueCents / 100,
       forms,
       goldenCustomers: golden,
     };

@@ -26,6 +26,8 @@ export interface OfferDeliveryOptions {
   readonly onEvict: (component: string, structure: string, n: number) => void;
   /** Injected for tests; default: the global fetch. */
   readonly fetch?: typeof fetch;
+  /** True while the event log is read back after a restore (NATS mode): offers are not delivered twice. */
+  readonly replaying?: () => boolean;
 }
 
 export class OfferDelivery implements OfferListener {
@@ -62,6 +64,9 @@ export class OfferDelivery implements OfferListener {
       subscribers: this.subscribers,
       webhooks: this.webhooks,
       maxNatsInFlight: c.maxNatsInFlight,
+      duplicateWindowMs: config.nats.duplicateWindowMs,
+      ...(opts.replaying === undefined ? {} : { replaying: opts.replaying }),
+      now: () => clock.now(),
       registry,
       logger: opts.logger.child({ component: 'offer-dispatcher' }),
     });

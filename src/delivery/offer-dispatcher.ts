@@ -18,6 +18,12 @@ import type { OfferListener, OfferOutcome, OfferTrigger } from '../../processors
  *
  * Holdout records are not delivered. Nothing here waits: socket sends are queued by their owners,
  * JetStream publishes and webhooks run in the background with bounded in-flight counts.
+ *
+ * Not twice after a restore (NATS mode): while the log is read back (`replaying()`), triggers are
+ * re-derived from events that may have fired before the crash. Such a trigger goes to JetStream
+ * first, and to the other channels only when its PubAck says it was not stored before (the stream's
+ * duplicate window is the delivery ledger); one whose event is older than the duplicate window is
+ * not re-delivered at all (counted in clickstream_offers_suppressed_total).
  */
 
 /** The part of VisitorSocketRegistry the dispatcher needs. */
@@ -36,6 +42,7 @@ export interface WebhookQueue {
 }
 
 export const OFFERS_STREAM = 'CM_OFFERS';
+const DEFAULT_DUPLICATE_WINDOW_MS = 10 * 60_000;
 export const DELIVERY_CHANNELS = ['visitor_socket', 'subscribers', 'nats', 'webhook'] as const;
 export type DeliveryChannel = (typeof DELIVERY_CHANNELS)[number];
 
@@ -52,6 +59,10 @@ export interface OfferDispatcherOptions {
   readonly maxNatsInFlight: number;
   /** How long the stream remembers a Nats-Msg-Id for dedupe, ms. */
   readonly duplicateWindowMs?: number;
+  /** True while the event log is being read back after a restore (then triggers may be re-derivations). */
+  readonly replaying?: () => boolean;
+  /** Wall clock, ms (the duplicate window is wall time). */
+  readonly now?: () => number;
   readonly registry: Registry;
   readonly logger: Logger;
 }
@@ -63,6 +74,7 @@ export class OfferDispatcher implements OfferListener {
   readonly #inFlight = new Set<Promise<void>>();
   readonly #delivered: Counter<'site' | 'channel'>;
   readonly #failed: Counter<'site' | 'channel'>;
+  readonly #suppressed: Counter<'site' | 'reason'>;
 
   constructor(opts: OfferDispatcherOptions) {
     requireBound('OfferDispatcher maxNatsInFlight', opts.maxNatsInFlight);
@@ -70,6 +82,12 @@ export class OfferDispatcher implements OfferListener {
     this.#nc = opts.nats;
     const registers = [opts.registry];
     this.#delivered = new Counter({ name: 'clickstream_offers_delivered_total', help: 'Offer deliveries handed to a channel, by site and channel.', labelNames: ['site', 'channel'] as const, registers });
+    this.#suppressed = new Counter({
+      name: 'clickstream_offers_suppressed_total',
+      help: 'Triggers re-derived while the event log was read back after a restore and not delivered again, by site and reason (already_delivered: JetStream had the trigger id; older_than_duplicate_window: too old to tell).',
+      labelNames: ['site', 'reason'] as const,
+      registers,
+    });
     this.#failed = new Counter({ name: 'clickstream_offer_delivery_failures_total', help: 'Offer deliveries that failed on a channel, by site and channel (the visitor had no socket, NATS refused, backpressure).', labelNames: ['site', 'channel'] as const, registers });
   }
 
@@ -81,7 +99,7 @@ export class OfferDispatcher implements OfferListener {
     if (nc === undefined) return;
     this.#nc = nc;
     const jsm = await jetstreamManager(nc);
-    const duplicateWindow = nanos(this.#o.duplicateWindowMs ?? 10 * 60_000);
+    const duplicateWindow = nanos(this.#o.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS);
     try {
       await jsm.streams.info(OFFERS_STREAM);
     } catch {
@@ -108,6 +126,43 @@ export class OfferDispatcher implements OfferListener {
   /** Delivers one trigger on every channel; returns at once. */
   dispatch(t: OfferTrigger): void {
     const json = JSON.stringify(t);
+    if (this.#o.replaying?.() === true) {
+      this.#redeliver(t, json);
+      return;
+    }
+    if (this.#js !== undefined) this.#publishNats(t.site, t.triggerId, json);
+    this.#deliverOthers(t, json);
+  }
+
+  /** A trigger derived while reading the log back: JetStream decides whether it was delivered before. */
+  #redeliver(t: OfferTrigger, json: string): void {
+    const site = t.site;
+    const now = this.#o.now?.() ?? Date.now();
+    const js = this.#js;
+    if (js === undefined || now - t.ts > (this.#o.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS)) {
+      this.#suppressed.labels(site, 'older_than_duplicate_window').inc();
+      return;
+    }
+    this.#track(
+      js.publish(`cm.offers.${site}`, json, { msgID: t.triggerId }).then(
+        (ack) => {
+          if (ack.duplicate) {
+            this.#suppressed.labels(site, 'already_delivered').inc();
+            return;
+          }
+          this.#delivered.labels(site, 'nats').inc();
+          this.#deliverOthers(t, json);
+        },
+        (err: unknown) => {
+          this.#failed.labels(site, 'nats').inc();
+          this.#o.logger.warn({ err, site, triggerId: t.triggerId }, 'offer publish to JetStream failed while reading the log back; not delivered');
+        },
+      ),
+    );
+  }
+
+  /** Every channel but JetStream. */
+  #deliverOthers(t: OfferTrigger, json: string): void {
     // The wire message is the trigger with a type tag in front: spliced, not re-serialised.
     const message = `{"type":"offer",${json.slice(1)}`;
     const site = t.site;
@@ -120,7 +175,6 @@ export class OfferDispatcher implements OfferListener {
       o.subscribers.publish(site, message);
       this.#delivered.labels(site, 'subscribers').inc();
     }
-    if (this.#js !== undefined) this.#publishNats(site, t.triggerId, json);
     if (o.webhooks !== undefined) {
       const urls = o.webhookUrls(site);
       // A webhook is never sent unsigned: a site without a secret is refused at boot (createNextBestOffer).
@@ -140,9 +194,8 @@ export class OfferDispatcher implements OfferListener {
       this.#failed.labels(site, 'nats').inc();
       return;
     }
-    const p = js
-      .publish(`cm.offers.${site}`, json, { msgID: triggerId })
-      .then(
+    this.#track(
+      js.publish(`cm.offers.${site}`, json, { msgID: triggerId }).then(
         () => {
           this.#delivered.labels(site, 'nats').inc();
         },
@@ -150,10 +203,14 @@ export class OfferDispatcher implements OfferListener {
           this.#failed.labels(site, 'nats').inc();
           this.#o.logger.warn({ err, site, triggerId }, 'offer publish to JetStream failed');
         },
-      )
-      .finally(() => {
-        this.#inFlight.delete(p);
-      });
+      ),
+    );
+  }
+
+  #track(p0: Promise<void>): void {
+    const p = p0.finally(() => {
+      this.#inFlight.delete(p);
+    });
     this.#inFlight.add(p);
   }
 

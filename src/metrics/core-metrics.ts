@@ -73,7 +73,7 @@ export function createCoreMetrics(registry: Registry, opts: { defaultMetrics?: b
     }),
     snapshots: new Counter({
       name: 'clickstream_snapshots_total',
-      help: 'State snapshots written to the data directory (embedded mode), by outcome (ok, failed).',
+      help: 'State snapshots written (embedded mode: to the data directory; NATS mode: to the Object Store with a KV checkpoint), by outcome (ok, failed).',
       labelNames: ['outcome'] as const,
       registers,
     }),
@@ -95,6 +95,40 @@ export function createCoreMetrics(registry: Registry, opts: { defaultMetrics?: b
     restoreDuration: new Gauge({
       name: 'clickstream_restore_duration_seconds',
       help: 'Time the state restore at boot took (0 when nothing was restored).',
+      registers,
+    }),
+    logPublishes: new Counter({
+      name: 'clickstream_log_publishes_total',
+      help: 'Messages a gateway published to the event log CM_EVENTS (NATS mode), by outcome (ok, duplicate: already stored, failed: no PubAck in time, full: the stream or disk at its limits).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    logBadMessages: new Counter({
+      name: 'clickstream_log_bad_messages_total',
+      help: 'Messages in the event log that could not be read (another format version, not JSON); skipped, never stopping the partition.',
+      registers,
+    }),
+    logLagMessages: new Gauge({
+      name: 'clickstream_log_consumer_lag_messages',
+      help: 'Messages of the event log not yet read back, by partition (NATS mode).',
+      labelNames: ['partition'] as const,
+      registers,
+    }),
+    logLagSeconds: new Gauge({
+      name: 'clickstream_log_consumer_lag_seconds',
+      help: 'Age of the last log message read back while more are pending (0 when caught up), by partition (NATS mode).',
+      labelNames: ['partition'] as const,
+      registers,
+    }),
+    catchUpDuration: new Gauge({
+      name: 'clickstream_log_catch_up_seconds',
+      help: 'Time from boot until the event log was read back to its end as of boot (NATS mode; readiness waits for it).',
+      registers,
+    }),
+    snapshotErrors: new Counter({
+      name: 'clickstream_snapshot_errors_total',
+      help: 'Snapshots that could not be used at restore (CM_ERR_SNAPSHOT: missing, corrupt, another version or config); the previous one, then the start of the log, is used instead.',
+      labelNames: ['reason'] as const,
       registers,
     }),
     restoreRefused: new Counter({

@@ -45,6 +45,26 @@ export function configDigest(config: Config): string {
   return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 32);
 }
 
+/** The envelope of a state, gzipped (level 1: a snapshot is taken often, fast beats small). */
+export async function encodeState<T>(configDigestValue: string, takenAt: number, state: T): Promise<Buffer> {
+  const envelope: StateEnvelope<T> = { format: STATE_FORMAT, v: STATE_VERSION, configDigest: configDigestValue, takenAt, state };
+  return gzipAsync(Buffer.from(JSON.stringify(envelope)), { level: 1 });
+}
+
+/** Reads an encoded state back: the envelope, or why it cannot be used (corrupt, another version, another config). */
+export async function decodeState<T>(raw: Uint8Array, expectedDigest: string): Promise<{ readonly kind: 'ok'; readonly envelope: StateEnvelope<T> } | { readonly kind: 'refused'; readonly reason: string }> {
+  let envelope: Partial<StateEnvelope<T>>;
+  try {
+    envelope = JSON.parse((await gunzipAsync(raw)).toString('utf8')) as Partial<StateEnvelope<T>>;
+  } catch (err) {
+    return { kind: 'refused', reason: `unreadable (${(err as Error).message})` };
+  }
+  if (envelope.format !== STATE_FORMAT) return { kind: 'refused', reason: `not a ${STATE_FORMAT} snapshot` };
+  if (envelope.v !== STATE_VERSION) return { kind: 'refused', reason: `format version ${String(envelope.v)}, this build reads ${STATE_VERSION}` };
+  if (envelope.configDigest !== expectedDigest) return { kind: 'refused', reason: 'taken under another configuration (partitions, time or site settings changed)' };
+  return { kind: 'ok', envelope: envelope as StateEnvelope<T> };
+}
+
 export class StateFile<T> {
   readonly dir: string;
 
@@ -55,8 +75,7 @@ export class StateFile<T> {
   /** Writes the state atomically; returns the compressed size in bytes. */
   async write(configDigestValue: string, takenAt: number, state: T): Promise<number> {
     await mkdir(this.dir, { recursive: true });
-    const envelope: StateEnvelope<T> = { format: STATE_FORMAT, v: STATE_VERSION, configDigest: configDigestValue, takenAt, state };
-    const body = await gzipAsync(Buffer.from(JSON.stringify(envelope)), { level: 1 });
+    const body = await encodeState(configDigestValue, takenAt, state);
     const tmp = join(this.dir, `${CURRENT}.tmp`);
     const fh = await open(tmp, 'w');
     try {
@@ -80,25 +99,16 @@ export class StateFile<T> {
       const file = join(this.dir, name);
       if (!(await exists(file))) continue;
       found = true;
+      let raw: Buffer;
       try {
-        const raw = await readFile(file);
-        const envelope = JSON.parse((await gunzipAsync(raw)).toString('utf8')) as Partial<StateEnvelope<T>>;
-        if (envelope.format !== STATE_FORMAT) {
-          reasons.push(`${name}: not a ${STATE_FORMAT} file`);
-          continue;
-        }
-        if (envelope.v !== STATE_VERSION) {
-          reasons.push(`${name}: format version ${String(envelope.v)}, this build reads ${STATE_VERSION}`);
-          continue;
-        }
-        if (envelope.configDigest !== expectedDigest) {
-          reasons.push(`${name}: taken under another configuration (partitions, time or site settings changed)`);
-          continue;
-        }
-        return { kind: 'ok', envelope: envelope as StateEnvelope<T>, file, bytes: raw.length };
+        raw = await readFile(file);
       } catch (err) {
         reasons.push(`${name}: unreadable (${(err as Error).message})`);
+        continue;
       }
+      const d = await decodeState<T>(raw, expectedDigest);
+      if (d.kind === 'ok') return { kind: 'ok', envelope: d.envelope, file, bytes: raw.length };
+      reasons.push(`${name}: ${d.reason}`);
     }
     return found ? { kind: 'refused', reasons } : { kind: 'none' };
   }

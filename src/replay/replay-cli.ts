@@ -287,41 +287,73 @@ interface Sink {
   close(): Promise<void>;
 }
 
+/**
+ * Batches over one WebSocket at a time. When the server goes away (a restart, a crash) the batches
+ * awaiting an answer are retried and the next send reconnects, for up to `RECONNECT_BUDGET_MS`: a
+ * replay survives a server restart, and the resends are idempotent (same batch, same event ids).
+ */
 class SocketSink implements Sink {
-  readonly #ws: WebSocket;
+  readonly #url: string;
+  readonly #headers: Record<string, string>;
   readonly #clock: Clock;
   readonly #pending = new Map<number, (r: SendResult) => void>();
-  #closed: Error | undefined;
+  #ws: WebSocket;
+  #closed = false;
+  #closing = false;
+  #reconnecting: Promise<void> | undefined;
 
-  private constructor(ws: WebSocket, clock: Clock) {
-    this.#ws = ws;
+  private constructor(url: string, headers: Record<string, string>, ws: WebSocket, clock: Clock) {
+    this.#url = url;
+    this.#headers = headers;
     this.#clock = clock;
+    this.#ws = ws;
+    this.#attach(ws);
+  }
+
+  /** `clock` stamps each batch's `sentAt` (the server corrects device skew against it). */
+  static async open(url: string, userAgent: string, secret?: string, clock: Clock = new SystemClock()): Promise<SocketSink> {
+    const headers: Record<string, string> = { 'user-agent': userAgent };
+    if (secret !== undefined) headers['authorization'] = `Bearer ${secret}`;
+    return new SocketSink(url, headers, await connectSocket(url, headers), clock);
+  }
+
+  #attach(ws: WebSocket): void {
     ws.on('message', (data) => this.#onMessage(String(data)));
-    ws.on('close', (code, reason) => {
-      this.#closed = new ClickstreamError('CM_ERR_REPLAY', `the server closed the socket (${code} ${String(reason)})`);
-      for (const resolve of this.#pending.values()) resolve({ kind: 'retry', retryAfterMs: 1_000 });
+    ws.on('error', () => undefined); // a 'close' follows
+    ws.on('close', () => {
+      this.#closed = true;
+      for (const resolve of this.#pending.values()) resolve({ kind: 'retry', retryAfterMs: 200 });
       this.#pending.clear();
     });
   }
 
-  /** `clock` stamps each batch's `sentAt` (the server corrects device skew against it). */
-  static open(url: string, userAgent: string, secret?: string, clock: Clock = new SystemClock()): Promise<SocketSink> {
-    return new Promise((resolve, reject) => {
-      const headers: Record<string, string> = { 'user-agent': userAgent };
-      if (secret !== undefined) headers['authorization'] = `Bearer ${secret}`;
-      const ws = new WebSocket(url, { headers });
-      ws.once('open', () => resolve(new SocketSink(ws, clock)));
-      ws.once('unexpected-response', (_req, res) => reject(new ClickstreamError('CM_ERR_REPLAY', `${url} refused the WebSocket upgrade: HTTP ${res.statusCode ?? '?'}`)));
-      ws.once('error', (err) => reject(new ClickstreamError('CM_ERR_REPLAY', `cannot connect to ${url}: ${err.message}`, { cause: err })));
-    });
-  }
-
-  send(seq: number, events: readonly WireEvent[]): Promise<SendResult> {
-    if (this.#closed !== undefined) return Promise.reject(this.#closed);
+  async send(seq: number, events: readonly WireEvent[]): Promise<SendResult> {
+    if (this.#closed) await this.#reconnect();
     return new Promise((resolve) => {
       this.#pending.set(seq, resolve);
       this.#ws.send(JSON.stringify({ type: 'batch', seq, sentAt: this.#clock.now(), events }));
     });
+  }
+
+  #reconnect(): Promise<void> {
+    this.#reconnecting ??= (async () => {
+      const deadline = Date.now() + RECONNECT_BUDGET_MS;
+      for (;;) {
+        try {
+          const ws = await connectSocket(this.#url, this.#headers);
+          this.#ws = ws;
+          this.#closed = false;
+          this.#attach(ws);
+          return;
+        } catch (err) {
+          if (this.#closing || Date.now() > deadline) throw new ClickstreamError('CM_ERR_REPLAY', `the server at ${this.#url} went away and did not come back within ${RECONNECT_BUDGET_MS / 1000} s`, { cause: err });
+          await sleep(250);
+        }
+      }
+    })().finally(() => {
+      this.#reconnecting = undefined;
+    });
+    return this.#reconnecting;
   }
 
   #onMessage(text: string): void {
@@ -348,12 +380,28 @@ class SocketSink implements Sink {
   }
 
   close(): Promise<void> {
+    this.#closing = true;
     return new Promise((resolve) => {
       if (this.#ws.readyState === WebSocket.CLOSED) return resolve();
       this.#ws.once('close', () => resolve());
       this.#ws.close(1000, 'replay done');
     });
   }
+}
+
+/** How long a replay keeps reconnecting to a server that went away, ms. */
+const RECONNECT_BUDGET_MS = 120_000;
+
+function connectSocket(url: string, headers: Record<string, string>): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => {
+      reject(new ClickstreamError('CM_ERR_REPLAY', `${url} refused the WebSocket upgrade: HTTP ${res.statusCode ?? '?'}`));
+      ws.terminate();
+    });
+    ws.once('error', (err) => reject(new ClickstreamError('CM_ERR_REPLAY', `cannot connect to ${url}: ${err.message}`, { cause: err })));
+  });
 }
 
 /** An app in this process with a manual clock that follows event time (no ports are opened). */

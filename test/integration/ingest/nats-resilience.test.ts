@@ -25,8 +25,11 @@ describe('NATS resilience', () => {
     const t = await startTestApp({ natsUrl: `nats://127.0.0.1:${port}` });
     cleanups.push(() => t.stop());
     expect(await readyz(t.admin)).toBe(503);
-    // The public port works meanwhile (the embedded pipeline still counts WS and HTTP input).
-    expect((await fetch(`${t.base}/v1/collect?site=demo`, { method: 'POST', body: JSON.stringify(batch([pageView()])) })).status).toBe(200);
+    // Nothing can be stored durably yet: a batch is answered 503 with Retry-After, never acked and lost.
+    const early = await fetch(`${t.base}/v1/collect?site=demo`, { method: 'POST', body: JSON.stringify(batch([pageView()])) });
+    expect(early.status).toBe(503);
+    expect(early.headers.get('retry-after')).not.toBeNull();
+    expect(((await early.json()) as { error: { code: string } }).error.code).toBe('starting');
     let nats: NatsServerHandle | undefined = await startNatsServer({ port });
     cleanups.push(() => nats?.stop() ?? Promise.resolve());
     await until('ready once NATS is up', async () => (await readyz(t.admin)) === 200, 20_000);

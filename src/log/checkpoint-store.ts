@@ -1,0 +1,156 @@
+/**
+ * Snapshots of NATS mode: the state (encoded like the embedded state file: a versioned, gzipped JSON
+ * envelope with the config digest) goes to the JetStream Object Store `CM_SNAPSHOTS` — snapshots are
+ * megabytes, over KV's 1 MiB value limit — and only then a checkpoint record to the KV bucket
+ * `CM_CKPT` under `ckpt.<unit>`: the object's name, its SHA-256 and the log positions it covers,
+ * written with compare-and-set on the revision this process last saw, so a stale writer is refused.
+ *
+ * A kill between the object write and the commit leaves the previous checkpoint in force (the object
+ * is then an orphan, removed by the next commit). Reading walks the key's history newest first: a
+ * missing or corrupt object, or one from another version or config, is logged as `CM_ERR_SNAPSHOT`,
+ * counted, and the one before is tried; with none left the log is read from its start.
+ */
+import { createHash } from 'node:crypto';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import type { Config } from '../config';
+import { ClickstreamError } from '../errors';
+import type { Logger } from '../logger';
+import type { CoreMetrics } from '../metrics/core-metrics';
+import { decodeState, encodeState, type StateEnvelope } from '../persistence/state-file';
+
+export const SNAPSHOT_BUCKET = 'CM_SNAPSHOTS';
+export const CHECKPOINT_BUCKET = 'CM_CKPT';
+/** Checkpoints kept per key (the fallbacks when the newest snapshot is unusable). */
+const HISTORY = 3;
+
+/** The KV record that makes a snapshot the one to restore. */
+export interface Checkpoint {
+  readonly v: 1;
+  /** Object name in CM_SNAPSHOTS. */
+  readonly object: string;
+  /** SHA-256 (hex) of the object's bytes. */
+  readonly digest: string;
+  readonly bytes: number;
+  /** Per partition, the last log sequence the snapshot covers (it is restored, then read from + 1). */
+  readonly positions: readonly number[];
+  readonly takenAt: number;
+}
+
+export type CheckpointRead<T> =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'ok'; readonly envelope: StateEnvelope<T>; readonly checkpoint: Checkpoint; readonly fallbacks: number }
+  /** Checkpoints existed but none was usable (reasons newest first): start from the log's beginning. */
+  | { readonly kind: 'refused'; readonly reasons: readonly string[] };
+
+export class CheckpointStore<T> {
+  readonly #objects: ObjectStore;
+  readonly #kv: KV;
+  readonly #metrics: CoreMetrics;
+  readonly #logger: Logger;
+  /** Per key, the KV revision this process last read or wrote (compare-and-set). */
+  readonly #revisions = new Map<string, number>();
+  readonly #afterObject: (() => void) | undefined;
+
+  private constructor(objects: ObjectStore, kv: KV, metrics: CoreMetrics, logger: Logger, afterObject: (() => void) | undefined) {
+    this.#objects = objects;
+    this.#kv = kv;
+    this.#metrics = metrics;
+    this.#logger = logger;
+    this.#afterObject = afterObject;
+  }
+
+  /** Opens (creating when missing) the two buckets, with the stream's replica count. */
+  static async open<T>(js: JetStreamClient, config: Config, metrics: CoreMetrics, logger: Logger, afterObject?: () => void): Promise<CheckpointStore<T>> {
+    const replicas = config.nats.replicas;
+    const objects = await new Objm(js).create(SNAPSHOT_BUCKET, { replicas, storage: 'file' as never, description: 'clickstream-miner state snapshots' });
+    const kv = await new Kvm(js).create(CHECKPOINT_BUCKET, { replicas, history: HISTORY, storage: 'file' as never, description: 'clickstream-miner checkpoints: which snapshot covers which log positions' });
+    return new CheckpointStore<T>(objects, kv, metrics, logger.child({ component: 'checkpoints' }), afterObject);
+  }
+
+  /** Writes the object, then commits the checkpoint (compare-and-set); returns the snapshot's size in bytes. */
+  async write(unit: string, configDigest: string, takenAt: number, positions: readonly number[], state: T): Promise<number> {
+    const body = await encodeState(configDigest, takenAt, state);
+    const top = positions.reduce((a, b) => Math.max(a, b), 0);
+    const object = `${unit}.${top}.${takenAt}`;
+    await this.#objects.putBlob({ name: object, description: `state of ${unit} up to log sequence ${top}` }, body);
+    this.#afterObject?.();
+    const ckpt: Checkpoint = { v: 1, object, digest: sha256(body), bytes: body.length, positions, takenAt };
+    const key = `ckpt.${unit}`;
+    const data = JSON.stringify(ckpt);
+    const rev = this.#revisions.get(key);
+    try {
+      const next = rev === undefined ? await this.#kv.create(key, data) : await this.#kv.update(key, data, rev);
+      this.#revisions.set(key, next);
+    } catch (err) {
+      await this.#objects.delete(object).catch(() => undefined);
+      throw new ClickstreamError('CM_ERR_SNAPSHOT', `checkpoint ${key} not committed (another writer moved it past revision ${String(rev)}?): ${(err as Error).message}`, { cause: err });
+    }
+    await this.#prune(unit);
+    return body.length;
+  }
+
+  /** The newest usable snapshot of `unit`, falling back through the checkpoint history. */
+  async read(unit: string, expectedDigest: string): Promise<CheckpointRead<T>> {
+    const key = `ckpt.${unit}`;
+    const entries = await this.#history(key);
+    if (entries.length === 0) return { kind: 'none' };
+    // Later writes compare-and-set against the newest revision, whichever snapshot is restored.
+    this.#revisions.set(key, entries[0]!.revision);
+    const reasons: string[] = [];
+    for (const { revision, checkpoint } of entries) {
+      const why = await this.#tryRead(checkpoint, expectedDigest);
+      if (typeof why !== 'string') return { kind: 'ok', envelope: why, checkpoint, fallbacks: reasons.length };
+      const reason = `${key} revision ${revision} (${checkpoint.object}): ${why}`;
+      reasons.push(reason);
+      this.#metrics.snapshotErrors.inc({ reason: why.startsWith('missing') ? 'missing' : why.startsWith('digest') ? 'corrupt' : 'refused' });
+      this.#logger.error({ err: new ClickstreamError('CM_ERR_SNAPSHOT', reason) }, 'snapshot unusable; trying the previous one');
+    }
+    return { kind: 'refused', reasons };
+  }
+
+  async #tryRead(c: Checkpoint, expectedDigest: string): Promise<StateEnvelope<T> | string> {
+    let blob: Uint8Array | null;
+    try {
+      blob = await this.#objects.getBlob(c.object);
+    } catch (err) {
+      return `missing or unreadable object (${(err as Error).message})`;
+    }
+    if (blob === null) return 'missing object';
+    if (sha256(blob) !== c.digest) return 'digest mismatch (corrupt object)';
+    const d = await decodeState<T>(blob, expectedDigest);
+    return d.kind === 'ok' ? d.envelope : d.reason;
+  }
+
+  /** The key's checkpoints, newest first (deletes skipped). */
+  async #history(key: string): Promise<Array<{ revision: number; checkpoint: Checkpoint }>> {
+    const out: Array<{ revision: number; checkpoint: Checkpoint }> = [];
+    const it = await this.#kv.history({ key });
+    for await (const e of it) {
+      if (e.operation !== 'PUT') continue;
+      try {
+        out.push({ revision: e.revision, checkpoint: JSON.parse(e.string()) as Checkpoint });
+      } catch {
+        // an unreadable record is skipped like a corrupt snapshot
+      }
+    }
+    return out.reverse();
+  }
+
+  /** Deletes this unit's objects no kept checkpoint names (orphans of a kill before a commit, superseded ones). */
+  async #prune(unit: string): Promise<void> {
+    try {
+      const keep = new Set((await this.#history(`ckpt.${unit}`)).map((e) => e.checkpoint.object));
+      for (const o of await this.#objects.list()) {
+        if (o.name.startsWith(`${unit}.`) && !keep.has(o.name) && !o.deleted) await this.#objects.delete(o.name);
+      }
+    } catch (err) {
+      this.#logger.warn({ err }, 'could not prune old snapshots');
+    }
+  }
+}
+
+function sha256(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}

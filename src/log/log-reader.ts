@@ -1,0 +1,127 @@
+/**
+ * The processing side of the durable log (NATS mode): per partition, an ordered consumer of
+ * `cm.events.<partition>` from the restored position + 1 (the position lives in the snapshot, not in
+ * server-side acks), feeding the pipeline's bounded queue — when it is full the consumer simply is not
+ * read, so JetStream holds the backlog, not this process's memory.
+ *
+ * `caughtUp` resolves once every partition has been read up to the last message it held at boot.
+ */
+import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { Config } from '../config';
+import type { Logger } from '../logger';
+import type { CoreMetrics } from '../metrics/core-metrics';
+import type { Pipeline } from '../pipeline/pipeline';
+import { decodeLogMessage, EVENTS_STREAM, partitionSubject } from './event-log';
+
+export interface LogReaderDeps {
+  readonly config: Config;
+  readonly pipeline: Pipeline;
+  readonly metrics: CoreMetrics;
+  readonly logger: Logger;
+  /** Wall clock, ms (lag in seconds). */
+  readonly now: () => number;
+}
+
+export class LogReader {
+  readonly #config: Config;
+  readonly #pipeline: Pipeline;
+  readonly #metrics: CoreMetrics;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #iterators: ConsumerMessages[] = [];
+  readonly #loops: Array<Promise<void>> = [];
+  #stopped = false;
+  #badLogged = 0;
+  #caughtUp!: Promise<void>;
+
+  constructor(deps: LogReaderDeps) {
+    this.#config = deps.config;
+    this.#pipeline = deps.pipeline;
+    this.#metrics = deps.metrics;
+    this.#logger = deps.logger.child({ component: 'log-reader' });
+    this.#now = deps.now;
+  }
+
+  /** Resolves once every partition was read up to where it ended at `start`. */
+  get caughtUp(): Promise<void> {
+    return this.#caughtUp;
+  }
+
+  /** Starts one ordered consumer per partition, each from its position + 1 (`positions[p]`, 0 = the start). */
+  async start(js: JetStreamClient, jsm: JetStreamManager, positions: readonly number[]): Promise<void> {
+    const partitions = this.#config.partitions;
+    const info = await jsm.streams.info(EVENTS_STREAM);
+    const firstSeq = info.state.first_seq;
+    const waits: Array<Promise<void>> = [];
+    for (let p = 0; p < partitions; p++) {
+      const from = (positions[p] ?? 0) + 1;
+      const end = await lastSeqOf(jsm, p);
+      if (end >= from && from > 1 && from < firstSeq) {
+        this.#logger.error({ partition: p, from, firstSeq }, 'CM_ERR_SNAPSHOT: the log no longer holds every record after the snapshot (retention nats.maxAge / maxBytes too short); reading from the oldest it holds');
+        this.#metrics.snapshotErrors.inc({ reason: 'log_truncated' });
+      }
+      let reached!: () => void;
+      const caught = new Promise<void>((r) => (reached = r));
+      if (end < from) {
+        reached();
+        this.#metrics.logLagMessages.set({ partition: String(p) }, 0);
+      }
+      waits.push(caught);
+      const consumer = await js.consumers.get(EVENTS_STREAM, {
+        filter_subjects: partitionSubject(p),
+        ...(from > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } : { deliver_policy: DeliverPolicy.All }),
+      });
+      const it = await consumer.consume({ max_messages: 512 });
+      this.#iterators.push(it);
+      this.#loops.push(this.#read(p, it, end, reached));
+    }
+    this.#caughtUp = Promise.all(waits).then(() => undefined);
+  }
+
+  async #read(partition: number, it: ConsumerMessages, end: number, reached: () => void): Promise<void> {
+    const label = { partition: String(partition) };
+    let caught = false;
+    try {
+      for await (const m of it) {
+        if (this.#stopped) break;
+        const decoded = decodeLogMessage(m.data);
+        let records = decoded.kind === 'ok' ? decoded.records : [];
+        if (decoded.kind === 'bad') {
+          this.#metrics.logBadMessages.inc();
+          if (this.#badLogged++ % 100 === 0) this.#logger.warn({ partition, seq: m.seq, reason: decoded.reason }, 'unreadable log message skipped');
+          records = [];
+        }
+        while (!this.#pipeline.appendFromLog(partition, m.seq, records)) {
+          await this.#pipeline.room(records.length);
+          if (this.#stopped) return;
+        }
+        const pending = m.info.pending;
+        this.#metrics.logLagMessages.set(label, pending);
+        this.#metrics.logLagSeconds.set(label, pending > 0 ? Math.max(0, this.#now() - m.info.timestampNanos / 1e6) / 1000 : 0);
+        if (!caught && m.seq >= end) {
+          caught = true;
+          reached();
+        }
+      }
+    } catch (err) {
+      if (!this.#stopped) this.#logger.error({ err, partition }, 'log consumer failed');
+    }
+  }
+
+  /** Stops the consumers (records already queued stay queued). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await Promise.allSettled(this.#iterators.map((it) => it.close()));
+    await Promise.allSettled(this.#loops);
+  }
+}
+
+/** The stream sequence of the last message a partition holds (0: none). */
+async function lastSeqOf(jsm: JetStreamManager, partition: number): Promise<number> {
+  try {
+    const m = await jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: partitionSubject(partition) });
+    return m?.seq ?? 0;
+  } catch {
+    return 0;
+  }
+}
