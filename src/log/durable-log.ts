@@ -104,6 +104,10 @@ export class DurableLog {
     const restored = await this.#restore();
     this.#reader = new LogReader({ config: this.#config, pipeline: this.#pipeline, metrics: this.#metrics, logger: this.#logger, now: () => this.#clock.now() });
     await this.#reader.start(js, jsm, restored);
+    const reader = this.#reader;
+    void (async () => {
+      for await (const st of nc.status()) if (st.type === 'reconnect') reader.reset();
+    })();
     this.#pipeline.start();
     await this.#reader.caughtUp;
     await this.#pipeline.drain();

@@ -28,7 +28,7 @@ export class LogReader {
   readonly #metrics: CoreMetrics;
   readonly #logger: Logger;
   readonly #now: () => number;
-  readonly #iterators: ConsumerMessages[] = [];
+  readonly #iterators: Array<ConsumerMessages | undefined> = [];
   readonly #loops: Array<Promise<void>> = [];
   #stopped = false;
   #badLogged = 0;
@@ -67,51 +67,75 @@ export class LogReader {
         this.#metrics.logLagMessages.set({ partition: String(p) }, 0);
       }
       waits.push(caught);
-      const consumer = await js.consumers.get(EVENTS_STREAM, {
-        filter_subjects: partitionSubject(p),
-        ...(from > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } : { deliver_policy: DeliverPolicy.All }),
-      });
-      const it = await consumer.consume({ max_messages: 512 });
-      this.#iterators.push(it);
-      this.#loops.push(this.#read(p, it, end, reached));
+      this.#loops.push(this.#follow(js, p, end, reached));
     }
     this.#caughtUp = Promise.all(waits).then(() => undefined);
   }
 
-  async #read(partition: number, it: ConsumerMessages, end: number, reached: () => void): Promise<void> {
-    const label = { partition: String(partition) };
-    let caught = false;
-    try {
-      for await (const m of it) {
-        if (this.#stopped) break;
-        const decoded = decodeLogMessage(m.data);
-        let records = decoded.kind === 'ok' ? decoded.records : [];
-        if (decoded.kind === 'bad') {
-          this.#metrics.logBadMessages.inc();
-          if (this.#badLogged++ % 100 === 0) this.#logger.warn({ partition, seq: m.seq, reason: decoded.reason }, 'unreadable log message skipped');
-          records = [];
-        }
-        while (!this.#pipeline.appendFromLog(partition, m.seq, records)) {
-          await this.#pipeline.room(records.length);
-          if (this.#stopped) return;
-        }
-        const pending = m.info.pending;
-        this.#metrics.logLagMessages.set(label, pending);
-        this.#metrics.logLagSeconds.set(label, pending > 0 ? Math.max(0, this.#now() - m.info.timestampNanos / 1e6) / 1000 : 0);
-        if (!caught && m.seq >= end) {
-          caught = true;
-          reached();
-        }
+  /**
+   * Reads one partition for as long as the reader runs. A consumer that ends (the server restarted, a
+   * heartbeat was missed past the ordered consumer's own recovery) is created again from the position
+   * of the last message queued + 1, so nothing is skipped and nothing read twice.
+   */
+  async #follow(js: JetStreamClient, partition: number, end: number, reached: () => void): Promise<void> {
+    const state = { caught: false };
+    let failures = 0;
+    while (!this.#stopped) {
+      try {
+        const from = (this.#pipeline.positions()[partition] ?? 0) + 1;
+        const consumer = await js.consumers.get(EVENTS_STREAM, {
+          filter_subjects: partitionSubject(partition),
+          ...(from > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } : { deliver_policy: DeliverPolicy.All }),
+        });
+        // Short pulls: a lost consumer is noticed within seconds by its missed heartbeats.
+        const it = await consumer.consume({ max_messages: 512, expires: 5_000 });
+        this.#iterators[partition] = it;
+        if (this.#stopped) await it.close();
+        await this.#read(partition, it, end, reached, state);
+      } catch (err) {
+        if (!this.#stopped && failures++ % 20 === 0) this.#logger.warn({ err, partition }, 'log consumer lost; reading again from the last position');
       }
-    } catch (err) {
-      if (!this.#stopped) this.#logger.error({ err, partition }, 'log consumer failed');
+      if (!this.#stopped) await new Promise((r) => setTimeout(r, 250));
     }
+  }
+
+  async #read(partition: number, it: ConsumerMessages, end: number, reached: () => void, state: { caught: boolean }): Promise<void> {
+    const label = { partition: String(partition) };
+    for await (const m of it) {
+      if (this.#stopped) break;
+      const decoded = decodeLogMessage(m.data);
+      let records = decoded.kind === 'ok' ? decoded.records : [];
+      if (decoded.kind === 'bad') {
+        this.#metrics.logBadMessages.inc();
+        if (this.#badLogged++ % 100 === 0) this.#logger.warn({ partition, seq: m.seq, reason: decoded.reason }, 'unreadable log message skipped');
+        records = [];
+      }
+      while (!this.#pipeline.appendFromLog(partition, m.seq, records)) {
+        await this.#pipeline.room(records.length);
+        if (this.#stopped) return;
+      }
+      const pending = m.info.pending;
+      this.#metrics.logLagMessages.set(label, pending);
+      this.#metrics.logLagSeconds.set(label, pending > 0 ? Math.max(0, this.#now() - m.info.timestampNanos / 1e6) / 1000 : 0);
+      if (!state.caught && m.seq >= end) {
+        state.caught = true;
+        reached();
+      }
+    }
+  }
+
+  /**
+   * Drops every consumer; each partition's loop creates it again from the last position queued + 1.
+   * Called when the connection comes back: a restarted server no longer has the ephemeral consumers.
+   */
+  reset(): void {
+    for (const it of this.#iterators) void it?.close();
   }
 
   /** Stops the consumers (records already queued stay queued). */
   async stop(): Promise<void> {
     this.#stopped = true;
-    await Promise.allSettled(this.#iterators.map((it) => it.close()));
+    await Promise.allSettled(this.#iterators.filter((it) => it !== undefined).map((it) => it.close()));
     await Promise.allSettled(this.#loops);
   }
 }

@@ -24,7 +24,7 @@ export async function startTestApp(overrides: Record<string, unknown> = {}, env:
   const ingest = { dedupeCapacity: 10_000, rateLimitMaxClients: 1_000, maxVisitorSockets: 1_000, ...((overrides['ingest'] as Record<string, unknown> | undefined) ?? {}) };
   // The test token unless the test configures `admin` itself.
   const config = loadConfig(env, { port: 0, adminPort: 0, host: '127.0.0.1', admin: { token: TEST_ADMIN_TOKEN }, ...overrides, ingest });
-  const app = createApp({ config, logger: createLogger('silent') });
+  const app = createApp({ config, logger: createLogger(process.env['CM_TEST_LOG'] ?? 'silent') });
   const { port, adminPort } = await app.start();
   return {
     app,

@@ -11,6 +11,9 @@ export interface NatsServerHandle {
   readonly storeDir: string;
   readonly process: ChildProcess;
   stop(): Promise<void>;
+  /** Stops the server (SIGTERM), keeping its store; `startAgain` brings it back on the same port and store. */
+  pause(): Promise<void>;
+  startAgain(): Promise<NatsServerHandle>;
 }
 
 export const NATS_SERVER_BIN = process.env['NATS_SERVER_BIN'] ?? 'nats-server';
@@ -45,9 +48,9 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-export async function startNatsServer(opts: { jetstream?: boolean; args?: string[]; port?: number } = {}): Promise<NatsServerHandle> {
+export async function startNatsServer(opts: { jetstream?: boolean; args?: string[]; port?: number; storeDir?: string } = {}): Promise<NatsServerHandle> {
   const port = opts.port ?? (await freePort());
-  const storeDir = mkdtempSync(join(tmpdir(), 'cm-nats-'));
+  const storeDir = opts.storeDir ?? mkdtempSync(join(tmpdir(), 'cm-nats-'));
   const args = ['-a', '127.0.0.1', '-p', String(port), ...(opts.jetstream === false ? [] : ['-js', '-sd', storeDir]), ...(opts.args ?? [])];
   const proc = spawn(NATS_SERVER_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -61,16 +64,24 @@ export async function startNatsServer(opts: { jetstream?: boolean; args?: string
     proc.kill('SIGKILL');
     throw new Error(`${(err as Error).message}\n${stderr}`);
   }
-  return {
+  const handle: NatsServerHandle = {
     url: `nats://127.0.0.1:${port}`,
     port,
     storeDir,
     process: proc,
     async stop() {
+      await handle.pause();
+      rmSync(storeDir, { recursive: true, force: true });
+    },
+    async pause() {
       if (proc.exitCode === null) proc.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
       if (proc.exitCode === null) proc.kill('SIGKILL');
-      rmSync(storeDir, { recursive: true, force: true });
+      await exited;
+    },
+    startAgain() {
+      return startNatsServer({ ...opts, port, storeDir });
     },
   };
+  return handle;
 }
