@@ -135,8 +135,16 @@ export function createApp(opts: CreateAppOptions): App {
   quarantine.onItem((item) => metrics.quarantined.set({ site: item.site }, quarantine.size(item.site)));
   // NATS mode: the gateway writes to the JetStream log, and the pipeline reads it back (DurableLog).
   const durableLog: DurableLog | undefined = config.natsUrl === undefined ? undefined : new DurableLog({ config, clock, pipeline, metrics, logger, ...(opts.afterSnapshotObject === undefined ? {} : { afterSnapshotObject: opts.afterSnapshotObject }) });
-  const gateway = new CollectGateway({ config, clock, metrics, logger: logger.child({ component: 'gateway' }), pipeline: durableLog?.writer ?? pipeline, quarantine });
-  durableLog?.attachGateway(gateway);
+  const gateway = new CollectGateway({
+    config,
+    clock,
+    metrics,
+    logger: logger.child({ component: 'gateway' }),
+    pipeline: durableLog?.writer ?? pipeline,
+    quarantine,
+    // NATS mode: an id the log already holds is a duplicate too (after a restart that is all the gateway knows).
+    ...(durableLog === undefined ? {} : { seen: (site: string, id: string) => pipeline.seenInLog(site, id) }),
+  });
   const natsIngest = config.natsUrl === undefined ? undefined : new NatsIngest({ config, gateway, quarantine, logger });
 
   const ctx: AppContext = {

@@ -722,11 +722,16 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
     this.#offerCaps.clear();
     this.#visitors.clear();
     this.#recent.length = 0;
-    this.merge(snapshot);
+    // A snapshot handed to restore is this processor's to keep (freshly parsed): no copies.
+    this.#load(snapshot, true);
   }
 
   /** Folds in a partial from another partition: budgets add up, caps and pending checks unite, visitors are disjoint. */
   merge(partial: NextBestOfferSnapshot): void {
+    this.#load(partial, false);
+  }
+
+  #load(partial: NextBestOfferSnapshot, owned: boolean): void {
     const s = this.settings;
     for (const [id, n] of Object.entries(partial.spent)) this.#spent.set(id, (this.#spent.get(id) ?? 0) + n);
     for (const [id, times] of Object.entries(partial.offerCaps)) {
@@ -738,7 +743,7 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
       cap.load(times);
     }
     this.#siteCap.load(partial.siteCap);
-    for (const [k, v] of partial.visitors) if (!this.#visitors.has(k)) this.#visitors.set(k, structuredClone(v));
+    for (const [k, v] of partial.visitors) if (!this.#visitors.has(k)) this.#visitors.set(k, owned ? v : structuredClone(v));
     for (const d of partial.pending) this.#arm(d.key, d.deadline, d.kind, d.seq);
     const recent = [...this.#recent, ...partial.recent].sort((a, b) => a.ts - b.ts).slice(-s.recentCapacity);
     this.#recent.length = 0;

@@ -97,6 +97,8 @@ export interface CollectGatewayDeps {
   readonly logger: Logger;
   readonly pipeline: PipelineSink;
   readonly quarantine: Quarantine;
+  /** Ids known elsewhere (NATS mode: read from the log): such an event is a duplicate too. */
+  readonly seen?: (site: string, id: string) => boolean;
 }
 
 type TypeCounters = Record<EventType, Counter.Internal>;
@@ -114,6 +116,7 @@ export class CollectGateway {
   readonly #metrics: CoreMetrics;
   readonly #logger: Logger;
   readonly #pipeline: PipelineSink;
+  readonly #seen: ((site: string, id: string) => boolean) | undefined;
   readonly #decoder: BatchDecoder;
   readonly #enricher: EventEnricher;
   readonly #dedupe: EventDeduplicator;
@@ -132,6 +135,7 @@ export class CollectGateway {
     this.#metrics = metrics;
     this.#logger = deps.logger;
     this.#pipeline = deps.pipeline;
+    this.#seen = deps.seen;
     this.quarantine = deps.quarantine;
     this.validator = new EventValidator();
     this.#decoder = new BatchDecoder(this.validator, { maxBatchEvents: config.ingest.maxBatchEvents });
@@ -279,7 +283,7 @@ export class CollectGateway {
         continue;
       }
       const id = v.event.id;
-      if (this.#dedupe.has(site.id, id, receivedAt) || inBatch?.has(id) === true) {
+      if (this.#dedupe.has(site.id, id, receivedAt) || inBatch?.has(id) === true || this.#seen?.(site.id, id) === true) {
         duplicates++;
         continue;
       }

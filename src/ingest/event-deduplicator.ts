@@ -18,8 +18,15 @@ export interface EventDeduplicatorOptions {
   readonly onEvict: () => void;
 }
 
-/** Remembered ids, oldest first, as [site, id, expiry (epoch ms)]. */
-export type DedupeSnapshot = Array<[string, string, number]>;
+/**
+ * Remembered ids per site, oldest first: the ids, and their expiries as integer deltas (the first
+ * from 0, each next from the one before), which is about half the JSON of [site, id, expiry] triples
+ * and restores by assigning arrays.
+ */
+export interface DedupeSnapshot {
+  readonly v: 2;
+  readonly sites: Record<string, { readonly ids: string[]; readonly expDeltas: number[] }>;
+}
 
 /**
  * One site's ids: a FIFO of (id, expiry) slots (a growing ring, nothing preallocated) and a map from
@@ -131,21 +138,36 @@ export class EventDeduplicator {
 
   /** The live ids of every site, oldest first, for a snapshot. */
   snapshot(): DedupeSnapshot {
-    const out: DedupeSnapshot = [];
-    for (const [site, s] of this.#sites) for (const [id, exp] of s.live()) out.push([site, id, exp]);
-    return out;
+    const sites: Record<string, { ids: string[]; expDeltas: number[] }> = {};
+    for (const [site, s] of this.#sites) {
+      const ids: string[] = [];
+      const expDeltas: number[] = [];
+      let prev = 0;
+      for (const [id, exp] of s.live()) {
+        ids.push(id);
+        expDeltas.push(exp - prev);
+        prev = exp;
+      }
+      sites[site] = { ids, expDeltas };
+    }
+    return { v: 2, sites };
   }
 
   /** Loads a snapshot (ids keep their expiry and their order). */
   restore(snap: DedupeSnapshot): void {
     this.#sites.clear();
-    for (const [site, id, exp] of snap) {
-      let s = this.#sites.get(site);
-      if (s === undefined) {
-        s = new SiteIds();
-        this.#sites.set(site, s);
+    for (const [site, { ids, expDeltas }] of Object.entries(snap.sites)) {
+      const s = new SiteIds();
+      let exp = 0;
+      const exps = new Array<number>(ids.length);
+      for (let i = 0; i < ids.length; i++) {
+        exp += expDeltas[i]!;
+        exps[i] = exp;
+        s.pos.set(ids[i]!, i);
       }
-      s.add(id, exp);
+      s.ids = ids;
+      s.exps = exps;
+      this.#sites.set(site, s);
     }
   }
 }

@@ -71,10 +71,13 @@ export class CheckpointStore<T> {
 
   /** Writes the object, then commits the checkpoint (compare-and-set); returns the snapshot's size in bytes. */
   async write(unit: string, configDigest: string, takenAt: number, positions: readonly number[], state: T): Promise<number> {
+    const t0 = performance.now();
     const body = await encodeState(configDigest, takenAt, state);
+    const t1 = performance.now();
     const top = positions.reduce((a, b) => Math.max(a, b), 0);
     const object = `${unit}.${top}.${takenAt}`;
     await this.#objects.putBlob({ name: object, description: `state of ${unit} up to log sequence ${top}` }, body);
+    this.#logger.debug({ encodeMs: Math.round(t1 - t0), putMs: Math.round(performance.now() - t1), bytes: body.length }, 'snapshot object written');
     this.#afterObject?.();
     const ckpt: Checkpoint = { v: 1, object, digest: sha256(body), bytes: body.length, positions, takenAt };
     const key = `ckpt.${unit}`;

@@ -14,8 +14,6 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Clock } from '../clock';
 import type { Config } from '../config';
 import { ClickstreamError } from '../errors';
-import type { CollectGateway } from '../ingest/collect-gateway';
-import type { DedupeSnapshot } from '../ingest/event-deduplicator';
 import type { Logger } from '../logger';
 import type { CoreMetrics } from '../metrics/core-metrics';
 import { configDigest } from '../persistence/state-file';
@@ -25,10 +23,13 @@ import { ensureEventStream } from './event-log';
 import { LogReader } from './log-reader';
 import { LogWriter } from './log-writer';
 
-/** What a NATS-mode snapshot holds. */
+/**
+ * What a NATS-mode snapshot holds: the pipeline, with its queue, log positions and the ids of every
+ * event read from the log. The gateway's own dedupe is not in it: the gateway also consults the
+ * ids read from the log, which after a restore and the read-back cover everything the log holds.
+ */
 export interface LogState {
   readonly pipeline: PipelineSnapshot;
-  readonly dedupe: DedupeSnapshot;
 }
 
 /**
@@ -55,7 +56,6 @@ export class DurableLog {
   readonly #metrics: CoreMetrics;
   readonly #logger: Logger;
   readonly #digest: string;
-  #gateway: CollectGateway | undefined;
   #reader: LogReader | undefined;
   #store: CheckpointStore<LogState> | undefined;
   #ready = false;
@@ -75,11 +75,6 @@ export class DurableLog {
     this.#digest = configDigest(deps.config);
     this.#afterSnapshotObject = deps.afterSnapshotObject;
     this.writer = new LogWriter({ config: deps.config, pipeline: deps.pipeline, metrics: deps.metrics, logger: deps.logger, now: () => deps.clock.now() });
-  }
-
-  /** The gateway whose dedupe ids are part of the state (set once it exists: it writes through `writer`). */
-  attachGateway(gateway: CollectGateway): void {
-    this.#gateway = gateway;
   }
 
   /** True once restored and caught up: the gateway takes batches from then on. */
@@ -148,7 +143,6 @@ export class DurableLog {
       case 'ok': {
         const state = r.envelope.state;
         this.#pipeline.restore(state.pipeline);
-        this.#gateway?.restoreDedupe(state.dedupe);
         const seconds = Math.max(0, this.#clock.now() - t0) / 1000;
         this.#metrics.restoreDuration.set(seconds);
         this.#logger.info({ object: r.checkpoint.object, bytes: r.checkpoint.bytes, takenAt: new Date(r.envelope.takenAt).toISOString(), fallbacks: r.fallbacks, seconds }, 'snapshot restored');
@@ -169,7 +163,8 @@ export class DurableLog {
     const t0 = this.#clock.now();
     // Synchronous: a consistent cut between slices, queue and positions included.
     const pipeline = this.#pipeline.snapshot({ withQueue: true });
-    const state: LogState = { pipeline, dedupe: this.#gateway?.dedupeSnapshot() ?? [] };
+    const state: LogState = { pipeline };
+    this.#logger.debug({ cutMs: this.#clock.now() - t0 }, 'snapshot cut taken');
     this.#lastSnapshotAt = t0;
     this.#lastSnapshotProcessed = this.#pipeline.processedRecords;
     this.#snapshotting = store

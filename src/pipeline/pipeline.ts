@@ -215,6 +215,11 @@ export class Pipeline {
     return true;
   }
 
+  /** Read from a log: true when an event with this id was processed from it (and is remembered). */
+  seenInLog(site: string, id: string): boolean {
+    return this.#logDedupe?.has(site, id, Number.NEGATIVE_INFINITY) === true;
+  }
+
   /** Per partition, the stream sequence of the last log message queued (0: none yet). */
   positions(): readonly number[] {
     return Array.from(this.#positions);
