@@ -104,14 +104,16 @@ export function encodeLogMessage(records: readonly LogRecord[]): string {
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!;
     if (i > 0) out += ',';
-    // The session context is the processing side's to derive: it is not part of the input.
-    out += JSON.stringify(r, r.type === 'tick' ? undefined : withoutSession);
+    if (r.type === 'tick') {
+      out += JSON.stringify(r);
+      continue;
+    }
+    // The session context is the processing side's to derive: it is not part of the input. (A
+    // destructuring copy, not a replacer: a replacer runs for every key of the payload.)
+    const { session: _session, ...input } = r;
+    out += JSON.stringify(input);
   }
   return `${out}]}`;
-}
-
-function withoutSession(this: unknown, key: string, value: unknown): unknown {
-  return key === 'session' && this !== null && typeof this === 'object' && 'visitorId' in this ? undefined : value;
 }
 
 /**
