@@ -127,6 +127,26 @@ async function barePublisher(nc: NatsConnection, fs: string[]): Promise<number> 
   return (FRAMES * PER_FRAME) / s;
 }
 
+/** The same events, one message each (Nats-Msg-Id = site + event id): the shape the log does not use. */
+async function barePerEvent(nc: NatsConnection, fs: string[]): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ ...eventStreamConfig(configFor('x')), name: 'BENCH_EACH', subjects: ['bench.each.*'] });
+  const parts = new VisitorPartitioner(16);
+  const events = fs.slice(0, 200).flatMap((f) => (JSON.parse(f) as { events: Array<Record<string, unknown>> }).events);
+  const js = jetstream(nc);
+  const t0 = process.hrtime.bigint();
+  const inFlight = new Set<Promise<unknown>>();
+  for (const e of events) {
+    const p: Promise<unknown> = js.publish(`bench.each.${parts.partitionOf(String(e['visitorId']))}`, JSON.stringify(e), { msgID: `demo.${String(e['id'])}` }).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+    if (inFlight.size >= WINDOW * 16) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  const s = seconds(t0);
+  await jsm.streams.delete('BENCH_EACH');
+  return events.length / s;
+}
+
 // ---------------------------------------------------------------- catch-up, snapshot, restart
 
 function kosarakTimes(copies: number): Array<Record<string, unknown>> {
@@ -243,6 +263,7 @@ const nats = await startNatsServer();
 const nc = await connect({ servers: nats.url });
 const fs = frames();
 const bare = await barePublisher(nc, fs);
+const perEvent = await barePerEvent(nc, fs);
 const gw = await started(nats.url);
 const gateway = await gatewayOverWs(gw.port, fs);
 await gw.app.stop();
@@ -255,7 +276,7 @@ const rows = [await stateRound(all.slice(0, 100_000)), await stateRound(all.slic
 
 const result = {
   machine: { cores: cpus().length, node: process.version },
-  gateway: { frames: FRAMES, perFrame: PER_FRAME, window: WINDOW, gatewayEventsPerSecond: round(gateway), barePublisherEventsPerSecond: round(bare), ratio: round(gateway / bare, 3) },
+  gateway: { frames: FRAMES, perFrame: PER_FRAME, window: WINDOW, gatewayEventsPerSecond: round(gateway), barePublisherEventsPerSecond: round(bare), ratio: round(gateway / bare, 3), barePerEventMessagesEventsPerSecond: round(perEvent) },
   state: rows.map((r) => ({ ...r, fillEventsPerSecond: round(r.fillEventsPerSecond), catchUpSeconds: round(r.catchUpSeconds, 2), catchUpEventsPerSecond: round(r.catchUpEventsPerSecond), bareCatchUpEventsPerSecond: round(r.bareCatchUpEventsPerSecond), catchUpRatio: round(r.catchUpRatio, 3), snapshotSeconds: round(r.snapshotSeconds, 3), restartToReadySeconds: round(r.restartToReadySeconds, 2), rssMiB: round(r.rssMiB) })),
 };
 process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -27,6 +27,8 @@ export type DecodeOutcome =
       readonly seq: number;
       /** The sender's clock when it sent the batch, epoch ms (for skew correction). */
       readonly sentAt: number;
+      /** The visitor key the batch carries (it proves one visitor id; see the snippet's identity.ts). */
+      readonly vk: string | undefined;
       readonly events: readonly DecodedEvent[];
     }
   | {
@@ -98,7 +100,7 @@ export class BatchDecoder {
           ? { kind: 'event', value }
           : { kind: 'rejected', code: 'forbidden_key', message: `${path}: forbidden key (__proto__, constructor and prototype are refused)`, value };
     }
-    return { kind: 'batch', seq: batch.seq, sentAt: batch.sentAt, events };
+    return { kind: 'batch', seq: batch.seq, sentAt: batch.sentAt, vk: batch.vk, events };
   }
 }
 

@@ -156,6 +156,10 @@ export interface EventBatch {
    */
   sentAt: number;
   events: unknown[];
+  /**
+   * The visitor key: the first 32 hex digits of its SHA-256 are the visitor id. A WebSocket is bound to a visitor for offers only when its batch carries the key of that visitor (knowing an id is not enough).
+   */
+  vk?: string;
 }
 
 /** Any v1 event. */

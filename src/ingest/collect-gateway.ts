@@ -6,7 +6,7 @@
  * events; when it is overloaded the whole frame gets a `retry` outcome and nothing of it is counted,
  * remembered for dedupe or quarantined, so the client's resend is judged afresh.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Counter } from 'prom-client';
 import type { Clock } from '../clock';
 import type { Config, SiteConfig } from '../config';
@@ -73,6 +73,11 @@ export type CollectOutcome =
       readonly frameRejected: RejectReason | undefined;
       /** The events accepted into the pipeline (the WS collector binds their visitors to the socket). */
       readonly events: readonly EnrichedEvent[];
+      /**
+       * The visitor id the batch's visitor key proves (SHA-256 of `vk`, first 32 hex digits), or
+       * undefined without a key: only that visitor's offers may go to the sending socket.
+       */
+      readonly provenVisitor: string | undefined;
     }
   /** Nothing was taken: send it again after `retryAfterMs`. */
   | { readonly kind: 'retry'; readonly seq: number | null; readonly retryAfterMs: number; readonly reason: RetryReason };
@@ -261,7 +266,7 @@ export class CollectGateway {
     if (decoded.kind === 'rejected') {
       this.refuse(site.id, req.transport, decoded.code, decoded.message, decoded.seq, sampleOf(req.raw));
       const rejected: Rejection[] = [{ index: -1, code: decoded.code, message: decoded.message }];
-      return { kind: 'ack', ack: { type: 'ack', seq: decoded.seq, accepted: 0, late: 0, duplicates: 0, rejected }, frameRejected: decoded.code, events: NO_EVENTS };
+      return { kind: 'ack', ack: { type: 'ack', seq: decoded.seq, accepted: 0, late: 0, duplicates: 0, rejected }, frameRejected: decoded.code, events: NO_EVENTS, provenVisitor: undefined };
     }
 
     const receivedAt = this.#clock.now();
@@ -296,26 +301,26 @@ export class CollectGateway {
       accepted.push(r.event);
     }
 
-    if (accepted.length === 0) return this.#finish(site, req, decoded.seq, receivedAt, accepted, pending, duplicates, ACCEPTED_NONE);
+    const frame: Frame = { seq: decoded.seq, receivedAt, provenVisitor: decoded.vk === undefined ? undefined : provenVisitorOf(decoded.vk) };
+    if (accepted.length === 0) return this.#finish(site, req, frame, accepted, pending, duplicates, ACCEPTED_NONE);
     const offered = this.#pipeline.offer(accepted);
     if (offered instanceof Promise) {
       return offered.then(
-        (r) => this.#finish(site, req, decoded.seq, receivedAt, accepted, pending, duplicates, r),
+        (r) => this.#finish(site, req, frame, accepted, pending, duplicates, r),
         (err: unknown) => {
           this.#logger.error({ err, site: site.id }, 'the event log failed on a batch');
-          return this.#finish(site, req, decoded.seq, receivedAt, accepted, pending, duplicates, { kind: 'unavailable', reason: 'log_unavailable', done: NO_EVENTS });
+          return this.#finish(site, req, frame, accepted, pending, duplicates, { kind: 'unavailable', reason: 'log_unavailable', done: NO_EVENTS });
         },
       );
     }
-    return this.#finish(site, req, decoded.seq, receivedAt, accepted, pending, duplicates, offered);
+    return this.#finish(site, req, frame, accepted, pending, duplicates, offered);
   }
 
   /** Only once the pipeline (or the log) holds them, or judged them late: remember ids, count, quarantine, ack. */
   #finish(
     site: SiteConfig,
     req: CollectRequest,
-    seq: number | null,
-    receivedAt: number,
+    { seq, receivedAt, provenVisitor }: Frame,
     accepted: readonly EnrichedEvent[],
     pending: readonly PendingRejection[],
     duplicates: number,
@@ -364,8 +369,20 @@ export class CollectGateway {
       this.quarantine.add(site.id, req.transport, p.code, p.message, p.index, seq, sampleOfValue(p.value, req.raw));
     }
     if (pending.length > 0) this.#logger.debug({ site: site.id, seq, rejected: pending.length }, 'events rejected');
-    return { kind: 'ack', ack: { type: 'ack', seq, accepted: accepted.length - late - inLogCount, late, duplicates, rejected }, frameRejected: undefined, events: accepted };
+    return { kind: 'ack', ack: { type: 'ack', seq, accepted: accepted.length - late - inLogCount, late, duplicates, rejected }, frameRejected: undefined, events: accepted, provenVisitor };
   }
+}
+
+/** What `#finish` needs of the frame besides its events. */
+interface Frame {
+  readonly seq: number | null;
+  readonly receivedAt: number;
+  readonly provenVisitor: string | undefined;
+}
+
+/** The visitor id a visitor key proves: the first 32 hex digits of its SHA-256 (as the snippet derives it). */
+export function provenVisitorOf(vk: string): string {
+  return createHash('sha256').update(vk, 'latin1').digest('hex').slice(0, 32);
 }
 
 const ACCEPTED_NONE: SinkResult = Object.freeze({ kind: 'accepted', late: 0 });

@@ -122,7 +122,7 @@ export class WsCollector {
     const client = trusted ? undefined : id;
     this.#connections++;
     this.#metrics.wsConnections.inc({ endpoint: 'collect' });
-    let lastVisitor: string | undefined;
+    let boundVisitor: string | undefined;
     this.#alive.set(ws, true);
     ws.on('pong', () => this.#alive.set(ws, true));
     ws.on('message', (data: RawData, isBinary: boolean) => {
@@ -142,10 +142,15 @@ export class WsCollector {
     const answer = (outcome: CollectOutcome): void => {
       switch (outcome.kind) {
         case 'ack':
-          for (const e of outcome.events) {
-            if (e.visitorId !== lastVisitor) {
-              lastVisitor = e.visitorId;
-              this.#visitorSockets.bind(site.id, e.visitorId, ws);
+          // A socket receives a visitor's offers only once it proved that visitor (the batch's visitor
+          // key): claiming an id is not enough. Server-side producers (the site secret) take none.
+          if (!trusted) {
+            for (const e of outcome.events) {
+              if (e.visitorId === boundVisitor) continue;
+              if (e.visitorId === outcome.provenVisitor) {
+                boundVisitor = e.visitorId;
+                this.#visitorSockets.bind(site.id, e.visitorId, ws);
+              } else this.#metrics.offerBindingRefused.inc({ site: site.id, reason: outcome.provenVisitor === undefined ? 'no_visitor_key' : 'other_visitor' });
             }
           }
           ws.send(JSON.stringify(outcome.ack));

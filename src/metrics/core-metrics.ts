@@ -97,6 +97,12 @@ export function createCoreMetrics(registry: Registry, opts: { defaultMetrics?: b
       help: 'Time the state restore at boot took (0 when nothing was restored).',
       registers,
     }),
+    offerBindingRefused: new Counter({
+      name: 'clickstream_offer_binding_refused_total',
+      help: "Events whose visitor was not bound to the sending WebSocket for offers, by site and reason (no_visitor_key: the batch carried none; other_visitor: its key proves another visitor id) — a claimed id never moves a visitor's offers.",
+      labelNames: ['site', 'reason'] as const,
+      registers,
+    }),
     logPublishes: new Counter({
       name: 'clickstream_log_publishes_total',
       help: 'Messages a gateway published to the event log CM_EVENTS (NATS mode), by outcome (ok, duplicate: already stored, failed: no PubAck in time, full: the stream or disk at its limits).',
@@ -203,6 +209,7 @@ export function initLabels(m: CoreMetrics, sites: Iterable<string>): void {
     for (const reason of REJECT_REASON_CODES) m.eventsRejected.labels(site, reason).inc(0);
     m.eventsDuplicate.labels(site).inc(0);
     m.overloaded.labels(site).inc(0);
+    for (const reason of ['no_visitor_key', 'other_visitor']) m.offerBindingRefused.labels(site, reason).inc(0);
     for (const reason of LATE_REASON_CODES) m.eventsLate.labels(site, reason).inc(0);
     for (const processor of PROCESSOR_NAMES) m.windowRevisions.labels(site, processor).inc(0);
   }

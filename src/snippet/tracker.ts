@@ -49,6 +49,7 @@ export class Tracker {
       endpoint: cfg.endpoint,
       site: cfg.site,
       key: cfg.key,
+      visitorKey: () => this.identity.visitorKey(),
       onOffer: (offer) => {
         // Offers come at least once; the triggerId is their idempotency key.
         const id = String(offer['triggerId'] ?? '');

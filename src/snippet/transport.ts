@@ -22,6 +22,8 @@ export interface TransportOptions {
   readonly site: string;
   /** The site's public key, when the collector asks for one. */
   readonly key: string | undefined;
+  /** The visitor key sent with every batch (it proves the visitor id, see identity.ts). */
+  readonly visitorKey: () => string;
   readonly onOffer: (offer: Record<string, unknown>) => void;
 }
 
@@ -165,7 +167,7 @@ export class Transport {
   }
 
   private frame(seq: number, events: CollectEvent[]): string {
-    const batch: EventBatch = { type: 'batch', seq, sentAt: Date.now(), events };
+    const batch: EventBatch = { type: 'batch', seq, sentAt: Date.now(), vk: this.o.visitorKey(), events };
     return JSON.stringify(batch);
   }
 

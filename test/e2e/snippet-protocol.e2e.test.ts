@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildSnippet } from '../../src/snippet/build-snippet';
@@ -63,7 +64,10 @@ describe('tracking snippet in Chromium (scripted collector)', () => {
     expect(String(view['visitorId'])).toMatch(/^[0-9a-f]{32}$/);
     expect(view['sessionId']).toEqual(click['sessionId']);
     const cookies = await context.cookies();
-    expect(cookies.find((c) => c.name === 'cm_vid')?.value).toBe(view['visitorId']);
+    // The visitor id is the SHA-256 of the visitor key the browser keeps (computed here by node:crypto).
+    const vk = cookies.find((c) => c.name === 'cm_vk')?.value ?? '';
+    expect(vk).toMatch(/^[0-9a-f]{32}$/);
+    expect(createHash('sha256').update(vk).digest('hex').slice(0, 32)).toBe(view['visitorId']);
   });
 
   it('page views - product, search with result count and ad impressions from data attributes; SPA route changes with the previous URL as referrer', async () => {
@@ -233,7 +237,7 @@ describe('tracking snippet in Chromium (scripted collector)', () => {
     );
     await page.goto(origin + '/k');
     await loaded();
-    expect((await context.cookies()).find((c) => c.name === 'cm_vid')).toBeUndefined();
+    expect((await context.cookies()).find((c) => c.name === 'cm_vk')).toBeUndefined();
     expect(await page.evaluate(`Object.keys(localStorage).filter((k) => k !== 'cm_consent')`)).toEqual([]);
     await cm('consent', true);
     const view = await until('the page view after consent', () => byType('page_view')[0]);
@@ -241,8 +245,8 @@ describe('tracking snippet in Chromium (scripted collector)', () => {
 
     await cm('consent', false);
     await cm('track', 'click', { target: { kind: 'button', id: 'after-withdrawal' } });
-    expect((await context.cookies()).find((c) => c.name === 'cm_vid')).toBeUndefined();
-    expect(await page.evaluate(`localStorage.getItem('cm_vid')`)).toBeNull();
+    expect((await context.cookies()).find((c) => c.name === 'cm_vk')).toBeUndefined();
+    expect(await page.evaluate(`localStorage.getItem('cm_vk')`)).toBeNull();
     await cm('consent', true);
     const again = await until('the page view after renewed consent', () => byType('page_view')[1]);
     expect(again['visitorId']).not.toBe(view['visitorId']);
@@ -254,7 +258,7 @@ describe('tracking snippet in Chromium (scripted collector)', () => {
     collector.pages.set('/d', loaderPage('<p>dnt</p>', "cm('init', { site: 'demo' }); cm('track', 'click', { target: { kind: 'button', id: 'dnt' } });"));
     await page.goto(origin + '/d');
     await loaded();
-    expect((await context.cookies()).find((c) => c.name === 'cm_vid')).toBeUndefined();
+    expect((await context.cookies()).find((c) => c.name === 'cm_vk')).toBeUndefined();
     await cm('consent', true);
     await until('the page view after consent', () => byType('page_view')[0]);
     expect(byType('click')).toEqual([]);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app';
@@ -288,7 +289,8 @@ describe('demo storefront in Chromium against the real server', () => {
     const { context, page } = await newShopper();
     await page.goto(t.base + '/demo/product/neon-drift');
     await loaded(page);
-    const visitorId = await until('the visitor id', async () => (await page.evaluate(`localStorage.getItem('cm_vid')`)) as string | null ?? undefined);
+    const vk = await until('the visitor key', async () => ((await page.evaluate(`localStorage.getItem('cm_vk')`)) as string | null) ?? undefined);
+    const visitorId = createHash('sha256').update(vk).digest('hex').slice(0, 32);
     const trigger = await until('the product view at the server', () =>
       [...accepted.values()].find((a) => a.event.visitorId === visitorId && a.event.type === 'page_view' && a.event.url.endsWith('/demo/product/neon-drift')),
     );

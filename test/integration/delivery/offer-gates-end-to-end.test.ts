@@ -95,9 +95,12 @@ describe('offer gates through the real app', () => {
       'rule A ⇒ B',
     );
 
+    // Many visitors on one socket (a server-side producer): their offers reach the storefront
+    // subscriber; a visitor's own socket takes them only with its visitor key (collect-ws.test.ts).
     const socket = await connectWs(`${t.ws}/v1/collect?site=shop`);
+    const storefront = await connectWs(`${t.ws}/v1/offers?site=shop`, { authorization: 'Bearer shop-secret' });
     const offers: Array<Record<string, unknown>> = [];
-    drainOffers(socket, offers);
+    drainOffers(storefront, offers);
     type Recent = { offers: Array<{ visitorId: string; triggerId: string; offerId: string; holdout: boolean }> };
     const recent = async (offerId: string) => ((await (await adminFetch(`${t.admin}/v1/offers/recent?site=shop`)).json()) as Recent).offers.filter((o) => o.offerId === offerId);
 
@@ -108,7 +111,7 @@ describe('offer gates through the real app', () => {
     expect(s1.decisions.triggered).toBe(3);
     // Everyone else was held out (before the budget ran out) or stopped by the spent budget.
     expect(s1.decisions.holdout + (s1.decisions.suppressed['budget'] ?? 0)).toBe(17);
-    await until(async () => offers.length, (n) => n >= 3, 'three offers on the socket');
+    await until(async () => offers.length, (n) => n >= 3, 'three offers at the storefront');
     expect(offers.map((o) => o['offerId'])).toEqual(['b-coupon', 'b-coupon', 'b-coupon']);
 
     // Holdout: 40 visitors view C; the D coupon has no budget, so each is either offered or held out.
@@ -123,7 +126,7 @@ describe('offer gates through the real app', () => {
     // 0.3 of 40 visitors: at least one held out and at least one offered (binomial: P(0) = 0.7^40, P(40) = 0.3^40).
     expect(held.size).toBeGreaterThan(0);
     expect(deliveredD.length).toBeGreaterThan(0);
-    await until(async () => offers.length, (n) => n >= 3 + deliveredD.length, 'the D offers on the socket');
+    await until(async () => offers.length, (n) => n >= 3 + deliveredD.length, 'the D offers at the storefront');
     const socketD = offers.filter((o) => o['offerId'] === 'd-coupon');
     expect(socketD.map((o) => o['triggerId']).sort()).toEqual(deliveredD.map((o) => o.triggerId).sort());
     for (const o of socketD) expect(held.has(String(o['visitorId']))).toBe(false);

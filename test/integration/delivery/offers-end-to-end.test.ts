@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminFetch, batch, connectWs, pageView, startTestApp, type TestSocket } from '../../helpers/collect-client';
 
@@ -66,20 +67,23 @@ describe('offers end to end through the real app', () => {
     const storefront = await connectWs(`${t.ws}/v1/offers?site=demo`, { authorization: 'Bearer demo-secret' });
     expect(await storefront.next()).toMatchObject({ type: 'subscribed', site: 'demo' });
 
-    // A visitor views A until its offer arrives (the rules may still be computing on the first views).
+    // A visitor views A until its offer arrives (the rules may still be computing on the first views);
+    // its batches carry its visitor key, whose SHA-256 is its id (the snippet's identity).
+    const vk = 'd4'.repeat(16);
+    const shopper = createHash('sha256').update(vk).digest('hex').slice(0, 32);
     const visitor = await connectWs(`${t.ws}/v1/collect?site=demo`);
     let offer: Record<string, unknown> | undefined;
     const got = nextOfType(visitor, 'offer').then((m) => (offer = m));
     const deadline = Date.now() + 20_000;
     for (let seq = 1; offer === undefined; seq++) {
       if (Date.now() > deadline) throw new Error('no offer on the visitor socket');
-      visitor.send(batch([pageView({ visitorId: 'shopper-1', product: { id: 'A' } })], seq));
+      visitor.send({ ...batch([pageView({ visitorId: shopper, product: { id: 'A' } })], seq), vk });
       await Promise.race([got, new Promise((r) => setTimeout(r, 300))]);
     }
     expect(offer).toMatchObject({
       type: 'offer',
       site: 'demo',
-      visitorId: 'shopper-1',
+      visitorId: shopper,
       offerId: 'demo-recommend',
       holdout: false,
       offered: { level: 'product', items: ['B'] },
@@ -108,10 +112,12 @@ describe('offers end to end through the real app', () => {
   it('e2e - a cart left alone past the idle time (by the watermark) brings the cart-rescue offer to the visitor', async () => {
     const visitor = await connectWs(`${t.ws}/v1/collect?site=demo`);
     const added = Date.now();
-    visitor.send(batch([{ ...pageView({ visitorId: 'cart-leaver', ts: added }), type: 'click', target: { kind: 'button', productId: 'P42' } }], 1));
+    const vk = 'e5'.repeat(16);
+    const leaver = createHash('sha256').update(vk).digest('hex').slice(0, 32);
+    visitor.send({ ...batch([{ ...pageView({ visitorId: leaver, ts: added }), type: 'click', target: { kind: 'button', productId: 'P42' } }], 1), vk });
     const offer = await nextOfType(visitor, 'offer');
     expect(offer).toMatchObject({
-      visitorId: 'cart-leaver',
+      visitorId: leaver,
       offerId: 'demo-cart-rescue',
       because: { kind: 'pattern', pattern: 'cart_abandonment', idleMs: 2_000, items: ['P42'] },
       offered: { level: 'product', items: ['P42'] },

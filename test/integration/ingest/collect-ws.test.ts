@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminFetch, batch, connectWs, metricValue, pageView, startTestApp } from '../../helpers/collect-client';
 
@@ -92,14 +93,42 @@ describe('WS /v1/collect', () => {
     expect(await flood({ authorization: 'Bearer shop-secreT' })).toEqual(['ack', 'ack', 'retry', 'retry']);
   });
 
-  it('ws collect - an offer for a visitor reaches the socket that visitor sends on', async () => {
+  it('ws collect - an offer for a visitor reaches the socket that proved that visitor (its visitor key)', async () => {
+    const vk = 'a1'.repeat(16);
+    // The visitor id is the SHA-256 of the key (first 32 hex digits), computed here independently.
+    const vid = createHash('sha256').update(vk).digest('hex').slice(0, 32);
     const s = await connectWs(`${t.ws}/v1/collect?site=demo`);
-    s.send(batch([pageView({ visitorId: 'offer-visitor' })]));
+    s.send({ ...batch([pageView({ visitorId: vid })]), vk });
     await s.next();
-    expect(t.app.visitorSockets.send('demo', 'offer-visitor', JSON.stringify({ type: 'offer', offerId: 'o1' }))).toBe(true);
+    expect(t.app.visitorSockets.send('demo', vid, JSON.stringify({ type: 'offer', offerId: 'o1' }))).toBe(true);
     expect(await s.next()).toEqual({ type: 'offer', offerId: 'o1' });
     s.ws.close();
     await s.closed;
+  });
+
+  it("ws collect - claiming another visitor's id (no key, or the attacker's own key) never takes that visitor's offers; counted", async () => {
+    const victimKey = 'b2'.repeat(16);
+    const victim = createHash('sha256').update(victimKey).digest('hex').slice(0, 32);
+    const own = await connectWs(`${t.ws}/v1/collect?site=demo`);
+    own.send({ ...batch([pageView({ visitorId: victim })]), vk: victimKey });
+    await own.next();
+    const refused = async (reason: string) => metricValue(await (await adminFetch(`${t.admin}/metrics`)).text(), 'clickstream_offer_binding_refused_total', { site: 'demo', reason });
+    const [noKey0, other0] = [await refused('no_visitor_key'), await refused('other_visitor')];
+    // The attack of the audit: one event with the victim's id on the attacker's socket.
+    const attacker = await connectWs(`${t.ws}/v1/collect?site=demo`);
+    attacker.send(batch([pageView({ visitorId: victim })], 1));
+    expect(await attacker.next()).toMatchObject({ type: 'ack', accepted: 1 });
+    attacker.send({ ...batch([pageView({ visitorId: victim })], 2), vk: 'c3'.repeat(16) });
+    expect(await attacker.next()).toMatchObject({ type: 'ack', accepted: 1 });
+    expect(await refused('no_visitor_key')).toBe(noKey0 + 1);
+    expect(await refused('other_visitor')).toBe(other0 + 1);
+    // The victim's offer still goes to the victim's socket, and only there.
+    expect(t.app.visitorSockets.send('demo', victim, JSON.stringify({ type: 'offer', offerId: 'mine' }))).toBe(true);
+    expect(await own.next()).toEqual({ type: 'offer', offerId: 'mine' });
+    attacker.send(batch([pageView()], 3));
+    expect(await attacker.next()).toMatchObject({ type: 'ack', seq: 3 }); // the next thing the attacker hears is its own ack, no offer
+    own.ws.close();
+    attacker.ws.close();
   });
 
   it('ws collect - an unclaimed WebSocket path is answered 404', async () => {
