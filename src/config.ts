@@ -54,6 +54,12 @@ export interface SiteConfig {
   readonly urlRules: UrlRules;
   /** Processor-specific site settings (cross-sell thresholds, offer catalog, lifecycle rules), validated by their owners. */
   readonly processors: Readonly<Record<string, unknown>>;
+  /**
+   * Trusted producers of this site (the site secret, NATS ingest): their own, higher limit — never
+   * none — sustained events per second and burst, shared by all of them (bytes: 1 KiB per event).
+   */
+  readonly producerRateLimitPerSecond: number;
+  readonly producerRateLimitBurst: number;
 }
 
 export interface Config {
@@ -144,6 +150,15 @@ export interface Config {
     readonly quarantineCapacity: number;
     /** Seconds a client is told to wait (Retry-After) when overloaded or rate limited. */
     readonly retryAfterSeconds: number;
+    /** Sustained events per second allowed per client IP (all its connections and requests together). */
+    readonly rateLimitPerIpPerSecond: number;
+    readonly rateLimitPerIpBurst: number;
+    /** Sustained events per second allowed per visitor id (per site), whatever connection they come on. */
+    readonly rateLimitPerVisitorPerSecond: number;
+    readonly rateLimitPerVisitorBurst: number;
+    /** Bytes per second per connection and per IP, charged before a frame is parsed. */
+    readonly rateLimitBytesPerSecond: number;
+    readonly rateLimitBytesBurst: number;
     /** Clients (IPs / connections) whose rate-limit buckets are kept (LRU), count. */
     readonly rateLimitMaxClients: number;
     /** Visitor → collect-socket bindings kept for pushing offers (LRU), count. */
@@ -216,6 +231,9 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
 }
 
+/** Events per second a site's trusted producers may send together, by default. */
+const DEFAULT_PRODUCER_RATE = 100_000;
+
 export const DEMO_SITE: SiteConfig = Object.freeze({
   id: 'demo' as SiteId,
   publicKey: 'demo-public-key',
@@ -233,6 +251,8 @@ export const DEMO_SITE: SiteConfig = Object.freeze({
   },
   // Rules recomputed every 5 s of event time, so a new user sees offers fire within seconds.
   processors: { 'cross-sell': { recomputeEvery: 'PT5S' } },
+  producerRateLimitPerSecond: DEFAULT_PRODUCER_RATE,
+  producerRateLimitBurst: 2 * DEFAULT_PRODUCER_RATE,
 });
 
 type Raw = Record<string, unknown>;
@@ -300,7 +320,7 @@ const ADMIN_KEYS = ['token', 'readToken', 'openMetrics', 'allowedHosts', 'maxFai
 const TOP_KEYS = ['port', 'adminPort', 'host', 'adminHost', 'admin', 'natsUrl', 'nats', 'dataDir', 'partitions', 'ingest', 'time', 'offers', 'persistence', 'sites', 'logLevel', 'shutdownTimeout'] as const;
 const INGEST_KEYS = [
   'maxFrameBytes', 'maxBodyBytes', 'maxBatchEvents', 'maxFutureSkew', 'maxEventAge', 'clockTolerance', 'maxClockOffsets', 'dedupeCapacity', 'dedupeTtl',
-  'rateLimitPerSecond', 'rateLimitBurst', 'queueCapacity', 'quarantineCapacity', 'retryAfterSeconds', 'rateLimitMaxClients', 'maxVisitorSockets', 'wsHeartbeat', 'siteQueueShare',
+  'rateLimitPerSecond', 'rateLimitBurst', 'rateLimitPerIpPerSecond', 'rateLimitPerIpBurst', 'rateLimitPerVisitorPerSecond', 'rateLimitPerVisitorBurst', 'rateLimitBytesPerSecond', 'rateLimitBytesBurst', 'queueCapacity', 'quarantineCapacity', 'retryAfterSeconds', 'rateLimitMaxClients', 'maxVisitorSockets', 'wsHeartbeat', 'siteQueueShare',
 ] as const;
 const TIME_KEYS = ['outOfOrderness', 'idleTimeout', 'allowedLateness', 'pane', 'retentionPanes', 'sessionGap', 'sessionMax', 'maxVisitors', 'maxPagesPerSession', 'tick'] as const;
 const OFFERS_KEYS = [
@@ -309,7 +329,7 @@ const OFFERS_KEYS = [
 ] as const;
 const PERSISTENCE_KEYS = ['snapshotInterval', 'snapshotEvents'] as const;
 const NATS_KEYS = ['replicas', 'maxAge', 'maxBytes', 'duplicateWindow', 'publishTimeout', 'maxInFlight'] as const;
-const SITE_KEYS = ['id', 'publicKey', 'secret', 'allowedOrigins', 'timeZone', 'urlRules', 'processors'] as const;
+const SITE_KEYS = ['id', 'publicKey', 'secret', 'allowedOrigins', 'timeZone', 'urlRules', 'processors', 'producerRateLimitPerSecond', 'producerRateLimitBurst'] as const;
 const URL_RULE_KEYS = ['keepParams', 'groups', 'searchParam'] as const;
 
 function share(problems: Problems, v: unknown): number | undefined {
@@ -403,6 +423,8 @@ function parseSite(problems: Problems, raw: unknown, i: number): SiteConfig | un
       searchParam: typeof urlRaw['searchParam'] === 'string' ? urlRaw['searchParam'] : 'q',
     }),
     processors: Object.freeze(demo && r['processors'] === undefined ? { ...DEMO_SITE.processors } : { ...procs }),
+    producerRateLimitPerSecond: int(problems.scope(where), r, 'producerRateLimitPerSecond', undefined, DEFAULT_PRODUCER_RATE, 1),
+    producerRateLimitBurst: int(problems.scope(where), r, 'producerRateLimitBurst', undefined, 2 * DEFAULT_PRODUCER_RATE, 1),
   });
 }
 
@@ -500,6 +522,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
       dedupeTtlMs: dur(ingP, ing, 'dedupeTtl', undefined, 3_600_000),
       rateLimitPerSecond: int(ingP, ing, 'rateLimitPerSecond', undefined, 2_000, 1),
       rateLimitBurst: int(ingP, ing, 'rateLimitBurst', undefined, 5_000, 1),
+      rateLimitPerIpPerSecond: int(ingP, ing, 'rateLimitPerIpPerSecond', undefined, 10_000, 1),
+      rateLimitPerIpBurst: int(ingP, ing, 'rateLimitPerIpBurst', undefined, 20_000, 1),
+      rateLimitPerVisitorPerSecond: int(ingP, ing, 'rateLimitPerVisitorPerSecond', undefined, 50, 1),
+      rateLimitPerVisitorBurst: int(ingP, ing, 'rateLimitPerVisitorBurst', undefined, 1_000, 1),
+      rateLimitBytesPerSecond: int(ingP, ing, 'rateLimitBytesPerSecond', undefined, 4 * 1024 * 1024, 1024),
+      rateLimitBytesBurst: int(ingP, ing, 'rateLimitBytesBurst', undefined, 16 * 1024 * 1024, 1024),
       queueCapacity: int(ingP, ing, 'queueCapacity', undefined, 100_000, 1),
       quarantineCapacity: int(ingP, ing, 'quarantineCapacity', undefined, 1_000, 1),
       retryAfterSeconds: int(ingP, ing, 'retryAfterSeconds', undefined, 1, 1),

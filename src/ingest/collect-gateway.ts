@@ -11,7 +11,7 @@ import type { Counter } from 'prom-client';
 import type { Clock } from '../clock';
 import type { Config, SiteConfig } from '../config';
 import { type RejectReason, type Rejection } from '../errors';
-import { BatchDecoder, type FrameLimit } from '../events/batch-decoder';
+import { BatchDecoder, type DecodeOutcome, type FrameLimit } from '../events/batch-decoder';
 import type { EnrichedEvent } from '../events/enriched-event';
 import { EventEnricher } from '../events/event-enricher';
 import { EventValidator } from '../events/event-validator';
@@ -20,7 +20,7 @@ import type { CoreMetrics } from '../metrics/core-metrics';
 import { EVENT_TYPES, type EventType } from '../types';
 import { EventDeduplicator, type DedupeSnapshot } from './event-deduplicator';
 import { QUARANTINE_SAMPLE_CHARS, Quarantine, UNKNOWN_SITE, type IngestTransport } from './quarantine';
-import { RateLimiter } from './rate-limiter';
+import { RateLimiter, takeAll } from './rate-limiter';
 
 /**
  * What the gateway needs of the pipeline: take a batch of events, or say why not. The embedded
@@ -90,8 +90,13 @@ export interface CollectRequest {
   readonly transport: IngestTransport;
   readonly raw: string | Buffer;
   readonly limit: FrameLimit;
-  /** Rate-limit key (`ws:<connection>`, `ip:<address>`); undefined for trusted producers (NATS). */
+  /**
+   * Rate-limit key of the connection (`ws:<connection>`, `ip:<address>`); undefined for trusted
+   * producers (the site secret, NATS), which are charged the site's producer limit instead.
+   */
   readonly client: string | undefined;
+  /** The client's IP, charged its own limit across all its connections (not for trusted producers). */
+  readonly ip?: string | undefined;
   readonly userAgent: string | undefined;
 }
 
@@ -126,6 +131,12 @@ export class CollectGateway {
   readonly #enricher: EventEnricher;
   readonly #dedupe: EventDeduplicator;
   readonly #limiter: RateLimiter;
+  readonly #ipLimiter: RateLimiter;
+  readonly #visitorLimiter: RateLimiter;
+  /** Bytes, per connection and per IP (both keys in one LRU), charged before parsing. */
+  readonly #byteLimiter: RateLimiter;
+  /** Per site: its trusted producers' events and bytes. */
+  readonly #producers = new Map<string, { readonly events: RateLimiter; readonly bytes: RateLimiter }>();
   readonly #retryAfterMs: number;
   /** Received-counter children per configured site and type, resolved once (no label hashing per event). */
   readonly #received = new Map<string, TypeCounters>();
@@ -157,6 +168,18 @@ export class CollectGateway {
       clock,
       onEvict: () => metrics.evictions.inc({ component: 'ingest', structure: 'rate_limit_buckets' }),
     });
+    const ing = config.ingest;
+    const limiter = (ratePerSecond: number, burst: number, maxClients: number, structure: string): RateLimiter =>
+      new RateLimiter({ ratePerSecond, burst, maxClients, clock, onEvict: () => metrics.evictions.inc({ component: 'ingest', structure }) });
+    this.#ipLimiter = limiter(ing.rateLimitPerIpPerSecond, ing.rateLimitPerIpBurst, ing.rateLimitMaxClients, 'rate_limit_buckets');
+    this.#visitorLimiter = limiter(ing.rateLimitPerVisitorPerSecond, ing.rateLimitPerVisitorBurst, ing.rateLimitMaxClients, 'rate_limit_buckets');
+    this.#byteLimiter = limiter(ing.rateLimitBytesPerSecond, ing.rateLimitBytesBurst, ing.rateLimitMaxClients, 'rate_limit_buckets');
+    for (const site of config.sites.values()) {
+      this.#producers.set(site.id, {
+        events: limiter(site.producerRateLimitPerSecond, site.producerRateLimitBurst, 1, 'rate_limit_buckets'),
+        bytes: limiter(site.producerRateLimitPerSecond * 1024, site.producerRateLimitBurst * 1024, 1, 'rate_limit_buckets'),
+      });
+    }
     this.#retryAfterMs = config.ingest.retryAfterSeconds * 1000;
     for (const site of config.sites.keys()) {
       const byType = {} as TypeCounters;
@@ -253,15 +276,19 @@ export class CollectGateway {
   }
 
   #collect(site: SiteConfig, req: CollectRequest): CollectOutcome | Promise<CollectOutcome> {
+    // Bytes first, before anything is parsed: a flood of unparsable frames costs its size, not one token.
+    const bytes = typeof req.raw === 'string' ? req.raw.length : req.raw.byteLength;
+    const producer = this.#producers.get(site.id)!;
+    const byBytes =
+      req.client === undefined
+        ? takeAll([[producer.bytes, site.id, bytes]])
+        : takeAll(req.ip === undefined ? [[this.#byteLimiter, req.client, bytes]] : [[this.#byteLimiter, req.client, bytes], [this.#byteLimiter, `ip:${req.ip}`, bytes]]);
+    if (byBytes.kind === 'limited') return this.#rateLimited(site, req, null, byBytes.retryAfterMs, `more than the bytes per second allowed; retry in ${byBytes.retryAfterMs} ms`);
     const decoded = this.#decoder.decode(req.raw, req.limit);
-    if (req.client !== undefined) {
-      const cost = decoded.kind === 'batch' ? Math.max(1, decoded.events.length) : 1;
-      const decision = this.#limiter.take(req.client, cost);
-      if (decision.kind === 'limited') {
-        const seq = decoded.seq;
-        this.refuse(site.id, req.transport, 'rate_limited', `more than ${this.#config.ingest.rateLimitPerSecond} events/s; retry in ${decision.retryAfterMs} ms`, seq, sampleOf(req.raw));
-        return { kind: 'retry', seq, retryAfterMs: Math.max(decision.retryAfterMs, this.#retryAfterMs), reason: 'rate_limited' };
-      }
+    const cost = decoded.kind === 'batch' ? Math.max(1, decoded.events.length) : 1;
+    const byEvents = req.client === undefined ? takeAll([[producer.events, site.id, cost]]) : takeAll(this.#eventCharges(site, req, decoded, cost));
+    if (byEvents.kind === 'limited') {
+      return this.#rateLimited(site, req, decoded.seq, byEvents.retryAfterMs, `more than the events per second allowed (per connection, IP or visitor); retry in ${byEvents.retryAfterMs} ms`);
     }
     if (decoded.kind === 'rejected') {
       this.refuse(site.id, req.transport, decoded.code, decoded.message, decoded.seq, sampleOf(req.raw));
@@ -314,6 +341,26 @@ export class CollectGateway {
       );
     }
     return this.#finish(site, req, frame, accepted, pending, duplicates, offered);
+  }
+
+  /** What an untrusted frame costs: its events, per connection, per IP and per visitor they claim. */
+  #eventCharges(site: SiteConfig, req: CollectRequest, decoded: DecodeOutcome, cost: number): Array<readonly [RateLimiter, string, number]> {
+    const charges: Array<readonly [RateLimiter, string, number]> = [[this.#limiter, req.client!, cost]];
+    if (req.ip !== undefined) charges.push([this.#ipLimiter, req.ip, cost]);
+    if (decoded.kind === 'batch') {
+      const perVisitor = new Map<string, number>();
+      for (const slot of decoded.events) {
+        const vid = slot === undefined ? undefined : (slot.value as { visitorId?: unknown } | null)?.visitorId;
+        if (typeof vid === 'string') perVisitor.set(vid, (perVisitor.get(vid) ?? 0) + 1);
+      }
+      for (const [vid, n] of perVisitor) charges.push([this.#visitorLimiter, `${site.id}\0${vid}`, n]);
+    }
+    return charges;
+  }
+
+  #rateLimited(site: SiteConfig, req: CollectRequest, seq: number | null, retryAfterMs: number, message: string): CollectOutcome {
+    this.refuse(site.id, req.transport, 'rate_limited', message, seq, sampleOf(req.raw));
+    return { kind: 'retry', seq, retryAfterMs: Math.max(retryAfterMs, this.#retryAfterMs), reason: 'rate_limited' };
   }
 
   /** Only once the pipeline (or the log) holds them, or judged them late: remember ids, count, quarantine, ack. */

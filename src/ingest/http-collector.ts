@@ -79,8 +79,9 @@ export function registerHttpCollector(app: FastifyInstance, deps: { readonly con
       // Admitted: the origin (if any) is one the site allows.
       if (origin !== undefined) reply.header('access-control-allow-origin', origin);
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const client = gateway.isTrusted(admission.site, req.headers.authorization) ? undefined : `ip:${req.ip}`;
-      const outcome = await gateway.collect(admission.site, { transport: 'http', raw: body, limit, client, userAgent: req.headers['user-agent'] });
+      const trusted = gateway.isTrusted(admission.site, req.headers.authorization);
+      const client = trusted ? undefined : `ip:${req.ip}`;
+      const outcome = await gateway.collect(admission.site, { transport: 'http', raw: body, limit, client, ip: trusted ? undefined : req.ip, userAgent: req.headers['user-agent'] });
       switch (outcome.kind) {
         case 'ack': {
           if (outcome.frameRejected === undefined) return reply.code(200).send(outcome.ack);

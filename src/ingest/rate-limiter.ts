@@ -1,8 +1,9 @@
 /**
- * Token buckets keyed by client (a WebSocket connection or an IP): `ratePerSecond` tokens refill per
- * second up to `burst`; a batch of n events takes n tokens or is refused whole. The key map is an LRU
- * bounded by `maxClients` (a forgotten client starts again with a full bucket; evictions reported).
- * Time from the injected clock; no timers.
+ * Token buckets keyed by client (a WebSocket connection, an IP, a visitor, a producer): `ratePerSecond`
+ * tokens refill per second up to `burst`; a request of n units (events or bytes) takes n tokens or is
+ * refused whole. The key map is an LRU bounded by `maxClients` (a forgotten client starts again with a
+ * full bucket; evictions reported). Time from the injected clock; no timers. `takeAll` charges several
+ * buckets at once (connection, IP, visitor…) or none of them.
  */
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock';
@@ -57,7 +58,22 @@ export class RateLimiter {
    * the burst costs the whole burst, so it can pass once the bucket is full instead of never.
    */
   take(client: string, n: number): RateDecision {
-    const cost = Math.min(n, this.#burst);
+    return takeAll([[this, client, n]]);
+  }
+
+  /** Ms until the client's bucket holds `n` tokens (0: now), after refilling it. */
+  wait(client: string, n: number): number {
+    const b = this.#bucket(client);
+    const missing = Math.min(n, this.#burst) - b.tokens;
+    return missing <= 0 ? 0 : Math.max(1, Math.ceil((missing * 1000) / this.#rate));
+  }
+
+  /** Takes `n` tokens (at most the burst); call after `wait` said 0. */
+  charge(client: string, n: number): void {
+    this.#bucket(client).tokens -= Math.min(n, this.#burst);
+  }
+
+  #bucket(client: string): Bucket {
     const now = this.#clock.now();
     let b = this.#buckets.get(client);
     if (b === undefined) {
@@ -67,16 +83,23 @@ export class RateLimiter {
       b.tokens = Math.min(this.#burst, b.tokens + ((now - b.at) * this.#rate) / 1000);
       b.at = now;
     }
-    if (cost <= b.tokens) {
-      b.tokens -= cost;
-      return ALLOWED;
-    }
-    const missing = cost - b.tokens;
-    return { kind: 'limited', retryAfterMs: Math.max(1, Math.ceil((missing * 1000) / this.#rate)) };
+    return b;
   }
 
   /** Drops a client's bucket (its connection closed). */
   forget(client: string): void {
     this.#buckets.delete(client);
   }
+}
+
+/** Charges every (limiter, key, units) or none: refused with the longest wait when any bucket is short. */
+export function takeAll(requests: ReadonlyArray<readonly [RateLimiter, string, number]>): RateDecision {
+  let worst = 0;
+  for (const [limiter, key, n] of requests) {
+    const w = limiter.wait(key, n);
+    if (w > worst) worst = w;
+  }
+  if (worst > 0) return { kind: 'limited', retryAfterMs: worst };
+  for (const [limiter, key, n] of requests) limiter.charge(key, n);
+  return ALLOWED;
 }

@@ -89,7 +89,8 @@ export class WsCollector {
     }
     const userAgent = req.headers['user-agent'];
     const trusted = this.#gateway.isTrusted(admission.site, req.headers.authorization);
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#serve(ws, admission.site, userAgent, trusted));
+    const ip = req.socket.remoteAddress;
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#serve(ws, admission.site, userAgent, trusted, ip));
   };
 
   /** Open collect sockets, count. */
@@ -116,10 +117,12 @@ export class WsCollector {
     ws.send(JSON.stringify({ type: 'retry', seq: null, retryAfterMs: this.#retryAfterSeconds * 1000, reason: 'overloaded' }));
   }
 
-  #serve(ws: WebSocket, site: SiteConfig, userAgent: string | undefined, trusted: boolean): void {
+  #serve(ws: WebSocket, site: SiteConfig, userAgent: string | undefined, trusted: boolean, remoteIp: string | undefined): void {
     const id = `ws:${++this.#nextId}`;
     // Trusted producers (the site secret) are not rate limited: no bucket key.
+    // Trusted producers are charged their site's producer limit; others per connection, IP and visitor.
     const client = trusted ? undefined : id;
+    const ip = trusted ? undefined : remoteIp;
     this.#connections++;
     this.#metrics.wsConnections.inc({ endpoint: 'collect' });
     let boundVisitor: string | undefined;
@@ -131,7 +134,7 @@ export class WsCollector {
       void isBinary;
       let outcome;
       try {
-        outcome = this.#gateway.collect(site, { transport: 'ws', raw, limit: this.#limit, client, userAgent });
+        outcome = this.#gateway.collect(site, { transport: 'ws', raw, limit: this.#limit, client, ip, userAgent });
       } catch (err) {
         this.#failed(ws, site, err);
         return;
