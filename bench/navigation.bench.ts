@@ -71,7 +71,7 @@ function run(processors: (site: SiteConfig, time: ReturnType<typeof loadConfig>[
   const config = loadConfig(
     {},
     {
-      sites: [{ id: 'data', urlRules: { groups: [], keepParams: [] }, processors: { navigation: { maxTransitions: 100_000, maxPages: 20_000, maxPaths: 200_000 }, content: { maxPages: 20_000 } } }],
+      sites: [{ id: 'data', allowedOrigins: ['*'], urlRules: { groups: [], keepParams: [] }, processors: { navigation: { maxTransitions: 100_000, maxPages: 20_000, maxPaths: 200_000 }, content: { maxPages: 20_000 } } }],
       time: { pane: 'PT1M', retentionPanes: 2_000 },
     },
   );

@@ -62,7 +62,7 @@ const row = (name: string, n: number, seconds: number, note = ''): void => {
 }
 
 function pipelineFor(processors: (site: SiteConfig, time: ReturnType<typeof loadConfig>['time']) => Processor[], over: Record<string, unknown> = {}) {
-  const config = loadConfig({}, { sites: [{ id: 'data', urlRules: { groups: [], keepParams: [] } }], time: { pane: 'PT1M', retentionPanes: 2_000 }, ...over });
+  const config = loadConfig({}, { sites: [{ id: 'data', allowedOrigins: ['*'], urlRules: { groups: [], keepParams: [] } }], time: { pane: 'PT1M', retentionPanes: 2_000 }, ...over });
   const clock = new ManualClock(START);
   const pipeline = new Pipeline({
     config,
@@ -110,7 +110,7 @@ row('pipeline + usage (kosarak)', events.length, runKosarak((site, time) => [new
   const KEEP = 20_000;
   const { pipeline } = pipelineFor((site, time) => [new UsageProcessor({ site, time })], {
     time: { pane: 'PT1M', retentionPanes: 240, maxVisitors: KEEP },
-    sites: [{ id: 'data', processors: { usage: { maxProfiles: KEEP, maxPendingSessions: KEEP } } }],
+    sites: [{ id: 'data', allowedOrigins: ['*'], processors: { usage: { maxProfiles: KEEP, maxPendingSessions: KEEP } } }],
   });
   const cpu0 = process.cpuUsage().user;
   const t0 = performance.now();

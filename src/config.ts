@@ -411,6 +411,10 @@ function parseSite(problems: Problems, raw: unknown, i: number): SiteConfig | un
   const procs = section(problems.scope(where), r, 'processors');
   // Listing the demo site keeps it, with its demo settings unless overridden.
   const demo = id === DEMO_SITE.id;
+  // Fails closed: a shop says which origins its snippet runs on (a typo must not mean "any Origin").
+  if (!demo && r['allowedOrigins'] === undefined) {
+    problems.add(`${where}.allowedOrigins`, 'must be explicit for a site other than demo: the origins the snippet runs on, or ["*"] to allow any on purpose');
+  }
   return Object.freeze({
     id: id as SiteId,
     publicKey: str('publicKey', demo ? DEMO_SITE.publicKey : `${id}-public-key`),

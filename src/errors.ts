@@ -18,7 +18,8 @@ export const REJECT_REASONS = {
   future_timestamp: 'The skew-corrected event time is further in the future than allowed.',
   ancient_timestamp: 'The skew-corrected event time is older than allowed.',
   unknown_site: 'The site parameter names no configured site.',
-  origin_not_allowed: "The request's Origin is not in the site's allowed origins.",
+  origin_not_allowed: "The request's Origin is not in the site's allowed origins, or a browser-less request came without the site secret to a site that lists its origins.",
+  invalid_public_key: "The request's key parameter is not the site's public key.",
   rate_limited: 'The connection or client sent more than its rate limit.',
   unauthorized: 'A missing or wrong site secret or key.',
 } as const;

@@ -59,6 +59,7 @@ export class OfferDelivery implements OfferListener {
     });
     this.dispatcher = new OfferDispatcher({
       site,
+      sites: config.sites.keys(),
       webhookUrls: (id) => this.#processors.get(id)?.settings.webhooks ?? [],
       sockets: opts.visitorSockets,
       subscribers: this.subscribers,

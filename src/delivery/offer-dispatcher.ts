@@ -48,6 +48,8 @@ export type DeliveryChannel = (typeof DELIVERY_CHANNELS)[number];
 
 export interface OfferDispatcherOptions {
   readonly site: (id: string) => SiteConfig | undefined;
+  /** The configured sites: their delivery series exist from the start (zeros, not gaps, for alerts). */
+  readonly sites?: Iterable<string>;
   /** Webhook URLs of a site (from its next-best-offer settings). */
   readonly webhookUrls: (site: string) => readonly string[];
   readonly sockets?: VisitorSockets;
@@ -89,6 +91,12 @@ export class OfferDispatcher implements OfferListener {
       registers,
     });
     this.#failed = new Counter({ name: 'clickstream_offer_delivery_failures_total', help: 'Offer deliveries that failed on a channel, by site and channel (the visitor had no socket, NATS refused, backpressure).', labelNames: ['site', 'channel'] as const, registers });
+    for (const site of opts.sites ?? []) {
+      for (const channel of DELIVERY_CHANNELS) {
+        this.#delivered.labels(site, channel).inc(0);
+        this.#failed.labels(site, channel).inc(0);
+      }
+    }
   }
 
   /**

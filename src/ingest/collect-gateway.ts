@@ -83,8 +83,20 @@ export type CollectOutcome =
   | { readonly kind: 'retry'; readonly seq: number | null; readonly retryAfterMs: number; readonly reason: RetryReason };
 
 export type Admission =
-  | { readonly kind: 'admitted'; readonly site: SiteConfig }
-  | { readonly kind: 'refused'; readonly code: Extract<RejectReason, 'unknown_site' | 'origin_not_allowed'>; readonly message: string };
+  /** `trusted`: the request carries the site secret (a server-side producer). */
+  | { readonly kind: 'admitted'; readonly site: SiteConfig; readonly trusted: boolean }
+  | { readonly kind: 'refused'; readonly code: Extract<RejectReason, 'unknown_site' | 'origin_not_allowed' | 'invalid_public_key'>; readonly message: string };
+
+/** What a transport knows of a request before its body: who it claims to be. */
+export interface AdmitRequest {
+  readonly origin: string | undefined;
+  /** The `Authorization` header (the site secret of a server-side producer). */
+  readonly authorization?: string | undefined;
+  /** The `key` query parameter (the site's public key, sent by the snippet when configured). */
+  readonly key?: string | undefined;
+  /** Set by channels that are trusted by construction (NATS ingest). */
+  readonly trusted?: boolean;
+}
 
 export interface CollectRequest {
   readonly transport: IngestTransport;
@@ -198,21 +210,38 @@ export class CollectGateway {
     this.#accepting = false;
   }
 
-  /** Checks the site parameter and the browser's Origin; a refusal is counted and quarantined. */
-  admit(siteParam: string | undefined, origin: string | undefined, transport: IngestTransport): Admission {
+  /**
+   * Checks the site parameter, then who is sending: a server-side producer proves itself with the site
+   * secret; anyone else is a browser and must send an Origin the site allows (a site that allows `*`
+   * takes any, or none) and, when it sends a public key, the right one. A refusal is counted and
+   * quarantined with its reason.
+   */
+  admit(siteParam: string | undefined, transport: IngestTransport, req: AdmitRequest): Admission {
     const site = siteParam === undefined ? undefined : this.#config.sites.get(siteParam);
     if (site === undefined) {
       const message = `no configured site ${JSON.stringify(siteParam ?? '')}`;
       this.refuse(UNKNOWN_SITE, transport, 'unknown_site', message, null, siteParam ?? '');
       return { kind: 'refused', code: 'unknown_site', message };
     }
-    // Origin guards browsers only: server-side producers send none and are not refused for it.
-    if (origin !== undefined && !site.allowedOrigins.includes('*') && !site.allowedOrigins.includes(origin)) {
-      const message = `origin ${JSON.stringify(origin)} is not allowed for site ${site.id}`;
-      this.refuse(site.id, transport, 'origin_not_allowed', message, null, origin);
-      return { kind: 'refused', code: 'origin_not_allowed', message };
+    const trusted = req.trusted === true || this.isTrusted(site, req.authorization);
+    if (trusted) return { kind: 'admitted', site, trusted };
+    if (req.key !== undefined && !equalSecrets(req.key, site.publicKey)) {
+      const message = `the key parameter is not the public key of site ${site.id}`;
+      this.refuse(site.id, transport, 'invalid_public_key', message, null, '');
+      return { kind: 'refused', code: 'invalid_public_key', message };
     }
-    return { kind: 'admitted', site };
+    if (!site.allowedOrigins.includes('*')) {
+      const origin = req.origin;
+      if (origin === undefined || !site.allowedOrigins.includes(origin)) {
+        const message =
+          origin === undefined
+            ? `no Origin header: site ${site.id} takes browsers from its allowed origins, and server-side producers with its secret`
+            : `origin ${JSON.stringify(origin)} is not allowed for site ${site.id}`;
+        this.refuse(site.id, transport, 'origin_not_allowed', message, null, origin ?? '');
+        return { kind: 'refused', code: 'origin_not_allowed', message };
+      }
+    }
+    return { kind: 'admitted', site, trusted };
   }
 
   /**
@@ -232,9 +261,7 @@ export class CollectGateway {
    */
   isTrusted(site: SiteConfig, authorization: string | undefined): boolean {
     if (site.secret === '' || authorization === undefined) return false;
-    const given = Buffer.from(authorization);
-    const expected = Buffer.from(`Bearer ${site.secret}`);
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    return equalSecrets(authorization, `Bearer ${site.secret}`);
   }
 
   /** The event ids remembered for duplicate detection (a restart must still drop a client's retries). */
@@ -425,6 +452,13 @@ interface Frame {
   readonly seq: number | null;
   readonly receivedAt: number;
   readonly provenVisitor: string | undefined;
+}
+
+/** Constant-time equality that does not leak the length either: both sides are hashed first. */
+export function equalSecrets(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
 }
 
 /** The visitor id a visitor key proves: the first 32 hex digits of its SHA-256 (as the snippet derives it). */

@@ -17,6 +17,7 @@ import { UNKNOWN_SITE } from './quarantine';
 
 interface CollectQuery {
   site?: string;
+  key?: string;
 }
 
 const FRAME_STATUS: Partial<Record<RejectReason, number>> = {
@@ -56,8 +57,9 @@ export function registerHttpCollector(app: FastifyInstance, deps: { readonly con
       const origin = req.headers.origin;
       reply.header('vary', 'Origin');
       if (origin !== undefined) {
-        const admission = gateway.admit((req.query as CollectQuery).site, origin, 'http');
-        if (admission.kind === 'refused') return reply.code(403).send({ error: { code: admission.code, message: admission.message } });
+        const q = req.query as CollectQuery;
+        const admission = gateway.admit(q.site, 'http', { origin, key: q.key });
+        if (admission.kind === 'refused') return reply.code(admission.code === 'unknown_site' ? 404 : 403).send({ error: { code: admission.code, message: admission.message } });
         reply.header('access-control-allow-origin', origin);
       }
       return reply
@@ -72,14 +74,15 @@ export function registerHttpCollector(app: FastifyInstance, deps: { readonly con
       const origin = req.headers.origin;
       reply.header('vary', 'Origin');
       if (!gateway.accepting) return retry(reply, 'shutting_down', null, config.ingest.retryAfterSeconds * 1000);
-      const admission = gateway.admit((req.query as CollectQuery).site, origin, 'http');
+      const q = req.query as CollectQuery;
+      const admission = gateway.admit(q.site, 'http', { origin, authorization: req.headers.authorization, key: q.key });
       if (admission.kind === 'refused') {
         return reply.code(admission.code === 'unknown_site' ? 404 : 403).send({ error: { code: admission.code, message: admission.message } });
       }
       // Admitted: the origin (if any) is one the site allows.
       if (origin !== undefined) reply.header('access-control-allow-origin', origin);
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const trusted = gateway.isTrusted(admission.site, req.headers.authorization);
+      const trusted = admission.trusted;
       const client = trusted ? undefined : `ip:${req.ip}`;
       const outcome = await gateway.collect(admission.site, { transport: 'http', raw: body, limit, client, ip: trusted ? undefined : req.ip, userAgent: req.headers['user-agent'] });
       switch (outcome.kind) {

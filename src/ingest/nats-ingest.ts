@@ -67,7 +67,7 @@ export class NatsIngest {
 
   #onMessage(msg: Msg): void {
     const site = msg.subject.slice('cm.ingest.'.length);
-    const admission = this.#gateway.admit(site, undefined, 'nats');
+    const admission = this.#gateway.admit(site, 'nats', { origin: undefined, trusted: true });
     if (admission.kind === 'refused') {
       this.#reply(msg, { error: { code: admission.code, message: admission.message } });
       return;

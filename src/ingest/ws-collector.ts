@@ -82,13 +82,13 @@ export class WsCollector {
       refuseUpgrade(socket, 503, 'shutting_down', 'the server is shutting down', this.#retryAfterSeconds);
       return;
     }
-    const admission = this.#gateway.admit(url.searchParams.get('site') ?? undefined, origin, 'ws');
+    const admission = this.#gateway.admit(url.searchParams.get('site') ?? undefined, 'ws', { origin, authorization: req.headers.authorization, key: url.searchParams.get('key') ?? undefined });
     if (admission.kind === 'refused') {
       refuseUpgrade(socket, admission.code === 'unknown_site' ? 404 : 403, admission.code, admission.message, undefined);
       return;
     }
     const userAgent = req.headers['user-agent'];
-    const trusted = this.#gateway.isTrusted(admission.site, req.headers.authorization);
+    const trusted = admission.trusted;
     const ip = req.socket.remoteAddress;
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#serve(ws, admission.site, userAgent, trusted, ip));
   };

@@ -46,11 +46,16 @@ describe('config', () => {
 
   it('config - a sites list replaces the built-in demo site unless it lists it (then with the demo settings)', () => {
     expect([...loadConfig({}, {}).sites.keys()]).toEqual(['demo']);
-    expect([...loadConfig({}, { sites: [{ id: 'shop' }] }).sites.keys()]).toEqual(['shop']);
-    const both = loadConfig({}, { sites: [{ id: 'demo' }, { id: 'shop' }] });
+    expect([...loadConfig({}, { sites: [{ id: 'shop', allowedOrigins: ['https://shop.example'] }] }).sites.keys()]).toEqual(['shop']);
+    const both = loadConfig({}, { sites: [{ id: 'demo' }, { id: 'shop', allowedOrigins: ['*'] }] });
     expect([...both.sites.keys()]).toEqual(['demo', 'shop']);
     expect(both.sites.get('demo')?.secret).toBe('demo-secret');
     expect(both.sites.get('demo')?.processors).toEqual({ 'cross-sell': { recomputeEvery: 'PT5S' } });
+  });
+
+  it('config - a site other than demo must say which origins it allows (fails closed: a typo never means any Origin)', () => {
+    expect(problems({ sites: [{ id: 'shop' }] })).toContain('sites[0].allowedOrigins: must be explicit');
+    expect(loadConfig({}, { sites: [{ id: 'shop', allowedOrigins: ['*'] }] }).sites.get('shop')?.allowedOrigins).toEqual(['*']);
   });
 
   it('config - persistence: DATA_DIR from the environment, none by default for apps built in code', () => {

@@ -8,7 +8,7 @@ import { OFFERS_STREAM, OfferDispatcher } from '../../../src/delivery/offer-disp
 import type { OfferTrigger } from '../../../processors/next-best-offer/offer-trigger';
 import { startNatsServer, type NatsServerHandle } from '../../helpers/nats-server';
 
-const config = loadConfig({}, { sites: [{ id: 'shop', secret: 's' }] });
+const config = loadConfig({}, { sites: [{ id: 'shop', secret: 's', allowedOrigins: ['*'] }] });
 
 function trigger(id: string, holdout = false): OfferTrigger {
   return {

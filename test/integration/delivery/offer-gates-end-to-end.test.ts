@@ -31,6 +31,7 @@ beforeAll(async () => {
     sites: [
       {
         id: 'shop',
+        allowedOrigins: ['*'],
         secret: 'shop-secret',
         processors: {
           'cross-sell': { recomputeEvery: 'PT1S' },

@@ -9,7 +9,7 @@ import { OfferDispatcher } from '../../../src/delivery/offer-dispatcher';
 import { OfferSubscribers } from '../../../src/delivery/offer-subscribers';
 import type { OfferTrigger } from '../../../processors/next-best-offer/offer-trigger';
 
-const config = loadConfig({}, { sites: [{ id: 'shop', secret: 'shop-secret' }, { id: 'other', secret: 'other-secret' }, { id: 'nosecret' }] });
+const config = loadConfig({}, { sites: [{ id: 'shop', secret: 'shop-secret', allowedOrigins: ['*'] }, { id: 'other', secret: 'other-secret', allowedOrigins: ['*'] }, { id: 'nosecret', allowedOrigins: ['*'] }] });
 
 type Attempt = { kind: 'open'; ws: WebSocket; messages: string[] } | { kind: 'refused'; status: number; header: string; body: { code: string; message: string } };
 

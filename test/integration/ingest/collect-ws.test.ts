@@ -90,7 +90,10 @@ describe('WS /v1/collect', () => {
       return types;
     };
     expect(await flood({ authorization: 'Bearer shop-secret' })).toEqual(['ack', 'ack', 'ack', 'ack']);
-    expect(await flood({ authorization: 'Bearer shop-secreT' })).toEqual(['ack', 'ack', 'retry', 'retry']);
+    // A wrong secret is no producer: a browser at best (an allowed Origin), with a browser's limits.
+    expect(await flood({ authorization: 'Bearer shop-secreT', origin: 'https://shop.example' })).toEqual(['ack', 'ack', 'retry', 'retry']);
+    // And without an allowed Origin it is not let in at all.
+    await expect(connectWs(`${t.ws}/v1/collect?site=shop`, { authorization: 'Bearer shop-secreT' })).rejects.toMatchObject({ status: 403 });
   });
 
   it('ws collect - an offer for a visitor reaches the socket that proved that visitor (its visitor key)', async () => {

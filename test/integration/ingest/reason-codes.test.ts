@@ -37,6 +37,10 @@ describe('every ingest reason code end to end', () => {
     seen.set('unknown_site', '_unknown');
     expect((await post('shop', JSON.stringify(batch([pageView()])), { origin: 'https://evil.example' })).status).toBe(403);
     seen.set('origin_not_allowed', 'shop');
+    const wrongKey = await fetch(`${t.base}/v1/collect?site=demo&key=guessed`, { method: 'POST', body: JSON.stringify(batch([pageView()])) });
+    expect(wrongKey.status).toBe(403);
+    expect(((await wrongKey.json()) as { error: { code: string } }).error.code).toBe('invalid_public_key');
+    seen.set('invalid_public_key', 'demo');
 
     // Single events over WS: one batch, every per-event reason.
     const s = await connectWs(`${t.ws}/v1/collect?site=demo`);

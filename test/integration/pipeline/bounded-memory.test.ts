@@ -39,7 +39,7 @@ describe('bounded memory', () => {
     const config = loadConfig({}, {
       partitions: 4,
       time: { pane: 'PT1M', outOfOrderness: 0, maxVisitors: MAX_VISITORS, retentionPanes: 240 },
-      sites: [{ id: 'big', secret: 's', processors: { usage: { maxProfiles: MAX_VISITORS, maxPendingSessions: MAX_VISITORS } } }],
+      sites: [{ id: 'big', secret: 's', allowedOrigins: ['*'], processors: { usage: { maxProfiles: MAX_VISITORS, maxPendingSessions: MAX_VISITORS } } }],
     });
     const registry = new Registry();
     const metrics = createCoreMetrics(registry, { defaultMetrics: false });

@@ -8,7 +8,7 @@ import { form } from '../../helpers/enriched-events';
 import { startNatsServer, type NatsServerHandle } from '../../helpers/nats-server';
 
 const T0 = Date.UTC(2026, 0, 5, 10, 0, 0);
-const config = loadConfig({}, { sites: [{ id: 'shop', secret: 's', processors: { 'cross-sell': { minSupport: 0, minConfidence: 0, minLift: 0 } } }] });
+const config = loadConfig({}, { sites: [{ id: 'shop', secret: 's', allowedOrigins: ['*'], processors: { 'cross-sell': { minSupport: 0, minConfidence: 0, minLift: 0 } } }] });
 
 describe('cross-sell rule changes on NATS cm.rules.<site>', () => {
   let nats: NatsServerHandle;

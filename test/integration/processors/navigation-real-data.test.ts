@@ -53,7 +53,7 @@ function runPipeline(events: readonly CollectEvent[], navSettings: Record<string
   const config: Config = loadConfig(
     {},
     {
-      sites: [{ id: 'data', urlRules: { groups: [], keepParams: [] }, processors: { navigation: { maxTransitions: 100_000, maxPages: 20_000, maxPaths: 200_000, ...navSettings }, content: { maxPages: 20_000, maxProducts: 20_000 } } }],
+      sites: [{ id: 'data', allowedOrigins: ['*'], urlRules: { groups: [], keepParams: [] }, processors: { navigation: { maxTransitions: 100_000, maxPages: 20_000, maxPaths: 200_000, ...navSettings }, content: { maxPages: 20_000, maxProducts: 20_000 } } }],
       time: { pane: 'PT1M', retentionPanes: 2_000 },
     },
   );

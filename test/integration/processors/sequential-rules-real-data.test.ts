@@ -19,7 +19,7 @@ describeWithData('diginetica_sample_train-item-views.csv', 'sequential view rule
     const views = readDigineticaViews(path);
     const raw = digineticaEvents(views, { startMs: T0 });
     const events = raw.map((e) => pageView(e.visitorId, e.ts, e.url, { sessionId: e.sessionId ?? '', id: e.id, product: { id: e.product?.id ?? '' } }));
-    const site = { id: 'dg', processors: { 'cross-sell': { windows: ['P1D'], minSupport: 0.001, minConfidence: 0, minLift: 0, recomputeEvery: 'PT1M', maxRules: 1_000_000 } } };
+    const site = { id: 'dg', allowedOrigins: ['*'], processors: { 'cross-sell': { windows: ['P1D'], minSupport: 0.001, minConfidence: 0, minLift: 0, recomputeEvery: 'PT1M', maxRules: 1_000_000 } } };
     const config = loadConfig({}, { partitions: 4, sites: [site], time: { pane: 'PT1M', outOfOrderness: 'PT1S' } });
     for (const e of events) (e as { site: string }).site = 'dg';
     const pipeline = replayThroughPipeline(config, (s) => [CrossSellProcessor.forSite(s, { config })], events, 1_000);

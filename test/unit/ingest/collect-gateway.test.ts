@@ -132,14 +132,20 @@ describe('CollectGateway', () => {
     expect(gateway.collectSync(demo, req(five(), 'ws:1')).kind).toBe('ack');
   });
 
-  it('gateway - an unknown site and a disallowed origin are refused, counted and quarantined', async () => {
-    expect(gateway.admit('nope', undefined, 'http')).toMatchObject({ kind: 'refused', code: 'unknown_site' });
-    expect(gateway.admit('shop', 'https://evil.example', 'ws')).toMatchObject({ kind: 'refused', code: 'origin_not_allowed' });
-    expect(gateway.admit('shop', 'https://shop.example', 'ws').kind).toBe('admitted');
-    expect(gateway.admit('shop', undefined, 'nats').kind).toBe('admitted');
-    expect(gateway.admit('demo', 'https://anything.example', 'ws').kind).toBe('admitted');
+  it('gateway - an unknown site, a disallowed or missing origin and a wrong public key are refused, counted and quarantined', async () => {
+    expect(gateway.admit('nope', 'http', { origin: undefined })).toMatchObject({ kind: 'refused', code: 'unknown_site' });
+    expect(gateway.admit('shop', 'ws', { origin: 'https://evil.example' })).toMatchObject({ kind: 'refused', code: 'origin_not_allowed' });
+    expect(gateway.admit('shop', 'ws', { origin: 'https://shop.example' })).toMatchObject({ kind: 'admitted', trusted: false });
+    // No Origin: not a browser; without the site secret that is refused for a site that lists its origins.
+    expect(gateway.admit('shop', 'http', { origin: undefined })).toMatchObject({ kind: 'refused', code: 'origin_not_allowed' });
+    expect(gateway.admit('shop', 'http', { origin: undefined, authorization: 'Bearer s' })).toMatchObject({ kind: 'admitted', trusted: true });
+    expect(gateway.admit('shop', 'nats', { origin: undefined, trusted: true }).kind).toBe('admitted');
+    expect(gateway.admit('shop', 'ws', { origin: 'https://shop.example', key: 'shop-public-key' }).kind).toBe('admitted');
+    expect(gateway.admit('shop', 'ws', { origin: 'https://shop.example', key: 'guessed' })).toMatchObject({ kind: 'refused', code: 'invalid_public_key' });
+    expect(gateway.admit('demo', 'ws', { origin: 'https://anything.example' }).kind).toBe('admitted');
     expect(await count('eventsRejected', { site: UNKNOWN_SITE, reason: 'unknown_site' })).toBe(1);
-    expect(await count('eventsRejected', { site: 'shop', reason: 'origin_not_allowed' })).toBe(1);
+    expect(await count('eventsRejected', { site: 'shop', reason: 'origin_not_allowed' })).toBe(2);
+    expect(await count('eventsRejected', { site: 'shop', reason: 'invalid_public_key' })).toBe(1);
     expect(gateway.quarantine.list(UNKNOWN_SITE)?.[0]?.sample).toBe('nope');
   });
 

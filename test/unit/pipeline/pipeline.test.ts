@@ -142,7 +142,7 @@ describe('Pipeline queue', () => {
   });
 
   it('offer - one site may fill only its share of the queue: its flood gets overloaded, another site is still taken', () => {
-    const { pipeline } = setup({}, { ingest: { queueCapacity: 10 }, sites: [{ id: 'demo' }, { id: 'shop' }] });
+    const { pipeline } = setup({}, { ingest: { queueCapacity: 10 }, sites: [{ id: 'demo' }, { id: 'shop', allowedOrigins: ['*'] }] });
     expect(pipeline.offer(Array.from({ length: 5 }, (_, i) => pageView(`v${i}`, T0, '/a'))).kind).toBe('accepted');
     expect(pipeline.offer([pageView('v9', T0, '/b')]).kind).toBe('overloaded'); // demo holds its 50 %
     expect(pipeline.offer(Array.from({ length: 5 }, (_, i) => pageView(`s${i}`, T0, '/a', { site: 'shop' }))).kind).toBe('accepted');

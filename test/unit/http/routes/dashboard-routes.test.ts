@@ -15,7 +15,7 @@ const SECRET = 'shop-secret-5f0c1e9a';
 const PUBLIC_KEY = 'shop-public-key-77aa';
 
 async function setup() {
-  const config = loadConfig({}, { sites: [{ id: 'demo' }, { id: 'shop', secret: SECRET, publicKey: PUBLIC_KEY, timeZone: 'Europe/Berlin' }] });
+  const config = loadConfig({}, { sites: [{ id: 'demo' }, { id: 'shop', secret: SECRET, publicKey: PUBLIC_KEY, timeZone: 'Europe/Berlin', allowedOrigins: ['*'] }] });
   const registry = new Registry();
   // Only the site's presence matters to the routes here: a stand-in object per running processor.
   const running: Record<string, readonly string[]> = { demo: ['usage', 'content'], shop: ['usage', 'navigation', 'cross-sell'] };

@@ -15,7 +15,7 @@ const MIN = 60_000;
 const T0 = Date.UTC(2026, 0, 5, 10, 0, 0);
 
 async function setup() {
-  const config = loadConfig({}, { time: { pane: 'PT1M', outOfOrderness: 0 }, sites: [{ id: 'demo' }, { id: 'berlin', timeZone: 'Europe/Berlin', secret: 's' }] });
+  const config = loadConfig({}, { time: { pane: 'PT1M', outOfOrderness: 0 }, sites: [{ id: 'demo' }, { id: 'berlin', timeZone: 'Europe/Berlin', secret: 's', allowedOrigins: ['*'] }] });
   const registry = new Registry();
   const metrics = createCoreMetrics(registry, { defaultMetrics: false });
   const clock = new ManualClock(T0);

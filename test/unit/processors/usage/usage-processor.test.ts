@@ -20,7 +20,7 @@ function setup(usage: Record<string, unknown> | undefined = undefined, time: Rec
   const config = loadConfig({}, {
     partitions: 1,
     time: { pane: 'PT1M', outOfOrderness: 0, allowedLateness: 'PT2M', sessionGap: 'PT30M', retentionPanes: 10_000, ...time },
-    ...(usage === undefined ? {} : { sites: [{ id: 'shop', secret: 's', processors: { usage } }] }),
+    ...(usage === undefined ? {} : { sites: [{ id: 'shop', secret: 's', allowedOrigins: ['*'], processors: { usage } }] }),
   });
   const registry = new Registry();
   const metrics = createCoreMetrics(registry, { defaultMetrics: false });
