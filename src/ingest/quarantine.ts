@@ -7,6 +7,7 @@
 import type { Clock } from '../clock';
 import { requireBound, type RejectReason } from '../errors';
 import { RecentRing } from './recent-ring';
+import { redactSample } from './redact';
 import type { EpochMillis } from '../types';
 
 /** The bucket for input whose site is not configured. */
@@ -28,7 +29,7 @@ export interface QuarantineItem {
   readonly index: number;
   /** The batch's seq when known. */
   readonly seq: number | null;
-  /** The refused input, truncated to QUARANTINE_SAMPLE_CHARS ('' when there was none). */
+  /** The refused input, truncated to QUARANTINE_SAMPLE_CHARS and redacted (see redact.ts; '' when there was none). */
   readonly sample: string;
 }
 
@@ -81,7 +82,8 @@ export class Quarantine {
       message,
       index,
       seq,
-      sample: sample.length > QUARANTINE_SAMPLE_CHARS ? sample.slice(0, QUARANTINE_SAMPLE_CHARS) : sample,
+      // Redacted before it is kept or published: secrets, e-mails and card numbers never are.
+      sample: redactSample(sample.length > QUARANTINE_SAMPLE_CHARS ? sample.slice(0, QUARANTINE_SAMPLE_CHARS) : sample),
     };
     if (ring.push(item)) this.#onEvict(key);
     for (const fn of this.#listeners) fn(item);
