@@ -223,6 +223,10 @@ export interface Config {
     readonly attributionMaxVisitors: number;
     /** JetStream offer publishes awaiting their ack (count). */
     readonly maxNatsInFlight: number;
+    /** Browser subscribers may pass a short-lived subscriber token in `?token=` (never the secret). */
+    readonly allowQueryToken: boolean;
+    /** Wrong subscriber tokens per client IP and minute before its upgrades get 429. */
+    readonly maxAuthFailuresPerMinute: number;
   };
   readonly sites: ReadonlyMap<string, SiteConfig>;
   /** Log level for pino. */
@@ -325,7 +329,7 @@ const INGEST_KEYS = [
 const TIME_KEYS = ['outOfOrderness', 'idleTimeout', 'allowedLateness', 'pane', 'retentionPanes', 'sessionGap', 'sessionMax', 'maxVisitors', 'maxPagesPerSession', 'tick'] as const;
 const OFFERS_KEYS = [
   'subscriberQueue', 'subscriberHighWaterBytes', 'maxSubscribersPerSite', 'webhookMaxAttempts', 'webhookBaseDelay', 'webhookMaxDelay', 'webhookTimeout',
-  'webhookMaxPending', 'deadLetterCapacity', 'attributionHorizon', 'attributionMaxVisitors', 'maxNatsInFlight',
+  'webhookMaxPending', 'deadLetterCapacity', 'attributionHorizon', 'attributionMaxVisitors', 'maxNatsInFlight', 'allowQueryToken', 'maxAuthFailuresPerMinute',
 ] as const;
 const PERSISTENCE_KEYS = ['snapshotInterval', 'snapshotEvents'] as const;
 const NATS_KEYS = ['replicas', 'maxAge', 'maxBytes', 'duplicateWindow', 'publishTimeout', 'maxInFlight'] as const;
@@ -565,6 +569,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
       attributionHorizonMs: dur(offP, off, 'attributionHorizon', undefined, 24 * 3_600_000),
       attributionMaxVisitors: int(offP, off, 'attributionMaxVisitors', undefined, 200_000, 1),
       maxNatsInFlight: int(offP, off, 'maxNatsInFlight', undefined, 10_000, 1),
+      allowQueryToken: off['allowQueryToken'] === true,
+      maxAuthFailuresPerMinute: int(offP, off, 'maxAuthFailuresPerMinute', undefined, 20, 1),
     }),
     sites,
     logLevel: env['LOG_LEVEL'] ?? (typeof raw['logLevel'] === 'string' ? raw['logLevel'] : 'info'),

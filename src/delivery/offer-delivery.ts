@@ -44,7 +44,17 @@ export class OfferDelivery implements OfferListener {
     const { config, registry, clock } = opts;
     const c = config.offers;
     const site = (id: string) => config.sites.get(id);
-    this.subscribers = new OfferSubscribers({ site, maxQueue: c.subscriberQueue, highWaterBytes: c.subscriberHighWaterBytes, maxSubscribersPerSite: c.maxSubscribersPerSite, registry });
+    this.subscribers = new OfferSubscribers({
+      site,
+      maxQueue: c.subscriberQueue,
+      highWaterBytes: c.subscriberHighWaterBytes,
+      maxSubscribersPerSite: c.maxSubscribersPerSite,
+      registry,
+      allowQueryToken: c.allowQueryToken,
+      maxFailuresPerMinute: c.maxAuthFailuresPerMinute,
+      maxTrackedClients: config.ingest.rateLimitMaxClients,
+      now: () => clock.now(),
+    });
     this.webhooks = new WebhookSender({
       maxAttempts: c.webhookMaxAttempts,
       baseDelayMs: c.webhookBaseDelayMs,

@@ -1,4 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -8,7 +9,8 @@ import { requireBound } from '../errors';
 
 /**
  * `WS /v1/offers?site=S`: storefront subscribers (DESIGN.md §3, §6). Authenticated with the site's
- * secret (`Authorization: Bearer <secret>` or `?token=<secret>`); refused before the upgrade with an
+ * secret (`Authorization: Bearer <secret>`; `?token=` only for a short-lived subscriber token, when
+ * `offers.allowQueryToken` is on); refused before the upgrade with an
  * HTTP status, an `X-Clickstream-Error` header and the servers' JSON error body
  * `{error:{code, message}}`. A subscriber only ever gets its own site's offers.
  *
@@ -29,14 +31,37 @@ export interface OfferSubscribersOptions {
   /** Largest inbound frame a subscriber may send (it has nothing to say), bytes. */
   readonly maxPayloadBytes?: number;
   readonly registry: Registry;
+  /**
+   * Whether a browser subscriber may pass `?token=` — then only a short-lived subscriber token
+   * (`subscriberToken`), never the site secret, which is taken in the Authorization header only.
+   */
+  readonly allowQueryToken?: boolean;
+  /** Wrong tokens one client IP may send per minute before its upgrades are refused with 429 (default 20). */
+  readonly maxFailuresPerMinute?: number;
+  /** Client IPs whose failures are remembered (LRU; default 10,000). */
+  readonly maxTrackedClients?: number;
+  /** Wall clock, ms (token expiry, throttling windows). */
+  readonly now?: () => number;
+}
+
+/** Longest life of a short-lived subscriber token, ms. */
+export const MAX_SUBSCRIBER_TOKEN_MS = 15 * 60_000;
+
+/**
+ * A short-lived token for a browser subscriber of `site` (`st1.<expiry ms>.<HMAC-SHA256 of the site
+ * and expiry under the site secret>`): what `?token=` takes when `offers.allowQueryToken` is on, so a
+ * URL that leaks (history, logs, Referer) stops working within minutes and never holds the secret.
+ */
+export function subscriberToken(site: SiteConfig, expiresAt: number): string {
+  return `st1.${expiresAt}.${createHmac('sha256', site.secret).update(`subscribe:${site.id}:${expiresAt}`).digest('base64url')}`;
 }
 
 /** Why an upgrade was refused (closed set: a metric label). */
-export type RefusalCode = 'unknown_site' | 'unauthorized' | 'no_secret' | 'too_many_subscribers';
+export type RefusalCode = 'unknown_site' | 'unauthorized' | 'no_secret' | 'too_many_subscribers' | 'throttled';
 
 export type UpgradeDecision =
   | { readonly kind: 'accept'; readonly site: SiteConfig }
-  | { readonly kind: 'refuse'; readonly status: 401 | 403 | 404 | 503; readonly code: RefusalCode; readonly message: string };
+  | { readonly kind: 'refuse'; readonly status: 401 | 403 | 404 | 429 | 503; readonly code: RefusalCode; readonly message: string };
 
 /** A drop-oldest ring of messages. */
 class DropOldestQueue {
@@ -91,6 +116,11 @@ class Subscriber {
   }
 }
 
+/** Constant-time equality over the hashes: no timing, not even of the length. */
+function equal(given: string, expected: string): boolean {
+  return timingSafeEqual(sha(given), sha(expected));
+}
+
 function sha(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
@@ -102,12 +132,15 @@ export class OfferSubscribers {
   readonly #dropped: Counter<'site'>;
   readonly #refused: Counter<'reason'>;
   readonly #connected: Gauge<'site'>;
+  /** Client IP → [window start (ms), wrong tokens in it]. */
+  readonly #failures: LRUCache<string, [number, number]>;
 
   constructor(opts: OfferSubscribersOptions) {
     requireBound('OfferSubscribers maxQueue', opts.maxQueue);
     requireBound('OfferSubscribers highWaterBytes', opts.highWaterBytes);
     requireBound('OfferSubscribers maxSubscribersPerSite', opts.maxSubscribersPerSite);
     this.#o = opts;
+    this.#failures = new LRUCache<string, [number, number]>({ max: requireBound('OfferSubscribers maxTrackedClients', opts.maxTrackedClients ?? 10_000) });
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes ?? 4096 });
     const registers = [opts.registry];
     this.#dropped = new Counter({ name: 'clickstream_offer_subscriber_dropped_total', help: 'Offers dropped (oldest first) from slow storefront subscribers’ full queues, by site.', labelNames: ['site'] as const, registers });
@@ -115,27 +148,65 @@ export class OfferSubscribers {
     this.#connected = new Gauge({ name: 'clickstream_offer_subscribers', help: 'Connected storefront offer subscribers, by site.', labelNames: ['site'] as const, registers });
   }
 
-  /** Checks site and secret for an upgrade request (no side effects). */
+  /**
+   * Checks site and credentials for an upgrade request: the site secret in `Authorization: Bearer`,
+   * or (with `allowQueryToken`) a short-lived subscriber token in `?token=`. An IP that sent too many
+   * wrong ones within a minute is refused (429) before any comparison; each wrong one counts.
+   */
   authorize(req: IncomingMessage): UpgradeDecision {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    const ip = req.socket.remoteAddress ?? '';
+    if (this.#throttled(ip)) return { kind: 'refuse', status: 429, code: 'throttled', message: 'too many wrong tokens from this address; wait a minute' };
     const siteId = url.searchParams.get('site') ?? '';
     const site = this.#o.site(siteId);
     if (site === undefined) return { kind: 'refuse', status: 404, code: 'unknown_site', message: `no site ${JSON.stringify(siteId)}: pass ?site=<configured site id>` };
     if (site.secret === '') return { kind: 'refuse', status: 403, code: 'no_secret', message: `site ${site.id} has no subscriber secret configured` };
     const auth = req.headers.authorization;
     const bearer = auth !== undefined && /^Bearer\s+/i.test(auth) ? auth.replace(/^Bearer\s+/i, '').trim() : undefined;
-    const token = bearer ?? url.searchParams.get('token') ?? undefined;
-    if (token === undefined || token === '') {
-      return { kind: 'refuse', status: 401, code: 'unauthorized', message: 'missing token: send Authorization: Bearer <site secret> or ?token=<site secret>' };
+    const query = url.searchParams.get('token') ?? undefined;
+    if ((bearer === undefined || bearer === '') && (query === undefined || query === '')) {
+      return { kind: 'refuse', status: 401, code: 'unauthorized', message: 'missing token: send Authorization: Bearer <site secret>' };
     }
-    // Compare hashes so the comparison is constant-time whatever the lengths.
-    if (!timingSafeEqual(sha(token), sha(site.secret))) {
-      return { kind: 'refuse', status: 401, code: 'unauthorized', message: `the token is not the secret of site ${site.id}` };
+    const ok = bearer !== undefined && bearer !== '' ? equal(bearer, site.secret) : this.#validQueryToken(site, query!);
+    if (!ok) {
+      this.#fail(ip);
+      const message =
+        bearer === undefined && this.#o.allowQueryToken !== true
+          ? '?token= is not accepted: send the site secret in the Authorization header'
+          : bearer === undefined
+            ? '?token= takes a short-lived subscriber token (POST /v1/offers/token on the admin port), not the site secret'
+            : `the token is not the secret of site ${site.id}`;
+      return { kind: 'refuse', status: 401, code: 'unauthorized', message };
     }
     if ((this.#bySite.get(site.id)?.size ?? 0) >= this.#o.maxSubscribersPerSite) {
       return { kind: 'refuse', status: 503, code: 'too_many_subscribers', message: `site ${site.id} has ${this.#o.maxSubscribersPerSite} subscribers already` };
     }
     return { kind: 'accept', site };
+  }
+
+  #validQueryToken(site: SiteConfig, token: string): boolean {
+    if (this.#o.allowQueryToken !== true) return false;
+    const m = /^st1\.(\d{1,16})\./.exec(token);
+    if (m === null) return false;
+    const exp = Number(m[1]);
+    const now = this.#now();
+    return exp > now && exp - now <= MAX_SUBSCRIBER_TOKEN_MS && equal(token, subscriberToken(site, exp));
+  }
+
+  #now(): number {
+    return this.#o.now?.() ?? Date.now();
+  }
+
+  #throttled(ip: string): boolean {
+    const f = this.#failures.get(ip);
+    return f !== undefined && this.#now() - f[0] < 60_000 && f[1] >= (this.#o.maxFailuresPerMinute ?? 20);
+  }
+
+  #fail(ip: string): void {
+    const now = this.#now();
+    const f = this.#failures.get(ip);
+    if (f === undefined || now - f[0] >= 60_000) this.#failures.set(ip, [now, 1]);
+    else f[1]++;
   }
 
   /** The upgrade handler for `/v1/offers` on the public server. */
@@ -145,9 +216,10 @@ export class OfferSubscribers {
       case 'refuse': {
         this.#refused.labels(d.code).inc();
         const body = JSON.stringify({ error: { code: d.code, message: d.message } });
-        const reason = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' }[d.status];
+        const reason = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable' }[d.status];
+        const retry = d.status === 429 ? 'Retry-After: 60\r\n' : '';
         socket.end(
-          `HTTP/1.1 ${d.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Clickstream-Error: ${d.code}\r\nConnection: close\r\n\r\n${body}`,
+          `HTTP/1.1 ${d.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Clickstream-Error: ${d.code}\r\n${retry}Connection: close\r\n\r\n${body}`,
         );
         return;
       }

@@ -1,3 +1,4 @@
+import { MAX_SUBSCRIBER_TOKEN_MS, subscriberToken } from '../../delivery/offer-subscribers';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { NextBestOfferProcessor } from '../../../processors/next-best-offer/next-best-offer-processor';
 import type { AppContext } from '../../app-context';
@@ -116,6 +117,25 @@ export const registerOfferRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       const site = siteOf(req.query);
       if (ctx.site(site) === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(site)}` } });
       return { site, deadLetters: ctx.offers?.webhooks.deadLetters(site) ?? [] };
+    },
+  );
+
+  app.post(
+    '/v1/offers/token',
+    {
+      schema: routeSchema('A short-lived subscriber token for a browser storefront (WS /v1/offers?site=&token=, when offers.allowQueryToken is on): never the site secret in a URL', {
+        querystring: { type: 'object', properties: { site: { type: 'string' }, ttlSeconds: { type: 'string', description: `Lifetime, seconds (default 300, at most ${MAX_SUBSCRIBER_TOKEN_MS / 1000})` } } },
+      }),
+    },
+    async (req, reply) => {
+      const q = req.query as Record<string, unknown>;
+      const site = ctx.site(siteOf(q));
+      if (site === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(siteOf(q))}` } });
+      if (site.secret === '') return reply.code(403).send({ error: { code: 'no_secret', message: `site ${site.id} has no secret to sign tokens with` } });
+      if (!ctx.config.offers.allowQueryToken) return reply.code(403).send({ error: { code: 'query_token_disabled', message: 'set offers.allowQueryToken to let browser subscribers use ?token=' } });
+      const ttlMs = Math.min(MAX_SUBSCRIBER_TOKEN_MS, Math.max(1, Number(q['ttlSeconds'] ?? 300) || 300) * 1000);
+      const expiresAt = ctx.clock.now() + ttlMs;
+      return { site: site.id, token: subscriberToken(site, expiresAt), expiresAt: new Date(expiresAt).toISOString() };
     },
   );
 };

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import pino from 'pino';
@@ -6,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { loadConfig } from '../../../src/config';
 import { OfferDispatcher } from '../../../src/delivery/offer-dispatcher';
-import { OfferSubscribers } from '../../../src/delivery/offer-subscribers';
+import { OfferSubscribers, subscriberToken } from '../../../src/delivery/offer-subscribers';
 import type { OfferTrigger } from '../../../processors/next-best-offer/offer-trigger';
 
 const config = loadConfig({}, { sites: [{ id: 'shop', secret: 'shop-secret', allowedOrigins: ['*'] }, { id: 'other', secret: 'other-secret', allowedOrigins: ['*'] }, { id: 'nosecret', allowedOrigins: ['*'] }] });
@@ -95,25 +96,63 @@ describe('WS /v1/offers subscribers', () => {
   });
 
   it('auth - a wrong token is refused with 401 unauthorized', async () => {
-    const a = await attempt(`${base}?site=shop&token=guess`);
+    const a = await attempt(`${base}?site=shop`, { authorization: 'Bearer guess' });
     expect(a).toMatchObject({ kind: 'refused', status: 401, body: { code: 'unauthorized' } });
-    const b = await attempt(`${base}?site=shop`, { authorization: 'Bearer guess' });
+    const b = await attempt(`${base}?site=shop`, { authorization: 'Bearer shop-secreT' });
     expect(b).toMatchObject({ kind: 'refused', status: 401 });
   });
 
   it("auth - another site's secret does not open this site", async () => {
-    const a = await attempt(`${base}?site=shop&token=other-secret`);
+    const a = await attempt(`${base}?site=shop`, { authorization: 'Bearer other-secret' });
     expect(a).toMatchObject({ kind: 'refused', status: 401, body: { code: 'unauthorized' } });
   });
 
-  it('auth - an unknown site is 404 unknown_site; a site without a secret is 403', async () => {
-    expect(await attempt(`${base}?site=nope&token=x`)).toMatchObject({ kind: 'refused', status: 404, body: { code: 'unknown_site' } });
-    expect(await attempt(`${base}?site=nosecret&token=x`)).toMatchObject({ kind: 'refused', status: 403, body: { code: 'no_secret' } });
+  it('auth - the site secret is never taken from the URL (it leaks through history, logs and Referer)', async () => {
+    const a = await attempt(`${base}?site=shop&token=shop-secret`);
+    expect(a).toMatchObject({ kind: 'refused', status: 401, body: { code: 'unauthorized' } });
+    if (a.kind === 'refused') expect(a.body.message).toMatch(/Authorization header/);
   });
 
-  it("isolation - a subscriber gets its own site's offers only (bearer header or token)", async () => {
+  it('auth - wrong guesses are throttled per IP: after 20 in a minute even the right secret gets 429 (counted)', async () => {
+    for (let i = 0; i < 20; i++) expect(await attempt(`${base}?site=shop`, { authorization: `Bearer guess-${i}` })).toMatchObject({ kind: 'refused', status: 401 });
+    expect(await attempt(`${base}?site=shop`, { authorization: 'Bearer shop-secret' })).toMatchObject({ kind: 'refused', status: 429, body: { code: 'throttled' } });
+    const refused = (await registry.getSingleMetric('clickstream_offer_subscriber_refused_total')!.get()).values;
+    expect(refused.find((v) => v.labels['reason'] === 'throttled')?.value).toBe(1);
+    expect(refused.find((v) => v.labels['reason'] === 'unauthorized')?.value).toBe(20);
+  });
+
+  it('auth - an unknown site is 404 unknown_site; a site without a secret is 403', async () => {
+    expect(await attempt(`${base}?site=nope`, { authorization: 'Bearer x' })).toMatchObject({ kind: 'refused', status: 404, body: { code: 'unknown_site' } });
+    expect(await attempt(`${base}?site=nosecret`, { authorization: 'Bearer x' })).toMatchObject({ kind: 'refused', status: 403, body: { code: 'no_secret' } });
+  });
+
+  it('auth - with allowQueryToken a browser passes a short-lived subscriber token, never the secret; an expired or forged one is refused', async () => {
+    let now = Date.now();
+    const browserSubs = new OfferSubscribers({ site: (id) => config.sites.get(id), maxQueue: 5, highWaterBytes: 64 * 1024, maxSubscribersPerSite: 10, registry: new Registry(), allowQueryToken: true, now: () => now });
+    const srv = createServer((_req, res) => res.writeHead(404).end());
+    srv.on('upgrade', browserSubs.handleOffersUpgrade);
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const url = `ws://127.0.0.1:${(srv.address() as AddressInfo).port}/v1/offers?site=shop`;
+    const shop = config.sites.get('shop')!;
+    // The token is HMAC-SHA256("subscribe:<site>:<expiry>") under the secret, computed here independently.
+    const exp = now + 60_000;
+    const token = `st1.${exp}.${createHmac('sha256', 'shop-secret').update(`subscribe:shop:${exp}`).digest('base64url')}`;
+    expect(subscriberToken(shop, exp)).toBe(token);
+    const ok = await attempt(`${url}&token=${token}`);
+    expect(ok.kind).toBe('open');
+    if (ok.kind === 'open') ok.ws.terminate();
+    expect(await attempt(`${url}&token=shop-secret`)).toMatchObject({ kind: 'refused', status: 401 });
+    expect(await attempt(`${url}&token=${token.slice(0, -2)}xx`)).toMatchObject({ kind: 'refused', status: 401 });
+    now = exp + 1;
+    expect(await attempt(`${url}&token=${token}`)).toMatchObject({ kind: 'refused', status: 401 });
+    browserSubs.close();
+    srv.closeAllConnections();
+    await new Promise((r) => srv.close(r));
+  });
+
+  it("isolation - a subscriber gets its own site's offers only", async () => {
     const shop = await connect(`${base}?site=shop`, { authorization: 'Bearer shop-secret' });
-    const other = await connect(`${base}?site=other&token=other-secret`);
+    const other = await connect(`${base}?site=other`, { authorization: 'Bearer other-secret' });
     dispatcher.dispatch(trigger('shop', 1));
     dispatcher.dispatch(trigger('other', 2));
     await until(() => shop.messages.length >= 2 && other.messages.length >= 2, 'one offer each');
@@ -124,8 +163,8 @@ describe('WS /v1/offers subscribers', () => {
   });
 
   it('slow subscriber - one that stops reading loses its oldest offers (counted); the others and the publisher go on', async () => {
-    const healthy = await connect(`${base}?site=shop&token=shop-secret`);
-    const slow = await connect(`${base}?site=shop&token=shop-secret`);
+    const healthy = await connect(`${base}?site=shop`, { authorization: 'Bearer shop-secret' });
+    const slow = await connect(`${base}?site=shop`, { authorization: 'Bearer shop-secret' });
     // Stop reading: the kernel buffers fill, then the server-side socket buffers, then the queue.
     (slow.ws as unknown as { _socket: Socket })._socket.pause();
     const n = 2_000;
