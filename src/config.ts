@@ -45,8 +45,15 @@ export interface SiteConfig {
   readonly id: SiteId;
   /** Public key the snippet sends (not a secret). */
   readonly publicKey: string;
-  /** Secret for storefront subscribers (WS /v1/offers) and webhook signatures. */
+  /**
+   * The producer secret: server-side producers send `Authorization: Bearer <secret>` to collect (WS,
+   * HTTP) and get the producer limit; the replay tool's `--secret`. Empty: no producer but NATS.
+   */
   readonly secret: string;
+  /** Storefront subscribers' secret (WS /v1/offers, and the key of short-lived subscriber tokens); empty: no subscribers. */
+  readonly subscriberSecret: string;
+  /** The key webhook deliveries are signed with (HMAC-SHA256); required when the site has webhooks. */
+  readonly webhookSecret: string;
   /** Allowed `Origin` headers for browser collection; `*` allows any. */
   readonly allowedOrigins: readonly string[];
   /** IANA time zone for day windows. */
@@ -242,6 +249,8 @@ export const DEMO_SITE: SiteConfig = Object.freeze({
   id: 'demo' as SiteId,
   publicKey: 'demo-public-key',
   secret: 'demo-secret',
+  subscriberSecret: 'demo-subscriber-secret',
+  webhookSecret: 'demo-webhook-secret',
   allowedOrigins: ['*'],
   timeZone: 'UTC',
   urlRules: {
@@ -333,7 +342,7 @@ const OFFERS_KEYS = [
 ] as const;
 const PERSISTENCE_KEYS = ['snapshotInterval', 'snapshotEvents'] as const;
 const NATS_KEYS = ['replicas', 'maxAge', 'maxBytes', 'duplicateWindow', 'publishTimeout', 'maxInFlight'] as const;
-const SITE_KEYS = ['id', 'publicKey', 'secret', 'allowedOrigins', 'timeZone', 'urlRules', 'processors', 'producerRateLimitPerSecond', 'producerRateLimitBurst'] as const;
+const SITE_KEYS = ['id', 'publicKey', 'secret', 'subscriberSecret', 'webhookSecret', 'allowedOrigins', 'timeZone', 'urlRules', 'processors', 'producerRateLimitPerSecond', 'producerRateLimitBurst'] as const;
 const URL_RULE_KEYS = ['keepParams', 'groups', 'searchParam'] as const;
 
 function share(problems: Problems, v: unknown): number | undefined {
@@ -415,6 +424,12 @@ function parseSite(problems: Problems, raw: unknown, i: number): SiteConfig | un
   const procs = section(problems.scope(where), r, 'processors');
   // Listing the demo site keeps it, with its demo settings unless overridden.
   const demo = id === DEMO_SITE.id;
+  // One secret must not do everything: a leaked subscriber or webhook key gives no producer rights.
+  for (const k of ['subscriberSecret', 'webhookSecret']) {
+    if (typeof r[k] === 'string' && r[k] !== '' && (r[k] === r['secret'] || (k === 'webhookSecret' && r[k] === r['subscriberSecret']))) {
+      problems.add(`${where}.${k}`, 'must differ from the site\'s other secrets (secret, subscriberSecret, webhookSecret each do one job)');
+    }
+  }
   // Fails closed: a shop says which origins its snippet runs on (a typo must not mean "any Origin").
   if (!demo && r['allowedOrigins'] === undefined) {
     problems.add(`${where}.allowedOrigins`, 'must be explicit for a site other than demo: the origins the snippet runs on, or ["*"] to allow any on purpose');
@@ -423,6 +438,8 @@ function parseSite(problems: Problems, raw: unknown, i: number): SiteConfig | un
     id: id as SiteId,
     publicKey: str('publicKey', demo ? DEMO_SITE.publicKey : `${id}-public-key`),
     secret: str('secret', demo ? DEMO_SITE.secret : ''),
+    subscriberSecret: str('subscriberSecret', demo ? DEMO_SITE.subscriberSecret : ''),
+    webhookSecret: str('webhookSecret', demo ? DEMO_SITE.webhookSecret : ''),
     allowedOrigins: strList(problems, r, 'allowedOrigins', where, ['*']),
     timeZone,
     urlRules: Object.freeze({

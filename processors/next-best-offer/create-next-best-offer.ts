@@ -66,8 +66,8 @@ export interface NextBestOfferDeps {
 export function createNextBestOffer(site: SiteConfig, processors: readonly Processor[], deps: NextBestOfferDeps): NextBestOfferProcessor {
   const parsed = parseNextBestOfferSettings(site.id, site.processors['next-best-offer']);
   if (parsed.kind === 'invalid') throw new ClickstreamError('CM_ERR_CONFIG', `invalid configuration:\n  ${parsed.problems.join('\n  ')}`);
-  if (parsed.settings.webhooks.length > 0 && site.secret === '') {
-    throw new ClickstreamError('CM_ERR_CONFIG', `invalid configuration:\n  sites[${site.id}].secret: webhooks are signed with the site secret; set one`);
+  if (parsed.settings.webhooks.length > 0 && site.webhookSecret === '') {
+    throw new ClickstreamError('CM_ERR_CONFIG', `invalid configuration:\n  sites[${site.id}].webhookSecret: webhooks are signed with it; set one (not the site's secret)`);
   }
   const usage = processors.find((p) => p.name === 'usage');
   const nbo = new NextBestOfferProcessor({

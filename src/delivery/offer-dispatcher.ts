@@ -185,8 +185,8 @@ export class OfferDispatcher implements OfferListener {
     }
     if (o.webhooks !== undefined) {
       const urls = o.webhookUrls(site);
-      // A webhook is never sent unsigned: a site without a secret is refused at boot (createNextBestOffer).
-      const secret = urls.length > 0 ? o.site(site)?.secret : undefined;
+      // A webhook is never sent unsigned: a site without a webhookSecret is refused at boot (createNextBestOffer).
+      const secret = urls.length > 0 ? o.site(site)?.webhookSecret : undefined;
       if (secret !== undefined && secret !== '') {
         for (const url of urls) {
           o.webhooks.send(site, url, secret, t.triggerId, json);

@@ -53,7 +53,7 @@ export const MAX_SUBSCRIBER_TOKEN_MS = 15 * 60_000;
  * URL that leaks (history, logs, Referer) stops working within minutes and never holds the secret.
  */
 export function subscriberToken(site: SiteConfig, expiresAt: number): string {
-  return `st1.${expiresAt}.${createHmac('sha256', site.secret).update(`subscribe:${site.id}:${expiresAt}`).digest('base64url')}`;
+  return `st1.${expiresAt}.${createHmac('sha256', site.subscriberSecret).update(`subscribe:${site.id}:${expiresAt}`).digest('base64url')}`;
 }
 
 /** Why an upgrade was refused (closed set: a metric label). */
@@ -160,22 +160,22 @@ export class OfferSubscribers {
     const siteId = url.searchParams.get('site') ?? '';
     const site = this.#o.site(siteId);
     if (site === undefined) return { kind: 'refuse', status: 404, code: 'unknown_site', message: `no site ${JSON.stringify(siteId)}: pass ?site=<configured site id>` };
-    if (site.secret === '') return { kind: 'refuse', status: 403, code: 'no_secret', message: `site ${site.id} has no subscriber secret configured` };
+    if (site.subscriberSecret === '') return { kind: 'refuse', status: 403, code: 'no_secret', message: `site ${site.id} has no subscriberSecret configured` };
     const auth = req.headers.authorization;
     const bearer = auth !== undefined && /^Bearer\s+/i.test(auth) ? auth.replace(/^Bearer\s+/i, '').trim() : undefined;
     const query = url.searchParams.get('token') ?? undefined;
     if ((bearer === undefined || bearer === '') && (query === undefined || query === '')) {
-      return { kind: 'refuse', status: 401, code: 'unauthorized', message: 'missing token: send Authorization: Bearer <site secret>' };
+      return { kind: 'refuse', status: 401, code: 'unauthorized', message: 'missing token: send Authorization: Bearer <the site subscriberSecret>' };
     }
-    const ok = bearer !== undefined && bearer !== '' ? equal(bearer, site.secret) : this.#validQueryToken(site, query!);
+    const ok = bearer !== undefined && bearer !== '' ? equal(bearer, site.subscriberSecret) : this.#validQueryToken(site, query!);
     if (!ok) {
       this.#fail(ip);
       const message =
         bearer === undefined && this.#o.allowQueryToken !== true
-          ? '?token= is not accepted: send the site secret in the Authorization header'
+          ? '?token= is not accepted: send the subscriber secret in the Authorization header'
           : bearer === undefined
-            ? '?token= takes a short-lived subscriber token (POST /v1/offers/token on the admin port), not the site secret'
-            : `the token is not the secret of site ${site.id}`;
+            ? '?token= takes a short-lived subscriber token (POST /v1/offers/token on the admin port), not the subscriber secret'
+            : `the token is not the subscriber secret of site ${site.id}`;
       return { kind: 'refuse', status: 401, code: 'unauthorized', message };
     }
     if ((this.#bySite.get(site.id)?.size ?? 0) >= this.#o.maxSubscribersPerSite) {

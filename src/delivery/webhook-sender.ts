@@ -9,7 +9,7 @@ import { requireBound } from '../errors';
  * bounded dead-letter list (inspectable via GET /v1/offers/dead-letters) when the attempts run out or
  * the receiver refuses it for good (another 4xx).
  *
- * Signature: `X-Clickstream-Signature: sha256=<hex HMAC-SHA256(site secret, "<timestamp>.<raw body>")>`
+ * Signature: `X-Clickstream-Signature: sha256=<hex HMAC-SHA256(the site webhookSecret, "<timestamp>.<raw body>")>`
  * with `X-Clickstream-Timestamp: <epoch ms>`; the timestamp is signed too, so a receiver can refuse
  * replays older than its tolerance. Each attempt is signed afresh. `X-Clickstream-Trigger-Id` is the
  * idempotency key (at-least-once delivery).

@@ -58,6 +58,13 @@ describe('config', () => {
     expect(loadConfig({}, { sites: [{ id: 'shop', allowedOrigins: ['*'] }] }).sites.get('shop')?.allowedOrigins).toEqual(['*']);
   });
 
+  it('config - the producer, subscriber and webhook secrets are separate: one equal to another is refused', () => {
+    expect(problems({ sites: [{ id: 'shop', allowedOrigins: ['*'], secret: 'same-0123456789', subscriberSecret: 'same-0123456789' }] })).toContain('sites[0].subscriberSecret: must differ');
+    expect(problems({ sites: [{ id: 'shop', allowedOrigins: ['*'], secret: 'a-0123456789', subscriberSecret: 'b-0123456789', webhookSecret: 'b-0123456789' }] })).toContain('sites[0].webhookSecret: must differ');
+    const demo = loadConfig({}, {}).sites.get('demo')!;
+    expect(new Set([demo.secret, demo.subscriberSecret, demo.webhookSecret]).size).toBe(3);
+  });
+
   it('config - persistence: DATA_DIR from the environment, none by default for apps built in code', () => {
     expect(loadConfig({}, {}).dataDir).toBeUndefined();
     expect(loadConfig({ DATA_DIR: '/tmp/x' }, {}).dataDir).toBe('/tmp/x');

@@ -131,7 +131,7 @@ export const registerOfferRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       const q = req.query as Record<string, unknown>;
       const site = ctx.site(siteOf(q));
       if (site === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(siteOf(q))}` } });
-      if (site.secret === '') return reply.code(403).send({ error: { code: 'no_secret', message: `site ${site.id} has no secret to sign tokens with` } });
+      if (site.subscriberSecret === '') return reply.code(403).send({ error: { code: 'no_secret', message: `site ${site.id} has no subscriberSecret to sign tokens with` } });
       if (!ctx.config.offers.allowQueryToken) return reply.code(403).send({ error: { code: 'query_token_disabled', message: 'set offers.allowQueryToken to let browser subscribers use ?token=' } });
       const ttlMs = Math.min(MAX_SUBSCRIBER_TOKEN_MS, Math.max(1, Number(q['ttlSeconds'] ?? 300) || 300) * 1000);
       const expiresAt = ctx.clock.now() + ttlMs;

@@ -33,6 +33,8 @@ beforeAll(async () => {
         id: 'shop',
         allowedOrigins: ['*'],
         secret: 'shop-secret',
+        subscriberSecret: 'shop-subscriber-secret',
+        webhookSecret: 'shop-webhook-secret',
         processors: {
           'cross-sell': { recomputeEvery: 'PT1S' },
           'next-best-offer': {
@@ -99,7 +101,7 @@ describe('offer gates through the real app', () => {
     // Many visitors on one socket (a server-side producer): their offers reach the storefront
     // subscriber; a visitor's own socket takes them only with its visitor key (collect-ws.test.ts).
     const socket = await connectWs(`${t.ws}/v1/collect?site=shop`);
-    const storefront = await connectWs(`${t.ws}/v1/offers?site=shop`, { authorization: 'Bearer shop-secret' });
+    const storefront = await connectWs(`${t.ws}/v1/offers?site=shop`, { authorization: 'Bearer shop-subscriber-secret' });
     const offers: Array<Record<string, unknown>> = [];
     drainOffers(storefront, offers);
     type Recent = { offers: Array<{ visitorId: string; triggerId: string; offerId: string; holdout: boolean }> };
@@ -147,7 +149,7 @@ describe('offer gates through the real app', () => {
     expect(received.map((r) => (JSON.parse(r.body) as { triggerId: string }).triggerId).sort()).toEqual(deliveredIds);
     for (const r of received) {
       const ts = String(r.headers['x-clickstream-timestamp']);
-      expect(r.headers['x-clickstream-signature']).toBe(`sha256=${createHmac('sha256', 'shop-secret').update(`${ts}.${r.body}`).digest('hex')}`);
+      expect(r.headers['x-clickstream-signature']).toBe(`sha256=${createHmac('sha256', 'shop-webhook-secret').update(`${ts}.${r.body}`).digest('hex')}`);
     }
     expect(offers.length).toBe(3 + deliveredD.length);
     socket.ws.close();

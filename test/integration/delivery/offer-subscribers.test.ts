@@ -10,7 +10,7 @@ import { OfferDispatcher } from '../../../src/delivery/offer-dispatcher';
 import { OfferSubscribers, subscriberToken } from '../../../src/delivery/offer-subscribers';
 import type { OfferTrigger } from '../../../processors/next-best-offer/offer-trigger';
 
-const config = loadConfig({}, { sites: [{ id: 'shop', secret: 'shop-secret', allowedOrigins: ['*'] }, { id: 'other', secret: 'other-secret', allowedOrigins: ['*'] }, { id: 'nosecret', allowedOrigins: ['*'] }] });
+const config = loadConfig({}, { sites: [{ id: 'shop', secret: 'shop-producer', subscriberSecret: 'shop-secret', allowedOrigins: ['*'] }, { id: 'other', secret: 'other-producer', subscriberSecret: 'other-secret', allowedOrigins: ['*'] }, { id: 'nosecret', secret: 'has-only-a-producer-secret', allowedOrigins: ['*'] }] });
 
 type Attempt = { kind: 'open'; ws: WebSocket; messages: string[] } | { kind: 'refused'; status: number; header: string; body: { code: string; message: string } };
 
@@ -105,6 +105,10 @@ describe('WS /v1/offers subscribers', () => {
   it("auth - another site's secret does not open this site", async () => {
     const a = await attempt(`${base}?site=shop`, { authorization: 'Bearer other-secret' });
     expect(a).toMatchObject({ kind: 'refused', status: 401, body: { code: 'unauthorized' } });
+  });
+
+  it('auth - the producer secret does not open the subscriber endpoint (one secret, one job)', async () => {
+    expect(await attempt(`${base}?site=shop`, { authorization: 'Bearer shop-producer' })).toMatchObject({ kind: 'refused', status: 401, body: { code: 'unauthorized' } });
   });
 
   it('auth - the site secret is never taken from the URL (it leaks through history, logs and Referer)', async () => {

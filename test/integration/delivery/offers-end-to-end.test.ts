@@ -64,7 +64,7 @@ describe('offers end to end through the real app', () => {
     const body = await untilJson<RuleBody>(rulesUrl, (b) => (b.rules ?? []).some(isAB));
     expect(body.rules?.find(isAB)?.lift).toBeCloseTo(5 / 3, 9);
 
-    const storefront = await connectWs(`${t.ws}/v1/offers?site=demo`, { authorization: 'Bearer demo-secret' });
+    const storefront = await connectWs(`${t.ws}/v1/offers?site=demo`, { authorization: 'Bearer demo-subscriber-secret' });
     expect(await storefront.next()).toMatchObject({ type: 'subscribed', site: 'demo' });
 
     // A visitor views A until its offer arrives (the rules may still be computing on the first views);

@@ -82,7 +82,7 @@ function offerWatcher(server: SpawnedServer): { ids: string[]; close: () => void
   let ws: WebSocket | undefined;
   const open = (): void => {
     if (closed) return;
-    ws = new WebSocket(`ws://127.0.0.1:${server.port}/v1/offers?site=demo`, { headers: { authorization: 'Bearer demo-secret' } });
+    ws = new WebSocket(`ws://127.0.0.1:${server.port}/v1/offers?site=demo`, { headers: { authorization: 'Bearer demo-subscriber-secret' } });
     ws.on('message', (d) => {
       const m = JSON.parse(String(d)) as { type?: string; triggerId?: string };
       if (m.type === 'offer' && typeof m.triggerId === 'string') ids.push(m.triggerId);

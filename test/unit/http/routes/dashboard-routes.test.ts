@@ -81,6 +81,6 @@ describe('dashboard routes', () => {
     ]);
     expect(res.body).not.toContain(SECRET);
     expect(res.body).not.toContain(PUBLIC_KEY);
-    expect(res.body).not.toContain('demo-secret');
+    for (const secret of ['demo-secret', 'demo-subscriber-secret', 'demo-webhook-secret']) expect(res.body).not.toContain(secret);
   });
 });
