@@ -27,6 +27,12 @@ export interface PublicServerDeps {
   readonly routes?: readonly PublicRoute[];
 }
 
+/** The whole request (a WebSocket handshake included) must arrive within this, ms. */
+const REQUEST_TIMEOUT_MS = 30_000;
+/** Its headers within this, ms. */
+const HEADERS_TIMEOUT_MS = 10_000;
+const STATUS_LINE: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+
 export async function createPublicServer(deps: PublicServerDeps): Promise<PublicServer> {
   const { ctx } = deps;
   const app = Fastify({
@@ -34,7 +40,18 @@ export async function createPublicServer(deps: PublicServerDeps): Promise<Public
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ctx.config.ingest.maxBodyBytes,
     trustProxy: false,
+    // A client that trickles its request (or a WebSocket handshake) is cut off: no socket held forever.
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    // Requests Node's parser refuses never reach a route: answer and count them here.
+    clientErrorHandler: (err: Error & { code?: string }, socket) => {
+      const [status, reason] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'header_overflow'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'timeout'] : [400, 'bad_request'];
+      ctx.metrics.httpRefused.inc({ reason });
+      if (!socket.writable) return socket.destroy();
+      const body = JSON.stringify({ error: { code: reason, message: err.message } });
+      socket.end(`HTTP/1.1 ${status} ${STATUS_LINE[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
   });
+  app.server.headersTimeout = HEADERS_TIMEOUT_MS;
   installJsonErrors(app);
   const upgrades = new Map<string, UpgradeHandler>([['/v1/collect', deps.wsCollector.handleUpgrade]]);
   const closeHooks: Array<() => Promise<void> | void> = [];

@@ -172,6 +172,8 @@ export class WsCollector {
         this.#gateway.refuse(site.id, 'ws', 'frame_too_large', `a frame exceeded the limit of ${this.#limit.maxBytes} bytes; the socket is closed (1009)`, null, '');
         return;
       }
+      // Any other error is the protocol refusing the peer's frames (the ws library closes with 1002/1007).
+      if (err.code?.startsWith('WS_ERR_') === true) this.#metrics.wsDropped.inc({ endpoint: 'collect', reason: 'protocol_error' });
       this.#logger.debug({ err: err.message, site: site.id }, 'collect socket error');
     });
     ws.once('close', () => {

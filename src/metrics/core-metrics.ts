@@ -61,8 +61,14 @@ export function createCoreMetrics(registry: Registry, opts: { defaultMetrics?: b
     }),
     wsDropped: new Counter({
       name: 'clickstream_ws_dropped_total',
-      help: 'WebSockets the server closed on its own, by endpoint and reason (unresponsive: no pong and no message for two heartbeats).',
+      help: 'WebSockets the server closed on its own, by endpoint and reason (unresponsive: no pong and no message for two heartbeats; protocol_error: an invalid frame, e.g. bad UTF-8 (1007) or a bad opcode (1002)).',
       labelNames: ['endpoint', 'reason'] as const,
+      registers,
+    }),
+    httpRefused: new Counter({
+      name: 'clickstream_http_refused_total',
+      help: "Requests Node's HTTP parser refused before any route saw them, by reason (header_overflow: 431, timeout: the headers or request took too long, 408; bad_request: 400).",
+      labelNames: ['reason'] as const,
       registers,
     }),
     adminRefused: new Counter({
@@ -216,6 +222,8 @@ export function initLabels(m: CoreMetrics, sites: Iterable<string>): void {
   // Closed label sets not per site: present from the start, so alerts and boards see zeros, not gaps.
   for (const reason of ['unauthorized', 'insufficient_scope', 'host_not_allowed', 'throttled']) m.adminRefused.labels(reason).inc(0);
   m.wsDropped.labels('collect', 'unresponsive').inc(0);
+  m.wsDropped.labels('collect', 'protocol_error').inc(0);
+  for (const reason of ['header_overflow', 'timeout', 'bad_request']) m.httpRefused.labels(reason).inc(0);
   // The bounded structures every app has (the others appear with their first eviction).
   for (const [component, structure] of ALWAYS_BOUNDED) m.evictions.labels(component, structure).inc(0);
 }

@@ -1,3 +1,4 @@
+import { sendHtml } from '../html-headers';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { sendScript, type BrowserAssets } from '../browser-assets';
 import { DEMO_CSP, renderDemoPage, type DemoPage } from './demo-pages';
@@ -36,16 +37,7 @@ export function registerDemoRoutes(app: FastifyInstance, assets: BrowserAssets):
     const p = demoPageFor(path, query);
     return p === undefined ? { status: 404, html: 'Not found' } : renderDemoPage(p);
   };
-  const html = (reply: FastifyReply, r: { status: number; html: string }) =>
-    reply
-      .code(r.status)
-      .header('content-type', 'text/html; charset=utf-8')
-      .header('cache-control', 'no-store')
-      .header('content-security-policy', DEMO_CSP)
-      .header('x-frame-options', 'DENY')
-      .header('x-content-type-options', 'nosniff')
-      .header('referrer-policy', 'strict-origin-when-cross-origin')
-      .send(r.html);
+  const html = (reply: FastifyReply, r: { status: number; html: string }) => sendHtml(reply, r.status, DEMO_CSP, r.html);
   app.get('/demo', (req, reply) => html(reply, page('', req.query as Record<string, unknown>)));
   app.get('/demo/*', (req, reply) => html(reply, page((req.params as { '*': string })['*'], req.query as Record<string, unknown>)));
 }

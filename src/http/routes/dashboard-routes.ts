@@ -1,3 +1,4 @@
+import { sendHtml } from '../html-headers';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -49,9 +50,7 @@ export const registerDashboardRoutes: AdminRoute = (app: FastifyInstance, ctx: A
 
   const page = routeSchema('The ops/analyst dashboard (HTML): live usage, navigation, content, rules, offers and quarantine of a site');
   for (const url of ['/', '/dashboard']) {
-    app.get(url, { schema: page }, async (_req, reply) =>
-      reply.header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').header('content-security-policy', DASHBOARD_CSP).header('x-content-type-options', 'nosniff').send(html),
-    );
+    app.get(url, { schema: page }, async (_req, reply) => sendHtml(reply, 200, DASHBOARD_CSP, html));
   }
 
   app.get('/dashboard.js', { schema: routeSchema("The dashboard page's script (JavaScript)") }, async (req, reply) => {

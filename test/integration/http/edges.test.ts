@@ -1,4 +1,6 @@
+import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { adminFetch, metricValue, startTestApp } from '../../helpers/collect-client';
 import { until } from '../../helpers/until';
 
@@ -42,11 +44,35 @@ describe('edges', () => {
       expect([url, csp.includes('script-src')]).toEqual([url, true]);
       expect(csp).not.toMatch(/script-src[^;]*'unsafe-inline'/);
       expect(res.headers.get('x-content-type-options')).toBe('nosniff');
-      if (url.startsWith(t.base)) {
-        expect(csp).toContain("frame-ancestors 'none'");
-        expect(res.headers.get('x-frame-options')).toBe('DENY');
-      }
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      expect(res.headers.get('referrer-policy')).toBe('strict-origin-when-cross-origin');
+      if (url.startsWith(t.base)) expect(csp).toContain("frame-ancestors 'none'");
     }
+  });
+
+  it("protocol refusals - an invalid WebSocket frame (bad UTF-8: close 1007) and a request Node's parser refuses (431) are counted", async () => {
+    const metric = async (name: string, labels: Record<string, string>) => metricValue(await (await adminFetch(`${t.admin}/metrics`)).text(), name, labels);
+    const before = await metric('clickstream_ws_dropped_total', { endpoint: 'collect', reason: 'protocol_error' });
+    const ws = new WebSocket(`${t.ws}/v1/collect?site=demo`);
+    await new Promise((r) => ws.once('open', r));
+    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+    // A text frame whose payload is not UTF-8: written raw on the socket (the client library would refuse to).
+    const socket = (ws as unknown as { _socket: Socket })._socket;
+    const payload = Buffer.from([0xc3, 0x28]);
+    const mask = Buffer.from([1, 2, 3, 4]);
+    socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]));
+    expect(await closed).toBe(1007);
+    await until('the protocol error counted', async () => (await metric('clickstream_ws_dropped_total', { endpoint: 'collect', reason: 'protocol_error' })) === before + 1);
+
+    const huge = await new Promise<string>((resolve, reject) => {
+      const c = netConnect(Number(new URL(t.base).port), '127.0.0.1', () => c.write(`GET /demo HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`));
+      let out = '';
+      c.on('data', (d) => (out += d.toString()));
+      c.on('close', () => resolve(out));
+      c.on('error', reject);
+    });
+    expect(huge).toMatch(/^HTTP\/1.1 431/);
+    expect(await metric('clickstream_http_refused_total', { reason: 'header_overflow' })).toBe(1);
   });
 });
 
