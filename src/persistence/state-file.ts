@@ -17,7 +17,8 @@ const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
 
 export const STATE_FORMAT = 'clickstream-miner-state';
-export const STATE_VERSION = 1;
+/** 2: dedupe ids as per-site arrays, usage revenue in cents, log positions (NATS mode). */
+export const STATE_VERSION = 2;
 const CURRENT = 'state.json.gz';
 const PREVIOUS = 'state.prev.json.gz';
 
