@@ -115,14 +115,17 @@ export class CheckpointStore<T> {
 
   async #tryRead(c: Checkpoint, expectedDigest: string): Promise<StateEnvelope<T> | string> {
     let blob: Uint8Array | null;
+    const t0 = performance.now();
     try {
       blob = await this.#objects.getBlob(c.object);
     } catch (err) {
       return `missing or unreadable object (${(err as Error).message})`;
     }
     if (blob === null) return 'missing object';
+    const t1 = performance.now();
     if (sha256(blob) !== c.digest) return 'digest mismatch (corrupt object)';
     const d = await decodeState<T>(blob, expectedDigest);
+    this.#logger.debug({ fetchMs: Math.round(t1 - t0), decodeMs: Math.round(performance.now() - t1), bytes: blob.length }, 'snapshot object read');
     return d.kind === 'ok' ? d.envelope : d.reason;
   }
 

@@ -96,7 +96,9 @@ export class DurableLog {
     const jsm = await ensureEventStream(nc, this.#config);
     const js = jetstream(nc);
     this.#store = await CheckpointStore.open<LogState>(js, this.#config, this.#metrics, this.#logger, this.#afterSnapshotObject);
+    const tOpen = this.#clock.now();
     const restored = await this.#restore();
+    const tRestored = this.#clock.now();
     this.#reader = new LogReader({ config: this.#config, pipeline: this.#pipeline, metrics: this.#metrics, logger: this.#logger, now: () => this.#clock.now() });
     await this.#reader.start(js, jsm, restored);
     const reader = this.#reader;
@@ -104,9 +106,12 @@ export class DurableLog {
       for await (const st of nc.status()) if (st.type === 'reconnect') reader.reset();
     })();
     this.#pipeline.start();
+    const tReading = this.#clock.now();
     await this.#reader.caughtUp;
+    const tCaught = this.#clock.now();
     await this.#pipeline.drain();
     this.#catchingUp = false;
+    this.#logger.debug({ openMs: tOpen - t0, restoreMs: tRestored - tOpen, readerStartMs: tReading - tRestored, readBackMs: tCaught - tReading, drainMs: this.#clock.now() - tCaught }, 'start phases');
     const seconds = Math.max(0, this.#clock.now() - t0) / 1000;
     this.#metrics.catchUpDuration.set(seconds);
     this.#open(js);
