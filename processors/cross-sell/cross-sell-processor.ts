@@ -72,6 +72,12 @@ export interface CrossSellSnapshot {
   /** Visitor purchase sequences as counted (absent in older snapshots). */
   readonly sequences?: ReadonlyArray<readonly [string, TrackedVisitorSequence]>;
   readonly versions: ReadonlyArray<readonly [string, number]>;
+  /**
+   * The rule sets as last mined, and when (a restored processor serves the same rules until its next
+   * recompute, which falls where the uninterrupted one's would). Absent in partials from `merge`.
+   */
+  readonly ruleSets?: ReadonlyArray<readonly [string, { readonly version: number; readonly window: { readonly start: number; readonly end: number }; readonly baskets: RuleSet['baskets']; readonly errorBound: number; readonly rules: readonly Rule[] }]>;
+  readonly recompute?: { readonly watermark: number; readonly last: number | null; readonly lastPane: number | null; readonly dirty: boolean };
 }
 
 /** A window's leading panes merged once and kept, while none of them changes (see #window). */
@@ -361,6 +367,13 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
       history: [...this.#history.entries()].map(([k, v]) => [k, v] as const),
       sequences: [...this.#sequences.entries()].map(([k, v]) => [k, v] as const),
       versions: [...this.#ruleSets.entries()].map(([w, rs]) => [w, rs.version] as const),
+      ruleSets: [...this.#ruleSets.entries()].map(([w, rs]) => [w, { version: rs.version, window: { start: rs.window.start, end: rs.window.end }, baskets: rs.baskets, errorBound: rs.errorBound, rules: rs.mined }] as const),
+      recompute: {
+        watermark: this.#watermark,
+        last: Number.isFinite(this.#lastRecompute) ? this.#lastRecompute : null,
+        lastPane: Number.isNaN(this.#lastPane) ? null : this.#lastPane,
+        dirty: this.#dirty,
+      },
     };
   }
 
@@ -375,6 +388,17 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     for (const [w, version] of snapshot.versions) {
       const rs = this.#ruleSets.get(w);
       if (rs !== undefined) this.#ruleSets.set(w, new RuleSet({ site: this.site, version, windowName: w, window: rs.window, baskets: rs.baskets, errorBound: rs.errorBound, rules: rs.mined }));
+    }
+    for (const [w, r] of snapshot.ruleSets ?? []) {
+      if (!this.#ruleSets.has(w)) continue; // a window no longer configured
+      this.#ruleSets.set(w, new RuleSet({ site: this.site, version: r.version, windowName: w, window: { start: epochMillis(r.window.start), end: epochMillis(r.window.end) }, baskets: r.baskets, errorBound: r.errorBound, rules: r.rules }));
+    }
+    if (snapshot.recompute !== undefined) {
+      const c = snapshot.recompute;
+      this.#watermark = c.watermark;
+      this.#lastRecompute = c.last ?? Number.NEGATIVE_INFINITY;
+      this.#lastPane = c.lastPane ?? Number.NaN;
+      this.#dirty = c.dirty;
     }
   }
 

@@ -69,4 +69,38 @@ describe('offers on NATS JetStream cm.offers.<site>', () => {
     const jsm = await jetstreamManager(nc);
     expect((await jsm.streams.info(OFFERS_STREAM)).state.messages).toBe(2);
   });
+
+  it('replay - while the log is read back, a trigger JetStream already has reaches no other channel, a fresh one does, one older than the duplicate window none', async () => {
+    const sent: string[] = [];
+    let replaying = false;
+    const now = 10_000_000;
+    const registry = new Registry();
+    const d = new OfferDispatcher({
+      site: (id) => config.sites.get(id),
+      webhookUrls: () => [],
+      subscribers: { publish: (_site, message) => void sent.push((JSON.parse(message) as { triggerId: string }).triggerId) },
+      nats: nc,
+      maxNatsInFlight: 100,
+      duplicateWindowMs: 60_000,
+      replaying: () => replaying,
+      now: () => now,
+      registry,
+      logger: pino({ level: 'silent' }),
+    });
+    await d.start();
+    // Before the crash: delivered live on every channel.
+    d.onTrigger({ ...trigger('replay-1'), ts: now - 1_000 });
+    await d.flush();
+    expect(sent).toEqual(['replay-1']);
+    // After the restore, reading the log back re-derives it, plus one the crash cut off, plus an old one.
+    replaying = true;
+    d.onTrigger({ ...trigger('replay-1'), ts: now - 1_000 });
+    d.onTrigger({ ...trigger('replay-2'), ts: now - 2_000 });
+    d.onTrigger({ ...trigger('replay-old'), ts: now - 120_000 });
+    await d.flush();
+    expect(sent).toEqual(['replay-1', 'replay-2']);
+    const suppressed = (await registry.getSingleMetric('clickstream_offers_suppressed_total')!.get()).values;
+    expect(suppressed.find((v) => v.labels['reason'] === 'already_delivered')?.value).toBe(1);
+    expect(suppressed.find((v) => v.labels['reason'] === 'older_than_duplicate_window')?.value).toBe(1);
+  });
 });
