@@ -245,6 +245,9 @@ export interface Config {
 /** Events per second a site's trusted producers may send together, by default. */
 const DEFAULT_PRODUCER_RATE = 100_000;
 
+/** URL rules of a site that sets none: product pages grouped, the search parameter kept. */
+const DEFAULT_URL_RULES: UrlRules = Object.freeze({ keepParams: ['q'], groups: [{ pattern: '^/product/[^/]+', as: '/product/:id' }], searchParam: 'q' });
+
 export const DEMO_SITE: SiteConfig = Object.freeze({
   id: 'demo' as SiteId,
   publicKey: 'demo-public-key',
@@ -253,15 +256,9 @@ export const DEMO_SITE: SiteConfig = Object.freeze({
   webhookSecret: 'demo-webhook-secret',
   allowedOrigins: ['*'],
   timeZone: 'UTC',
-  urlRules: {
-    keepParams: ['q'],
-    groups: [
-      { pattern: '^/product/[^/]+', as: '/product/:id' },
-      // The demo storefront's product pages (GET /demo/product/<id>): grouped, per-product views are in content stats.
-      { pattern: '^/demo/product/[^/]+', as: '/demo/product/:id' },
-    ],
-    searchParam: 'q',
-  },
+  // The demo shop is small: each product page is its own page in navigation, and every search is the
+  // one search page (the query itself is in the event's `search` field, listed by content stats).
+  urlRules: { keepParams: [], groups: [], searchParam: 'q' },
   // Rules recomputed every 5 s of event time, so a new user sees offers fire within seconds.
   processors: { 'cross-sell': { recomputeEvery: 'PT5S' } },
   producerRateLimitPerSecond: DEFAULT_PRODUCER_RATE,
@@ -404,7 +401,7 @@ function parseSite(problems: Problems, raw: unknown, i: number): SiteConfig | un
   }
   const urlRaw = section(problems.scope(where), r, 'urlRules');
   onlyKnown(problems, urlRaw, `${where}.urlRules`, URL_RULE_KEYS);
-  const groupsRaw = urlRaw['groups'] ?? DEMO_SITE.urlRules.groups;
+  const groupsRaw = urlRaw['groups'] ?? (id === DEMO_SITE.id ? DEMO_SITE.urlRules.groups : DEFAULT_URL_RULES.groups);
   const groups: Array<{ pattern: string; as: string }> = [];
   if (!Array.isArray(groupsRaw)) problems.add(`${where}.urlRules.groups`, 'expected an array of {pattern, as}');
   else
@@ -443,7 +440,7 @@ function parseSite(problems: Problems, raw: unknown, i: number): SiteConfig | un
     allowedOrigins: strList(problems, r, 'allowedOrigins', where, ['*']),
     timeZone,
     urlRules: Object.freeze({
-      keepParams: strList(problems, urlRaw, 'keepParams', `${where}.urlRules`, DEMO_SITE.urlRules.keepParams),
+      keepParams: strList(problems, urlRaw, 'keepParams', `${where}.urlRules`, id === DEMO_SITE.id ? DEMO_SITE.urlRules.keepParams : DEFAULT_URL_RULES.keepParams),
       groups: Object.freeze(groups),
       searchParam: typeof urlRaw['searchParam'] === 'string' ? urlRaw['searchParam'] : 'q',
     }),

@@ -4,9 +4,10 @@ import { EventEnricher, UNSESSIONIZED } from '../../../src/events/event-enricher
 import type { CollectEvent } from '../../../src/events/event-types';
 import { epochMillis } from '../../../src/types';
 
-const config = loadConfig({}, { partitions: 7, ingest: { maxFutureSkew: 'PT10M', maxEventAge: 'P1D' } });
+const config = loadConfig({}, { partitions: 7, ingest: { maxFutureSkew: 'PT10M', maxEventAge: 'P1D' }, sites: [{ id: 'demo' }, { id: 'shop', allowedOrigins: ['*'] }] });
 const site = config.sites.get('demo');
-if (site === undefined) throw new Error('demo site missing');
+const shop = config.sites.get('shop');
+if (site === undefined || shop === undefined) throw new Error('sites missing');
 const enricher = new EventEnricher(config);
 const RECEIVED = epochMillis(1_700_000_000_000);
 const pv = (ts: number, url = '/'): CollectEvent => ({ id: 'e', type: 'page_view', visitorId: 'visitor-1', ts, url });
@@ -53,12 +54,26 @@ describe('EventEnricher', () => {
   });
 
   it('enricher - sets the partition to FNV-1a(visitorId) mod partitions, the page key and a placeholder session', () => {
-    const r = enricher.enrich(pv(RECEIVED, 'https://shop.example/product/42?utm_source=x&q=shoes#top'), site, enricher.batchContext(RECEIVED, RECEIVED, undefined));
+    const ctx = enricher.batchContext(RECEIVED, RECEIVED, undefined);
+    // A site without URL rules: product pages grouped, the search parameter kept.
+    const r = enricher.enrich(pv(RECEIVED, 'https://shop.example/product/42?utm_source=x&q=shoes#top'), shop, ctx);
     expect(r.kind).toBe('enriched');
     if (r.kind !== 'enriched') return;
     expect(r.event.partition).toBe(fnv('visitor-1') % 7);
     expect(r.event.page).toBe('/product/:id?q=shoes');
     expect(r.event.session).toBe(UNSESSIONIZED);
-    expect(r.event.site).toBe('demo');
+    expect(r.event.site).toBe('shop');
+  });
+
+  it('enricher - the demo shop keeps each product page apart and folds every search into one page', () => {
+    const ctx = enricher.batchContext(RECEIVED, RECEIVED, undefined);
+    const page = (url: string) => {
+      const r = enricher.enrich(pv(RECEIVED, url), site, ctx);
+      return r.kind === 'enriched' ? r.event.page : r.code;
+    };
+    expect(page('http://localhost:8080/demo/product/neon-drift?utm_source=x')).toBe('/demo/product/neon-drift');
+    expect(page('http://localhost:8080/demo/product/dune')).toBe('/demo/product/dune');
+    expect(page('http://localhost:8080/demo/search?q=dune')).toBe('/demo/search');
+    expect(page('http://localhost:8080/demo/search?q=space%20opera')).toBe('/demo/search');
   });
 });
