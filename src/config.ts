@@ -593,6 +593,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
   if (config.time.paneMs <= 0) problems.add('time.pane', 'must be positive');
   if (config.persistence.snapshotIntervalMs < 100) problems.add('persistence.snapshotInterval', 'must be at least 100 ms');
   if (config.nats.duplicateWindowMs < 1_000 || config.nats.duplicateWindowMs > config.nats.maxAgeMs) problems.add('nats.duplicateWindow', 'must be at least 1 s and at most nats.maxAge');
+  // NATS mode reads one log message (up to a whole batch) into the queue at once.
+  if (config.natsUrl !== undefined && config.ingest.queueCapacity < config.ingest.maxBatchEvents) {
+    problems.add('ingest.queueCapacity', `must hold at least one whole batch in NATS mode (ingest.maxBatchEvents = ${config.ingest.maxBatchEvents})`);
+  }
   if (config.nats.publishTimeoutMs < 100) problems.add('nats.publishTimeout', 'must be at least 100 ms');
   if (config.ingest.wsHeartbeatMs < 10) problems.add('ingest.wsHeartbeat', 'must be at least 10 ms');
   if (config.time.allowedLatenessMs > config.time.paneMs * config.time.retentionPanes) {
