@@ -52,6 +52,17 @@ describe('admin API tokens', () => {
     expect(metricValue(text, 'clickstream_admin_refused_total', { reason: 'insufficient_scope' })).toBe(1);
   });
 
+  it('auth - a subscriber token is minted only with the admin (write) token: none 401, the read token 403', async () => {
+    const t = await startTestApp({ admin: { token: WRITE, readToken: READ }, offers: { allowQueryToken: true } });
+    stops.push(t.stop);
+    const mint = (headers: Record<string, string>) => fetch(`${t.admin}/v1/offers/token?site=demo&ttlSeconds=60`, { method: 'POST', headers });
+    expect((await mint({})).status).toBe(401);
+    expect((await mint({ authorization: `Bearer ${READ}` })).status).toBe(403);
+    const ok = await mint({ authorization: `Bearer ${WRITE}` });
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { token: string }).token).toMatch(/^st1\.\d+\./);
+  });
+
   it('auth - /metrics can be opened to a scraper by config; a server without a configured token generates one', async () => {
     const t = await startTestApp({ admin: { openMetrics: true } });
     stops.push(t.stop);
