@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { WebSocket } from 'ws';
 import { createApp, type App } from '../src/app';
 import { loadConfig } from '../src/config';
@@ -123,7 +123,6 @@ async function barePublisher(nc: NatsConnection, fs: string[]): Promise<number> 
   await Promise.all(inFlight);
   const s = seconds(t0);
   await jsm.streams.delete('BENCH_BARE');
-  void partitionSubject;
   return (FRAMES * PER_FRAME) / s;
 }
 
@@ -269,7 +268,6 @@ const gateway = await gatewayOverWs(gw.port, fs);
 await gw.app.stop();
 await nc.close();
 await nats.stop();
-void nanos;
 
 const all = kosarakTimes(5);
 const rows = [await stateRound(all.slice(0, 100_000)), await stateRound(all.slice(0, 1_000_000))];

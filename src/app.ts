@@ -35,6 +35,7 @@ import type { FastifyInstance } from 'fastify';
 import { UsageProcessor } from '../processors/usage/usage-processor';
 import { EVENT_TYPES } from './types';
 import { configDigest, StateFile } from './persistence/state-file';
+import { recordSnapshotWrite } from './persistence/snapshot-outcome';
 import type { PipelineSnapshot } from './pipeline/pipeline';
 import type { DedupeSnapshot } from './ingest/event-deduplicator';
 import { DurableLog } from './log/durable-log';
@@ -173,21 +174,9 @@ export function createApp(opts: CreateAppOptions): App {
     const t0 = clock.now();
     // Synchronous: a consistent cut between slices, queue included.
     const state: EmbeddedState = { pipeline: pipeline.snapshot({ withQueue: true }), dedupe: gateway.dedupeSnapshot() };
-    snapshotting = stateFile
-      .write(digest, t0, state)
-      .then(
-        (bytes) => {
-          metrics.snapshots.inc({ outcome: 'ok' });
-          metrics.snapshotBytes.set(bytes);
-          metrics.snapshotDuration.set(Math.max(0, clock.now() - t0) / 1000);
-          metrics.snapshotLastSuccess.set(t0 / 1000);
-        },
-        (err: unknown) => {
-          metrics.snapshots.inc({ outcome: 'failed' });
-          logger.error({ err: new ClickstreamError('CM_ERR_SNAPSHOT', `cannot write the state to ${config.dataDir}: ${(err as Error).message}`, { cause: err }) }, 'state snapshot failed');
-        },
-      )
-      .finally(() => {
+    snapshotting = recordSnapshotWrite(stateFile.write(digest, t0, state), t0, metrics, clock, (err) =>
+      logger.error({ err: new ClickstreamError('CM_ERR_SNAPSHOT', `cannot write the state to ${config.dataDir}: ${(err as Error).message}`, { cause: err }) }, 'state snapshot failed'),
+    ).finally(() => {
         snapshotting = undefined;
       });
     return snapshotting;

@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -6,6 +6,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { SiteConfig } from '../config';
 import { requireBound } from '../errors';
+import { equalSecrets } from '../secrets';
 
 /**
  * `WS /v1/offers?site=S`: storefront subscribers (DESIGN.md §3, §6). Authenticated with the site's
@@ -116,14 +117,6 @@ class Subscriber {
   }
 }
 
-/** Constant-time equality over the hashes: no timing, not even of the length. */
-function equal(given: string, expected: string): boolean {
-  return timingSafeEqual(sha(given), sha(expected));
-}
-
-function sha(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
 
 export class OfferSubscribers {
   readonly #o: OfferSubscribersOptions;
@@ -167,7 +160,7 @@ export class OfferSubscribers {
     if ((bearer === undefined || bearer === '') && (query === undefined || query === '')) {
       return { kind: 'refuse', status: 401, code: 'unauthorized', message: 'missing token: send Authorization: Bearer <the site subscriberSecret>' };
     }
-    const ok = bearer !== undefined && bearer !== '' ? equal(bearer, site.subscriberSecret) : this.#validQueryToken(site, query!);
+    const ok = bearer !== undefined && bearer !== '' ? equalSecrets(bearer, site.subscriberSecret) : this.#validQueryToken(site, query!);
     if (!ok) {
       this.#fail(ip);
       const message =
@@ -190,7 +183,7 @@ export class OfferSubscribers {
     if (m === null) return false;
     const exp = Number(m[1]);
     const now = this.#now();
-    return exp > now && exp - now <= MAX_SUBSCRIBER_TOKEN_MS && equal(token, subscriberToken(site, exp));
+    return exp > now && exp - now <= MAX_SUBSCRIBER_TOKEN_MS && equalSecrets(token, subscriberToken(site, exp));
   }
 
   #now(): number {

@@ -6,7 +6,7 @@
  * events; when it is overloaded the whole frame gets a `retry` outcome and nothing of it is counted,
  * remembered for dedupe or quarantined, so the client's resend is judged afresh.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Counter } from 'prom-client';
 import type { Clock } from '../clock';
 import type { Config, SiteConfig } from '../config';
@@ -21,6 +21,7 @@ import { EVENT_TYPES, type EventType } from '../types';
 import { EventDeduplicator, type DedupeSnapshot } from './event-deduplicator';
 import { QUARANTINE_SAMPLE_CHARS, Quarantine, UNKNOWN_SITE, type IngestTransport } from './quarantine';
 import { RateLimiter, takeAll } from './rate-limiter';
+import { equalSecrets } from '../secrets';
 
 /**
  * What the gateway needs of the pipeline: take a batch of events, or say why not. The embedded
@@ -173,23 +174,17 @@ export class CollectGateway {
       ttlMs: config.ingest.dedupeTtlMs,
       onEvict: () => metrics.evictions.inc({ component: 'ingest', structure: 'dedupe' }),
     });
-    this.#limiter = new RateLimiter({
-      ratePerSecond: config.ingest.rateLimitPerSecond,
-      burst: config.ingest.rateLimitBurst,
-      maxClients: config.ingest.rateLimitMaxClients,
-      clock,
-      onEvict: () => metrics.evictions.inc({ component: 'ingest', structure: 'rate_limit_buckets' }),
-    });
     const ing = config.ingest;
-    const limiter = (ratePerSecond: number, burst: number, maxClients: number, structure: string): RateLimiter =>
-      new RateLimiter({ ratePerSecond, burst, maxClients, clock, onEvict: () => metrics.evictions.inc({ component: 'ingest', structure }) });
-    this.#ipLimiter = limiter(ing.rateLimitPerIpPerSecond, ing.rateLimitPerIpBurst, ing.rateLimitMaxClients, 'rate_limit_buckets');
-    this.#visitorLimiter = limiter(ing.rateLimitPerVisitorPerSecond, ing.rateLimitPerVisitorBurst, ing.rateLimitMaxClients, 'rate_limit_buckets');
-    this.#byteLimiter = limiter(ing.rateLimitBytesPerSecond, ing.rateLimitBytesBurst, ing.rateLimitMaxClients, 'rate_limit_buckets');
+    const limiter = (ratePerSecond: number, burst: number, maxClients = ing.rateLimitMaxClients): RateLimiter =>
+      new RateLimiter({ ratePerSecond, burst, maxClients, clock, onEvict: () => metrics.evictions.inc({ component: 'ingest', structure: 'rate_limit_buckets' }) });
+    this.#limiter = limiter(ing.rateLimitPerSecond, ing.rateLimitBurst);
+    this.#ipLimiter = limiter(ing.rateLimitPerIpPerSecond, ing.rateLimitPerIpBurst);
+    this.#visitorLimiter = limiter(ing.rateLimitPerVisitorPerSecond, ing.rateLimitPerVisitorBurst);
+    this.#byteLimiter = limiter(ing.rateLimitBytesPerSecond, ing.rateLimitBytesBurst);
     for (const site of config.sites.values()) {
       this.#producers.set(site.id, {
-        events: limiter(site.producerRateLimitPerSecond, site.producerRateLimitBurst, 1, 'rate_limit_buckets'),
-        bytes: limiter(site.producerRateLimitPerSecond * 1024, site.producerRateLimitBurst * 1024, 1, 'rate_limit_buckets'),
+        events: limiter(site.producerRateLimitPerSecond, site.producerRateLimitBurst, 1),
+        bytes: limiter(site.producerRateLimitPerSecond * 1024, site.producerRateLimitBurst * 1024, 1),
       });
     }
     this.#retryAfterMs = config.ingest.retryAfterSeconds * 1000;
@@ -452,13 +447,6 @@ interface Frame {
   readonly seq: number | null;
   readonly receivedAt: number;
   readonly provenVisitor: string | undefined;
-}
-
-/** Constant-time equality that does not leak the length either: both sides are hashed first. */
-export function equalSecrets(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
 }
 
 /** The visitor id a visitor key proves: the first 32 hex digits of its SHA-256 (as the snippet derives it). */

@@ -17,6 +17,7 @@ import { ClickstreamError } from '../errors';
 import type { Logger } from '../logger';
 import type { CoreMetrics } from '../metrics/core-metrics';
 import { configDigest } from '../persistence/state-file';
+import { recordSnapshotWrite } from '../persistence/snapshot-outcome';
 import type { Pipeline, PipelineSnapshot } from '../pipeline/pipeline';
 import { CheckpointStore } from './checkpoint-store';
 import { ensureEventStream } from './event-log';
@@ -172,21 +173,9 @@ export class DurableLog {
     this.#logger.debug({ cutMs: this.#clock.now() - t0 }, 'snapshot cut taken');
     this.#lastSnapshotAt = t0;
     this.#lastSnapshotProcessed = this.#pipeline.processedRecords;
-    this.#snapshotting = store
-      .write(STATE_UNIT, this.#digest, t0, pipeline.positions ?? [], state)
-      .then(
-        (bytes) => {
-          this.#metrics.snapshots.inc({ outcome: 'ok' });
-          this.#metrics.snapshotBytes.set(bytes);
-          this.#metrics.snapshotDuration.set(Math.max(0, this.#clock.now() - t0) / 1000);
-          this.#metrics.snapshotLastSuccess.set(t0 / 1000);
-        },
-        (err: unknown) => {
-          this.#metrics.snapshots.inc({ outcome: 'failed' });
-          this.#logger.error({ err }, 'snapshot to the Object Store failed');
-        },
-      )
-      .finally(() => {
+    this.#snapshotting = recordSnapshotWrite(store.write(STATE_UNIT, this.#digest, t0, pipeline.positions ?? [], state), t0, this.#metrics, this.#clock, (err) =>
+      this.#logger.error({ err }, 'snapshot to the Object Store failed'),
+    ).finally(() => {
         this.#snapshotting = undefined;
       });
     return this.#snapshotting;

@@ -26,13 +26,6 @@ export function partitionSubject(partition: number): string {
   return `${EVENTS_SUBJECT_PREFIX}${partition}`;
 }
 
-/** The partition a log subject names, or undefined for any other subject. */
-export function partitionOfSubject(subject: string, partitions: number): number | undefined {
-  if (!subject.startsWith(EVENTS_SUBJECT_PREFIX)) return undefined;
-  const p = Number(subject.slice(EVENTS_SUBJECT_PREFIX.length));
-  return Number.isInteger(p) && p >= 0 && p < partitions ? p : undefined;
-}
-
 /** The stream as this configuration wants it: what boot creates, and checks an existing stream against. */
 export function eventStreamConfig(config: Config): Partial<StreamConfig> & { name: string } {
   return {
@@ -93,7 +86,7 @@ export async function ensureEventStream(nc: NatsConnection, config: Config): Pro
   return jsm;
 }
 
-export function isNotFound(err: unknown): boolean {
+function isNotFound(err: unknown): boolean {
   const e = err as { code?: unknown; name?: string; message?: string };
   return e?.name === 'StreamNotFoundError' || e?.code === 10059 || /not found/i.test(e?.message ?? '');
 }

@@ -83,8 +83,7 @@ export class LogWriter implements PipelineSink {
     if (js === undefined) return UNAVAILABLE;
     // Checked before judging: a batch sent back is not judged (nor listed as late) twice.
     if (this.#inFlight >= this.#config.nats.maxInFlight) return OVERLOADED;
-    const { onTime } = this.#pipeline.judge(events);
-    const late = events.length - onTime.length;
+    const { onTime, late } = this.#pipeline.judge(events);
     if (onTime.length === 0) return { kind: 'accepted', late };
     return this.#publishAll(js, events, groupByPartition(onTime), late);
   }

@@ -64,6 +64,12 @@ export interface Judged {
   readonly late: number;
 }
 
+/** A log reader waiting for room for `n` records. */
+interface RoomWaiter {
+  readonly n: number;
+  readonly resolve: () => void;
+}
+
 interface SiteRuntime {
   readonly site: SiteConfig;
   readonly processors: readonly Processor[];
@@ -115,7 +121,7 @@ export class Pipeline {
   #scheduled = false;
   #timer: NodeJS.Timeout | undefined;
   #drainWaiters: Array<() => void> = [];
-  #roomWaiters: Array<{ readonly n: number; readonly resolve: () => void }> = [];
+  #roomWaiters: RoomWaiter[] = [];
   #errorsLogged = 0;
   /** The event being processed found late by some processor (one late entry per event). */
   #lateMarked: EnrichedEvent | undefined;
@@ -503,7 +509,7 @@ export class Pipeline {
 
   #wakeRoomWaiters(): void {
     if (this.#roomWaiters.length === 0) return;
-    const still: Array<{ readonly n: number; readonly resolve: () => void }> = [];
+    const still: RoomWaiter[] = [];
     for (const w of this.#roomWaiters) {
       if (this.#size + w.n <= this.#capacity) w.resolve();
       else still.push(w);
