@@ -19,7 +19,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FPGrowth } from 'node-fpgrowth';
-import { CrossSellProcessor } from '../processors/cross-sell/cross-sell-processor';
+import { SoloCrossSell } from '../test/helpers/solo-cross-sell';
 import { parseCrossSellSettings } from '../processors/cross-sell/cross-sell-settings';
 import { ItemsetCounter } from '../processors/cross-sell/itemset-counter';
 import type { EnrichedEvent } from '../src/events/enriched-event';
@@ -60,10 +60,10 @@ function row(name: string, s: number, frequentPairs: number, errorBound: number,
   return { name, baskets: baskets.length, seconds: Number(s.toFixed(3)), basketsPerSecond: Math.round(baskets.length / s), frequentPairs, errorBound, note };
 }
 
-function processor(over: Record<string, unknown>): CrossSellProcessor {
+function processor(over: Record<string, unknown>): SoloCrossSell {
   const parsed = parseCrossSellSettings('bench', { windows: ['P1D'], pane: 'P1D', minSupport: MIN_SUPPORT, minConfidence: 0, minLift: 0, maxRules: 100_000, sessionBaskets: false, sequential: false, categoryLevel: false, ...over });
   if (parsed.kind !== 'ok') throw new Error(parsed.problems.join('; '));
-  return new CrossSellProcessor({ site: 'bench' as SiteId, settings: parsed.settings, allowedLatenessMs: 0 });
+  return new SoloCrossSell({ site: 'bench' as SiteId, settings: parsed.settings, allowedLatenessMs: 0 });
 }
 
 const rows: Row[] = [];
@@ -82,7 +82,7 @@ let oracleItemsets = 0;
   rows.push(row('node-fpgrowth batch (all itemset sizes)', s, oraclePairs.size, 0, `${oracleItemsets} frequent itemsets`));
 }
 
-function pairsOf(p: CrossSellProcessor): Set<string> {
+function pairsOf(p: SoloCrossSell): Set<string> {
   return new Set(p.frequentItemsets({ minSupport: MIN_SUPPORT }).itemsets.filter((x) => x.items.length === 2).map((x) => [...x.items].sort().join(' ')));
 }
 

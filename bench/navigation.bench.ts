@@ -14,7 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { ContentProcessor } from '../processors/content/content-processor';
-import { NavigationProcessor } from '../processors/navigation/navigation-processor';
+import { NavigationProcessor, NavigationView } from '../processors/navigation/navigation-processor';
 import type { Processor } from '../processors/processor';
 import { ManualClock } from '../src/clock';
 import { loadConfig, type SiteConfig } from '../src/config';
@@ -24,6 +24,7 @@ import { createLogger } from '../src/logger';
 import { createCoreMetrics } from '../src/metrics/core-metrics';
 import { Pipeline } from '../src/pipeline/pipeline';
 import { kosarakEvents, readKosarakSessions } from '../src/replay/dataset-readers';
+import { defaultViews } from '../processors/site-processors';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dataDir = process.env['CM_DATA_DIR'] ?? resolve(here, '..', '..', 'shared', 'data');
@@ -82,6 +83,7 @@ function run(processors: (site: SiteConfig, time: ReturnType<typeof loadConfig>[
     clock,
     metrics: createCoreMetrics(new Registry(), { defaultMetrics: false }),
     logger: createLogger('silent'),
+    viewsFor: defaultViews,
     processorsFor: (s) => processors(s, config.time),
   });
   const enricher = new EventEnricher(config);
@@ -112,7 +114,7 @@ const onEvict = () => undefined;
 const full = run((site, time) => [new NavigationProcessor({ site, time, context: { site: site.id, onEvict } }), new ContentProcessor({ site, time, context: { site: site.id, onEvict } })]);
 row('pipeline + navigation + content', full.seconds);
 {
-  const nav = full.pipeline.processor('data', 'navigation') as NavigationProcessor;
+  const nav = full.pipeline.processor('data', 'navigation') as NavigationView;
   const t0 = performance.now();
   const w = nav.windows(DAY, 1)[0]!;
   const s = (performance.now() - t0) / 1000;

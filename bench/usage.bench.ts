@@ -25,6 +25,7 @@ import { createLogger } from '../src/logger';
 import { createCoreMetrics } from '../src/metrics/core-metrics';
 import { Pipeline } from '../src/pipeline/pipeline';
 import { kosarakEvents, readKosarakSessions } from '../src/replay/dataset-readers';
+import { defaultViews } from '../processors/site-processors';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dataDir = process.env['CM_DATA_DIR'] ?? resolve(here, '..', '..', 'shared', 'data');
@@ -69,6 +70,7 @@ function pipelineFor(processors: (site: SiteConfig, time: ReturnType<typeof load
     clock,
     metrics: createCoreMetrics(new Registry(), { defaultMetrics: false }),
     logger: createLogger('silent'),
+    viewsFor: defaultViews,
     processorsFor: (s) => processors(s, config.time),
   });
   return { config, clock, pipeline };

@@ -1,6 +1,7 @@
 /**
  * The processors of one site, built once per configured site by the app (src/app.ts) and handed to
- * the pipeline. Each processor's owner adds its construction line here, in dependency order (a
+ * the pipeline: a processor set per partition (each partition's state is its own) and the site's
+ * views over them. Each processor's owner adds its construction line here, in dependency order (a
  * processor that reads another one's output is built after it and gets it passed in).
  */
 import type { Registry } from 'prom-client';
@@ -9,13 +10,15 @@ import type { Config, SiteConfig } from '../src/config';
 import type { VisitorSocketRegistry } from '../src/delivery/visitor-socket-registry';
 import type { Logger } from '../src/logger';
 import type { CoreMetrics } from '../src/metrics/core-metrics';
-import type { Processor } from './processor';
-import { NavigationProcessor } from './navigation/navigation-processor';
-import { ContentProcessor } from './content/content-processor';
-import { UsageProcessor } from './usage/usage-processor';
-import { CrossSellProcessor, type RulePublisher } from './cross-sell/cross-sell-processor';
-import { createNextBestOffer } from './next-best-offer/create-next-best-offer';
-import type { NextBestOfferProcessor } from './next-best-offer/next-best-offer-processor';
+import { partitionShare } from '../src/pipeline/visitor-partitioner';
+import type { PartitionSets, Processor, SiteView } from './processor';
+import { NavigationProcessor, NavigationView } from './navigation/navigation-processor';
+import { ContentProcessor, ContentView } from './content/content-processor';
+import { UsageProcessor, UsageView } from './usage/usage-processor';
+import { parseUsageSettings } from './usage/usage-settings';
+import { CrossSellProcessor, CrossSellRules, crossSellSettingsOf, type RulePublisher } from './cross-sell/cross-sell-processor';
+import { SiteOffers } from './next-best-offer/create-next-best-offer';
+import type { NextBestOfferView } from './next-best-offer/next-best-offer-processor';
 
 export interface SiteProcessorDeps {
   readonly config: Config;
@@ -28,23 +31,61 @@ export interface SiteProcessorDeps {
   readonly visitorSockets: VisitorSocketRegistry;
   /** Counts evictions from bounded state (closed label sets: processor and structure names). */
   readonly onEvict: (processor: string, structure: string, n: number) => void;
-  /** Offer delivery (src/delivery/offer-delivery.ts): attached to each site's next-best-offer processor. */
-  readonly offers?: { attach(nbo: NextBestOfferProcessor): void };
+  /** Offer delivery (src/delivery/offer-delivery.ts): attached to each site's next-best-offer view. */
+  readonly offers?: { attach(view: NextBestOfferView): void };
   /** Publishes rule-set changes on `cm.rules.<site>` (the app wires NATS when configured). */
   readonly rulesPublisher?: RulePublisher;
 }
 
-export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps): Processor[] {
-  const processors: Processor[] = [];
-  // Owners append their construction lines below, in dependency order.
+/** A site's processors: what the pipeline's `processorsFor` and `viewsFor` call. */
+export interface SiteProcessors {
+  forPartition(partition: number): Processor[];
+  views(parts: PartitionSets): SiteView[];
+}
+
+export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps): SiteProcessors {
+  const { config } = deps;
+  const n = config.partitions;
   const processorContext = { site: site.id, onEvict: deps.onEvict };
-  processors.push(new NavigationProcessor({ site, time: deps.config.time, context: processorContext, metrics: deps.metrics }));
-  processors.push(new ContentProcessor({ site, time: deps.config.time, context: processorContext, metrics: deps.metrics }));
-  // Usage first among the readers of profiles: next-best-offer gets `usage` (its `visitor(id)`).
-  const usage = new UsageProcessor({ site, time: deps.config.time, onEvict: deps.onEvict, metrics: deps.metrics });
-  processors.push(usage);
-  processors.push(CrossSellProcessor.forSite(site, { config: deps.config, registry: deps.registry, onEvict: deps.onEvict, ...(deps.rulesPublisher !== undefined ? { publisher: deps.rulesPublisher } : {}) }));
-  // next-best-offer reads usage's profiles (built above) and cross-sell's rules (looked up on first use).
-  processors.push(createNextBestOffer(site, processors, { clock: deps.clock, registry: deps.registry, onEvict: deps.onEvict, ...(deps.offers !== undefined ? { offers: deps.offers } : {}) }));
-  return processors;
+  // Parsed once per site (a bad config fails the boot before any partition is built).
+  const usage = parseUsageSettings(site.processors['usage'], site.id);
+  const usageSettings = { ...usage, maxProfiles: partitionShare(usage.maxProfiles, n), maxOpenForms: partitionShare(usage.maxOpenForms, n), maxPendingSessions: partitionShare(usage.maxPendingSessions, n) };
+  const crossSell = crossSellSettingsOf(site);
+  const offers = new SiteOffers(site, { clock: deps.clock, registry: deps.registry, onEvict: deps.onEvict, ...(deps.offers !== undefined ? { offers: deps.offers } : {}) });
+  return {
+    forPartition(): Processor[] {
+      const processors: Processor[] = [];
+      // Owners append their construction lines below, in dependency order.
+      processors.push(new NavigationProcessor({ site, time: config.time, context: processorContext, metrics: deps.metrics }));
+      processors.push(new ContentProcessor({ site, time: config.time, context: processorContext, metrics: deps.metrics }));
+      // Usage first among the readers of profiles: next-best-offer gets `usage` (its `visitor(id)`).
+      processors.push(new UsageProcessor({ site, time: config.time, settings: usageSettings, onEvict: deps.onEvict, metrics: deps.metrics }));
+      processors.push(CrossSellProcessor.forSite(site, { config, registry: deps.registry, onEvict: deps.onEvict }));
+      processors.push(offers.processor(processors, n));
+      return processors;
+    },
+    views(parts: PartitionSets): SiteView[] {
+      const rules = new CrossSellRules({
+        site: site.id,
+        settings: crossSell,
+        parts: () => parts.of<CrossSellProcessor>('cross-sell'),
+        registry: deps.registry,
+        onEvict: deps.onEvict,
+        ...(deps.rulesPublisher !== undefined ? { publisher: deps.rulesPublisher } : {}),
+      });
+      offers.followRules(rules);
+      return [new NavigationView(parts), new ContentView(parts), new UsageView(parts), rules, offers.view];
+    },
+  };
+}
+
+/**
+ * Views for a pipeline whose processors are built by hand (tests, benchmarks): navigation, content,
+ * usage, and the cross-sell rules when the partitions count baskets (their settings, no publisher).
+ */
+export function defaultViews(site: SiteConfig, parts: PartitionSets): SiteView[] {
+  const views: SiteView[] = [new NavigationView(parts), new ContentView(parts), new UsageView(parts)];
+  const cs = parts.of<CrossSellProcessor>('cross-sell')[0];
+  if (cs !== undefined) views.push(new CrossSellRules({ site: site.id, settings: cs.settings, parts: () => parts.of<CrossSellProcessor>('cross-sell') }));
+  return views;
 }

@@ -3,7 +3,7 @@ import type { Clock } from './clock';
 import type { Config, SiteConfig } from './config';
 import type { Logger } from './logger';
 import type { CoreMetrics } from './metrics/core-metrics';
-import type { Processor } from '../processors/processor';
+import type { SiteView } from '../processors/processor';
 import type { EpochMillis } from './types';
 import type { OfferDelivery } from './delivery/offer-delivery';
 import type { LateEntry } from './pipeline/late-log';
@@ -20,8 +20,8 @@ export interface AppContext {
   readonly metrics: CoreMetrics;
   /** The configured site, or undefined for an unknown id. */
   site(id: string): SiteConfig | undefined;
-  /** A site's processor instance by name ('usage', 'navigation', 'content', 'cross-sell', 'next-best-offer'). */
-  processor(site: string, name: string): Processor | undefined;
+  /** A site's view of a processor by name ('usage', 'navigation', 'content', 'cross-sell', 'next-best-offer'): all its partitions. */
+  processor(site: string, name: string): SiteView | undefined;
   /** A site's event-time watermark (the minimum over its partitions; −Infinity before any). */
   watermark(site: string): EpochMillis;
   /** A site's late side output (acknowledged events left out of the statistics), newest first. */

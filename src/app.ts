@@ -14,10 +14,10 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
-import { createSiteProcessors } from '../processors/site-processors';
+import { createSiteProcessors, type SiteProcessors } from '../processors/site-processors';
 import type { AppContext } from './app-context';
 import { SystemClock, type Clock } from './clock';
-import type { Config } from './config';
+import type { Config, SiteConfig } from './config';
 import { ClickstreamError } from './errors';
 import { VisitorSocketRegistry } from './delivery/visitor-socket-registry';
 import { OfferDelivery } from './delivery/offer-delivery';
@@ -32,7 +32,7 @@ import { createLogger, type Logger } from './logger';
 import { createCoreMetrics, initLabels } from './metrics/core-metrics';
 import { Pipeline } from './pipeline/pipeline';
 import type { FastifyInstance } from 'fastify';
-import { UsageProcessor } from '../processors/usage/usage-processor';
+import { UsageView } from '../processors/usage/usage-processor';
 import { EVENT_TYPES } from './types';
 import { configDigest, StateFile } from './persistence/state-file';
 import { recordSnapshotWrite } from './persistence/snapshot-outcome';
@@ -117,6 +117,15 @@ export function createApp(opts: CreateAppOptions): App {
   const rulesPublisher = { publish: (subject: string, data: Uint8Array): void => nc?.publish(subject, data) };
   // TRICKY: `durableLog` is declared below; `replaying` is only called once events flow.
   const offers = new OfferDelivery({ config, clock, registry, logger: logger.child({ component: 'offers' }), visitorSockets, onEvict, replaying: (): boolean => durableLog?.catchingUp ?? false });
+  const bySite = new Map<string, SiteProcessors>();
+  const siteProcessors = (site: SiteConfig): SiteProcessors => {
+    let sp = bySite.get(site.id);
+    if (sp === undefined) {
+      sp = createSiteProcessors(site, { config, clock, registry, metrics, logger: logger.child({ site: site.id }), visitorSockets, onEvict, offers, rulesPublisher });
+      bySite.set(site.id, sp);
+    }
+    return sp;
+  };
   const pipeline = new Pipeline({
     config,
     clock,
@@ -124,8 +133,8 @@ export function createApp(opts: CreateAppOptions): App {
     logger,
     fromLog: config.natsUrl !== undefined,
     ...(opts.sliceEvents === undefined ? {} : { sliceEvents: opts.sliceEvents }),
-    processorsFor: (site) =>
-      createSiteProcessors(site, { config, clock, registry, metrics, logger: logger.child({ site: site.id }), visitorSockets, onEvict, offers, rulesPublisher }),
+    processorsFor: (site, partition) => siteProcessors(site).forPartition(partition),
+    viewsFor: (site, parts) => siteProcessors(site).views(parts),
   });
   const quarantine: Quarantine = new Quarantine({
     capacityPerSite: config.ingest.quarantineCapacity,
@@ -144,7 +153,7 @@ export function createApp(opts: CreateAppOptions): App {
     pipeline: durableLog?.writer ?? pipeline,
     quarantine,
     // NATS mode: an id the log already holds is a duplicate too (after a restart that is all the gateway knows).
-    ...(durableLog === undefined ? {} : { seen: (site: string, id: string) => pipeline.seenInLog(site, id) }),
+    ...(durableLog === undefined ? {} : { seen: (site: string, id: string, partition: number) => pipeline.seenInLog(site, id, partition) }),
   });
   const natsIngest = config.natsUrl === undefined ? undefined : new NatsIngest({ config, gateway, quarantine, logger });
 
@@ -206,7 +215,7 @@ export function createApp(opts: CreateAppOptions): App {
         }
         const seconds = Math.max(0, clock.now() - t0) / 1000;
         metrics.restoreDuration.set(seconds);
-        logger.info({ file: r.file, bytes: r.bytes, takenAt: new Date(r.envelope.takenAt).toISOString(), queued: r.envelope.state.pipeline.queued?.length ?? 0, seconds }, 'state restored');
+        logger.info({ file: r.file, bytes: r.bytes, takenAt: new Date(r.envelope.takenAt).toISOString(), queued: r.envelope.state.pipeline.partitions.reduce((n, u) => n + (u.queued?.length ?? 0), 0), seconds }, 'state restored');
         return;
       }
       default: {
@@ -347,7 +356,7 @@ export function createApp(opts: CreateAppOptions): App {
     const days = Math.ceil((config.time.paneMs * config.time.retentionPanes) / dayMs) + 1;
     for (const site of config.sites.keys()) {
       const usage = pipeline.processor(site, 'usage');
-      if (!(usage instanceof UsageProcessor)) continue;
+      if (!(usage instanceof UsageView)) continue;
       const sum: Record<string, number> = { page_view: 0, click: 0, form: 0 };
       for (const w of usage.windows(dayMs, days)) for (const t of EVENT_TYPES) sum[t] = (sum[t] ?? 0) + w.events[t];
       out[site] = sum;

@@ -6,7 +6,7 @@ import { UrlNormaliser } from '../../src/events/url-normaliser';
 import type { CoreMetrics } from '../../src/metrics/core-metrics';
 import { PaneStore } from '../../src/pipeline/pane-store';
 import type { EpochMillis } from '../../src/types';
-import { LATE, OK, REVISION, type EventOutcome, type Processor, type ProcessorContext } from '../processor';
+import { LATE, OK, REVISION, type EventOutcome, type PartitionSets, type Processor, type ProcessorContext, type SiteView, lowestWatermark } from '../processor';
 import { SpaceSaving, type SpaceSavingJSON } from '../sketches/space-saving';
 import { parseContentSettings, type ContentSettings } from './content-settings';
 
@@ -250,19 +250,29 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
    * `limit`, older than the window starting at `before` when given. Lists are complete and sorted.
    */
   windows(sizeMs: number, limit: number, opts: { watermark?: number; before?: number } = {}): ContentWindow[] {
-    const wm = opts.watermark ?? this.#watermark;
-    const views = this.#store.windows(sizeMs, wm, limit, opts.before === undefined ? {} : { before: opts.before });
+    return ContentProcessor.windowsOf([this], sizeMs, limit, opts);
+  }
+
+  /** `windows` over the processors of several partitions (same settings): each window merges all their panes. */
+  static windowsOf(parts: readonly ContentProcessor[], sizeMs: number, limit: number, opts: { watermark?: number; before?: number } = {}): ContentWindow[] {
+    const first = parts[0];
+    if (first === undefined) return [];
+    const wm = opts.watermark ?? lowestWatermark(parts.map((p) => p.#watermark));
+    const stores = parts.map((p) => p.#store);
+    let maxTs = Number.NEGATIVE_INFINITY;
+    for (const p of parts) if (p.#maxTs > maxTs) maxTs = p.#maxTs;
+    const views = PaneStore.windowsAcross(stores, sizeMs, wm, limit, opts.before === undefined ? {} : { before: opts.before });
     const history = new Map<number, ContentPane | undefined>();
     const at = (start: number): ContentPane | undefined => {
-      if (!history.has(start)) history.set(start, this.#store.range(start, start + sizeMs));
+      if (!history.has(start)) history.set(start, PaneStore.rangeAcross(stores, start, start + sizeMs));
       return history.get(start);
     };
     return views.map((w) => {
       const earlier: Array<ContentPane | undefined> = [];
-      for (let k = this.settings.trendingHistory; k >= 1; k--) earlier.push(at(w.start - k * sizeMs));
+      for (let k = first.settings.trendingHistory; k >= 1; k--) earlier.push(at(w.start - k * sizeMs));
       // Share of an open window that has elapsed (by the newest event time counted), at least 5 %.
-      const elapsed = w.closed ? 1 : Math.min(1, Math.max(0.05, (Math.min(Math.max(this.#maxTs, wm), w.end) - w.start) / sizeMs));
-      return this.#render(w.start, w.end, w.closed, w.value, earlier, elapsed);
+      const elapsed = w.closed ? 1 : Math.min(1, Math.max(0.05, (Math.min(Math.max(maxTs, wm), w.end) - w.start) / sizeMs));
+      return first.#render(w.start, w.end, w.closed, w.value, earlier, elapsed);
     });
   }
 
@@ -363,4 +373,18 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
 function normaliseQuery(q: string): string {
   const t = q.trim().toLowerCase().replace(/\s+/g, ' ');
   return t.length > MAX_QUERY_CHARS ? t.slice(0, MAX_QUERY_CHARS) : t;
+}
+
+/** A site's content statistics over all its partitions (`Pipeline.processor(site, 'content')`). */
+export class ContentView implements SiteView {
+  readonly name = 'content';
+  readonly #parts: PartitionSets;
+
+  constructor(parts: PartitionSets) {
+    this.#parts = parts;
+  }
+
+  windows(sizeMs: number, limit: number, opts: { watermark?: number; before?: number } = {}): ContentWindow[] {
+    return ContentProcessor.windowsOf(this.#parts.of<ContentProcessor>('content'), sizeMs, limit, opts);
+  }
 }

@@ -3,8 +3,9 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { EnrichedEvent, SessionSignal, SessionSummary } from '../../src/events/enriched-event';
 import { ClickstreamError } from '../../src/errors';
 import { PaneStore } from '../../src/pipeline/pane-store';
+import { partitionShare } from '../../src/pipeline/visitor-partitioner';
 import { epochMillis, type EpochMillis, type SiteId } from '../../src/types';
-import { LATE, OK, REVISION, type EventOutcome, type Processor } from '../processor';
+import { LATE, OK, REVISION, type EventOutcome, type Processor, type SiteView } from '../processor';
 import type { Config, SiteConfig } from '../../src/config';
 import { parseCrossSellSettings, type CrossSellSettings } from './cross-sell-settings';
 import { ItemsetCounter, type CountErrorBound, type ItemsetCounterOptions, type ItemsetCounterSnapshot } from './itemset-counter';
@@ -25,7 +26,6 @@ export interface CrossSellOptions {
   readonly onEvict?: (processor: string, structure: string, n: number) => void;
   /** Registry for the cross-sell metrics; none = no metrics. */
   readonly registry?: Registry;
-  readonly publisher?: RulePublisher;
 }
 
 /** A sequence as counted (prefixed items and the ordered pairs `[<x, >y]`), so it can be retracted exactly. */
@@ -64,20 +64,26 @@ interface HistoryEntry {
   c: string[];
 }
 
+/** One partition's counts and the visitor state behind them. */
 export interface CrossSellSnapshot {
-  readonly v: 1;
+  readonly v: 2;
   readonly streams: ReadonlyArray<{ readonly id: string; readonly panes: ReadonlyArray<readonly [number, ItemsetCounterSnapshot]> }>;
   readonly sessions: ReadonlyArray<readonly [string, TrackedBasket]>;
   readonly history: ReadonlyArray<readonly [string, readonly HistoryEntry[]]>;
-  /** Visitor purchase sequences as counted (absent in older snapshots). */
+  /** Visitor purchase sequences as counted. */
   readonly sequences?: ReadonlyArray<readonly [string, TrackedVisitorSequence]>;
-  readonly versions: ReadonlyArray<readonly [string, number]>;
-  /**
-   * The rule sets as last mined, and when (a restored processor serves the same rules until its next
-   * recompute, which falls where the uninterrupted one's would). Absent in partials from `merge`.
-   */
-  readonly ruleSets?: ReadonlyArray<readonly [string, { readonly version: number; readonly window: { readonly start: number; readonly end: number }; readonly baskets: RuleSet['baskets']; readonly errorBound: number; readonly rules: readonly Rule[] }]>;
-  readonly recompute?: { readonly watermark: number; readonly last: number | null; readonly lastPane: number | null; readonly dirty: boolean };
+  /** Counts changed since the site's rules last looked. */
+  readonly dirty?: boolean;
+}
+
+/**
+ * A site's mined rules (`CrossSellRules`): the rule sets as last mined, and when (a restored process
+ * serves the same rules until its next recompute, which falls where the uninterrupted one's would).
+ */
+export interface CrossSellRulesSnapshot {
+  readonly v: 1;
+  readonly ruleSets: ReadonlyArray<readonly [string, { readonly version: number; readonly window: { readonly start: number; readonly end: number }; readonly baskets: RuleSet['baskets']; readonly errorBound: number; readonly rules: readonly Rule[] }]>;
+  readonly recompute: { readonly watermark: number; readonly last: number | null; readonly lastPane: number | null; readonly dirty: boolean };
 }
 
 /** A window's leading panes merged once and kept, while none of them changes (see #window). */
@@ -92,15 +98,37 @@ interface WindowPrefix {
   readonly seen: ReadonlyMap<ItemsetCounter, number>;
 }
 
-interface Stream {
+interface StreamSpec {
   readonly id: string;
   readonly source: BasketSource;
   readonly level: RuleLevel;
   readonly kind: RuleKind;
+}
+
+interface Stream extends StreamSpec {
   readonly store: PaneStore<ItemsetCounter>;
 }
 
+const spec = (source: BasketSource, level: RuleLevel, kind: RuleKind): StreamSpec => Object.freeze({ id: streamId(source, level, kind), source, level, kind });
+
+/** The basket streams every partition counts, in this order (`panes(i)`). */
+const STREAMS: readonly StreamSpec[] = Object.freeze([
+  spec('purchase', 'product', 'association'),
+  spec('purchase', 'category', 'association'),
+  spec('session', 'product', 'association'),
+  spec('session', 'category', 'association'),
+  spec('purchase', 'product', 'sequential'),
+  spec('purchase', 'category', 'sequential'),
+  spec('session', 'product', 'sequential'),
+  spec('session', 'category', 'sequential'),
+]);
+
 const NAME = 'cross-sell';
+const SNAPSHOT_VERSION = 2;
+
+function checkVersion(v: number): void {
+  if (v !== SNAPSHOT_VERSION) throw new ClickstreamError('CM_ERR_SNAPSHOT', `cross-sell snapshot version ${String(v)} is not ${SNAPSHOT_VERSION}`);
+}
 const EMPTY: readonly string[] = Object.freeze([]);
 
 /**
@@ -134,19 +162,9 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
   readonly #history: LRUCache<string, HistoryEntry[]>;
   readonly #counterOptions: ItemsetCounterOptions;
   readonly #onEvict: (structure: string, n: number) => void;
-  readonly #publisher: RulePublisher | undefined;
-  readonly #listeners = new Set<(rs: RuleSet) => void>();
-  readonly #ruleSets = new Map<string, RuleSet>();
   readonly #metrics: CrossSellMetrics | undefined;
-  /**
-   * Per stream, window and side (current, previous): its unchanged leading panes merged once.
-   * Bounded by the configuration: 6 streams × windows × 2 entries, each one counter within capacity.
-   */
-  readonly #prefixes = new Map<string, WindowPrefix>();
+  /** Counts changed since the site's rules last looked (`takeDirty`). */
   #dirty = false;
-  #lastRecompute = Number.NEGATIVE_INFINITY;
-  #lastPane = Number.NaN;
-  #watermark = 0;
 
   constructor(o: CrossSellOptions) {
     this.site = o.site;
@@ -154,7 +172,6 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     const s = o.settings;
     const onEvict = o.onEvict;
     this.#onEvict = (structure, n) => onEvict?.(NAME, structure, n);
-    this.#publisher = o.publisher;
     this.#counterOptions = {
       itemCapacity: s.itemCapacity,
       pairCapacity: s.pairCapacity,
@@ -167,11 +184,8 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     const retainMs = 2 * longest + o.allowedLatenessMs;
     // Retention follows the watermark (expire); the cap (twice that span) only binds when partitions drift far apart.
     const maxPanes = 2 * (Math.ceil(retainMs / s.paneMs) + 1);
-    const stream = (source: BasketSource, level: RuleLevel, kind: RuleKind): Stream => ({
-      id: streamId(source, level, kind),
-      source,
-      level,
-      kind,
+    const stream = (sp: StreamSpec): Stream => ({
+      ...sp,
       store: new PaneStore<ItemsetCounter>({
         paneMs: s.paneMs,
         maxPanes,
@@ -181,15 +195,8 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
         onEvict: (n) => this.#onEvict('panes', n),
       }),
     });
-    this.#purchaseProduct = stream('purchase', 'product', 'association');
-    this.#purchaseCategory = stream('purchase', 'category', 'association');
-    this.#sessionProduct = stream('session', 'product', 'association');
-    this.#sessionCategory = stream('session', 'category', 'association');
-    this.#seqProduct = stream('purchase', 'product', 'sequential');
-    this.#seqCategory = stream('purchase', 'category', 'sequential');
-    this.#viewSeqProduct = stream('session', 'product', 'sequential');
-    this.#viewSeqCategory = stream('session', 'category', 'sequential');
-    this.#streams = [this.#purchaseProduct, this.#purchaseCategory, this.#sessionProduct, this.#sessionCategory, this.#seqProduct, this.#seqCategory, this.#viewSeqProduct, this.#viewSeqCategory];
+    this.#streams = STREAMS.map(stream);
+    [this.#purchaseProduct, this.#purchaseCategory, this.#sessionProduct, this.#sessionCategory, this.#seqProduct, this.#seqCategory, this.#viewSeqProduct, this.#viewSeqCategory] = this.#streams as [Stream, Stream, Stream, Stream, Stream, Stream, Stream, Stream];
     this.#sequences = new LRUCache<string, TrackedVisitorSequence>({
       max: s.maxVisitors,
       dispose: (_v, _k, reason) => {
@@ -209,26 +216,22 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
       },
     });
     this.#metrics = o.registry === undefined ? undefined : crossSellMetrics(o.registry);
-    for (const w of s.windows) this.#ruleSets.set(w, RuleSet.empty(this.site, w, { start: epochMillis(0), end: epochMillis(0) }));
   }
 
   /**
-   * The processor for a configured site: settings from `site.processors['cross-sell']` (every problem
-   * reported at once as CM_ERR_CONFIG), lateness from the config's time section.
+   * A partition's processor for a configured site: settings from `site.processors['cross-sell']`,
+   * lateness from the config's time section; the visitor bounds are the site's, shared evenly by
+   * `config.partitions` (visitors hash evenly).
    */
-  static forSite(
-    site: SiteConfig,
-    deps: { readonly config: Config; readonly registry?: Registry; readonly onEvict?: CrossSellOptions['onEvict']; readonly publisher?: RulePublisher },
-  ): CrossSellProcessor {
-    const parsed = parseCrossSellSettings(site.id, site.processors[NAME]);
-    if (parsed.kind === 'invalid') throw new ClickstreamError('CM_ERR_CONFIG', `invalid cross-sell settings:\n  ${parsed.problems.join('\n  ')}`);
+  static forSite(site: SiteConfig, deps: { readonly config: Config; readonly registry?: Registry; readonly onEvict?: CrossSellOptions['onEvict'] }): CrossSellProcessor {
+    const settings = crossSellSettingsOf(site);
+    const share = (bound: number): number => partitionShare(bound, deps.config.partitions);
     return new CrossSellProcessor({
       site: site.id,
-      settings: parsed.settings,
+      settings: { ...settings, maxVisitors: share(settings.maxVisitors), maxTrackedSessions: share(settings.maxTrackedSessions) },
       allowedLatenessMs: deps.config.time.allowedLatenessMs,
       ...(deps.onEvict !== undefined ? { onEvict: deps.onEvict } : {}),
       ...(deps.registry !== undefined ? { registry: deps.registry } : {}),
-      ...(deps.publisher !== undefined ? { publisher: deps.publisher } : {}),
     });
   }
 
@@ -277,134 +280,46 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     }
   }
 
-  onWatermark(watermark: EpochMillis, retention: EpochMillis = watermark): void {
-    this.#watermark = Math.max(this.#watermark, watermark);
+  onWatermark(_watermark: EpochMillis, retention: EpochMillis = _watermark): void {
     for (const st of this.#streams) st.store.expire(retention);
-    if (watermark - this.#lastRecompute < this.settings.recomputeEveryMs) return;
-    // Without new baskets the rules still change when the window slides past a pane boundary.
-    if (!this.#dirty && Math.floor(watermark / this.settings.paneMs) === this.#lastPane) return;
-    this.refresh(watermark);
   }
 
-  /** Recomputes every window's rules at `watermark` now (the watermark path throttles this). */
-  refresh(watermark: number): void {
-    const s = this.settings;
-    this.#lastRecompute = watermark;
-    this.#lastPane = Math.floor(watermark / s.paneMs);
+  /** The retained panes of stream `i` (STREAMS order), oldest first: read only, for the site's rules. */
+  panes(i: number): ReadonlyArray<readonly [number, ItemsetCounter]> {
+    return this.#streams[i]!.store.entries();
+  }
+
+  /** True when counts changed since the last call (the site's rules then recompute). */
+  takeDirty(): boolean {
+    const d = this.#dirty;
     this.#dirty = false;
-    // Windows end with the open pane, so live baskets count before the watermark passes them.
-    const end = (this.#lastPane + 1) * s.paneMs;
-    // Windows over the same panes (PT1H and P1D while under an hour is retained) merge them once per recompute.
-    const merged = new Map<string, ItemsetCounter>();
-    s.windows.forEach((name, i) => {
-      const size = s.windowsMs[i]!;
-      const start = end - size;
-      const rules: Rule[] = [];
-      const baskets = { purchase: 0, session: 0, sequential: 0, viewSequential: 0 };
-      let errorBound = 0;
-      for (const st of this.#streams) {
-        const cur = this.#window(st, start, end, merged, `${st.id}|${i}|cur`);
-        if (cur === undefined) continue;
-        const bound = cur.errorBound();
-        errorBound = Math.max(errorBound, bound.items, bound.pairs, bound.triples);
-        if (st.level === 'product') {
-          if (st.kind === 'sequential') baskets[st.source === 'purchase' ? 'sequential' : 'viewSequential'] = cur.baskets;
-          else baskets[st.source] = cur.baskets;
-        }
-        const prev = this.#window(st, start - size, start, merged, `${st.id}|${i}|prev`);
-        for (const r of mineRules({ current: cur, previous: prev, thresholds: s, level: st.level, kind: st.kind, source: st.source })) rules.push(r);
-      }
-      if (rules.length > s.maxRules) {
-        rules.sort(compareRules);
-        rules.length = s.maxRules;
-      }
-      const old = this.#ruleSets.get(name);
-      const changed = old === undefined || signature(old.mined, old.baskets) !== signature(rules, baskets);
-      const version = old === undefined ? 1 : changed ? old.version + 1 : old.version;
-      const rs = new RuleSet({ site: this.site, version, windowName: name, window: { start: epochMillis(start), end: epochMillis(end) }, baskets, errorBound, rules });
-      this.#ruleSets.set(name, rs);
-      this.#metrics?.rules.set({ site: this.site, window: name }, rs.rules.length);
-      const n = Math.max(baskets.purchase, baskets.session, 1);
-      this.#metrics?.errorBound.set({ site: this.site, window: name }, errorBound / n);
-      if (changed && i === 0) this.#announce(rs);
-    });
-  }
-
-  /** The current rules of a window (default: the primary one, the first configured). */
-  current(window?: string): RuleSet {
-    const name = window ?? this.settings.windows[0]!;
-    const rs = this.#ruleSets.get(name);
-    if (rs === undefined) throw new ClickstreamError('CM_ERR_CONFIG', `cross-sell has no window ${JSON.stringify(name)} (configured: ${this.settings.windows.join(', ')})`);
-    return rs;
-  }
-
-  /**
-   * The frequent itemsets behind a window's current rules (the window of its last recompute), for one
-   * basket stream: items, pairs and (when counted) triples at ceil(minSupport × N). For audits and tests.
-   */
-  frequentItemsets(q: { window?: string; source?: BasketSource; level?: RuleLevel; kind?: RuleKind; minSupport?: number } = {}): { baskets: number; minCount: number; errorBound: CountErrorBound; itemsets: FrequentItemset[] } {
-    const rs = this.current(q.window);
-    const kind = q.kind ?? 'association';
-    const id = streamId(q.source ?? 'purchase', q.level ?? 'product', kind);
-    const st = this.#streams.find((x) => x.id === id);
-    const counter = st === undefined ? undefined : this.#window(st, rs.window.start, rs.window.end);
-    if (counter === undefined) return { baskets: 0, minCount: 1, errorBound: { items: 0, pairs: 0, triples: 0 }, itemsets: [] };
-    const minCount = minCountFor(q.minSupport ?? this.settings.minSupport, counter.baskets);
-    return { baskets: counter.baskets, minCount, errorBound: counter.errorBound(), itemsets: frequentItemsets(counter, minCount) };
-  }
-
-  /** Calls `fn` with each new version of the primary window's rules; returns an unsubscribe function. */
-  onRuleSetChange(fn: (rs: RuleSet) => void): () => void {
-    this.#listeners.add(fn);
-    return () => this.#listeners.delete(fn);
+    return d;
   }
 
   snapshot(): CrossSellSnapshot {
     return {
-      v: 1,
+      v: SNAPSHOT_VERSION,
       streams: this.#streams.map((st) => ({ id: st.id, panes: st.store.entries().map(([t, c]) => [t, c.snapshot()] as const) })),
       sessions: [...this.#sessions.entries()].map(([k, v]) => [k, v] as const),
       history: [...this.#history.entries()].map(([k, v]) => [k, v] as const),
       sequences: [...this.#sequences.entries()].map(([k, v]) => [k, v] as const),
-      versions: [...this.#ruleSets.entries()].map(([w, rs]) => [w, rs.version] as const),
-      ruleSets: [...this.#ruleSets.entries()].map(([w, rs]) => [w, { version: rs.version, window: { start: rs.window.start, end: rs.window.end }, baskets: rs.baskets, errorBound: rs.errorBound, rules: rs.mined }] as const),
-      recompute: {
-        watermark: this.#watermark,
-        last: Number.isFinite(this.#lastRecompute) ? this.#lastRecompute : null,
-        lastPane: Number.isNaN(this.#lastPane) ? null : this.#lastPane,
-        dirty: this.#dirty,
-      },
+      dirty: this.#dirty,
     };
   }
 
   restore(snapshot: CrossSellSnapshot): void {
-    if (snapshot.v !== 1) throw new ClickstreamError('CM_ERR_SNAPSHOT', `cross-sell snapshot version ${String(snapshot.v)} is not 1`);
+    checkVersion(snapshot.v);
     for (const st of this.#streams) st.store.clear();
-    this.#prefixes.clear();
     this.#sessions.clear();
     this.#history.clear();
     this.#sequences.clear();
     this.merge(snapshot);
-    for (const [w, version] of snapshot.versions) {
-      const rs = this.#ruleSets.get(w);
-      if (rs !== undefined) this.#ruleSets.set(w, new RuleSet({ site: this.site, version, windowName: w, window: rs.window, baskets: rs.baskets, errorBound: rs.errorBound, rules: rs.mined }));
-    }
-    for (const [w, r] of snapshot.ruleSets ?? []) {
-      if (!this.#ruleSets.has(w)) continue; // a window no longer configured
-      this.#ruleSets.set(w, new RuleSet({ site: this.site, version: r.version, windowName: w, window: { start: epochMillis(r.window.start), end: epochMillis(r.window.end) }, baskets: r.baskets, errorBound: r.errorBound, rules: r.rules }));
-    }
-    if (snapshot.recompute !== undefined) {
-      const c = snapshot.recompute;
-      this.#watermark = c.watermark;
-      this.#lastRecompute = c.last ?? Number.NEGATIVE_INFINITY;
-      this.#lastPane = c.lastPane ?? Number.NaN;
-      this.#dirty = c.dirty;
-    }
+    this.#dirty = snapshot.dirty ?? true;
   }
 
   /** Folds in a partial from another partition: pane counts add up; sessions and visitors are disjoint. */
   merge(partial: CrossSellSnapshot): void {
-    if (partial.v !== 1) throw new ClickstreamError('CM_ERR_SNAPSHOT', `cross-sell snapshot version ${String(partial.v)} is not 1`);
+    checkVersion(partial.v);
     for (const ps of partial.streams) {
       const st = this.#streams.find((x) => x.id === ps.id);
       if (st === undefined) continue;
@@ -420,90 +335,6 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     }
     for (const [k, v] of partial.sequences ?? []) if (!this.#sequences.has(k)) this.#sequences.set(k, v);
     this.#dirty = true;
-  }
-
-  #announce(rs: RuleSet): void {
-    for (const fn of this.#listeners) fn(rs);
-    if (this.#publisher !== undefined) {
-      const data = new TextEncoder().encode(JSON.stringify(rs.toJSON(this.settings.maxPublishedRules)));
-      this.#publisher.publish(`cm.rules.${this.site}`, data);
-    }
-  }
-
-  /**
-   * The merged counts of [start, end) for a stream; the pane itself when only one is in range (read
-   * only). `memo` (one recompute: panes do not change meanwhile) returns the same merge for the same
-   * panes instead of merging them again — merging is deterministic, so the result is the same.
-   */
-  #window(st: Stream, start: number, end: number, memo?: Map<string, ItemsetCounter>, prefixKey?: string): ItemsetCounter | undefined {
-    const panes = st.store.entries().filter(([t]) => t >= start && t < end);
-    if (panes.length === 0) return undefined;
-    if (panes.length === 1) return panes[0]![1];
-    const key = memo === undefined ? '' : `${st.id}@${panes.map(([t]) => t).join(',')}`;
-    const hit = memo?.get(key);
-    if (hit !== undefined) return hit;
-    const acc = prefixKey === undefined ? this.#mergeAll(panes) : this.#mergeWithPrefix(panes, prefixKey);
-    memo?.set(key, acc);
-    return acc;
-  }
-
-  #mergeAll(panes: ReadonlyArray<readonly [number, ItemsetCounter]>): ItemsetCounter {
-    const acc = new ItemsetCounter(this.#counterOptions);
-    for (const [, c] of panes) acc.mergeFrom(c);
-    return acc;
-  }
-
-  /**
-   * The same merge as #mergeAll, reusing the merge of the window's leading panes from an earlier
-   * recompute while those panes are the same objects at the same versions: merging is deterministic
-   * and `clone` copies the whole state, so continuing from the kept merge gives the identical counter.
-   * The panes kept are the leading ones that did not change since the previous recompute (closed
-   * panes, once no late event or closing session reaches them). Without this, every recompute merged
-   * every pane of every window again — a P1D window of 5-minute panes is 288 merges, plus 288 for the
-   * day before, each minute: replays of retail.dat at 1 s per purchase fell from 2.4k to 1.4k ev/s
-   * as the timeline grew from 1.7 h to 6.7 h.
-   */
-  #mergeWithPrefix(panes: ReadonlyArray<readonly [number, ItemsetCounter]>, prefixKey: string): ItemsetCounter {
-    const kept = this.#prefixes.get(prefixKey);
-    let from = 0;
-    if (kept !== undefined && kept.acc !== undefined && kept.panes.length <= panes.length) {
-      let same = true;
-      for (let i = 0; i < kept.panes.length && same; i++) {
-        const c = panes[i]![1];
-        same = c === kept.panes[i] && c.version === kept.versions[i];
-      }
-      if (same) from = kept.panes.length;
-    }
-    // Leading panes unchanged since this window's previous computation: the prefix worth keeping now.
-    let stable = 0;
-    if (kept !== undefined) {
-      while (stable < panes.length && kept.seen.get(panes[stable]![1]) === panes[stable]![1].version) stable++;
-    }
-    const base = from > 0 ? kept?.acc : undefined;
-    let acc: ItemsetCounter;
-    if (base !== undefined && from === panes.length) acc = base;
-    else acc = base !== undefined ? base.clone() : new ItemsetCounter(this.#counterOptions);
-    let prefix: ItemsetCounter | undefined = from > 0 && stable <= from ? base : undefined;
-    let prefixLen = prefix === undefined ? 0 : from;
-    for (let j = from; j < panes.length; j++) {
-      acc.mergeFrom(panes[j]![1]);
-      if (j + 1 === stable) {
-        // The returned counter is only read; keep it as is when it is the whole prefix.
-        prefix = stable === panes.length ? acc : acc.clone();
-        prefixLen = stable;
-      }
-    }
-    const seen = new Map<ItemsetCounter, number>();
-    for (const [, c] of panes) seen.set(c, c.version);
-    const prefixPanes: ItemsetCounter[] = [];
-    const versions: number[] = [];
-    for (let i = 0; i < prefixLen; i++) {
-      const c = panes[i]![1];
-      prefixPanes.push(c);
-      versions.push(c.version);
-    }
-    this.#prefixes.set(prefixKey, { panes: prefixPanes, versions, acc: prefix, seen });
-    return acc;
   }
 
   /** A pane for a basket that is complete only now (a closed session): no lateness verdict applies. */
@@ -608,6 +439,277 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     if (counted.categories.items.length > 0) this.#paneAt(this.#seqCategory, latest)?.addSequence(counted.categories.items, counted.categories.pairs);
     this.#sequences.set(visitor, counted);
   }
+}
+
+/** What the site's rules need besides the partitions (the app wires NATS `cm.rules.<site>` as the publisher). */
+export interface CrossSellRulesOptions {
+  readonly site: SiteId;
+  readonly settings: CrossSellSettings;
+  /** The site's cross-sell processors, one per partition held (read each recompute). */
+  readonly parts: () => readonly CrossSellProcessor[];
+  readonly onEvict?: (processor: string, structure: string, n: number) => void;
+  readonly registry?: Registry;
+  readonly publisher?: RulePublisher;
+}
+
+/**
+ * A site's cross-sell rules (`Pipeline.processor(site, 'cross-sell')`): every partition counts its own
+ * baskets; each sliding window (e.g. the last hour, the last day) is the merge of every partition's
+ * panes in it, mined when the rules are recomputed — on the site watermark, at most once per
+ * `recomputeEveryMs` of event time — together with the window just before it, for each rule's change.
+ * A changed rule set gets a new version and goes to the listeners and the publisher (primary window
+ * only, the first configured). Exact counts give the rules of one counter over all baskets.
+ */
+export class CrossSellRules implements SiteView {
+  readonly name = NAME;
+  readonly site: SiteId;
+  readonly settings: CrossSellSettings;
+  readonly #parts: () => readonly CrossSellProcessor[];
+  readonly #counterOptions: ItemsetCounterOptions;
+  readonly #publisher: RulePublisher | undefined;
+  readonly #listeners = new Set<(rs: RuleSet) => void>();
+  readonly #ruleSets = new Map<string, RuleSet>();
+  readonly #metrics: CrossSellMetrics | undefined;
+  /**
+   * Per stream, window and side (current, previous): its unchanged leading panes merged once.
+   * Bounded by the configuration: 8 streams × windows × 2 entries, each one counter within capacity.
+   */
+  readonly #prefixes = new Map<string, WindowPrefix>();
+  #lastRecompute = Number.NEGATIVE_INFINITY;
+  #lastPane = Number.NaN;
+  #watermark = 0;
+
+  constructor(o: CrossSellRulesOptions) {
+    this.site = o.site;
+    this.settings = o.settings;
+    this.#parts = o.parts;
+    this.#publisher = o.publisher;
+    const s = o.settings;
+    const onEvict = o.onEvict;
+    this.#counterOptions = {
+      itemCapacity: s.itemCapacity,
+      pairCapacity: s.pairCapacity,
+      tripleCapacity: s.tripleCapacity,
+      maxBasketItems: s.maxBasketItems,
+      onEvict: (structure, n) => onEvict?.(NAME, structure, n),
+    };
+    this.#metrics = o.registry === undefined ? undefined : crossSellMetrics(o.registry);
+    for (const w of s.windows) this.#ruleSets.set(w, RuleSet.empty(this.site, w, { start: epochMillis(0), end: epochMillis(0) }));
+  }
+
+  /** The site watermark moved: recompute when due (throttled by `recomputeEveryMs` of event time). */
+  onWatermark(watermark: EpochMillis): void {
+    this.#watermark = Math.max(this.#watermark, watermark);
+    if (watermark - this.#lastRecompute < this.settings.recomputeEveryMs) return;
+    // Without new baskets the rules still change when the window slides past a pane boundary.
+    let dirty = false;
+    for (const part of this.#parts()) if (part.takeDirty()) dirty = true;
+    if (!dirty && Math.floor(watermark / this.settings.paneMs) === this.#lastPane) return;
+    this.refresh(watermark);
+  }
+
+  /** Recomputes every window's rules at `watermark` now (the watermark path throttles this). */
+  refresh(watermark: number): void {
+    const s = this.settings;
+    this.#lastRecompute = watermark;
+    this.#lastPane = Math.floor(watermark / s.paneMs);
+    for (const part of this.#parts()) part.takeDirty();
+    // Windows end with the open pane, so live baskets count before the watermark passes them.
+    const end = (this.#lastPane + 1) * s.paneMs;
+    // Windows over the same panes (PT1H and P1D while under an hour is retained) merge them once per recompute.
+    const merged = new Map<string, ItemsetCounter>();
+    s.windows.forEach((name, i) => {
+      const size = s.windowsMs[i]!;
+      const start = end - size;
+      const rules: Rule[] = [];
+      const baskets = { purchase: 0, session: 0, sequential: 0, viewSequential: 0 };
+      let errorBound = 0;
+      for (const st of STREAMS) {
+        const cur = this.#window(st, start, end, merged, `${st.id}|${i}|cur`);
+        if (cur === undefined) continue;
+        const bound = cur.errorBound();
+        errorBound = Math.max(errorBound, bound.items, bound.pairs, bound.triples);
+        if (st.level === 'product') {
+          if (st.kind === 'sequential') baskets[st.source === 'purchase' ? 'sequential' : 'viewSequential'] = cur.baskets;
+          else baskets[st.source] = cur.baskets;
+        }
+        const prev = this.#window(st, start - size, start, merged, `${st.id}|${i}|prev`);
+        for (const r of mineRules({ current: cur, previous: prev, thresholds: s, level: st.level, kind: st.kind, source: st.source })) rules.push(r);
+      }
+      if (rules.length > s.maxRules) {
+        rules.sort(compareRules);
+        rules.length = s.maxRules;
+      }
+      const old = this.#ruleSets.get(name);
+      const changed = old === undefined || signature(old.mined, old.baskets) !== signature(rules, baskets);
+      const version = old === undefined ? 1 : changed ? old.version + 1 : old.version;
+      const rs = new RuleSet({ site: this.site, version, windowName: name, window: { start: epochMillis(start), end: epochMillis(end) }, baskets, errorBound, rules });
+      this.#ruleSets.set(name, rs);
+      this.#metrics?.rules.set({ site: this.site, window: name }, rs.rules.length);
+      const n = Math.max(baskets.purchase, baskets.session, 1);
+      this.#metrics?.errorBound.set({ site: this.site, window: name }, errorBound / n);
+      if (changed && i === 0) this.#announce(rs);
+    });
+  }
+
+  /** The current rules of a window (default: the primary one, the first configured). */
+  current(window?: string): RuleSet {
+    const name = window ?? this.settings.windows[0]!;
+    const rs = this.#ruleSets.get(name);
+    if (rs === undefined) throw new ClickstreamError('CM_ERR_CONFIG', `cross-sell has no window ${JSON.stringify(name)} (configured: ${this.settings.windows.join(', ')})`);
+    return rs;
+  }
+
+  /**
+   * The frequent itemsets behind a window's current rules (the window of its last recompute), for one
+   * basket stream: items, pairs and (when counted) triples at ceil(minSupport × N). For audits and tests.
+   */
+  frequentItemsets(q: { window?: string; source?: BasketSource; level?: RuleLevel; kind?: RuleKind; minSupport?: number } = {}): { baskets: number; minCount: number; errorBound: CountErrorBound; itemsets: FrequentItemset[] } {
+    const rs = this.current(q.window);
+    const kind = q.kind ?? 'association';
+    const id = streamId(q.source ?? 'purchase', q.level ?? 'product', kind);
+    const st = STREAMS.find((x) => x.id === id);
+    const counter = st === undefined ? undefined : this.#window(st, rs.window.start, rs.window.end);
+    if (counter === undefined) return { baskets: 0, minCount: 1, errorBound: { items: 0, pairs: 0, triples: 0 }, itemsets: [] };
+    const minCount = minCountFor(q.minSupport ?? this.settings.minSupport, counter.baskets);
+    return { baskets: counter.baskets, minCount, errorBound: counter.errorBound(), itemsets: frequentItemsets(counter, minCount) };
+  }
+
+  /** Calls `fn` with each new version of the primary window's rules; returns an unsubscribe function. */
+  onRuleSetChange(fn: (rs: RuleSet) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  snapshot(): CrossSellRulesSnapshot {
+    return {
+      v: 1,
+      ruleSets: [...this.#ruleSets.entries()].map(([w, rs]) => [w, { version: rs.version, window: { start: rs.window.start, end: rs.window.end }, baskets: rs.baskets, errorBound: rs.errorBound, rules: rs.mined }] as const),
+      recompute: {
+        watermark: this.#watermark,
+        last: Number.isFinite(this.#lastRecompute) ? this.#lastRecompute : null,
+        lastPane: Number.isNaN(this.#lastPane) ? null : this.#lastPane,
+        dirty: false,
+      },
+    };
+  }
+
+  restore(raw: unknown): void {
+    const snapshot = raw as CrossSellRulesSnapshot;
+    if (snapshot.v !== 1) throw new ClickstreamError('CM_ERR_SNAPSHOT', `cross-sell rules snapshot version ${String(snapshot.v)} is not 1`);
+    this.#prefixes.clear();
+    for (const [w, r] of snapshot.ruleSets) {
+      if (!this.#ruleSets.has(w)) continue; // a window no longer configured
+      this.#ruleSets.set(w, new RuleSet({ site: this.site, version: r.version, windowName: w, window: { start: epochMillis(r.window.start), end: epochMillis(r.window.end) }, baskets: r.baskets, errorBound: r.errorBound, rules: r.rules }));
+    }
+    const c = snapshot.recompute;
+    this.#watermark = c.watermark;
+    this.#lastRecompute = c.last ?? Number.NEGATIVE_INFINITY;
+    this.#lastPane = c.lastPane ?? Number.NaN;
+  }
+
+  #announce(rs: RuleSet): void {
+    for (const fn of this.#listeners) fn(rs);
+    if (this.#publisher !== undefined) {
+      const data = new TextEncoder().encode(JSON.stringify(rs.toJSON(this.settings.maxPublishedRules)));
+      this.#publisher.publish(`cm.rules.${this.site}`, data);
+    }
+  }
+
+  /**
+   * The merged counts of [start, end) for a stream; the pane itself when only one is in range (read
+   * only). `memo` (one recompute: panes do not change meanwhile) returns the same merge for the same
+   * panes instead of merging them again — merging is deterministic, so the result is the same.
+   */
+  #window(st: StreamSpec, start: number, end: number, memo?: Map<string, ItemsetCounter>, prefixKey?: string): ItemsetCounter | undefined {
+    const panes = this.#panes(st, start, end);
+    if (panes.length === 0) return undefined;
+    if (panes.length === 1) return panes[0]![1];
+    const key = memo === undefined ? '' : `${st.id}@${panes.map(([t]) => t).join(',')}`;
+    const hit = memo?.get(key);
+    if (hit !== undefined) return hit;
+    const acc = prefixKey === undefined ? this.#mergeAll(panes) : this.#mergeWithPrefix(panes, prefixKey);
+    memo?.set(key, acc);
+    return acc;
+  }
+
+  /**
+   * Every partition's panes of a stream in [start, end), by start, in partition order within a start:
+   * the order does not depend on which partition counted what first.
+   */
+  #panes(st: StreamSpec, start: number, end: number): Array<readonly [number, ItemsetCounter]> {
+    const i = STREAMS.indexOf(st);
+    const out: Array<readonly [number, ItemsetCounter]> = [];
+    for (const part of this.#parts()) for (const e of part.panes(i)) if (e[0] >= start && e[0] < end) out.push(e);
+    // Stable: partitions stay in order within a pane start.
+    return out.sort((a, b) => a[0] - b[0]);
+  }
+
+  #mergeAll(panes: ReadonlyArray<readonly [number, ItemsetCounter]>): ItemsetCounter {
+    const acc = new ItemsetCounter(this.#counterOptions);
+    for (const [, c] of panes) acc.mergeFrom(c);
+    return acc;
+  }
+
+  /**
+   * The same merge as #mergeAll, reusing the merge of the window's leading panes from an earlier
+   * recompute while those panes are the same objects at the same versions: merging is deterministic
+   * and `clone` copies the whole state, so continuing from the kept merge gives the identical counter.
+   * The panes kept are the leading ones that did not change since the previous recompute (closed
+   * panes, once no late event or closing session reaches them). Without this, every recompute merged
+   * every pane of every window again — a P1D window of 5-minute panes is 288 merges, plus 288 for the
+   * day before, each minute: replays of retail.dat at 1 s per purchase fell from 2.4k to 1.4k ev/s
+   * as the timeline grew from 1.7 h to 6.7 h.
+   */
+  #mergeWithPrefix(panes: ReadonlyArray<readonly [number, ItemsetCounter]>, prefixKey: string): ItemsetCounter {
+    const kept = this.#prefixes.get(prefixKey);
+    let from = 0;
+    if (kept !== undefined && kept.acc !== undefined && kept.panes.length <= panes.length) {
+      let same = true;
+      for (let i = 0; i < kept.panes.length && same; i++) {
+        const c = panes[i]![1];
+        same = c === kept.panes[i] && c.version === kept.versions[i];
+      }
+      if (same) from = kept.panes.length;
+    }
+    // Leading panes unchanged since this window's previous computation: the prefix worth keeping now.
+    let stable = 0;
+    if (kept !== undefined) {
+      while (stable < panes.length && kept.seen.get(panes[stable]![1]) === panes[stable]![1].version) stable++;
+    }
+    const base = from > 0 ? kept?.acc : undefined;
+    let acc: ItemsetCounter;
+    if (base !== undefined && from === panes.length) acc = base;
+    else acc = base !== undefined ? base.clone() : new ItemsetCounter(this.#counterOptions);
+    let prefix: ItemsetCounter | undefined = from > 0 && stable <= from ? base : undefined;
+    let prefixLen = prefix === undefined ? 0 : from;
+    for (let j = from; j < panes.length; j++) {
+      acc.mergeFrom(panes[j]![1]);
+      if (j + 1 === stable) {
+        // The returned counter is only read; keep it as is when it is the whole prefix.
+        prefix = stable === panes.length ? acc : acc.clone();
+        prefixLen = stable;
+      }
+    }
+    const seen = new Map<ItemsetCounter, number>();
+    for (const [, c] of panes) seen.set(c, c.version);
+    const prefixPanes: ItemsetCounter[] = [];
+    const versions: number[] = [];
+    for (let i = 0; i < prefixLen; i++) {
+      const c = panes[i]![1];
+      prefixPanes.push(c);
+      versions.push(c.version);
+    }
+    this.#prefixes.set(prefixKey, { panes: prefixPanes, versions, acc: prefix, seen });
+    return acc;
+  }
+}
+
+/** A site's cross-sell settings (`site.processors['cross-sell']`; every problem reported at once as CM_ERR_CONFIG). */
+export function crossSellSettingsOf(site: SiteConfig): CrossSellSettings {
+  const parsed = parseCrossSellSettings(site.id, site.processors[NAME]);
+  if (parsed.kind === 'invalid') throw new ClickstreamError('CM_ERR_CONFIG', `invalid cross-sell settings:\n  ${parsed.problems.join('\n  ')}`);
+  return parsed.settings;
 }
 
 function streamId(source: BasketSource, level: RuleLevel, kind: RuleKind): string {

@@ -5,7 +5,7 @@ import type { ClickTarget, PageViewEvent } from '../../src/events/event-types';
 import type { CoreMetrics } from '../../src/metrics/core-metrics';
 import { PaneStore } from '../../src/pipeline/pane-store';
 import type { EpochMillis } from '../../src/types';
-import { LATE, OK, REVISION, type EventOutcome, type Processor, type ProcessorContext } from '../processor';
+import { LATE, OK, REVISION, type EventOutcome, type PartitionSets, type Processor, type ProcessorContext, type SiteView, lowestWatermark } from '../processor';
 import { SpaceSaving, type SpaceSavingJSON } from '../sketches/space-saving';
 import { parseNavigationSettings, type NavigationSettings } from './navigation-settings';
 
@@ -341,8 +341,13 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
    * `limit`, older than the window starting at `before` when given. Lists are complete and sorted.
    */
   windows(sizeMs: number, limit: number, opts: { watermark?: number; before?: number } = {}): NavigationWindow[] {
-    const wm = opts.watermark ?? this.#watermark;
-    const views = this.#store.windows(sizeMs, wm, limit, opts.before === undefined ? {} : { before: opts.before });
+    return NavigationProcessor.windowsOf([this], sizeMs, limit, opts);
+  }
+
+  /** `windows` over the processors of several partitions: each window merges all their panes. */
+  static windowsOf(parts: readonly NavigationProcessor[], sizeMs: number, limit: number, opts: { watermark?: number; before?: number } = {}): NavigationWindow[] {
+    const wm = opts.watermark ?? lowestWatermark(parts.map((p) => p.#watermark));
+    const views = PaneStore.windowsAcross(parts.map((p) => p.#store), sizeMs, wm, limit, opts.before === undefined ? {} : { before: opts.before });
     return views.map((w) => render(w.start, w.end, w.closed, w.value));
   }
 
@@ -564,4 +569,18 @@ function render(start: EpochMillis, end: EpochMillis, closed: boolean, p: NavPan
     },
     exact: p.exact,
   };
+}
+
+/** A site's navigation over all its partitions (`Pipeline.processor(site, 'navigation')`). */
+export class NavigationView implements SiteView {
+  readonly name = 'navigation';
+  readonly #parts: PartitionSets;
+
+  constructor(parts: PartitionSets) {
+    this.#parts = parts;
+  }
+
+  windows(sizeMs: number, limit: number, opts: { watermark?: number; before?: number } = {}): NavigationWindow[] {
+    return NavigationProcessor.windowsOf(this.#parts.of<NavigationProcessor>('navigation'), sizeMs, limit, opts);
+  }
 }

@@ -2,84 +2,82 @@ import type { Registry } from 'prom-client';
 import type { Clock } from '../../src/clock';
 import type { SiteConfig } from '../../src/config';
 import { ClickstreamError } from '../../src/errors';
+import { partitionShare } from '../../src/pipeline/visitor-partitioner';
 import type { Processor } from '../processor';
-import { NextBestOfferProcessor, type OfferRuleSet, type RuleSource, type VisitorProfiles } from './next-best-offer-processor';
-import { parseNextBestOfferSettings } from './next-best-offer-settings';
+import type { OfferCatalog } from './offer-catalog';
+import { NextBestOfferProcessor, NextBestOfferView, OfferLedger, type OfferRuleSet, type VisitorProfiles } from './next-best-offer-processor';
+import { parseNextBestOfferSettings, type NextBestOfferSettings } from './next-best-offer-settings';
 
-/** What next-best-offer needs of the cross-sell processor (structurally CrossSellProcessor). */
-interface RuleProducer {
+/** What next-best-offer needs of the site's cross-sell rules (structurally CrossSellRules). */
+export interface RuleProducer {
   current(): OfferRuleSet;
   onRuleSetChange(fn: (rs: OfferRuleSet) => void): () => void;
-}
-
-function isRuleProducer(p: unknown): p is RuleProducer {
-  const r = p as Partial<RuleProducer> | undefined;
-  return typeof r?.current === 'function' && typeof r.onRuleSetChange === 'function';
 }
 
 function isProfiles(p: unknown): p is VisitorProfiles {
   return typeof (p as Partial<VisitorProfiles> | undefined)?.visitor === 'function';
 }
 
-/**
- * The current rules of the site's cross-sell processor, found in the site's processor list on first
- * use (so the order of construction lines in site-processors.ts does not matter), then kept fresh by
- * its change notifications.
- */
-export function crossSellRuleSource(processors: readonly Processor[]): RuleSource {
-  let latest: OfferRuleSet | undefined;
-  let bound = false;
-  return {
-    current(): OfferRuleSet | undefined {
-      if (!bound) {
-        const cs = processors.find((p) => p.name === 'cross-sell');
-        if (!isRuleProducer(cs)) return undefined;
-        bound = true;
-        cs.onRuleSetChange((rs) => {
-          latest = rs;
-        });
-        try {
-          latest = cs.current();
-        } catch {
-          // No rules computed yet: the first change notification brings them.
-          latest = undefined;
-        }
-      }
-      return latest;
-    },
-  };
-}
-
 export interface NextBestOfferDeps {
   readonly clock: Clock;
   readonly registry: Registry;
   readonly onEvict: (processor: string, structure: string, n: number) => void;
-  /** Offer delivery (the app's OfferDelivery): gets the processor's triggers and outcomes. */
-  readonly offers?: { attach(nbo: NextBestOfferProcessor): void };
+  /** Offer delivery (the app's OfferDelivery): gets the site's triggers and outcomes. */
+  readonly offers?: { attach(view: NextBestOfferView): void };
 }
 
 /**
- * Builds a site's next-best-offer processor from its config (`site.processors['next-best-offer']`;
- * a bad config fails the boot with every problem listed), reading rules from the site's cross-sell
- * processor and profiles from its usage processor (both looked up in `processors`).
+ * A site's next-best-offer: settings and catalog parsed once (a bad config fails the boot with every
+ * problem listed), one ledger (budgets, caps, recent triggers, listeners) shared by the processors of
+ * its partitions, the site's view, and the latest cross-sell rules every partition decides with.
  */
-export function createNextBestOffer(site: SiteConfig, processors: readonly Processor[], deps: NextBestOfferDeps): NextBestOfferProcessor {
-  const parsed = parseNextBestOfferSettings(site.id, site.processors['next-best-offer']);
-  if (parsed.kind === 'invalid') throw new ClickstreamError('CM_ERR_CONFIG', `invalid configuration:\n  ${parsed.problems.join('\n  ')}`);
-  if (parsed.settings.webhooks.length > 0 && site.webhookSecret === '') {
-    throw new ClickstreamError('CM_ERR_CONFIG', `invalid configuration:\n  sites[${site.id}].webhookSecret: webhooks are signed with it; set one (not the site's secret)`);
+export class SiteOffers {
+  readonly settings: NextBestOfferSettings;
+  readonly catalog: OfferCatalog;
+  readonly view: NextBestOfferView;
+  readonly #site: SiteConfig;
+  readonly #deps: NextBestOfferDeps;
+  #latest: OfferRuleSet | undefined;
+
+  constructor(site: SiteConfig, deps: NextBestOfferDeps) {
+    const parsed = parseNextBestOfferSettings(site.id, site.processors['next-best-offer']);
+    if (parsed.kind === 'invalid') throw new ClickstreamError('CM_ERR_CONFIG', `invalid configuration:\n  ${parsed.problems.join('\n  ')}`);
+    if (parsed.settings.webhooks.length > 0 && site.webhookSecret === '') {
+      throw new ClickstreamError('CM_ERR_CONFIG', `invalid configuration:\n  sites[${site.id}].webhookSecret: webhooks are signed with it; set one (not the site's secret)`);
+    }
+    this.#site = site;
+    this.#deps = deps;
+    this.settings = parsed.settings;
+    this.catalog = parsed.catalog;
+    this.view = new NextBestOfferView({ site: site.id, settings: parsed.settings, catalog: parsed.catalog, ledger: new OfferLedger(parsed.settings) });
+    deps.offers?.attach(this.view);
   }
-  const usage = processors.find((p) => p.name === 'usage');
-  const nbo = new NextBestOfferProcessor({
-    site: site.id,
-    settings: parsed.settings,
-    catalog: parsed.catalog,
-    rules: crossSellRuleSource(processors),
-    ...(isProfiles(usage) ? { profiles: usage } : {}),
-    clock: deps.clock,
-    registry: deps.registry,
-    onEvict: deps.onEvict,
-  });
-  deps.offers?.attach(nbo);
-  return nbo;
+
+  /**
+   * The processor of one partition: profiles from that partition's usage processor (in `processors`,
+   * built before it), visitor bounds the site's shared evenly by `partitions`.
+   */
+  processor(processors: readonly Processor[], partitions: number): NextBestOfferProcessor {
+    const s = this.settings;
+    const usage = processors.find((p) => p.name === 'usage');
+    return new NextBestOfferProcessor({
+      site: this.#site.id,
+      settings: { ...s, maxVisitors: partitionShare(s.maxVisitors, partitions), maxPending: partitionShare(s.maxPending, partitions) },
+      catalog: this.catalog,
+      rules: { current: () => this.#latest },
+      ...(isProfiles(usage) ? { profiles: usage } : {}),
+      clock: this.#deps.clock,
+      registry: this.#deps.registry,
+      onEvict: this.#deps.onEvict,
+      ledger: this.view.ledger,
+    });
+  }
+
+  /** Decide with the site's rules from now on (the current ones, then each new version). */
+  followRules(producer: RuleProducer): void {
+    producer.onRuleSetChange((rs) => {
+      this.#latest = rs;
+    });
+    this.#latest = producer.current();
+  }
 }

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../../src/clock';
+import { ClickstreamError } from '../../src/errors';
 import type { EnrichedEvent, SessionSignal } from '../../src/events/enriched-event';
 import type { EpochMillis, SiteId, VisitorId } from '../../src/types';
-import { OK, type EventOutcome, type Processor } from '../processor';
+import { OK, type EventOutcome, type Processor, type SiteView } from '../processor';
 import { DeadlineQueue, type Deadline } from './deadline-queue';
 import { LIFECYCLE_STAGES, type LifecycleStage, type Offer, type OfferCatalog, type OfferPattern } from './offer-catalog';
 import { createOfferMetrics, SUPPRESS_REASONS, type OfferMetrics, type SuppressReason } from './offer-metrics';
@@ -84,6 +85,8 @@ export interface NextBestOfferOptions {
   readonly onEvict: (processor: string, structure: string, n: number) => void;
   /** How category-level rules name a category item (default: the category itself). */
   readonly categoryPrefix?: string;
+  /** The site's ledger, shared by the processors of its partitions (default: one of its own). */
+  readonly ledger?: OfferLedger;
 }
 
 interface VisitorState {
@@ -128,15 +131,14 @@ const KIND_FORM = 2;
 const NEVER = -Number.MAX_SAFE_INTEGER;
 const PROCESSOR = 'next-best-offer';
 
+/** One partition's visitor state and pending checks (the site-wide part is the ledger's). */
 export interface NextBestOfferSnapshot {
-  readonly v: 1;
-  readonly spent: Record<string, number>;
-  readonly offerCaps: Record<string, number[]>;
-  readonly siteCap: number[];
+  readonly v: 2;
   readonly visitors: Array<[string, VisitorState]>;
   readonly pending: Deadline[];
-  readonly recent: OfferTrigger[];
 }
+
+const SNAPSHOT_VERSION = 2;
 
 /** A stable hash in [0, 1) of a visitor id (FNV-1a then murmur3's fmix32 for avalanche). */
 export function holdoutHash(visitorId: string): number {
@@ -191,15 +193,9 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
   readonly #visitors: LRUCache<string, VisitorState>;
   readonly #productCategory: LRUCache<string, string>;
   readonly #pending: DeadlineQueue;
-  readonly #spent = new Map<string, number>();
-  readonly #offerCaps = new Map<string, RollingCap>();
-  readonly #siteCap: RollingCap;
-  readonly #recent: OfferTrigger[] = [];
-  readonly #listeners: OfferListener[] = [];
+  /** The site's budgets, caps, recent triggers and listeners: shared by its partitions' processors. */
+  readonly ledger: OfferLedger;
   readonly #choice: Choice = { offer: undefined, ev: 0, rule: undefined, offered: undefined, offeredKey: '', blocked: undefined, blockedEv: 0, liftFloor: false, profile: undefined, profileLoaded: false };
-  #triggered = 0;
-  #holdouts = 0;
-  readonly #suppressed = new Map<SuppressReason, number>();
 
   constructor(opts: NextBestOfferOptions) {
     this.site = opts.site;
@@ -225,7 +221,7 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
       },
     });
     this.#pending = new DeadlineQueue(s.maxPending);
-    this.#siteCap = new RollingCap(s.siteCap.max, s.siteCap.windowMs);
+    this.ledger = opts.ledger ?? new OfferLedger(s);
     // Every series exists (at 0) from the start, so rates and alerts see it before the first event.
     this.#metrics.triggered.labels(this.site);
     this.#metrics.holdout.labels(this.site);
@@ -234,28 +230,17 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
 
   /** Listeners get every trigger (holdout ones too, flagged) and the outcomes attribution follows. */
   subscribe(listener: OfferListener): () => void {
-    this.#listeners.push(listener);
-    return () => {
-      const i = this.#listeners.indexOf(listener);
-      if (i >= 0) this.#listeners.splice(i, 1);
-    };
+    return this.ledger.subscribe(listener);
   }
 
   /** The newest triggers first (holdout records included, flagged). */
   recent(limit: number = this.settings.recentCapacity): readonly OfferTrigger[] {
-    const out: OfferTrigger[] = [];
-    for (let i = this.#recent.length - 1; i >= 0 && out.length < limit; i--) out.push(this.#recent[i] as OfferTrigger);
-    return out;
+    return this.ledger.recentTriggers(limit);
   }
 
   /** Decision counts since start: fired, held out, suppressed by reason. */
-  counts(): { triggered: number; holdout: number; suppressed: Partial<Record<SuppressReason, number>>; budgetSpent: Record<string, number> } {
-    return {
-      triggered: this.#triggered,
-      holdout: this.#holdouts,
-      suppressed: Object.fromEntries(this.#suppressed),
-      budgetSpent: Object.fromEntries(this.#spent),
-    };
+  counts(): OfferCounts {
+    return this.ledger.counts();
   }
 
   /** True when this visitor is in the holdout group (deterministic). */
@@ -413,12 +398,12 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
   }
 
   #emitOutcome(o: OfferOutcome): void {
-    for (const l of this.#listeners) l.onOutcome(o);
+    for (const l of this.ledger.listeners) l.onOutcome(o);
   }
 
   #suppress(reason: SuppressReason): void {
     this.#metrics.suppressed.labels(this.site, reason).inc();
-    this.#suppressed.set(reason, (this.#suppressed.get(reason) ?? 0) + 1);
+    this.ledger.suppressed.set(reason, (this.ledger.suppressed.get(reason) ?? 0) + 1);
   }
 
   #profile(c: Choice, vid: VisitorId): OfferVisitorProfile | undefined {
@@ -595,8 +580,8 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
   }
 
   #budgetGate(offer: Offer, ts: number): SuppressReason | undefined {
-    if (offer.budget !== undefined && (this.#spent.get(offer.id) ?? 0) >= offer.budget) return 'budget';
-    const cap = this.#offerCaps.get(offer.id);
+    if (offer.budget !== undefined && (this.ledger.spent.get(offer.id) ?? 0) >= offer.budget) return 'budget';
+    const cap = this.ledger.offerCaps.get(offer.id);
     if (cap !== undefined && !cap.allows(ts)) return 'offer_cap';
     return undefined;
   }
@@ -607,7 +592,7 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
     if (ts - st.lastTrigger < s.cooldownMs) return 'cooldown';
     const vc = s.visitorCap;
     if (st.triggers.length >= vc.max && (st.triggers[0] ?? NEVER) > ts - vc.windowMs) return 'visitor_cap';
-    if (!this.#siteCap.allows(ts)) return 'site_cap';
+    if (!this.ledger.siteCap.allows(ts)) return 'site_cap';
     return undefined;
   }
 
@@ -680,73 +665,170 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
     if (st.triggers.length > s.visitorCap.max) st.triggers.shift();
     pushDistinct(st.offered, offeredKey, s.maxOfferedPerVisitor);
     if (t.holdout) {
-      this.#holdouts++;
+      this.ledger.holdouts++;
       this.#metrics.holdout.labels(this.site).inc();
     } else {
-      this.#spent.set(offer.id, (this.#spent.get(offer.id) ?? 0) + 1);
-      let cap = this.#offerCaps.get(offer.id);
+      const ledger = this.ledger;
+      ledger.spent.set(offer.id, (ledger.spent.get(offer.id) ?? 0) + 1);
+      let cap = ledger.offerCaps.get(offer.id);
       if (cap === undefined) {
         cap = new RollingCap(s.offerCap.max, s.offerCap.windowMs);
-        this.#offerCaps.set(offer.id, cap);
+        ledger.offerCaps.set(offer.id, cap);
       }
       cap.record(ts);
-      this.#siteCap.record(ts);
-      this.#triggered++;
+      ledger.siteCap.record(ts);
+      ledger.triggered++;
       this.#metrics.triggered.labels(this.site).inc();
     }
-    this.#recent.push(t);
-    if (this.#recent.length > s.recentCapacity) this.#recent.shift();
-    for (const l of this.#listeners) l.onTrigger(t);
+    this.ledger.remember(t);
+    for (const l of this.ledger.listeners) l.onTrigger(t);
     if (!t.holdout && receivedAt !== undefined) this.#metrics.latency.labels(this.site).observe(Math.max(0, this.#clock.now() - receivedAt) / 1000);
   }
 
   snapshot(): NextBestOfferSnapshot {
-    const offerCaps: Record<string, number[]> = {};
-    for (const [id, cap] of this.#offerCaps) offerCaps[id] = cap.times();
     const visitors: Array<[string, VisitorState]> = [];
     for (const [k, v] of this.#visitors.entries()) visitors.push([k, structuredClone(v)]);
     visitors.reverse(); // oldest first, so restore rebuilds the same LRU order
-    return {
-      v: 1,
-      spent: Object.fromEntries(this.#spent),
-      offerCaps,
-      siteCap: this.#siteCap.times(),
-      visitors,
-      pending: [...this.#pending.entries()],
-      recent: [...this.#recent],
-    };
+    return { v: SNAPSHOT_VERSION, visitors, pending: [...this.#pending.entries()] };
   }
 
   restore(snapshot: NextBestOfferSnapshot): void {
-    this.#spent.clear();
-    this.#offerCaps.clear();
     this.#visitors.clear();
-    this.#recent.length = 0;
     // A snapshot handed to restore is this processor's to keep (freshly parsed): no copies.
     this.#load(snapshot, true);
   }
 
-  /** Folds in a partial from another partition: budgets add up, caps and pending checks unite, visitors are disjoint. */
+  /** Folds in a partial from another partition: visitors are disjoint, pending checks unite. */
   merge(partial: NextBestOfferSnapshot): void {
     this.#load(partial, false);
   }
 
   #load(partial: NextBestOfferSnapshot, owned: boolean): void {
-    const s = this.settings;
-    for (const [id, n] of Object.entries(partial.spent)) this.#spent.set(id, (this.#spent.get(id) ?? 0) + n);
-    for (const [id, times] of Object.entries(partial.offerCaps)) {
-      let cap = this.#offerCaps.get(id);
-      if (cap === undefined) {
-        cap = new RollingCap(s.offerCap.max, s.offerCap.windowMs);
-        this.#offerCaps.set(id, cap);
-      }
-      cap.load(times);
-    }
-    this.#siteCap.load(partial.siteCap);
+    if (partial.v !== SNAPSHOT_VERSION) throw new ClickstreamError('CM_ERR_SNAPSHOT', `next-best-offer snapshot version ${String(partial.v)} is not ${SNAPSHOT_VERSION}`);
     for (const [k, v] of partial.visitors) if (!this.#visitors.has(k)) this.#visitors.set(k, owned ? v : structuredClone(v));
     for (const d of partial.pending) this.#arm(d.key, d.deadline, d.kind, d.seq);
-    const recent = [...this.#recent, ...partial.recent].sort((a, b) => a.ts - b.ts).slice(-s.recentCapacity);
+  }
+}
+
+export type OfferCounts = { triggered: number; holdout: number; suppressed: Partial<Record<SuppressReason, number>>; budgetSpent: Record<string, number> };
+
+/** A site's offer ledger in a snapshot. */
+export interface OfferLedgerSnapshot {
+  readonly v: 1;
+  readonly spent: Record<string, number>;
+  readonly offerCaps: Record<string, number[]>;
+  readonly siteCap: number[];
+  readonly recent: OfferTrigger[];
+}
+
+/**
+ * What a site's offers share across its partitions: offer budgets, the offer and site caps (a coupon
+ * budget is the site's, whichever partition spends it), the recent triggers, decision counts and the
+ * listeners (delivery, attribution). Its own snapshot sits beside the partitions'.
+ */
+export class OfferLedger {
+  readonly spent = new Map<string, number>();
+  readonly offerCaps = new Map<string, RollingCap>();
+  readonly siteCap: RollingCap;
+  readonly listeners: OfferListener[] = [];
+  readonly suppressed = new Map<SuppressReason, number>();
+  triggered = 0;
+  holdouts = 0;
+  readonly #settings: NextBestOfferSettings;
+  readonly #recent: OfferTrigger[] = [];
+
+  constructor(settings: NextBestOfferSettings) {
+    this.#settings = settings;
+    this.siteCap = new RollingCap(settings.siteCap.max, settings.siteCap.windowMs);
+  }
+
+  subscribe(listener: OfferListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  remember(t: OfferTrigger): void {
+    this.#recent.push(t);
+    if (this.#recent.length > this.#settings.recentCapacity) this.#recent.shift();
+  }
+
+  /** The newest triggers first (holdout records included, flagged). */
+  recentTriggers(limit: number = this.#settings.recentCapacity): readonly OfferTrigger[] {
+    const out: OfferTrigger[] = [];
+    for (let i = this.#recent.length - 1; i >= 0 && out.length < limit; i--) out.push(this.#recent[i] as OfferTrigger);
+    return out;
+  }
+
+  counts(): OfferCounts {
+    return { triggered: this.triggered, holdout: this.holdouts, suppressed: Object.fromEntries(this.suppressed), budgetSpent: Object.fromEntries(this.spent) };
+  }
+
+  snapshot(): OfferLedgerSnapshot {
+    const offerCaps: Record<string, number[]> = {};
+    for (const [id, cap] of this.offerCaps) offerCaps[id] = cap.times();
+    return { v: 1, spent: Object.fromEntries(this.spent), offerCaps, siteCap: this.siteCap.times(), recent: [...this.#recent] };
+  }
+
+  restore(snap: OfferLedgerSnapshot): void {
+    if (snap.v !== 1) throw new ClickstreamError('CM_ERR_SNAPSHOT', `offer ledger snapshot version ${String(snap.v)} is not 1`);
+    const s = this.#settings;
+    this.spent.clear();
+    this.offerCaps.clear();
+    for (const [id, n] of Object.entries(snap.spent)) this.spent.set(id, n);
+    for (const [id, times] of Object.entries(snap.offerCaps)) {
+      const cap = new RollingCap(s.offerCap.max, s.offerCap.windowMs);
+      cap.load(times);
+      this.offerCaps.set(id, cap);
+    }
+    this.siteCap.load(snap.siteCap);
     this.#recent.length = 0;
-    this.#recent.push(...recent);
+    this.#recent.push(...snap.recent.slice(-s.recentCapacity));
+  }
+}
+
+
+/**
+ * A site's offers over all its partitions (`Pipeline.processor(site, 'next-best-offer')`): the
+ * catalog, the ledger's recent triggers and counts, and the subscription delivery attaches to.
+ */
+export class NextBestOfferView implements SiteView {
+  readonly name = PROCESSOR;
+  readonly site: SiteId;
+  readonly settings: NextBestOfferSettings;
+  readonly catalog: OfferCatalog;
+  readonly ledger: OfferLedger;
+
+  constructor(o: { readonly site: SiteId; readonly settings: NextBestOfferSettings; readonly catalog: OfferCatalog; readonly ledger: OfferLedger }) {
+    this.site = o.site;
+    this.settings = o.settings;
+    this.catalog = o.catalog;
+    this.ledger = o.ledger;
+  }
+
+  subscribe(listener: OfferListener): () => void {
+    return this.ledger.subscribe(listener);
+  }
+
+  recent(limit: number = this.settings.recentCapacity): readonly OfferTrigger[] {
+    return this.ledger.recentTriggers(limit);
+  }
+
+  counts(): OfferCounts {
+    return this.ledger.counts();
+  }
+
+  isHoldout(visitorId: string): boolean {
+    return holdoutHash(visitorId) < this.settings.holdoutShare;
+  }
+
+  snapshot(): OfferLedgerSnapshot {
+    return this.ledger.snapshot();
+  }
+
+  restore(snapshot: unknown): void {
+    this.ledger.restore(snapshot as OfferLedgerSnapshot);
   }
 }

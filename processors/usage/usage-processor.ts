@@ -6,13 +6,13 @@ import type { EnrichedEvent, SessionSignal, SessionSummary } from '../../src/eve
 import type { FormEvent } from '../../src/events/event-types';
 import { PaneStore } from '../../src/pipeline/pane-store';
 import { epochMillis, type EpochMillis, type SiteId } from '../../src/types';
-import { LATE, OK, REVISION, type EventOutcome, type Processor } from '../processor';
+import { LATE, OK, REVISION, lowestWatermark, type EventOutcome, type PartitionSets, type Processor, type SiteView } from '../processor';
 import { DDSketch } from '../sketches/dd-sketch';
 import { HyperLogLog } from '../sketches/hyper-log-log';
 import { SpaceSaving } from '../sketches/space-saving';
 import { DD_ALPHA, DD_MAX_BINS, FormPane, TYPE_INDEX, UsagePane, paneFromJSON, paneToJSON, usagePaneOps, type UsagePaneJSON } from './usage-pane';
 import { parseUsageSettings, type ResponderSignal, type UsageSettings } from './usage-settings';
-import { INTEREST_WEIGHTS, VisitorProfiles, type LifecycleStage, type ProfileJSON, type VisitorProfile } from './visitor-profiles';
+import { INTEREST_WEIGHTS, LIFECYCLE_STAGES, VisitorProfiles, type LifecycleStage, type ProfileJSON, type VisitorProfile } from './visitor-profiles';
 
 export type { LifecycleStage, RfmScore, VisitorProfile } from './visitor-profiles';
 export { LIFECYCLE_STAGES } from './visitor-profiles';
@@ -614,8 +614,57 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
    * (a window start from a previous page) continues further back. Hopping windows with `slideMs`.
    */
   windows(windowMs: number, limit: number, opts: { before?: number; slideMs?: number } = {}): UsageWindowStats[] {
-    const views = this.#store.windows(windowMs, this.#watermark, limit, opts);
-    return views.map((w) => this.#render(w.start, w.end, w.closed, w.value));
+    return UsageProcessor.windowsOf([this], windowMs, limit, opts);
+  }
+
+  /** `windows` over the processors of several partitions (same settings): each window merges all their panes. */
+  static windowsOf(parts: readonly UsageProcessor[], windowMs: number, limit: number, opts: { before?: number; slideMs?: number } = {}): UsageWindowStats[] {
+    const first = parts[0];
+    if (first === undefined) return [];
+    const views = PaneStore.windowsAcross(parts.map((p) => p.#store), windowMs, UsageProcessor.#watermarkOf(parts), limit, opts);
+    return views.map((w) => first.#render(w.start, w.end, w.closed, w.value));
+  }
+
+  /** `windowsIn` over the processors of several partitions. */
+  static windowsInOf(parts: readonly UsageProcessor[], ranges: ReadonlyArray<readonly [number, number]>): UsageWindowStats[] {
+    const first = parts[0];
+    const out: UsageWindowStats[] = [];
+    if (first === undefined) return out;
+    const stores = parts.map((p) => p.#store);
+    const wm = UsageProcessor.#watermarkOf(parts);
+    for (const [start, end] of ranges) {
+      const value = PaneStore.rangeAcross(stores, start, end);
+      if (value !== undefined) out.push(first.#render(epochMillis(start), epochMillis(end), end <= wm, value));
+    }
+    return out;
+  }
+
+  /** Visitors per lifecycle stage over the profiles of several partitions, at their common event-time "now". */
+  static stagesOf(parts: readonly UsageProcessor[]): Record<LifecycleStage, number> {
+    const asOf = UsageProcessor.asOfAll(parts);
+    const out: Record<LifecycleStage, number> = { prospect: 0, responder: 0, active_customer: 0, former_customer: 0 };
+    for (const p of parts) {
+      const c = p.#profiles.stageCounts(asOf);
+      for (const k of LIFECYCLE_STAGES) out[k] += c[k];
+    }
+    return out;
+  }
+
+  /** The event-time "now" of several partitions: the latest of theirs. */
+  static asOfAll(parts: readonly UsageProcessor[]): number {
+    let asOf = Number.NEGATIVE_INFINITY;
+    for (const p of parts) asOf = Math.max(asOf, p.#asOf());
+    return asOf;
+  }
+
+  /** A visitor's profile at event time `asOf` (a site view's common "now"). */
+  visitorAt(visitorId: string, asOf: number): VisitorProfile | undefined {
+    return this.#profiles.view(visitorId, asOf);
+  }
+
+  /** The site watermark of several partitions (windows closed in all of them show closed). */
+  static #watermarkOf(parts: readonly UsageProcessor[]): number {
+    return lowestWatermark(parts.map((p) => p.#watermark));
   }
 
   /**
@@ -623,12 +672,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
    * order given; ranges without any retained pane are skipped.
    */
   windowsIn(ranges: ReadonlyArray<readonly [number, number]>): UsageWindowStats[] {
-    const out: UsageWindowStats[] = [];
-    for (const [start, end] of ranges) {
-      const value = this.#store.range(start, end);
-      if (value !== undefined) out.push(this.#render(epochMillis(start), epochMillis(end), end <= this.#watermark, value));
-    }
-    return out;
+    return UsageProcessor.windowsInOf([this], ranges);
   }
 
   /** The latest event time seen (−Infinity before any event). */
@@ -754,4 +798,49 @@ function quantiles(s: DDSketch | undefined, unit = 1, round = false): Quantiles 
 
 function sortedCounts(m: ReadonlyMap<string, number>): Array<{ field: string; count: number }> {
   return [...m].map(([field, count]) => ({ field, count })).sort((a, b) => b.count - a.count || (a.field < b.field ? -1 : 1));
+}
+
+/**
+ * A site's usage statistics and visitor profiles over all its partitions
+ * (`Pipeline.processor(site, 'usage')`): windows merge every partition's panes; a visitor's profile
+ * comes from its own partition; stages are counted at the site's event-time "now".
+ */
+export class UsageView implements SiteView {
+  readonly name = NAME;
+  readonly #parts: PartitionSets;
+
+  constructor(parts: PartitionSets) {
+    this.#parts = parts;
+  }
+
+  #all(): readonly UsageProcessor[] {
+    return this.#parts.of<UsageProcessor>(NAME);
+  }
+
+  get settings(): UsageSettings | undefined {
+    return this.#all()[0]?.settings;
+  }
+
+  windows(windowMs: number, limit: number, opts: { before?: number; slideMs?: number } = {}): UsageWindowStats[] {
+    return UsageProcessor.windowsOf(this.#all(), windowMs, limit, opts);
+  }
+
+  windowsIn(ranges: ReadonlyArray<readonly [number, number]>): UsageWindowStats[] {
+    return UsageProcessor.windowsInOf(this.#all(), ranges);
+  }
+
+  visitor(visitorId: string): VisitorProfile | undefined {
+    return this.#parts.forVisitor<UsageProcessor>(NAME, visitorId)?.visitorAt(visitorId, UsageProcessor.asOfAll(this.#all()));
+  }
+
+  stages(): Record<LifecycleStage, number> {
+    return UsageProcessor.stagesOf(this.#all());
+  }
+
+  /** The latest event time seen in any partition (−Infinity before any event). */
+  newestEventTime(): EpochMillis {
+    let t = Number.NEGATIVE_INFINITY;
+    for (const p of this.#all()) t = Math.max(t, p.newestEventTime());
+    return epochMillis(t);
+  }
 }

@@ -4,7 +4,7 @@ import type { Clock } from '../clock';
 import type { Config } from '../config';
 import { ClickstreamError } from '../errors';
 import type { Logger } from '../logger';
-import type { NextBestOfferProcessor } from '../../processors/next-best-offer/next-best-offer-processor';
+import type { NextBestOfferView } from '../../processors/next-best-offer/next-best-offer-processor';
 import type { OfferListener, OfferOutcome, OfferTrigger } from '../../processors/next-best-offer/offer-trigger';
 import { OfferAttribution } from './attribution';
 import { OfferDispatcher, type VisitorSockets } from './offer-dispatcher';
@@ -37,7 +37,7 @@ export class OfferDelivery implements OfferListener {
   readonly attribution: OfferAttribution;
   readonly #o: OfferDeliveryOptions;
   /** One per configured site (a closed set). */
-  readonly #processors = new Map<string, NextBestOfferProcessor>();
+  readonly #processors = new Map<string, NextBestOfferView>();
 
   constructor(opts: OfferDeliveryOptions) {
     this.#o = opts;
@@ -90,14 +90,14 @@ export class OfferDelivery implements OfferListener {
     });
   }
 
-  /** Subscribes to a site's processor (called where the site's processors are built). */
-  attach(nbo: NextBestOfferProcessor): void {
+  /** Subscribes to a site's offers (called where the site's processors are built). */
+  attach(nbo: NextBestOfferView): void {
     this.#processors.set(nbo.site, nbo);
     nbo.subscribe(this);
   }
 
-  /** The next-best-offer processor of a site, once attached. */
-  processor(site: string): NextBestOfferProcessor | undefined {
+  /** The next-best-offer view of a site, once attached. */
+  processor(site: string): NextBestOfferView | undefined {
     return this.#processors.get(site);
   }
 

@@ -121,7 +121,7 @@ export interface CollectGatewayDeps {
   readonly pipeline: PipelineSink;
   readonly quarantine: Quarantine;
   /** Ids known elsewhere (NATS mode: read from the log): such an event is a duplicate too. */
-  readonly seen?: (site: string, id: string) => boolean;
+  readonly seen?: (site: string, id: string, partition: number) => boolean;
 }
 
 type TypeCounters = Record<EventType, Counter.Internal>;
@@ -139,7 +139,7 @@ export class CollectGateway {
   readonly #metrics: CoreMetrics;
   readonly #logger: Logger;
   readonly #pipeline: PipelineSink;
-  readonly #seen: ((site: string, id: string) => boolean) | undefined;
+  readonly #seen: ((site: string, id: string, partition: number) => boolean) | undefined;
   readonly #decoder: BatchDecoder;
   readonly #enricher: EventEnricher;
   readonly #dedupe: EventDeduplicator;
@@ -337,13 +337,18 @@ export class CollectGateway {
         continue;
       }
       const id = v.event.id;
-      if (this.#dedupe.has(site.id, id, receivedAt) || inBatch?.has(id) === true || this.#seen?.(site.id, id) === true) {
+      if (this.#dedupe.has(site.id, id, receivedAt) || inBatch?.has(id) === true) {
         duplicates++;
         continue;
       }
       const r = this.#enricher.enrich(v.event, site, batch);
       if (r.kind === 'rejected') {
         pending.push({ index: i, code: r.code, message: r.message, value: slot.value });
+        continue;
+      }
+      // The log's ids are kept per partition: asked once the event has its partition.
+      if (this.#seen?.(site.id, id, r.event.partition) === true) {
+        duplicates++;
         continue;
       }
       inBatch?.add(id);

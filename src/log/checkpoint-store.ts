@@ -69,7 +69,10 @@ export class CheckpointStore<T> {
     return new CheckpointStore<T>(objects, kv, metrics, logger.child({ component: 'checkpoints' }), afterObject);
   }
 
-  /** Writes the object, then commits the checkpoint (compare-and-set); returns the snapshot's size in bytes. */
+  /**
+   * Writes the object, then commits the checkpoint (compare-and-set); returns the snapshot's size in
+   * bytes. Superseded objects stay until `prune`.
+   */
   async write(unit: string, configDigest: string, takenAt: number, positions: readonly number[], state: T): Promise<number> {
     const t0 = performance.now();
     const body = await encodeState(configDigest, takenAt, state);
@@ -90,7 +93,6 @@ export class CheckpointStore<T> {
       await this.#objects.delete(object).catch(() => undefined);
       throw new ClickstreamError('CM_ERR_SNAPSHOT', `checkpoint ${key} not committed (another writer moved it past revision ${String(rev)}?): ${(err as Error).message}`, { cause: err });
     }
-    await this.#prune(unit);
     return body.length;
   }
 
@@ -144,12 +146,14 @@ export class CheckpointStore<T> {
     return out.reverse();
   }
 
-  /** Deletes this unit's objects no kept checkpoint names (orphans of a kill before a commit, superseded ones). */
-  async #prune(unit: string): Promise<void> {
+  /** Deletes these units' objects no kept checkpoint names (orphans of a kill before a commit, superseded ones). */
+  async prune(units: readonly string[]): Promise<void> {
     try {
-      const keep = new Set((await this.#history(`ckpt.${unit}`)).map((e) => e.checkpoint.object));
+      const keep = new Set<string>();
+      for (const unit of units) for (const e of await this.#history(`ckpt.${unit}`)) keep.add(e.checkpoint.object);
+      const owned = (name: string): boolean => units.some((u) => name.startsWith(`${u}.`));
       for (const o of await this.#objects.list()) {
-        if (o.name.startsWith(`${unit}.`) && !keep.has(o.name) && !o.deleted) await this.#objects.delete(o.name);
+        if (owned(o.name) && !keep.has(o.name) && !o.deleted) await this.#objects.delete(o.name);
       }
     } catch (err) {
       this.#logger.warn({ err }, 'could not prune old snapshots');

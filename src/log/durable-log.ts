@@ -5,9 +5,11 @@
  * running, snapshots go to the Object Store every `persistence.snapshotInterval` or
  * `persistence.snapshotEvents` records, whichever comes first, each committed by a KV checkpoint.
  *
- * A restored run reaches the state of one that never stopped: the snapshot is a consistent cut taken
- * between pipeline slices (queue included, with the log position of the last message queued per
- * partition), and everything after it is read again from the log in the same per-partition order.
+ * State is checkpointed per unit: one per partition (`p<N>`: its sessions, processors, watermark,
+ * processed ids, queued records and the log position of the last message queued) and one for what
+ * belongs to each site as a whole (`site`: mined rules, offer ledgers). A partition is restored on its
+ * own and its log read again from its position + 1 in the same order, so it reaches the state of a run
+ * that never stopped — whatever became of the other partitions' snapshots.
  */
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -18,26 +20,26 @@ import type { Logger } from '../logger';
 import type { CoreMetrics } from '../metrics/core-metrics';
 import { configDigest } from '../persistence/state-file';
 import { recordSnapshotWrite } from '../persistence/snapshot-outcome';
-import type { Pipeline, PipelineSnapshot } from '../pipeline/pipeline';
+import type { PartitionUnit, Pipeline, SiteUnit } from '../pipeline/pipeline';
 import { CheckpointStore } from './checkpoint-store';
 import { ensureEventStream } from './event-log';
 import { LogReader } from './log-reader';
 import { LogWriter } from './log-writer';
 
 /**
- * What a NATS-mode snapshot holds: the pipeline, with its queue, log positions and the ids of every
- * event read from the log. The gateway's own dedupe is not in it: the gateway also consults the
- * ids read from the log, which after a restore and the read-back cover everything the log holds.
+ * What one checkpointed unit holds: a partition, or the site unit. The gateway's own dedupe is not in
+ * it: the gateway also consults the ids read from the log, which after a restore and the read-back
+ * cover everything the log holds.
  */
-export interface LogState {
-  readonly pipeline: PipelineSnapshot;
-}
+export type LogState = { readonly partition: PartitionUnit } | { readonly site: SiteUnit };
 
-/**
- * The unit of state this process snapshots: every partition (one instance owns them all). The
- * scale-out issue splits it by owned partitions.
- */
-export const STATE_UNIT = 'all';
+/** The checkpoint unit of what belongs to each site as a whole. */
+export const SITE_UNIT = 'site';
+
+/** The checkpoint unit of one partition. */
+export function partitionUnit(p: number): string {
+  return `p${p}`;
+}
 
 export interface DurableLogDeps {
   readonly config: Config;
@@ -132,52 +134,74 @@ export class DurableLog {
     this.#timer.unref();
   }
 
-  /** Restores the newest usable snapshot; returns the positions to read from (all 0 without one). */
+  /**
+   * Restores every unit's newest usable snapshot (read in parallel); returns the positions to read
+   * from. A partition without one reads its log from the start; without a site unit, rules are mined
+   * again at the next recompute and offer budgets start empty.
+   */
   async #restore(): Promise<readonly number[]> {
     const store = this.#store!;
     const t0 = this.#clock.now();
-    const r = await store.read(STATE_UNIT, this.#digest);
-    const zero = new Array<number>(this.#config.partitions).fill(0);
-    switch (r.kind) {
-      case 'none':
-        this.#logger.info('no snapshot yet: reading the event log from its start');
-        return zero;
-      case 'refused':
+    const n = this.#config.partitions;
+    const units = [SITE_UNIT, ...Array.from({ length: n }, (_, p) => partitionUnit(p))];
+    const reads = await Promise.all(units.map((u) => store.read(u, this.#digest)));
+    const positions = new Array<number>(n).fill(0);
+    let restored = 0;
+    let fallbacks = 0;
+    let bytes = 0;
+    reads.forEach((r, i) => {
+      const unit = units[i]!;
+      if (r.kind === 'none') return;
+      if (r.kind === 'refused') {
         this.#metrics.restoreRefused.inc();
-        this.#logger.error({ err: new ClickstreamError('CM_ERR_SNAPSHOT', `no usable snapshot: ${r.reasons.join('; ')}`) }, 'rebuilding the state from the start of the event log');
-        return zero;
-      case 'ok': {
-        const state = r.envelope.state;
-        this.#pipeline.restore(state.pipeline);
-        const seconds = Math.max(0, this.#clock.now() - t0) / 1000;
-        this.#metrics.restoreDuration.set(seconds);
-        this.#logger.info({ object: r.checkpoint.object, bytes: r.checkpoint.bytes, takenAt: new Date(r.envelope.takenAt).toISOString(), fallbacks: r.fallbacks, seconds }, 'snapshot restored');
-        return state.pipeline.positions ?? zero;
+        this.#logger.error({ err: new ClickstreamError('CM_ERR_SNAPSHOT', `no usable snapshot of ${unit}: ${r.reasons.join('; ')}`) }, unit === SITE_UNIT ? 'site state starts empty' : 'rebuilding the partition from the start of the event log');
+        return;
       }
-      default: {
-        const _: never = r;
-        return _;
+      const state = r.envelope.state;
+      if ('site' in state) this.#pipeline.restoreSite(state.site);
+      else {
+        this.#pipeline.restorePartition(state.partition);
+        positions[state.partition.partition] = state.partition.position ?? 0;
       }
+      restored++;
+      fallbacks += r.fallbacks;
+      bytes += r.checkpoint.bytes;
+    });
+    if (restored === 0) {
+      this.#logger.info('no snapshot yet: reading the event log from its start');
+      return positions;
     }
+    const seconds = Math.max(0, this.#clock.now() - t0) / 1000;
+    this.#metrics.restoreDuration.set(seconds);
+    this.#logger.info({ units: restored, of: units.length, bytes, fallbacks, seconds }, 'snapshot restored');
+    return positions;
   }
 
-  /** Takes a snapshot now and commits it (a second call while one is being written waits for it). */
+  /**
+   * Takes a snapshot now and commits it, every unit in parallel (a second call while one is being
+   * written waits for it). A unit that fails keeps its previous checkpoint; the others still move on.
+   */
   snapshotNow(): Promise<void> {
     const store = this.#store;
     if (store === undefined || !this.#ready) return Promise.resolve();
     if (this.#snapshotting !== undefined) return this.#snapshotting;
     const t0 = this.#clock.now();
     // Synchronous: a consistent cut between slices, queue and positions included.
-    const pipeline = this.#pipeline.snapshot({ withQueue: true });
-    const state: LogState = { pipeline };
+    const snap = this.#pipeline.snapshot({ withQueue: true });
     this.#logger.debug({ cutMs: this.#clock.now() - t0 }, 'snapshot cut taken');
     this.#lastSnapshotAt = t0;
     this.#lastSnapshotProcessed = this.#pipeline.processedRecords;
-    this.#snapshotting = recordSnapshotWrite(store.write(STATE_UNIT, this.#digest, t0, pipeline.positions ?? [], state), t0, this.#metrics, this.#clock, (err) =>
-      this.#logger.error({ err }, 'snapshot to the Object Store failed'),
-    ).finally(() => {
-        this.#snapshotting = undefined;
-      });
+    const units = [SITE_UNIT, ...snap.partitions.map((u) => partitionUnit(u.partition))];
+    const writes = [store.write(SITE_UNIT, this.#digest, t0, [], { site: snap.site }), ...snap.partitions.map((u) => store.write(partitionUnit(u.partition), this.#digest, t0, [u.position ?? 0], { partition: u }))];
+    const all = Promise.allSettled(writes).then(async (results) => {
+      await store.prune(units);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+      return results.reduce((n, r) => n + (r.status === 'fulfilled' ? r.value : 0), 0);
+    });
+    this.#snapshotting = recordSnapshotWrite(all, t0, this.#metrics, this.#clock, (err) => this.#logger.error({ err }, 'snapshot to the Object Store failed')).finally(() => {
+      this.#snapshotting = undefined;
+    });
     return this.#snapshotting;
   }
 

@@ -18,7 +18,7 @@ const gunzipAsync = promisify(gunzip);
 
 export const STATE_FORMAT = 'clickstream-miner-state';
 /** 2: dedupe ids as per-site arrays, usage revenue in cents, log positions (NATS mode). */
-export const STATE_VERSION = 2;
+export const STATE_VERSION = 3;
 const CURRENT = 'state.json.gz';
 const PREVIOUS = 'state.prev.json.gz';
 

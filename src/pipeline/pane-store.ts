@@ -10,11 +10,12 @@ import { epochMillis, type EpochMillis } from '../types';
  * applied while `watermark − paneEnd < allowedLatenessMs` (a revision); later than that, or older
  * than the retained panes, it is `late` and the caller sends it to the late side output.
  *
- * Retention follows event time: `expire(watermark)` (the site watermark, on every advance) drops the
- * panes that ended `retainMs` (default: the allowed lateness) or more before it. Since every partition
- * watermark is at or above the site watermark, an expired pane is one no on-time event can reach, so
- * which panes exist never depends on how partitions interleave. `maxPanes` is a hard cap on top
- * (a partition far ahead of a lagging one): past it the oldest pane is evicted, counted via onEvict.
+ * Retention follows event time: `expire(watermark)` (the watermark of the partition the store
+ * belongs to, on every advance) drops the panes that ended `retainMs` (default: the allowed lateness)
+ * or more before it. Lateness is judged against the same partition watermark, so an expired pane is
+ * one no on-time event can reach, and which panes exist depends on the partition's own records only.
+ * `maxPanes` is a hard cap on top: past it the oldest pane is evicted, counted via onEvict. A site's
+ * windows merge the stores of all its partitions (`windowsAcross`).
  */
 export interface PaneOps<P> {
   /** A new, empty pane. */
@@ -130,24 +131,50 @@ export class PaneStore<P> {
    * Windows with no retained pane at all are skipped.
    */
   windows(sizeMs: number, watermark: number, limit: number, opts: { slideMs?: number; before?: number } = {}): WindowView<P>[] {
-    const slide = opts.slideMs ?? sizeMs;
-    if (sizeMs % this.paneMs !== 0 || slide % this.paneMs !== 0 || sizeMs <= 0 || slide <= 0) {
-      throw new RangeError(`window ${sizeMs} ms / slide ${slide} ms must be positive multiples of the pane (${this.paneMs} ms)`);
-    }
+    return PaneStore.windowsAcross([this], sizeMs, watermark, limit, opts);
+  }
+
+  /**
+   * `windows` over several stores of the same pane layout (one per partition): each window is the
+   * merge of every store's panes in it, store by store (so the result does not depend on which store
+   * holds more), oldest pane first within each.
+   */
+  static windowsAcross<P>(stores: readonly PaneStore<P>[], sizeMs: number, watermark: number, limit: number, opts: { slideMs?: number; before?: number } = {}): WindowView<P>[] {
     const out: WindowView<P>[] = [];
-    if (this.#panes.size === 0) return out;
-    const newestEnd = (this.#newest + 1) * this.paneMs;
+    const first = stores[0];
+    if (first === undefined) return out;
+    const slide = opts.slideMs ?? sizeMs;
+    if (sizeMs % first.paneMs !== 0 || slide % first.paneMs !== 0 || sizeMs <= 0 || slide <= 0) {
+      throw new RangeError(`window ${sizeMs} ms / slide ${slide} ms must be positive multiples of the pane (${first.paneMs} ms)`);
+    }
+    let newest = Number.NEGATIVE_INFINITY;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const st of stores) {
+      if (st.#panes.size === 0) continue;
+      if (st.#newest > newest) newest = st.#newest;
+      if (st.#oldest < oldest) oldest = st.#oldest;
+    }
+    if (newest === Number.NEGATIVE_INFINITY) return out;
+    const newestEnd = (newest + 1) * first.paneMs;
     let start = Math.floor((newestEnd - 1) / slide) * slide;
     // Cursor: `before` is the start of the last window already returned.
     if (opts.before !== undefined) start = Math.min(start, Math.floor(opts.before / slide) * slide - slide);
-    const oldestStart = this.#oldest * this.paneMs;
+    const oldestStart = oldest * first.paneMs;
     while (out.length < limit && start + sizeMs > oldestStart) {
       const end = start + sizeMs;
-      const value = this.#mergeRange(start, end);
+      const value = PaneStore.rangeAcross(stores, start, end);
       if (value !== undefined) out.push({ start: epochMillis(start), end: epochMillis(end), closed: end <= watermark, value });
       start -= slide;
     }
     return out;
+  }
+
+  /** The merge of every store's retained panes in [start, end), or undefined when none holds one. */
+  static rangeAcross<P>(stores: readonly PaneStore<P>[], start: number, end: number): P | undefined {
+    if (stores.length === 1) return stores[0]!.#mergeRange(start, end);
+    let acc: P | undefined;
+    for (const st of stores) acc = st.#mergeRange(start, end, acc);
+    return acc;
   }
 
   /** The merge of the retained panes in [start, end), or undefined when none is retained. */
@@ -188,8 +215,8 @@ export class PaneStore<P> {
     this.#oldest = Number.POSITIVE_INFINITY;
   }
 
-  #mergeRange(start: number, end: number): P | undefined {
-    let acc: P | undefined;
+  /** Merges the retained panes in [start, end) into `acc` (a new pane when undefined and one is found). */
+  #mergeRange(start: number, end: number, acc?: P): P | undefined {
     const first = Math.max(Math.floor(start / this.paneMs), this.#oldest);
     const last = Math.min(Math.floor((end - 1) / this.paneMs), this.#newest);
     for (let i = first; i <= last; i++) {

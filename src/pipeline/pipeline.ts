@@ -4,13 +4,14 @@ import { ClickstreamError, requireBound } from '../errors';
 import type { EnrichedEvent, LogRecord, SessionSignal, TickRecord } from '../events/enriched-event';
 import type { Logger } from '../logger';
 import type { CoreMetrics } from '../metrics/core-metrics';
-import type { Processor } from '../../processors/processor';
+import type { PartitionSets, Processor, SiteView } from '../../processors/processor';
 import { UNSESSIONIZED } from '../events/event-enricher';
 import { epochMillis, type EpochMillis } from '../types';
 import { Sessionizer, type SessionizerSnapshot } from './sessionizer';
 import { LateLog, type LateEntry, type LateReason } from './late-log';
-import { WatermarkTracker, type WatermarkTrackerSnapshot } from './watermark-tracker';
+import { WatermarkTracker, type PartitionClockSnapshot } from './watermark-tracker';
 import { EventDeduplicator, type DedupeSnapshot } from '../ingest/event-deduplicator';
+import { VisitorPartitioner, partitionShare } from './visitor-partitioner';
 
 /** Events processed per setImmediate slice before the event loop gets a turn. */
 export const DEFAULT_SLICE_EVENTS = 2_000;
@@ -20,8 +21,16 @@ export interface PipelineDeps {
   readonly clock: Clock;
   readonly metrics: CoreMetrics;
   readonly logger: Logger;
-  /** Builds the processors of one site (called once per configured site, at construction). */
-  readonly processorsFor: (site: SiteConfig) => Processor[];
+  /**
+   * Builds the processor set of one partition of a site (called once per configured site and
+   * partition, at construction): each partition keeps its own state, driven by its own watermark.
+   */
+  readonly processorsFor: (site: SiteConfig, partition: number) => Processor[];
+  /**
+   * Builds a site's views over its partition sets (queries, cross-sell mining, site-wide offer
+   * state): `processor(site, name)` returns them. None: `processor` finds nothing.
+   */
+  readonly viewsFor?: (site: SiteConfig, parts: PartitionSets) => SiteView[];
   /** Events per slice (default DEFAULT_SLICE_EVENTS): tests vary it to show it changes no number. */
   readonly sliceEvents?: number;
   /**
@@ -43,19 +52,34 @@ const ACCEPTED: OfferResult = Object.freeze({ kind: 'accepted', late: 0 });
 const OVERLOADED: OfferResult = Object.freeze({ kind: 'overloaded' });
 
 /**
- * The pipeline's processing state (JSON-serialisable): each site's watermarks, sessions and
- * processor snapshots, and (`withQueue`) the records acknowledged but not yet processed — in the
- * embedded mode the queue is the only copy of them; on JetStream the stream is resumed instead.
+ * One partition's processing state, over every site (JSON-serialisable): a unit that is snapshotted,
+ * restored and — scaled out — owned on its own. With `queued`, also the partition's records
+ * acknowledged but not yet processed (in the embedded mode the queue is the only copy of them; on
+ * JetStream the stream is resumed from `position` + 1 instead).
  */
-export interface PipelineSnapshot {
-  readonly v: 2;
-  readonly sites: Record<string, { readonly clock: WatermarkTrackerSnapshot; readonly sessions: SessionizerSnapshot; readonly processors: Record<string, unknown> }>;
-  /** Queued records in log order (events without their session context). */
+export interface PartitionUnit {
+  readonly v: 3;
+  readonly partition: number;
+  readonly sites: Record<string, { readonly clock: PartitionClockSnapshot; readonly sessions: SessionizerSnapshot; readonly processors: Record<string, unknown> }>;
+  /** The partition's queued records in log order (events without their session context). */
   readonly queued?: readonly LogRecord[];
-  /** Read from a log: per partition, the stream sequence of the last log message queued (0: none). */
-  readonly positions?: readonly number[];
-  /** Read from a log: the event ids processed (duplicate detection on the processing side). */
+  /** Read from a log: the stream sequence of the last message of this partition queued (0: none). */
+  readonly position?: number;
+  /** Read from a log: the ids of this partition's events processed (duplicate detection). */
   readonly logDedupe?: DedupeSnapshot;
+}
+
+/** What belongs to each site as a whole: the watermark its views last saw, and their state (rules, offer ledger). */
+export interface SiteUnit {
+  readonly v: 3;
+  readonly sites: Record<string, { readonly watermark: number | null; readonly views: Record<string, unknown> }>;
+}
+
+/** The whole processing state of a process: the site unit and every partition's. */
+export interface PipelineSnapshot {
+  readonly v: 3;
+  readonly site: SiteUnit;
+  readonly partitions: readonly PartitionUnit[];
 }
 
 /** What `judge` found of a batch: the events to write to the log, and how many were late. */
@@ -70,11 +94,19 @@ interface RoomWaiter {
   readonly resolve: () => void;
 }
 
+/** One partition of a site: its own sessionizer and processors, fed its events and its watermark. */
+interface PartitionRuntime {
+  readonly processors: readonly Processor[];
+  readonly sessionizer: Sessionizer;
+  /** The partition watermark its processors last saw. */
+  watermark: number;
+}
+
 interface SiteRuntime {
   readonly site: SiteConfig;
-  readonly processors: readonly Processor[];
-  readonly byName: ReadonlyMap<string, Processor>;
-  readonly sessionizer: Sessionizer;
+  /** By partition number. */
+  readonly parts: readonly PartitionRuntime[];
+  readonly views: ReadonlyMap<string, SiteView>;
   /** Append side: judges lateness and dates ticks, fed records as they enter the queue. */
   readonly appendClock: WatermarkTracker;
   /** Processing side: fed the same records as they leave the queue. */
@@ -95,10 +127,13 @@ interface SiteRuntime {
  *   side output (`lateEvents`, `GET /v1/late`), reported in the ack; everything else is queued.
  * - `tick` (every `time.tick` of wall clock once started) appends a tick record per site: quiet
  *   partitions advance through the log, not through a clock read while processing.
- * - Records are processed in log order in setImmediate slices. An event is handed to the processors
- *   with its partition watermark; after each slice every site watermark is recomputed, sessions close,
- *   and each processor's `onWatermark` fires its windows. Slices, batch sizes and processing speed
- *   change no number: the verdicts and watermarks depend on the order of records only.
+ * - Records are processed in log order in setImmediate slices. Each partition of a site has its own
+ *   sessionizer and processor set (its state is snapshotted, restored and — scaled out — owned on its
+ *   own). An event goes to its partition's set with the partition watermark; after each slice every
+ *   partition whose watermark moved closes its sessions and fires its processors' windows, and the
+ *   site's views (`processor(site, name)`: queries merge the partitions; cross-sell mines the merged
+ *   counts) get the site watermark. A partition's state is a function of its own records, in order:
+ *   slices, batch sizes, processing speed and how partitions interleave change no number.
  */
 export class Pipeline {
   readonly #config: Config;
@@ -128,10 +163,14 @@ export class Pipeline {
   readonly #fromLog: boolean;
   /** Read from a log: per partition, the stream sequence of the last message queued. */
   readonly #positions: Float64Array;
-  /** Read from a log: event ids already processed (the log may hold one twice: a resend after a lost PubAck beyond the duplicate window). */
-  readonly #logDedupe: EventDeduplicator | undefined;
+  /**
+   * Read from a log: per partition, event ids already processed (the log may hold one twice: a resend
+   * after a lost PubAck beyond the duplicate window). Each partition holds its share of the bound.
+   */
+  readonly #logDedupe: readonly EventDeduplicator[] | undefined;
   /** Records processed since boot (the snapshot policy counts them). */
   #processed = 0;
+  readonly #partitioner: VisitorPartitioner;
 
   constructor(deps: PipelineDeps) {
     const { config } = deps;
@@ -148,7 +187,10 @@ export class Pipeline {
     this.#fromLog = deps.fromLog === true;
     this.#positions = new Float64Array(config.partitions);
     this.#logDedupe = this.#fromLog
-      ? new EventDeduplicator({ capacity: config.ingest.dedupeCapacity, ttlMs: config.ingest.dedupeTtlMs, onEvict: () => this.#metrics.evictions.inc({ component: 'pipeline', structure: 'log_dedupe' }) })
+      ? Array.from(
+          { length: config.partitions },
+          () => new EventDeduplicator({ capacity: partitionShare(config.ingest.dedupeCapacity, config.partitions), ttlMs: config.ingest.dedupeTtlMs, onEvict: () => this.#metrics.evictions.inc({ component: 'pipeline', structure: 'log_dedupe' }) }),
+        )
       : undefined;
     // The late side output is inspected like the quarantine, so it shares its per-site bound.
     this.#lateLog = new LateLog({
@@ -156,7 +198,8 @@ export class Pipeline {
       sites: config.sites.keys(),
       onEvict: () => this.#metrics.evictions.inc({ component: 'pipeline', structure: 'late_events' }),
     });
-    for (const site of config.sites.values()) this.#sites.set(site.id, this.#buildSite(site, deps.processorsFor));
+    this.#partitioner = new VisitorPartitioner(config.partitions);
+    for (const site of config.sites.values()) this.#sites.set(site.id, this.#buildSite(site, deps));
   }
 
   /**
@@ -221,9 +264,9 @@ export class Pipeline {
     return true;
   }
 
-  /** Read from a log: true when an event with this id was processed from it (and is remembered). */
-  seenInLog(site: string, id: string): boolean {
-    return this.#logDedupe?.has(site, id, Number.NEGATIVE_INFINITY) === true;
+  /** Read from a log: true when an event of `partition` with this id was processed from it (and is remembered). */
+  seenInLog(site: string, id: string, partition: number): boolean {
+    return this.#logDedupe?.[partition]?.has(site, id, Number.NEGATIVE_INFINITY) === true;
   }
 
   /** Per partition, the stream sequence of the last log message queued (0: none yet). */
@@ -298,12 +341,20 @@ export class Pipeline {
     return epochMillis(min === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : min);
   }
 
-  processor(site: string, name: string): Processor | undefined {
-    return this.#sites.get(site)?.byName.get(name);
+  /** A site's view `name` (the query side of a processor kept per partition). */
+  processor(site: string, name: string): SiteView | undefined {
+    return this.#sites.get(site)?.views.get(name);
   }
 
-  processors(site: string): readonly Processor[] {
-    return this.#sites.get(site)?.processors ?? [];
+  /** The processors of one partition of a site (inspection, partials for a merge). */
+  partitionProcessors(site: string, partition: number): readonly Processor[] {
+    return this.#sites.get(site)?.parts[partition]?.processors ?? [];
+  }
+
+  /** A site's views. */
+  views(site: string): readonly SiteView[] {
+    const rt = this.#sites.get(site);
+    return rt === undefined ? [] : [...rt.views.values()];
   }
 
   /** Registers a listener for events sent to the late side output. */
@@ -316,59 +367,130 @@ export class Pipeline {
     return this.#lateLog.list(site, limit) ?? [];
   }
 
-  /** The site's sessionizer (for inspection: open sessions, a visitor's sessions). */
-  sessionizer(site: string): Sessionizer | undefined {
-    return this.#sites.get(site)?.sessionizer;
+  /** The sessionizer of a site's partition (for inspection: open sessions, a visitor's sessions). */
+  sessionizer(site: string, partition: number): Sessionizer | undefined {
+    return this.#sites.get(site)?.parts[partition]?.sessionizer;
+  }
+
+  /** Open sessions of a site, over all its partitions. */
+  activeSessions(site: string): number {
+    let n = 0;
+    for (const part of this.#sites.get(site)?.parts ?? []) n += part.sessionizer.activeSessions;
+    return n;
   }
 
   /**
-   * Snapshot of the processing state. Synchronous, so it is always taken between slices; with
-   * `withQueue` it also holds the queued records, so processing state + queue = everything acknowledged.
+   * Snapshot of the processing state: the site unit and every partition's. Synchronous, so it is
+   * always taken between slices; with `withQueue` it also holds the queued records, so processing
+   * state + queue = everything acknowledged.
    */
   snapshot(opts: { withQueue?: boolean } = {}): PipelineSnapshot {
-    const sites: Record<string, PipelineSnapshot['sites'][string]> = {};
+    const queued = opts.withQueue === true ? this.#queuedByPartition() : undefined;
+    const partitions: PartitionUnit[] = [];
+    for (let p = 0; p < this.#config.partitions; p++) partitions.push(this.#snapshotPartition(p, queued?.[p]));
+    return { v: 3, site: this.snapshotSite(), partitions };
+  }
+
+  /** The site unit: each site's watermark and its views' state. */
+  snapshotSite(): SiteUnit {
+    const sites: Record<string, SiteUnit['sites'][string]> = {};
     for (const [id, rt] of this.#sites) {
+      const views: Record<string, unknown> = {};
+      for (const v of rt.views.values()) if (v.snapshot !== undefined) views[v.name] = v.snapshot();
+      sites[id] = { watermark: Number.isFinite(rt.watermark) ? rt.watermark : null, views };
+    }
+    return { v: 3, sites };
+  }
+
+  #snapshotPartition(p: number, queued: LogRecord[] | undefined): PartitionUnit {
+    const sites: Record<string, PartitionUnit['sites'][string]> = {};
+    for (const [id, rt] of this.#sites) {
+      const part = rt.parts[p]!;
       const processors: Record<string, unknown> = {};
-      for (const p of rt.processors) processors[p.name] = p.snapshot();
-      sites[id] = { clock: rt.clock.snapshot(), sessions: rt.sessionizer.snapshot(), processors };
+      for (const proc of part.processors) processors[proc.name] = proc.snapshot();
+      sites[id] = { clock: rt.clock.snapshotPartition(p), sessions: part.sessionizer.snapshot(), processors };
     }
-    const log = this.#logDedupe === undefined ? {} : { positions: this.positions(), logDedupe: this.#logDedupe.snapshot() };
-    if (opts.withQueue !== true) return { v: 2, sites, ...log };
-    const queued: LogRecord[] = [];
-    for (let i = 0; i < this.#size; i++) {
-      const r = this.#queue[(this.#head + i) % this.#capacity]!;
-      queued.push(r.type === 'tick' ? r : { ...r, session: UNSESSIONIZED });
-    }
-    return { v: 2, sites, queued, ...log };
+    const dedupe = this.#logDedupe?.[p];
+    return {
+      v: 3,
+      partition: p,
+      sites,
+      ...(queued === undefined ? {} : { queued }),
+      ...(dedupe === undefined ? {} : { position: this.#positions[p]!, logDedupe: dedupe.snapshot() }),
+    };
   }
 
   /**
-   * Restores a snapshot: watermarks, sessions, processors (sites or processors missing from it keep
-   * their state), then its queued records go back into the queue in the same order, feeding the append
-   * clock (they were all judged on time when first queued, against the same records before them).
-   * Call on an empty, unstarted pipeline.
+   * The queued records per partition, each in log order (events without their session context). A
+   * tick record for every partition (the embedded mode's) is listed in each, as that partition's.
+   */
+  #queuedByPartition(): LogRecord[][] {
+    const out: LogRecord[][] = Array.from({ length: this.#config.partitions }, () => []);
+    for (let i = 0; i < this.#size; i++) {
+      const r = this.#queue[(this.#head + i) % this.#capacity]!;
+      if (r.type !== 'tick') out[r.partition]!.push({ ...r, session: UNSESSIONIZED });
+      else if (r.partition !== undefined) out[r.partition]!.push(r);
+      else out.forEach((list, p) => list.push({ ...r, partition: p }));
+    }
+    return out;
+  }
+
+  /**
+   * Restores a snapshot: the site unit, then every partition. Sites, partitions or processors missing
+   * from it keep their state. Call on an empty, unstarted pipeline.
    */
   restore(snap: PipelineSnapshot): void {
-    if (snap.v !== 2) throw new ClickstreamError('CM_ERR_SNAPSHOT', `pipeline snapshot version ${String(snap.v)}, expected 2`);
-    if ((snap.queued?.length ?? 0) > this.#capacity - this.#size) throw new ClickstreamError('CM_ERR_SNAPSHOT', `the snapshot holds ${snap.queued?.length} queued records, more than ingest.queueCapacity`);
-    for (const [id, s] of Object.entries(snap.sites)) {
+    if (snap.v !== 3) throw new ClickstreamError('CM_ERR_SNAPSHOT', `pipeline snapshot version ${String(snap.v)}, expected 3`);
+    const queued = snap.partitions.reduce((n, u) => n + (u.queued?.length ?? 0), 0);
+    if (queued > this.#capacity - this.#size) throw new ClickstreamError('CM_ERR_SNAPSHOT', `the snapshot holds ${queued} queued records, more than ingest.queueCapacity`);
+    this.restoreSite(snap.site);
+    for (const u of snap.partitions) this.restorePartition(u);
+  }
+
+  /** Restores the site unit: watermarks shown and the views' state (rules, offer ledgers). */
+  restoreSite(unit: SiteUnit): void {
+    if (unit.v !== 3) throw new ClickstreamError('CM_ERR_SNAPSHOT', `site snapshot version ${String(unit.v)}, expected 3`);
+    for (const [id, s] of Object.entries(unit.sites)) {
       const rt = this.#sites.get(id);
-      if (rt === undefined) continue;
-      rt.clock.restore(s.clock);
-      rt.appendClock.restore(s.clock);
+      if (rt === undefined) continue; // a site removed from the config since
+      rt.clock.restoreSite(s.watermark);
+      rt.appendClock.restoreSite(s.watermark);
       rt.watermark = rt.clock.current();
-      rt.sessionizer.restore(s.sessions);
-      for (const p of rt.processors) {
-        const ps = s.processors[p.name];
-        if (ps !== undefined) p.restore(ps);
+      for (const v of rt.views.values()) {
+        const state = s.views[v.name];
+        if (state !== undefined) v.restore?.(state);
       }
     }
-    for (const r of snap.queued ?? []) {
+  }
+
+  /**
+   * Restores one partition: its watermarks, sessions and processors in every site, its log position
+   * and processed ids; its queued records go back into the queue in order, feeding the append clock
+   * (they were all judged on time when first queued, against the same records before them).
+   */
+  restorePartition(unit: PartitionUnit): void {
+    const p = unit.partition;
+    if (unit.v !== 3 || !(p >= 0 && p < this.#config.partitions)) throw new ClickstreamError('CM_ERR_SNAPSHOT', `partition snapshot v${String(unit.v)} of partition ${p}; this process has ${this.#config.partitions} partitions`);
+    if ((unit.queued?.length ?? 0) > this.#capacity - this.#size) throw new ClickstreamError('CM_ERR_SNAPSHOT', `partition ${p} holds ${unit.queued?.length} queued records, more than the queue has room for`);
+    for (const [id, s] of Object.entries(unit.sites)) {
+      const rt = this.#sites.get(id);
+      if (rt === undefined) continue;
+      rt.clock.restorePartition(p, s.clock);
+      rt.appendClock.restorePartition(p, s.clock);
+      const part = rt.parts[p]!;
+      part.watermark = rt.clock.partitionWatermark(p);
+      part.sessionizer.restore(s.sessions);
+      for (const proc of part.processors) {
+        const state = s.processors[proc.name];
+        if (state !== undefined) proc.restore(state);
+      }
+    }
+    for (const r of unit.queued ?? []) {
       const rt = this.#sites.get(r.site);
       if (rt !== undefined) this.#requeue(rt, r);
     }
-    if (snap.positions !== undefined) this.#positions.set(snap.positions.slice(0, this.#positions.length));
-    if (snap.logDedupe !== undefined) this.#logDedupe?.restore(snap.logDedupe);
+    if (unit.position !== undefined) this.#positions[p] = unit.position;
+    if (unit.logDedupe !== undefined) this.#logDedupe?.[p]?.restore(unit.logDedupe);
     this.#metrics.ingestQueueDepth.set(this.#size);
   }
 
@@ -404,24 +526,41 @@ export class Pipeline {
     else this.#slice(Number.POSITIVE_INFINITY);
   }
 
-  #buildSite(site: SiteConfig, processorsFor: (site: SiteConfig) => Processor[]): SiteRuntime {
-    const processors = Object.freeze(processorsFor(site).slice());
-    const byName = new Map<string, Processor>();
-    for (const p of processors) byName.set(p.name, p);
+  #buildSite(site: SiteConfig, deps: PipelineDeps): SiteRuntime {
     const t = this.#config.time;
-    const clockOpts = { partitions: this.#config.partitions, outOfOrdernessMs: t.outOfOrdernessMs, idleTimeoutMs: t.idleTimeoutMs };
-    // TRICKY: `rt` is read by the signal callback, which only runs once the runtime is built.
-    let rt: SiteRuntime | undefined;
+    const partitions = this.#config.partitions;
+    const clockOpts = { partitions, outOfOrdernessMs: t.outOfOrdernessMs, idleTimeoutMs: t.idleTimeoutMs };
+    const parts: PartitionRuntime[] = [];
+    for (let i = 0; i < partitions; i++) parts.push(this.#buildPartition(site, i, deps.processorsFor));
+    const sets: PartitionSets = {
+      of: <T extends Processor>(name: string) => {
+        const out: T[] = [];
+        for (const part of parts) for (const p of part.processors) if (p.name === name) out.push(p as T);
+        return out;
+      },
+      forVisitor: <T extends Processor>(name: string, visitorId: string) => parts[this.#partitioner.partitionOf(visitorId)]?.processors.find((p) => p.name === name) as T | undefined,
+    };
+    const views = new Map<string, SiteView>();
+    for (const v of deps.viewsFor?.(site, sets) ?? []) views.set(v.name, v);
+    return { site, parts, views, appendClock: new WatermarkTracker(clockOpts), clock: new WatermarkTracker(clockOpts), watermark: Number.NEGATIVE_INFINITY, queued: 0 };
+  }
+
+  #buildPartition(site: SiteConfig, partition: number, processorsFor: PipelineDeps['processorsFor']): PartitionRuntime {
+    const processors = Object.freeze(processorsFor(site, partition).slice());
+    const t = this.#config.time;
+    // TRICKY: `part` is read by the signal callback, which only runs once the runtime is built.
+    let part: PartitionRuntime | undefined;
     const sessionizer = new Sessionizer({
       site: site.id,
       sessionGapMs: t.sessionGapMs,
       sessionMaxMs: t.sessionMaxMs,
       allowedLatenessMs: t.allowedLatenessMs,
-      maxVisitors: t.maxVisitors,
+      // The visitor bound is the site's: each partition holds its share (visitors hash evenly).
+      maxVisitors: partitionShare(t.maxVisitors, this.#config.partitions),
       maxPagesPerSession: t.maxPagesPerSession,
       metrics: this.#metrics,
       onSignal: (signal: SessionSignal) => {
-        const wm = epochMillis(rt?.watermark ?? Number.NEGATIVE_INFINITY);
+        const wm = epochMillis(part?.watermark ?? Number.NEGATIVE_INFINITY);
         for (const p of processors) {
           try {
             p.onSession(signal, wm);
@@ -431,8 +570,8 @@ export class Pipeline {
         }
       },
     });
-    rt = { site, processors, byName, sessionizer, appendClock: new WatermarkTracker(clockOpts), clock: new WatermarkTracker(clockOpts), watermark: Number.NEGATIVE_INFINITY, queued: 0 };
-    return rt;
+    part = { processors, sessionizer, watermark: Number.NEGATIVE_INFINITY };
+    return part;
   }
 
   #schedule(): void {
@@ -521,7 +660,7 @@ export class Pipeline {
     // Judged against the watermark of the records before it (Flink: an element is late against the
     // watermark that precedes it), then fed to the processing clock.
     const wm = rt.clock.partitionWatermark(e.partition);
-    const dedupe = this.#logDedupe;
+    const dedupe = this.#logDedupe?.[e.partition];
     if (dedupe !== undefined) {
       // Read from a log: the log decides, not the gateway that wrote it (it may not have seen records
       // the log holds before this one). On one gateway the two verdicts are the same.
@@ -536,13 +675,14 @@ export class Pipeline {
       }
     }
     rt.clock.observe(e.partition, e.ts, e.receivedAt);
+    const part = rt.parts[e.partition]!;
     try {
-      rt.sessionizer.assign(e);
+      part.sessionizer.assign(e);
     } catch (err) {
       this.#logError(err, 'sessionizer', 'assign');
       return;
     }
-    for (const p of rt.processors) {
+    for (const p of part.processors) {
       let outcome;
       try {
         outcome = p.onEvent(e, wm);
@@ -583,22 +723,38 @@ export class Pipeline {
     const now = this.#clock.now(); // for the lag gauge only
     for (const rt of this.#sites.values()) {
       const wm = rt.clock.advance();
-      const retention = rt.clock.retentionWatermark();
-      if (wm > rt.watermark) {
-        rt.watermark = wm;
+      for (let i = 0; i < rt.parts.length; i++) {
+        const part = rt.parts[i]!;
+        const pwm = rt.clock.partitionWatermark(i);
+        if (!(pwm > part.watermark)) {
+          part.sessionizer.flushMetrics();
+          continue;
+        }
+        part.watermark = pwm;
         try {
-          rt.sessionizer.advance(wm);
+          part.sessionizer.advance(pwm);
         } catch (err) {
           this.#logError(err, 'sessionizer', 'advance');
         }
-        for (const p of rt.processors) {
+        for (const p of part.processors) {
           try {
-            p.onWatermark(wm, retention);
+            // Lateness is judged against the partition watermark, so panes expire behind it too.
+            p.onWatermark(epochMillis(pwm), epochMillis(pwm));
           } catch (err) {
             this.#logError(err, p.name, 'onWatermark');
           }
         }
-      } else rt.sessionizer.flushMetrics();
+      }
+      if (wm > rt.watermark) {
+        rt.watermark = wm;
+        for (const v of rt.views.values()) {
+          try {
+            v.onWatermark?.(wm);
+          } catch (err) {
+            this.#logError(err, v.name, 'onWatermark');
+          }
+        }
+      }
       if (Number.isFinite(rt.watermark)) this.#metrics.watermarkLag.set({ site: rt.site.id }, Math.max(0, now - rt.watermark) / 1000);
     }
   }

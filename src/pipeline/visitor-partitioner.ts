@@ -38,3 +38,8 @@ export function fnv1a32(s: string): number {
   }
   return h >>> 0;
 }
+
+/** A partition's share of a site-wide bound (at least 1): `bound` spread evenly over `partitions`. */
+export function partitionShare(bound: number, partitions: number): number {
+  return Math.max(1, Math.ceil(bound / partitions));
+}

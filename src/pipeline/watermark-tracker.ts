@@ -10,16 +10,17 @@ export interface WatermarkTrackerOptions {
   readonly idleTimeoutMs: number;
 }
 
-/** A tracker's state (JSON-serialisable; −Infinity as null). */
-export interface WatermarkTrackerSnapshot {
-  readonly v: 1;
-  readonly maxTs: Array<number | null>;
-  readonly lastAt: Array<number | null>;
-  readonly tickWm: Array<number | null>;
-  readonly site: number | null;
-  readonly retention: number | null;
-  readonly frontier: number | null;
-  readonly frontierAt: number | null;
+/** One partition's part of a tracker (JSON-serialisable; −Infinity as null). */
+export interface PartitionClockSnapshot {
+  readonly v: 2;
+  /** Newest event time. */
+  readonly maxTs: number | null;
+  /** When the event that set `maxTs` was received. */
+  readonly maxTsAt: number | null;
+  /** Newest receive time. */
+  readonly lastAt: number | null;
+  /** Floor set by ticks while idle. */
+  readonly tickWm: number | null;
 }
 
 /**
@@ -31,9 +32,11 @@ export interface WatermarkTrackerSnapshot {
  *   part of the record) at or before `at − idleTimeoutMs` as idle, and lifts its watermark to
  *   `ts − outOfOrdernessMs`: quiet partitions and quiet streams still close their windows, and a replay
  *   of the same records, at any speed, reaches the same watermarks (Flink's idleness, made explicit);
+ * - a partition's watermark closes its sessions, fires and expires its panes, and judges lateness;
  * - the site watermark: the minimum over partitions that have one, monotonic. It decides which windows
- *   are shown closed, when sessions close and when rules are recomputed; lateness is judged against the
- *   event's own partition watermark.
+ *   are shown closed and when the site's rules are recomputed.
+ *
+ * Each partition's part is snapshotted and restored on its own (`snapshotPartition`).
  *
  * Both the append side (lateness verdicts, tick times) and the processing side keep one per site; fed
  * the same records in the same order they agree exactly.
@@ -43,12 +46,10 @@ export class WatermarkTracker {
   readonly outOfOrdernessMs: number;
   readonly idleTimeoutMs: number;
   readonly #maxTs: Float64Array;
+  readonly #maxTsAt: Float64Array;
   readonly #lastAt: Float64Array;
   readonly #tickWm: Float64Array;
   #site = Number.NEGATIVE_INFINITY;
-  #retention = Number.NEGATIVE_INFINITY;
-  #frontier = Number.NEGATIVE_INFINITY;
-  #frontierAt = Number.NEGATIVE_INFINITY;
 
   constructor(opts: WatermarkTrackerOptions) {
     this.partitions = requireBound('WatermarkTracker partitions', opts.partitions);
@@ -58,18 +59,18 @@ export class WatermarkTracker {
     this.outOfOrdernessMs = opts.outOfOrdernessMs;
     this.idleTimeoutMs = opts.idleTimeoutMs;
     this.#maxTs = new Float64Array(this.partitions).fill(Number.NEGATIVE_INFINITY);
+    this.#maxTsAt = new Float64Array(this.partitions).fill(Number.NEGATIVE_INFINITY);
     this.#lastAt = new Float64Array(this.partitions).fill(Number.NEGATIVE_INFINITY);
     this.#tickWm = new Float64Array(this.partitions).fill(Number.NEGATIVE_INFINITY);
   }
 
   /** Feeds an event of `partition` at event time `ts`, received at `receivedAt` (both from the record). */
   observe(partition: number, ts: number, receivedAt: number): void {
-    if (ts > this.#maxTs[partition]!) this.#maxTs[partition] = ts;
-    if (receivedAt > this.#lastAt[partition]!) this.#lastAt[partition] = receivedAt;
-    if (ts > this.#frontier) {
-      this.#frontier = ts;
-      this.#frontierAt = receivedAt;
+    if (ts > this.#maxTs[partition]!) {
+      this.#maxTs[partition] = ts;
+      this.#maxTsAt[partition] = receivedAt;
     }
+    if (receivedAt > this.#lastAt[partition]!) this.#lastAt[partition] = receivedAt;
   }
 
   /**
@@ -97,8 +98,11 @@ export class WatermarkTracker {
    * before any event. During a fast backfill this stays at the data's own time, not the wall clock's.
    */
   tickTime(now: number): number | undefined {
-    if (!Number.isFinite(this.#frontier)) return undefined;
-    return this.#frontier + Math.max(0, now - this.#frontierAt);
+    // The newest event of the site: the partition with the newest one (the lowest such partition).
+    let p = -1;
+    for (let i = 0; i < this.partitions; i++) if (this.#maxTs[i]! > (p < 0 ? Number.NEGATIVE_INFINITY : this.#maxTs[p]!)) p = i;
+    if (p < 0) return undefined;
+    return this.#maxTs[p]! + Math.max(0, now - this.#maxTsAt[p]!);
   }
 
   /** The watermark of one partition (−Infinity before any event or tick reached it). */
@@ -108,34 +112,18 @@ export class WatermarkTracker {
     return epochMillis(a > b ? a : b);
   }
 
-  /**
-   * Recomputes the site watermark (minimum over partitions that have one) and the retention
-   * watermark (minimum over all partitions: −Infinity while one has none); returns the site watermark.
-   * Both are monotonic.
-   */
+  /** Recomputes the site watermark (minimum over partitions that have one, monotonic) and returns it. */
   advance(): EpochMillis {
     let min = Number.POSITIVE_INFINITY;
-    let all = Number.POSITIVE_INFINITY;
     const ooo = this.outOfOrdernessMs;
     for (let p = 0; p < this.partitions; p++) {
       const a = this.#maxTs[p]! - ooo;
       const b = this.#tickWm[p]!;
       const wm = a > b ? a : b;
-      if (wm < all) all = wm;
       if (wm !== Number.NEGATIVE_INFINITY && wm < min) min = wm;
     }
     if (min !== Number.POSITIVE_INFINITY && min > this.#site) this.#site = min;
-    if (all !== Number.POSITIVE_INFINITY && all > this.#retention) this.#retention = all;
     return epochMillis(this.#site);
-  }
-
-  /**
-   * The watermark below which panes may be dropped: no partition can still accept an event there.
-   * TRICKY: not the site watermark — a partition that has seen nothing yet would accept any event
-   * (its watermark is −∞) until a tick record gives it one, so it holds retention back until then.
-   */
-  retentionWatermark(): EpochMillis {
-    return epochMillis(this.#retention);
   }
 
   /** The site watermark as last computed by `advance` (−Infinity before any). */
@@ -143,23 +131,21 @@ export class WatermarkTracker {
     return epochMillis(this.#site);
   }
 
-  snapshot(): WatermarkTrackerSnapshot {
-    const arr = (a: Float64Array): Array<number | null> => Array.from(a, finiteOrNull);
-    return { v: 1, maxTs: arr(this.#maxTs), lastAt: arr(this.#lastAt), tickWm: arr(this.#tickWm), site: finiteOrNull(this.#site), retention: finiteOrNull(this.#retention), frontier: finiteOrNull(this.#frontier), frontierAt: finiteOrNull(this.#frontierAt) };
+  /** Sets the site watermark a restored process had shown (monotonic from there). */
+  restoreSite(watermark: number | null): void {
+    this.#site = watermark ?? Number.NEGATIVE_INFINITY;
   }
 
-  /** Restores a snapshot taken with the same partition count. */
-  restore(s: WatermarkTrackerSnapshot): void {
-    if (s.v !== 1 || s.maxTs.length !== this.partitions) throw new RangeError(`watermark snapshot for ${s.maxTs.length} partitions, expected ${this.partitions}`);
-    for (let p = 0; p < this.partitions; p++) {
-      this.#maxTs[p] = s.maxTs[p] ?? Number.NEGATIVE_INFINITY;
-      this.#lastAt[p] = s.lastAt[p] ?? Number.NEGATIVE_INFINITY;
-      this.#tickWm[p] = s.tickWm[p] ?? Number.NEGATIVE_INFINITY;
-    }
-    this.#site = s.site ?? Number.NEGATIVE_INFINITY;
-    this.#retention = s.retention ?? Number.NEGATIVE_INFINITY;
-    this.#frontier = s.frontier ?? Number.NEGATIVE_INFINITY;
-    this.#frontierAt = s.frontierAt ?? Number.NEGATIVE_INFINITY;
+  snapshotPartition(p: number): PartitionClockSnapshot {
+    return { v: 2, maxTs: finiteOrNull(this.#maxTs[p]!), maxTsAt: finiteOrNull(this.#maxTsAt[p]!), lastAt: finiteOrNull(this.#lastAt[p]!), tickWm: finiteOrNull(this.#tickWm[p]!) };
+  }
+
+  restorePartition(p: number, s: PartitionClockSnapshot): void {
+    if (s.v !== 2 || !(p >= 0 && p < this.partitions)) throw new RangeError(`partition clock snapshot v${String(s.v)} for partition ${p} of ${this.partitions}`);
+    this.#maxTs[p] = s.maxTs ?? Number.NEGATIVE_INFINITY;
+    this.#maxTsAt[p] = s.maxTsAt ?? Number.NEGATIVE_INFINITY;
+    this.#lastAt[p] = s.lastAt ?? Number.NEGATIVE_INFINITY;
+    this.#tickWm[p] = s.tickWm ?? Number.NEGATIVE_INFINITY;
   }
 }
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { ContentProcessor } from '../../processors/content/content-processor';
-import type { CrossSellProcessor } from '../../processors/cross-sell/cross-sell-processor';
-import type { NavigationProcessor } from '../../processors/navigation/navigation-processor';
-import type { UsageProcessor } from '../../processors/usage/usage-processor';
+import type { ContentView } from '../../processors/content/content-processor';
+import type { CrossSellRules } from '../../processors/cross-sell/cross-sell-processor';
+import type { NavigationView } from '../../processors/navigation/navigation-processor';
+import type { UsageView } from '../../processors/usage/usage-processor';
 import type { App } from '../../src/app';
 
 const MIN = 60_000;
@@ -10,9 +10,9 @@ const MIN = 60_000;
 export interface AppDigest {
   /** Per-part hashes (usage, navigation, navigationHour, content, rules) as one JSON string: a failure names the part. */
   readonly hash: string;
-  readonly usage: UsageProcessor;
-  readonly nav: NavigationProcessor;
-  readonly cross: CrossSellProcessor;
+  readonly usage: UsageView;
+  readonly nav: NavigationView;
+  readonly cross: CrossSellRules;
 }
 
 /**
@@ -21,10 +21,10 @@ export interface AppDigest {
  */
 export function appDigest(app: App, site: string): AppDigest {
   const wm = app.pipeline.watermark(site);
-  const usage = app.pipeline.processor(site, 'usage') as UsageProcessor;
-  const nav = app.pipeline.processor(site, 'navigation') as NavigationProcessor;
-  const content = app.pipeline.processor(site, 'content') as ContentProcessor;
-  const cross = app.pipeline.processor(site, 'cross-sell') as CrossSellProcessor;
+  const usage = app.pipeline.processor(site, 'usage') as UsageView;
+  const nav = app.pipeline.processor(site, 'navigation') as NavigationView;
+  const content = app.pipeline.processor(site, 'content') as ContentView;
+  const cross = app.pipeline.processor(site, 'cross-sell') as CrossSellRules;
   const parts = {
     usage: usage.windows(MIN, 100_000),
     navigation: nav.windows(MIN, 100_000, { watermark: wm }),

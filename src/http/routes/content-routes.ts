@@ -1,4 +1,4 @@
-import { ContentProcessor, type ContentWindow } from '../../../processors/content/content-processor';
+import { ContentView, type ContentWindow } from '../../../processors/content/content-processor';
 import { windowStatsRoute } from './window-stats';
 
 /**
@@ -11,5 +11,5 @@ export const registerContentRoutes = windowStatsRoute<ContentWindow>({
   processor: 'content',
   summary: 'Content statistics per window (top and trending pages, products, categories, search terms, zero-result searches), newest first',
   lists: ['topPages', 'topProducts', 'topCategories', 'searches', 'zeroResultSearches', 'trending'],
-  is: (p): p is ContentProcessor => p instanceof ContentProcessor,
+  is: (p): p is ContentView => p instanceof ContentView,
 });

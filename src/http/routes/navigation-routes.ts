@@ -1,4 +1,4 @@
-import { NavigationProcessor, type NavigationWindow } from '../../../processors/navigation/navigation-processor';
+import { NavigationView, type NavigationWindow } from '../../../processors/navigation/navigation-processor';
 import { windowStatsRoute } from './window-stats';
 
 /**
@@ -12,5 +12,5 @@ export const registerNavigationRoutes = windowStatsRoute<NavigationWindow>({
   processor: 'navigation',
   summary: 'Navigation statistics per window (transitions with P(next|page), entry/exit pages, bounce rate, paths, click-through), newest first',
   lists: ['transitions', 'entryPages', 'exitPages', 'topPages', 'paths', 'clickThrough'],
-  is: (p): p is NavigationProcessor => p instanceof NavigationProcessor,
+  is: (p): p is NavigationView => p instanceof NavigationView,
 });

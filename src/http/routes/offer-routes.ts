@@ -1,6 +1,6 @@
 import { MAX_SUBSCRIBER_TOKEN_MS, subscriberToken } from '../../delivery/offer-subscribers';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { NextBestOfferProcessor } from '../../../processors/next-best-offer/next-best-offer-processor';
+import { NextBestOfferView } from '../../../processors/next-best-offer/next-best-offer-processor';
 import type { AppContext } from '../../app-context';
 import type { AdminRoute } from '../admin-routes';
 import { routeSchema } from '../route-doc';
@@ -22,13 +22,13 @@ function siteOf(q: unknown): string {
 }
 
 /** The site's processor, or an error answer sent (unknown site / no processor). */
-function lookup(ctx: AppContext, site: string, reply: FastifyReply): NextBestOfferProcessor | undefined {
+function lookup(ctx: AppContext, site: string, reply: FastifyReply): NextBestOfferView | undefined {
   if (ctx.site(site) === undefined) {
     void reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(site)}` } });
     return undefined;
   }
   const p = ctx.processor(site, 'next-best-offer');
-  if (!(p instanceof NextBestOfferProcessor)) {
+  if (!(p instanceof NextBestOfferView)) {
     void reply.code(404).send({ error: { code: 'no_processor', message: `site ${site} runs no next-best-offer processor` } });
     return undefined;
   }

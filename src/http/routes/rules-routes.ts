@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { CrossSellProcessor } from '../../../processors/cross-sell/cross-sell-processor';
+import { CrossSellRules } from '../../../processors/cross-sell/cross-sell-processor';
 import type { RuleFilter, RuleKind, RuleLevel, BasketSource } from '../../../processors/cross-sell/rule-set';
 import type { AppContext } from '../../app-context';
 import type { AdminRoute } from '../admin-routes';
@@ -96,7 +96,7 @@ export const registerRulesRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       const site = ctx.site(siteId);
       if (site === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(siteId)}` } });
       const p = ctx.processor(site.id, 'cross-sell');
-      if (!(p instanceof CrossSellProcessor)) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${site.id} runs no cross-sell processor` } });
+      if (!(p instanceof CrossSellRules)) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${site.id} runs no cross-sell processor` } });
       const parsed = parseRuleQuery(q);
       if (parsed.kind === 'error') return reply.code(400).send({ error: { code: 'invalid_query', message: parsed.message } });
       if (parsed.window !== undefined && !p.settings.windows.includes(parsed.window)) {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { UsageProcessor, type VisitorProfile } from '../../../processors/usage/usage-processor';
+import { UsageView, type VisitorProfile } from '../../../processors/usage/usage-processor';
 import type { AppContext } from '../../app-context';
 import type { AdminRoute } from '../admin-routes';
 import { routeSchema } from '../route-doc';
@@ -8,9 +8,9 @@ import { parseStatsQuery } from '../stats-query';
 import { STATS_QUERYSTRING_PROPERTIES, iso, windowStatsResponse } from './window-stats';
 import { ZonedDays } from '../../pipeline/window-spec';
 
-function usageOf(ctx: AppContext, site: string): UsageProcessor | undefined {
+function usageOf(ctx: AppContext, site: string): UsageView | undefined {
   const p = ctx.processor(site, 'usage');
-  return p instanceof UsageProcessor ? p : undefined;
+  return p instanceof UsageView ? p : undefined;
 }
 
 /** The lists of a usage window that are paginated (each with `<name>Total` beside it). */

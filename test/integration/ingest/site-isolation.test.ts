@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { UsageProcessor } from '../../../processors/usage/usage-processor';
+import { UsageView } from '../../../processors/usage/usage-processor';
 import { batch, connectWs, pageView, startTestApp } from '../../helpers/collect-client';
 import { until } from '../../helpers/until';
 
@@ -16,7 +16,7 @@ afterAll(async () => {
   await t.stop();
 });
 
-const counted = (site: string) => (t.app.pipeline.processor(site, 'usage') as UsageProcessor).windows(3_600_000, 4).reduce((s, w) => s + w.events.page_view, 0);
+const counted = (site: string) => (t.app.pipeline.processor(site, 'usage') as UsageView).windows(3_600_000, 4).reduce((s, w) => s + w.events.page_view, 0);
 
 describe('site isolation', () => {
   it("one site's future clock and dedupe flood change nothing of another site's", async () => {

@@ -2,11 +2,11 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import { connect, nanos } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../src/config';
+import { DEFAULT_PARTITIONS, loadConfig } from '../../../src/config';
 import { ClickstreamError } from '../../../src/errors';
 import { ensureEventStream, EVENTS_STREAM } from '../../../src/log/event-log';
 import { SNAPSHOT_BUCKET } from '../../../src/log/checkpoint-store';
-import type { UsageProcessor } from '../../../processors/usage/usage-processor';
+import { UsageView } from '../../../processors/usage/usage-processor';
 import { adminFetch, batch, metricValue, startTestApp } from '../../helpers/collect-client';
 import { startNatsServer } from '../../helpers/nats-server';
 import { until } from '../../helpers/until';
@@ -23,7 +23,7 @@ afterEach(async () => {
 });
 
 const counted = (app: Awaited<ReturnType<typeof startTestApp>>['app']) =>
-  (app.pipeline.processor('demo', 'usage') as UsageProcessor).windows(3_600_000, 48).reduce((s, w) => s + w.events.page_view, 0);
+  (app.pipeline.processor('demo', 'usage') as UsageView).windows(3_600_000, 48).reduce((s, w) => s + w.events.page_view, 0);
 
 async function post(base: string, n: number, prefix: string): Promise<number> {
   let acked = 0;
@@ -89,7 +89,8 @@ describe('durable log faults', () => {
     // Another configuration: every snapshot is refused and the state is rebuilt from the log's start.
     const c = await startTestApp({ natsUrl: nats.url, time: { sessionGap: 'PT20M' } });
     cleanups.push(() => c.stop());
-    expect(await metric(c.admin, 'clickstream_restore_refused_total')).toBe(1);
+    // Every unit's snapshot (each partition's and the site's) is refused.
+    expect(await metric(c.admin, 'clickstream_restore_refused_total')).toBe(DEFAULT_PARTITIONS + 1);
     await until('rebuilt from the log', () => counted(c.app) === sent + more, 20_000);
   }, 90_000);
 

@@ -6,7 +6,7 @@ import { startTestApp } from '../../helpers/collect-client';
 import { describeWithData } from '../../helpers/data';
 import { startNatsServer } from '../../helpers/nats-server';
 import { until } from '../../helpers/until';
-import type { UsageProcessor } from '../../../processors/usage/usage-processor';
+import { UsageView } from '../../../processors/usage/usage-processor';
 
 /**
  * NATS mode, SIGTERM then start (in process, a real nats-server): the stopped app's final snapshot
@@ -27,7 +27,7 @@ describeWithData('kosarak25k.txt', 'NATS mode: graceful restart', (path) => {
     const events = kosarakEvents(readKosarakSessions(path).slice(0, 1_000), { startMs: Date.now() - 2 * 3_600_000, sessionSpacingMs: 2_000 }) as unknown as WireEvent[];
     const counts = await sendEventsOverSocket(`${a.ws}/v1/collect?site=demo`, events, { batch: 100, rate: 0, pace: false, leadMs: 0, maxInFlight: 4, progress: false, userAgent: 'it', secret: 'demo-secret' });
     expect(counts.accepted).toBe(events.length);
-    const usage = (app: typeof a.app) => (app.pipeline.processor('demo', 'usage') as UsageProcessor).windows(3_600_000, 48).reduce((s, w) => s + w.events.page_view, 0);
+    const usage = (app: typeof a.app) => (app.pipeline.processor('demo', 'usage') as UsageView).windows(3_600_000, 48).reduce((s, w) => s + w.events.page_view, 0);
     await until('everything processed', () => usage(a.app) === events.length, 30_000);
     await a.stop();
     const before = appDigest(a.app, 'demo').hash;

@@ -3,7 +3,7 @@ import { connect } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeLogMessage, EVENTS_STREAM } from '../../../src/log/event-log';
 import { sendEventsOverSocket, type DeliveryCounts, type WireEvent } from '../../../src/replay/replay-cli';
-import type { UsageProcessor } from '../../../processors/usage/usage-processor';
+import { UsageView } from '../../../processors/usage/usage-processor';
 import { adminFetch, batch, metricValue, startTestApp } from '../../helpers/collect-client';
 import { startNatsServer, type NatsServerHandle } from '../../helpers/nats-server';
 import { until } from '../../helpers/until';
@@ -127,7 +127,7 @@ describe('NATS restarted under ingest', () => {
     // Some batches had to be resent: the outage was real.
     expect(httpStats.retries + natsStats.retries + wsCounts.retries).toBeGreaterThan(0);
     // And counted exactly once: the usage windows hold every event, once.
-    const counted = () => (t.app.pipeline.processor('demo', 'usage') as UsageProcessor).windows(3_600_000, 48).reduce((s, w) => s + w.events.page_view, 0);
+    const counted = () => (t.app.pipeline.processor('demo', 'usage') as UsageView).windows(3_600_000, 48).reduce((s, w) => s + w.events.page_view, 0);
     await until('everything read back', () => counted() === sent.length, 30_000).catch(async (err: unknown) => {
       throw new Error(`${(err as Error).message}: counted ${counted()} of ${sent.length}; ${(await (await adminFetch(`${t.admin}/metrics`)).text()).split('\n').filter((l) => l.startsWith('clickstream_log_consumer_lag_messages') || l.startsWith('clickstream_events_duplicate') || l.startsWith('clickstream_events_late')).join('; ')}`);
     });

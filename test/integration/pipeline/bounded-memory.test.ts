@@ -2,7 +2,10 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { UsageProcessor } from '../../../processors/usage/usage-processor';
+import { UsageProcessor, UsageView } from '../../../processors/usage/usage-processor';
+import { parseUsageSettings } from '../../../processors/usage/usage-settings';
+import { defaultViews } from '../../../processors/site-processors';
+import { VisitorPartitioner, partitionShare } from '../../../src/pipeline/visitor-partitioner';
 import { ManualClock } from '../../../src/clock';
 import { loadConfig } from '../../../src/config';
 import type { EnrichedEvent } from '../../../src/events/enriched-event';
@@ -49,8 +52,16 @@ describe('bounded memory', () => {
       clock,
       metrics,
       logger: createLogger('silent'),
-      processorsFor: (site) => [new UsageProcessor({ site, time: config.time, onEvict: (p, s, n) => metrics.evictions.inc({ component: p, structure: s }, n) })],
+      // The site's bounds, shared by its 4 partitions (as the app's processors share them).
+      processorsFor: (site) => {
+        const s = parseUsageSettings(site.processors['usage'], site.id);
+        const settings = { ...s, maxProfiles: partitionShare(s.maxProfiles, 4), maxPendingSessions: partitionShare(s.maxPendingSessions, 4) };
+        return [new UsageProcessor({ site, time: config.time, settings, onEvict: (p, st, n) => metrics.evictions.inc({ component: p, structure: st }, n) })];
+      },
+      viewsFor: defaultViews,
     });
+    const partitioner = new VisitorPartitioner(4);
+    const perPartition = [0, 0, 0, 0];
     // TRICKY: a pool of event objects refilled per chunk — nothing downstream keeps an event (no
     // late events here), and 5 million fresh event objects would measure the test harness's garbage.
     const batch: Mutable[] = Array.from({ length: CHUNK }, () => pageView('x', T0, '/', { site: 'big' }) as Mutable);
@@ -61,7 +72,8 @@ describe('bounded memory', () => {
         const vid = `visitor-${i + j}`;
         e.visitorId = vid as EnrichedEvent['visitorId'];
         e.ts = (T0 + i + j) as EnrichedEvent['ts'];
-        e.partition = (i + j) & 3;
+        e.partition = partitioner.partitionOf(vid);
+        perPartition[e.partition]!++;
         e.event.visitorId = vid;
         e.event.ts = e.ts;
       }
@@ -69,16 +81,18 @@ describe('bounded memory', () => {
       if (i + CHUNK === WARMUP) warmHeap = heapAfterGc();
     }
     const endHeap = heapAfterGc();
-    const usage = pipeline.processor('big', 'usage') as UsageProcessor;
-    const sessionizer = pipeline.sessionizer('big')!;
-
-    expect(sessionizer.visitors).toBeLessThanOrEqual(MAX_VISITORS);
+    const usage = pipeline.processor('big', 'usage') as UsageView;
+    const share = MAX_VISITORS / 4;
+    for (let p = 0; p < 4; p++) expect(pipeline.sessionizer('big', p)!.visitors).toBeLessThanOrEqual(share);
+    // Each partition keeps its share; every visitor beyond it was evicted once (brute force over the ids).
+    const beyond = perPartition.reduce((n, c) => n + Math.max(0, c - share), 0);
     expect(usage.visitor('visitor-0')).toBeUndefined(); // long evicted
     expect(usage.visitor(`visitor-${TOTAL - 1}`)).toBeDefined();
     const text = await registry.metrics();
     const evicted = (component: string, structure: string) => Number(new RegExp(`clickstream_state_evictions_total\\{component="${component}",structure="${structure}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
-    expect(evicted('sessionizer', 'visitors')).toBe(TOTAL - MAX_VISITORS);
-    expect(evicted('usage', 'profiles')).toBe(TOTAL - MAX_VISITORS);
+    expect(beyond).toBeGreaterThan(TOTAL - MAX_VISITORS - 1);
+    expect(evicted('sessionizer', 'visitors')).toBe(beyond);
+    expect(evicted('usage', 'profiles')).toBe(beyond);
     // Every visitor was counted (HLL ≈ 5M within 3σ at precision 12).
     const total = usage.windows(24 * 60 * 60_000, 1)[0]!;
     expect(total.pageViews).toBe(TOTAL);

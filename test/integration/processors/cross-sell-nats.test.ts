@@ -1,6 +1,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CrossSellProcessor } from '../../../processors/cross-sell/cross-sell-processor';
+import { crossSellSettingsOf } from '../../../processors/cross-sell/cross-sell-processor';
+import { SoloCrossSell } from '../../helpers/solo-cross-sell';
 import type { RuleSetJson } from '../../../processors/cross-sell/rule-set';
 import { loadConfig } from '../../../src/config';
 import { epochMillis } from '../../../src/types';
@@ -25,7 +26,7 @@ describe('cross-sell rule changes on NATS cm.rules.<site>', () => {
 
   it('nats - each new rule-set version is published on cm.rules.<site> with its rules, and an unchanged one is not', async () => {
     const site = config.sites.get('shop')!;
-    const p = CrossSellProcessor.forSite(site, { config, publisher: { publish: (subject, data) => nc.publish(subject, data) } });
+    const p = new SoloCrossSell({ site: site.id, settings: crossSellSettingsOf(site), allowedLatenessMs: config.time.allowedLatenessMs, publisher: { publish: (subject, data) => nc.publish(subject, data) } });
     const got: Array<{ subject: string; body: RuleSetJson }> = [];
     const sub = nc.subscribe('cm.rules.>');
     const done = (async () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { FPGrowth, type Itemset } from 'node-fpgrowth';
 import { beforeAll, expect, it } from 'vitest';
-import { CrossSellProcessor } from '../../../processors/cross-sell/cross-sell-processor';
+import { SoloCrossSell } from '../../helpers/solo-cross-sell';
 import { parseCrossSellSettings } from '../../../processors/cross-sell/cross-sell-settings';
 import type { Rule } from '../../../processors/cross-sell/rule-set';
 import type { EnrichedEvent } from '../../../src/events/enriched-event';
@@ -19,14 +19,14 @@ function readBaskets(path: string): string[][] {
   return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => l.trim().split(/\s+/));
 }
 
-function stream(baskets: readonly string[][], minSupport: number, tripleCapacity = 0): CrossSellProcessor {
+function stream(baskets: readonly string[][], minSupport: number, tripleCapacity = 0): SoloCrossSell {
   const parsed = parseCrossSellSettings('retail', {
     windows: ['P1D'], pane: 'P1D', minSupport, minConfidence: 0, minLift: 0,
     itemCapacity: 100_000, pairCapacity: 5_000_000, tripleCapacity, maxBasketItems: 1_000, maxRules: 100_000,
     sessionBaskets: false, sequential: false, categoryLevel: false,
   });
   if (parsed.kind !== 'ok') throw new Error(parsed.problems.join('; '));
-  const p = new CrossSellProcessor({ site: 'retail' as SiteId, settings: parsed.settings, allowedLatenessMs: 0 });
+  const p = new SoloCrossSell({ site: 'retail' as SiteId, settings: parsed.settings, allowedLatenessMs: 0 });
   baskets.forEach((items, i) => {
     const ts = epochMillis(T0 + i);
     const e: EnrichedEvent = {
@@ -42,8 +42,8 @@ function stream(baskets: readonly string[][], minSupport: number, tripleCapacity
 }
 
 /** Each file is streamed once per run and shared by the tests that read it. */
-const streamed = new Map<string, CrossSellProcessor>();
-function streamOnce(path: string, baskets: readonly string[][], minSupport: number): CrossSellProcessor {
+const streamed = new Map<string, SoloCrossSell>();
+function streamOnce(path: string, baskets: readonly string[][], minSupport: number): SoloCrossSell {
   const key = `${path}@${minSupport}`;
   let p = streamed.get(key);
   if (p === undefined) streamed.set(key, (p = stream(baskets, minSupport)));
@@ -80,7 +80,7 @@ function compareWithOracle(title: string, file: string, minSupport: number, fact
   describeWithData(file, title, (path) => {
     let baskets: string[][];
     let truth: Itemset<string>[];
-    let p: CrossSellProcessor;
+    let p: SoloCrossSell;
     beforeAll(async () => {
       baskets = readBaskets(path);
       truth = await oracle(baskets, minSupport);
@@ -143,7 +143,7 @@ describeWithData('mushroom.dat', 'cross-sell with triples vs FP-Growth on mushro
   const minSupport = 0.4;
   let baskets: string[][];
   let truth: Itemset<string>[];
-  let p: CrossSellProcessor;
+  let p: SoloCrossSell;
   beforeAll(async () => {
     baskets = readBaskets(path);
     truth = await oracle(baskets, minSupport);

@@ -5,8 +5,8 @@
  */
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { ContentProcessor } from '../../../processors/content/content-processor';
-import { NavigationProcessor, type NavigationWindow } from '../../../processors/navigation/navigation-processor';
+import { ContentProcessor, ContentView } from '../../../processors/content/content-processor';
+import { NavigationProcessor, NavigationView, type NavigationWindow } from '../../../processors/navigation/navigation-processor';
 import { ManualClock } from '../../../src/clock';
 import { loadConfig, type Config, type SiteConfig } from '../../../src/config';
 import type { EnrichedEvent } from '../../../src/events/enriched-event';
@@ -18,6 +18,7 @@ import { Pipeline } from '../../../src/pipeline/pipeline';
 import { DEFAULT_MAX_SESSION_PAGES } from '../../../src/config';
 import { digineticaEvents, kosarakEvents, readDigineticaViews, readKosarakSessions } from '../../../src/replay/dataset-readers';
 import { describeWithData } from '../../helpers/data';
+import { defaultViews } from '../../../processors/site-processors';
 
 const DAY = 86_400_000;
 /** The replay starts an hour into a UTC day, so a one-day window holds all of it. */
@@ -68,6 +69,7 @@ function runPipeline(events: readonly CollectEvent[], navSettings: Record<string
     clock,
     metrics,
     logger: createLogger('silent'),
+    viewsFor: defaultViews,
     processorsFor: (s) => [
       new NavigationProcessor({ site: s, time: config.time, context: { site: s.id, onEvict } }),
       new ContentProcessor({ site: s, time: config.time, context: { site: s.id, onEvict } }),
@@ -93,8 +95,8 @@ function runPipeline(events: readonly CollectEvent[], navSettings: Record<string
   // Let every session close (gap) and the day window fire: a tick record dated past the day's end.
   clock.set(Math.floor(START / DAY) * DAY + DAY + config.time.outOfOrdernessMs + config.time.idleTimeoutMs + 60_000);
   pipeline.tick();
-  const nav = pipeline.processor('data', 'navigation') as NavigationProcessor;
-  const content = pipeline.processor('data', 'content') as ContentProcessor;
+  const nav = pipeline.processor('data', 'navigation') as NavigationView;
+  const content = pipeline.processor('data', 'content') as ContentView;
   const wins = nav.windows(DAY, 5, { watermark: pipeline.watermark() });
   expect(wins).toHaveLength(1);
   return { nav: wins[0]!, content: content.windows(DAY, 1, { watermark: pipeline.watermark() })[0]!, late, evictions };

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { CrossSellProcessor } from '../../../processors/cross-sell/cross-sell-processor';
+import { CrossSellProcessor, CrossSellRules } from '../../../processors/cross-sell/cross-sell-processor';
 import { loadConfig } from '../../../src/config';
 import { digineticaEvents, digineticaSessions, readDigineticaViews } from '../../../src/replay/dataset-readers';
 import { describeWithData } from '../../helpers/data';
@@ -23,7 +23,7 @@ describeWithData('diginetica_sample_train-item-views.csv', 'sequential view rule
     const config = loadConfig({}, { partitions: 4, sites: [site], time: { pane: 'PT1M', outOfOrderness: 'PT1S' } });
     for (const e of events) (e as { site: string }).site = 'dg';
     const pipeline = replayThroughPipeline(config, (s) => [CrossSellProcessor.forSite(s, { config })], events, 1_000);
-    const cross = pipeline.processor('dg', 'cross-sell') as CrossSellProcessor;
+    const cross = pipeline.processor('dg', 'cross-sell') as CrossSellRules;
     const rs = cross.current('P1D');
 
     // Brute force from the raw rows.

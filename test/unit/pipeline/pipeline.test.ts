@@ -1,12 +1,14 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { UsageProcessor } from '../../../processors/usage/usage-processor';
+import { UsageProcessor, UsageView } from '../../../processors/usage/usage-processor';
 import { ManualClock } from '../../../src/clock';
 import { loadConfig } from '../../../src/config';
 import { createLogger } from '../../../src/logger';
 import { createCoreMetrics } from '../../../src/metrics/core-metrics';
 import { Pipeline } from '../../../src/pipeline/pipeline';
 import { pageView } from '../../helpers/enriched-events';
+import { VisitorPartitioner } from '../../../src/pipeline/visitor-partitioner';
+import { defaultViews } from '../../../processors/site-processors';
 
 const MIN = 60_000;
 // A minute-aligned instant: 2023-11-14T22:13:00Z.
@@ -27,9 +29,10 @@ function setup(time: Record<string, unknown> = {}, over: Record<string, unknown>
     clock,
     metrics,
     logger,
+    viewsFor: defaultViews,
     processorsFor: (site) => [new UsageProcessor({ site, time: config.time })],
   });
-  const usage = () => pipeline.processor('demo', 'usage') as UsageProcessor;
+  const usage = () => pipeline.processor('demo', 'usage') as UsageView;
   const windowAt = (start: number, size = MIN) => usage().windows(size, 1000).find((w) => w.start === start);
   return { config, registry, clock, pipeline, usage, windowAt };
 }
@@ -174,7 +177,7 @@ describe('Pipeline snapshot', () => {
       pageView('a', T0 + 28 * MIN, '/late-bridge'), // late, bridges a's two sessions (within 1 h lateness)
       pageView('c', T0 + 70 * MIN, '/f'),
       pageView('d', T0 + 71 * MIN, '/g'),
-    ];
+    ].map((e) => ({ ...e, partition: new VisitorPartitioner(2).partitionOf(e.visitorId) })); // each visitor in its own partition, as the enricher puts it
     const cut = 6;
     const time = { allowedLateness: 'PT1H' };
     const whole = setup(time);
@@ -193,8 +196,10 @@ describe('Pipeline snapshot', () => {
     expect(view(resumed)).toEqual(view(whole));
     // By hand: a's two sessions (0–5 min, 50 min) bridged by the late 28-min event → 1; b 2 (gap 52 min); c 2; d 1.
     expect(view(whole).reduce((n, w) => n + w.sessionsStarted, 0)).toBe(6);
+    expect(whole.usage().visitor('a')).toBeDefined();
     expect(resumed.usage().visitor('a')).toEqual(whole.usage().visitor('a'));
-    expect(resumed.pipeline.sessionizer('demo')?.sessionsOf('a')).toEqual(whole.pipeline.sessionizer('demo')?.sessionsOf('a'));
+    const pa = new VisitorPartitioner(2).partitionOf('a');
+    expect(resumed.pipeline.sessionizer('demo', pa)?.sessionsOf('a')).toEqual(whole.pipeline.sessionizer('demo', pa)?.sessionsOf('a'));
   });
 });
 

@@ -1,7 +1,7 @@
 import Fastify from 'fastify';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import type { Processor } from '../../../../processors/processor';
+import type { SiteView } from '../../../../processors/processor';
 import type { AppContext } from '../../../../src/app-context';
 import { ManualClock } from '../../../../src/clock';
 import { loadConfig } from '../../../../src/config';
@@ -26,7 +26,7 @@ async function setup() {
     registry,
     metrics: createCoreMetrics(registry, { defaultMetrics: false }),
     site: (id) => config.sites.get(id),
-    processor: (site, name) => (running[site]?.includes(name) === true ? ({} as Processor) : undefined),
+    processor: (site, name) => (running[site]?.includes(name) === true ? ({ name } as SiteView) : undefined),
     watermark: () => epochMillis(T0),
     lateEvents: () => [],
   };

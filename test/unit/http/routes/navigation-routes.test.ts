@@ -12,6 +12,7 @@ import { createLogger } from '../../../../src/logger';
 import { createCoreMetrics } from '../../../../src/metrics/core-metrics';
 import { Pipeline } from '../../../../src/pipeline/pipeline';
 import { pageView } from '../../../helpers/enriched-events';
+import { defaultViews } from '../../../../processors/site-processors';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 0, 5, 10, 0, 0);
@@ -28,6 +29,7 @@ async function setup() {
     clock,
     metrics,
     logger,
+    viewsFor: defaultViews,
     processorsFor: (site) => [new NavigationProcessor({ site, time: config.time, context }), new ContentProcessor({ site, time: config.time, context })],
   });
   const ctx: AppContext = {

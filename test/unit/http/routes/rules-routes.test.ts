@@ -1,7 +1,7 @@
 import Fastify from 'fastify';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { CrossSellProcessor } from '../../../../processors/cross-sell/cross-sell-processor';
+import { SoloCrossSell } from '../../../helpers/solo-cross-sell';
 import { parseCrossSellSettings } from '../../../../processors/cross-sell/cross-sell-settings';
 import type { AppContext } from '../../../../src/app-context';
 import { ManualClock } from '../../../../src/clock';
@@ -29,7 +29,7 @@ async function setup() {
   const registry = new Registry();
   const settings = parseCrossSellSettings('demo', { minSupport: 0, minConfidence: 0, minLift: 0 });
   if (settings.kind !== 'ok') throw new Error('settings');
-  const cs = new CrossSellProcessor({ site: 'demo' as SiteId, settings: settings.settings, allowedLatenessMs: 60_000 });
+  const cs = new SoloCrossSell({ site: 'demo' as SiteId, settings: settings.settings, allowedLatenessMs: 60_000 });
   const ctx: AppContext = {
     config,
     clock: new ManualClock(T0),
@@ -37,7 +37,7 @@ async function setup() {
     registry,
     metrics: createCoreMetrics(registry, { defaultMetrics: false }),
     site: (id) => config.sites.get(id),
-    processor: (site, name) => (site === 'demo' && name === 'cross-sell' ? cs : undefined),
+    processor: (site, name) => (site === 'demo' && name === 'cross-sell' ? cs.rules : undefined),
     watermark: () => epochMillis(T0),
     lateEvents: () => [],
   };

@@ -10,17 +10,19 @@ import { createLogger } from '../../../../src/logger';
 import { createCoreMetrics } from '../../../../src/metrics/core-metrics';
 import { Pipeline } from '../../../../src/pipeline/pipeline';
 import { click, form, pageView } from '../../../helpers/enriched-events';
+import { defaultViews } from '../../../../processors/site-processors';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 0, 5, 10, 0, 0);
 
 async function setup() {
-  const config = loadConfig({}, { time: { pane: 'PT1M', outOfOrderness: 0 }, sites: [{ id: 'demo' }, { id: 'berlin', timeZone: 'Europe/Berlin', secret: 's', allowedOrigins: ['*'] }] });
+  const config = loadConfig({}, { partitions: 1, time: { pane: 'PT1M', outOfOrderness: 0 }, sites: [{ id: 'demo' }, { id: 'berlin', timeZone: 'Europe/Berlin', secret: 's', allowedOrigins: ['*'] }] });
   const registry = new Registry();
   const metrics = createCoreMetrics(registry, { defaultMetrics: false });
   const clock = new ManualClock(T0);
   const logger = createLogger('silent');
-  const pipeline = new Pipeline({ config, clock, metrics, logger, processorsFor: (site) => [new UsageProcessor({ site, time: config.time })] });
+  const pipeline = new Pipeline({ config, clock, metrics, logger, viewsFor: defaultViews,
+    processorsFor: (site) => [new UsageProcessor({ site, time: config.time })] });
   const ctx: AppContext = {
     config,
     clock,

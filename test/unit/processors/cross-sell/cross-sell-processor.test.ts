@@ -1,6 +1,7 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { CrossSellProcessor, type RulePublisher } from '../../../../processors/cross-sell/cross-sell-processor';
+import type { RulePublisher } from '../../../../processors/cross-sell/cross-sell-processor';
+import { SoloCrossSell } from '../../../helpers/solo-cross-sell';
 import { parseCrossSellSettings, type CrossSellSettings } from '../../../../processors/cross-sell/cross-sell-settings';
 import type { Rule, RuleSet } from '../../../../processors/cross-sell/rule-set';
 import type { EnrichedEvent, SessionSummary } from '../../../../src/events/enriched-event';
@@ -16,8 +17,8 @@ function settings(over: Record<string, unknown> = {}): CrossSellSettings {
   return r.settings;
 }
 
-function processor(over: Record<string, unknown> = {}, extra: { publisher?: RulePublisher; registry?: Registry; evictions?: Map<string, number> } = {}): CrossSellProcessor {
-  return new CrossSellProcessor({
+function processor(over: Record<string, unknown> = {}, extra: { publisher?: RulePublisher; registry?: Registry; evictions?: Map<string, number> } = {}): SoloCrossSell {
+  return new SoloCrossSell({
     site: 'demo' as SiteId,
     settings: settings(over),
     allowedLatenessMs: 5 * 60_000,
@@ -57,11 +58,11 @@ function summary(id: string, end: number, parts: { viewed?: string[]; carted?: s
 const key = (r: Rule): string => `${r.level}:${r.kind}:${r.source}:${r.antecedent.join(',')}=>${r.consequent.join(',')}`;
 const find = (rs: RuleSet, k: string): Rule | undefined => rs.rules.find((r) => key(r) === k);
 
-function feed(p: CrossSellProcessor, events: EnrichedEvent[]): void {
+function feed(p: SoloCrossSell, events: EnrichedEvent[]): void {
   for (const e of events) expect(p.onEvent(e, e.ts).kind).toBe('ok');
 }
 
-describe('CrossSellProcessor', () => {
+describe('SoloCrossSell', () => {
   it('cross-sell - purchase baskets give product and category rules with brute-force counts', () => {
     const p = processor();
     const t = T0 + 10 * 60_000;

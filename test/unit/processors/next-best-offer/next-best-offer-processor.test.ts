@@ -309,9 +309,12 @@ describe('next-best-offer - bookkeeping', () => {
   it('snapshot - a restored processor keeps budgets, cooldowns and already-offered state', () => {
     const a = harness({ offers: [{ ...productOffers[0], budget: 2 }], cooldown: 'PT1H' }, [A_B]);
     a.nbo.onEvent(view(S, 'v1', 0, 'A'), WM);
+    // The partition's visitor state, and the site's ledger (budgets, caps, recent triggers) beside it.
     const snap = JSON.parse(JSON.stringify(a.nbo.snapshot())) as ReturnType<typeof a.nbo.snapshot>;
+    const ledger = JSON.parse(JSON.stringify(a.nbo.ledger.snapshot())) as ReturnType<typeof a.nbo.ledger.snapshot>;
     const b = harness({ offers: [{ ...productOffers[0], budget: 2 }], cooldown: 'PT1H' }, [A_B]);
     b.nbo.restore(snap);
+    b.nbo.ledger.restore(ledger);
     b.nbo.onEvent(view(S, 'v1', MIN, 'A'), WM); // cooldown / already offered
     b.nbo.onEvent(view(S, 'v2', MIN, 'A'), WM); // spends the 2nd unit
     b.nbo.onEvent(view(S, 'v3', MIN, 'A'), WM); // budget gone

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { UsageProcessor } from '../../../../processors/usage/usage-processor';
+import { UsageProcessor, UsageView } from '../../../../processors/usage/usage-processor';
 import { loadConfig } from '../../../../src/config';
 import { digineticaEvents, readDigineticaViews } from '../../../../src/replay/dataset-readers';
 import { describeWithData } from '../../../helpers/data';
@@ -19,7 +19,7 @@ describeWithData('diginetica_sample_train-item-views.csv', 'usage on diginetica 
     const events = raw.map((e) => pageView(e.visitorId, e.ts, e.url, { sessionId: e.sessionId ?? '', id: e.id, product: { id: e.product?.id ?? '' } }));
     const config = loadConfig({}, { partitions: 4, time: { pane: 'PT1M', outOfOrderness: 'PT1S' } });
     const pipeline = replayThroughPipeline(config, (site) => [new UsageProcessor({ site, time: config.time })], events, 1_000);
-    const usage = pipeline.processor('demo', 'usage') as UsageProcessor;
+    const usage = pipeline.processor('demo', 'usage') as UsageView;
     const day = usage.windows(DAY, 2);
     expect(day.reduce((n, w) => n + w.pageViews, 0)).toBe(12_391);
     expect(day.reduce((n, w) => n + w.sessionsStarted, 0)).toBe(2_986);

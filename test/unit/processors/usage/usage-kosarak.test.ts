@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
-import { UsageProcessor } from '../../../../processors/usage/usage-processor';
+import { UsageProcessor, UsageView } from '../../../../processors/usage/usage-processor';
 import { loadConfig } from '../../../../src/config';
 import type { EnrichedEvent } from '../../../../src/events/enriched-event';
 import { describeWithData } from '../../../helpers/data';
@@ -48,7 +48,7 @@ describeWithData('kosarak25k.txt', 'usage on kosarak25k sessions', (path) => {
 
     const config = loadConfig({}, { partitions: 4, time: { pane: 'PT1M', outOfOrderness: 0, sessionGap: 'PT30M', sessionMax: 'PT12H', maxVisitors: 10_000 } });
     const pipeline = replayThroughPipeline(config, (site) => [new UsageProcessor({ site, time: config.time })], events, 5_000);
-    const usage = pipeline.processor('demo', 'usage') as UsageProcessor;
+    const usage = pipeline.processor('demo', 'usage') as UsageView;
 
     const hour = 60 * MIN;
     const windows = usage.windows(hour, 100);

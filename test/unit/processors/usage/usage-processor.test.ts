@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { UsageProcessor, type UsageWindowStats } from '../../../../processors/usage/usage-processor';
+import { UsageProcessor, UsageView, type UsageWindowStats } from '../../../../processors/usage/usage-processor';
 import { ManualClock } from '../../../../src/clock';
 import { loadConfig } from '../../../../src/config';
 import type { EnrichedEvent } from '../../../../src/events/enriched-event';
@@ -9,6 +9,7 @@ import { createCoreMetrics } from '../../../../src/metrics/core-metrics';
 import { Pipeline } from '../../../../src/pipeline/pipeline';
 import { click, form, pageView } from '../../../helpers/enriched-events';
 import { mulberry32 } from '../../../../src/replay/mulberry32';
+import { defaultViews } from '../../../../processors/site-processors';
 
 const MIN = 60_000;
 const DAY = 24 * 60 * MIN;
@@ -31,10 +32,11 @@ function setup(usage: Record<string, unknown> | undefined = undefined, time: Rec
     clock,
     metrics,
     logger: createLogger('silent'),
+    viewsFor: defaultViews,
     processorsFor: (site) => [new UsageProcessor({ site, time: config.time, onEvict: (_p, s, n) => evictions.set(s, (evictions.get(s) ?? 0) + n) })],
   });
   const site = usage === undefined ? 'demo' : 'shop';
-  const usageProc = () => pipeline.processor(site, 'usage') as UsageProcessor;
+  const usageProc = () => pipeline.processor(site, 'usage') as UsageView;
   /** Moves event time two hours past the newest event (a tick record): every session closes, no pane expires yet. */
   const finish = () => {
     clock.set(Math.max(clock.now(), usageProc().newestEventTime()) + 2 * 3_600_000);
@@ -309,8 +311,9 @@ describe('UsageProcessor', () => {
     for (let i = 0; i < evB.length; i += 50) b.pipeline.processNow(evB.slice(i, i + 50));
     for (const x of [one, a, b]) x.finish();
     const merged = setup();
-    merged.usage().merge(JSON.parse(JSON.stringify(a.usage().snapshot())));
-    merged.usage().merge(JSON.parse(JSON.stringify(b.usage().snapshot())));
+    const part = (x: ReturnType<typeof setup>) => x.pipeline.partitionProcessors(x.site, 0).find((p) => p.name === 'usage') as UsageProcessor;
+    part(merged).merge(JSON.parse(JSON.stringify(part(a).snapshot())));
+    part(merged).merge(JSON.parse(JSON.stringify(part(b).snapshot())));
     const strip = (ws: UsageWindowStats[]) => ws.map((w) => ({ ...w, closed: undefined, sessions: { ...w.sessions, durationSeconds: w.sessions.durationSeconds?.count } }));
     expect(strip(merged.usage().windows(W, 1000))).toEqual(strip(one.usage().windows(W, 1000)));
     expect(merged.usage().visitor('v3')).toEqual(one.usage().visitor('v3'));
