@@ -204,7 +204,7 @@ async function bareCatchUp(nc: NatsConnection): Promise<{ records: number; event
 
 async function forgetCheckpoints(nc: NatsConnection): Promise<void> {
   const kv = await new Kvm(jetstream(nc)).open(CHECKPOINT_BUCKET);
-  await kv.purge('ckpt.all');
+  for await (const key of await kv.keys()) await kv.purge(key);
 }
 
 interface StateRow {
@@ -239,8 +239,10 @@ async function stateRound(events: Array<Record<string, unknown>>): Promise<State
     const rssMiB = process.memoryUsage().rss / 2 ** 20;
     await reader.app.stop();
     // Restart with that state: restore the snapshot, read the (already covered) log to its end.
+    const stopProfile = process.env['BENCH_PROFILE_RESTART'] === undefined ? undefined : await startProfile();
     const again = await started(nats.url);
     const restartToReadySeconds = again.readySeconds;
+    await stopProfile?.(process.env['BENCH_PROFILE_RESTART']!);
     await again.app.stop();
     await nc.close();
     const catchUpEventsPerSecond = events.length / catchUpSeconds;
@@ -248,6 +250,21 @@ async function stateRound(events: Array<Record<string, unknown>>): Promise<State
   } finally {
     await nats.stop();
   }
+}
+
+/** CPU profile of one phase (BENCH_PROFILE_RESTART=<file>: the restart), written as a .cpuprofile. */
+async function startProfile(): Promise<(file: string) => Promise<void>> {
+  const { Session } = await import('node:inspector');
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) => new Promise<unknown>((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return async (file) => {
+    const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
 }
 
 const round = (x: number, d = 0) => Math.round(x * 10 ** d) / 10 ** d;

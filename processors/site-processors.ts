@@ -69,6 +69,7 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
         site: site.id,
         settings: crossSell,
         parts: () => parts.of<CrossSellProcessor>('cross-sell'),
+        allowedLatenessMs: config.time.allowedLatenessMs,
         registry: deps.registry,
         onEvict: deps.onEvict,
         ...(deps.rulesPublisher !== undefined ? { publisher: deps.rulesPublisher } : {}),
@@ -86,6 +87,6 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
 export function defaultViews(site: SiteConfig, parts: PartitionSets): SiteView[] {
   const views: SiteView[] = [new NavigationView(parts), new ContentView(parts), new UsageView(parts)];
   const cs = parts.of<CrossSellProcessor>('cross-sell')[0];
-  if (cs !== undefined) views.push(new CrossSellRules({ site: site.id, settings: cs.settings, parts: () => parts.of<CrossSellProcessor>('cross-sell') }));
+  if (cs !== undefined) views.push(new CrossSellRules({ site: site.id, settings: cs.settings, allowedLatenessMs: cs.allowedLatenessMs, parts: () => parts.of<CrossSellProcessor>('cross-sell') }));
   return views;
 }

@@ -106,7 +106,22 @@ interface StreamSpec {
 }
 
 interface Stream extends StreamSpec {
+  /** Its place in STREAMS. */
+  readonly index: number;
   readonly store: PaneStore<ItemsetCounter>;
+}
+
+/**
+ * Where a partition's pane changes also go: the site's rules keep one set of panes for the whole
+ * site, changed by the same operations (mining then merges no partitions), rebuilt from the
+ * partitions' panes when they are restored.
+ */
+export interface BasketSink {
+  add(stream: number, ts: number, basket: readonly string[]): void;
+  remove(stream: number, ts: number, basket: readonly string[]): void;
+  addSequence(stream: number, ts: number, items: readonly string[], pairs: ReadonlyArray<readonly [string, string]>, sign: 1 | -1): void;
+  /** A restored or merged pane of a partition, folded in. */
+  mergePane(stream: number, start: number, pane: ItemsetCounter): void;
 }
 
 const spec = (source: BasketSource, level: RuleLevel, kind: RuleKind): StreamSpec => Object.freeze({ id: streamId(source, level, kind), source, level, kind });
@@ -165,10 +180,13 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
   readonly #metrics: CrossSellMetrics | undefined;
   /** Counts changed since the site's rules last looked (`takeDirty`). */
   #dirty = false;
+  #sink: BasketSink | undefined;
+  readonly allowedLatenessMs: number;
 
   constructor(o: CrossSellOptions) {
     this.site = o.site;
     this.settings = o.settings;
+    this.allowedLatenessMs = o.allowedLatenessMs;
     const s = o.settings;
     const onEvict = o.onEvict;
     this.#onEvict = (structure, n) => onEvict?.(NAME, structure, n);
@@ -179,13 +197,10 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
       maxBasketItems: s.maxBasketItems,
       onEvict: (structure, n) => this.#onEvict(structure, n),
     };
-    const longest = Math.max(...s.windowsMs);
-    // The longest window and the one before it (for the change), plus the allowed lateness.
-    const retainMs = 2 * longest + o.allowedLatenessMs;
-    // Retention follows the watermark (expire); the cap (twice that span) only binds when partitions drift far apart.
-    const maxPanes = 2 * (Math.ceil(retainMs / s.paneMs) + 1);
-    const stream = (sp: StreamSpec): Stream => ({
+    const { retainMs, maxPanes } = paneRetention(s, o.allowedLatenessMs);
+    const stream = (sp: StreamSpec, index: number): Stream => ({
       ...sp,
+      index,
       store: new PaneStore<ItemsetCounter>({
         paneMs: s.paneMs,
         maxPanes,
@@ -249,9 +264,9 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     const loc = this.#purchaseProduct.store.locate(e.ts, watermark);
     if (loc.kind === 'late') return LATE;
     if (s.purchaseBaskets) {
-      loc.pane.add(products);
+      this.#add(this.#purchaseProduct, loc.pane, e.ts, products);
       this.#metrics?.baskets.inc({ site: this.site, source: 'purchase' });
-      if (s.categoryLevel && categories.length > 0) this.#paneAt(this.#purchaseCategory, e.ts)?.add(categories);
+      if (s.categoryLevel && categories.length > 0) this.#add(this.#purchaseCategory, this.#paneAt(this.#purchaseCategory, e.ts), e.ts, categories);
     }
     if (s.sequential) this.#sequence(e.visitorId, e.session.id, e.ts, products, categories);
     this.#dirty = true;
@@ -323,7 +338,11 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     for (const ps of partial.streams) {
       const st = this.#streams.find((x) => x.id === ps.id);
       if (st === undefined) continue;
-      for (const [t, c] of ps.panes) st.store.mergePane(t, ItemsetCounter.fromSnapshot(c, this.#counterOptions));
+      for (const [t, c] of ps.panes) {
+        const pane = ItemsetCounter.fromSnapshot(c, this.#counterOptions);
+        this.#sink?.mergePane(st.index, t, pane);
+        st.store.mergePane(t, pane);
+      }
     }
     for (const [k, v] of partial.sessions) if (!this.#sessions.has(k)) this.#sessions.set(k, v);
     for (const [k, entries] of partial.history) {
@@ -335,6 +354,31 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     }
     for (const [k, v] of partial.sequences ?? []) if (!this.#sequences.has(k)) this.#sequences.set(k, v);
     this.#dirty = true;
+  }
+
+  /** Sends every change from now on to `sink` too, after folding in every pane held now. */
+  attachSink(sink: BasketSink): void {
+    this.#sink = sink;
+    for (const st of this.#streams) for (const [t, pane] of st.store.entries()) sink.mergePane(st.index, t, pane);
+  }
+
+  #add(st: Stream, pane: ItemsetCounter | undefined, ts: number, basket: readonly string[]): void {
+    if (pane === undefined) return; // beyond retention (counted by the pane store)
+    pane.add(basket);
+    this.#sink?.add(st.index, ts, basket);
+  }
+
+  #remove(st: Stream, ts: number, basket: readonly string[]): void {
+    const pane = st.store.peek(ts);
+    if (pane === undefined) return;
+    pane.remove(basket);
+    this.#sink?.remove(st.index, ts, basket);
+  }
+
+  #addSequence(st: Stream, pane: ItemsetCounter | undefined, ts: number, seq: CountedSequence, sign: 1 | -1): void {
+    if (pane === undefined) return;
+    pane.addSequence(seq.items, seq.pairs, sign);
+    this.#sink?.addSequence(st.index, ts, seq.items, seq.pairs, sign);
   }
 
   /** A pane for a basket that is complete only now (a closed session): no lateness verdict applies. */
@@ -373,13 +417,13 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     const ts = summary.end;
     const cats = this.settings.categoryLevel && categories.length > 0 ? categories : EMPTY;
     if (products.length > 0) {
-      this.#paneAt(this.#sessionProduct, ts)?.add(products);
-      if (cats.length > 0) this.#paneAt(this.#sessionCategory, ts)?.add(cats);
+      this.#add(this.#sessionProduct, this.#paneAt(this.#sessionProduct, ts), ts, products);
+      if (cats.length > 0) this.#add(this.#sessionCategory, this.#paneAt(this.#sessionCategory, ts), ts, cats);
       this.#metrics?.baskets.inc({ site: this.site, source: 'session' });
     }
     if (views !== undefined) {
-      this.#paneAt(this.#viewSeqProduct, ts)?.addSequence(views.products.items, views.products.pairs);
-      if (views.categories !== undefined) this.#paneAt(this.#viewSeqCategory, ts)?.addSequence(views.categories.items, views.categories.pairs);
+      this.#addSequence(this.#viewSeqProduct, this.#paneAt(this.#viewSeqProduct, ts), ts, views.products, 1);
+      if (views.categories !== undefined) this.#addSequence(this.#viewSeqCategory, this.#paneAt(this.#viewSeqCategory, ts), ts, views.categories, 1);
     }
     this.#sessions.set(key, {
       ts,
@@ -395,10 +439,10 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     const tracked = this.#sessions.get(key);
     if (tracked === undefined) return;
     this.#sessions.delete(key);
-    if (tracked.products.length > 0) this.#sessionProduct.store.peek(tracked.ts)?.remove(tracked.products);
-    if (tracked.categories.length > 0) this.#sessionCategory.store.peek(tracked.ts)?.remove(tracked.categories);
-    if (tracked.viewProducts !== undefined) this.#viewSeqProduct.store.peek(tracked.ts)?.addSequence(tracked.viewProducts.items, tracked.viewProducts.pairs, -1);
-    if (tracked.viewCategories !== undefined) this.#viewSeqCategory.store.peek(tracked.ts)?.addSequence(tracked.viewCategories.items, tracked.viewCategories.pairs, -1);
+    if (tracked.products.length > 0) this.#remove(this.#sessionProduct, tracked.ts, tracked.products);
+    if (tracked.categories.length > 0) this.#remove(this.#sessionCategory, tracked.ts, tracked.categories);
+    if (tracked.viewProducts !== undefined) this.#addSequence(this.#viewSeqProduct, this.#viewSeqProduct.store.peek(tracked.ts), tracked.ts, tracked.viewProducts, -1);
+    if (tracked.viewCategories !== undefined) this.#addSequence(this.#viewSeqCategory, this.#viewSeqCategory.store.peek(tracked.ts), tracked.ts, tracked.viewCategories, -1);
     this.#dirty = true;
   }
 
@@ -427,16 +471,16 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
 
     const old = this.#sequences.get(visitor);
     if (old !== undefined) {
-      this.#seqProduct.store.peek(old.ts)?.addSequence(old.products.items, old.products.pairs, -1);
-      if (old.categories.items.length > 0) this.#seqCategory.store.peek(old.ts)?.addSequence(old.categories.items, old.categories.pairs, -1);
+      this.#addSequence(this.#seqProduct, this.#seqProduct.store.peek(old.ts), old.ts, old.products, -1);
+      if (old.categories.items.length > 0) this.#addSequence(this.#seqCategory, this.#seqCategory.store.peek(old.ts), old.ts, old.categories, -1);
     }
     const counted: TrackedVisitorSequence = {
       ts: latest,
       products: orderedSequence(history.map((h) => [h.t, h.p] as const)),
       categories: s.categoryLevel ? orderedSequence(history.map((h) => [h.t, h.c] as const)) : EMPTY_SEQUENCE,
     };
-    this.#paneAt(this.#seqProduct, latest)?.addSequence(counted.products.items, counted.products.pairs);
-    if (counted.categories.items.length > 0) this.#paneAt(this.#seqCategory, latest)?.addSequence(counted.categories.items, counted.categories.pairs);
+    this.#addSequence(this.#seqProduct, this.#paneAt(this.#seqProduct, latest), latest, counted.products, 1);
+    if (counted.categories.items.length > 0) this.#addSequence(this.#seqCategory, this.#paneAt(this.#seqCategory, latest), latest, counted.categories, 1);
     this.#sequences.set(visitor, counted);
   }
 }
@@ -445,8 +489,10 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
 export interface CrossSellRulesOptions {
   readonly site: SiteId;
   readonly settings: CrossSellSettings;
-  /** The site's cross-sell processors, one per partition held (read each recompute). */
+  /** The site's cross-sell processors, one per partition held: each sends its pane changes here too. */
   readonly parts: () => readonly CrossSellProcessor[];
+  /** How long after a pane fired a late purchase still revises it, ms (config.time.allowedLatenessMs). */
+  readonly allowedLatenessMs: number;
   readonly onEvict?: (processor: string, structure: string, n: number) => void;
   readonly registry?: Registry;
   readonly publisher?: RulePublisher;
@@ -460,7 +506,7 @@ export interface CrossSellRulesOptions {
  * A changed rule set gets a new version and goes to the listeners and the publisher (primary window
  * only, the first configured). Exact counts give the rules of one counter over all baskets.
  */
-export class CrossSellRules implements SiteView {
+export class CrossSellRules implements SiteView, BasketSink {
   readonly name = NAME;
   readonly site: SiteId;
   readonly settings: CrossSellSettings;
@@ -475,6 +521,8 @@ export class CrossSellRules implements SiteView {
    * Bounded by the configuration: 8 streams × windows × 2 entries, each one counter within capacity.
    */
   readonly #prefixes = new Map<string, WindowPrefix>();
+  /** The whole site's panes per stream (STREAMS order), changed with every partition's (BasketSink). */
+  readonly #stores: readonly PaneStore<ItemsetCounter>[];
   #lastRecompute = Number.NEGATIVE_INFINITY;
   #lastPane = Number.NaN;
   #watermark = 0;
@@ -495,11 +543,25 @@ export class CrossSellRules implements SiteView {
     };
     this.#metrics = o.registry === undefined ? undefined : crossSellMetrics(o.registry);
     for (const w of s.windows) this.#ruleSets.set(w, RuleSet.empty(this.site, w, { start: epochMillis(0), end: epochMillis(0) }));
+    const { retainMs, maxPanes } = paneRetention(s, o.allowedLatenessMs);
+    this.#stores = STREAMS.map(
+      () =>
+        new PaneStore<ItemsetCounter>({
+          paneMs: s.paneMs,
+          maxPanes,
+          allowedLatenessMs: o.allowedLatenessMs,
+          retainMs,
+          ops: { create: () => new ItemsetCounter(this.#counterOptions), mergeInto: (into, from) => into.mergeFrom(from) },
+          onEvict: (n) => onEvict?.(NAME, 'site_panes', n),
+        }),
+    );
+    for (const part of o.parts()) part.attachSink(this);
   }
 
-  /** The site watermark moved: recompute when due (throttled by `recomputeEveryMs` of event time). */
+  /** The site watermark moved: expire the site panes; recompute when due (throttled by `recomputeEveryMs` of event time). */
   onWatermark(watermark: EpochMillis): void {
     this.#watermark = Math.max(this.#watermark, watermark);
+    for (const st of this.#stores) st.expire(watermark);
     if (watermark - this.#lastRecompute < this.settings.recomputeEveryMs) return;
     // Without new baskets the rules still change when the window slides past a pane boundary.
     let dirty = false;
@@ -633,16 +695,34 @@ export class CrossSellRules implements SiteView {
     return acc;
   }
 
-  /**
-   * Every partition's panes of a stream in [start, end), by start, in partition order within a start:
-   * the order does not depend on which partition counted what first.
-   */
+  /** The site's panes of a stream in [start, end), oldest first. */
   #panes(st: StreamSpec, start: number, end: number): Array<readonly [number, ItemsetCounter]> {
-    const i = STREAMS.indexOf(st);
-    const out: Array<readonly [number, ItemsetCounter]> = [];
-    for (const part of this.#parts()) for (const e of part.panes(i)) if (e[0] >= start && e[0] < end) out.push(e);
-    // Stable: partitions stay in order within a pane start.
-    return out.sort((a, b) => a[0] - b[0]);
+    return this.#stores[STREAMS.indexOf(st)]!.entries().filter(([t]) => t >= start && t < end);
+  }
+
+  add(stream: number, ts: number, basket: readonly string[]): void {
+    this.#paneAt(stream, ts)?.add(basket);
+  }
+
+  remove(stream: number, ts: number, basket: readonly string[]): void {
+    this.#stores[stream]!.peek(ts)?.remove(basket);
+  }
+
+  addSequence(stream: number, ts: number, items: readonly string[], pairs: ReadonlyArray<readonly [string, string]>, sign: 1 | -1): void {
+    if (sign === 1) this.#paneAt(stream, ts)?.addSequence(items, pairs, 1);
+    else this.#stores[stream]!.peek(ts)?.addSequence(items, pairs, -1);
+  }
+
+  mergePane(stream: number, start: number, pane: ItemsetCounter): void {
+    const copy = new ItemsetCounter(this.#counterOptions);
+    copy.mergeFrom(pane);
+    this.#stores[stream]!.mergePane(start, copy);
+  }
+
+  /** The site pane at `ts` (created when missing); a partition placed the basket, so no lateness verdict applies. */
+  #paneAt(stream: number, ts: number): ItemsetCounter | undefined {
+    const loc = this.#stores[stream]!.locate(ts, ts);
+    return loc.kind === 'late' ? undefined : loc.pane;
   }
 
   #mergeAll(panes: ReadonlyArray<readonly [number, ItemsetCounter]>): ItemsetCounter {
@@ -710,6 +790,12 @@ export function crossSellSettingsOf(site: SiteConfig): CrossSellSettings {
   const parsed = parseCrossSellSettings(site.id, site.processors[NAME]);
   if (parsed.kind === 'invalid') throw new ClickstreamError('CM_ERR_CONFIG', `invalid cross-sell settings:\n  ${parsed.problems.join('\n  ')}`);
   return parsed.settings;
+}
+
+/** How long panes are kept: the longest window and the one before it (for the change), plus the allowed lateness; the cap is twice that. */
+function paneRetention(s: CrossSellSettings, allowedLatenessMs: number): { retainMs: number; maxPanes: number } {
+  const retainMs = 2 * Math.max(...s.windowsMs) + allowedLatenessMs;
+  return { retainMs, maxPanes: 2 * (Math.ceil(retainMs / s.paneMs) + 1) };
 }
 
 function streamId(source: BasketSource, level: RuleLevel, kind: RuleKind): string {

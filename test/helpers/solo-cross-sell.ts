@@ -18,6 +18,7 @@ export class SoloCrossSell {
       site: o.site,
       settings: o.settings,
       parts: () => [this.counts],
+      allowedLatenessMs: o.allowedLatenessMs,
       ...(o.onEvict !== undefined ? { onEvict: o.onEvict } : {}),
       ...(o.registry !== undefined ? { registry: o.registry } : {}),
       ...(o.publisher !== undefined ? { publisher: o.publisher } : {}),
