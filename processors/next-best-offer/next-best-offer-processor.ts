@@ -133,12 +133,53 @@ const PROCESSOR = 'next-best-offer';
 
 /** One partition's visitor state and pending checks (the site-wide part is the ledger's). */
 export interface NextBestOfferSnapshot {
-  readonly v: 2;
-  readonly visitors: Array<[string, VisitorState]>;
+  readonly v: 3;
+  readonly visitors: Array<[string, VisitorJSON]>;
   readonly pending: Deadline[];
 }
 
-const SNAPSHOT_VERSION = 2;
+const SNAPSHOT_VERSION = 3;
+
+/** A visitor's state in a snapshot: the fields that differ from a new visitor's (most visitors never cart, fill a form or get an offer). */
+type VisitorJSON = Partial<VisitorState> & { readonly sessionId: string };
+
+function newVisitorState(sessionId: string): VisitorState {
+  return {
+    sessionId,
+    items: [],
+    cats: [],
+    bought: [],
+    offered: [],
+    lastTrigger: NEVER,
+    triggers: [],
+    cart: [],
+    cartLast: NEVER,
+    cartEventId: '',
+    cartSeq: 0,
+    formId: undefined,
+    formField: undefined,
+    formLast: NEVER,
+    formEventId: '',
+    formSeq: 0,
+  };
+}
+
+function visitorToJSON(v: VisitorState): VisitorJSON {
+  const d = newVisitorState(v.sessionId) as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = { sessionId: v.sessionId };
+  for (const [k, x] of Object.entries(v)) {
+    if (x === undefined || k === 'sessionId') continue;
+    if (Array.isArray(x) ? x.length > 0 : x !== d[k]) out[k] = Array.isArray(x) ? x.slice() : x;
+  }
+  return out as VisitorJSON;
+}
+
+/** A visitor's state back from a snapshot (`owned`: the parsed snapshot is this processor's to keep, its arrays are taken as they are). */
+function visitorFromJSON(j: VisitorJSON, owned: boolean): VisitorState {
+  const v = newVisitorState(j.sessionId) as unknown as Record<string, unknown>;
+  for (const [k, x] of Object.entries(j)) v[k] = !owned && Array.isArray(x) ? x.slice() : x;
+  return v as unknown as VisitorState;
+}
 
 /** A stable hash in [0, 1) of a visitor id (FNV-1a then murmur3's fmix32 for avalanche). */
 export function holdoutHash(visitorId: string): number {
@@ -252,24 +293,7 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
     const vid = e.visitorId;
     let st = this.#visitors.get(vid);
     if (st === undefined) {
-      st = {
-        sessionId: e.session.id,
-        items: [],
-        cats: [],
-        bought: [],
-        offered: [],
-        lastTrigger: NEVER,
-        triggers: [],
-        cart: [],
-        cartLast: NEVER,
-        cartEventId: '',
-        cartSeq: 0,
-        formId: undefined,
-        formField: undefined,
-        formLast: NEVER,
-        formEventId: '',
-        formSeq: 0,
-      };
+      st = newVisitorState(e.session.id);
       this.#visitors.set(vid, st);
     } else if (st.sessionId !== e.session.id) {
       st.sessionId = e.session.id;
@@ -686,8 +710,8 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
   }
 
   snapshot(): NextBestOfferSnapshot {
-    const visitors: Array<[string, VisitorState]> = [];
-    for (const [k, v] of this.#visitors.entries()) visitors.push([k, structuredClone(v)]);
+    const visitors: Array<[string, VisitorJSON]> = [];
+    for (const [k, v] of this.#visitors.entries()) visitors.push([k, visitorToJSON(v)]);
     visitors.reverse(); // oldest first, so restore rebuilds the same LRU order
     return { v: SNAPSHOT_VERSION, visitors, pending: [...this.#pending.entries()] };
   }
@@ -705,7 +729,7 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
 
   #load(partial: NextBestOfferSnapshot, owned: boolean): void {
     if (partial.v !== SNAPSHOT_VERSION) throw new ClickstreamError('CM_ERR_SNAPSHOT', `next-best-offer snapshot version ${String(partial.v)} is not ${SNAPSHOT_VERSION}`);
-    for (const [k, v] of partial.visitors) if (!this.#visitors.has(k)) this.#visitors.set(k, owned ? v : structuredClone(v));
+    for (const [k, v] of partial.visitors) if (!this.#visitors.has(k)) this.#visitors.set(k, visitorFromJSON(v, owned));
     for (const d of partial.pending) this.#arm(d.key, d.deadline, d.kind, d.seq);
   }
 }

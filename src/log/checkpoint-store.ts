@@ -96,26 +96,52 @@ export class CheckpointStore<T> {
     return body.length;
   }
 
-  /** The newest usable snapshot of `unit`, falling back through the checkpoint history. */
-  async read(unit: string, expectedDigest: string): Promise<CheckpointRead<T>> {
-    const key = `ckpt.${unit}`;
-    const entries = await this.#history(key);
-    if (entries.length === 0) return { kind: 'none' };
-    // Later writes compare-and-set against the newest revision, whichever snapshot is restored.
-    this.#revisions.set(key, entries[0]!.revision);
-    const reasons: string[] = [];
-    for (const { revision, checkpoint } of entries) {
-      const why = await this.#tryRead(checkpoint, expectedDigest);
-      if (typeof why !== 'string') return { kind: 'ok', envelope: why, checkpoint, fallbacks: reasons.length };
-      const reason = `${key} revision ${revision} (${checkpoint.object}): ${why}`;
-      reasons.push(reason);
-      this.#metrics.snapshotErrors.inc({ reason: why.startsWith('missing') ? 'missing' : why.startsWith('digest') ? 'corrupt' : 'refused' });
-      this.#logger.error({ err: new ClickstreamError('CM_ERR_SNAPSHOT', reason) }, 'snapshot unusable; trying the previous one');
+  /**
+   * The newest usable snapshot of each unit, falling back through its checkpoint history, handed to
+   * `apply` one unit at a time. The objects are fetched in parallel, but each is decoded only when the
+   * one before was applied and dropped: one unit's parsed state is alive at a time, not all of them
+   * (decoding them all at once made a 1 M-event restore a third slower, mostly in GC).
+   */
+  async readEach(units: readonly string[], expectedDigest: string, apply: (unit: string, r: CheckpointRead<T>) => void): Promise<void> {
+    const first = await Promise.all(
+      units.map(async (unit) => {
+        const entries = await this.#history(`ckpt.${unit}`);
+        // Later writes compare-and-set against the newest revision, whichever snapshot is restored.
+        if (entries.length > 0) this.#revisions.set(`ckpt.${unit}`, entries[0]!.revision);
+        const blob = entries.length === 0 ? undefined : await this.#fetch(entries[0]!.checkpoint);
+        return { entries, blob };
+      }),
+    );
+    for (let u = 0; u < units.length; u++) {
+      const unit = units[u]!;
+      const { entries, blob } = first[u]!;
+      first[u] = { entries: [], blob: undefined }; // dropped once decoded
+      if (entries.length === 0) {
+        apply(unit, { kind: 'none' });
+        continue;
+      }
+      const reasons: string[] = [];
+      let done = false;
+      for (let k = 0; k < entries.length && !done; k++) {
+        const { revision, checkpoint } = entries[k]!;
+        const fetched = k === 0 ? blob! : await this.#fetch(checkpoint);
+        const why = typeof fetched === 'string' ? fetched : await this.#decode(checkpoint, fetched, expectedDigest);
+        if (typeof why !== 'string') {
+          apply(unit, { kind: 'ok', envelope: why, checkpoint, fallbacks: reasons.length });
+          done = true;
+          continue;
+        }
+        const reason = `ckpt.${unit} revision ${revision} (${checkpoint.object}): ${why}`;
+        reasons.push(reason);
+        this.#metrics.snapshotErrors.inc({ reason: why.startsWith('missing') ? 'missing' : why.startsWith('digest') ? 'corrupt' : 'refused' });
+        this.#logger.error({ err: new ClickstreamError('CM_ERR_SNAPSHOT', reason) }, 'snapshot unusable; trying the previous one');
+      }
+      if (!done) apply(unit, { kind: 'refused', reasons });
     }
-    return { kind: 'refused', reasons };
   }
 
-  async #tryRead(c: Checkpoint, expectedDigest: string): Promise<StateEnvelope<T> | string> {
+  /** The object's bytes once their digest matches the checkpoint's, or why not. */
+  async #fetch(c: Checkpoint): Promise<Uint8Array | string> {
     let blob: Uint8Array | null;
     const t0 = performance.now();
     try {
@@ -124,10 +150,15 @@ export class CheckpointStore<T> {
       return `missing or unreadable object (${(err as Error).message})`;
     }
     if (blob === null) return 'missing object';
-    const t1 = performance.now();
+    this.#logger.debug({ object: c.object, fetchMs: Math.round(performance.now() - t0), bytes: blob.length }, 'snapshot object fetched');
     if (sha256(blob) !== c.digest) return 'digest mismatch (corrupt object)';
+    return blob;
+  }
+
+  async #decode(c: Checkpoint, blob: Uint8Array, expectedDigest: string): Promise<StateEnvelope<T> | string> {
+    const t0 = performance.now();
     const d = await decodeState<T>(blob, expectedDigest);
-    this.#logger.debug({ fetchMs: Math.round(t1 - t0), decodeMs: Math.round(performance.now() - t1), bytes: blob.length }, 'snapshot object read');
+    this.#logger.debug({ object: c.object, decodeMs: Math.round(performance.now() - t0), bytes: blob.length }, 'snapshot object decoded');
     return d.kind === 'ok' ? d.envelope : d.reason;
   }
 

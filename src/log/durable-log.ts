@@ -144,13 +144,11 @@ export class DurableLog {
     const t0 = this.#clock.now();
     const n = this.#config.partitions;
     const units = [SITE_UNIT, ...Array.from({ length: n }, (_, p) => partitionUnit(p))];
-    const reads = await Promise.all(units.map((u) => store.read(u, this.#digest)));
     const positions = new Array<number>(n).fill(0);
     let restored = 0;
     let fallbacks = 0;
     let bytes = 0;
-    reads.forEach((r, i) => {
-      const unit = units[i]!;
+    await store.readEach(units, this.#digest, (unit, r) => {
       if (r.kind === 'none') return;
       if (r.kind === 'refused') {
         this.#metrics.restoreRefused.inc();

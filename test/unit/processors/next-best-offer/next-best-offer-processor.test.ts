@@ -315,6 +315,9 @@ describe('next-best-offer - bookkeeping', () => {
     const b = harness({ offers: [{ ...productOffers[0], budget: 2 }], cooldown: 'PT1H' }, [A_B]);
     b.nbo.restore(snap);
     b.nbo.ledger.restore(ledger);
+    // The compact visitor format round-trips: a restored processor snapshots to the same state.
+    expect(JSON.parse(JSON.stringify(b.nbo.snapshot()))).toEqual(snap);
+    expect(snap.visitors.length).toBe(1);
     b.nbo.onEvent(view(S, 'v1', MIN, 'A'), WM); // cooldown / already offered
     b.nbo.onEvent(view(S, 'v2', MIN, 'A'), WM); // spends the 2nd unit
     b.nbo.onEvent(view(S, 'v3', MIN, 'A'), WM); // budget gone
