@@ -216,8 +216,29 @@ interface StateRow {
   catchUpRatio: number;
   snapshotBytes: number;
   snapshotSeconds: number;
+  /** From creating the app to ready, in the fresh process. */
   restartToReadySeconds: number;
+  /** From spawning the process (node + module loading included) to ready. */
+  restartWallSeconds: number;
+  restartRssMiB: number;
   rssMiB: number;
+}
+
+/**
+ * `BENCH_RESTART_CHILD=<nats url>`: this file run as the restarted process — starts the app, prints
+ * its time to ready and RSS as one JSON line, stops. BENCH_PROFILE_RESTART=<file> writes its CPU profile.
+ */
+async function restartInChild(natsUrl: string): Promise<{ readySeconds: number; wallSeconds: number; rssMiB: number }> {
+  const { spawn } = await import('node:child_process');
+  const t0 = process.hrtime.bigint();
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { env: { ...process.env, BENCH_RESTART_CHILD: natsUrl }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const line = out.trim().split('\n').pop() ?? '';
+  if (code !== 0) throw new Error(`restart child exited ${String(code)}: ${line}`);
+  const r = JSON.parse(line) as { readySeconds: number; rssMiB: number };
+  return { readySeconds: r.readySeconds, wallSeconds: seconds(t0), rssMiB: r.rssMiB };
 }
 
 async function stateRound(events: Array<Record<string, unknown>>): Promise<StateRow> {
@@ -230,7 +251,9 @@ async function stateRound(events: Array<Record<string, unknown>>): Promise<State
     await forgetCheckpoints(nc);
     const bare = await bareCatchUp(nc);
     // A fresh process reads the whole log back through every processor.
+    const stopProfile = process.env['BENCH_PROFILE_CATCHUP'] === undefined ? undefined : await startProfile();
     const reader = await started(nats.url);
+    await stopProfile?.(process.env['BENCH_PROFILE_CATCHUP']!);
     const catchUpSeconds = reader.readySeconds;
     const t0 = process.hrtime.bigint();
     await reader.app.durableLog!.snapshotNow();
@@ -238,21 +261,18 @@ async function stateRound(events: Array<Record<string, unknown>>): Promise<State
     const snapshotBytes = (await reader.app.ctx.metrics.snapshotBytes.get()).values[0]?.value ?? 0;
     const rssMiB = process.memoryUsage().rss / 2 ** 20;
     await reader.app.stop();
-    // Restart with that state: restore the snapshot, read the (already covered) log to its end.
-    const stopProfile = process.env['BENCH_PROFILE_RESTART'] === undefined ? undefined : await startProfile();
-    const again = await started(nats.url);
-    const restartToReadySeconds = again.readySeconds;
-    await stopProfile?.(process.env['BENCH_PROFILE_RESTART']!);
-    await again.app.stop();
+    // Restart with that state, in a fresh process as a real restart is (this one holds the events and
+    // the earlier apps' garbage): restore the snapshot, read the (already covered) log to its end.
+    const restart = await restartInChild(nats.url);
     await nc.close();
     const catchUpEventsPerSecond = events.length / catchUpSeconds;
-    return { events: events.length, fillEventsPerSecond, catchUpSeconds, catchUpEventsPerSecond, bareCatchUpEventsPerSecond: bare.eventsPerSecond, catchUpRatio: catchUpEventsPerSecond / bare.eventsPerSecond, snapshotBytes, snapshotSeconds, restartToReadySeconds, rssMiB };
+    return { events: events.length, fillEventsPerSecond, catchUpSeconds, catchUpEventsPerSecond, bareCatchUpEventsPerSecond: bare.eventsPerSecond, catchUpRatio: catchUpEventsPerSecond / bare.eventsPerSecond, snapshotBytes, snapshotSeconds, restartToReadySeconds: restart.readySeconds, restartWallSeconds: restart.wallSeconds, restartRssMiB: restart.rssMiB, rssMiB };
   } finally {
     await nats.stop();
   }
 }
 
-/** CPU profile of one phase (BENCH_PROFILE_RESTART=<file>: the restart), written as a .cpuprofile. */
+/** CPU profile of one phase (BENCH_PROFILE_RESTART=<file>: the restart; BENCH_PROFILE_CATCHUP=<file>: the read-back), written as a .cpuprofile. */
 async function startProfile(): Promise<(file: string) => Promise<void>> {
   const { Session } = await import('node:inspector');
   const session = new Session();
@@ -269,9 +289,20 @@ async function startProfile(): Promise<(file: string) => Promise<void>> {
 
 const round = (x: number, d = 0) => Math.round(x * 10 ** d) / 10 ** d;
 
+const CHILD = process.env['BENCH_RESTART_CHILD'];
+if (CHILD !== undefined) {
+  const stopProfile = process.env['BENCH_PROFILE_RESTART'] === undefined ? undefined : await startProfile();
+  const again = await started(CHILD);
+  await stopProfile?.(process.env['BENCH_PROFILE_RESTART']!);
+  const rssMiB = process.memoryUsage().rss / 2 ** 20;
+  await again.app.stop();
+  process.stdout.write(`${JSON.stringify({ readySeconds: again.readySeconds, rssMiB })}\n`);
+  process.exit(0);
+}
+
 const ONLY_STATE = process.env['BENCH_ONLY_1M'] === '1';
 if (ONLY_STATE) {
-  const r = await stateRound(kosarakTimes(5));
+  const r = await stateRound(kosarakTimes(5).slice(0, Number(process.env['BENCH_EVENTS'] ?? 1_000_000)));
   process.stdout.write(`${JSON.stringify(r)}\n`);
   process.exit(0);
 }

@@ -118,7 +118,7 @@ const events = Array.from({ length: IN_PROCESS_EVENTS }, (_, n) => event(n, `v${
   let fired = 0;
   let t0 = 0;
   const ms: number[] = [];
-  nbo.subscribe({
+  nbo.ledger.subscribe({
     onTrigger: () => {
       ms.push(nowMs() - t0);
       fired++;

@@ -198,6 +198,11 @@ export function holdoutHash(visitorId: string): number {
 }
 
 /** Deterministic trigger id: the same site, visitor, offer and firing event always give the same id. */
+/** True when the visitor is in the holdout group of these settings (deterministic). */
+function isHoldout(settings: NextBestOfferSettings, visitorId: string): boolean {
+  return holdoutHash(visitorId) < settings.holdoutShare;
+}
+
 export function triggerIdOf(site: string, visitorId: string, offerId: string, eventId: string): string {
   return createHash('sha256').update(`${site}\u0000${visitorId}\u0000${offerId}\u0000${eventId}`).digest('hex').slice(0, 32);
 }
@@ -267,26 +272,6 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
     this.#metrics.triggered.labels(this.site);
     this.#metrics.holdout.labels(this.site);
     for (const r of SUPPRESS_REASONS) this.#metrics.suppressed.labels(this.site, r);
-  }
-
-  /** Listeners get every trigger (holdout ones too, flagged) and the outcomes attribution follows. */
-  subscribe(listener: OfferListener): () => void {
-    return this.ledger.subscribe(listener);
-  }
-
-  /** The newest triggers first (holdout records included, flagged). */
-  recent(limit: number = this.settings.recentCapacity): readonly OfferTrigger[] {
-    return this.ledger.recentTriggers(limit);
-  }
-
-  /** Decision counts since start: fired, held out, suppressed by reason. */
-  counts(): OfferCounts {
-    return this.ledger.counts();
-  }
-
-  /** True when this visitor is in the holdout group (deterministic). */
-  isHoldout(visitorId: string): boolean {
-    return holdoutHash(visitorId) < this.settings.holdoutShare;
   }
 
   onEvent(e: EnrichedEvent, _watermark: EpochMillis): EventOutcome {
@@ -514,7 +499,7 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
         eventId: e.id,
       },
       ts,
-      holdout: this.isHoldout(e.visitorId),
+      holdout: isHoldout(this.settings, e.visitorId),
       expectedValue: c.ev,
       offered,
     });
@@ -676,7 +661,7 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
         ? { kind: 'pattern', pattern, idleMs: this.settings.cartIdleMs, lastActivity, eventId, items }
         : { kind: 'pattern', pattern, idleMs: this.settings.formIdleMs, lastActivity, eventId, formId: st.formId ?? '', ...(st.formField !== undefined ? { lastField: st.formField } : {}) },
       ts,
-      holdout: this.isHoldout(vid),
+      holdout: isHoldout(this.settings, vid),
       expectedValue: best.value,
       offered: offeredItems,
     });
@@ -832,20 +817,24 @@ export class NextBestOfferView implements SiteView {
     this.ledger = o.ledger;
   }
 
+  /** Listeners get every trigger (holdout ones too, flagged) and the outcomes attribution follows. */
   subscribe(listener: OfferListener): () => void {
     return this.ledger.subscribe(listener);
   }
 
+  /** The newest triggers first (holdout records included, flagged). */
   recent(limit: number = this.settings.recentCapacity): readonly OfferTrigger[] {
     return this.ledger.recentTriggers(limit);
   }
 
+  /** Decision counts since start: fired, held out, suppressed by reason. */
   counts(): OfferCounts {
     return this.ledger.counts();
   }
 
+  /** True when this visitor is in the holdout group (deterministic). */
   isHoldout(visitorId: string): boolean {
-    return holdoutHash(visitorId) < this.settings.holdoutShare;
+    return isHoldout(this.settings, visitorId);
   }
 
   snapshot(): OfferLedgerSnapshot {

@@ -119,7 +119,7 @@ export function harness(settings: Record<string, unknown>, rules: OfferRule[] | 
     registry,
     onEvict: (_p, structure, n) => evictions.push([structure, n]),
   });
-  nbo.subscribe({ onTrigger: (t) => h.triggers.push(t), onOutcome: (o) => h.outcomes.push(o) });
+  nbo.ledger.subscribe({ onTrigger: (t) => h.triggers.push(t), onOutcome: (o) => h.outcomes.push(o) });
   (h as { nbo: NextBestOfferProcessor }).nbo = nbo;
   return h;
 }

@@ -197,7 +197,7 @@ describe('next-best-offer - suppression', () => {
     const h = harness({ offers: [{ ...productOffers[0], budget: 2 }] }, [A_B]);
     for (let i = 0; i < 5; i++) h.nbo.onEvent(view(S, `v${i}`, i, 'A'), WM);
     expect(h.triggers.length).toBe(2);
-    expect(h.nbo.counts().budgetSpent).toEqual({ 'off-b': 2 });
+    expect(h.nbo.ledger.counts().budgetSpent).toEqual({ 'off-b': 2 });
     expect(await h.metric('clickstream_offers_suppressed_total', { reason: 'budget' })).toBe(3);
     expect(await h.metric('clickstream_offers_triggered_total', { site: S })).toBe(2);
   });
@@ -322,6 +322,6 @@ describe('next-best-offer - bookkeeping', () => {
     b.nbo.onEvent(view(S, 'v2', MIN, 'A'), WM); // spends the 2nd unit
     b.nbo.onEvent(view(S, 'v3', MIN, 'A'), WM); // budget gone
     expect(b.triggers.map((t) => t.visitorId)).toEqual(['v2']);
-    expect(b.nbo.recent().map((t) => t.visitorId)).toEqual(['v2', 'v1']);
+    expect(b.nbo.ledger.recentTriggers().map((t) => t.visitorId)).toEqual(['v2', 'v1']);
   });
 });
