@@ -1,0 +1,227 @@
+/**
+ * Partition ownership for scale-out (issue "Scale-out", DESIGN.md §1), on Debian's nats-server 2.9:
+ * no priority groups and no per-key TTL, so ownership is a KV bucket whose entries expire with the
+ * bucket's `max_age` (the lease TTL).
+ *
+ * - Every instance heartbeats `member.<id>` each third of the TTL; live members are the keys present.
+ * - Each partition belongs to the live member with the highest rendezvous score (a hash of
+ *   `member:partition`), so a join or a leave moves only the partitions it must.
+ * - An instance claims a partition with KV `create` on `lease.<p>` (refused while another holds it)
+ *   and renews it with compare-and-set `update` on the revision it holds. The revision is the lease's
+ *   epoch: it fences, since a stale owner's next compare-and-set fails once anyone else wrote the key.
+ * - A partition is given up at once when its renewal fails, or when its last successful renewal is
+ *   older than the TTL minus a margin (the lease may have expired meanwhile: an instance paused past its
+ *   TTL stops before it writes anything more). Handover is cooperative when it can be: the owner runs
+ *   `release` (final snapshot, commit), then deletes the key; otherwise the key expires with the TTL.
+ *
+ * At most one owner per partition at any time, provided clocks tick at the same rate (not in sync):
+ * a lease is written at most TTL − margin before its holder stops trusting it, and the server only
+ * lets another `create` succeed once it has expired or been deleted.
+ */
+import type { KV } from '@nats-io/kv';
+import { Kvm } from '@nats-io/kv';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { Logger } from '../logger';
+import { fnv1a32 } from '../pipeline/visitor-partitioner';
+
+export const OWNERS_BUCKET = 'CM_OWNERS';
+/** Share of the TTL a lease is trusted after its last write (renewals come every third). */
+const TRUST = 0.75;
+
+export interface LeaseHooks {
+  /** The partition is this instance's from now on, at `epoch` (restore it, start reading its log). */
+  acquired(partition: number, epoch: number): void | Promise<void>;
+  /** Cooperative handover: stop the partition and commit its final snapshot; the lease is deleted after. */
+  release(partition: number): void | Promise<void>;
+  /** The lease is lost (renewal refused or too old): stop the partition at once, write nothing more for it. */
+  lost(partition: number, reason: string): void;
+}
+
+export interface PartitionLeasesOptions {
+  readonly instanceId: string;
+  readonly partitions: number;
+  /** Lease and heartbeat TTL, ms (the bucket's max_age). */
+  readonly ttlMs: number;
+  readonly replicas: number;
+  readonly hooks: LeaseHooks;
+  readonly logger: Logger;
+  /** Wall clock, ms (tests pass their own). */
+  readonly now?: () => number;
+}
+
+interface Held {
+  epoch: number;
+  /** When the last claim or renewal succeeded (local clock). */
+  renewedAt: number;
+}
+
+/**
+ * The rendezvous score of a member for a partition: FNV-1a of `member:partition`, finished with
+ * murmur3's avalanche (FNV-1a alone barely moves its high bits for ids that differ in one character:
+ * members `a` and `b` got all 16 partitions to one of them).
+ */
+function scoreOf(member: string, partition: number): number {
+  let h = fnv1a32(`${member}:${partition}`);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** The member a partition belongs to among `members`: the highest rendezvous score (ties: the lower id). */
+export function ownerOf(partition: number, members: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestScore = -1;
+  for (const m of members) {
+    const score = scoreOf(m, partition);
+    if (score > bestScore || (score === bestScore && best !== undefined && m < best)) {
+      best = m;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+export class PartitionLeases {
+  readonly instanceId: string;
+  readonly #kv: KV;
+  readonly #opts: PartitionLeasesOptions;
+  readonly #now: () => number;
+  readonly #held = new Map<number, Held>();
+  readonly #logger: Logger;
+  #timer: NodeJS.Timeout | undefined;
+  #ticking: Promise<void> | undefined;
+
+  private constructor(kv: KV, opts: PartitionLeasesOptions) {
+    this.#kv = kv;
+    this.#opts = opts;
+    this.instanceId = opts.instanceId;
+    this.#now = opts.now ?? Date.now;
+    this.#logger = opts.logger.child({ component: 'leases', instance: opts.instanceId });
+  }
+
+  /** Opens (creating when missing) the owners bucket with the TTL as its max age. */
+  static async open(js: JetStreamClient, opts: PartitionLeasesOptions): Promise<PartitionLeases> {
+    const kv = await new Kvm(js).create(OWNERS_BUCKET, { ttl: opts.ttlMs, history: 16, replicas: opts.replicas, storage: 'file' as never, description: 'clickstream-miner partition leases and members' });
+    return new PartitionLeases(kv, opts);
+  }
+
+  /** Partition → epoch of every lease held now. */
+  owned(): ReadonlyMap<number, number> {
+    return new Map([...this.#held].map(([p, h]) => [p, h.epoch]));
+  }
+
+  /** The epoch this instance holds `partition` at, if it still trusts its lease (fencing for commits). */
+  epochOf(partition: number): number | undefined {
+    const h = this.#held.get(partition);
+    return h !== undefined && this.#fresh(h) ? h.epoch : undefined;
+  }
+
+  /** Until when (local clock) this instance trusts its lease on `partition`: it writes nothing for it after. */
+  trustedUntil(partition: number): number | undefined {
+    const h = this.#held.get(partition);
+    return h === undefined ? undefined : h.renewedAt + this.#opts.ttlMs * TRUST;
+  }
+
+  /** Heartbeats and rebalances every third of the TTL until `stop`. */
+  start(): void {
+    if (this.#timer !== undefined) return;
+    const run = (): void => {
+      if (this.#ticking === undefined) {
+        this.#ticking = this.tick()
+          .catch((err: unknown) => this.#logger.warn({ err }, 'lease round failed; retrying'))
+          .finally(() => {
+            this.#ticking = undefined;
+          });
+      }
+    };
+    run();
+    this.#timer = setInterval(run, Math.max(50, Math.floor(this.#opts.ttlMs / 3)));
+    this.#timer.unref();
+  }
+
+  /** Stops ticking; with `release`, hands every partition over (hook, then delete) and leaves the members. */
+  async stop(opts: { release?: boolean } = {}): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#ticking;
+    if (opts.release !== true) return;
+    for (const p of [...this.#held.keys()]) await this.#release(p);
+    await this.#kv.delete(`member.${this.instanceId}`).catch(() => undefined);
+  }
+
+  /** One round: heartbeat, drop stale leases, renew or hand over what is held, claim what is ours. */
+  async tick(): Promise<void> {
+    await this.#kv.put(`member.${this.instanceId}`, JSON.stringify({ at: this.#now() }));
+    const members = await this.#members();
+    for (const [p, h] of [...this.#held]) {
+      if (!this.#fresh(h)) this.#lose(p, 'not renewed within the TTL');
+    }
+    for (const [p, h] of [...this.#held]) {
+      if (ownerOf(p, members) !== this.instanceId) {
+        await this.#release(p);
+        continue;
+      }
+      try {
+        h.epoch = await this.#kv.update(`lease.${p}`, this.#value(), h.epoch);
+        h.renewedAt = this.#now();
+      } catch (err) {
+        this.#lose(p, `renewal refused (${(err as Error).message})`);
+      }
+    }
+    for (let p = 0; p < this.#opts.partitions; p++) {
+      if (this.#held.has(p) || ownerOf(p, members) !== this.instanceId) continue;
+      let epoch: number;
+      try {
+        epoch = await this.#kv.create(`lease.${p}`, this.#value());
+      } catch {
+        continue; // held by another instance until it releases or its lease expires
+      }
+      this.#held.set(p, { epoch, renewedAt: this.#now() });
+      this.#logger.info({ partition: p, epoch }, 'partition acquired');
+      await this.#opts.hooks.acquired(p, epoch);
+    }
+  }
+
+  async #members(): Promise<string[]> {
+    const out: string[] = [];
+    for await (const k of await this.#kv.keys('member.*')) out.push(k.slice('member.'.length));
+    if (!out.includes(this.instanceId)) out.push(this.instanceId);
+    return out.sort();
+  }
+
+  #value(): string {
+    return JSON.stringify({ owner: this.instanceId, at: this.#now() });
+  }
+
+  /** A lease is trusted for the TTL minus a margin after its last successful write. */
+  #fresh(h: Held): boolean {
+    return this.#now() - h.renewedAt < this.#opts.ttlMs * TRUST;
+  }
+
+  #lose(p: number, reason: string): void {
+    this.#held.delete(p);
+    this.#logger.warn({ partition: p, reason }, 'partition lease lost; partition stopped');
+    this.#opts.hooks.lost(p, reason);
+  }
+
+  async #release(p: number): Promise<void> {
+    const h = this.#held.get(p);
+    if (h === undefined) return;
+    // Still ours? A compare-and-set renewal first: a stale owner must not write a final snapshot.
+    try {
+      h.epoch = await this.#kv.update(`lease.${p}`, this.#value(), h.epoch);
+      h.renewedAt = this.#now();
+    } catch (err) {
+      this.#lose(p, `renewal before the hand-over refused (${(err as Error).message})`);
+      return;
+    }
+    await this.#opts.hooks.release(p);
+    this.#held.delete(p);
+    // Only our own lease: a compare-and-set delete on the revision held.
+    await this.#kv.delete(`lease.${p}`, { previousSeq: h.epoch }).catch((err: unknown) => this.#logger.warn({ err, partition: p }, 'lease not deleted; it expires with the TTL'));
+    this.#logger.info({ partition: p }, 'partition released');
+  }
+}
