@@ -50,6 +50,8 @@ export interface ProcessorContext {
 export interface PartitionSets {
   /** Processor `name` of every partition held, in partition order. */
   of<T extends Processor>(name: string): readonly T[];
+  /** Processor `name` of one partition, when held. */
+  at<T extends Processor>(name: string, partition: number): T | undefined;
   /** Processor `name` of the visitor's partition, when held. */
   forVisitor<T extends Processor>(name: string, visitorId: string): T | undefined;
 }
@@ -62,6 +64,10 @@ export interface PartitionSets {
 export interface SiteView {
   readonly name: string;
   onWatermark?(watermark: EpochMillis): void;
+  /** A partition was taken on (its processors exist, empty until restored). */
+  partitionAdded?(partition: number): void;
+  /** A partition was given up (its processors are gone). */
+  partitionRemoved?(partition: number): void;
   snapshot?(): unknown;
   restore?(snapshot: unknown): void;
 }

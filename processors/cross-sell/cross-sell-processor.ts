@@ -523,6 +523,8 @@ export class CrossSellRules implements SiteView, BasketSink {
   readonly #prefixes = new Map<string, WindowPrefix>();
   /** The whole site's panes per stream (STREAMS order), changed with every partition's (BasketSink). */
   readonly #stores: readonly PaneStore<ItemsetCounter>[];
+  /** The partitions' processors sending their changes here. */
+  #attached = new WeakSet<CrossSellProcessor>();
   #lastRecompute = Number.NEGATIVE_INFINITY;
   #lastPane = Number.NaN;
   #watermark = 0;
@@ -555,7 +557,28 @@ export class CrossSellRules implements SiteView, BasketSink {
           onEvict: (n) => onEvict?.(NAME, 'site_panes', n),
         }),
     );
-    for (const part of o.parts()) part.attachSink(this);
+    this.#attachAll();
+  }
+
+  /** A partition was taken on: its (empty, then restored) panes count from now on. */
+  partitionAdded(): void {
+    this.#attachAll();
+  }
+
+  /** A partition was given up: the site panes are rebuilt from the partitions still held (a bounded summary cannot subtract). */
+  partitionRemoved(): void {
+    for (const st of this.#stores) st.clear();
+    this.#prefixes.clear();
+    this.#attached = new WeakSet();
+    this.#attachAll();
+  }
+
+  #attachAll(): void {
+    for (const part of this.#parts()) {
+      if (this.#attached.has(part)) continue;
+      this.#attached.add(part);
+      part.attachSink(this);
+    }
   }
 
   /** The site watermark moved: expire the site panes; recompute when due (throttled by `recomputeEveryMs` of event time). */

@@ -31,6 +31,8 @@ export interface PipelineDeps {
    * state): `processor(site, name)` returns them. None: `processor` finds nothing.
    */
   readonly viewsFor?: (site: SiteConfig, parts: PartitionSets) => SiteView[];
+  /** The partitions this process holds at start (default: all); `addPartition` / `dropPartition` change it. */
+  readonly ownedPartitions?: readonly number[];
   /** Events per slice (default DEFAULT_SLICE_EVENTS): tests vary it to show it changes no number. */
   readonly sliceEvents?: number;
   /**
@@ -104,8 +106,8 @@ interface PartitionRuntime {
 
 interface SiteRuntime {
   readonly site: SiteConfig;
-  /** By partition number. */
-  readonly parts: readonly PartitionRuntime[];
+  /** By partition number; undefined where this process does not hold the partition. */
+  readonly parts: Array<PartitionRuntime | undefined>;
   readonly views: ReadonlyMap<string, SiteView>;
   /** Append side: judges lateness and dates ticks, fed records as they enter the queue. */
   readonly appendClock: WatermarkTracker;
@@ -171,6 +173,7 @@ export class Pipeline {
   /** Records processed since boot (the snapshot policy counts them). */
   #processed = 0;
   readonly #partitioner: VisitorPartitioner;
+  readonly #processorsFor: PipelineDeps['processorsFor'];
 
   constructor(deps: PipelineDeps) {
     const { config } = deps;
@@ -199,7 +202,10 @@ export class Pipeline {
       onEvict: () => this.#metrics.evictions.inc({ component: 'pipeline', structure: 'late_events' }),
     });
     this.#partitioner = new VisitorPartitioner(config.partitions);
-    for (const site of config.sites.values()) this.#sites.set(site.id, this.#buildSite(site, deps));
+    this.#processorsFor = deps.processorsFor;
+    const owned = deps.ownedPartitions ?? Array.from({ length: config.partitions }, (_, p) => p);
+    for (const p of owned) if (!(Number.isInteger(p) && p >= 0 && p < config.partitions)) throw new ClickstreamError('CM_ERR_CONFIG', `owned partition ${p} is not in [0, ${config.partitions})`);
+    for (const site of config.sites.values()) this.#sites.set(site.id, this.#buildSite(site, deps, new Set(owned)));
   }
 
   /**
@@ -351,6 +357,72 @@ export class Pipeline {
     return this.#sites.get(site)?.parts[partition]?.processors ?? [];
   }
 
+  /** The partitions this process holds, ascending. */
+  ownedPartitions(): number[] {
+    const first = this.#sites.values().next().value as SiteRuntime | undefined;
+    const out: number[] = [];
+    if (first === undefined) return Array.from({ length: this.#config.partitions }, (_, p) => p);
+    first.parts.forEach((part, p) => {
+      if (part !== undefined) out.push(p);
+    });
+    return out;
+  }
+
+  /**
+   * Takes partition `p` on (scale-out: its lease was acquired): a fresh sessionizer and processor set
+   * per site, to be filled by `restorePartition` with the unit its previous holder committed.
+   */
+  addPartition(p: number): void {
+    this.#checkPartition(p);
+    for (const rt of this.#sites.values()) {
+      if (rt.parts[p] !== undefined) continue;
+      rt.parts[p] = this.#buildPartition(rt.site, p, this.#processorsFor);
+      for (const v of rt.views.values()) v.partitionAdded?.(p);
+    }
+  }
+
+  /**
+   * Gives partition `p` up (scale-out: handed over or its lease lost), between slices: returns its
+   * unit as it stands (the final snapshot of a hand-over; its queued records included), then forgets
+   * it — processors, sessions, watermarks, log position, processed ids and queued records. The site
+   * views answer for the partitions still held.
+   */
+  dropPartition(p: number): PartitionUnit | undefined {
+    this.#checkPartition(p);
+    const first = this.#sites.values().next().value as SiteRuntime | undefined;
+    if (first?.parts[p] === undefined) return undefined;
+    const unit = this.#snapshotPartition(p, this.#queuedByPartition()[p]);
+    // The queue without p's records, in order.
+    const kept: LogRecord[] = [];
+    for (let i = 0; i < this.#size; i++) {
+      const r = this.#queue[(this.#head + i) % this.#capacity]!;
+      if (r.partition !== p) {
+        kept.push(r); // a tick for every partition (embedded mode) still applies to the others
+        continue;
+      }
+      if (r.type !== 'tick') this.#sites.get(r.site)!.queued--;
+    }
+    this.#queue.fill(undefined);
+    this.#head = 0;
+    this.#size = 0;
+    for (const r of kept) this.#enqueue(r);
+    const empty = { v: 2, maxTs: null, maxTsAt: null, lastAt: null, tickWm: null } as const;
+    for (const rt of this.#sites.values()) {
+      rt.parts[p] = undefined;
+      rt.clock.restorePartition(p, empty);
+      rt.appendClock.restorePartition(p, empty);
+      for (const v of rt.views.values()) v.partitionRemoved?.(p);
+    }
+    this.#positions[p] = 0;
+    this.#logDedupe?.[p]?.restore({ v: 2, sites: {} });
+    this.#metrics.ingestQueueDepth.set(this.#size);
+    return unit;
+  }
+
+  #checkPartition(p: number): void {
+    if (!(Number.isInteger(p) && p >= 0 && p < this.#config.partitions)) throw new RangeError(`partition ${p} is not in [0, ${this.#config.partitions})`);
+  }
+
   /** A site's views. */
   views(site: string): readonly SiteView[] {
     const rt = this.#sites.get(site);
@@ -372,13 +444,6 @@ export class Pipeline {
     return this.#sites.get(site)?.parts[partition]?.sessionizer;
   }
 
-  /** Open sessions of a site, over all its partitions. */
-  activeSessions(site: string): number {
-    let n = 0;
-    for (const part of this.#sites.get(site)?.parts ?? []) n += part.sessionizer.activeSessions;
-    return n;
-  }
-
   /**
    * Snapshot of the processing state: the site unit and every partition's. Synchronous, so it is
    * always taken between slices; with `withQueue` it also holds the queued records, so processing
@@ -387,7 +452,7 @@ export class Pipeline {
   snapshot(opts: { withQueue?: boolean } = {}): PipelineSnapshot {
     const queued = opts.withQueue === true ? this.#queuedByPartition() : undefined;
     const partitions: PartitionUnit[] = [];
-    for (let p = 0; p < this.#config.partitions; p++) partitions.push(this.#snapshotPartition(p, queued?.[p]));
+    for (const p of this.ownedPartitions()) partitions.push(this.#snapshotPartition(p, queued?.[p]));
     return { v: 3, site: this.snapshotSite(), partitions };
   }
 
@@ -405,7 +470,8 @@ export class Pipeline {
   #snapshotPartition(p: number, queued: LogRecord[] | undefined): PartitionUnit {
     const sites: Record<string, PartitionUnit['sites'][string]> = {};
     for (const [id, rt] of this.#sites) {
-      const part = rt.parts[p]!;
+      const part = rt.parts[p];
+      if (part === undefined) continue;
       const processors: Record<string, unknown> = {};
       for (const proc of part.processors) processors[proc.name] = proc.snapshot();
       sites[id] = { clock: rt.clock.snapshotPartition(p), sessions: part.sessionizer.snapshot(), processors };
@@ -475,9 +541,10 @@ export class Pipeline {
     for (const [id, s] of Object.entries(unit.sites)) {
       const rt = this.#sites.get(id);
       if (rt === undefined) continue;
+      const part = rt.parts[p];
+      if (part === undefined) throw new ClickstreamError('CM_ERR_SNAPSHOT', `partition ${p} is not held here (addPartition first)`);
       rt.clock.restorePartition(p, s.clock);
       rt.appendClock.restorePartition(p, s.clock);
-      const part = rt.parts[p]!;
       part.watermark = rt.clock.partitionWatermark(p);
       part.sessionizer.restore(s.sessions);
       for (const proc of part.processors) {
@@ -526,18 +593,19 @@ export class Pipeline {
     else this.#slice(Number.POSITIVE_INFINITY);
   }
 
-  #buildSite(site: SiteConfig, deps: PipelineDeps): SiteRuntime {
+  #buildSite(site: SiteConfig, deps: PipelineDeps, owned: ReadonlySet<number>): SiteRuntime {
     const t = this.#config.time;
     const partitions = this.#config.partitions;
     const clockOpts = { partitions, outOfOrdernessMs: t.outOfOrdernessMs, idleTimeoutMs: t.idleTimeoutMs };
-    const parts: PartitionRuntime[] = [];
-    for (let i = 0; i < partitions; i++) parts.push(this.#buildPartition(site, i, deps.processorsFor));
+    const parts: Array<PartitionRuntime | undefined> = [];
+    for (let i = 0; i < partitions; i++) parts.push(owned.has(i) ? this.#buildPartition(site, i, deps.processorsFor) : undefined);
     const sets: PartitionSets = {
       of: <T extends Processor>(name: string) => {
         const out: T[] = [];
-        for (const part of parts) for (const p of part.processors) if (p.name === name) out.push(p as T);
+        for (const part of parts) if (part !== undefined) for (const p of part.processors) if (p.name === name) out.push(p as T);
         return out;
       },
+      at: <T extends Processor>(name: string, partition: number) => parts[partition]?.processors.find((p) => p.name === name) as T | undefined,
       forVisitor: <T extends Processor>(name: string, visitorId: string) => parts[this.#partitioner.partitionOf(visitorId)]?.processors.find((p) => p.name === name) as T | undefined,
     };
     const views = new Map<string, SiteView>();
@@ -674,8 +742,13 @@ export class Pipeline {
         return;
       }
     }
+    const part = rt.parts[e.partition];
+    if (part === undefined) {
+      // Only held partitions are read (the log) or offered (one process holds them all): a bug upstream.
+      this.#logError(new Error(`event of partition ${e.partition}, not held here`), 'pipeline', 'process');
+      return;
+    }
     rt.clock.observe(e.partition, e.ts, e.receivedAt);
-    const part = rt.parts[e.partition]!;
     try {
       part.sessionizer.assign(e);
     } catch (err) {
@@ -724,7 +797,8 @@ export class Pipeline {
     for (const rt of this.#sites.values()) {
       const wm = rt.clock.advance();
       for (let i = 0; i < rt.parts.length; i++) {
-        const part = rt.parts[i]!;
+        const part = rt.parts[i];
+        if (part === undefined) continue;
         const pwm = rt.clock.partitionWatermark(i);
         if (!(pwm > part.watermark)) {
           part.sessionizer.flushMetrics();
