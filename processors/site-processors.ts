@@ -49,7 +49,9 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
   const processorContext = { site: site.id, onEvict: deps.onEvict };
   // Parsed once per site (a bad config fails the boot before any partition is built).
   const usage = parseUsageSettings(site.processors['usage'], site.id);
-  const usageSettings = { ...usage, maxProfiles: partitionShare(usage.maxProfiles, n), maxOpenForms: partitionShare(usage.maxOpenForms, n), maxPendingSessions: partitionShare(usage.maxPendingSessions, n) };
+  // Every bound of a partition's state is its share of the site's: visitor-keyed state, and the
+  // product → category maps (each partition learns the products its own visitors saw).
+  const usageSettings = { ...usage, maxProfiles: partitionShare(usage.maxProfiles, n), maxOpenForms: partitionShare(usage.maxOpenForms, n), maxPendingSessions: partitionShare(usage.maxPendingSessions, n), maxProducts: partitionShare(usage.maxProducts, n) };
   const crossSell = crossSellSettingsOf(site);
   const offers = new SiteOffers(site, { clock: deps.clock, registry: deps.registry, onEvict: deps.onEvict, ...(deps.offers !== undefined ? { offers: deps.offers } : {}) });
   return {

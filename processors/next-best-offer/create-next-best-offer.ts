@@ -62,7 +62,7 @@ export class SiteOffers {
     const usage = processors.find((p) => p.name === 'usage');
     return new NextBestOfferProcessor({
       site: this.#site.id,
-      settings: { ...s, maxVisitors: partitionShare(s.maxVisitors, partitions), maxPending: partitionShare(s.maxPending, partitions) },
+      settings: { ...s, maxVisitors: partitionShare(s.maxVisitors, partitions), maxPending: partitionShare(s.maxPending, partitions), maxProducts: partitionShare(s.maxProducts, partitions) },
       catalog: this.catalog,
       rules: { current: () => this.#latest },
       ...(isProfiles(usage) ? { profiles: usage } : {}),
