@@ -103,7 +103,7 @@ export class LogReader {
     const label = { partition: String(partition) };
     for await (const m of it) {
       if (this.#stopped) break;
-      const decoded = decodeLogMessage(m.data);
+      const decoded = decodeLogMessage(m.data, partition);
       let records = decoded.kind === 'ok' ? decoded.records : [];
       if (decoded.kind === 'bad') {
         this.#metrics.logBadMessages.inc();

@@ -80,7 +80,7 @@ async function storedIds(url: string): Promise<Map<string, number>> {
     for (;;) {
       const m = await c.next({ expires: 1_000 });
       if (m === null) break;
-      const d = decodeLogMessage(m.data);
+      const d = decodeLogMessage(m.data, Number(m.subject.slice(m.subject.lastIndexOf('.') + 1)));
       if (d.kind !== 'ok') throw new Error(`unreadable log message at ${m.seq}`);
       for (const r of d.records) if (r.type !== 'tick') out.set(r.id, (out.get(r.id) ?? 0) + 1);
       if (m.info.pending === 0) break;
