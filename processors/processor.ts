@@ -23,6 +23,8 @@ export interface Processor<TSnapshot = unknown> {
   snapshot(): TSnapshot;
   restore(snapshot: TSnapshot): void;
   merge(partial: TSnapshot): void;
+  /** The partition is given up: undo what it added to state shared with other partitions (the offer ledger). */
+  dispose?(): void;
 }
 
 /** What a processor did with an event, against its own allowed lateness. */

@@ -131,14 +131,15 @@ const KIND_FORM = 2;
 const NEVER = -Number.MAX_SAFE_INTEGER;
 const PROCESSOR = 'next-best-offer';
 
-/** One partition's visitor state and pending checks (the site-wide part is the ledger's). */
+/** One partition's visitor state, pending checks and what its triggers spent. */
 export interface NextBestOfferSnapshot {
-  readonly v: 3;
+  readonly v: 4;
   readonly visitors: Array<[string, VisitorJSON]>;
   readonly pending: Deadline[];
+  readonly spend: SpendJSON;
 }
 
-const SNAPSHOT_VERSION = 3;
+const SNAPSHOT_VERSION = 4;
 
 /** A visitor's state in a snapshot: the fields that differ from a new visitor's (most visitors never cart, fill a form or get an offer). */
 type VisitorJSON = Partial<VisitorState> & { readonly sessionId: string };
@@ -241,6 +242,8 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
   readonly #pending: DeadlineQueue;
   /** The site's budgets, caps, recent triggers and listeners: shared by its partitions' processors. */
   readonly ledger: OfferLedger;
+  /** What this partition's triggers spent (its share of the ledger). */
+  #spend: { spent: Record<string, number>; offerTimes: Record<string, number[]>; siteTimes: number[] } = { spent: {}, offerTimes: {}, siteTimes: [] };
   readonly #choice: Choice = { offer: undefined, ev: 0, rule: undefined, offered: undefined, offeredKey: '', blocked: undefined, blockedEv: 0, liftFloor: false, profile: undefined, profileLoaded: false };
 
   constructor(opts: NextBestOfferOptions) {
@@ -677,16 +680,10 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
       this.ledger.holdouts++;
       this.#metrics.holdout.labels(this.site).inc();
     } else {
-      const ledger = this.ledger;
-      ledger.spent.set(offer.id, (ledger.spent.get(offer.id) ?? 0) + 1);
-      let cap = ledger.offerCaps.get(offer.id);
-      if (cap === undefined) {
-        cap = new RollingCap(s.offerCap.max, s.offerCap.windowMs);
-        ledger.offerCaps.set(offer.id, cap);
-      }
-      cap.record(ts);
-      ledger.siteCap.record(ts);
-      ledger.triggered++;
+      const one: SpendJSON = { spent: { [offer.id]: 1 }, offerTimes: { [offer.id]: [ts] }, siteTimes: [ts] };
+      this.ledger.add(one);
+      addSpend(this.#spend, one, s);
+      this.ledger.triggered++;
       this.#metrics.triggered.labels(this.site).inc();
     }
     this.ledger.remember(t);
@@ -698,42 +695,76 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
     const visitors: Array<[string, VisitorJSON]> = [];
     for (const [k, v] of this.#visitors.entries()) visitors.push([k, visitorToJSON(v)]);
     visitors.reverse(); // oldest first, so restore rebuilds the same LRU order
-    return { v: SNAPSHOT_VERSION, visitors, pending: [...this.#pending.entries()] };
+    return { v: SNAPSHOT_VERSION, visitors, pending: [...this.#pending.entries()], spend: structuredClone(this.#spend) };
   }
 
   restore(snapshot: NextBestOfferSnapshot): void {
     this.#visitors.clear();
+    this.dispose();
     // A snapshot handed to restore is this processor's to keep (freshly parsed): no copies.
     this.#load(snapshot, true);
   }
 
-  /** Folds in a partial from another partition: visitors are disjoint, pending checks unite. */
+  /** Folds in a partial from another partition: visitors are disjoint, pending checks unite, spending adds up. */
   merge(partial: NextBestOfferSnapshot): void {
     this.#load(partial, false);
+  }
+
+  /** The partition is given up: its spending leaves the site's ledger with it. */
+  dispose(): void {
+    this.ledger.subtract(this.#spend);
+    this.#spend = { spent: {}, offerTimes: {}, siteTimes: [] };
   }
 
   #load(partial: NextBestOfferSnapshot, owned: boolean): void {
     if (partial.v !== SNAPSHOT_VERSION) throw new ClickstreamError('CM_ERR_SNAPSHOT', `next-best-offer snapshot version ${String(partial.v)} is not ${SNAPSHOT_VERSION}`);
     for (const [k, v] of partial.visitors) if (!this.#visitors.has(k)) this.#visitors.set(k, visitorFromJSON(v, owned));
     for (const d of partial.pending) this.#arm(d.key, d.deadline, d.kind, d.seq);
+    this.ledger.add(partial.spend);
+    addSpend(this.#spend, partial.spend, this.settings);
   }
+}
+
+/**
+ * What a partition's triggers spent: per offer the budget units, and the trigger times the offer and
+ * site caps count (the newest `max` of each). The site's ledger is the sum over the partitions held,
+ * so each partition's snapshot carries its own share: restored from any cut, the sum stays exact.
+ */
+export interface SpendJSON {
+  readonly spent: Record<string, number>;
+  readonly offerTimes: Record<string, number[]>;
+  readonly siteTimes: number[];
+}
+
+function addSpend(into: { spent: Record<string, number>; offerTimes: Record<string, number[]>; siteTimes: number[] }, from: SpendJSON, s: NextBestOfferSettings): void {
+  for (const [id, n] of Object.entries(from.spent)) into.spent[id] = (into.spent[id] ?? 0) + n;
+  for (const [id, times] of Object.entries(from.offerTimes)) {
+    const list = (into.offerTimes[id] ??= []);
+    for (const t of times) list.push(t);
+    into.offerTimes[id] = newest(list, s.offerCap.max);
+  }
+  for (const t of from.siteTimes) into.siteTimes.push(t);
+  into.siteTimes = newest(into.siteTimes, s.siteCap.max);
+}
+
+/** The newest `max` times, oldest first (amortised: trimmed only once twice as many piled up). */
+function newest(times: number[], max: number): number[] {
+  if (times.length <= 2 * max) return times;
+  return times.sort((a, b) => a - b).slice(-max);
 }
 
 export type OfferCounts = { triggered: number; holdout: number; suppressed: Partial<Record<SuppressReason, number>>; budgetSpent: Record<string, number> };
 
-/** A site's offer ledger in a snapshot. */
+/** A site's offer ledger in a snapshot: the recent triggers (budgets and caps are the partitions', see SpendJSON). */
 export interface OfferLedgerSnapshot {
-  readonly v: 1;
-  readonly spent: Record<string, number>;
-  readonly offerCaps: Record<string, number[]>;
-  readonly siteCap: number[];
+  readonly v: 2;
   readonly recent: OfferTrigger[];
 }
 
 /**
  * What a site's offers share across its partitions: offer budgets, the offer and site caps (a coupon
- * budget is the site's, whichever partition spends it), the recent triggers, decision counts and the
- * listeners (delivery, attribution). Its own snapshot sits beside the partitions'.
+ * budget is the site's, whichever partition spends it) as the sum of what the partitions held spent,
+ * the recent triggers, decision counts and the listeners (delivery, attribution).
  */
 export class OfferLedger {
   readonly spent = new Map<string, number>();
@@ -759,6 +790,35 @@ export class OfferLedger {
     };
   }
 
+  /** A partition's spending counts (a trigger fired, a partition restored). */
+  add(s: SpendJSON): void {
+    for (const [id, n] of Object.entries(s.spent)) this.spent.set(id, (this.spent.get(id) ?? 0) + n);
+    for (const [id, times] of Object.entries(s.offerTimes)) {
+      const one = times.length === 1 ? times[0] : undefined;
+      const cap = this.#offerCap(id);
+      if (one !== undefined) cap.record(one);
+      else cap.load(times);
+    }
+    if (s.siteTimes.length === 1) this.siteCap.record(s.siteTimes[0]!);
+    else if (s.siteTimes.length > 0) this.siteCap.load(s.siteTimes);
+  }
+
+  /** A partition's spending leaves (the partition was given up). */
+  subtract(s: SpendJSON): void {
+    for (const [id, n] of Object.entries(s.spent)) this.spent.set(id, Math.max(0, (this.spent.get(id) ?? 0) - n));
+    for (const [id, times] of Object.entries(s.offerTimes)) this.offerCaps.get(id)?.unload(times);
+    if (s.siteTimes.length > 0) this.siteCap.unload(s.siteTimes);
+  }
+
+  #offerCap(id: string): RollingCap {
+    let cap = this.offerCaps.get(id);
+    if (cap === undefined) {
+      cap = new RollingCap(this.#settings.offerCap.max, this.#settings.offerCap.windowMs);
+      this.offerCaps.set(id, cap);
+    }
+    return cap;
+  }
+
   remember(t: OfferTrigger): void {
     this.#recent.push(t);
     if (this.#recent.length > this.#settings.recentCapacity) this.#recent.shift();
@@ -776,28 +836,15 @@ export class OfferLedger {
   }
 
   snapshot(): OfferLedgerSnapshot {
-    const offerCaps: Record<string, number[]> = {};
-    for (const [id, cap] of this.offerCaps) offerCaps[id] = cap.times();
-    return { v: 1, spent: Object.fromEntries(this.spent), offerCaps, siteCap: this.siteCap.times(), recent: [...this.#recent] };
+    return { v: 2, recent: [...this.#recent] };
   }
 
   restore(snap: OfferLedgerSnapshot): void {
-    if (snap.v !== 1) throw new ClickstreamError('CM_ERR_SNAPSHOT', `offer ledger snapshot version ${String(snap.v)} is not 1`);
-    const s = this.#settings;
-    this.spent.clear();
-    this.offerCaps.clear();
-    for (const [id, n] of Object.entries(snap.spent)) this.spent.set(id, n);
-    for (const [id, times] of Object.entries(snap.offerCaps)) {
-      const cap = new RollingCap(s.offerCap.max, s.offerCap.windowMs);
-      cap.load(times);
-      this.offerCaps.set(id, cap);
-    }
-    this.siteCap.load(snap.siteCap);
+    if (snap.v !== 2) throw new ClickstreamError('CM_ERR_SNAPSHOT', `offer ledger snapshot version ${String(snap.v)} is not 2`);
     this.#recent.length = 0;
-    this.#recent.push(...snap.recent.slice(-s.recentCapacity));
+    this.#recent.push(...snap.recent.slice(-this.#settings.recentCapacity));
   }
 }
-
 
 /**
  * A site's offers over all its partitions (`Pipeline.processor(site, 'next-best-offer')`): the

@@ -42,6 +42,21 @@ export class RollingCap {
     return out;
   }
 
+  /** Takes trigger times out again (a partition given up), one occurrence each. */
+  unload(times: readonly number[]): void {
+    const drop = new Map<number, number>();
+    for (const t of times) drop.set(t, (drop.get(t) ?? 0) + 1);
+    const kept = this.times().filter((t) => {
+      const n = drop.get(t) ?? 0;
+      if (n === 0) return true;
+      drop.set(t, n - 1);
+      return false;
+    });
+    this.#head = 0;
+    this.#count = 0;
+    for (const t of kept) this.record(t);
+  }
+
   /** Folds in trigger times (restore, merge); keeps the newest `max`. */
   load(times: readonly number[]): void {
     const all = [...this.times(), ...times].sort((a, b) => a - b).slice(-this.max);

@@ -408,6 +408,7 @@ export class Pipeline {
     for (const r of kept) this.#enqueue(r);
     const empty = { v: 2, maxTs: null, maxTsAt: null, lastAt: null, tickWm: null } as const;
     for (const rt of this.#sites.values()) {
+      for (const proc of rt.parts[p]?.processors ?? []) proc.dispose?.();
       rt.parts[p] = undefined;
       rt.clock.restorePartition(p, empty);
       rt.appendClock.restorePartition(p, empty);

@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { NextBestOfferProcessor } from '../../../../processors/next-best-offer/next-best-offer-processor';
+import { ManualClock } from '../../../../src/clock';
 import type { EpochMillis } from '../../../../src/types';
 import { addToCart, enriched, form, harness, offerClick, ruleFromCounts, view, WM } from '../../../helpers/offer-fixtures';
 
@@ -304,6 +307,26 @@ describe('next-best-offer - bookkeeping', () => {
     const h = harness({ offers: productOffers, maxVisitors: 2 }, [A_B]);
     for (let i = 0; i < 5; i++) h.nbo.onEvent(view(S, `v${i}`, i, 'X'), WM);
     expect(h.evictions.filter(([s]) => s === 'visitors').length).toBe(3);
+  });
+
+  it('partitions - the budget is the sum of what each partition spent: a partition restored elsewhere brings its spending along, a partition given up takes it away', () => {
+    const offers = [{ ...productOffers[0], budget: 3 }];
+    const a = harness({ offers }, [A_B]);
+    a.nbo.onEvent(view(S, 'v1', 0, 'A'), WM);
+    a.nbo.onEvent(view(S, 'v2', 0, 'A'), WM);
+    expect(a.nbo.ledger.counts().budgetSpent).toEqual({ 'off-b': 2 });
+    // Another process with its own partition (one spend) takes a's partition on.
+    const b = harness({ offers }, [A_B]);
+    b.nbo.onEvent(view(S, 'v3', 0, 'A'), WM);
+    const taken = new NextBestOfferProcessor({ site: b.nbo.site, settings: b.nbo.settings, catalog: b.nbo.catalog, rules: { current: () => undefined }, clock: new ManualClock(0), registry: new Registry(), onEvict: () => undefined, ledger: b.nbo.ledger });
+    taken.restore(JSON.parse(JSON.stringify(a.nbo.snapshot())) as ReturnType<typeof a.nbo.snapshot>);
+    expect(b.nbo.ledger.counts().budgetSpent).toEqual({ 'off-b': 3 });
+    b.nbo.onEvent(view(S, 'v4', MIN, 'A'), WM); // the budget of 3 is spent across the partitions
+    expect(b.triggers.map((t) => t.visitorId)).toEqual(['v3']);
+    taken.dispose(); // given up again
+    expect(b.nbo.ledger.counts().budgetSpent).toEqual({ 'off-b': 1 });
+    a.nbo.dispose();
+    expect(a.nbo.ledger.counts().budgetSpent).toEqual({ 'off-b': 0 });
   });
 
   it('snapshot - a restored processor keeps budgets, cooldowns and already-offered state', () => {
