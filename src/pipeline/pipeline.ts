@@ -71,7 +71,7 @@ export interface PartitionUnit {
   readonly logDedupe?: DedupeSnapshot;
 }
 
-/** What belongs to each site as a whole: the watermark its views last saw, and their state (rules, offer ledger). */
+/** What belongs to each site as a whole: the watermark its views last saw, and their state (mined rules, recent offer triggers). */
 export interface SiteUnit {
   readonly v: 3;
   readonly sites: Record<string, { readonly watermark: number | null; readonly views: Record<string, unknown> }>;
@@ -134,8 +134,9 @@ interface SiteRuntime {
  *   own). An event goes to its partition's set with the partition watermark; after each slice every
  *   partition whose watermark moved closes its sessions and fires its processors' windows, and the
  *   site's views (`processor(site, name)`: queries merge the partitions; cross-sell mines the merged
- *   counts) get the site watermark. A partition's state is a function of its own records, in order:
- *   slices, batch sizes, processing speed and how partitions interleave change no number.
+ *   counts) get the site watermark. A partition's statistics are a function of its own records, in
+ *   order (offer decisions also read the site's rules and budgets): slices, batch sizes, processing
+ *   speed and how partitions interleave change no statistic.
  */
 export class Pipeline {
   readonly #config: Config;
