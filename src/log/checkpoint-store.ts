@@ -18,7 +18,7 @@ import type { Config } from '../config';
 import { ClickstreamError } from '../errors';
 import type { Logger } from '../logger';
 import type { CoreMetrics } from '../metrics/core-metrics';
-import { decodeState, encodeState, type StateEnvelope } from '../persistence/state-file';
+import { encodeState, inflateState, parseState, type StateEnvelope } from '../persistence/state-file';
 
 export const SNAPSHOT_BUCKET = 'CM_SNAPSHOTS';
 export const CHECKPOINT_BUCKET = 'CM_CKPT';
@@ -112,10 +112,20 @@ export class CheckpointStore<T> {
         return { entries, blob };
       }),
     );
+    // The next unit inflates (zlib's thread pool) while this one is parsed and applied (main thread).
+    const inflating: Array<Promise<Buffer | string> | undefined> = first.map(() => undefined);
+    const inflateAt = (u: number): void => {
+      const b = first[u]?.blob;
+      if (u < first.length && inflating[u] === undefined && b instanceof Uint8Array) inflating[u] = inflateState(b);
+    };
+    inflateAt(0);
     for (let u = 0; u < units.length; u++) {
+      inflateAt(u + 1);
       const unit = units[u]!;
       const { entries, blob } = first[u]!;
+      const inflated = inflating[u];
       first[u] = { entries: [], blob: undefined }; // dropped once decoded
+      inflating[u] = undefined;
       if (entries.length === 0) {
         apply(unit, { kind: 'none' });
         continue;
@@ -125,7 +135,7 @@ export class CheckpointStore<T> {
       for (let k = 0; k < entries.length && !done; k++) {
         const { revision, checkpoint } = entries[k]!;
         const fetched = k === 0 ? blob! : await this.#fetch(checkpoint);
-        const why = typeof fetched === 'string' ? fetched : await this.#decode(checkpoint, fetched, expectedDigest);
+        const why = typeof fetched === 'string' ? fetched : await this.#decode(checkpoint, k === 0 && inflated !== undefined ? inflated : inflateState(fetched), expectedDigest, fetched.length);
         if (typeof why !== 'string') {
           apply(unit, { kind: 'ok', envelope: why, checkpoint, fallbacks: reasons.length });
           done = true;
@@ -155,10 +165,13 @@ export class CheckpointStore<T> {
     return blob;
   }
 
-  async #decode(c: Checkpoint, blob: Uint8Array, expectedDigest: string): Promise<StateEnvelope<T> | string> {
+  async #decode(c: Checkpoint, inflating: Promise<Buffer | string>, expectedDigest: string, bytes: number): Promise<StateEnvelope<T> | string> {
     const t0 = performance.now();
-    const d = await decodeState<T>(blob, expectedDigest);
-    this.#logger.debug({ object: c.object, decodeMs: Math.round(performance.now() - t0), bytes: blob.length }, 'snapshot object decoded');
+    const json = await inflating;
+    if (typeof json === 'string') return json;
+    const t1 = performance.now();
+    const d = parseState<T>(json, expectedDigest);
+    this.#logger.debug({ object: c.object, inflateWaitMs: Math.round(t1 - t0), parseMs: Math.round(performance.now() - t1), bytes }, 'snapshot object decoded');
     return d.kind === 'ok' ? d.envelope : d.reason;
   }
 

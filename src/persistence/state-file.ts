@@ -54,9 +54,24 @@ export async function encodeState<T>(configDigestValue: string, takenAt: number,
 
 /** Reads an encoded state back: the envelope, or why it cannot be used (corrupt, another version, another config). */
 export async function decodeState<T>(raw: Uint8Array, expectedDigest: string): Promise<{ readonly kind: 'ok'; readonly envelope: StateEnvelope<T> } | { readonly kind: 'refused'; readonly reason: string }> {
+  const inflated = await inflateState(raw);
+  return typeof inflated === 'string' ? { kind: 'refused', reason: inflated } : parseState<T>(inflated, expectedDigest);
+}
+
+/** The first half of `decodeState`, off the main thread (zlib's thread pool): the JSON bytes, or why not. */
+export async function inflateState(raw: Uint8Array): Promise<Buffer | string> {
+  try {
+    return await gunzipAsync(raw, { chunkSize: outputChunk(raw) });
+  } catch (err) {
+    return `unreadable (${(err as Error).message})`;
+  }
+}
+
+/** The second half of `decodeState`: parse and check format, version and configuration. */
+export function parseState<T>(json: Buffer, expectedDigest: string): { readonly kind: 'ok'; readonly envelope: StateEnvelope<T> } | { readonly kind: 'refused'; readonly reason: string } {
   let envelope: Partial<StateEnvelope<T>>;
   try {
-    envelope = JSON.parse((await gunzipAsync(raw, { chunkSize: outputChunk(raw) })).toString('utf8')) as Partial<StateEnvelope<T>>;
+    envelope = JSON.parse(json.toString('utf8')) as Partial<StateEnvelope<T>>;
   } catch (err) {
     return { kind: 'refused', reason: `unreadable (${(err as Error).message})` };
   }
