@@ -114,7 +114,7 @@ export interface UsageSnapshot {
   /** Closed sessions as counted (for retraction on re-open): [key, end, duration ms, pageViews, converted, due, abandons]. */
   readonly closed?: Array<[string, number, number, number, boolean, number, Array<[string, string]>]>;
   /** Forms in progress: [visitorId, formId, start, lastField, started]. */
-  readonly openForms?: Array<[string, string, number, string | null, boolean]>;
+  readonly openForms?: OpenFormJSON[];
 }
 
 export interface UsageProcessorOptions {
@@ -132,10 +132,27 @@ export interface UsageProcessorOptions {
 interface OpenForm {
   /** Event time of the start (or first field event), epoch ms. */
   start: number;
+  /** The field of the newest field-bearing event by (time, seq) — not the last to arrive, so a resend that arrives out of order changes nothing. */
   lastField: string | undefined;
+  /** Event time and page-load sequence number of that event. */
+  lastAt: number;
+  lastSeq: number;
   /** True when a `start` was seen (only started forms can be abandoned implicitly). */
   started: boolean;
 }
+
+/** Records `field` as the form's last field when the event (ts, seq) is at least as new as the one that set it. */
+function touchField(open: OpenForm, field: string | undefined, ts: number, seq: number): void {
+  if (field === undefined) return;
+  if (ts > open.lastAt || (ts === open.lastAt && seq >= open.lastSeq)) {
+    open.lastField = field;
+    open.lastAt = ts;
+    open.lastSeq = seq;
+  }
+}
+
+/** A form in progress in a snapshot: visitor, form, start, last field, started, and when the last field was set (time, seq; absent in older snapshots). */
+type OpenFormJSON = [string, string, number, string | null, boolean, (number | null)?, number?];
 
 /** Forms in progress kept per visitor, count. */
 const MAX_OPEN_FORMS_PER_VISITOR = 16;
@@ -289,22 +306,27 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       case 'view':
         if (f !== undefined) f.views++;
         break;
-      case 'start':
+      case 'start': {
         if (f !== undefined) f.starts++;
-        this.#openSet(vid, formId, { start: ts, lastField: ev.field, started: true });
+        const open = this.#openGet(vid, formId);
+        if (open === undefined) this.#openSet(vid, formId, { start: ts, lastField: ev.field, lastAt: ev.field === undefined ? Number.NEGATIVE_INFINITY : ts, lastSeq: e.seq, started: true });
+        else {
+          // A field event of this form arrived first (a resend out of order): the form started here.
+          open.started = true;
+          if (ts < open.start) open.start = ts;
+          touchField(open, ev.field, ts, e.seq);
+        }
         if (this.#responder.has('form_start')) profile.responded = true;
         break;
-      case 'field': {
-        const open = this.#openGet(vid, formId);
-        if (open !== undefined) open.lastField = ev.field ?? open.lastField;
-        else this.#openSet(vid, formId, { start: ts, lastField: ev.field, started: false });
-        break;
       }
+      case 'field':
       case 'error': {
-        const field = ev.field ?? '(form)';
-        if (f !== undefined) this.#bump(f.errors, field);
+        if (ev.action === 'error' && f !== undefined) this.#bump(f.errors, ev.field ?? '(form)');
         const open = this.#openGet(vid, formId);
-        if (open !== undefined && ev.field !== undefined) open.lastField = ev.field;
+        if (open !== undefined) {
+          if (ts < open.start) open.start = ts;
+          touchField(open, ev.field, ts, e.seq);
+        } else this.#openSet(vid, formId, { start: ts, lastField: ev.field, lastAt: ev.field === undefined ? Number.NEGATIVE_INFINITY : ts, lastSeq: e.seq, started: false });
         break;
       }
       case 'submit': {
@@ -736,7 +758,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
         .slice(this.#queueHead)
         .filter((e) => this.#pending.get(e.key) === e)
         .map((e) => [e.key, e.end, e.durationMs, e.pageViews, e.converted, e.due, e.abandons.map(([f, l]): [string, string] => [f, l])]),
-      openForms: [...this.#openForms.rkeys()].flatMap((vid) => [...(this.#openForms.peek(vid) ?? [])].map(([formId, f]): [string, string, number, string | null, boolean] => [vid, formId, f.start, f.lastField ?? null, f.started])),
+      openForms: [...this.#openForms.rkeys()].flatMap((vid) => [...(this.#openForms.peek(vid) ?? [])].map(([formId, f]): OpenFormJSON => [vid, formId, f.start, f.lastField ?? null, f.started, Number.isFinite(f.lastAt) ? f.lastAt : null, f.lastSeq])),
     };
   }
 
@@ -762,7 +784,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       this.#pending.set(key, entry);
       this.#queue.push(entry);
     }
-    for (const [vid, formId, start, lastField, started] of partial.openForms ?? []) this.#openSet(vid, formId, { start, lastField: lastField ?? undefined, started });
+    for (const [vid, formId, start, lastField, started, lastAt, lastSeq] of partial.openForms ?? []) this.#openSet(vid, formId, { start, lastField: lastField ?? undefined, lastAt: lastAt ?? (lastField === null ? Number.NEGATIVE_INFINITY : start), lastSeq: lastSeq ?? 0, started });
     if (typeof partial.maxTs === 'number' && partial.maxTs > this.#maxTs) this.#maxTs = partial.maxTs;
     // TRICKY: JSON turns −Infinity into null; a partial without a watermark must not lower ours.
     if (typeof partial.watermark === 'number' && partial.watermark > this.#watermark) this.#watermark = partial.watermark;

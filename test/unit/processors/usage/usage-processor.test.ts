@@ -224,6 +224,33 @@ describe('UsageProcessor', () => {
     expect(after.abandonmentRate).toBe(1);
   });
 
+  it('forms - the order field events arrive in changes nothing: the last field is the newest by event time, the start the earliest (a resend that arrives late)', () => {
+    const events = [
+      form('D', T0, 'checkout', 'view'),
+      form('D', T0 + 1_000, 'checkout', 'start', { field: 'email' }),
+      form('D', T0 + 2_000, 'checkout', 'field', { field: 'email' }),
+      form('D', T0 + 3_000, 'checkout', 'field', { field: 'address' }),
+      form('D', T0 + 4_000, 'checkout', 'error', { field: 'zip' }),
+      form('F', T0 + 1_000, 'checkout', 'start'),
+      form('F', T0 + 9_000, 'checkout', 'field', { field: 'card' }),
+      form('F', T0 + 20_000, 'checkout', 'submit'),
+    ];
+    // Before its submit, in any order (a submit that arrives before earlier events of its form still
+    // counts those as a new form in progress: completions are taken in arrival order).
+    const [view, dStart, dEmail, dAddress, dZip, fStart, fCard, fSubmit] = events as [EnrichedEvent, EnrichedEvent, EnrichedEvent, EnrichedEvent, EnrichedEvent, EnrichedEvent, EnrichedEvent, EnrichedEvent];
+    const orders = [events, [view, dZip, dAddress, dEmail, dStart, fCard, fStart, fSubmit], [dAddress, view, fCard, dZip, dStart, dEmail, fStart, fSubmit]];
+    const results = orders.map((order) => {
+      const { pipeline, usage, finish } = setup();
+      for (const e of order) pipeline.processNow([{ ...e }]);
+      finish();
+      return usage().windows(5 * MIN, 1)[0]!.forms.find((f) => f.formId === 'checkout')!;
+    });
+    // By hand: D started and left; its newest field event is the error on zip (4 s); F took 19 s.
+    expect(results[0]!.lastFieldBeforeAbandon).toEqual([{ field: 'zip', count: 1 }]);
+    expect(results[0]!.timeToCompleteSeconds?.count).toBe(1);
+    for (const r of results.slice(1)) expect(r).toEqual(results[0]);
+  });
+
   it('lifecycle - prospect → responder → active customer → former customer, in event time', () => {
     const { pipeline, usage } = setup({ lifecycle: { responderOn: ['ad_click', 'form_start'], formerAfterDays: 90 } });
     const site = 'shop';
