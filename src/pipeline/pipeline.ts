@@ -425,12 +425,6 @@ export class Pipeline {
     if (!(Number.isInteger(p) && p >= 0 && p < this.#config.partitions)) throw new RangeError(`partition ${p} is not in [0, ${this.#config.partitions})`);
   }
 
-  /** A site's views. */
-  views(site: string): readonly SiteView[] {
-    const rt = this.#sites.get(site);
-    return rt === undefined ? [] : [...rt.views.values()];
-  }
-
   /** Registers a listener for events sent to the late side output. */
   onLate(fn: (e: LateEntry) => void): void {
     this.#lateListeners.push(fn);
