@@ -52,8 +52,6 @@ export interface ProcessorContext {
 export interface PartitionSets {
   /** Processor `name` of every partition held, in partition order. */
   of<T extends Processor>(name: string): readonly T[];
-  /** Processor `name` of one partition, when held. */
-  at<T extends Processor>(name: string, partition: number): T | undefined;
   /** Processor `name` of the visitor's partition, when held. */
   forVisitor<T extends Processor>(name: string, visitorId: string): T | undefined;
 }

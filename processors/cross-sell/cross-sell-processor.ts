@@ -190,27 +190,8 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     const s = o.settings;
     const onEvict = o.onEvict;
     this.#onEvict = (structure, n) => onEvict?.(NAME, structure, n);
-    this.#counterOptions = {
-      itemCapacity: s.itemCapacity,
-      pairCapacity: s.pairCapacity,
-      tripleCapacity: s.tripleCapacity,
-      maxBasketItems: s.maxBasketItems,
-      onEvict: (structure, n) => this.#onEvict(structure, n),
-    };
-    const { retainMs, maxPanes } = paneRetention(s, o.allowedLatenessMs);
-    const stream = (sp: StreamSpec, index: number): Stream => ({
-      ...sp,
-      index,
-      store: new PaneStore<ItemsetCounter>({
-        paneMs: s.paneMs,
-        maxPanes,
-        allowedLatenessMs: o.allowedLatenessMs,
-        retainMs,
-        ops: { create: () => new ItemsetCounter(this.#counterOptions), mergeInto: (into, from) => into.mergeFrom(from) },
-        onEvict: (n) => this.#onEvict('panes', n),
-      }),
-    });
-    this.#streams = STREAMS.map(stream);
+    this.#counterOptions = counterOptionsOf(s, this.#onEvict);
+    this.#streams = STREAMS.map((sp, index) => ({ ...sp, index, store: counterPanes(s, o.allowedLatenessMs, this.#counterOptions, (n) => this.#onEvict('panes', n)) }));
     [this.#purchaseProduct, this.#purchaseCategory, this.#sessionProduct, this.#sessionCategory, this.#seqProduct, this.#seqCategory, this.#viewSeqProduct, this.#viewSeqCategory] = this.#streams as [Stream, Stream, Stream, Stream, Stream, Stream, Stream, Stream];
     this.#sequences = new LRUCache<string, TrackedVisitorSequence>({
       max: s.maxVisitors,
@@ -536,27 +517,10 @@ export class CrossSellRules implements SiteView, BasketSink {
     this.#publisher = o.publisher;
     const s = o.settings;
     const onEvict = o.onEvict;
-    this.#counterOptions = {
-      itemCapacity: s.itemCapacity,
-      pairCapacity: s.pairCapacity,
-      tripleCapacity: s.tripleCapacity,
-      maxBasketItems: s.maxBasketItems,
-      onEvict: (structure, n) => onEvict?.(NAME, structure, n),
-    };
+    this.#counterOptions = counterOptionsOf(s, (structure, n) => onEvict?.(NAME, structure, n));
     this.#metrics = o.registry === undefined ? undefined : crossSellMetrics(o.registry);
     for (const w of s.windows) this.#ruleSets.set(w, RuleSet.empty(this.site, w, { start: epochMillis(0), end: epochMillis(0) }));
-    const { retainMs, maxPanes } = paneRetention(s, o.allowedLatenessMs);
-    this.#stores = STREAMS.map(
-      () =>
-        new PaneStore<ItemsetCounter>({
-          paneMs: s.paneMs,
-          maxPanes,
-          allowedLatenessMs: o.allowedLatenessMs,
-          retainMs,
-          ops: { create: () => new ItemsetCounter(this.#counterOptions), mergeInto: (into, from) => into.mergeFrom(from) },
-          onEvict: (n) => onEvict?.(NAME, 'site_panes', n),
-        }),
-    );
+    this.#stores = STREAMS.map(() => counterPanes(s, o.allowedLatenessMs, this.#counterOptions, (n) => onEvict?.(NAME, 'site_panes', n)));
     this.#attachAll();
   }
 
@@ -815,10 +779,24 @@ export function crossSellSettingsOf(site: SiteConfig): CrossSellSettings {
   return parsed.settings;
 }
 
-/** How long panes are kept: the longest window and the one before it (for the change), plus the allowed lateness; the cap is twice that. */
-function paneRetention(s: CrossSellSettings, allowedLatenessMs: number): { retainMs: number; maxPanes: number } {
+function counterOptionsOf(s: CrossSellSettings, onEvict: (structure: string, n: number) => void): ItemsetCounterOptions {
+  return { itemCapacity: s.itemCapacity, pairCapacity: s.pairCapacity, tripleCapacity: s.tripleCapacity, maxBasketItems: s.maxBasketItems, onEvict };
+}
+
+/**
+ * One stream's panes of counters (a partition's or the site's): kept for the longest window and the
+ * one before it (for the change) plus the allowed lateness, capped at twice that.
+ */
+function counterPanes(s: CrossSellSettings, allowedLatenessMs: number, options: ItemsetCounterOptions, onEvict: (n: number) => void): PaneStore<ItemsetCounter> {
   const retainMs = 2 * Math.max(...s.windowsMs) + allowedLatenessMs;
-  return { retainMs, maxPanes: 2 * (Math.ceil(retainMs / s.paneMs) + 1) };
+  return new PaneStore<ItemsetCounter>({
+    paneMs: s.paneMs,
+    maxPanes: 2 * (Math.ceil(retainMs / s.paneMs) + 1),
+    allowedLatenessMs,
+    retainMs,
+    ops: { create: () => new ItemsetCounter(options), mergeInto: (into, from) => into.mergeFrom(from) },
+    onEvict,
+  });
 }
 
 function streamId(source: BasketSource, level: RuleLevel, kind: RuleKind): string {

@@ -22,7 +22,7 @@ import type { KV } from '@nats-io/kv';
 import { Kvm } from '@nats-io/kv';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from '../logger';
-import { fnv1a32 } from '../pipeline/visitor-partitioner';
+import { murmur3String } from '../../processors/sketches/hyper-log-log';
 
 export const OWNERS_BUCKET = 'CM_OWNERS';
 /** Share of the TTL a lease is trusted after its last write (renewals come every third). */
@@ -56,18 +56,12 @@ interface Held {
 }
 
 /**
- * The rendezvous score of a member for a partition: FNV-1a of `member:partition`, finished with
- * murmur3's avalanche (FNV-1a alone barely moves its high bits for ids that differ in one character:
+ * The rendezvous score of a member for a partition: murmur3 of `member:partition` (FNV-1a, the
+ * visitor partitioner's hash, barely moves its high bits for ids that differ in one character:
  * members `a` and `b` got all 16 partitions to one of them).
  */
 function scoreOf(member: string, partition: number): number {
-  let h = fnv1a32(`${member}:${partition}`);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return murmur3String(`${member}:${partition}`);
 }
 
 /** The member a partition belongs to among `members`: the highest rendezvous score (ties: the lower id). */
@@ -111,12 +105,6 @@ export class PartitionLeases {
   /** Partition → epoch of every lease held now. */
   owned(): ReadonlyMap<number, number> {
     return new Map([...this.#held].map(([p, h]) => [p, h.epoch]));
-  }
-
-  /** The epoch this instance holds `partition` at, if it still trusts its lease (fencing for commits). */
-  epochOf(partition: number): number | undefined {
-    const h = this.#held.get(partition);
-    return h !== undefined && this.#fresh(h) ? h.epoch : undefined;
   }
 
   /** Until when (local clock) this instance trusts its lease on `partition`: it writes nothing for it after. */

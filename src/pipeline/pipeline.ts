@@ -601,7 +601,6 @@ export class Pipeline {
         for (const part of parts) if (part !== undefined) for (const p of part.processors) if (p.name === name) out.push(p as T);
         return out;
       },
-      at: <T extends Processor>(name: string, partition: number) => parts[partition]?.processors.find((p) => p.name === name) as T | undefined,
       forVisitor: <T extends Processor>(name: string, visitorId: string) => parts[this.#partitioner.partitionOf(visitorId)]?.processors.find((p) => p.name === name) as T | undefined,
     };
     const views = new Map<string, SiteView>();

@@ -23,18 +23,18 @@ afterEach(async () => {
   cleanups.length = 0;
 });
 
-async function instance(nc: NatsConnection, id: string, log: Event[], now?: () => number): Promise<PartitionLeases> {
+async function instance(nc: NatsConnection, id: string, log: Event[], opts: { now?: () => number; ttlMs?: number; replicas?: number } = {}): Promise<PartitionLeases> {
   const record = (kind: Event['kind'], partition: number): void => {
     log.push({ at: Date.now(), kind, instance: id, partition });
   };
   const leases = await PartitionLeases.open(jetstream(nc), {
     instanceId: id,
     partitions: PARTITIONS,
-    ttlMs: TTL,
-    replicas: 1,
+    ttlMs: opts.ttlMs ?? TTL,
+    replicas: opts.replicas ?? 1,
     logger: createLogger('silent'),
     hooks: { acquired: (p) => record('acquired', p), release: (p) => record('released', p), lost: (p) => record('lost', p) },
-    ...(now === undefined ? {} : { now }),
+    ...(opts.now === undefined ? {} : { now: opts.now }),
   });
   cleanups.push(() => leases.stop());
   return leases;
@@ -121,7 +121,7 @@ describe('partition leases (KV with a TTL, nats-server 2.9)', () => {
     const { nc } = await server();
     const log: Event[] = [];
     let frozen: number | undefined;
-    const a = await instance(nc, 'a', log, () => frozen ?? Date.now());
+    const a = await instance(nc, 'a', log, { now: () => frozen ?? Date.now() });
     a.start();
     await until('a holds everything', () => a.owned().size === PARTITIONS, 15_000);
     await a.stop();
@@ -142,15 +142,7 @@ describe('partition leases (KV with a TTL, nats-server 2.9)', () => {
     const nc = await connect({ servers: cluster.urls.split(',') });
     cleanups.push(() => nc.close());
     const log: Event[] = [];
-    const leases = await PartitionLeases.open(jetstream(nc), {
-      instanceId: 'a',
-      partitions: PARTITIONS,
-      ttlMs: 3_000,
-      replicas: 3,
-      logger: createLogger('silent'),
-      hooks: { acquired: (p) => void log.push({ at: Date.now(), kind: 'acquired', instance: 'a', partition: p }), release: () => undefined, lost: (p) => void log.push({ at: Date.now(), kind: 'lost', instance: 'a', partition: p }) },
-    });
-    cleanups.push(() => leases.stop());
+    const leases = await instance(nc, 'a', log, { ttlMs: 3_000, replicas: 3 });
     leases.start();
     await until('a holds everything', () => leases.owned().size === PARTITIONS, 20_000);
     const leader = await cluster.metaLeader();
