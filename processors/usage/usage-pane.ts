@@ -8,6 +8,10 @@ export const DD_ALPHA = 0.01;
 /** Bins per DDSketch (per sign); beyond it the lowest bins collapse. */
 export const DD_MAX_BINS = 512;
 
+/** The shopping funnel's steps, in order (each a subset of the one before). */
+export const FUNNEL_STEPS = ['product', 'cart', 'checkout', 'purchase'] as const;
+export type FunnelStep = (typeof FUNNEL_STEPS)[number];
+
 /** Index of each event type in `UsagePane.events`. */
 export const TYPE_INDEX = { page_view: 0, click: 1, form: 2 } as const;
 
@@ -58,6 +62,11 @@ export class UsagePane {
   bounces = 0;
   /** Ended sessions with at least one purchase. */
   convertedSessions = 0;
+  /**
+   * The shopping funnel of ended sessions, nested (FUNNEL_STEPS): [0] viewed a product, [1] of those
+   * added to cart, [2] of those reached checkout, [3] of those purchased. Allocated on first use.
+   */
+  funnel: Float64Array | undefined;
   /** Purchases: form submits with items, at their event time. */
   purchases = 0;
   /** Revenue of the purchases (sum of price × quantity), integer cents: exact sums in any order. */
@@ -81,6 +90,8 @@ export interface UsagePaneJSON {
   readonly pps: DDSketchJSON | null;
   readonly bo: number;
   readonly conv: number;
+  /** The funnel (absent: none). */
+  readonly fn?: number[];
   readonly rev: number;
   readonly forms: Array<[string, FormPaneJSON]>;
   readonly gold: SpaceSavingJSON<string> | null;
@@ -101,6 +112,10 @@ export function usagePaneOps(hllPrecision: number, goldenCapacity: number): Pane
       into.sessionsEnded += from.sessionsEnded;
       into.sessionsWithViews += from.sessionsWithViews;
       into.convertedSessions += from.convertedSessions;
+      if (from.funnel !== undefined) {
+        const f = (into.funnel ??= new Float64Array(FUNNEL_STEPS.length));
+        for (let i = 0; i < f.length; i++) f[i]! += from.funnel[i]!;
+      }
       if (from.durations !== undefined) {
         into.durations ??= new DDSketch(DD_ALPHA, DD_MAX_BINS);
         into.durations.merge(from.durations);
@@ -157,6 +172,7 @@ export function paneToJSON(p: UsagePane): UsagePaneJSON {
     pps: p.pagesPerSession?.toJSON() ?? null,
     bo: p.bounces,
     conv: p.purchases,
+    ...(p.funnel === undefined ? {} : { fn: Array.from(p.funnel) }),
     rev: p.revenueCents,
     forms: [...p.forms].map(([id, f]) => [
       id,
@@ -180,6 +196,7 @@ export function paneFromJSON(j: UsagePaneJSON, goldenCapacity: number): UsagePan
   if (j.pps !== null) p.pagesPerSession = DDSketch.fromJSON(j.pps);
   p.bounces = j.bo;
   p.purchases = j.conv;
+  if (j.fn !== undefined) p.funnel = Float64Array.from(FUNNEL_STEPS, (_, i) => j.fn?.[i] ?? 0);
   p.revenueCents = j.rev;
   for (const [id, f] of j.forms) {
     const fp = new FormPane();

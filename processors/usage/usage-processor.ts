@@ -10,7 +10,7 @@ import { LATE, OK, REVISION, lowestWatermark, type EventOutcome, type PartitionS
 import { DDSketch } from '../sketches/dd-sketch';
 import { HyperLogLog } from '../sketches/hyper-log-log';
 import { SpaceSaving } from '../sketches/space-saving';
-import { DD_ALPHA, DD_MAX_BINS, FormPane, TYPE_INDEX, UsagePane, paneFromJSON, paneToJSON, usagePaneOps, type UsagePaneJSON } from './usage-pane';
+import { DD_ALPHA, DD_MAX_BINS, FUNNEL_STEPS, FormPane, TYPE_INDEX, type FunnelStep, UsagePane, paneFromJSON, paneToJSON, usagePaneOps, type UsagePaneJSON } from './usage-pane';
 import { parseUsageSettings, type ResponderSignal, type UsageSettings } from './usage-settings';
 import { INTEREST_WEIGHTS, LIFECYCLE_STAGES, VisitorProfiles, type LifecycleStage, type ProfileJSON, type VisitorProfile } from './visitor-profiles';
 
@@ -51,6 +51,35 @@ export interface FormStats {
   readonly errors: ReadonlyArray<{ readonly field: string; readonly count: number }>;
   /** Seconds from start to submit. */
   readonly timeToCompleteSeconds: Quantiles | null;
+}
+
+/**
+ * The shopping funnel of ended sessions: each step's sessions are a subset of the step before
+ * (viewed a product → also added to cart → also reached checkout → also purchased). Steps are nested,
+ * not ordered in time, so late or reordered events give the same figures.
+ */
+export interface Funnel {
+  /** Sessions that ended in the window (the first step's denominator). */
+  readonly sessions: number;
+  readonly steps: ReadonlyArray<{
+    readonly step: FunnelStep;
+    readonly sessions: number;
+    /** sessions / the step before's (for the first: / all ended sessions); null without a denominator. */
+    readonly rate: number | null;
+    /** 1 − rate: the share lost at this step. */
+    readonly dropOff: number | null;
+  }>;
+}
+
+function renderFunnel(ended: number, f: Float64Array | undefined): Funnel {
+  let before = ended;
+  const steps = FUNNEL_STEPS.map((step, i) => {
+    const n = f?.[i] ?? 0;
+    const rate = before > 0 ? n / before : null;
+    before = n;
+    return { step, sessions: n, rate, dropOff: rate === null ? null : 1 - rate };
+  });
+  return { sessions: ended, steps };
 }
 
 /** Usage statistics of one window (GET /v1/stats/usage, DESIGN.md §3). Times are epoch ms here; the route renders ISO-8601. */
@@ -95,6 +124,8 @@ export interface UsageWindowStats {
   readonly purchases: number;
   /** sessions.converted / sessions.ended (0..1; null without ended sessions): sessions with a purchase ÷ sessions. */
   readonly conversionRate: number | null;
+  /** The shopping funnel of the sessions that ended in the window (as `sessions`: counted on close). */
+  readonly funnel: Funnel;
   /** Revenue of the purchases (sum of price × quantity). */
   readonly revenue: number;
   /** Per form, most viewed first. */
@@ -111,8 +142,8 @@ export interface UsageSnapshot {
   readonly maxTs?: number | null;
   readonly panes: Array<[number, UsagePaneJSON]>;
   readonly profiles: Array<[string, ProfileJSON]>;
-  /** Closed sessions as counted (for retraction on re-open): [key, end, duration ms, pageViews, converted, due, abandons]. */
-  readonly closed?: Array<[string, number, number, number, boolean, number, Array<[string, string]>]>;
+  /** Closed sessions as counted (for retraction on re-open): [key, end, duration ms, pageViews, converted, due, abandons, funnel depth]. */
+  readonly closed?: Array<[string, number, number, number, boolean, number, Array<[string, string]>, number?]>;
   /** Forms in progress: [visitorId, formId, start, lastField, started]. */
   readonly openForms?: OpenFormJSON[];
 }
@@ -167,6 +198,8 @@ interface ClosedSession {
   readonly durationMs: number;
   readonly pageViews: number;
   readonly converted: boolean;
+  /** How many FUNNEL_STEPS the session went through, nested (0: viewed no product). */
+  readonly funnel: number;
   /** Event time from which it can no longer re-open: end + gap + allowed lateness. */
   readonly due: number;
   /** Forms counted as implicitly abandoned: [formId, last field]. */
@@ -205,6 +238,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
   #queueHead = 0;
   readonly #onEvict: (processor: string, structure: string, n: number) => void;
   readonly #responder: ReadonlySet<ResponderSignal>;
+  readonly #checkoutForms: ReadonlySet<string>;
   /** Product id → category, so an add-to-cart click (which carries only the product id) adds interest. */
   readonly #productCategory: LRUCache<string, string>;
   #watermark = Number.NEGATIVE_INFINITY;
@@ -234,6 +268,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       },
     });
     this.#responder = new Set(s.lifecycle.responderOn);
+    this.#checkoutForms = new Set(s.checkoutForms);
     this.#productCategory = new LRUCache<string, string>({
       max: s.maxProducts,
       dispose: (_v, _k, reason) => {
@@ -518,6 +553,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
           durationMs: s.end - s.start,
           pageViews: s.pageViews,
           converted: s.bought.length > 0,
+          funnel: this.#funnelDepth(s),
           due: s.end + this.#time.sessionGapMs + this.#time.allowedLatenessMs,
           abandons: this.#abandonOpenForms(s.visitorId, s.start, s.end, pane),
         };
@@ -602,6 +638,10 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     if (c.pageViews >= 1) pane.sessionsWithViews += sign;
     if (c.pageViews === 1) pane.bounces += sign;
     if (c.converted) pane.convertedSessions += sign;
+    if (c.funnel > 0) {
+      const f = (pane.funnel ??= new Float64Array(FUNNEL_STEPS.length));
+      for (let i = 0; i < c.funnel; i++) f[i]! += sign;
+    }
     if (sign === 1) {
       (pane.durations ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add(c.durationMs);
       (pane.pagesPerSession ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add(c.pageViews);
@@ -609,6 +649,19 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       pane.durations?.remove(c.durationMs);
       pane.pagesPerSession?.remove(c.pageViews);
     }
+  }
+
+  /**
+   * How far down the shopping funnel a session went, nested: a product view, then (also) an add to
+   * cart, then a checkout form (settings.checkoutForms) or a purchase, then a purchase. Steps are
+   * nested, not ordered in time, so the figure does not depend on the order events arrive in.
+   */
+  #funnelDepth(s: SessionSummary): number {
+    if (s.viewed.length === 0) return 0;
+    if (s.carted.length === 0) return 1;
+    const bought = s.bought.length > 0;
+    if (!bought && !s.forms.some((f) => this.#checkoutForms.has(f))) return 2;
+    return bought ? 4 : 3;
   }
 
   /** The processor's event-time "now": the watermark, or the latest event time before any watermark. */
@@ -741,6 +794,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       },
       purchases: p.purchases,
       conversionRate: p.sessionsEnded > 0 ? p.convertedSessions / p.sessionsEnded : null,
+      funnel: renderFunnel(p.sessionsEnded, p.funnel),
       revenue: p.revenueCents / 100,
       forms,
       goldenCustomers: golden,
@@ -757,7 +811,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       closed: this.#queue
         .slice(this.#queueHead)
         .filter((e) => this.#pending.get(e.key) === e)
-        .map((e) => [e.key, e.end, e.durationMs, e.pageViews, e.converted, e.due, e.abandons.map(([f, l]): [string, string] => [f, l])]),
+        .map((e) => [e.key, e.end, e.durationMs, e.pageViews, e.converted, e.due, e.abandons.map(([f, l]): [string, string] => [f, l]), e.funnel]),
       openForms: [...this.#openForms.rkeys()].flatMap((vid) => [...(this.#openForms.peek(vid) ?? [])].map(([formId, f]): OpenFormJSON => [vid, formId, f.start, f.lastField ?? null, f.started, Number.isFinite(f.lastAt) ? f.lastAt : null, f.lastSeq])),
     };
   }
@@ -779,8 +833,8 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     if (partial.v !== SNAPSHOT_VERSION) throw new ClickstreamError('CM_ERR_SNAPSHOT', `usage snapshot version ${partial.v}, expected ${SNAPSHOT_VERSION}`);
     for (const [start, pj] of partial.panes) this.#store.mergePane(start, paneFromJSON(pj, this.settings.goldenCapacity));
     this.#profiles.load(partial.profiles);
-    for (const [key, end, durationMs, pageViews, converted, due, abandons] of partial.closed ?? []) {
-      const entry: ClosedSession = { key, visitorId: visitorOfKey(key), end, durationMs, pageViews, converted, due, abandons };
+    for (const [key, end, durationMs, pageViews, converted, due, abandons, funnel] of partial.closed ?? []) {
+      const entry: ClosedSession = { key, visitorId: visitorOfKey(key), end, durationMs, pageViews, converted, funnel: funnel ?? 0, due, abandons };
       this.#pending.set(key, entry);
       this.#queue.push(entry);
     }

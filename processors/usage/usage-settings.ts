@@ -29,6 +29,8 @@ export interface UsageSettings {
   readonly maxBought: number;
   /** Product → category memory (learned from page views and purchases; gives add-to-cart clicks a category), count. */
   readonly maxProducts: number;
+  /** Form ids that are the checkout (the funnel's third step; a purchase passes it too). */
+  readonly checkoutForms: readonly string[];
   readonly lifecycle: {
     /** Actions that make a prospect a responder. */
     readonly responderOn: readonly ResponderSignal[];
@@ -56,6 +58,7 @@ export const DEFAULT_USAGE_SETTINGS: UsageSettings = Object.freeze({
   maxInterests: 20,
   maxBought: 50,
   maxProducts: 50_000,
+  checkoutForms: Object.freeze(['checkout']),
   lifecycle: Object.freeze({ responderOn: ['ad_click', 'offer_click', 'form_start'] as const, formerAfterDays: 90 }),
   rfm: Object.freeze({
     recencyDays: [7, 30, 90, 180] as const,
@@ -85,7 +88,7 @@ export function parseUsageSettings(raw: unknown, site: string): UsageSettings {
   const where = `sites[${site}].processors.usage`;
   if (!isObj(raw)) throw new ClickstreamError('CM_ERR_CONFIG', `${where}: expected an object`);
   const problems: string[] = [];
-  const known = new Set<string>([...INT_KEYS, 'hllPrecision', 'lifecycle', 'rfm']);
+  const known = new Set<string>([...INT_KEYS, 'hllPrecision', 'checkoutForms', 'lifecycle', 'rfm']);
   for (const k of Object.keys(raw)) if (!known.has(k)) problems.push(`${k}: unknown key`);
   const ints: Record<string, number> = {};
   for (const k of INT_KEYS) {
@@ -101,6 +104,12 @@ export function parseUsageSettings(raw: unknown, site: string): UsageSettings {
     const v = raw['hllPrecision'];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 4 || v > 16) problems.push(`hllPrecision: expected an integer in [4, 16], got ${JSON.stringify(v)}`);
     else hllPrecision = v;
+  }
+  let checkoutForms = DEFAULT_USAGE_SETTINGS.checkoutForms;
+  if (raw['checkoutForms'] !== undefined) {
+    const v = raw['checkoutForms'];
+    if (!Array.isArray(v) || v.length === 0 || v.length > 20 || !v.every((x) => typeof x === 'string' && x !== '')) problems.push(`checkoutForms: expected 1 to 20 form ids, got ${JSON.stringify(v)}`);
+    else checkoutForms = Object.freeze([...(v as string[])]);
   }
   let lifecycle = DEFAULT_USAGE_SETTINGS.lifecycle;
   if (raw['lifecycle'] !== undefined) {
@@ -149,6 +158,7 @@ export function parseUsageSettings(raw: unknown, site: string): UsageSettings {
     maxInterests: ints['maxInterests']!,
     maxBought: ints['maxBought']!,
     maxProducts: ints['maxProducts']!,
+    checkoutForms,
     lifecycle,
     rfm,
   });

@@ -91,6 +91,8 @@ export interface SessionSummary {
   readonly carted: readonly string[];
   /** Distinct product ids bought (form submit with items), bounded. */
   readonly bought: readonly string[];
+  /** Distinct form ids the session interacted with (any form action), bounded. */
+  readonly forms: readonly string[];
   /** Category of each product id seen in this session. */
   readonly categories: Readonly<Record<string, string>>;
   /** Revenue of purchases in the session (sum of price × quantity). */

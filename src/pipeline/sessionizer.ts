@@ -59,6 +59,8 @@ export interface SessionJSON {
   readonly vl?: number[];
   readonly ca?: string[];
   readonly bo?: string[];
+  /** Form ids interacted with (absent: none). */
+  readonly fm?: string[];
   readonly cat?: Array<[string, string]>;
   /** Revenue (absent: 0). */
   readonly rev?: number;
@@ -94,6 +96,8 @@ class SessionState {
   viewedLast: number[] | undefined;
   carted: string[] | undefined;
   bought: string[] | undefined;
+  /** Distinct form ids the session interacted with (any form action). */
+  forms: string[] | undefined;
   categories: Map<string, string> | undefined;
   revenue = 0;
   returning: boolean;
@@ -316,6 +320,7 @@ export class Sessionizer {
         }
         if (j.ca !== undefined) x.carted = j.ca;
         if (j.bo !== undefined) x.bought = j.bo;
+        if (j.fm !== undefined) x.forms = j.fm;
         if (j.cat !== undefined) x.categories = new Map(j.cat);
         x.revenue = j.rev ?? 0;
         x.phase = j.ph;
@@ -428,6 +433,7 @@ export class Sessionizer {
     }
     for (const p of b.carted ?? EMPTY) a.carted = this.#addItem(a.carted, p);
     for (const p of b.bought ?? EMPTY) a.bought = this.#addItem(a.bought, p);
+    for (const f of b.forms ?? EMPTY) a.forms = this.#addItem(a.forms, f);
     if (b.categories !== undefined) for (const [p, c] of b.categories) if (a.categories?.has(p) !== true) this.#addCategory(a, p, c);
     a.revenue += b.revenue;
     this.#unschedule(b);
@@ -493,6 +499,7 @@ export class Sessionizer {
         pageIndex = idx >= 0 ? s.pageViews - s.pageKeys.length + idx : idx;
         prevPage = idx >= 0 ? s.pageKeys[idx] : undefined;
         nextPage = undefined;
+        s.forms = this.#addItem(s.forms, ev.formId);
         if (ev.action === 'submit' && ev.items !== undefined) {
           for (const item of ev.items) {
             s.bought = this.#addItem(s.bought, item.productId);
@@ -648,6 +655,7 @@ export class Sessionizer {
       viewedLast: s.viewedLast === undefined ? EMPTY_TIMES : s.viewedLast.slice(),
       carted: s.carted === undefined ? EMPTY : s.carted.slice(),
       bought: s.bought === undefined ? EMPTY : s.bought.slice(),
+      forms: s.forms === undefined ? EMPTY : s.forms.slice(),
       categories,
       revenue: s.revenue,
       returningVisitor: s.returning,
@@ -692,6 +700,7 @@ function sessionJSON(x: SessionState): SessionJSON {
   }
   if (x.carted !== undefined && x.carted.length > 0) j.ca = x.carted.slice();
   if (x.bought !== undefined && x.bought.length > 0) j.bo = x.bought.slice();
+  if (x.forms !== undefined && x.forms.length > 0) j.fm = x.forms.slice();
   if (x.categories !== undefined && x.categories.size > 0) j.cat = [...x.categories];
   if (x.revenue !== 0) j.rev = x.revenue;
   if (x.returning) j.ret = true;

@@ -50,6 +50,7 @@ function summary(pages: string[], start: number, end: number, over: Partial<Sess
     viewedLast: [],
     carted: [],
     bought: [],
+    forms: [],
     categories: {},
     revenue: 0,
     returningVisitor: false,

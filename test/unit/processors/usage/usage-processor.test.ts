@@ -172,6 +172,65 @@ describe('UsageProcessor', () => {
     expect(day.conversionRate).toBeLessThanOrEqual(1);
   });
 
+  it('funnel - product → cart → checkout → purchase per window equals a brute force over sessions, whatever the arrival order', () => {
+    // Shoppers who view products, add some to the cart, open the checkout form and sometimes buy; some
+    // skip steps (a purchase without a cart click, a cart click without a product view).
+    const rnd = mulberry32(7);
+    const events: EnrichedEvent[] = [];
+    for (let v = 0; v < 400; v++) {
+      const vid = `f${v}`;
+      let t = T0 + Math.floor(rnd() * 3 * 60 * MIN);
+      const step = () => (t += 5_000 + Math.floor(rnd() * 2 * MIN));
+      if (rnd() < 0.8) events.push(pageView(vid, step(), `/product/p${v % 7}`, { product: { id: `p${v % 7}` } }));
+      else events.push(pageView(vid, step(), '/'));
+      if (rnd() < 0.5) events.push(click(vid, step(), { kind: 'button', productId: `p${v % 7}` }));
+      if (rnd() < 0.5) events.push(form(vid, step(), rnd() < 0.8 ? 'checkout' : 'newsletter', 'view'));
+      if (rnd() < 0.3) events.push(form(vid, step(), 'checkout', 'submit', { items: [{ productId: `p${v % 7}`, quantity: 1, price: 10 }] }));
+    }
+    events.sort((a, b) => a.ts - b.ts);
+    // Brute force: one session per visitor (all events within 30 minutes), counted in the window of its last event.
+    const expected = new Map<number, number[]>();
+    const byVisitor = new Map<string, EnrichedEvent[]>();
+    for (const e of events) byVisitor.set(e.visitorId, [...(byVisitor.get(e.visitorId) ?? []), e]);
+    for (const list of byVisitor.values()) {
+      const end = Math.max(...list.map((e) => e.ts));
+      const product = list.some((e) => e.event.type === 'page_view' && e.event.product !== undefined);
+      const cart = list.some((e) => e.event.type === 'click' && e.event.target.kind === 'button');
+      const bought = list.some((e) => e.event.type === 'form' && e.event.action === 'submit');
+      const checkout = bought || list.some((e) => e.event.type === 'form' && e.event.formId === 'checkout');
+      const steps = [product, product && cart, product && cart && checkout, product && cart && checkout && bought];
+      const row = expected.get(win(end)) ?? [0, 0, 0, 0, 0];
+      row[0]!++;
+      steps.forEach((on, i) => (row[i + 1]! += on ? 1 : 0));
+      expected.set(win(end), row);
+    }
+    expect([...expected.values()].reduce((n, r) => n + r[4]!, 0)).toBeGreaterThan(10);
+
+    const funnelOf = (order: readonly EnrichedEvent[], time: Record<string, unknown>) => {
+      const { pipeline, usage, finish } = setup(undefined, time);
+      for (let i = 0; i < order.length; i += 50) pipeline.processNow(order.slice(i, i + 50));
+      finish();
+      return new Map(usage().windows(W, 1000).filter((w) => w.funnel.sessions > 0).map((w) => [w.start as number, [w.funnel.sessions, ...w.funnel.steps.map((s) => s.sessions)]]));
+    };
+    // In time order, and shuffled within blocks of 50 (minutes out of order, inside the out-of-orderness).
+    const shuffled = events.slice();
+    for (let i = 0; i < shuffled.length; i += 50) {
+      for (let j = Math.min(i + 49, shuffled.length - 1); j > i; j--) {
+        const k = i + Math.floor(rnd() * (j - i + 1));
+        [shuffled[j], shuffled[k]] = [shuffled[k]!, shuffled[j]!];
+      }
+    }
+    expect(funnelOf(events, {})).toEqual(expected);
+    expect(funnelOf(shuffled, { outOfOrderness: 'PT1H' })).toEqual(expected);
+    const day = setup();
+    day.pipeline.processNow(events);
+    day.finish();
+    const w = day.usage().windows(DAY, 1)[0]!;
+    const [sessions, product, cart] = [...expected.values()].reduce((a, r) => a.map((x, i) => x + r[i]!), [0, 0, 0, 0, 0]);
+    expect(w.funnel.steps[1]!.rate).toBeCloseTo(cart! / product!, 12);
+    expect(w.funnel.steps[0]!.dropOff).toBeCloseTo(1 - product! / sessions!, 12);
+  });
+
   it('forms - a scripted checkout with a known abandonment: last field before abandonment, errors, time to complete', () => {
     const { pipeline, usage, finish } = setup();
     const t = T0 + 1_000;
