@@ -12,12 +12,14 @@ import { createLogger } from '../../../../src/logger';
 import { createCoreMetrics } from '../../../../src/metrics/core-metrics';
 import { Pipeline } from '../../../../src/pipeline/pipeline';
 import { pageView } from '../../../helpers/enriched-events';
+import type { EnrichedEvent } from '../../../../src/events/enriched-event';
+import { mulberry32 } from '../../../../src/replay/mulberry32';
 import { defaultViews } from '../../../../processors/site-processors';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 0, 5, 10, 0, 0);
 
-async function setup() {
+async function setup(events?: EnrichedEvent[]) {
   const config = loadConfig({}, { time: { pane: 'PT1M', outOfOrderness: 0 } });
   const registry = new Registry();
   const metrics = createCoreMetrics(registry, { defaultMetrics: false });
@@ -47,6 +49,10 @@ async function setup() {
   registerNavigationRoutes(app, ctx);
   registerContentRoutes(app, ctx);
   await app.ready();
+  if (events !== undefined) {
+    pipeline.processNow(events);
+    return { app, pipeline };
+  }
   // Three visitors: / → /a → /b, / → /a, / → /c ; and one in the next minute.
   pipeline.processNow([
     pageView('v1', T0 + 1_000, '/'),
@@ -64,6 +70,58 @@ async function setup() {
 type Win = Record<string, unknown>;
 
 describe('navigation and content routes', () => {
+  it('GET /v1/stats/navigation/flow - previous and next pages of one page equal a brute force, the full tail paged', async () => {
+    // 300 visitors wander over 12 pages, 2–6 views each, all inside one 10-minute window.
+    const rnd = mulberry32(11);
+    const events: EnrichedEvent[] = [];
+    const visits: string[][] = [];
+    for (let v = 0; v < 300; v++) {
+      const pages = Array.from({ length: 2 + Math.floor(rnd() * 5) }, () => `/p${Math.floor(rnd() * 12)}`);
+      visits.push(pages);
+      pages.forEach((page, i) => events.push(pageView(`fv${v}`, T0 + v * 1_000 + i * 100, page)));
+    }
+    events.sort((a, b) => a.ts - b.ts);
+    const { app } = await setup(events);
+    const page = '/p3';
+    const prev = new Map<string, number>();
+    const next = new Map<string, number>();
+    let views = 0;
+    let entries = 0;
+    for (const pages of visits) {
+      pages.forEach((p, i) => {
+        if (p !== page) return;
+        views++;
+        if (i === 0) entries++;
+        else prev.set(pages[i - 1]!, (prev.get(pages[i - 1]!) ?? 0) + 1);
+        if (i + 1 < pages.length) next.set(pages[i + 1]!, (next.get(pages[i + 1]!) ?? 0) + 1);
+      });
+    }
+    expect(prev.size).toBeGreaterThan(4);
+    // Page through with 3 entries at a time until the cursor runs out.
+    const got = { previous: new Map<string, number>(), next: new Map<string, number>(), views: -1, entries: -1, pages: 0 };
+    let cursor: string | undefined;
+    do {
+      const res = await app.inject({ method: 'GET', url: `/v1/stats/navigation/flow?site=demo&window=PT10M&windows=1&limit=3&page=${encodeURIComponent(page)}${cursor === undefined ? '' : `&cursor=${cursor}`}` });
+      expect(res.statusCode).toBe(200);
+      const body = res.json() as { windows: Array<{ page: string; views: number; entries: number; previous: Array<{ page: string; count: number }>; next: Array<{ page: string; count: number }>; previousTotal: number }>; nextCursor?: string };
+      const w = body.windows[0]!;
+      expect(w.page).toBe(page);
+      expect(w.previousTotal).toBe(prev.size);
+      for (const x of w.previous) got.previous.set(x.page, x.count);
+      for (const x of w.next) got.next.set(x.page, x.count);
+      got.views = w.views;
+      got.entries = w.entries;
+      got.pages++;
+      cursor = body.nextCursor;
+    } while (cursor !== undefined && got.pages < 20);
+    expect(got.previous).toEqual(prev);
+    expect(got.next).toEqual(next);
+    expect([got.views, got.entries]).toEqual([views, entries]);
+    expect(got.pages).toBe(Math.ceil(Math.max(prev.size, next.size) / 3));
+    const bad = await app.inject({ method: 'GET', url: '/v1/stats/navigation/flow?site=demo' });
+    expect(bad.statusCode).toBe(400);
+  });
+
   it('GET /v1/stats/navigation - windows newest first with ISO instants, transitions with probabilities', async () => {
     const { app } = await setup();
     const res = await app.inject({ method: 'GET', url: '/v1/stats/navigation?site=demo&window=PT1M' });
