@@ -7,6 +7,7 @@ import type { SiteView } from '../processors/processor';
 import type { EpochMillis } from './types';
 import type { OfferDelivery } from './delivery/offer-delivery';
 import type { LateEntry } from './pipeline/late-log';
+import type { EnrichedEvent } from './events/enriched-event';
 
 /**
  * What the HTTP routes and delivery components are handed: the app's dependencies, passed in (no
@@ -26,6 +27,8 @@ export interface AppContext {
   watermark(site: string): EpochMillis;
   /** A site's late side output (acknowledged events left out of the statistics), newest first. */
   lateEvents(site: string, limit?: number): readonly LateEntry[];
+  /** The site's most recently processed events, newest first (the live event log). */
+  recentEvents?(site: string, limit?: number): readonly EnrichedEvent[];
   /** Offer delivery (dispatcher, subscribers, webhooks, attribution); absent in apps built without it. */
   readonly offers?: OfferDelivery;
 }

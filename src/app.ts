@@ -135,6 +135,7 @@ export function createApp(opts: CreateAppOptions): App {
     ...(opts.sliceEvents === undefined ? {} : { sliceEvents: opts.sliceEvents }),
     processorsFor: (site, partition) => siteProcessors(site).forPartition(partition),
     viewsFor: (site, parts) => siteProcessors(site).views(parts),
+    onEvent: (e) => offers.catalog.observe(e),
   });
   const quarantine: Quarantine = new Quarantine({
     capacityPerSite: config.ingest.quarantineCapacity,
@@ -167,6 +168,7 @@ export function createApp(opts: CreateAppOptions): App {
     processor: (site, name) => pipeline.processor(site, name),
     watermark: (site) => pipeline.watermark(site),
     lateEvents: (site, limit) => pipeline.lateEvents(site, limit),
+    recentEvents: (site, limit) => pipeline.recentEvents(site, limit),
     offers,
   };
   const wsCollector = new WsCollector({ config, gateway, metrics, logger, visitorSockets });

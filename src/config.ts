@@ -230,6 +230,8 @@ export interface Config {
     readonly attributionMaxVisitors: number;
     /** JetStream offer publishes awaiting their ack (count). */
     readonly maxNatsInFlight: number;
+    /** Products whose name, price and category offers show, learned from page views, per site (LRU), count. */
+    readonly catalogProducts: number;
     /** Browser subscribers may pass a short-lived subscriber token in `?token=` (never the secret). */
     readonly allowQueryToken: boolean;
     /** Wrong subscriber tokens per client IP and minute before its upgrades get 429. */
@@ -259,8 +261,9 @@ export const DEMO_SITE: SiteConfig = Object.freeze({
   // The demo shop is small: each product page is its own page in navigation, and every search is the
   // one search page (the query itself is in the event's `search` field, listed by content stats).
   urlRules: { keepParams: [], groups: [], searchParam: 'q' },
-  // Rules recomputed every 5 s of event time, so a new user sees offers fire within seconds.
-  processors: { 'cross-sell': { recomputeEvery: 'PT5S' } },
+  // Rules recomputed every 5 s of event time, so a new user sees offers fire within seconds; one
+  // visitor in ten is held out (recorded, never shown an offer), so the dashboard can show uplift.
+  processors: { 'cross-sell': { recomputeEvery: 'PT5S' }, 'next-best-offer': { holdoutShare: 0.1 } },
   producerRateLimitPerSecond: DEFAULT_PRODUCER_RATE,
   producerRateLimitBurst: 2 * DEFAULT_PRODUCER_RATE,
 });
@@ -335,7 +338,7 @@ const INGEST_KEYS = [
 const TIME_KEYS = ['outOfOrderness', 'idleTimeout', 'allowedLateness', 'pane', 'retentionPanes', 'sessionGap', 'sessionMax', 'maxVisitors', 'maxPagesPerSession', 'tick'] as const;
 const OFFERS_KEYS = [
   'subscriberQueue', 'subscriberHighWaterBytes', 'maxSubscribersPerSite', 'webhookMaxAttempts', 'webhookBaseDelay', 'webhookMaxDelay', 'webhookTimeout',
-  'webhookMaxPending', 'deadLetterCapacity', 'attributionHorizon', 'attributionMaxVisitors', 'maxNatsInFlight', 'allowQueryToken', 'maxAuthFailuresPerMinute',
+  'webhookMaxPending', 'deadLetterCapacity', 'attributionHorizon', 'attributionMaxVisitors', 'maxNatsInFlight', 'catalogProducts', 'allowQueryToken', 'maxAuthFailuresPerMinute',
 ] as const;
 const PERSISTENCE_KEYS = ['snapshotInterval', 'snapshotEvents'] as const;
 const NATS_KEYS = ['replicas', 'maxAge', 'maxBytes', 'duplicateWindow', 'publishTimeout', 'maxInFlight'] as const;
@@ -583,6 +586,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
       attributionHorizonMs: dur(offP, off, 'attributionHorizon', undefined, 24 * 3_600_000),
       attributionMaxVisitors: int(offP, off, 'attributionMaxVisitors', undefined, 200_000, 1),
       maxNatsInFlight: int(offP, off, 'maxNatsInFlight', undefined, 10_000, 1),
+      catalogProducts: int(offP, off, 'catalogProducts', undefined, 10_000, 1),
       allowQueryToken: off['allowQueryToken'] === true,
       maxAuthFailuresPerMinute: int(offP, off, 'maxAuthFailuresPerMinute', undefined, 20, 1),
     }),

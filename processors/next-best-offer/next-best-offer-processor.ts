@@ -306,7 +306,8 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
       case 'click': {
         const t = ev.target;
         if (t.kind === 'offer') {
-          this.#emitOutcome({ kind: 'clicked', site: this.site, visitorId: vid, triggerId: t.triggerId, offerId: t.offerId, ts });
+          const kind = t.action === 'impression' ? 'shown' : t.action === 'dismiss' ? 'dismissed' : 'clicked';
+          this.#emitOutcome({ kind, site: this.site, visitorId: vid, triggerId: t.triggerId, offerId: t.offerId, ts });
         } else if (t.kind === 'button' && t.productId !== undefined) {
           // An add-to-cart (DESIGN.md: carted = a button click with productId): arm the cart-abandonment check.
           pushDistinct(st.items, t.productId, max);

@@ -79,8 +79,11 @@ export interface OfferListener {
 
 /** A visitor's reaction that attribution follows (offer shown → clicked → purchased). */
 export type OfferOutcome =
-  /** A click with target kind 'offer'. */
-  | { readonly kind: 'clicked'; readonly site: string; readonly visitorId: string; readonly triggerId: string | undefined; readonly offerId: string | undefined; readonly ts: number }
+  /**
+   * A click event with target kind 'offer': `clicked` (action click, the default), `shown` (action
+   * impression: the page displayed it) or `dismissed` (action dismiss).
+   */
+  | { readonly kind: 'clicked' | 'shown' | 'dismissed'; readonly site: string; readonly visitorId: string; readonly triggerId: string | undefined; readonly offerId: string | undefined; readonly ts: number }
   /** A form submit with items: a purchase. `revenue` is price × quantity (0 when no price). */
   | {
       readonly kind: 'purchased';

@@ -313,7 +313,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       }
       case 'click': {
         const kind = ev.target.kind;
-        if ((kind === 'ad' && this.#responder.has('ad_click')) || (kind === 'offer' && this.#responder.has('offer_click')) || (kind === 'product' && this.#responder.has('product_click'))) {
+        if ((kind === 'ad' && this.#responder.has('ad_click')) || (kind === 'offer' && (ev.target.action ?? 'click') === 'click' && this.#responder.has('offer_click')) || (kind === 'product' && this.#responder.has('product_click'))) {
           profile.responded = true;
         }
         if (kind === 'button' && ev.target.productId !== undefined) {

@@ -3,7 +3,7 @@ import { requireBound } from '../errors';
 import type { OfferListener, OfferOutcome, OfferTrigger } from '../../processors/next-best-offer/offer-trigger';
 
 /**
- * Offer attribution (DESIGN.md §6): shown → clicked → purchased, for the treated visitors and, on the
+ * Offer attribution (DESIGN.md §6): triggered → delivered → shown → clicked → purchased, for the treated visitors and, on the
  * same terms, for the holdout (their would-be offers were recorded but never shown), per offer and per
  * rule. A purchase converts an open trigger when it buys one of the offered products (or a product of
  * the offered category; for a form-abandonment offer: submits that form) within `horizonMs` of event
@@ -26,7 +26,10 @@ export interface OfferAttributionOptions {
 }
 
 interface Tally {
+  triggered: number;
+  delivered: number;
   shown: number;
+  dismissed: number;
   clicked: number;
   converted: number;
   convertedAfterClick: number;
@@ -37,6 +40,7 @@ interface Tally {
 }
 
 interface OpenTrigger {
+  readonly site: string;
   readonly triggerId: string;
   readonly offerId: string;
   readonly ruleKey: string;
@@ -44,23 +48,37 @@ interface OpenTrigger {
   readonly ts: number;
   readonly level: 'product' | 'category' | 'form';
   readonly items: readonly string[];
+  delivered: boolean;
+  shown: boolean;
+  dismissed: boolean;
   clicked: boolean;
   converted: boolean;
 }
 
-/** One row of GET /v1/offers/stats. Rates are fractions (0-1); null when there is nothing to divide by. */
+/**
+ * One row of GET /v1/offers/stats: the offer funnel triggered → delivered → shown → clicked →
+ * converted, beside the holdout. Rates are fractions (0-1); null when there is nothing to divide by.
+ */
 export interface AttributionRow {
-  /** Triggers delivered (count). */
+  /** Triggers decided for treated visitors (count). */
+  readonly triggered: number;
+  /** Of those, confirmed by a channel: sent on the visitor's socket, a webhook answered 2xx, or JetStream stored it (count). */
+  readonly delivered: number;
+  /** Of those, reported displayed by the page (a `click` of kind offer with action `impression`) (count). */
   readonly shown: number;
-  /** Delivered triggers clicked (count). */
+  /** Reported closed by the visitor (action `dismiss`) (count). */
+  readonly dismissed: number;
+  /** Clicked (kind offer, action `click`) (count). */
   readonly clicked: number;
-  /** Delivered triggers followed by a purchase of the offered item within the horizon (count). */
+  /** Triggers followed by a purchase of the offered item within the horizon (count). */
   readonly converted: number;
   /** Of those, after a click on the offer (count). */
   readonly convertedAfterClick: number;
   /** Revenue of the converting purchases' offered items, site currency. */
   readonly revenue: number;
+  /** clicked / shown (null without impressions). */
   readonly clickRate: number | null;
+  /** converted / triggered: intent to treat, the rate the holdout's is compared with (null without triggers). */
   readonly conversionRate: number | null;
   readonly holdout: {
     /** Would-be triggers recorded for holdout visitors (count). */
@@ -72,6 +90,8 @@ export interface AttributionRow {
   };
   /** conversionRate − holdout.conversionRate (absolute); null without both. */
   readonly uplift: number | null;
+  /** 95 % confidence interval of `uplift` (Newcombe's hybrid score interval, method 10); null without both. */
+  readonly upliftInterval: readonly [number, number] | null;
 }
 
 export interface AttributionStats {
@@ -84,13 +104,42 @@ export interface AttributionStats {
   readonly rules: ReadonlyArray<AttributionRow & { readonly rule: string }>;
 }
 
-const newTally = (): Tally => ({ shown: 0, clicked: 0, converted: 0, convertedAfterClick: 0, revenue: 0, holdout: 0, holdoutConverted: 0, holdoutRevenue: 0 });
+const newTally = (): Tally => ({ triggered: 0, delivered: 0, shown: 0, dismissed: 0, clicked: 0, converted: 0, convertedAfterClick: 0, revenue: 0, holdout: 0, holdoutConverted: 0, holdoutRevenue: 0 });
+
+/** z for a two-sided 95 % interval. */
+const Z95 = 1.959963984540054;
+
+/** Wilson score interval of x successes in n trials (n > 0). */
+export function wilson(x: number, n: number, z = Z95): [number, number] {
+  const p = x / n;
+  const z2 = z * z;
+  const centre = (p + z2 / (2 * n)) / (1 + z2 / n);
+  const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / (1 + z2 / n);
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
+/**
+ * Newcombe's interval for p1 − p2 from two Wilson intervals (Newcombe 1998, method 10): better than
+ * the Wald interval at the small counts and rates offers have, and never outside [−1, 1].
+ */
+export function newcombeInterval(x1: number, n1: number, x2: number, n2: number, z = Z95): [number, number] {
+  const p1 = x1 / n1;
+  const p2 = x2 / n2;
+  const [l1, u1] = wilson(x1, n1, z);
+  const [l2, u2] = wilson(x2, n2, z);
+  const d = p1 - p2;
+  return [d - Math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + Math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)];
+}
 
 function row(t: Tally): AttributionRow {
-  const conversionRate = t.shown > 0 ? t.converted / t.shown : null;
+  const conversionRate = t.triggered > 0 ? t.converted / t.triggered : null;
   const hRate = t.holdout > 0 ? t.holdoutConverted / t.holdout : null;
+  const both = conversionRate !== null && hRate !== null;
   return {
+    triggered: t.triggered,
+    delivered: t.delivered,
     shown: t.shown,
+    dismissed: t.dismissed,
     clicked: t.clicked,
     converted: t.converted,
     convertedAfterClick: t.convertedAfterClick,
@@ -98,7 +147,8 @@ function row(t: Tally): AttributionRow {
     clickRate: t.shown > 0 ? t.clicked / t.shown : null,
     conversionRate,
     holdout: { recorded: t.holdout, converted: t.holdoutConverted, revenue: t.holdoutRevenue, conversionRate: hRate },
-    uplift: conversionRate !== null && hRate !== null ? conversionRate - hRate : null,
+    uplift: both ? conversionRate - hRate : null,
+    upliftInterval: both ? newcombeInterval(t.converted, t.triggered, t.holdoutConverted, t.holdout) : null,
   };
 }
 
@@ -116,6 +166,8 @@ function ruleKeyOf(t: OfferTrigger): string {
   }
 }
 
+const triggerKey = (site: string, triggerId: string): string => `${site}\u0000${triggerId}`;
+
 interface SiteTallies {
   readonly total: Tally;
   readonly offers: LRUCache<string, Tally>;
@@ -125,6 +177,8 @@ interface SiteTallies {
 export class OfferAttribution implements OfferListener {
   readonly #o: OfferAttributionOptions;
   readonly #open: LRUCache<string, OpenTrigger[]>;
+  /** The open triggers by site + trigger id (delivery confirmations carry no visitor id). */
+  readonly #byTrigger = new Map<string, OpenTrigger>();
   readonly #sites = new Map<string, SiteTallies>();
 
   constructor(opts: OfferAttributionOptions) {
@@ -134,7 +188,8 @@ export class OfferAttribution implements OfferListener {
     this.#o = opts;
     this.#open = new LRUCache<string, OpenTrigger[]>({
       max: requireBound('OfferAttribution maxVisitors', opts.maxVisitors),
-      dispose: (_v, _k, reason) => {
+      dispose: (list, _k, reason) => {
+        for (const t of list) this.#byTrigger.delete(triggerKey(t.site, t.triggerId));
         if (reason === 'evict') opts.onEvict('attribution_visitors', 1);
       },
     });
@@ -181,29 +236,44 @@ export class OfferAttribution implements OfferListener {
     // At-least-once upstream: the same trigger twice is one trigger.
     for (const o of list) if (o.triggerId === t.triggerId) return;
     const ruleKey = ruleKeyOf(t);
-    list.push({ triggerId: t.triggerId, offerId: t.offerId, ruleKey, holdout: t.holdout, ts: t.ts, level: t.offered.level, items: t.offered.items, clicked: false, converted: false });
+    const open: OpenTrigger = { site: t.site, triggerId: t.triggerId, offerId: t.offerId, ruleKey, holdout: t.holdout, ts: t.ts, level: t.offered.level, items: t.offered.items, delivered: false, shown: false, dismissed: false, clicked: false, converted: false };
+    list.push(open);
+    this.#byTrigger.set(triggerKey(t.site, t.triggerId), open);
     if (list.length > this.#o.maxOpenPerVisitor) {
-      list.shift();
+      const dropped = list.shift() as OpenTrigger;
+      this.#byTrigger.delete(triggerKey(dropped.site, dropped.triggerId));
       this.#o.onEvict('attribution_open_triggers', 1);
     }
     for (const tally of this.#tallies(t.site, t.offerId, ruleKey)) {
       if (t.holdout) tally.holdout++;
-      else tally.shown++;
+      else tally.triggered++;
     }
+  }
+
+  /** A channel confirmed a trigger (the first confirmation counts; holdout triggers are never sent). */
+  onDelivered(site: string, triggerId: string): void {
+    const t = this.#byTrigger.get(triggerKey(site, triggerId));
+    if (t === undefined || t.holdout || t.delivered) return;
+    t.delivered = true;
+    for (const tally of this.#tallies(site, t.offerId, t.ruleKey)) tally.delivered++;
   }
 
   onOutcome(o: OfferOutcome): void {
     const list = this.#open.get(`${o.site}\u0000${o.visitorId}`);
     if (list === undefined) return;
     switch (o.kind) {
-      case 'clicked': {
-        // The newest matching trigger: by triggerId when the page sent it, else by offerId.
+      case 'clicked':
+      case 'shown':
+      case 'dismissed': {
+        // The newest matching trigger not yet counted for this reaction: by triggerId when the page
+        // sent it, else by offerId. Each reaction counts once per trigger.
+        const flag = o.kind;
         for (let i = list.length - 1; i >= 0; i--) {
           const t = list[i] as OpenTrigger;
-          if (t.holdout || t.clicked) continue;
+          if (t.holdout || t[flag]) continue;
           if (o.triggerId !== undefined ? t.triggerId === o.triggerId : t.offerId === o.offerId) {
-            t.clicked = true;
-            for (const tally of this.#tallies(o.site, t.offerId, t.ruleKey)) tally.clicked++;
+            t[flag] = true;
+            for (const tally of this.#tallies(o.site, t.offerId, t.ruleKey)) tally[flag]++;
             return;
           }
         }
@@ -254,7 +324,7 @@ export class OfferAttribution implements OfferListener {
   /** The attribution of one site: totals, per offer and per rule (most shown first). */
   stats(site: string): AttributionStats {
     const s = this.#site(site);
-    const byShown = (a: AttributionRow, b: AttributionRow): number => b.shown + b.holdout.recorded - (a.shown + a.holdout.recorded);
+    const byShown = (a: AttributionRow, b: AttributionRow): number => b.triggered + b.holdout.recorded - (a.triggered + a.holdout.recorded);
     return {
       site,
       horizonMs: this.#o.horizonMs,

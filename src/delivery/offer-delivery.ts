@@ -1,3 +1,4 @@
+import { ProductCatalog } from './product-catalog';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../clock';
@@ -35,6 +36,8 @@ export class OfferDelivery implements OfferListener {
   readonly webhooks: WebhookSender;
   readonly dispatcher: OfferDispatcher;
   readonly attribution: OfferAttribution;
+  /** Product names, prices and categories from page views, joined into what channels are sent. */
+  readonly catalog: ProductCatalog;
   readonly #o: OfferDeliveryOptions;
   /** One per configured site (a closed set). */
   readonly #processors = new Map<string, NextBestOfferView>();
@@ -44,6 +47,8 @@ export class OfferDelivery implements OfferListener {
     const { config, registry, clock } = opts;
     const c = config.offers;
     const site = (id: string) => config.sites.get(id);
+    // Channels confirm a trigger once the attribution below exists (they call back later, never now).
+    const confirmed = (siteId: string, triggerId: string): void => this.attribution.onDelivered(siteId, triggerId);
     this.subscribers = new OfferSubscribers({
       site,
       maxQueue: c.subscriberQueue,
@@ -66,8 +71,10 @@ export class OfferDelivery implements OfferListener {
       registry,
       ...(opts.fetch !== undefined ? { fetch: opts.fetch } : {}),
       onEvict: (structure, n) => opts.onEvict('delivery', structure, n),
+      onDelivered: confirmed,
     });
     this.dispatcher = new OfferDispatcher({
+      onDelivered: confirmed,
       site,
       sites: config.sites.keys(),
       webhookUrls: (id) => this.#processors.get(id)?.settings.webhooks ?? [],
@@ -81,6 +88,7 @@ export class OfferDelivery implements OfferListener {
       registry,
       logger: opts.logger.child({ component: 'offer-dispatcher' }),
     });
+    this.catalog = new ProductCatalog({ maxProducts: c.catalogProducts, onEvict: (structure, n) => opts.onEvict('delivery', structure, n) });
     this.attribution = new OfferAttribution({
       horizonMs: c.attributionHorizonMs,
       maxVisitors: c.attributionMaxVisitors,
@@ -103,7 +111,8 @@ export class OfferDelivery implements OfferListener {
 
   onTrigger(t: OfferTrigger): void {
     this.attribution.onTrigger(t);
-    this.dispatcher.onTrigger(t);
+    // Channels get it shoppable: product names and prices, a coupon code (holdout records are never sent).
+    if (!t.holdout) this.dispatcher.onTrigger(this.catalog.shoppable(t, this.#o.config.sites.get(t.site)?.secret ?? ''));
   }
 
   onOutcome(o: OfferOutcome): void {

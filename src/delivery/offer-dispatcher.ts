@@ -33,7 +33,8 @@ export interface VisitorSockets {
 
 /** The part of OfferSubscribers the dispatcher needs. */
 export interface SubscriberFanout {
-  publish(site: string, message: string): void;
+  /** Returns how many subscribers the message was queued to. */
+  publish(site: string, message: string): number;
 }
 
 /** The part of WebhookSender the dispatcher needs. */
@@ -67,6 +68,8 @@ export interface OfferDispatcherOptions {
   readonly now?: () => number;
   readonly registry: Registry;
   readonly logger: Logger;
+  /** A channel confirmed a trigger: sent on the visitor's socket, queued to a connected subscriber, stored by JetStream. */
+  readonly onDelivered?: (site: string, triggerId: string) => void;
 }
 
 export class OfferDispatcher implements OfferListener {
@@ -176,11 +179,13 @@ export class OfferDispatcher implements OfferListener {
     const site = t.site;
     const o = this.#o;
     if (o.sockets !== undefined) {
-      if (o.sockets.send(site, t.visitorId, message)) this.#delivered.labels(site, 'visitor_socket').inc();
-      else this.#failed.labels(site, 'visitor_socket').inc();
+      if (o.sockets.send(site, t.visitorId, message)) {
+        this.#delivered.labels(site, 'visitor_socket').inc();
+        o.onDelivered?.(site, t.triggerId);
+      } else this.#failed.labels(site, 'visitor_socket').inc();
     }
     if (o.subscribers !== undefined) {
-      o.subscribers.publish(site, message);
+      if (o.subscribers.publish(site, message) > 0) o.onDelivered?.(site, t.triggerId);
       this.#delivered.labels(site, 'subscribers').inc();
     }
     if (o.webhooks !== undefined) {
@@ -206,6 +211,7 @@ export class OfferDispatcher implements OfferListener {
       js.publish(`cm.offers.${site}`, json, { msgID: triggerId }).then(
         () => {
           this.#delivered.labels(site, 'nats').inc();
+          this.#o.onDelivered?.(site, triggerId);
         },
         (err: unknown) => {
           this.#failed.labels(site, 'nats').inc();

@@ -244,9 +244,10 @@ export class OfferSubscribers {
   }
 
   /** Queues one message for every subscriber of `site`; returns at once. */
-  publish(site: string, message: string): void {
+  /** Queues a message to every subscriber of the site; returns how many it was queued to. */
+  publish(site: string, message: string): number {
     const set = this.#bySite.get(site);
-    if (set === undefined) return;
+    if (set === undefined) return 0;
     for (const sub of set) {
       if (sub.queue.push(message)) {
         sub.dropped++;
@@ -254,6 +255,7 @@ export class OfferSubscribers {
       }
       sub.pump();
     }
+    return set.size;
   }
 
   /** Subscribers of a site and their queue depths (admin, tests). */

@@ -50,6 +50,8 @@ export interface WebhookSenderOptions {
   readonly fetch?: typeof fetch;
   /** Counts dead letters dropped from the full list. */
   readonly onEvict?: (structure: string, n: number) => void;
+  /** The receiver answered 2xx. */
+  readonly onDelivered?: (site: string, triggerId: string) => void;
 }
 
 export interface DeadLetter {
@@ -173,6 +175,7 @@ export class WebhookSender {
       if (res.status >= 200 && res.status < 300) {
         this.#pending.delete(d);
         this.#outcomes.labels(d.site, 'delivered').inc();
+        this.#o.onDelivered?.(d.site, d.triggerId);
         return;
       }
       retry = res.status >= 500 || res.status === 408 || res.status === 429;

@@ -51,6 +51,10 @@ export interface ViewedProduct {
   id: string;
   category?: string;
   price?: number;
+  /**
+   * The product's display name (offers show it).
+   */
+  name?: string;
 }
 
 export interface SiteSearch {
@@ -97,6 +101,10 @@ export interface ClickTarget {
   productId?: string;
   offerId?: string;
   triggerId?: string;
+  /**
+   * For kind offer: what the visitor did with it — click (the default), impression (the page displayed it) or dismiss (closed it).
+   */
+  action?: 'click' | 'impression' | 'dismiss';
 }
 
 /**

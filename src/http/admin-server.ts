@@ -5,6 +5,7 @@
  * a route added by another component is listed without editing this file.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifySchema } from 'fastify';
+import type { EnrichedEvent } from '../events/enriched-event';
 import type { AppContext } from '../app-context';
 import type { Quarantine, QuarantineItem } from '../ingest/quarantine';
 import { UNKNOWN_SITE } from '../ingest/quarantine';
@@ -90,10 +91,49 @@ export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyI
     },
   );
 
+  app.get(
+    '/v1/events/recent',
+    { schema: routeSchema('The live event log of a site: the last events processed, newest first; ids shortened, no custom properties, never a form value.', { querystring: LATE_QUERY }) },
+    async (req, reply) => {
+      const q = req.query as { site: string; limit?: number };
+      if (ctx.site(q.site) === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(q.site)}` } });
+      return { site: q.site, items: (ctx.recentEvents?.(q.site, q.limit) ?? []).map(liveLogEntry) };
+    },
+  );
+
   for (const route of deps.routes ?? ADMIN_ROUTES) route(app, ctx);
 
   app.get('/openapi.json', { schema: routeSchema('This OpenAPI 3.0 document.') }, async () => openApi(docs));
   return app;
+}
+
+/** An id as the live log shows it: enough to tell visitors apart on screen, not to look one up. */
+export const shortId = (id: string): string => (id.length <= 8 ? id : `${id.slice(0, 6)}…`);
+
+/**
+ * One line of the live event log: what happened, where, to whom (shortened). Form events show the
+ * form, the action and a field *name* (never a value: events carry none); custom props are left out.
+ */
+export function liveLogEntry(e: EnrichedEvent) {
+  const ev = e.event;
+  let detail: string;
+  switch (ev.type) {
+    case 'page_view':
+      detail = ev.search !== undefined ? `search "${ev.search.query}"${ev.search.results === 0 ? ' (no results)' : ''}` : ev.product !== undefined ? `product ${ev.product.id}` : (ev.title ?? '');
+      break;
+    case 'click': {
+      const t = ev.target;
+      detail = `${t.kind} ${t.productId ?? t.adId ?? t.offerId ?? t.id ?? t.href ?? ''}`.trim();
+      break;
+    }
+    case 'form': {
+      const items = ev.items ?? [];
+      const revenue = items.reduce((n, i) => n + (i.price ?? 0) * i.quantity, 0);
+      detail = ev.action === 'submit' && items.length > 0 ? `${ev.formId} purchase: ${items.length} item(s), ${revenue.toFixed(2)}` : `${ev.formId} ${ev.action}${ev.field === undefined ? '' : ` ${ev.field}`}`;
+      break;
+    }
+  }
+  return { ts: new Date(e.ts).toISOString(), type: e.type, visitor: shortId(e.visitorId), session: shortId(e.session?.id ?? ''), newSession: e.session?.isNew === true, page: e.page, detail, bot: e.bot };
 }
 
 function toJson(i: QuarantineItem) {

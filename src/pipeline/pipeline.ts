@@ -1,4 +1,5 @@
 import type { Clock } from '../clock';
+import { RecentRing } from '../ingest/recent-ring';
 import type { Config, SiteConfig } from '../config';
 import { ClickstreamError, requireBound } from '../errors';
 import type { EnrichedEvent, LogRecord, SessionSignal, TickRecord } from '../events/enriched-event';
@@ -41,6 +42,8 @@ export interface PipelineDeps {
    * position, and events are deduplicated by id as they are processed (the log may hold one twice).
    */
   readonly fromLog?: boolean;
+  /** Sees every event the processors counted, after them (display lookups such as the offers' product catalog). */
+  readonly onEvent?: (e: EnrichedEvent) => void;
 }
 
 /**
@@ -117,7 +120,12 @@ interface SiteRuntime {
   watermark: number;
   /** This site's events in the queue (a site may hold at most its share of it). */
   queued: number;
+  /** The last events processed, for the live event log (a display buffer, overwritten). */
+  readonly recent: RecentRing<EnrichedEvent>;
 }
+
+/** Events the live event log keeps per site. */
+export const RECENT_EVENTS = 200;
 
 /**
  * The event-time engine of one process (DESIGN.md §1, §4): a bounded FIFO log between the gateway
@@ -148,6 +156,7 @@ export class Pipeline {
   readonly #latenessMs: number;
   readonly #sliceEvents: number;
   readonly #lateListeners: Array<(e: LateEntry) => void> = [];
+  readonly #onEvent: ((e: EnrichedEvent) => void) | undefined;
   // Ring buffer of queued records.
   readonly #queue: Array<LogRecord | undefined>;
   readonly #capacity: number;
@@ -189,6 +198,7 @@ export class Pipeline {
     this.#siteShare = Math.max(1, Math.floor(this.#capacity * share));
     this.#latenessMs = config.time.allowedLatenessMs;
     this.#fromLog = deps.fromLog === true;
+    this.#onEvent = deps.onEvent;
     this.#positions = new Float64Array(config.partitions);
     this.#logDedupe = this.#fromLog
       ? Array.from(
@@ -435,6 +445,11 @@ export class Pipeline {
     return this.#lateLog.list(site, limit) ?? [];
   }
 
+  /** The site's most recently processed events, newest first (at most RECENT_EVENTS). */
+  recentEvents(site: string, limit?: number): readonly EnrichedEvent[] {
+    return this.#sites.get(site)?.recent.list(limit) ?? [];
+  }
+
   /** The sessionizer of a site's partition (for inspection: open sessions, a visitor's sessions). */
   sessionizer(site: string, partition: number): Sessionizer | undefined {
     return this.#sites.get(site)?.parts[partition]?.sessionizer;
@@ -605,7 +620,7 @@ export class Pipeline {
     };
     const views = new Map<string, SiteView>();
     for (const v of deps.viewsFor?.(site, sets) ?? []) views.set(v.name, v);
-    return { site, parts, views, appendClock: new WatermarkTracker(clockOpts), clock: new WatermarkTracker(clockOpts), watermark: Number.NEGATIVE_INFINITY, queued: 0 };
+    return { site, parts, views, appendClock: new WatermarkTracker(clockOpts), clock: new WatermarkTracker(clockOpts), watermark: Number.NEGATIVE_INFINITY, queued: 0, recent: new RecentRing(RECENT_EVENTS) };
   }
 
   #buildPartition(site: SiteConfig, partition: number, processorsFor: PipelineDeps['processorsFor']): PartitionRuntime {
@@ -750,6 +765,8 @@ export class Pipeline {
       this.#logError(err, 'sessionizer', 'assign');
       return;
     }
+    rt.recent.push(e);
+    this.#onEvent?.(e);
     for (const p of part.processors) {
       let outcome;
       try {

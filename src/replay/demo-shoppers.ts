@@ -94,7 +94,7 @@ export function demoShopperEvents(o: DemoShopperOptions): CollectEvent[] {
     };
     const productPage = (p: DemoProduct) => {
       click({ kind: 'product', productId: p.id, href: `/demo/product/${p.id}` });
-      view(`/demo/product/${p.id}`, p.name, { product: { id: p.id, category: p.category, price: p.price } });
+      view(`/demo/product/${p.id}`, p.name, { product: { id: p.id, category: p.category, price: p.price, name: p.name } });
     };
     const cart: DemoProduct[] = [];
     const addToCart = (p: DemoProduct) => {

@@ -2,7 +2,8 @@ import type { ClickTarget } from '../events/event-types';
 import { clip, key } from './dom';
 
 /**
- * What a click hit, most specific first: an offer (`data-cm-offer`, `data-cm-trigger`), an add-to-cart
+ * What a click hit, most specific first: an offer's dismiss control (`data-cm-offer-dismiss` = offer id,
+ * with `data-cm-trigger`: action dismiss), an offer (`data-cm-offer`, `data-cm-trigger`), an add-to-cart
  * button (`data-cm-cart` = product id), an ad (`data-cm-ad`), a product (`data-cm-product`), or a plain
  * link. Anything else is not tracked.
  */
@@ -10,7 +11,8 @@ export function clickTarget(from: EventTarget | null): ClickTarget | undefined {
   if (!(from instanceof Element)) return undefined;
   let el: Element | null;
   let t: ClickTarget;
-  if ((el = from.closest('[data-cm-offer]'))) t = { kind: 'offer', offerId: key(el, 'data-cm-offer'), triggerId: key(el, 'data-cm-trigger') };
+  if ((el = from.closest('[data-cm-offer-dismiss]'))) t = { kind: 'offer', action: 'dismiss', offerId: key(el, 'data-cm-offer-dismiss'), triggerId: key(el, 'data-cm-trigger') };
+  else if ((el = from.closest('[data-cm-offer]'))) t = { kind: 'offer', offerId: key(el, 'data-cm-offer'), triggerId: key(el, 'data-cm-trigger') };
   else if ((el = from.closest('[data-cm-cart]'))) t = { kind: 'button', productId: key(el, 'data-cm-cart') };
   else if ((el = from.closest('[data-cm-ad]'))) t = { kind: 'ad', adId: key(el, 'data-cm-ad') };
   else if ((el = from.closest('[data-cm-product]'))) t = { kind: 'product', productId: key(el, 'data-cm-product') };

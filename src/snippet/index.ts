@@ -14,10 +14,11 @@
  * (or data-site, data-endpoint, data-key, data-search-param, data-require-consent, data-respect-dnt on
  * the script tag) · `cm('track', 'page_view' | 'click' | 'form', fields)` · `cm('page', {product, search, title, props})`
  * (before load: fields of the first page view; after: a page view now) · `cm('consent', true | false)` ·
- * `cm('onOffer', fn)` (offers pushed on the collect socket, once per triggerId) · `cm('flush')`.
+ * `cm('onOffer', fn)` (offers pushed on the collect socket, once per triggerId) · `cm('offerShown', offer)`
+ * (the page displayed it: an impression) · `cm('flush')`.
  *
  * Markup it reads (attributes only, never a field value): `data-cm-ad` (ad impressions and clicks),
- * `data-cm-product`, `data-cm-cart` (add to cart), `data-cm-offer` + `data-cm-trigger` (offer clicks),
+ * `data-cm-product`, `data-cm-cart` (add to cart), `data-cm-offer` + `data-cm-trigger` (offer clicks), `data-cm-offer-dismiss` (its close button),
  * `data-cm-page-product` + `data-cm-category` + `data-cm-price` (the page's product),
  * `data-cm-search-results` (result count), `data-cm-item` + `-quantity` / `-price` / `-category`
  * (checkout lines, sent with the form submit), `data-cm-form` (form id), `data-cm-ignore` (untracked

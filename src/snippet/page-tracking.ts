@@ -5,7 +5,7 @@ export type PageFields = Partial<Pick<PageViewEvent, 'title' | 'referrer' | 'pro
 
 /**
  * What the page itself says about this view: its product (`data-cm-page-product`, `data-cm-category`,
- * `data-cm-price` on one element), a site search (the `searchParam` query parameter, with the result
+ * `data-cm-price`, `data-cm-name` on one element), a site search (the `searchParam` query parameter, with the result
  * count from `data-cm-search-results` when the page gives it) and its ad impressions (`data-cm-ad`).
  */
 export function pageFields(searchParam: string, referrer: string): PageFields {
@@ -20,6 +20,8 @@ export function pageFields(searchParam: string, referrer: string): PageFields {
     const price = num(p, 'data-cm-price');
     if (category !== undefined) f.product.category = category;
     if (price !== undefined) f.product.price = price;
+    const name = p?.getAttribute('data-cm-name')?.trim();
+    if (name) f.product.name = clip(name, 256);
   }
   const query = new URLSearchParams(location.search).get(searchParam)?.trim();
   if (query) {

@@ -109,6 +109,16 @@ export class Tracker {
       case 'onOffer':
         if (typeof a === 'function') this.offerHandlers.push(a as OfferHandler);
         break;
+      case 'offerShown':
+        // The page displayed an offer it got from onOffer: an impression (the honest "shown").
+        if (a !== null && typeof a === 'object') {
+          const o = a as Record<string, unknown>;
+          const target: Fields = { kind: 'offer', action: 'impression' };
+          if (typeof o['offerId'] === 'string') target['offerId'] = o['offerId'];
+          if (typeof o['triggerId'] === 'string') target['triggerId'] = o['triggerId'];
+          this.emit('click', { target });
+        }
+        break;
       case 'flush':
         this.transport.flush();
         break;

@@ -277,6 +277,8 @@ describe('demo storefront in Chromium against the real server', () => {
       action: 'submit',
       items: items.map((productId) => ({ productId, quantity: 1 })),
     }));
+    // Another shopper's view of dune teaches the server its name and price (what the offer will show).
+    seed.push({ id: `seed-${now}-view`, type: 'page_view', visitorId: `seed-viewer-${now}`, ts: now, url: t.base + '/demo/product/dune', product: { id: 'dune', name: 'Dune', price: 14.99, category: 'sci-fi-books' } } as never);
     const res = await fetch(`${t.base}/v1/collect?site=demo`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ type: 'batch', seq: 1, sentAt: now, events: seed }) });
     expect(await res.json()).toMatchObject({ accepted: seed.length, rejected: [] });
     const rule = await until('the seeded rule', async () => {
@@ -302,6 +304,69 @@ describe('demo storefront in Chromium against the real server', () => {
     const triggerId = await card.getAttribute('data-trigger-id');
     const fired = recent?.find((o) => o['triggerId'] === triggerId);
     expect(fired).toMatchObject({ visitorId, because: { rule: { antecedent: ['neon-drift'], consequent: ['dune'] }, eventId: trigger.event.id } });
+    await context.close();
+  });
+
+  it('shoppable offers - name, price and discounted price shown; the impression, a dismiss and a click are reported; the coupon reaches the cart and the purchase is attributed', async () => {
+    // Runs after the test above: the rule neon-drift ⇒ dune (10 % off) is live and the server knows dune's name and price.
+    const attribution = async () => ((await adminJson('/v1/offers/stats?site=demo'))['attribution'] as { totals: Record<string, number> }).totals;
+    const before = await attribution();
+    const discounted = (Math.round(14.99 * 0.9 * 100) / 100).toFixed(2);
+
+    // A shopper dismisses the offer.
+    const first = await newShopper();
+    await first.page.goto(t.base + '/demo/product/neon-drift');
+    await loaded(first.page);
+    await first.page.waitForSelector('#offers .offer .offer-product[data-product="dune"]', { timeout: 10_000 });
+    await first.page.click('#offers .offer .dismiss');
+    await first.page.waitForSelector('#offers .offer', { state: 'detached' });
+    await until('the dismiss at the server', async () => (await attribution())['dismissed']! > before['dismissed']! || undefined);
+    await first.context.close();
+
+    // Another takes it.
+    const { context, page } = await newShopper();
+    await page.goto(t.base + '/demo/product/neon-drift');
+    await loaded(page);
+    const card = await page.waitForSelector('#offers .offer .offer-product[data-product="dune"]', { timeout: 10_000 });
+    expect(await card.$eval('.name', (e) => e.textContent)).toBe('Dune');
+    expect(await card.$eval('.price', (e) => e.textContent)).toBe('€14.99');
+    expect(await card.$eval('.discounted', (e) => e.textContent)).toBe(`€${discounted}`);
+    const shown = await until('the impression at the server', async () => {
+      const a = await attribution();
+      return a['shown']! >= before['shown']! + 2 ? a : undefined;
+    });
+    expect(shown['delivered']).toBeGreaterThanOrEqual(before['delivered']! + 2);
+    const link = await page.$('#offers .offer a[data-cm-offer]');
+    const href = (await link?.getAttribute('href')) ?? '';
+    const code = new URL(href, t.base).searchParams.get('coupon');
+    expect(code).toMatch(/^CM-[A-Z0-9X]{10}$/);
+    await link?.click();
+    await page.waitForURL('**/demo/product/dune?coupon=*');
+    await loaded(page);
+    await page.click('[data-cm-cart="dune"]');
+    await page.goto(t.base + '/demo/checkout');
+    await loaded(page);
+    const line = await page.waitForSelector('#checkout-items [data-cm-item="dune"]');
+    expect(await line.getAttribute('data-cm-item-price')).toBe(discounted);
+    expect(await line.getAttribute('data-coupon')).toBe(code);
+    await page.fill('#f-name', 'Ann Example');
+    await page.fill('#f-email', 'ann@example.com');
+    await page.fill('#f-address', '1 Nebula Way');
+    await page.fill('#f-card', '4111 1111 1111 1111');
+    await page.click('#place-order');
+    await page.waitForURL('**/demo/thanks');
+    // The purchase went out at the discounted price, and attribution counts the click and the conversion.
+    const purchase = await until('the purchase at the server', () =>
+      [...accepted.values()].find((a) => a.event.type === 'form' && a.event.action === 'submit' && (a.event.items ?? []).some((i) => i.productId === 'dune' && i.price === Number(discounted))),
+    );
+    expect(purchase.count).toBe(1);
+    const after = await until('the conversion attributed', async () => {
+      const a = await attribution();
+      return a['converted']! > before['converted']! ? a : undefined;
+    });
+    expect(after['clicked']).toBe(before['clicked']! + 1);
+    expect(after['convertedAfterClick']).toBe(before['convertedAfterClick']! + 1);
+    expect(after['revenue']).toBeCloseTo(before['revenue']! + Number(discounted), 6);
     await context.close();
   });
 });

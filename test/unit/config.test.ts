@@ -50,7 +50,7 @@ describe('config', () => {
     const both = loadConfig({}, { sites: [{ id: 'demo' }, { id: 'shop', allowedOrigins: ['*'] }] });
     expect([...both.sites.keys()]).toEqual(['demo', 'shop']);
     expect(both.sites.get('demo')?.secret).toBe('demo-secret');
-    expect(both.sites.get('demo')?.processors).toEqual({ 'cross-sell': { recomputeEvery: 'PT5S' } });
+    expect(both.sites.get('demo')?.processors).toEqual({ 'cross-sell': { recomputeEvery: 'PT5S' }, 'next-best-offer': { holdoutShare: 0.1 } });
   });
 
   it('config - a site other than demo must say which origins it allows (fails closed: a typo never means any Origin)', () => {

@@ -36,7 +36,9 @@ button{cursor:pointer;border:0;border-radius:6px;padding:.45rem .8rem;background
 label{display:block;margin:.6rem 0 .2rem}input{width:100%;max-width:360px;padding:.4rem}
 #offers{position:fixed;right:1rem;bottom:1rem;width:300px;max-height:60vh;overflow:auto}
 .offer{background:#fffbe6;border:1px solid #e8c400;border-radius:8px;padding:.8rem;margin-top:.5rem;box-shadow:0 2px 8px #0003}
-.offer small{display:block;color:#666;margin-top:.3rem}`;
+.offer small{display:block;color:#666;margin-top:.3rem}
+.offer .dismiss{float:right;background:none;color:#666;font-size:1.1rem;padding:0 .3rem}
+.offer-product{margin:.3rem 0}.offer-product s{color:#999}.offer-product .discounted{color:#c0392b}`;
 
 /** The loader tag a shop pastes: calls made before /snippet.js arrives are queued and replayed. */
 const LOADER = "window.cm=window.cm||function(){(cm.q=cm.q||[]).push(arguments)};cm('init',{site:'demo',searchParam:'q'});";
@@ -103,7 +105,7 @@ export function renderDemoPage(page: DemoPage): RenderedPage {
         status: 200,
         html: layout(
           p.name,
-          `<section data-cm-page-product="${p.id}" data-cm-category="${p.category}" data-cm-price="${p.price}">
+          `<section data-cm-page-product="${p.id}" data-cm-category="${p.category}" data-cm-price="${p.price}" data-cm-name="${esc(p.name)}">
 <p><a href="/demo/category/${p.category}" data-spa>${esc(c?.name ?? p.category)}</a></p><h1>${esc(p.name)}</h1><p>${esc(p.blurb)}</p>
 <p><b>${euro(p.price)}</b></p><button type="button" data-cm-cart="${p.id}">Add to cart</button> <a href="/demo/checkout">Checkout</a></section>`,
         ),

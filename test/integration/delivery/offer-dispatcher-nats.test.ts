@@ -78,7 +78,7 @@ describe('offers on NATS JetStream cm.offers.<site>', () => {
     const d = new OfferDispatcher({
       site: (id) => config.sites.get(id),
       webhookUrls: () => [],
-      subscribers: { publish: (_site, message) => void sent.push((JSON.parse(message) as { triggerId: string }).triggerId) },
+      subscribers: { publish: (_site, message) => sent.push((JSON.parse(message) as { triggerId: string }).triggerId) },
       nats: nc,
       maxNatsInFlight: 100,
       duplicateWindowMs: 60_000,

@@ -59,7 +59,7 @@ afterAll(async () => {
 
 interface Stats {
   decisions: { triggered: number; holdout: number; suppressed: Record<string, number> };
-  attribution: { totals: { shown: number; holdout: { recorded: number } } };
+  attribution: { totals: { triggered: number; delivered: number; holdout: { recorded: number } } };
 }
 const stats = async (): Promise<Stats> => (await (await adminFetch(`${t.admin}/v1/offers/stats?site=shop`)).json()) as Stats;
 const decided = (s: Stats): number => s.decisions.triggered + s.decisions.holdout + Object.values(s.decisions.suppressed).reduce((a, b) => a + b, 0);
@@ -133,7 +133,7 @@ describe('offer gates through the real app', () => {
     const socketD = offers.filter((o) => o['offerId'] === 'd-coupon');
     expect(socketD.map((o) => o['triggerId']).sort()).toEqual(deliveredD.map((o) => o.triggerId).sort());
     for (const o of socketD) expect(held.has(String(o['visitorId']))).toBe(false);
-    expect(s2.attribution.totals).toMatchObject({ shown: s2.decisions.triggered, holdout: { recorded: s2.decisions.holdout } });
+    expect(s2.attribution.totals).toMatchObject({ triggered: s2.decisions.triggered, delivered: s2.decisions.triggered, holdout: { recorded: s2.decisions.holdout } });
 
     // Cooldown: C viewers (offered or held out) now view B within the hour: B ⇒ A (confidence 40/40,
     // lift 1/0.6) would bring the fresh A coupon, but the cooldown stops it.

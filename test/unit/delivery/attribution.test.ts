@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OfferAttribution } from '../../../src/delivery/attribution';
+import { OfferAttribution, newcombeInterval } from '../../../src/delivery/attribution';
 import type { OfferTrigger } from '../../../processors/next-best-offer/offer-trigger';
 
 const HOUR = 3_600_000;
@@ -27,20 +27,29 @@ const buy = (visitorId: string, ts: number, productId: string, revenue = 10, cat
 describe('offer attribution', () => {
   const make = () => new OfferAttribution({ horizonMs: 24 * HOUR, maxVisitors: 100, maxOpenPerVisitor: 8, maxKeysPerSite: 100, onEvict: () => {} });
 
-  it('funnel - shown → clicked → purchased of the offered item within the horizon, per offer and rule', () => {
+  it('funnel - triggered → delivered → shown → clicked → purchased of the offered item within the horizon, per offer and rule', () => {
     const a = make();
     a.onTrigger(trig('t1', 'v1', 0, false));
     a.onTrigger(trig('t2', 'v2', 0, false));
     a.onTrigger(trig('t3', 'v3', 0, false));
     a.onTrigger(trig('t3', 'v3', 0, false)); // redelivered: counted once
+    a.onDelivered('shop', 't1');
+    a.onDelivered('shop', 't1'); // a second channel: delivered once
+    a.onDelivered('shop', 't2');
+    a.onDelivered('other', 't3'); // another site's trigger id: not this one
+    a.onOutcome({ kind: 'shown', site: 'shop', visitorId: 'v1', triggerId: 't1', offerId: 'off-b', ts: 5 });
+    a.onOutcome({ kind: 'shown', site: 'shop', visitorId: 'v1', triggerId: 't1', offerId: 'off-b', ts: 6 }); // shown again: once
+    a.onOutcome({ kind: 'shown', site: 'shop', visitorId: 'v2', triggerId: 't2', offerId: 'off-b', ts: 5 });
+    a.onOutcome({ kind: 'dismissed', site: 'shop', visitorId: 'v2', triggerId: undefined, offerId: 'off-b', ts: 7 });
     a.onOutcome({ kind: 'clicked', site: 'shop', visitorId: 'v1', triggerId: 't1', offerId: 'off-b', ts: 10 });
     a.onOutcome(buy('v1', 20, 'B', 30)); // clicked, then bought
     a.onOutcome(buy('v2', 30, 'C')); // bought something else
     a.onOutcome(buy('v3', 25 * HOUR, 'B')); // too late
     const s = a.stats('shop');
-    expect(s.totals).toMatchObject({ shown: 3, clicked: 1, converted: 1, convertedAfterClick: 1, revenue: 30 });
+    expect(s.totals).toMatchObject({ triggered: 3, delivered: 2, shown: 2, dismissed: 1, clicked: 1, converted: 1, convertedAfterClick: 1, revenue: 30 });
     expect(s.totals.conversionRate).toBeCloseTo(1 / 3, 12);
-    expect(s.offers.map((o) => [o.offerId, o.shown])).toEqual([['off-b', 3]]);
+    expect(s.totals.clickRate).toBeCloseTo(1 / 2, 12);
+    expect(s.offers.map((o) => [o.offerId, o.triggered])).toEqual([['off-b', 3]]);
     expect(s.rules.map((r) => [r.rule, r.converted])).toEqual([['product:A ⇒ B', 1]]);
   });
 
@@ -57,6 +66,15 @@ describe('offer attribution', () => {
     expect(t.holdout).toMatchObject({ recorded: 4, converted: 1 });
     expect(t.conversionRate).toBe(0.5);
     expect(t.uplift).toBeCloseTo(0.25, 12);
+    expect(t.upliftInterval).toEqual(newcombeInterval(2, 4, 1, 4));
+  });
+
+  it('uplift interval - Newcombe (1998) method 10 reproduces the paper\'s worked examples', () => {
+    // Statistics in Medicine 17:873–890, Table II: 56/70 − 48/80 → (0.0524, 0.3339); 9/10 − 3/10 → (0.1705, 0.8090).
+    const [a1, b1] = newcombeInterval(56, 70, 48, 80);
+    expect([a1.toFixed(4), b1.toFixed(4)]).toEqual(['0.0524', '0.3339']);
+    const [a2, b2] = newcombeInterval(9, 10, 3, 10);
+    expect([a2.toFixed(4), b2.toFixed(4)]).toEqual(['0.1705', '0.8090']);
   });
 
   it('category and form offers - converted by a product of the category / by submitting the form', () => {
