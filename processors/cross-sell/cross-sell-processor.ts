@@ -487,6 +487,16 @@ export interface CrossSellRulesOptions {
  * A changed rule set gets a new version and goes to the listeners and the publisher (primary window
  * only, the first configured). Exact counts give the rules of one counter over all baskets.
  */
+/** Panes of rule history kept (the primary window's rules at each). */
+export const RULE_HISTORY_POINTS = 60;
+/** Rules kept per history point (the rule set's first, by its order). */
+export const RULE_HISTORY_RULES = 500;
+
+/** A rule's identity across recomputes: level, kind, antecedent and consequent. */
+export function ruleKey(r: Pick<Rule, 'antecedent' | 'consequent' | 'level' | 'kind'>): string {
+  return `${r.level}|${r.kind}|${r.antecedent.join('\u0001')}|${r.consequent.join('\u0001')}`;
+}
+
 export class CrossSellRules implements SiteView, BasketSink {
   readonly name = NAME;
   readonly site: SiteId;
@@ -509,6 +519,11 @@ export class CrossSellRules implements SiteView, BasketSink {
   #lastRecompute = Number.NEGATIVE_INFINITY;
   #lastPane = Number.NaN;
   #watermark = 0;
+  /**
+   * The primary window's rules at each of the last RULE_HISTORY_POINTS panes (the last recompute in a
+   * pane stands for it): a rule's lift over recent windows. Kept since start, not in snapshots.
+   */
+  readonly #history: Array<{ readonly end: number; readonly rules: ReadonlyMap<string, Rule> }> = [];
 
   constructor(o: CrossSellRulesOptions) {
     this.site = o.site;
@@ -597,8 +612,26 @@ export class CrossSellRules implements SiteView, BasketSink {
       this.#metrics?.rules.set({ site: this.site, window: name }, rs.rules.length);
       const n = Math.max(baskets.purchase, baskets.session, 1);
       this.#metrics?.errorBound.set({ site: this.site, window: name }, errorBound / n);
+      if (i === 0) this.#remember(rs);
       if (changed && i === 0) this.#announce(rs);
     });
+  }
+
+  #remember(rs: RuleSet): void {
+    const point = { end: rs.window.end, rules: new Map(rs.rules.slice(0, RULE_HISTORY_RULES).map((r) => [ruleKey(r), r] as const)) };
+    const last = this.#history[this.#history.length - 1];
+    if (last !== undefined && last.end === point.end) this.#history[this.#history.length - 1] = point;
+    else if (this.#history.push(point) > RULE_HISTORY_POINTS) this.#history.shift();
+  }
+
+  /**
+   * One rule's statistics in the primary window at each of the last panes, oldest first: the window's
+   * end and the rule (undefined where it was not above the thresholds, or not among the top
+   * RULE_HISTORY_RULES, at that time).
+   */
+  history(rule: Pick<Rule, 'antecedent' | 'consequent' | 'level' | 'kind'>): Array<{ readonly end: number; readonly rule: Rule | undefined }> {
+    const key = ruleKey(rule);
+    return this.#history.map((p) => ({ end: p.end, rule: p.rules.get(key) }));
   }
 
   /** The current rules of a window (default: the primary one, the first configured). */

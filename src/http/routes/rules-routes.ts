@@ -118,4 +118,47 @@ export const registerRulesRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       };
     },
   );
+
+  app.get(
+    '/v1/rules/history',
+    {
+      schema: routeSchema("One rule's support, confidence and lift in the primary window at each of the last panes, oldest first (null where it was not a rule)", {
+        querystring: {
+          type: 'object',
+          required: ['antecedent', 'consequent'],
+          properties: {
+            site: { type: 'string' },
+            antecedent: { type: 'string', description: 'Items, comma-separated, as /v1/rules lists them' },
+            consequent: { type: 'string', description: 'Items, comma-separated' },
+            level: { type: 'string', description: 'product (default) or category' },
+            kind: { type: 'string', description: 'association (default) or sequential' },
+          },
+        },
+      }),
+    },
+    async (req, reply) => {
+      const q = req.query as Record<string, unknown>;
+      const siteId = typeof q['site'] === 'string' ? q['site'] : 'demo';
+      const site = ctx.site(siteId);
+      if (site === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(siteId)}` } });
+      const p = ctx.processor(site.id, 'cross-sell');
+      if (!(p instanceof CrossSellRules)) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${site.id} runs no cross-sell processor` } });
+      const items = (key: string): string[] => (typeof q[key] === 'string' ? (q[key] as string).split(',').filter((x) => x !== '') : []);
+      const level = q['level'] ?? 'product';
+      const kind = q['kind'] ?? 'association';
+      const antecedent = items('antecedent');
+      const consequent = items('consequent');
+      if (antecedent.length === 0 || consequent.length === 0 || !LEVELS.includes(level as RuleLevel) || !KINDS.includes(kind as RuleKind)) {
+        return reply.code(400).send({ error: { code: 'invalid_query', message: `antecedent and consequent must list items; level one of ${LEVELS.join(', ')}; kind one of ${KINDS.join(', ')}` } });
+      }
+      const points = p.history({ antecedent, consequent, level: level as RuleLevel, kind: kind as RuleKind }).map(({ end, rule }) => ({
+        windowEnd: new Date(end).toISOString(),
+        count: rule?.count ?? null,
+        support: rule?.support ?? null,
+        confidence: rule?.confidence ?? null,
+        lift: rule?.lift ?? null,
+      }));
+      return { site: site.id, windowName: p.settings.windows[0], rule: { antecedent, consequent, level, kind }, points };
+    },
+  );
 };

@@ -5,6 +5,7 @@ import { SoloCrossSell } from '../../../helpers/solo-cross-sell';
 import { parseCrossSellSettings, type CrossSellSettings } from '../../../../processors/cross-sell/cross-sell-settings';
 import type { Rule, RuleSet } from '../../../../processors/cross-sell/rule-set';
 import type { EnrichedEvent, SessionSummary } from '../../../../src/events/enriched-event';
+import { mulberry32 } from '../../../../src/replay/mulberry32';
 import type { LineItem } from '../../../../src/events/event-types';
 import { epochMillis, type EpochMillis, type SessionId, type SiteId, type VisitorId } from '../../../../src/types';
 
@@ -63,6 +64,36 @@ function feed(p: SoloCrossSell, events: EnrichedEvent[]): void {
 }
 
 describe('SoloCrossSell', () => {
+  it('history - the lift of a rule at each of the last panes equals a brute force over the window at that time', () => {
+    const p = processor();
+    const PANE = 5 * 60_000;
+    const rnd = mulberry32(5);
+    const all: Array<{ ts: number; items: string[] }> = [];
+    for (let k = 0; k < 16; k++) {
+      for (let i = 0; i < 12; i++) {
+        const items = ['a', 'b', 'c', 'd'].filter((x) => rnd() < (x === 'a' ? 0.5 : x === 'b' ? (k < 8 ? 0.6 : 0.2) : 0.3));
+        if (items.length === 0) continue;
+        const ts = T0 + k * PANE + i * 1_000;
+        all.push({ ts, items });
+        feed(p, [purchase(ts, items)]);
+      }
+      p.refresh(T0 + (k + 1) * PANE - 1);
+    }
+    const points = p.rules.history({ antecedent: ['a'], consequent: ['b'], level: 'product', kind: 'association' });
+    expect(points.length).toBe(16);
+    for (const pt of points) {
+      const inWindow = all.filter((b) => b.ts >= pt.end - H && b.ts < pt.end);
+      const n = inWindow.length;
+      const nA = inWindow.filter((b) => b.items.includes('a')).length;
+      const nB = inWindow.filter((b) => b.items.includes('b')).length;
+      const nAB = inWindow.filter((b) => b.items.includes('a') && b.items.includes('b')).length;
+      expect(pt.rule?.count).toBe(nAB);
+      expect(pt.rule?.lift).toBeCloseTo(nAB / nA / (nB / n), 9);
+    }
+    // b became rarer after pane 8: the lift moved, and the oldest baskets left the hour.
+    expect(new Set(points.map((x) => x.rule?.lift.toFixed(6))).size).toBeGreaterThan(3);
+  });
+
   it('cross-sell - purchase baskets give product and category rules with brute-force counts', () => {
     const p = processor();
     const t = T0 + 10 * 60_000;
