@@ -27,6 +27,8 @@ export interface AppContext {
   watermark(site: string): EpochMillis;
   /** A site's late side output (acknowledged events left out of the statistics), newest first. */
   lateEvents(site: string, limit?: number): readonly LateEntry[];
+  /** The port the public server listens on (config.port, or the one bound for port 0); undefined before it listens. */
+  publicPort?(): number | undefined;
   /** The site's most recently processed events, newest first (the live event log). */
   recentEvents?(site: string, limit?: number): readonly EnrichedEvent[];
   /** Offer delivery (dispatcher, subscribers, webhooks, attribution); absent in apps built without it. */

@@ -169,6 +169,7 @@ export function createApp(opts: CreateAppOptions): App {
     watermark: (site) => pipeline.watermark(site),
     lateEvents: (site, limit) => pipeline.lateEvents(site, limit),
     recentEvents: (site, limit) => pipeline.recentEvents(site, limit),
+    publicPort: () => (publicServer === undefined ? undefined : portOf(publicServer.app)),
     offers,
   };
   const wsCollector = new WsCollector({ config, gateway, metrics, logger, visitorSockets });

@@ -37,6 +37,8 @@ for (const [entry, out] of browserScripts) {
     target: 'es2020',
     platform: 'browser',
     legalComments: 'none',
+    // The dashboard bundles uPlot's stylesheet as text (it goes into a <style>).
+    loader: { '.css': 'text' },
     logLevel: 'warning',
   });
 }

@@ -33,6 +33,8 @@ async function bundle(entry: string): Promise<string> {
     target: 'es2020',
     platform: 'browser',
     legalComments: 'none',
+    // The dashboard bundles uPlot's stylesheet as text (it goes into a <style>).
+    loader: { '.css': 'text' },
     write: false,
     logLevel: 'silent',
   });

@@ -39,9 +39,9 @@ const READ_PANELS = `(() => {
     searches: rows('searches', ['query', 'count', 'zeroResults']),
     products: rows('topProducts', ['product', 'count']),
     clickThrough: texts('[data-list="clickThrough"] td[data-col="id"]'),
-    rules: [...document.querySelectorAll('#rules tbody tr')].map((tr) => Object.fromEntries(['antecedent', 'consequent', 'support', 'confidence', 'lift'].map((c) => [c, tr.querySelector('td[data-col="' + c + '"]').textContent]))),
-    quarantine: [...document.querySelectorAll('#quarantine tbody tr')].map((tr) => ({ reason: tr.querySelector('td[data-col="reason"]').textContent, sample: tr.querySelector('td[data-col="sample"]').textContent })),
-    offersTriggered: (document.querySelector('[data-col="offers-triggered"] b') || { textContent: null }).textContent,
+    rules: [...document.querySelectorAll('#rules .body tbody tr')].map((tr) => Object.fromEntries(['antecedent', 'consequent', 'support', 'confidence', 'lift'].map((c) => [c, tr.querySelector('td[data-col="' + c + '"]').textContent]))),
+    quarantine: [...document.querySelectorAll('#quarantine .body tbody tr')].map((tr) => ({ reason: tr.querySelector('td[data-col="reason"]').textContent, sample: tr.querySelector('td[data-col="sample"]').textContent })),
+    offersTriggered: (document.querySelector('#offers .offer-funnel [data-key="triggered"] .bar-value') || { textContent: null }).textContent,
     windowPicked: document.getElementById('window').value,
   };
 })()`;
@@ -56,7 +56,15 @@ describe('admin dashboard in Chromium against the real server', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    t = await startTestApp({ sites: [{ id: 'demo', processors: { 'cross-sell': { recomputeEvery: 'PT1S' } } }], time: { idleTimeout: 'PT1S' } });
+    // Sessions end 5 s after their last event (of event time), so the funnel fills during the test; a
+    // second site never gets an event (the empty state).
+    t = await startTestApp({
+      sites: [
+        { id: 'demo', processors: { 'cross-sell': { recomputeEvery: 'PT1S' } } },
+        { id: 'quiet', allowedOrigins: ['*'] },
+      ],
+      time: { idleTimeout: 'PT1S', sessionGap: 'PT5S' },
+    });
     browser = await launchChromium();
   });
   afterAll(async () => {
@@ -66,9 +74,9 @@ describe('admin dashboard in Chromium against the real server', () => {
 
   it('dashboard - the panels show the posted events, newest window live, and attacker strings stay text', async () => {
     // TRICKY: the assertions expect every event in the open hour, the oldest 2 minutes back: within
-    // 20 s before a full hour, start after it; within 2 minutes after one, wait until 2 minutes past.
+    // 90 s before a full hour (this test and the next), start after it; within 2 minutes after one, wait until 2 minutes past.
     const toHour = 3_600_000 - (Date.now() % 3_600_000);
-    if (toHour < 20_000) await new Promise((r) => setTimeout(r, toHour + 100));
+    if (toHour < 90_000) await new Promise((r) => setTimeout(r, toHour + 100));
     const sinceHour = Date.now() % 3_600_000;
     if (sinceHour < 125_000) await new Promise((r) => setTimeout(r, 125_000 - sinceHour));
     const now = Date.now();
@@ -134,7 +142,7 @@ describe('admin dashboard in Chromium against the real server', () => {
     // The token travels in the fragment (never sent to the server); the page keeps it for the tab.
     await page.goto(`${t.admin}/dashboard#token=${TEST_ADMIN_TOKEN}`);
     await page.waitForSelector('#site option', { state: 'attached' });
-    expect(await page.$$eval('#site option', (os) => os.map((o) => o.textContent))).toEqual(['demo']);
+    expect(await page.$$eval('#site option', (os) => os.map((o) => o.textContent))).toEqual(['demo', 'quiet']);
     // One-hour windows: every posted event falls into the current one (or, across the hour, the one before).
     await page.selectOption('#window', 'PT1H');
 
@@ -194,6 +202,119 @@ describe('admin dashboard in Chromium against the real server', () => {
     // older window closes a moment after the post; the dashboard refreshes every 5 s. Wait for it.
     await until('the older window to show as closed (no live badge)', async () => page.$eval('#content-sub', (el) => el.textContent !== '' && el.querySelector('.live') === null), 20_000);
     expect(await page.$eval('#usage tr.selected', (tr) => tr.getAttribute('data-start'))).toBe(oldStart);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 240_000);
+
+  /* eslint-disable @typescript-eslint/no-explicit-any -- page.$eval callbacks run in the browser; this file has no DOM types */
+  it('dashboard - charts, funnel, flow, offer funnel, rule lift, rolling tiles and live log show the API\'s numbers; phone layout; empty state', async () => {
+    // Runs after the test above (same app): its events are in. Add a shopper who goes down the whole funnel.
+    const now = Date.now();
+    let n = 0;
+    const shop = 'https://shop.example';
+    const ev = (body: Json): Json => ({ id: `pic-${now}-${n}`, visitorId: `pic-g-${now}`, ts: now - 500 + n++, ...body });
+    const funnelShopper = [
+      ev({ type: 'page_view', url: shop + '/product/p9', product: { id: 'p9', name: 'Nine', price: 9 } }),
+      ev({ type: 'click', url: shop + '/product/p9', target: { kind: 'button', productId: 'p9' } }),
+      ev({ type: 'form', url: shop + '/checkout', formId: 'checkout', action: 'view' }),
+      ev({ type: 'form', url: shop + '/checkout', formId: 'checkout', action: 'submit', items: [{ productId: 'p9', quantity: 1, price: 9 }] }),
+    ];
+    const res = await fetch(`${t.base}/v1/collect?site=demo`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ type: 'batch', seq: 1, sentAt: now, events: funnelShopper }) });
+    expect(((await res.json()) as Json)['accepted']).toBe(funnelShopper.length);
+    const api = async <T>(path: string): Promise<T> => (await (await fetch(`${t.admin}${path}`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } })).json()) as T;
+    type UsageW = { start: string; pageViews: number; sessionsStarted: number; purchases: number; revenue: number; funnel: { sessions: number; steps: Array<{ step: string; sessions: number }> } };
+
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${t.admin}/dashboard?site=demo&window=PT1H#token=${TEST_ADMIN_TOKEN}`);
+    const series = (name: string) => page.$eval(`[data-chart="${name}"]`, (el) => JSON.parse((el as any).dataset['series'] ?? 'null') as Record<string, number[]> | null);
+
+    // The funnel shopper's session has ended (5 s gap): the shown hour's funnel has a purchase step.
+    const funnelApi = await until('the funnel shopper\'s session to end', async () => {
+      const body = await api<{ windows: UsageW[] }>('/v1/stats/usage?site=demo&window=PT1H&windows=1&limit=0');
+      const f = body.windows[0]?.funnel;
+      return f !== undefined && f.steps[3]!.sessions >= 1 ? body.windows[0] : undefined;
+    }, 60_000);
+    const funnelShown = await until('the funnel panel', async () => {
+      const bars = (await page.$eval('#funnel .bars', (el) => JSON.parse((el as any).dataset['series'] ?? '[]')).catch(() => [])) as Array<[string, number]>;
+      return bars.length === 5 && bars[4]![1] >= 1 ? bars : undefined;
+    }, 30_000);
+    const f = (await api<{ windows: UsageW[] }>('/v1/stats/usage?site=demo&window=PT1H&windows=1&limit=0')).windows[0]!.funnel;
+    expect(funnelShown).toEqual([['sessions', f.sessions], ...f.steps.map((st) => [st.step, st.sessions])]);
+    expect(funnelApi.funnel.steps.map((st) => st.step)).toEqual(['product', 'cart', 'checkout', 'purchase']);
+
+    // Traffic per minute: every minute the API lists, the same figures in the chart (empty minutes 0), summing to what was posted.
+    const traffic = (await series('traffic'))!;
+    const sales = (await series('sales'))!;
+    const minutes = await api<{ windows: UsageW[] }>('/v1/stats/usage?site=demo&window=PT1M&windows=60&limit=0');
+    const byMinute = new Map(minutes.windows.map((w) => [Date.parse(w.start), w]));
+    expect(traffic['x']!.length).toBeGreaterThanOrEqual(minutes.windows.length);
+    traffic['x']!.forEach((x, i) => {
+      expect(traffic['pageViews']![i]).toBe(byMinute.get(x)?.pageViews ?? 0);
+      expect(traffic['sessions']![i]).toBe(byMinute.get(x)?.sessionsStarted ?? 0);
+      expect(sales['purchases']![i]).toBe(byMinute.get(x)?.purchases ?? 0);
+      expect(sales['revenue']![i]).toBeCloseTo(byMinute.get(x)?.revenue ?? 0, 6);
+    });
+    // Test 1 posted 6 page views, this one 1.
+    expect(traffic['pageViews']!.reduce((a, b) => a + b, 0)).toBe(7);
+    expect(await page.$$eval('[data-chart="traffic"] canvas', (cs) => cs.map((c) => (c as any).width))).toEqual([expect.any(Number)]);
+    expect(await page.$eval('[data-chart="traffic"] canvas', (c) => (c as any).width)).toBeGreaterThan(200);
+
+    // Rolling tiles: the API's rolling windows.
+    const rolling = async (w: string) => (await api<{ windows: UsageW[] }>(`/v1/stats/usage?site=demo&window=${w}&rolling=true&limit=0`)).windows[0]!;
+    const hour = await rolling('PT1H');
+    expect(hour.pageViews).toBe(7);
+    await until('the headline tiles', async () => (await page.$eval('[data-col="last1h-pageViews"] b', (b) => b.textContent)) === String(hour.pageViews) || undefined);
+    expect(await page.$eval('[data-col="last5m-pageViews"] b', (b) => b.textContent)).toBe(String((await rolling('PT5M')).pageViews));
+
+    // Flow through "/": came from / went on to, as the flow API says, for the shown window.
+    await page.fill('#flow .flow-page', '/');
+    await page.dispatchEvent('#flow .flow-page', 'change');
+    const flowBars = await until('the flow of /', async () => {
+      const ok = await page.$eval('#flow .flow', (el) => (el as any).dataset['page']).catch(() => undefined);
+      if (ok !== '/') return undefined;
+      return page.$$eval('#flow .flow-side', (sides) => sides.map((s) => JSON.parse((s.querySelector('.bars') as any).dataset['series'] ?? '[]') as Array<[string, number]>));
+    });
+    const flowApi = (await api<{ windows: Array<{ previous: Array<{ page: string; count: number }>; next: Array<{ page: string; count: number }>; entries: number; exits: number }> }>('/v1/stats/navigation/flow?site=demo&window=PT1H&windows=1&page=%2F&limit=8')).windows[0]!;
+    const withEdge = (list: Array<{ page: string; count: number }>, edge: number) => [...list.map((p) => [p.page, p.count]), ...(edge > 0 ? [['', edge]] : [])];
+    expect(flowBars).toEqual([withEdge(flowApi.previous, flowApi.entries), withEdge(flowApi.next, flowApi.exits)]);
+    // Visitors a and b went from / to the search and to p1 (test 1).
+    expect(flowApi.next.reduce((a, p) => a + p.count, 0)).toBe(2);
+
+    // Offer funnel bars = the attribution totals; the rule lift chart = the rule history.
+    const totals = (await api<{ attribution: { totals: Record<string, number> } }>('/v1/offers/stats?site=demo')).attribution.totals;
+    const offerBars = (await page.$eval('#offers .offer-funnel', (el) => JSON.parse((el as any).dataset['series'] ?? '[]'))) as Array<[string, number]>;
+    expect(Object.fromEntries(offerBars)).toEqual({ triggered: totals['triggered'], delivered: totals['delivered'], shown: totals['shown'], clicked: totals['clicked'], converted: totals['converted'] });
+    const lift = await until('the rule lift chart', async () => ((await series('rule-lift'))?.['lift']?.length ?? 0) > 0 && (await series('rule-lift')));
+    const firstRule = (await api<{ rules: Array<{ antecedent: string[]; consequent: string[] }> }>('/v1/rules?site=demo&limit=10')).rules[0]!;
+    const history = await api<{ points: Array<{ lift: number | null }> }>(`/v1/rules/history?site=demo&antecedent=${firstRule.antecedent.join(',')}&consequent=${firstRule.consequent.join(',')}`);
+    // The chart was drawn before this request: a point may have been added since (the newest may still move).
+    const drawn = lift!['lift']!;
+    expect(drawn.length).toBeGreaterThan(0);
+    expect(drawn.slice(0, -1)).toEqual(history.points.slice(0, drawn.length - 1).map((p) => p.lift));
+
+    // The live log lists the newest events as the API does, with shortened visitor ids.
+    const liveApi = await api<{ items: Array<{ page: string; visitor: string }> }>('/v1/events/recent?site=demo&limit=15');
+    const livePages = await until('the live log', async () => {
+      const pages = await page.$$eval('#live td[data-col="page"]', (tds) => tds.map((td) => td.textContent));
+      return pages.includes('/checkout') && pages;
+    });
+    expect(livePages.slice(0, 4)).toEqual(liveApi.items.slice(0, 4).map((i) => i.page));
+    for (const v of await page.$$eval('#live td[data-col="visitor"]', (tds) => tds.map((td) => td.textContent ?? ''))) expect(v.length).toBeLessThanOrEqual(8);
+
+    // Phone: nothing wider than the screen.
+    await page.setViewportSize({ width: 390, height: 800 });
+    await page.waitForTimeout(300);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+
+    // A site without events says how to send some, with its own tag.
+    expect(await page.$eval('#empty', (el) => (el as any).hidden)).toBe(true);
+    await page.selectOption('#site', 'quiet');
+    const hint = await until('the empty state', async () => page.$eval('#empty', (el) => (!(el as any).hidden ? el.textContent : undefined)));
+    expect(hint).toContain("cm('init',{site:'quiet'})");
+    expect(hint).toContain(`:${new URL(t.base).port}/snippet.js`);
+    expect(hint).toContain('npm run simulate');
     expect(errors).toEqual([]);
     await page.close();
   }, 240_000);

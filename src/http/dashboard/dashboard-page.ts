@@ -7,6 +7,8 @@
 
 /** Refresh choices offered by the window picker (ISO-8601 window lengths, multiples of the 1-minute pane). */
 export const DASHBOARD_WINDOWS = ['PT1M', 'PT5M', 'PT1H'] as const;
+/** How the picker names them (the script sets the same labels). */
+const WINDOW_NAMES: Record<(typeof DASHBOARD_WINDOWS)[number], string> = { PT1M: '1-minute windows', PT5M: '5-minute windows', PT1H: '1-hour windows' };
 
 /**
  * Content-Security-Policy of the page. TRICKY: the script renders data with textContent only; this
@@ -26,7 +28,7 @@ header a { color: #9cc0ff; }
 header .spacer { flex: 1; }
 #status { color: #c8cfdd; font-variant-numeric: tabular-nums; }
 #status.error { color: #ffb199; }
-main { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 14px; padding: 14px 18px 28px; }
+main { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(460px, 100%), 1fr)); gap: 14px; padding: 14px 18px 28px; }
 section { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; min-width: 0; }
 section.wide { grid-column: 1 / -1; }
 section h2 { font-size: 13px; margin: 0 0 8px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); display: flex; gap: 8px; align-items: baseline; }
@@ -49,12 +51,40 @@ tr.selected { background: #e6eefc; }
 .kpi { min-width: 96px; padding: 6px 10px; border: 1px solid var(--line); border-radius: 6px; }
 .kpi b { display: block; font-size: 18px; font-variant-numeric: tabular-nums; }
 .kpi span { color: var(--muted); font-size: 11px; }
-.cols { display: grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); gap: 10px; }
+.cols { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(200px, 100%), 1fr)); gap: 10px; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.chart { min-height: 60px; max-width: 100%; overflow: hidden; }
+.headlines { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(420px, 100%), 1fr)); gap: 10px; }
+.headline h3 { display: flex; gap: 8px; align-items: center; }
+.bars { display: grid; gap: 4px; margin: 4px 0 8px; }
+.bar-row { display: grid; grid-template-columns: minmax(70px, 11em) 1fr auto auto; gap: 8px; align-items: center; }
+.bar-row.selectable { cursor: pointer; }
+.bar-row.selectable:hover .bar-label { text-decoration: underline; }
+.bar-label { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.bar-track { background: #eef0f4; border-radius: 3px; height: 14px; min-width: 30px; }
+.bar-fill { display: block; height: 100%; background: var(--accent); border-radius: 3px; }
+.holdout .bar-fill { background: #9aa3b5; }
+.bar-value { font-variant-numeric: tabular-nums; text-align: right; min-width: 3em; }
+.bar-note { color: var(--muted); font-size: 11px; min-width: 7em; }
+.flow { display: grid; grid-template-columns: 1fr auto 1fr; gap: 10px; align-items: start; }
+.flow-page-box { display: flex; flex-direction: column; gap: 2px; padding: 8px 10px; border: 2px solid var(--accent); border-radius: 6px; max-width: 14em; overflow-wrap: anywhere; }
+.flow-pick input { font: inherit; padding: 2px 6px; width: min(20em, 100%); }
+#empty { border-color: var(--accent); }
+#empty pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f0f4fc; padding: 8px; border-radius: 4px; }
+@media (max-width: 640px) {
+  header { padding: 8px 10px; gap: 8px; }
+  main { padding: 10px 8px 20px; gap: 10px; }
+  section { padding: 10px; }
+  .flow { grid-template-columns: 1fr; }
+  .bar-row { grid-template-columns: minmax(60px, 8em) 1fr auto; }
+  .bar-note { grid-column: 2 / -1; }
+  td.text { max-width: 14em; }
+}
 `;
 
 /** The page's HTML. Panels are empty shells the script fills; their ids are the script's contract. */
 export function renderDashboardPage(): string {
-  const windowOptions = DASHBOARD_WINDOWS.map((w) => `<option value="${w}">${w}</option>`).join('');
+  const windowOptions = DASHBOARD_WINDOWS.map((w) => `<option value="${w}">${WINDOW_NAMES[w]}</option>`).join('');
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -77,11 +107,17 @@ export function renderDashboardPage(): string {
   <a href="/openapi.json">API</a>
 </header>
 <main>
+  <section class="wide" id="empty" hidden></section>
+  <section class="wide" id="headline"><h2>Right now <span class="sub" id="headline-sub">rolling windows ending with the current minute</span></h2><div class="body headlines"></div></section>
+  <section class="wide" id="traffic"><h2>Traffic over time <span class="sub" id="traffic-sub"></span></h2><div class="chart" data-chart="traffic"></div><div class="chart" data-chart="sales"></div><div class="body"></div></section>
+  <section id="funnel"><h2>Shopping funnel <span class="sub" id="funnel-sub"></span></h2><div class="body"></div></section>
+  <section id="flow"><h2>Page flow <span class="sub" id="flow-sub"></span></h2><div class="body"></div></section>
   <section class="wide" id="usage"><h2>Usage <span class="sub" id="usage-sub"></span></h2><div class="body"></div></section>
   <section id="navigation"><h2>Navigation <span class="sub" id="navigation-sub"></span></h2><div class="body"></div></section>
   <section id="content"><h2>Content <span class="sub" id="content-sub"></span></h2><div class="body"></div></section>
-  <section id="rules"><h2>Cross-sell rules <span class="sub" id="rules-sub"></span></h2><div class="body"></div></section>
+  <section id="rules"><h2>Cross-sell rules <span class="sub" id="rules-sub"></span></h2><div class="body"></div><h3 id="rule-lift-title"></h3><div class="chart" data-chart="rule-lift"></div></section>
   <section id="offers"><h2>Offers <span class="sub" id="offers-sub"></span></h2><div class="body"></div></section>
+  <section class="wide" id="live"><h2>Live event log <span class="sub" id="live-sub"></span></h2><div class="body"></div></section>
   <section class="wide" id="quarantine"><h2>Quarantine <span class="sub" id="quarantine-sub"></span></h2><div class="body"></div></section>
 </main>
 <noscript>The dashboard needs JavaScript; the same numbers are in the JSON API (/openapi.json).</noscript>

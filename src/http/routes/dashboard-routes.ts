@@ -71,6 +71,7 @@ export const registerDashboardRoutes: AdminRoute = (app: FastifyInstance, ctx: A
     for (const site of ctx.config.sites.values()) {
       sites.push({ id: site.id, timeZone: site.timeZone, processors: PROCESSOR_NAMES.filter((name) => ctx.processor(site.id, name) !== undefined) });
     }
-    return { sites };
+    // The public port (snippet and collect) is no secret: the dashboard's empty state shows the tag with it.
+    return { sites, publicPort: ctx.publicPort?.() ?? ctx.config.port };
   });
 };

@@ -21,8 +21,9 @@ function renderProfile(p: VisitorProfile): Record<string, unknown> {
 }
 
 /**
- * GET /v1/stats/usage?site=&window=&windows=&slide=&limit=&cursor= — usage windows newest first, the
- * open one included (DESIGN.md §3): tumbling, hopping with `slide`, zoned calendar days for `P1D`;
+ * GET /v1/stats/usage?site=&window=&windows=&slide=&rolling=&limit=&cursor= — usage windows newest first, the
+ * open one included (DESIGN.md §3): tumbling, hopping with `slide`, zoned calendar days for `P1D`, or
+ * with `rolling=true` the one window ending with the newest event's pane;
  * per-window lists (forms, golden customers) paginated by limit/cursor.
  * GET /v1/visitors/:id?site= — the visitor's profile: lifecycle stage, RFM, interests.
  */
@@ -38,6 +39,7 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
           properties: {
             ...STATS_QUERYSTRING_PROPERTIES,
             slide: { type: 'string', description: 'Hopping windows: ISO-8601 slide, a multiple of the pane no longer than the window' },
+            rolling: { type: 'string', description: 'true: one window of the given length ending with the pane of the newest event ("the last 5 minutes")' },
           },
         },
       }),
@@ -71,6 +73,11 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
           t = w.start - 1;
         }
         stats = usage.windowsIn(ranges);
+      } else if ((req.query as Record<string, unknown>)['rolling'] === 'true') {
+        const newest = usage.newestEventTime();
+        const paneMs = ctx.config.time.paneMs;
+        const end = Number.isFinite(newest) ? (Math.floor(newest / paneMs) + 1) * paneMs : Number.NaN;
+        stats = Number.isFinite(end) ? usage.windowsIn([[end - q.windowMs, end]]) : [];
       } else stats = usage.windows(q.windowMs, q.windows, slideMs === undefined ? {} : { slideMs });
       return windowStatsResponse(ctx, q, stats, LISTS, { stages: usage.stages() });
     },

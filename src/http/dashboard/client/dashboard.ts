@@ -28,7 +28,8 @@ interface UsageWindow extends StatsWindow {
   readonly purchases: number;
   readonly conversionRate: number | null;
   readonly revenue: number;
-  readonly sessions?: { readonly bounceRate: number | null };
+  readonly sessions?: { readonly bounceRate: number | null; readonly ended: number };
+  readonly funnel?: { readonly sessions: number; readonly steps: ReadonlyArray<{ readonly step: string; readonly sessions: number; readonly rate: number | null; readonly dropOff: number | null }> };
   readonly forms?: ReadonlyArray<{ readonly formId: string; readonly views: number; readonly starts: number; readonly submits: number; readonly abandons: number; readonly abandonmentRate: number | null }>;
 }
 interface NavigationWindow extends StatsWindow {
@@ -38,6 +39,7 @@ interface NavigationWindow extends StatsWindow {
   readonly transitions?: ReadonlyArray<Counted & { readonly from: string; readonly to: string; readonly probability: number }>;
   readonly entryPages?: ReadonlyArray<Counted & { readonly page: string }>;
   readonly exitPages?: ReadonlyArray<Counted & { readonly page: string }>;
+  readonly topPages?: ReadonlyArray<Counted & { readonly page: string }>;
   readonly clickThrough?: ReadonlyArray<{ readonly id: string; readonly kind: string; readonly impressions: number; readonly clicks: number; readonly rate: number | null }>;
 }
 interface ContentWindow extends StatsWindow {
@@ -57,7 +59,7 @@ interface RulesBody {
   readonly window?: { readonly start: string | null; readonly end: string | null };
   readonly baskets?: { readonly purchase: number; readonly session: number };
   readonly total: number;
-  readonly rules: ReadonlyArray<Counted & { readonly antecedent: readonly string[]; readonly consequent: readonly string[]; readonly support: number; readonly confidence: number; readonly lift: number }>;
+  readonly rules: ReadonlyArray<Counted & RuleRef & { readonly support: number; readonly confidence: number; readonly lift: number }>;
 }
 interface OfferRecord {
   readonly triggerId: string;
@@ -69,11 +71,44 @@ interface OfferRecord {
   readonly because: { readonly kind: 'rule'; readonly rule: { readonly antecedent: readonly string[]; readonly consequent: readonly string[]; readonly lift: number } } | { readonly kind: 'pattern'; readonly pattern: string };
 }
 interface AttributionRow {
+  readonly triggered: number;
+  readonly delivered: number;
   readonly shown: number;
+  readonly dismissed: number;
   readonly clicked: number;
   readonly converted: number;
   readonly revenue: number;
+  readonly conversionRate: number | null;
+  readonly holdout: { readonly recorded: number; readonly converted: number; readonly conversionRate: number | null };
   readonly uplift: number | null;
+  readonly upliftInterval: readonly [number, number] | null;
+}
+interface FlowWindow extends StatsWindow {
+  readonly page: string;
+  readonly views: number;
+  readonly entries: number;
+  readonly exits: number;
+  readonly previous: ReadonlyArray<Counted & { readonly page: string }>;
+  readonly next: ReadonlyArray<Counted & { readonly page: string; readonly probability: number }>;
+  readonly previousTotal: number;
+  readonly nextTotal: number;
+}
+interface FlowBody {
+  readonly windows: readonly FlowWindow[];
+  readonly nextCursor?: string;
+}
+interface RuleRef {
+  readonly antecedent: readonly string[];
+  readonly consequent: readonly string[];
+  readonly level: string;
+  readonly kind: string;
+}
+interface RuleHistoryBody {
+  readonly windowName?: string;
+  readonly points: ReadonlyArray<{ readonly windowEnd: string; readonly lift: number | null; readonly confidence: number | null; readonly support: number | null }>;
+}
+interface LiveBody {
+  readonly items: ReadonlyArray<{ readonly ts: string; readonly type: string; readonly visitor: string; readonly newSession: boolean; readonly page: string; readonly detail: string; readonly bot: boolean }>;
 }
 interface OfferStatsBody {
   readonly decisions: { readonly triggered: number; readonly holdout: number; readonly suppressed: Readonly<Record<string, number>> };
@@ -84,6 +119,8 @@ interface QuarantineBody {
 }
 interface SitesBody {
   readonly sites: ReadonlyArray<{ readonly id: string }>;
+  /** The public port (snippet, collect): the empty state's tag points at it. */
+  readonly publicPort?: number;
 }
 
 type Result<T> = { readonly kind: 'ok'; readonly body: T } | { readonly kind: 'error'; readonly message: string };
@@ -96,6 +133,12 @@ const REFRESH_MS = 5_000;
 const WINDOWS = 8;
 /** Entries per list (transitions, pages, rules …). */
 const LIST_LIMIT = 10;
+/** One-minute windows in the traffic charts. */
+const SERIES_MINUTES = 60;
+/** Lines of the live event log. */
+const LIVE_EVENTS = 15;
+
+import { bars, lineChart, type Bar } from './charts';
 
 // ── DOM helpers: data only ever becomes a text node ───────────────────────────────────────────
 
@@ -140,7 +183,8 @@ function table(head: ReadonlyArray<string | [string, 'num']>, rows: ReadonlyArra
     r.tr?.(tr);
     return tr;
   });
-  return h('table', null, h('thead', null, thead), h('tbody', null, ...body));
+  // Wide tables scroll inside their card: the page itself never scrolls sideways (phones).
+  return h('div', { className: 'scroll' }, h('table', null, h('thead', null, thead), h('tbody', null, ...body)));
 }
 
 function kpi(label: string, value: string, col: string): HTMLElement {
@@ -182,6 +226,10 @@ function windowLabel(w: StatsWindow): HTMLElement {
 }
 
 const itemList = (items: readonly string[]): string => items.join(' + ');
+
+/** Window lengths as people say them. */
+const WINDOW_LABELS: Readonly<Record<string, string>> = { PT1M: '1-minute', PT5M: '5-minute', PT1H: '1-hour' };
+const human = (w: string): string => WINDOW_LABELS[w] ?? w;
 
 // ── fetching ──────────────────────────────────────────────────────────────────────────────────
 
@@ -239,9 +287,17 @@ interface State {
   /** Bumped on every site/window change, so an answer to an older request is dropped. */
   generation: number;
   timer: number | undefined;
+  /** The page the flow view is about (null: the top page of the shown window). */
+  flowPage: string | null;
+  /** Flow entries shown per side (grows with "more"). */
+  flowLimit: number;
+  /** The rule whose lift is charted (null: the first listed). */
+  rule: RuleRef | null;
+  /** The public port (snippet and collect), for the empty state's tag. */
+  publicPort: number | undefined;
 }
 
-const state: State = { site: 'demo', window: 'PT5M', selected: null, generation: 0, timer: undefined };
+const state: State = { site: 'demo', window: 'PT5M', selected: null, generation: 0, timer: undefined, flowPage: null, flowLimit: 8, rule: null, publicPort: undefined };
 
 /** The window the list panels show: the selected one when still listed, else the newest. */
 function pick<W extends StatsWindow>(ws: readonly W[]): W | undefined {
@@ -250,7 +306,7 @@ function pick<W extends StatsWindow>(ws: readonly W[]): W | undefined {
 
 function renderUsage(body: StatsBody<UsageWindow>): void {
   const shown = pick(body.windows);
-  setSub('usage', `${state.window} windows, newest first; click a row to show it below`);
+  setSub('usage', `${human(state.window)} windows, newest first; click a row to show it in the panels below`);
   if (shown === undefined) {
     fill('usage', h('p', { className: 'empty' }, 'no windows yet'));
     return;
@@ -350,10 +406,20 @@ function renderContent(body: StatsBody<ContentWindow>): void {
   );
 }
 
+const sameRule = (a: RuleRef | null, b: RuleRef): boolean =>
+  a !== null && a.level === b.level && a.kind === b.kind && a.antecedent.join('\u0001') === b.antecedent.join('\u0001') && a.consequent.join('\u0001') === b.consequent.join('\u0001');
+
 function renderRules(body: RulesBody): void {
   setSub('rules', `${body.windowName ?? ''} ${body.window === undefined ? '' : range(body.window)} · ${int(body.baskets?.purchase)} purchase baskets · ${int(body.total)} rules`);
   const rows = body.rules.map((r) => ({
     cells: [text(itemList(r.antecedent), 'antecedent'), text('⇒'), text(itemList(r.consequent), 'consequent'), num(int(r.count)), num(pct(r.support), 'support'), num(pct(r.confidence), 'confidence'), num(fixed(r.lift), 'lift')],
+    tr: (tr: HTMLElement) => {
+      tr.className = sameRule(state.rule, r) ? 'selectable selected' : 'selectable';
+      tr.addEventListener('click', () => {
+        state.rule = { antecedent: r.antecedent, consequent: r.consequent, level: r.level, kind: r.kind };
+        void refresh();
+      });
+    },
   }));
   fill('rules', table(['if bought', '', 'then', ['count', 'num'], ['support', 'num'], ['confidence', 'num'], ['lift', 'num']], rows, 'no rule above the thresholds yet'));
 }
@@ -368,18 +434,39 @@ function renderOffers(recent: Result<{ readonly offers: readonly OfferRecord[] }
   if (stats.kind === 'ok') {
     const d = stats.body.decisions;
     const t = stats.body.attribution?.totals;
-    parts.push(
-      h(
-        'div',
-        { className: 'kpis' },
-        kpi('triggered', int(d.triggered), 'offers-triggered'),
-        kpi('held out', int(d.holdout), 'offers-holdout'),
-        t !== undefined && kpi('shown', int(t.shown), 'offers-shown'),
-        t !== undefined && kpi('clicked', int(t.clicked), 'offers-clicked'),
-        t !== undefined && kpi('converted', int(t.converted), 'offers-converted'),
-        t !== undefined && kpi('uplift', pct(t.uplift), 'offers-uplift'),
-      ),
-    );
+    if (t !== undefined) {
+      const of = (n: number, base: number): string => (base > 0 ? pct(n / base) : '');
+      parts.push(
+        h('h3', null, 'Offer funnel'),
+        bars(
+          [
+            { label: 'triggered', value: t.triggered, key: 'triggered' },
+            { label: 'delivered', value: t.delivered, key: 'delivered', note: of(t.delivered, t.triggered) },
+            { label: 'shown', value: t.shown, key: 'shown', note: of(t.shown, t.delivered) },
+            { label: 'clicked', value: t.clicked, key: 'clicked', note: of(t.clicked, t.shown) },
+            { label: 'converted', value: t.converted, key: 'converted', note: of(t.converted, t.triggered) },
+          ],
+          { cls: 'offer-funnel', format: int },
+        ),
+        h('h3', null, 'Holdout (recorded, never shown)'),
+        bars(
+          [
+            { label: 'held out', value: t.holdout.recorded, key: 'holdout' },
+            { label: 'converted anyway', value: t.holdout.converted, key: 'holdoutConverted', note: of(t.holdout.converted, t.holdout.recorded) },
+          ],
+          { cls: 'holdout', format: int, max: Math.max(t.triggered, t.holdout.recorded) },
+        ),
+        h(
+          'div',
+          { className: 'kpis' },
+          kpi('conversion, offered', pct(t.conversionRate), 'offers-conversion'),
+          kpi('conversion, holdout', pct(t.holdout.conversionRate), 'offers-holdout-conversion'),
+          kpi(t.upliftInterval === null ? 'uplift' : `uplift (95 %: ${pct(t.upliftInterval[0])} to ${pct(t.upliftInterval[1])})`, t.uplift === null ? '–' : `${t.uplift >= 0 ? '+' : ''}${pct(t.uplift)}`, 'offers-uplift'),
+          kpi('dismissed', int(t.dismissed), 'offers-dismissed'),
+        ),
+        t.upliftInterval === null ? h('p', { className: 'note' }, 'uplift needs conversions of both offered and held-out visitors (the demo holds out 10 %)') : null,
+      );
+    } else parts.push(h('div', { className: 'kpis' }, kpi('triggered', int(d.triggered), 'offers-triggered'), kpi('held out', int(d.holdout), 'offers-holdout')));
     const suppressed = Object.entries(d.suppressed).filter(([, n]) => n > 0);
     if (suppressed.length > 0) parts.push(h('p', { className: 'note' }, 'suppressed: ', ...suppressed.map(([reason, n]) => h('span', { className: 'tag' }, `${reason} ${int(n)}`))));
   } else parts.push(h('p', { className: 'err' }, `stats unavailable: ${stats.message}`));
@@ -387,7 +474,7 @@ function renderOffers(recent: Result<{ readonly offers: readonly OfferRecord[] }
     const rows = recent.body.offers.map((o) => ({
       cells: [
         text(clock(o.ts)),
-        text(o.visitorId, 'visitor'),
+        text(o.visitorId.length > 8 ? `${o.visitorId.slice(0, 6)}…` : o.visitorId, 'visitor'),
         text(o.offerId, 'offer'),
         text(o.text, 'text'),
         text(o.because.kind === 'rule' ? `${itemList(o.because.rule.antecedent)} ⇒ ${itemList(o.because.rule.consequent)} (lift ${fixed(o.because.rule.lift)})` : `pattern: ${o.because.pattern}`, 'because'),
@@ -407,6 +494,191 @@ function renderQuarantine(body: QuarantineBody): void {
   fill('quarantine', table(['time', 'reason', 'transport', 'message', 'sample'], rows, 'nothing refused'));
 }
 
+// ── pictures ──────────────────────────────────────────────────────────────────────────────────
+
+/** The chart container of a section (created once in the page, so a chart survives refreshes). */
+const chartBox = (name: string): HTMLElement | null => document.querySelector<HTMLElement>(`[data-chart="${name}"]`);
+
+/** "Last 5 minutes" and "Last hour": the newest hopping window ending with the open minute. */
+function renderHeadline(five: Result<StatsBody<UsageWindow>>, hour: Result<StatsBody<UsageWindow>>): void {
+  const row = (label: string, r: Result<StatsBody<UsageWindow>>, col: string): Child => {
+    if (r.kind === 'error') return h('p', { className: 'err' }, `${label}: ${r.message}`);
+    const w = r.body.windows[0];
+    return h(
+      'div',
+      { className: 'headline', data: { col } },
+      h('h3', null, label, w !== undefined && !w.closed && h('span', { className: 'tag warn', title: 'The current minute is still open, and sessions count as ended (bounce, conversion) only once they end' }, 'provisional')),
+      h(
+        'div',
+        { className: 'kpis' },
+        kpi('page views', int(w?.pageViews), `${col}-pageViews`),
+        kpi('sessions started', int(w?.sessionsStarted), `${col}-sessions`),
+        kpi('visitors (est.)', int(w?.visitors), `${col}-visitors`),
+        kpi('purchases', int(w?.purchases), `${col}-purchases`),
+        kpi('revenue', money(w?.revenue), `${col}-revenue`),
+        kpi('conversion (ended sessions)', pct(w?.conversionRate), `${col}-conversionRate`),
+      ),
+    );
+  };
+  fill('headline', row('Last 5 minutes', five, 'last5m'), row('Last hour', hour, 'last1h'));
+}
+
+/** Traffic, sessions, purchases and revenue per minute over the last hour; minutes without events are zeros, not gaps. */
+function renderTraffic(body: StatsBody<UsageWindow>): void {
+  const byStart = new Map(body.windows.map((w) => [Date.parse(w.start ?? ''), w] as const));
+  const starts = [...byStart.keys()].filter((x) => Number.isFinite(x));
+  const xs: number[] = [];
+  if (starts.length > 0) for (let x = Math.min(...starts); x <= Math.max(...starts); x += 60_000) xs.push(x);
+  const at = (x: number): UsageWindow | undefined => byStart.get(x);
+  const newest = starts.length === 0 ? undefined : at(Math.max(...starts));
+  setSub('traffic', `per minute, last ${xs.length} minute(s)${newest !== undefined && !newest.closed ? ' (the last one still open)' : ''}`);
+  const traffic = chartBox('traffic');
+  const sales = chartBox('sales');
+  if (traffic !== null)
+    lineChart(traffic, xs, [
+      { label: 'page views', key: 'pageViews', color: '#2f6fde', values: xs.map((x) => at(x)?.pageViews ?? 0) },
+      { label: 'sessions started', key: 'sessions', color: '#14a05a', values: xs.map((x) => at(x)?.sessionsStarted ?? 0) },
+    ]);
+  if (sales !== null)
+    lineChart(sales, xs, [
+      { label: 'purchases', key: 'purchases', color: '#c9581c', values: xs.map((x) => at(x)?.purchases ?? 0) },
+      { label: 'revenue', key: 'revenue', color: '#7a4fd0', values: xs.map((x) => at(x)?.revenue ?? 0), right: true, format: money },
+    ]);
+}
+
+/** Product → cart → checkout → purchase of the sessions that ended in the shown window. */
+function renderFunnel(w: UsageWindow | undefined): void {
+  if (w === undefined || w.funnel === undefined) {
+    setSub('funnel');
+    fill('funnel', h('p', { className: 'empty' }, 'no windows yet'));
+    return;
+  }
+  setSub('funnel', 'sessions that ended in ', windowLabel(w));
+  const f = w.funnel;
+  const items: Bar[] = [{ label: 'sessions', value: f.sessions, key: 'sessions' }, ...f.steps.map((st) => ({ label: st.step, value: st.sessions, key: st.step, note: st.rate === null ? '' : `${pct(st.rate)} · −${pct(st.dropOff)}` }))];
+  fill(
+    'funnel',
+    f.sessions === 0 ? h('p', { className: 'empty' }, 'no session ended in this window yet (a session ends after 30 idle minutes of event time)') : null,
+    bars(items, { format: int }),
+    h('p', { className: 'note' }, 'each step: sessions that also did it (nested); % of the step before · drop-off'),
+  );
+}
+
+/** Previous pages → page → next pages, absolute counts, the tail behind "more". */
+function renderFlow(flow: Result<FlowBody> | undefined, pages: readonly string[]): void {
+  const input = h('input', { className: 'flow-page' }) as HTMLInputElement;
+  input.type = 'text';
+  input.setAttribute('list', 'flow-pages');
+  input.placeholder = 'a page, e.g. /';
+  input.value = state.flowPage ?? (flow?.kind === 'ok' ? (flow.body.windows[0]?.page ?? '') : '');
+  input.addEventListener('change', () => {
+    state.flowPage = input.value.trim() === '' ? null : input.value.trim();
+    state.flowLimit = 8;
+    void refresh();
+  });
+  const list = h('datalist', null, ...pages.map((p) => h('option', null, p)));
+  list.id = 'flow-pages';
+  const pick = h('label', { className: 'flow-pick' }, 'Page ', input, list);
+  if (flow === undefined) {
+    fill('flow', pick, h('p', { className: 'empty' }, 'no page viewed yet'));
+    return;
+  }
+  if (flow.kind === 'error') {
+    fill('flow', pick, h('p', { className: 'err' }, `unavailable: ${flow.message}`));
+    return;
+  }
+  const w = flow.body.windows[0];
+  if (w === undefined) {
+    fill('flow', pick, h('p', { className: 'empty' }, 'no windows yet'));
+    return;
+  }
+  const go = (b: Bar): void => {
+    state.flowPage = b.key ?? b.label;
+    state.flowLimit = 8;
+    void refresh();
+  };
+  const side = (title: string, items: ReadonlyArray<Counted & { readonly page: string }>, total: number, cls: string, extra: Bar | null): HTMLElement =>
+    h(
+      'div',
+      { className: `flow-side ${cls}` },
+      h('h3', null, `${title} (${int(total)})`),
+      bars([...items.map((p) => ({ label: p.page, value: p.count, key: p.page })), ...(extra === null ? [] : [extra])], { cls, onClick: go, format: int }),
+    );
+  const more = flow.body.nextCursor !== undefined ? h('button', { className: 'more' }, 'more') : null;
+  more?.addEventListener('click', () => {
+    state.flowLimit *= 2;
+    void refresh();
+  });
+  setSub('flow', windowLabel(w));
+  fill(
+    'flow',
+    pick,
+    h(
+      'div',
+      { className: 'flow', data: { page: w.page } },
+      side('came from', w.previous, w.previousTotal, 'previous', w.entries > 0 ? { label: '(entered here)', value: w.entries, key: '' } : null),
+      h('div', { className: 'flow-page-box' }, h('b', null, w.page), h('span', null, `${int(w.views)} views`), h('span', null, `${int(w.entries)} entries · ${int(w.exits)} exits`)),
+      side('went on to', w.next, w.nextTotal, 'next', w.exits > 0 ? { label: '(left the site)', value: w.exits, key: '' } : null),
+    ),
+    more,
+  );
+}
+
+/** A rule's lift in the primary window over the last panes. */
+function renderRuleLift(r: Result<RuleHistoryBody> | undefined): void {
+  const box = chartBox('rule-lift');
+  const title = document.getElementById('rule-lift-title');
+  if (box === null || title === null) return;
+  if (r === undefined || state.rule === null) {
+    title.textContent = 'Lift over time: no rule yet';
+    box.replaceChildren();
+    delete box.dataset['series'];
+    return;
+  }
+  if (r.kind === 'error') {
+    title.textContent = `Lift over time unavailable: ${r.message}`;
+    return;
+  }
+  title.textContent = `Lift of ${itemList(state.rule.antecedent)} ⇒ ${itemList(state.rule.consequent)} (${r.body.windowName ?? ''} window, at each minute; click a rule to chart it)`;
+  lineChart(
+    box,
+    r.body.points.map((p) => Date.parse(p.windowEnd)),
+    [{ label: 'lift', key: 'lift', color: '#2f6fde', values: r.body.points.map((p) => p.lift), format: (v) => v.toFixed(2) }],
+    150,
+  );
+}
+
+function renderLive(body: LiveBody): void {
+  setSub('live', `the last ${int(body.items.length)} events processed, newest first (ids shortened; no form values, no custom properties)`);
+  const rows = body.items.map((e) => ({
+    cells: [
+      text(clock(e.ts)),
+      text(e.visitor, 'visitor'),
+      text(h('span', { className: 'tag' }, e.type.replace('_', ' ')), 'type'),
+      text(e.page, 'page'),
+      text(e.detail, 'detail'),
+      text(h('span', null, e.newSession && h('span', { className: 'tag' }, 'new session'), e.bot && h('span', { className: 'tag warn' }, 'bot'))),
+    ],
+  }));
+  fill('live', table(['time', 'visitor', 'event', 'page', 'what', ''], rows, 'no events yet'));
+}
+
+/** A site without any event yet: how to send some. */
+function renderEmpty(empty: boolean): void {
+  const el = document.getElementById('empty');
+  if (el === null) return;
+  el.hidden = !empty;
+  if (!empty) return;
+  const host = `${location.protocol}//${location.hostname}${state.publicPort === undefined ? '' : `:${state.publicPort}`}`;
+  const tag = `<script>window.cm=window.cm||function(){(cm.q=cm.q||[]).push(arguments)};cm('init',{site:'${state.site}'})</script>\n<script async src="${host}/snippet.js"></script>`;
+  el.replaceChildren(
+    h('h2', null, `No events yet for site ${state.site}`),
+    h('p', null, 'Paste the tag into every page of your shop (before </head>):'),
+    h('pre', null, tag),
+    h('p', null, 'Or try it now with demo shoppers: run ', h('code', null, 'npm run simulate'), ' in another terminal, or open the demo shop at ', h('code', null, `${host}/demo`), '.'),
+  );
+}
+
 // ── refresh loop ──────────────────────────────────────────────────────────────────────────────
 
 function status(msg: string, error = false): void {
@@ -421,30 +693,66 @@ async function refresh(): Promise<void> {
   const generation = state.generation;
   const site = { site: state.site };
   const stats = { ...site, window: state.window, windows: String(WINDOWS), limit: String(LIST_LIMIT) };
-  const [usage, navigation, content, rules, recent, offerStats, quarantine] = await Promise.all([
+  const headline = (window: string) => ({ ...site, window, rolling: 'true', limit: '0' });
+  const [usage, series, five, hour, navigation, content, rules, recent, offerStats, quarantine, live] = await Promise.all([
     get<StatsBody<UsageWindow>>('/v1/stats/usage', stats),
+    get<StatsBody<UsageWindow>>('/v1/stats/usage', { ...site, window: 'PT1M', windows: String(SERIES_MINUTES), limit: '0' }),
+    get<StatsBody<UsageWindow>>('/v1/stats/usage', headline('PT5M')),
+    get<StatsBody<UsageWindow>>('/v1/stats/usage', headline('PT1H')),
     get<StatsBody<NavigationWindow>>('/v1/stats/navigation', stats),
     get<StatsBody<ContentWindow>>('/v1/stats/content', stats),
     get<RulesBody>('/v1/rules', { ...site, limit: String(LIST_LIMIT) }),
     get<{ readonly offers: readonly OfferRecord[] }>('/v1/offers/recent', { ...site, limit: String(LIST_LIMIT) }),
     get<OfferStatsBody>('/v1/offers/stats', site),
     get<QuarantineBody>('/v1/quarantine', { ...site, limit: String(LIST_LIMIT) }),
+    get<LiveBody>('/v1/events/recent', { ...site, limit: String(LIVE_EVENTS) }),
   ]);
   if (generation !== state.generation) return; // the site or window changed meanwhile
-  if (usage.kind === 'ok') renderUsage(usage.body);
-  else failed('usage', usage);
+  // The flow and the rule chart follow what the lists show: the shown window's top page, the first rule.
+  const navShown = navigation.kind === 'ok' ? pick(navigation.body.windows) : undefined;
+  const flowPage = state.flowPage ?? navShown?.topPages?.[0]?.page;
+  if (rules.kind === 'ok' && state.rule === null && rules.body.rules[0] !== undefined) {
+    const r = rules.body.rules[0];
+    state.rule = { antecedent: r.antecedent, consequent: r.consequent, level: r.level, kind: r.kind };
+  }
+  const rule = state.rule;
+  const shownStart = navShown?.start ?? undefined;
+  const [flow, ruleHistory] = await Promise.all([
+    flowPage === undefined ? undefined : get<FlowBody>('/v1/stats/navigation/flow', { ...site, window: state.window, windows: String(WINDOWS), page: flowPage, limit: String(state.flowLimit) }),
+    rule === null ? undefined : get<RuleHistoryBody>('/v1/rules/history', { ...site, antecedent: rule.antecedent.join(','), consequent: rule.consequent.join(','), level: rule.level, kind: rule.kind }),
+  ]);
+  if (generation !== state.generation) return;
+  // The flow of the window the lists show (the flow route lists the same windows).
+  const flowShown: Result<FlowBody> | undefined = flow?.kind === 'ok' ? { kind: 'ok', body: { ...flow.body, windows: flow.body.windows.filter((w) => w.start === shownStart).slice(0, 1) } } : flow;
+  const anyEvent = (r: Result<StatsBody<UsageWindow>>): boolean => r.kind === 'ok' && r.body.windows.some((w) => w.events.page_view + w.events.click + w.events.form > 0);
+  renderEmpty(usage.kind === 'ok' && series.kind === 'ok' && !anyEvent(usage) && !anyEvent(series));
+  renderHeadline(five, hour);
+  if (series.kind === 'ok') renderTraffic(series.body);
+  else failed('traffic', series);
+  if (usage.kind === 'ok') {
+    renderUsage(usage.body);
+    renderFunnel(pick(usage.body.windows));
+  } else {
+    failed('usage', usage);
+    failed('funnel', usage);
+  }
   if (navigation.kind === 'ok') renderNavigation(navigation.body);
   else failed('navigation', navigation);
+  renderFlow(flowShown, (navShown?.topPages ?? []).map((p) => p.page));
   if (content.kind === 'ok') renderContent(content.body);
   else failed('content', content);
   if (rules.kind === 'ok') renderRules(rules.body);
   else failed('rules', rules);
+  renderRuleLift(ruleHistory);
   renderOffers(recent, offerStats);
+  if (live.kind === 'ok') renderLive(live.body);
+  else failed('live', live);
   if (quarantine.kind === 'ok') renderQuarantine(quarantine.body);
   else failed('quarantine', quarantine);
-  const down = [usage, navigation, content, rules, recent, offerStats, quarantine].filter((r) => r.kind === 'error').length;
+  const all = [usage, series, five, hour, navigation, content, rules, recent, offerStats, quarantine, live];
+  const down = all.filter((r) => r.kind === 'error').length;
   const watermark = usage.kind === 'ok' ? ` · watermark ${clock(usage.body.watermark)}` : '';
-  status(`updated ${clock(Date.now())}${watermark}${down > 0 ? ` · ${down} request(s) failed` : ''}`, down === 7);
+  status(`updated ${clock(Date.now())}${watermark}${down > 0 ? ` · ${down} request(s) failed` : ''}`, down === all.length);
   schedule();
 }
 
@@ -463,6 +771,9 @@ function remember(): void {
 function changed(): void {
   state.generation++;
   state.selected = null;
+  state.flowPage = null;
+  state.flowLimit = 8;
+  state.rule = null;
   remember();
   void refresh();
 }
@@ -475,8 +786,10 @@ async function start(): Promise<void> {
   bindTokenField();
   const sites = await get<SitesBody>('/v1/sites', {});
   const ids = sites.kind === 'ok' ? sites.body.sites.map((s) => s.id) : ['demo'];
+  if (sites.kind === 'ok') state.publicPort = sites.body.publicPort;
   if (sites.kind === 'error') status(`sites unavailable: ${sites.message}`, true);
   siteSelect.replaceChildren(...ids.map((id) => h('option', null, id)));
+  for (const o of windowSelect.options) o.textContent = `${human(o.value)} windows`;
   const wanted = q.get('site');
   state.site = wanted !== null && ids.includes(wanted) ? wanted : ids.includes('demo') ? 'demo' : (ids[0] ?? 'demo');
   siteSelect.value = state.site;
