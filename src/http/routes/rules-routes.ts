@@ -1,3 +1,4 @@
+import type { SiteConfig } from '../../config';
 import type { FastifyInstance } from 'fastify';
 import { CrossSellRules } from '../../../processors/cross-sell/cross-sell-processor';
 import type { RuleFilter, RuleKind, RuleLevel, BasketSource } from '../../../processors/cross-sell/rule-set';
@@ -63,6 +64,16 @@ function parseRuleQuery(q: Record<string, unknown>): Parsed {
   return { kind: 'ok', window, filter, limit, offset };
 }
 
+/** The site of the query (default demo) and its cross-sell rules, or the 404 error. */
+function crossSellOf(ctx: AppContext, q: Record<string, unknown>): { kind: 'ok'; site: SiteConfig; rules: CrossSellRules } | { kind: 'error'; error: { code: string; message: string } } {
+  const siteId = typeof q['site'] === 'string' ? q['site'] : 'demo';
+  const site = ctx.site(siteId);
+  if (site === undefined) return { kind: 'error', error: { code: 'unknown_site', message: `no site ${JSON.stringify(siteId)}` } };
+  const p = ctx.processor(site.id, 'cross-sell');
+  if (!(p instanceof CrossSellRules)) return { kind: 'error', error: { code: 'no_processor', message: `site ${site.id} runs no cross-sell processor` } };
+  return { kind: 'ok', site, rules: p };
+}
+
 /**
  * GET /v1/rules?site=&window=&minSupport=&minConfidence=&minLift=&level=&kind=&source=&limit=&cursor=
  * — the site's current cross-sell rule set for one sliding window (default: the primary one), filtered
@@ -92,11 +103,9 @@ export const registerRulesRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
     },
     async (req, reply) => {
       const q = req.query as Record<string, unknown>;
-      const siteId = typeof q['site'] === 'string' ? q['site'] : 'demo';
-      const site = ctx.site(siteId);
-      if (site === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(siteId)}` } });
-      const p = ctx.processor(site.id, 'cross-sell');
-      if (!(p instanceof CrossSellRules)) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${site.id} runs no cross-sell processor` } });
+      const found = crossSellOf(ctx, q);
+      if (found.kind === 'error') return reply.code(404).send({ error: found.error });
+      const { site, rules: p } = found;
       const parsed = parseRuleQuery(q);
       if (parsed.kind === 'error') return reply.code(400).send({ error: { code: 'invalid_query', message: parsed.message } });
       if (parsed.window !== undefined && !p.settings.windows.includes(parsed.window)) {
@@ -138,11 +147,9 @@ export const registerRulesRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
     },
     async (req, reply) => {
       const q = req.query as Record<string, unknown>;
-      const siteId = typeof q['site'] === 'string' ? q['site'] : 'demo';
-      const site = ctx.site(siteId);
-      if (site === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(siteId)}` } });
-      const p = ctx.processor(site.id, 'cross-sell');
-      if (!(p instanceof CrossSellRules)) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${site.id} runs no cross-sell processor` } });
+      const found = crossSellOf(ctx, q);
+      if (found.kind === 'error') return reply.code(404).send({ error: found.error });
+      const { site, rules: p } = found;
       const items = (key: string): string[] => (typeof q[key] === 'string' ? (q[key] as string).split(',').filter((x) => x !== '') : []);
       const level = q['level'] ?? 'product';
       const kind = q['kind'] ?? 'association';
