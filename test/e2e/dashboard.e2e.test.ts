@@ -155,6 +155,7 @@ describe('admin dashboard in Chromium against the real server', () => {
           return (
             JSON.stringify({ ...shown.usage, rows: undefined, live: undefined }) === JSON.stringify({ ...expected.usage, rows: undefined, live: undefined }) &&
             shown.transitions === expected.transitions &&
+            shown.entrySessions === expected.entrySessions &&
             shown.searches.length > 0 &&
             shown.rules.some((r) => r.antecedent === 'p1' && r.consequent === 'p2') &&
             shown.quarantine.length > 0
