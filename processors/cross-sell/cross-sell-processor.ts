@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { BoundedLru } from '../../src/bounded-lru';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { EnrichedEvent, SessionSignal, SessionSummary } from '../../src/events/enriched-event';
 import { ClickstreamError } from '../../src/errors';
@@ -172,9 +172,9 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
   readonly #viewSeqProduct: Stream;
   readonly #viewSeqCategory: Stream;
   /** Visitor → its purchase sequence as counted (bounded like the history). */
-  readonly #sequences: LRUCache<string, TrackedVisitorSequence>;
-  readonly #sessions: LRUCache<string, TrackedBasket>;
-  readonly #history: LRUCache<string, HistoryEntry[]>;
+  readonly #sequences: BoundedLru<string, TrackedVisitorSequence>;
+  readonly #sessions: BoundedLru<string, TrackedBasket>;
+  readonly #history: BoundedLru<string, HistoryEntry[]>;
   readonly #counterOptions: ItemsetCounterOptions;
   readonly #onEvict: (structure: string, n: number) => void;
   readonly #metrics: CrossSellMetrics | undefined;
@@ -193,19 +193,19 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     this.#counterOptions = counterOptionsOf(s, this.#onEvict);
     this.#streams = STREAMS.map((sp, index) => ({ ...sp, index, store: counterPanes(s, o.allowedLatenessMs, this.#counterOptions, (n) => this.#onEvict('panes', n)) }));
     [this.#purchaseProduct, this.#purchaseCategory, this.#sessionProduct, this.#sessionCategory, this.#seqProduct, this.#seqCategory, this.#viewSeqProduct, this.#viewSeqCategory] = this.#streams as [Stream, Stream, Stream, Stream, Stream, Stream, Stream, Stream];
-    this.#sequences = new LRUCache<string, TrackedVisitorSequence>({
+    this.#sequences = new BoundedLru<string, TrackedVisitorSequence>({
       max: s.maxVisitors,
       dispose: (_v, _k, reason) => {
         if (reason === 'evict') this.#onEvict('visitor_sequences', 1);
       },
     });
-    this.#sessions = new LRUCache<string, TrackedBasket>({
+    this.#sessions = new BoundedLru<string, TrackedBasket>({
       max: s.maxTrackedSessions,
       dispose: (_v, _k, reason) => {
         if (reason === 'evict') this.#onEvict('sessions', 1);
       },
     });
-    this.#history = new LRUCache<string, HistoryEntry[]>({
+    this.#history = new BoundedLru<string, HistoryEntry[]>({
       max: s.maxVisitors,
       dispose: (_v, _k, reason) => {
         if (reason === 'evict') this.#onEvict('visitors', 1);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
+import { BoundedLru } from '../../src/bounded-lru';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../../src/clock';
 import { ClickstreamError } from '../../src/errors';
@@ -237,8 +237,8 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
   readonly #metrics: OfferMetrics;
   readonly #onEvict: (processor: string, structure: string, n: number) => void;
   readonly #catPrefix: string;
-  readonly #visitors: LRUCache<string, VisitorState>;
-  readonly #productCategory: LRUCache<string, string>;
+  readonly #visitors: BoundedLru<string, VisitorState>;
+  readonly #productCategory: BoundedLru<string, string>;
   readonly #pending: DeadlineQueue;
   /** The site's budgets, caps, recent triggers and listeners: shared by its partitions' processors. */
   readonly ledger: OfferLedger;
@@ -257,13 +257,13 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
     this.#onEvict = opts.onEvict;
     this.#catPrefix = opts.categoryPrefix ?? '';
     const s = opts.settings;
-    this.#visitors = new LRUCache<string, VisitorState>({
+    this.#visitors = new BoundedLru<string, VisitorState>({
       max: s.maxVisitors,
       dispose: (_v, _k, reason) => {
         if (reason === 'evict') this.#onEvict(PROCESSOR, 'visitors', 1);
       },
     });
-    this.#productCategory = new LRUCache<string, string>({
+    this.#productCategory = new BoundedLru<string, string>({
       max: s.maxProducts,
       dispose: (_v, _k, reason) => {
         if (reason === 'evict') this.#onEvict(PROCESSOR, 'product_categories', 1);

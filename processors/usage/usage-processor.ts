@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { BoundedLru } from '../../src/bounded-lru';
 import type { Config, SiteConfig } from '../../src/config';
 import type { CoreMetrics } from '../../src/metrics/core-metrics';
 import { ClickstreamError } from '../../src/errors';
@@ -225,7 +225,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
   readonly #store: PaneStore<UsagePane>;
   readonly #profiles: VisitorProfiles;
   /** Visitor → forms in progress (started, not yet submitted or abandoned). */
-  readonly #openForms: LRUCache<string, Map<string, OpenForm>>;
+  readonly #openForms: BoundedLru<string, Map<string, OpenForm>>;
   /** Closed sessions by visitor+session key, as counted, while they can still re-open. */
   readonly #pending = new Map<string, ClosedSession>();
   /**
@@ -240,7 +240,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
   readonly #responder: ReadonlySet<ResponderSignal>;
   readonly #checkoutForms: ReadonlySet<string>;
   /** Product id → category, so an add-to-cart click (which carries only the product id) adds interest. */
-  readonly #productCategory: LRUCache<string, string>;
+  readonly #productCategory: BoundedLru<string, string>;
   #watermark = Number.NEGATIVE_INFINITY;
   /** Latest event time seen: "now" in event time before the first watermark. */
   #maxTs = Number.NEGATIVE_INFINITY;
@@ -261,7 +261,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       onEvict: (n) => this.#onEvict(NAME, 'panes', n),
     });
     this.#profiles = new VisitorProfiles(s, (n) => this.#onEvict(NAME, 'profiles', n));
-    this.#openForms = new LRUCache<string, Map<string, OpenForm>>({
+    this.#openForms = new BoundedLru<string, Map<string, OpenForm>>({
       max: s.maxOpenForms,
       dispose: (_v, _k, reason) => {
         if (reason === 'evict') this.#onEvict(NAME, 'open_forms', 1);
@@ -269,7 +269,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     });
     this.#responder = new Set(s.lifecycle.responderOn);
     this.#checkoutForms = new Set(s.checkoutForms);
-    this.#productCategory = new LRUCache<string, string>({
+    this.#productCategory = new BoundedLru<string, string>({
       max: s.maxProducts,
       dispose: (_v, _k, reason) => {
         if (reason === 'evict') this.#onEvict(NAME, 'product_categories', 1);

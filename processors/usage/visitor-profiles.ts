@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { BoundedLru } from '../../src/bounded-lru';
 import type { UsageSettings } from './usage-settings';
 
 const DAY_MS = 86_400_000;
@@ -77,11 +77,11 @@ export interface ProfileJSON {
 /** Visitor profiles, bounded (LRU, evictions reported). Stage and RFM are derived on read, in event time. */
 export class VisitorProfiles {
   readonly #settings: UsageSettings;
-  readonly #cache: LRUCache<string, ProfileState>;
+  readonly #cache: BoundedLru<string, ProfileState>;
 
   constructor(settings: UsageSettings, onEvict: (n: number) => void) {
     this.#settings = settings;
-    this.#cache = new LRUCache<string, ProfileState>({
+    this.#cache = new BoundedLru<string, ProfileState>({
       max: settings.maxProfiles,
       dispose: (_v, _k, reason) => {
         if (reason === 'evict') onEvict(1);

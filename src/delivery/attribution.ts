@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { BoundedLru } from '../bounded-lru';
 import { requireBound } from '../errors';
 import type { OfferListener, OfferOutcome, OfferTrigger } from '../../processors/next-best-offer/offer-trigger';
 
@@ -170,13 +170,13 @@ const triggerKey = (site: string, triggerId: string): string => `${site}\u0000${
 
 interface SiteTallies {
   readonly total: Tally;
-  readonly offers: LRUCache<string, Tally>;
-  readonly rules: LRUCache<string, Tally>;
+  readonly offers: BoundedLru<string, Tally>;
+  readonly rules: BoundedLru<string, Tally>;
 }
 
 export class OfferAttribution implements OfferListener {
   readonly #o: OfferAttributionOptions;
-  readonly #open: LRUCache<string, OpenTrigger[]>;
+  readonly #open: BoundedLru<string, OpenTrigger[]>;
   /** The open triggers by site + trigger id (delivery confirmations carry no visitor id). */
   readonly #byTrigger = new Map<string, OpenTrigger>();
   readonly #sites = new Map<string, SiteTallies>();
@@ -186,7 +186,7 @@ export class OfferAttribution implements OfferListener {
     requireBound('OfferAttribution maxOpenPerVisitor', opts.maxOpenPerVisitor);
     requireBound('OfferAttribution maxKeysPerSite', opts.maxKeysPerSite);
     this.#o = opts;
-    this.#open = new LRUCache<string, OpenTrigger[]>({
+    this.#open = new BoundedLru<string, OpenTrigger[]>({
       max: requireBound('OfferAttribution maxVisitors', opts.maxVisitors),
       dispose: (list, _k, reason) => {
         for (const t of list) this.#byTrigger.delete(triggerKey(t.site, t.triggerId));
@@ -198,8 +198,8 @@ export class OfferAttribution implements OfferListener {
   #site(site: string): SiteTallies {
     let s = this.#sites.get(site);
     if (s === undefined) {
-      const mk = (structure: string): LRUCache<string, Tally> =>
-        new LRUCache<string, Tally>({
+      const mk = (structure: string): BoundedLru<string, Tally> =>
+        new BoundedLru<string, Tally>({
           max: this.#o.maxKeysPerSite,
           dispose: (_v, _k, reason) => {
             if (reason === 'evict') this.#o.onEvict(structure, 1);

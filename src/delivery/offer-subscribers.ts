@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
+import { BoundedLru } from '../bounded-lru';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -126,14 +126,14 @@ export class OfferSubscribers {
   readonly #refused: Counter<'reason'>;
   readonly #connected: Gauge<'site'>;
   /** Client IP → [window start (ms), wrong tokens in it]. */
-  readonly #failures: LRUCache<string, [number, number]>;
+  readonly #failures: BoundedLru<string, [number, number]>;
 
   constructor(opts: OfferSubscribersOptions) {
     requireBound('OfferSubscribers maxQueue', opts.maxQueue);
     requireBound('OfferSubscribers highWaterBytes', opts.highWaterBytes);
     requireBound('OfferSubscribers maxSubscribersPerSite', opts.maxSubscribersPerSite);
     this.#o = opts;
-    this.#failures = new LRUCache<string, [number, number]>({ max: requireBound('OfferSubscribers maxTrackedClients', opts.maxTrackedClients ?? 10_000) });
+    this.#failures = new BoundedLru<string, [number, number]>({ max: requireBound('OfferSubscribers maxTrackedClients', opts.maxTrackedClients ?? 10_000) });
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes ?? 4096 });
     const registers = [opts.registry];
     this.#dropped = new Counter({ name: 'clickstream_offer_subscriber_dropped_total', help: 'Offers dropped (oldest first) from slow storefront subscribers’ full queues, by site.', labelNames: ['site'] as const, registers });

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
+import { BoundedLru } from '../bounded-lru';
 import type { OfferTrigger } from '../../processors/next-best-offer/offer-trigger';
 import { requireBound } from '../errors';
 import type { EnrichedEvent } from '../events/enriched-event';
@@ -46,17 +46,17 @@ export interface ProductCatalogOptions {
  */
 export class ProductCatalog {
   readonly #o: ProductCatalogOptions;
-  readonly #sites = new Map<string, LRUCache<string, CatalogProduct>>();
+  readonly #sites = new Map<string, BoundedLru<string, CatalogProduct>>();
 
   constructor(opts: ProductCatalogOptions) {
     requireBound('ProductCatalog maxProducts', opts.maxProducts);
     this.#o = opts;
   }
 
-  #site(site: string): LRUCache<string, CatalogProduct> {
+  #site(site: string): BoundedLru<string, CatalogProduct> {
     let c = this.#sites.get(site);
     if (c === undefined) {
-      c = new LRUCache<string, CatalogProduct>({
+      c = new BoundedLru<string, CatalogProduct>({
         max: this.#o.maxProducts,
         dispose: (_v, _k, reason) => {
           if (reason === 'evict') this.#o.onEvict('product_catalog', 1);

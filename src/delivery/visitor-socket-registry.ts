@@ -4,7 +4,7 @@
  * bindings: at most `capacity` visitors per site, least recently bound evicted first (reported). A
  * socket's bindings are dropped when it closes.
  */
-import { LRUCache } from 'lru-cache';
+import { BoundedLru } from '../bounded-lru';
 import { requireBound } from '../errors';
 
 /** The part of a WebSocket the registry needs. */
@@ -14,7 +14,7 @@ export interface PushSocket {
 
 export class VisitorSocketRegistry {
   /** Per site (created on first use): visitor → socket. */
-  readonly #sites = new Map<string, LRUCache<string, PushSocket>>();
+  readonly #sites = new Map<string, BoundedLru<string, PushSocket>>();
   readonly #capacity: number;
   readonly #onEvict: () => void;
   /** Reverse index for unbindSocket (`site\u0000visitor` keys); entries leave with their binding. */
@@ -25,10 +25,10 @@ export class VisitorSocketRegistry {
     this.#onEvict = opts.onEvict;
   }
 
-  #site(site: string): LRUCache<string, PushSocket> {
+  #site(site: string): BoundedLru<string, PushSocket> {
     let m = this.#sites.get(site);
     if (m === undefined) {
-      m = new LRUCache<string, PushSocket>({
+      m = new BoundedLru<string, PushSocket>({
         max: this.#capacity,
         dispose: (socket, visitorId, reason) => {
           this.#unlink(socket, `${site}\u0000${visitorId}`);

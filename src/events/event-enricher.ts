@@ -10,7 +10,7 @@
  * within the tolerance. Two batches that travel at different speeds therefore get the same offset
  * and their events keep the device's order. Only skewed devices take an entry (bounded LRU, counted).
  */
-import { LRUCache } from 'lru-cache';
+import { BoundedLru } from '../bounded-lru';
 import type { Config, SiteConfig } from '../config';
 import type { RejectReason } from '../errors';
 import { VisitorPartitioner } from '../pipeline/visitor-partitioner';
@@ -59,7 +59,7 @@ export class EventEnricher {
   /** One normaliser per configured site (a closed set, so bounded by the config). */
   readonly #normalisers = new Map<string, UrlNormaliser>();
   /** Per site: visitor → the clock offset of a skewed device, ms. */
-  readonly #offsets = new Map<string, LRUCache<string, number>>();
+  readonly #offsets = new Map<string, BoundedLru<string, number>>();
   readonly #maxOffsets: number;
   readonly #onEvict: ((structure: string, n: number) => void) | undefined;
 
@@ -92,7 +92,7 @@ export class EventEnricher {
       }
     } else if (Math.abs(measured) <= tol) return 0;
     if (m === undefined) {
-      m = new LRUCache<string, number>({ max: this.#maxOffsets, dispose: (_v, _k, reason) => reason === 'evict' && this.#onEvict?.('clock_offsets', 1) });
+      m = new BoundedLru<string, number>({ max: this.#maxOffsets, dispose: (_v, _k, reason) => reason === 'evict' && this.#onEvict?.('clock_offsets', 1) });
       this.#offsets.set(site, m);
     }
     m.set(visitorId, measured);

@@ -9,7 +9,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { LRUCache } from 'lru-cache';
+import { BoundedLru } from '../bounded-lru';
 import type { Counter } from 'prom-client';
 
 export type AdminScope = 'read' | 'write';
@@ -47,13 +47,13 @@ export class AdminAuth {
   readonly #hosts: ReadonlySet<string>;
   readonly #maxFailures: number;
   /** Client IP → [window start (ms), failures in it]. */
-  readonly #failures: LRUCache<string, [number, number]>;
+  readonly #failures: BoundedLru<string, [number, number]>;
   readonly #now: () => number;
 
   constructor(config: AdminAuthConfig, refused: Counter<'reason'>, now: () => number) {
     this.#hosts = new Set(config.allowedHosts.map((h) => h.toLowerCase()));
     this.#maxFailures = config.maxFailuresPerMinute;
-    this.#failures = new LRUCache<string, [number, number]>({ max: config.maxTrackedClients });
+    this.#failures = new BoundedLru<string, [number, number]>({ max: config.maxTrackedClients });
     this.#now = now;
     this.#write = digest(config.token);
     this.#read = config.readToken === undefined ? undefined : digest(config.readToken);

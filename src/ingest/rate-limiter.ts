@@ -5,7 +5,7 @@
  * full bucket; evictions reported). Time from the injected clock; no timers. `takeAll` charges several
  * buckets at once (connection, IP, visitor…) or none of them.
  */
-import { LRUCache } from 'lru-cache';
+import { BoundedLru } from '../bounded-lru';
 import type { Clock } from '../clock';
 import { requireBound } from '../errors';
 
@@ -38,14 +38,14 @@ export class RateLimiter {
   readonly #rate: number;
   readonly #burst: number;
   readonly #clock: Clock;
-  readonly #buckets: LRUCache<string, Bucket>;
+  readonly #buckets: BoundedLru<string, Bucket>;
 
   constructor(opts: RateLimiterOptions) {
     this.#rate = requireBound('RateLimiter ratePerSecond', opts.ratePerSecond);
     this.#burst = requireBound('RateLimiter burst', opts.burst);
     this.#clock = opts.clock;
     const onEvict = opts.onEvict;
-    this.#buckets = new LRUCache<string, Bucket>({
+    this.#buckets = new BoundedLru<string, Bucket>({
       max: requireBound('RateLimiter maxClients', opts.maxClients),
       dispose: (_v, _k, reason) => {
         if (reason === 'evict') onEvict();

@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { BoundedLru } from '../bounded-lru';
 import { ClickstreamError, requireBound } from '../errors';
 import type { EnrichedEvent, SessionContext, SessionSignal, SessionSummary } from '../events/enriched-event';
 import type { CoreMetrics } from '../metrics/core-metrics';
@@ -154,7 +154,7 @@ export class Sessionizer {
   readonly #maxSessions: number;
   readonly #metrics: SessionizerOptions['metrics'];
   readonly #onSignal: (signal: SessionSignal) => void;
-  readonly #visitors: LRUCache<string, VisitorState>;
+  readonly #visitors: BoundedLru<string, VisitorState>;
   /** Timing wheel: bucket index (due / bucketMs) → sessions due in it. */
   readonly #wheel = new Map<number, Set<SessionState>>();
   readonly #bucketMs: number;
@@ -179,7 +179,7 @@ export class Sessionizer {
     this.#metrics = opts.metrics;
     this.#onSignal = opts.onSignal;
     this.#bucketMs = Math.max(1_000, Math.floor(this.#gap / 30));
-    this.#visitors = new LRUCache<string, VisitorState>({
+    this.#visitors = new BoundedLru<string, VisitorState>({
       max: requireBound('Sessionizer maxVisitors', opts.maxVisitors),
       dispose: (v, _k, reason) => {
         if (reason === 'evict') this.#evictVisitor(v);

@@ -1,5 +1,4 @@
-import { Duration, Instant, LocalDate, ZoneId } from '@js-joda/core';
-import '@js-joda/timezone';
+import { Duration } from '@js-joda/core';
 
 /**
  * Window specifications (DESIGN.md §4), parsed once from ISO-8601 text with @js-joda/core, used in the
@@ -75,12 +74,15 @@ export function hoppingStarts(ts: number, sizeMs: number, slideMs: number, out: 
 }
 
 /**
- * Calendar days in one IANA time zone. Zoned day boundaries are computed with js-joda once per day
- * (two cached days, since out-of-order events straddle midnight), never per event.
+ * Calendar days in one IANA time zone, from the ICU time-zone data Node already carries (Intl): no tz
+ * database loaded a second time (js-joda's `@js-joda/timezone` costs ~32 MB of RSS). Zoned day
+ * boundaries are computed once per day (two cached days, since out-of-order events straddle
+ * midnight), never per event. Where local midnight does not exist (a DST change at 00:00), the day
+ * starts at its first instant, as java.time's `atStartOfDay(zone)` does.
  */
 export class ZonedDays {
   readonly zone: string;
-  readonly #zoneId: ZoneId;
+  readonly #fmt: Intl.DateTimeFormat;
   #aStart = Number.NaN;
   #aEnd = Number.NaN;
   #bStart = Number.NaN;
@@ -88,16 +90,17 @@ export class ZonedDays {
 
   constructor(zone: string) {
     this.zone = zone;
-    this.#zoneId = ZoneId.of(zone); // throws for an unknown zone: config validates it first
+    // Throws a RangeError for an unknown zone: config validates it first.
+    this.#fmt = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
   }
 
   /** Start (local midnight) of the day holding `ts`, epoch ms. */
   dayStart(ts: number): number {
     if (ts >= this.#aStart && ts < this.#aEnd) return this.#aStart;
     if (ts >= this.#bStart && ts < this.#bEnd) return this.#bStart;
-    const date = Instant.ofEpochMilli(ts).atZone(this.#zoneId).toLocalDate();
-    const start = this.#midnight(date);
-    const end = this.#midnight(date.plusDays(1));
+    const day = this.#epochDay(ts);
+    const start = this.#midnight(day);
+    const end = this.#midnight(day + 1);
     // Keep the most recent lookup in slot a, the one before in slot b.
     this.#bStart = this.#aStart;
     this.#bEnd = this.#aEnd;
@@ -114,14 +117,61 @@ export class ZonedDays {
 
   /** The window [start, end) of `days` calendar days holding `ts`, aligned to local days since 1970-01-01. */
   window(ts: number, days: number): { start: number; end: number } {
-    const date = Instant.ofEpochMilli(ts).atZone(this.#zoneId).toLocalDate();
-    const epochDay = date.toEpochDay();
-    const first = LocalDate.ofEpochDay(epochDay - (((epochDay % days) + days) % days));
-    return { start: this.#midnight(first), end: this.#midnight(first.plusDays(days)) };
+    const epochDay = this.#epochDay(ts);
+    const first = epochDay - (((epochDay % days) + days) % days);
+    return { start: this.#midnight(first), end: this.#midnight(first + days) };
   }
 
-  #midnight(d: LocalDate): number {
-    // atStartOfDay(zone) handles zones where midnight does not exist on a DST day.
-    return d.atStartOfDay(this.#zoneId).toInstant().toEpochMilli();
+  /** The local wall time at `ts` read as if it were UTC, epoch ms (whole seconds). */
+  #wall(ts: number): number {
+    let y = 0;
+    let mo = 0;
+    let d = 0;
+    let h = 0;
+    let mi = 0;
+    let se = 0;
+    for (const p of this.#fmt.formatToParts(ts)) {
+      const v = Number(p.value);
+      if (p.type === 'year') y = v;
+      else if (p.type === 'month') mo = v;
+      else if (p.type === 'day') d = v;
+      else if (p.type === 'hour') h = v;
+      else if (p.type === 'minute') mi = v;
+      else if (p.type === 'second') se = v;
+    }
+    return Date.UTC(y, mo - 1, d, h, mi, se);
+  }
+
+  /** The local calendar day of `ts`, as days since 1970-01-01. */
+  #epochDay(ts: number): number {
+    return Math.floor(this.#wall(ts) / DAY_MS);
+  }
+
+  /** The first instant of local day `epochDay`, epoch ms. */
+  #midnight(epochDay: number): number {
+    const wallMidnight = epochDay * DAY_MS;
+    // The instant whose wall time is midnight: the offset at a guess, corrected once by the offset there.
+    let t = wallMidnight - this.#offset(wallMidnight);
+    t = wallMidnight - this.#offset(t);
+    // Usual case: midnight exists once, and the millisecond before is the day before.
+    if (this.#wall(t) === wallMidnight && this.#epochDay(t - 1) < epochDay) return t;
+    // Midnight skipped (a DST gap at 00:00) or repeated (an overlap): the first instant of the day.
+    let lo = t - 6 * HOUR_MS;
+    let hi = t + 6 * HOUR_MS;
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (this.#epochDay(mid) >= epochDay) hi = mid;
+      else lo = mid;
+    }
+    return hi;
+  }
+
+  /** Local offset from UTC at `ts`, ms. */
+  #offset(ts: number): number {
+    const whole = Math.floor(ts / 1000) * 1000;
+    return this.#wall(whole) - whole;
   }
 }
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;

@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { Instant, LocalDate, ZoneId } from '@js-joda/core';
+import '@js-joda/timezone';
+import { mulberry32 } from '../../../src/replay/mulberry32';
 import { ZonedDays, hoppingStarts, parseWindowSpec, windowStart } from '../../../src/pipeline/window-spec';
 
 const MIN = 60_000;
@@ -56,5 +59,36 @@ describe('window specs', () => {
     const utc = new ZonedDays('UTC');
     const w = utc.window(Date.UTC(1970, 0, 9, 12), 7);
     expect(w).toEqual({ start: Date.UTC(1970, 0, 8), end: Date.UTC(1970, 0, 15) });
+  });
+
+  it('day windows - equal java.time semantics (js-joda with its tz database) across zones with DST gaps and overlaps at midnight, half-hour rules and a skipped day', () => {
+    const zones = ['Europe/Berlin', 'America/New_York', 'America/Santiago', 'America/Havana', 'Asia/Beirut', 'America/Sao_Paulo', 'Australia/Lord_Howe', 'Asia/Kathmandu', 'Pacific/Apia', 'Africa/Casablanca', 'UTC'];
+    const rnd = mulberry32(3);
+    for (const zone of zones) {
+      const ours = new ZonedDays(zone);
+      const id = ZoneId.of(zone);
+      for (let i = 0; i < 300; i++) {
+        // 1995..2024: both tz databases agree on the past.
+        const ts = Date.UTC(1995, 0, 1) + Math.floor(rnd() * 30 * 365.25 * 86_400_000);
+        const date = Instant.ofEpochMilli(ts).atZone(id).toLocalDate();
+        const start = date.atStartOfDay(id).toInstant().toEpochMilli();
+        const end = date.plusDays(1).atStartOfDay(id).toInstant().toEpochMilli();
+        expect([zone, ours.dayStart(ts), ours.dayEnd(ts)]).toEqual([zone, start, end]);
+        const epochDay = date.toEpochDay();
+        const first = LocalDate.ofEpochDay(epochDay - (epochDay % 7));
+        expect(ours.window(ts, 7)).toEqual({ start: first.atStartOfDay(id).toInstant().toEpochMilli(), end: first.plusDays(7).atStartOfDay(id).toInstant().toEpochMilli() });
+      }
+    }
+    // Days around each zone's transitions are where it goes wrong: every midnight of 2011-2012 in the zones with midnight changes.
+    for (const zone of ['America/Santiago', 'America/Havana', 'Asia/Beirut', 'America/Sao_Paulo', 'Pacific/Apia']) {
+      const ours = new ZonedDays(zone);
+      const id = ZoneId.of(zone);
+      for (let d = LocalDate.of(2011, 1, 1); d.isBefore(LocalDate.of(2013, 1, 1)); d = d.plusDays(1)) {
+        const start = d.atStartOfDay(id).toInstant().toEpochMilli();
+        const inDay = start + 1;
+        const date = Instant.ofEpochMilli(inDay).atZone(id).toLocalDate();
+        expect([zone, date.toString(), ours.dayStart(inDay)]).toEqual([zone, date.toString(), date.atStartOfDay(id).toInstant().toEpochMilli()]);
+      }
+    }
   });
 });
