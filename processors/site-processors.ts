@@ -51,7 +51,7 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
   const usage = parseUsageSettings(site.processors['usage'], site.id);
   // Every bound of a partition's state is its share of the site's: visitor-keyed state, and the
   // product → category maps (each partition learns the products its own visitors saw).
-  const usageSettings = { ...usage, maxProfiles: partitionShare(usage.maxProfiles, n), maxOpenForms: partitionShare(usage.maxOpenForms, n), maxPendingSessions: partitionShare(usage.maxPendingSessions, n), maxProducts: partitionShare(usage.maxProducts, n) };
+  const usageSettings = { ...usage, maxProfiles: partitionShare(usage.maxProfiles, n), maxOpenForms: partitionShare(usage.maxOpenForms, n), maxPendingSessions: partitionShare(usage.maxPendingSessions, n), maxProducts: partitionShare(usage.maxProducts, n), maxSlicesPerPane: partitionShare(usage.maxSlicesPerPane, n) };
   const crossSell = crossSellSettingsOf(site);
   const offers = new SiteOffers(site, { clock: deps.clock, registry: deps.registry, onEvict: deps.onEvict, ...(deps.offers !== undefined ? { offers: deps.offers } : {}) });
   return {

@@ -12,6 +12,13 @@ export const DD_MAX_BINS = 512;
 export const FUNNEL_STEPS = ['product', 'cart', 'checkout', 'purchase'] as const;
 export type FunnelStep = (typeof FUNNEL_STEPS)[number];
 
+/**
+ * What an ended session adds to its slice (`UsagePane.slices`), by index: sessions, with page views,
+ * bounces, converted, page views, revenue in cents, duration in ms, then the four funnel steps.
+ */
+export const SLICE = { sessions: 0, withPageViews: 1, bounces: 2, converted: 3, pageViews: 4, revenueCents: 5, durationMs: 6, funnel: 7 } as const;
+export const SLICE_WIDTH = 11;
+
 /** Index of each event type in `UsagePane.events`. */
 export const TYPE_INDEX = { page_view: 0, click: 1, form: 2 } as const;
 
@@ -67,6 +74,11 @@ export class UsagePane {
    * added to cart, [2] of those reached checkout, [3] of those purchased. Allocated on first use.
    */
   funnel: Float64Array | undefined;
+  /**
+   * Ended sessions by their dimensions (slice key → SLICE counters), bounded per pane (the
+   * high-cardinality values fold into `other` past the bound). Allocated on first use.
+   */
+  slices: Map<string, Float64Array> | undefined;
   /** Purchases: form submits with items, at their event time. */
   purchases = 0;
   /** Revenue of the purchases (sum of price × quantity), integer cents: exact sums in any order. */
@@ -92,6 +104,8 @@ export interface UsagePaneJSON {
   readonly conv: number;
   /** The funnel (absent: none). */
   readonly fn?: number[];
+  /** The slices (absent: none). */
+  readonly sl?: Array<[string, number[]]>;
   readonly rev: number;
   readonly forms: Array<[string, FormPaneJSON]>;
   readonly gold: SpaceSavingJSON<string> | null;
@@ -115,6 +129,15 @@ export function usagePaneOps(hllPrecision: number, goldenCapacity: number): Pane
       if (from.funnel !== undefined) {
         const f = (into.funnel ??= new Float64Array(FUNNEL_STEPS.length));
         for (let i = 0; i < f.length; i++) f[i]! += from.funnel[i]!;
+      }
+      if (from.slices !== undefined) {
+        // A merged window may hold more slices than one pane's bound: the bound is on what is stored.
+        const m = (into.slices ??= new Map());
+        for (const [k, v] of from.slices) {
+          const t = m.get(k);
+          if (t === undefined) m.set(k, v.slice());
+          else for (let i = 0; i < SLICE_WIDTH; i++) t[i]! += v[i]!;
+        }
       }
       if (from.durations !== undefined) {
         into.durations ??= new DDSketch(DD_ALPHA, DD_MAX_BINS);
@@ -173,6 +196,7 @@ export function paneToJSON(p: UsagePane): UsagePaneJSON {
     bo: p.bounces,
     conv: p.purchases,
     ...(p.funnel === undefined ? {} : { fn: Array.from(p.funnel) }),
+    ...(p.slices === undefined ? {} : { sl: [...p.slices].map(([k, v]): [string, number[]] => [k, Array.from(v)]) }),
     rev: p.revenueCents,
     forms: [...p.forms].map(([id, f]) => [
       id,
@@ -197,6 +221,7 @@ export function paneFromJSON(j: UsagePaneJSON, goldenCapacity: number): UsagePan
   p.bounces = j.bo;
   p.purchases = j.conv;
   if (j.fn !== undefined) p.funnel = Float64Array.from(FUNNEL_STEPS, (_, i) => j.fn?.[i] ?? 0);
+  if (j.sl !== undefined) p.slices = new Map(j.sl.map(([k, v]) => [k, Float64Array.from({ length: SLICE_WIDTH }, (_, i) => v[i] ?? 0)]));
   p.revenueCents = j.rev;
   for (const [id, f] of j.forms) {
     const fp = new FormPane();

@@ -10,7 +10,8 @@ import { LATE, OK, REVISION, lowestWatermark, type EventOutcome, type PartitionS
 import { DDSketch } from '../sketches/dd-sketch';
 import { HyperLogLog } from '../sketches/hyper-log-log';
 import { SpaceSaving } from '../sketches/space-saving';
-import { DD_ALPHA, DD_MAX_BINS, FUNNEL_STEPS, FormPane, TYPE_INDEX, type FunnelStep, UsagePane, paneFromJSON, paneToJSON, usagePaneOps, type UsagePaneJSON } from './usage-pane';
+import { foldedKeys, sessionDimensions, sliceKey, sliceTable, UNSLICED, type SliceQuery, type SliceTable } from './session-dimensions';
+import { DD_ALPHA, DD_MAX_BINS, FUNNEL_STEPS, SLICE, SLICE_WIDTH, FormPane, TYPE_INDEX, type FunnelStep, UsagePane, paneFromJSON, paneToJSON, usagePaneOps, type UsagePaneJSON } from './usage-pane';
 import { parseUsageSettings, type ResponderSignal, type UsageSettings } from './usage-settings';
 import { INTEREST_WEIGHTS, LIFECYCLE_STAGES, VisitorProfiles, type LifecycleStage, type ProfileJSON, type VisitorProfile } from './visitor-profiles';
 
@@ -132,7 +133,20 @@ export interface UsageWindowStats {
   readonly forms: readonly FormStats[];
   /** Top customers by revenue in the window (Space-Saving: `error` bounds the over-estimate). */
   readonly goldenCustomers: ReadonlyArray<{ readonly visitorId: string; readonly revenue: number; readonly error: number }>;
+  /** The window's ended sessions grouped by their dimensions, when asked for (`by`, `where`). */
+  readonly slices?: SliceTable;
 }
+
+/** Which windows to list and whether to slice them. */
+export interface WindowOptions {
+  /** A window start from a previous page: continue further back. */
+  readonly before?: number;
+  /** Hopping windows: the slide, ms. */
+  readonly slideMs?: number;
+  readonly slices?: SliceQuery;
+}
+
+const SLICE_LAYOUT = { width: SLICE_WIDTH, ...SLICE } as const;
 
 export interface UsageSnapshot {
   readonly v: number;
@@ -142,8 +156,8 @@ export interface UsageSnapshot {
   readonly maxTs?: number | null;
   readonly panes: Array<[number, UsagePaneJSON]>;
   readonly profiles: Array<[string, ProfileJSON]>;
-  /** Closed sessions as counted (for retraction on re-open): [key, end, duration ms, pageViews, converted, due, abandons, funnel depth]. */
-  readonly closed?: Array<[string, number, number, number, boolean, number, Array<[string, string]>, number?]>;
+  /** Closed sessions as counted (for retraction on re-open): [key, end, duration ms, pageViews, converted, due, abandons, funnel depth, slice key, revenue cents]. */
+  readonly closed?: Array<[string, number, number, number, boolean, number, Array<[string, string]>, number?, string?, number?]>;
   /** Forms in progress: [visitorId, formId, start, lastField, started]. */
   readonly openForms?: OpenFormJSON[];
 }
@@ -200,6 +214,10 @@ interface ClosedSession {
   readonly converted: boolean;
   /** How many FUNNEL_STEPS the session went through, nested (0: viewed no product). */
   readonly funnel: number;
+  /** The slice key it was counted under (its dimensions, folded if the pane's slices were full). */
+  readonly slice: string;
+  /** Revenue of its purchases, integer cents. */
+  readonly revenueCents: number;
   /** Event time from which it can no longer re-open: end + gap + allowed lateness. */
   readonly due: number;
   /** Forms counted as implicitly abandoned: [formId, last field]. */
@@ -554,6 +572,8 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
           pageViews: s.pageViews,
           converted: s.bought.length > 0,
           funnel: this.#funnelDepth(s),
+          slice: this.#sliceFor(s, pane),
+          revenueCents: Math.round(s.revenue * 100),
           due: s.end + this.#time.sessionGapMs + this.#time.allowedLatenessMs,
           abandons: this.#abandonOpenForms(s.visitorId, s.start, s.end, pane),
         };
@@ -642,6 +662,17 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       const f = (pane.funnel ??= new Float64Array(FUNNEL_STEPS.length));
       for (let i = 0; i < c.funnel; i++) f[i]! += sign;
     }
+    const slices = (pane.slices ??= new Map());
+    let row = slices.get(c.slice);
+    if (row === undefined) slices.set(c.slice, (row = new Float64Array(SLICE_WIDTH)));
+    row[SLICE.sessions]! += sign;
+    if (c.pageViews >= 1) row[SLICE.withPageViews]! += sign;
+    if (c.pageViews === 1) row[SLICE.bounces]! += sign;
+    if (c.converted) row[SLICE.converted]! += sign;
+    row[SLICE.pageViews]! += sign * c.pageViews;
+    row[SLICE.revenueCents]! += sign * c.revenueCents;
+    row[SLICE.durationMs]! += sign * c.durationMs;
+    for (let i = 0; i < c.funnel; i++) row[SLICE.funnel + i]! += sign;
     if (sign === 1) {
       (pane.durations ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add(c.durationMs);
       (pane.pagesPerSession ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add(c.pageViews);
@@ -649,6 +680,22 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       pane.durations?.remove(c.durationMs);
       pane.pagesPerSession?.remove(c.pageViews);
     }
+  }
+
+  /**
+   * The slice key a closing session counts under in `pane`: its dimensions, or — when the pane holds
+   * `maxSlicesPerPane` keys and not this one — the same with its UTM values folded into `other`
+   * (counted as an eviction of `slices`), so channel, device and visitor type stay exact.
+   */
+  #sliceFor(s: SessionSummary, pane: UsagePane | undefined): string {
+    const dims = sessionDimensions(s, this.settings.channels);
+    const key = sliceKey(dims);
+    const slices = pane?.slices;
+    if (slices === undefined || slices.size < this.settings.maxSlicesPerPane || slices.has(key)) return key;
+    this.#onEvict(NAME, 'slices', 1);
+    const folded = foldedKeys(dims);
+    for (const k of folded) if (slices.has(k)) return k;
+    return folded[folded.length - 1]!;
   }
 
   /**
@@ -688,20 +735,20 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
    * Windows of `windowMs` (a multiple of the pane), newest first, the open one included; `before`
    * (a window start from a previous page) continues further back. Hopping windows with `slideMs`.
    */
-  windows(windowMs: number, limit: number, opts: { before?: number; slideMs?: number } = {}): UsageWindowStats[] {
+  windows(windowMs: number, limit: number, opts: WindowOptions = {}): UsageWindowStats[] {
     return UsageProcessor.windowsOf([this], windowMs, limit, opts);
   }
 
   /** `windows` over the processors of several partitions (same settings): each window merges all their panes. */
-  static windowsOf(parts: readonly UsageProcessor[], windowMs: number, limit: number, opts: { before?: number; slideMs?: number } = {}): UsageWindowStats[] {
+  static windowsOf(parts: readonly UsageProcessor[], windowMs: number, limit: number, opts: WindowOptions = {}): UsageWindowStats[] {
     const first = parts[0];
     if (first === undefined) return [];
     const views = PaneStore.windowsAcross(parts.map((p) => p.#store), windowMs, UsageProcessor.#watermarkOf(parts), limit, opts);
-    return views.map((w) => first.#render(w.start, w.end, w.closed, w.value));
+    return views.map((w) => first.#render(w.start, w.end, w.closed, w.value, opts.slices));
   }
 
   /** `windowsIn` over the processors of several partitions. */
-  static windowsInOf(parts: readonly UsageProcessor[], ranges: ReadonlyArray<readonly [number, number]>): UsageWindowStats[] {
+  static windowsInOf(parts: readonly UsageProcessor[], ranges: ReadonlyArray<readonly [number, number]>, slices?: SliceQuery): UsageWindowStats[] {
     const first = parts[0];
     const out: UsageWindowStats[] = [];
     if (first === undefined) return out;
@@ -709,7 +756,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     const wm = UsageProcessor.#watermarkOf(parts);
     for (const [start, end] of ranges) {
       const value = PaneStore.rangeAcross(stores, start, end);
-      if (value !== undefined) out.push(first.#render(epochMillis(start), epochMillis(end), end <= wm, value));
+      if (value !== undefined) out.push(first.#render(epochMillis(start), epochMillis(end), end <= wm, value, slices));
     }
     return out;
   }
@@ -746,8 +793,8 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
    * Windows over explicit [start, end) ranges (e.g. zoned calendar days from ZonedDays), in the
    * order given; ranges without any retained pane are skipped.
    */
-  windowsIn(ranges: ReadonlyArray<readonly [number, number]>): UsageWindowStats[] {
-    return UsageProcessor.windowsInOf([this], ranges);
+  windowsIn(ranges: ReadonlyArray<readonly [number, number]>, slices?: SliceQuery): UsageWindowStats[] {
+    return UsageProcessor.windowsInOf([this], ranges, slices);
   }
 
   /** The latest event time seen (−Infinity before any event). */
@@ -755,7 +802,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     return epochMillis(this.#maxTs);
   }
 
-  #render(start: EpochMillis, end: EpochMillis, closed: boolean, p: UsagePane): UsageWindowStats {
+  #render(start: EpochMillis, end: EpochMillis, closed: boolean, p: UsagePane, slices?: SliceQuery): UsageWindowStats {
     const forms: FormStats[] = [];
     for (const [formId, f] of p.forms) {
       forms.push({
@@ -798,6 +845,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       revenue: p.revenueCents / 100,
       forms,
       goldenCustomers: golden,
+      ...(slices === undefined ? {} : { slices: sliceTable(p.slices, slices, SLICE_LAYOUT) }),
     };
   }
 
@@ -811,7 +859,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       closed: this.#queue
         .slice(this.#queueHead)
         .filter((e) => this.#pending.get(e.key) === e)
-        .map((e) => [e.key, e.end, e.durationMs, e.pageViews, e.converted, e.due, e.abandons.map(([f, l]): [string, string] => [f, l]), e.funnel]),
+        .map((e) => [e.key, e.end, e.durationMs, e.pageViews, e.converted, e.due, e.abandons.map(([f, l]): [string, string] => [f, l]), e.funnel, e.slice, e.revenueCents]),
       openForms: [...this.#openForms.rkeys()].flatMap((vid) => [...(this.#openForms.peek(vid) ?? [])].map(([formId, f]): OpenFormJSON => [vid, formId, f.start, f.lastField ?? null, f.started, Number.isFinite(f.lastAt) ? f.lastAt : null, f.lastSeq])),
     };
   }
@@ -833,8 +881,8 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     if (partial.v !== SNAPSHOT_VERSION) throw new ClickstreamError('CM_ERR_SNAPSHOT', `usage snapshot version ${partial.v}, expected ${SNAPSHOT_VERSION}`);
     for (const [start, pj] of partial.panes) this.#store.mergePane(start, paneFromJSON(pj, this.settings.goldenCapacity));
     this.#profiles.load(partial.profiles);
-    for (const [key, end, durationMs, pageViews, converted, due, abandons, funnel] of partial.closed ?? []) {
-      const entry: ClosedSession = { key, visitorId: visitorOfKey(key), end, durationMs, pageViews, converted, funnel: funnel ?? 0, due, abandons };
+    for (const [key, end, durationMs, pageViews, converted, due, abandons, funnel, slice, revenueCents] of partial.closed ?? []) {
+      const entry: ClosedSession = { key, visitorId: visitorOfKey(key), end, durationMs, pageViews, converted, funnel: funnel ?? 0, slice: slice ?? UNSLICED, revenueCents: revenueCents ?? 0, due, abandons };
       this.#pending.set(key, entry);
       this.#queue.push(entry);
     }
@@ -897,12 +945,12 @@ export class UsageView implements SiteView {
     return this.#all()[0]?.settings;
   }
 
-  windows(windowMs: number, limit: number, opts: { before?: number; slideMs?: number } = {}): UsageWindowStats[] {
+  windows(windowMs: number, limit: number, opts: WindowOptions = {}): UsageWindowStats[] {
     return UsageProcessor.windowsOf(this.#all(), windowMs, limit, opts);
   }
 
-  windowsIn(ranges: ReadonlyArray<readonly [number, number]>): UsageWindowStats[] {
-    return UsageProcessor.windowsInOf(this.#all(), ranges);
+  windowsIn(ranges: ReadonlyArray<readonly [number, number]>, slices?: SliceQuery): UsageWindowStats[] {
+    return UsageProcessor.windowsInOf(this.#all(), ranges, slices);
   }
 
   visitor(visitorId: string): VisitorProfile | undefined {

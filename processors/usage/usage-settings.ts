@@ -1,4 +1,5 @@
 import { ClickstreamError } from '../../src/errors';
+import { DEFAULT_CHANNEL_RULES, type ChannelRules } from './session-dimensions';
 
 /** What makes a prospect a responder (lifecycle rule). */
 export const RESPONDER_SIGNALS = ['ad_click', 'offer_click', 'product_click', 'form_start', 'search'] as const;
@@ -31,6 +32,10 @@ export interface UsageSettings {
   readonly maxProducts: number;
   /** Form ids that are the checkout (the funnel's third step; a purchase passes it too). */
   readonly checkoutForms: readonly string[];
+  /** Distinct slices (combinations of a session's dimensions) kept per pane, count; past it UTM values fold into `other`. */
+  readonly maxSlicesPerPane: number;
+  /** How a landing page view maps to a traffic channel (each list replaces the default). */
+  readonly channels: ChannelRules;
   readonly lifecycle: {
     /** Actions that make a prospect a responder. */
     readonly responderOn: readonly ResponderSignal[];
@@ -59,6 +64,8 @@ export const DEFAULT_USAGE_SETTINGS: UsageSettings = Object.freeze({
   maxBought: 50,
   maxProducts: 50_000,
   checkoutForms: Object.freeze(['checkout']),
+  maxSlicesPerPane: 256,
+  channels: DEFAULT_CHANNEL_RULES,
   lifecycle: Object.freeze({ responderOn: ['ad_click', 'offer_click', 'form_start'] as const, formerAfterDays: 90 }),
   rfm: Object.freeze({
     recencyDays: [7, 30, 90, 180] as const,
@@ -67,7 +74,7 @@ export const DEFAULT_USAGE_SETTINGS: UsageSettings = Object.freeze({
   }),
 });
 
-const INT_KEYS = ['maxProfiles', 'maxPendingSessions', 'maxFormsPerPane', 'maxFieldsPerForm', 'maxOpenForms', 'goldenCapacity', 'maxInterests', 'maxBought', 'maxProducts'] as const;
+const INT_KEYS = ['maxSlicesPerPane', 'maxProfiles', 'maxPendingSessions', 'maxFormsPerPane', 'maxFieldsPerForm', 'maxOpenForms', 'goldenCapacity', 'maxInterests', 'maxBought', 'maxProducts'] as const;
 
 type Raw = Record<string, unknown>;
 const isObj = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -88,7 +95,7 @@ export function parseUsageSettings(raw: unknown, site: string): UsageSettings {
   const where = `sites[${site}].processors.usage`;
   if (!isObj(raw)) throw new ClickstreamError('CM_ERR_CONFIG', `${where}: expected an object`);
   const problems: string[] = [];
-  const known = new Set<string>([...INT_KEYS, 'hllPrecision', 'checkoutForms', 'lifecycle', 'rfm']);
+  const known = new Set<string>([...INT_KEYS, 'hllPrecision', 'checkoutForms', 'channels', 'lifecycle', 'rfm']);
   for (const k of Object.keys(raw)) if (!known.has(k)) problems.push(`${k}: unknown key`);
   const ints: Record<string, number> = {};
   for (const k of INT_KEYS) {
@@ -110,6 +117,20 @@ export function parseUsageSettings(raw: unknown, site: string): UsageSettings {
     const v = raw['checkoutForms'];
     if (!Array.isArray(v) || v.length === 0 || v.length > 20 || !v.every((x) => typeof x === 'string' && x !== '')) problems.push(`checkoutForms: expected 1 to 20 form ids, got ${JSON.stringify(v)}`);
     else checkoutForms = Object.freeze([...(v as string[])]);
+  }
+  let channels = DEFAULT_USAGE_SETTINGS.channels;
+  if (raw['channels'] !== undefined) {
+    const c = raw['channels'];
+    if (!isObj(c)) problems.push('channels: expected an object');
+    else {
+      const out: Record<string, readonly string[]> = { ...DEFAULT_CHANNEL_RULES };
+      for (const [k, v] of Object.entries(c)) {
+        if (!(k in DEFAULT_CHANNEL_RULES)) problems.push(`channels.${k}: unknown key (expected one of ${Object.keys(DEFAULT_CHANNEL_RULES).join(', ')})`);
+        else if (!Array.isArray(v) || v.length > 1_000 || !v.every((x) => typeof x === 'string' && x !== '' && x.length <= 253)) problems.push(`channels.${k}: expected a list of up to 1000 non-empty strings`);
+        else out[k] = Object.freeze(v.map((x: string) => x.toLowerCase()));
+      }
+      channels = Object.freeze(out) as unknown as ChannelRules;
+    }
   }
   let lifecycle = DEFAULT_USAGE_SETTINGS.lifecycle;
   if (raw['lifecycle'] !== undefined) {
@@ -159,6 +180,8 @@ export function parseUsageSettings(raw: unknown, site: string): UsageSettings {
     maxBought: ints['maxBought']!,
     maxProducts: ints['maxProducts']!,
     checkoutForms,
+    channels,
+    maxSlicesPerPane: ints['maxSlicesPerPane']!,
     lifecycle,
     rfm,
   });

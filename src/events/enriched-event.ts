@@ -1,3 +1,4 @@
+import type { DeviceClass } from './device';
 import type { CollectEvent } from './event-types';
 import type { EpochMillis, EventType, SessionId, SiteId, VisitorId } from '../types';
 
@@ -22,6 +23,8 @@ export interface EnrichedEvent {
   readonly page: string;
   /** True when the user agent or behaviour looks like a bot; flagged, never silently dropped. */
   readonly bot: boolean;
+  /** The device class of the batch's User-Agent (absent in log messages written before it existed: `unknown`). */
+  readonly device?: DeviceClass;
   /** The validated payload as sent. */
   readonly event: CollectEvent;
   /** Filled by the pipeline's sessionizer before any processor sees the event. */
@@ -93,6 +96,10 @@ export interface SessionSummary {
   readonly bought: readonly string[];
   /** Distinct form ids the session interacted with (any form action), bounded. */
   readonly forms: readonly string[];
+  /** The landing page view (earliest by time, then seq): its URL and referrer; undefined without page views. */
+  readonly landing: { readonly url: string; readonly referrer: string | undefined } | undefined;
+  /** The device class of the session's earliest event. */
+  readonly device: DeviceClass;
   /** Category of each product id seen in this session. */
   readonly categories: Readonly<Record<string, string>>;
   /** Revenue of purchases in the session (sum of price × quantity). */

@@ -10,6 +10,7 @@
  * within the tolerance. Two batches that travel at different speeds therefore get the same offset
  * and their events keep the device's order. Only skewed devices take an entry (bounded LRU, counted).
  */
+import { deviceClass, type DeviceClass } from './device';
 import { BoundedLru } from '../bounded-lru';
 import type { Config, SiteConfig } from '../config';
 import type { RejectReason } from '../errors';
@@ -45,6 +46,8 @@ export interface BatchContext {
   /** receivedAt − sentAt as measured for this batch (clock skew + transit), ms. */
   readonly measuredSkewMs: number;
   readonly bot: boolean;
+  /** The device class of the batch's User-Agent. */
+  readonly device: DeviceClass;
 }
 
 export type EnrichOutcome =
@@ -76,7 +79,8 @@ export class EventEnricher {
   }
 
   batchContext(receivedAt: EpochMillis, sentAt: number, userAgent: string | undefined): BatchContext {
-    return { receivedAt, measuredSkewMs: receivedAt - sentAt, bot: userAgent !== undefined && BOT_USER_AGENT.test(userAgent) };
+    const bot = userAgent !== undefined && BOT_USER_AGENT.test(userAgent);
+    return { receivedAt, measuredSkewMs: receivedAt - sentAt, bot, device: deviceClass(userAgent, bot) };
   }
 
   /** The clock offset applied to this visitor's batch: 0 within the tolerance, else the device's sticky offset. */
@@ -130,6 +134,7 @@ export class EventEnricher {
         partition: this.#partitioner.partitionOf(event.visitorId),
         page: normaliser.normalise(event.url),
         bot: batch.bot,
+        device: batch.device,
         event,
         session: UNSESSIONIZED,
       },

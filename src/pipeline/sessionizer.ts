@@ -1,3 +1,4 @@
+import type { DeviceClass } from '../events/device';
 import { BoundedLru } from '../bounded-lru';
 import { ClickstreamError, requireBound } from '../errors';
 import type { EnrichedEvent, SessionContext, SessionSignal, SessionSummary } from '../events/enriched-event';
@@ -61,6 +62,10 @@ export interface SessionJSON {
   readonly bo?: string[];
   /** Form ids interacted with (absent: none). */
   readonly fm?: string[];
+  /** Landing page view: [time − start, seq, url, referrer or null] (absent: none). */
+  readonly ld?: [number, number, string, string | null];
+  /** Device of the earliest event: [time − start, seq, class] (absent: unknown). */
+  readonly dv?: [number, number, DeviceClass];
   readonly cat?: Array<[string, string]>;
   /** Revenue (absent: 0). */
   readonly rev?: number;
@@ -98,6 +103,15 @@ class SessionState {
   bought: string[] | undefined;
   /** Distinct form ids the session interacted with (any form action). */
   forms: string[] | undefined;
+  /** The landing page view: the earliest by (time, seq), whatever the arrival order (its URL and referrer give the channel). */
+  landTs = Number.POSITIVE_INFINITY;
+  landSeq = 0;
+  landUrl: string | undefined;
+  landReferrer: string | undefined;
+  /** The device of the session's earliest event by (time, seq). */
+  devTs = Number.POSITIVE_INFINITY;
+  devSeq = 0;
+  device: DeviceClass = 'unknown';
   categories: Map<string, string> | undefined;
   revenue = 0;
   returning: boolean;
@@ -321,6 +335,17 @@ export class Sessionizer {
         if (j.ca !== undefined) x.carted = j.ca;
         if (j.bo !== undefined) x.bought = j.bo;
         if (j.fm !== undefined) x.forms = j.fm;
+        if (j.ld !== undefined) {
+          x.landTs = st + j.ld[0];
+          x.landSeq = j.ld[1];
+          x.landUrl = j.ld[2];
+          x.landReferrer = j.ld[3] ?? undefined;
+        }
+        if (j.dv !== undefined) {
+          x.devTs = st + j.dv[0];
+          x.devSeq = j.dv[1];
+          x.device = j.dv[2];
+        }
         if (j.cat !== undefined) x.categories = new Map(j.cat);
         x.revenue = j.rev ?? 0;
         x.phase = j.ph;
@@ -434,6 +459,17 @@ export class Sessionizer {
     for (const p of b.carted ?? EMPTY) a.carted = this.#addItem(a.carted, p);
     for (const p of b.bought ?? EMPTY) a.bought = this.#addItem(a.bought, p);
     for (const f of b.forms ?? EMPTY) a.forms = this.#addItem(a.forms, f);
+    if (b.landUrl !== undefined && before(b.landTs, b.landSeq, a.landTs, a.landSeq)) {
+      a.landTs = b.landTs;
+      a.landSeq = b.landSeq;
+      a.landUrl = b.landUrl;
+      a.landReferrer = b.landReferrer;
+    }
+    if (before(b.devTs, b.devSeq, a.devTs, a.devSeq)) {
+      a.devTs = b.devTs;
+      a.devSeq = b.devSeq;
+      a.device = b.device;
+    }
     if (b.categories !== undefined) for (const [p, c] of b.categories) if (a.categories?.has(p) !== true) this.#addCategory(a, p, c);
     a.revenue += b.revenue;
     this.#unschedule(b);
@@ -456,6 +492,11 @@ export class Sessionizer {
       this.#schedule(s, ts + this.#gap);
     }
     s.events++;
+    if (before(ts, e.seq, s.devTs, s.devSeq)) {
+      s.devTs = ts;
+      s.devSeq = e.seq;
+      s.device = e.device ?? 'unknown';
+    }
     let pageIndex: number;
     let prevPage: string | undefined;
     let nextPage: string | undefined;
@@ -464,6 +505,12 @@ export class Sessionizer {
     switch (ev.type) {
       case 'page_view': {
         s.pageViews++;
+        if (before(ts, e.seq, s.landTs, s.landSeq)) {
+          s.landTs = ts;
+          s.landSeq = e.seq;
+          s.landUrl = ev.url;
+          s.landReferrer = ev.referrer;
+        }
         const idx = this.#insertPage(s, ts, e.seq, e.page);
         // Page views before the kept ones (the list keeps the most recent #maxPages).
         const dropped = s.pageViews - s.pageKeys.length;
@@ -656,6 +703,8 @@ export class Sessionizer {
       carted: s.carted === undefined ? EMPTY : s.carted.slice(),
       bought: s.bought === undefined ? EMPTY : s.bought.slice(),
       forms: s.forms === undefined ? EMPTY : s.forms.slice(),
+      landing: s.landUrl === undefined ? undefined : { url: s.landUrl, referrer: s.landReferrer },
+      device: s.device,
       categories,
       revenue: s.revenue,
       returningVisitor: s.returning,
@@ -666,6 +715,11 @@ export class Sessionizer {
 const EMPTY: readonly string[] = Object.freeze([]);
 const EMPTY_TIMES: readonly number[] = Object.freeze([]);
 const EMPTY_CATEGORIES: Readonly<Record<string, string>> = Object.freeze(Object.create(null) as Record<string, string>);
+
+/** (t, q) strictly before (t2, q2): the earlier of two events by time, then sequence number. */
+function before(t: number, q: number, t2: number, q2: number): boolean {
+  return t < t2 || (t === t2 && q < q2);
+}
 
 function distance(s: SessionState, ts: number): number {
   return ts < s.start ? s.start - ts : ts > s.end ? ts - s.end : 0;
@@ -701,6 +755,8 @@ function sessionJSON(x: SessionState): SessionJSON {
   if (x.carted !== undefined && x.carted.length > 0) j.ca = x.carted.slice();
   if (x.bought !== undefined && x.bought.length > 0) j.bo = x.bought.slice();
   if (x.forms !== undefined && x.forms.length > 0) j.fm = x.forms.slice();
+  if (x.landUrl !== undefined) j.ld = [x.landTs - st, x.landSeq, x.landUrl, x.landReferrer ?? null];
+  if (Number.isFinite(x.devTs)) j.dv = [x.devTs - st, x.devSeq, x.device];
   if (x.categories !== undefined && x.categories.size > 0) j.cat = [...x.categories];
   if (x.revenue !== 0) j.rev = x.revenue;
   if (x.returning) j.ret = true;

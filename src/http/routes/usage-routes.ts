@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { UsageView, type VisitorProfile } from '../../../processors/usage/usage-processor';
+import { DIMENSIONS, type Dimension, type SliceQuery } from '../../../processors/usage/session-dimensions';
 import type { AppContext } from '../../app-context';
 import type { AdminRoute } from '../admin-routes';
 import { routeSchema } from '../route-doc';
@@ -15,6 +16,38 @@ function usageOf(ctx: AppContext, site: string): UsageView | undefined {
 
 /** The lists of a usage window that are paginated (each with `<name>Total` beside it). */
 const LISTS = ['forms', 'goldenCustomers'] as const;
+
+/**
+ * `by=channel[,device]` and `where=device:mobile,channel:search,channel:social` (OR within a
+ * dimension, AND across); a value may hold colons (split at the first). Neither: no slicing.
+ */
+export function parseSliceQuery(q: Record<string, unknown>): { kind: 'ok'; query: SliceQuery | undefined } | { kind: 'error'; message: string } {
+  const by = q['by'];
+  const where = q['where'];
+  if (by === undefined && where === undefined) return { kind: 'ok', query: undefined };
+  const problems: string[] = [];
+  const dims = typeof by === 'string' && by !== '' ? by.split(',') : [];
+  if (by !== undefined && (typeof by !== 'string' || dims.length < 1 || dims.length > 2)) problems.push('by must name one or two dimensions, comma-separated');
+  for (const d of dims) if (!(DIMENSIONS as readonly string[]).includes(d)) problems.push(`by: unknown dimension ${JSON.stringify(d)} (one of ${DIMENSIONS.join(', ')})`);
+  if (new Set(dims).size !== dims.length) problems.push('by: a dimension named twice');
+  const filter: Partial<Record<Dimension, string[]>> = {};
+  if (where !== undefined) {
+    if (typeof where !== 'string' || where === '') problems.push('where must be dimension:value pairs, comma-separated');
+    else {
+      for (const pair of where.split(',')) {
+        const i = pair.indexOf(':');
+        const d = i < 0 ? pair : pair.slice(0, i);
+        if (i < 1 || !(DIMENSIONS as readonly string[]).includes(d)) {
+          problems.push(`where: ${JSON.stringify(pair)} is not dimension:value with a dimension of ${DIMENSIONS.join(', ')}`);
+          continue;
+        }
+        (filter[d as Dimension] ??= []).push(pair.slice(i + 1));
+      }
+    }
+  }
+  if (problems.length > 0) return { kind: 'error', message: problems.join('; ') };
+  return { kind: 'ok', query: { by: dims as Dimension[], where: filter } };
+}
 
 function renderProfile(p: VisitorProfile): Record<string, unknown> {
   return { ...p, firstSeen: iso(p.firstSeen), lastSeen: iso(p.lastSeen), lastPurchase: p.lastPurchase === null ? null : iso(p.lastPurchase) };
@@ -40,6 +73,8 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
             ...STATS_QUERYSTRING_PROPERTIES,
             slide: { type: 'string', description: 'Hopping windows: ISO-8601 slide, a multiple of the pane no longer than the window' },
             rolling: { type: 'string', description: 'true: one window of the given length ending with the pane of the newest event ("the last 5 minutes")' },
+            by: { type: 'string', description: `Slice ended sessions by one or two dimensions, comma-separated: ${DIMENSIONS.join(', ')}` },
+            where: { type: 'string', description: 'Keep only sessions with these values: dimension:value pairs, comma-separated (OR within a dimension, AND across)' },
           },
         },
       }),
@@ -56,6 +91,9 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
           return reply.code(400).send({ error: { code: 'invalid_slide', message: `slide must be an ISO-8601 duration, a positive multiple of the pane (${ctx.config.time.paneMs} ms) and no longer than the window` } });
         }
       }
+      const slicing = parseSliceQuery(req.query as Record<string, unknown>);
+      if (slicing.kind === 'error') return reply.code(400).send({ error: { code: 'invalid_slice', message: slicing.message } });
+      const slices = slicing.query;
       const usage = usageOf(ctx, q.site.id);
       if (usage === undefined) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${q.site.id} runs no usage processor` } });
       // Calendar-day windows (`P1D`, `P7D`) follow the site's time zone; everything else is epoch-aligned.
@@ -72,13 +110,13 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
           ranges.push([w.start, w.end]);
           t = w.start - 1;
         }
-        stats = usage.windowsIn(ranges);
+        stats = usage.windowsIn(ranges, slices);
       } else if ((req.query as Record<string, unknown>)['rolling'] === 'true') {
         const newest = usage.newestEventTime();
         const paneMs = ctx.config.time.paneMs;
         const end = Number.isFinite(newest) ? (Math.floor(newest / paneMs) + 1) * paneMs : Number.NaN;
-        stats = Number.isFinite(end) ? usage.windowsIn([[end - q.windowMs, end]]) : [];
-      } else stats = usage.windows(q.windowMs, q.windows, slideMs === undefined ? {} : { slideMs });
+        stats = Number.isFinite(end) ? usage.windowsIn([[end - q.windowMs, end]], slices) : [];
+      } else stats = usage.windows(q.windowMs, q.windows, { ...(slideMs === undefined ? {} : { slideMs }), ...(slices === undefined ? {} : { slices }) });
       return windowStatsResponse(ctx, q, stats, LISTS, { stages: usage.stages() });
     },
   );

@@ -51,7 +51,7 @@ function purchase(ts: number, items: Array<string | [string, string]>, visitor =
 function summary(id: string, end: number, parts: { viewed?: string[]; carted?: string[]; bought?: string[]; categories?: Record<string, string> }): SessionSummary {
   return {
     site: 'demo' as SiteId, id: id as SessionId, visitorId: `vis-${id}` as VisitorId, start: epochMillis(end - 60_000), end: epochMillis(end),
-    events: 3, pageViews: 3, pages: [], viewed: parts.viewed ?? [], viewedFirst: (parts.viewed ?? []).map(() => end - 60_000), viewedLast: (parts.viewed ?? []).map(() => end - 60_000), carted: parts.carted ?? [], bought: parts.bought ?? [], forms: [],
+    events: 3, pageViews: 3, pages: [], viewed: parts.viewed ?? [], viewedFirst: (parts.viewed ?? []).map(() => end - 60_000), viewedLast: (parts.viewed ?? []).map(() => end - 60_000), carted: parts.carted ?? [], bought: parts.bought ?? [], forms: [], landing: undefined, device: 'unknown',
     categories: parts.categories ?? {}, revenue: 0, returningVisitor: false,
   };
 }

@@ -51,6 +51,8 @@ function summary(pages: string[], start: number, end: number, over: Partial<Sess
     carted: [],
     bought: [],
     forms: [],
+    landing: undefined,
+    device: 'unknown',
     categories: {},
     revenue: 0,
     returningVisitor: false,

@@ -4,6 +4,8 @@ import { UsageProcessor, UsageView, type UsageWindowStats } from '../../../../pr
 import { ManualClock } from '../../../../src/clock';
 import { loadConfig } from '../../../../src/config';
 import type { EnrichedEvent } from '../../../../src/events/enriched-event';
+import type { PageViewEvent } from '../../../../src/events/event-types';
+import type { Dimension } from '../../../../processors/usage/session-dimensions';
 import { createLogger } from '../../../../src/logger';
 import { createCoreMetrics } from '../../../../src/metrics/core-metrics';
 import { Pipeline } from '../../../../src/pipeline/pipeline';
@@ -229,6 +231,129 @@ describe('UsageProcessor', () => {
     const [sessions, product, cart] = [...expected.values()].reduce((a, r) => a.map((x, i) => x + r[i]!), [0, 0, 0, 0, 0]);
     expect(w.funnel.steps[1]!.rate).toBeCloseTo(cart! / product!, 12);
     expect(w.funnel.steps[0]!.dropOff).toBeCloseTo(1 - product! / sessions!, 12);
+  });
+
+  it('slices - sessions by channel, device, visitor type and UTM equal a brute-force group-by, for every query shape and in two arrival orders', () => {
+    // Shoppers with a known channel each: the landing page view carries it (referrer, UTM, click id);
+    // later pages of the session are internal. Some come back later by another channel.
+    const rnd = mulberry32(21);
+    const scenarios = [
+      { channel: 'direct', url: '/', referrer: undefined },
+      { channel: 'search', url: '/', referrer: 'https://www.google.de/search?q=shop' },
+      { channel: 'search', url: '/p/1', referrer: 'https://duckduckgo.com/' },
+      { channel: 'social', url: '/', referrer: 'https://t.co/x1' },
+      { channel: 'email', url: '/?utm_source=newsletter&utm_medium=email&utm_campaign=spring', referrer: undefined },
+      { channel: 'paid', url: '/?utm_source=google&utm_medium=cpc&utm_campaign=brand', referrer: 'https://www.google.com/' },
+      { channel: 'paid', url: '/?gclid=abc', referrer: 'https://www.google.com/' },
+      { channel: 'referral', url: '/', referrer: 'https://blog.example.org/post' },
+      { channel: 'direct', url: '/cart', referrer: 'https://shop.test/' },
+    ] as const;
+    const devices = ['desktop', 'mobile', 'tablet'] as const;
+    type Truth = { channel: string; device: string; visitorType: string; utmSource: string; utmMedium: string; utmCampaign: string; pageViews: number; converted: boolean; revenue: number; end: number };
+    const truth: Truth[] = [];
+    const events: EnrichedEvent[] = [];
+    for (let v = 0; v < 400; v++) {
+      const visits = rnd() < 0.3 ? 2 : 1;
+      for (let k = 0; k < visits; k++) {
+        const sc = scenarios[Math.floor(rnd() * scenarios.length)]!;
+        const device = devices[Math.floor(rnd() * devices.length)]!;
+        // A second visit starts 100 minutes later: over the 30-minute gap after the first one's last event.
+        let t = T0 + Math.floor(rnd() * 60 * MIN) + k * 100 * MIN;
+        const vid = `sl${v}`;
+        const landing = pageView(vid, t, '/');
+        const ev = { ...(landing.event as PageViewEvent), url: `https://shop.test${sc.url}` };
+        if (sc.referrer !== undefined) ev.referrer = sc.referrer;
+        events.push({ ...landing, device, event: ev });
+        const more = Math.floor(rnd() * 4);
+        for (let i = 0; i < more; i++) {
+          t += 20_000;
+          const pv = pageView(vid, t, `/p/${i}`);
+          events.push({ ...pv, device, event: { ...(pv.event as PageViewEvent), referrer: 'https://shop.test/' } });
+        }
+        const buys = rnd() < 0.3;
+        const revenue = buys ? 10 + Math.floor(rnd() * 50) : 0;
+        if (buys) {
+          t += 20_000;
+          events.push({ ...form(vid, t, 'checkout', 'submit', { items: [{ productId: 'p1', quantity: 1, price: revenue }] }), device });
+        }
+        const q = new URL(`https://shop.test${sc.url}`).searchParams;
+        const u = (n: string) => q.get(n) ?? '(none)';
+        truth.push({ channel: sc.channel, device, visitorType: k === 0 ? 'new' : 'returning', utmSource: u('utm_source'), utmMedium: u('utm_medium'), utmCampaign: u('utm_campaign'), pageViews: 1 + more, converted: buys, revenue, end: t });
+      }
+    }
+    events.sort((a, b) => a.ts - b.ts);
+    type Row = { key: Record<string, string>; sessions: number; pageViews: number; converted: number; revenue: number };
+    const brute = (by: Array<keyof Truth>, where: Partial<Record<keyof Truth, string[]>>): Row[] => {
+      const groups = new Map<string, Row>();
+      for (const t of truth) {
+        if (!Object.entries(where).every(([d, vs]) => vs.includes(String(t[d as keyof Truth])))) continue;
+        const key = Object.fromEntries(by.map((d) => [d, String(t[d])]));
+        const g = JSON.stringify(key);
+        const row = groups.get(g) ?? { key, sessions: 0, pageViews: 0, converted: 0, revenue: 0 };
+        row.sessions++;
+        row.pageViews += t.pageViews;
+        row.converted += t.converted ? 1 : 0;
+        row.revenue += t.revenue;
+        groups.set(g, row);
+      }
+      return [...groups.values()].sort((a, b) => b.sessions - a.sessions || (JSON.stringify(a.key) < JSON.stringify(b.key) ? -1 : 1));
+    };
+    const queries: Array<{ by: Dimension[]; where: Partial<Record<Dimension, string[]>> }> = [
+      { by: ['channel'], where: {} },
+      { by: ['device', 'visitorType'], where: {} },
+      { by: ['device'], where: { channel: ['search', 'social'] } },
+      { by: ['utmCampaign'], where: { channel: ['email', 'paid'], visitorType: ['new'] } },
+      { by: ['channel', 'utmSource'], where: {} },
+    ];
+    const shuffled = events.slice();
+    for (let i = 0; i < shuffled.length; i += 40) {
+      for (let j = Math.min(i + 39, shuffled.length - 1); j > i; j--) {
+        const k = i + Math.floor(rnd() * (j - i + 1));
+        [shuffled[j], shuffled[k]] = [shuffled[k]!, shuffled[j]!];
+      }
+    }
+    // (A block may straddle the 40 minutes without events between first and second visits: under an hour out of order.)
+    for (const [order, time] of [[events, {}], [shuffled, { outOfOrderness: 'PT1H' }]] as const) {
+      const { pipeline, usage, finish } = setup(undefined, time);
+      for (let i = 0; i < order.length; i += 70) pipeline.processNow(order.slice(i, i + 70));
+      finish();
+      expect(pipeline.lateEvents('demo')).toEqual([]);
+      for (const q of queries) {
+        const day = usage().windows(DAY, 1, { slices: q })[0]!;
+        const got = day.slices!.rows.map((r) => ({ key: r.key, sessions: r.sessions, pageViews: r.pageViews, converted: r.converted, revenue: r.revenue }));
+        expect({ q, rows: got }).toEqual({ q, rows: brute(q.by as Array<keyof Truth>, q.where as Partial<Record<keyof Truth, string[]>>) });
+        expect(day.slices!.exact).toBe(true);
+      }
+      // Per hour as well: a session counts in the window of its last event, like sessions.ended.
+      const hours = usage().windows(60 * MIN, 100, { slices: { by: ['channel'], where: {} } });
+      for (const w of hours) {
+        const inWindow = truth.filter((t) => t.end >= w.start && t.end < w.end);
+        expect(w.slices!.rows.reduce((n, r) => n + r.sessions, 0)).toBe(inWindow.length);
+        expect(w.slices!.rows.reduce((n, r) => n + r.sessions, 0)).toBe(w.sessions.ended);
+      }
+    }
+  });
+
+  it('slices - many distinct UTM campaigns: past the bound they fold into other, counted as evictions; channel, device and visitor type stay exact', () => {
+    const { pipeline, usage, finish, evictions } = setup({ maxSlicesPerPane: 20 });
+    const events: EnrichedEvent[] = [];
+    for (let v = 0; v < 300; v++) {
+      const pv = pageView(`c${v}`, T0 + v * 100, '/', { site: 'shop' });
+      events.push({ ...pv, device: v % 2 === 0 ? 'mobile' : 'desktop', event: { ...(pv.event as PageViewEvent), url: `https://shop.test/?utm_medium=email&utm_source=crm&utm_campaign=c${v}` } });
+    }
+    pipeline.processNow(events);
+    finish();
+    const byChannel = usage().windows(DAY, 1, { slices: { by: ['channel', 'device'], where: {} } })[0]!.slices!;
+    expect(byChannel.rows.map((r) => [r.key.channel, r.key.device, r.sessions])).toEqual([
+      ['email', 'desktop', 150],
+      ['email', 'mobile', 150],
+    ]);
+    const byCampaign = usage().windows(DAY, 1, { slices: { by: ['utmCampaign'], where: {} } })[0]!.slices!;
+    expect(byCampaign.exact).toBe(false);
+    const other = byCampaign.rows.find((r) => r.key.utmCampaign === 'other')!;
+    expect(byCampaign.rows.reduce((n, r) => n + r.sessions, 0)).toBe(300);
+    expect(other.sessions).toBeGreaterThan(250);
+    expect(evictions.get('slices')).toBe(other.sessions);
   });
 
   it('forms - a scripted checkout with a known abandonment: last field before abandonment, errors, time to complete', () => {

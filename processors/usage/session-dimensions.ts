@@ -1,0 +1,204 @@
+import type { DeviceClass } from '../../src/events/device';
+import type { SessionSummary } from '../../src/events/enriched-event';
+
+/** Traffic channels a session is attributed to, by its landing page view. */
+export const CHANNELS = ['direct', 'search', 'social', 'referral', 'email', 'paid'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+/** The dimensions a session's figures are sliced by (`GET /v1/stats/usage?by=…&where=…`). */
+export const DIMENSIONS = ['channel', 'device', 'visitorType', 'utmSource', 'utmMedium', 'utmCampaign'] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+/** A session's value of every dimension (strings; `(none)` where a UTM parameter is absent, `other` past a bound). */
+export type SessionDimensions = Readonly<Record<Dimension, string>>;
+
+/**
+ * How the landing page view maps to a channel (`processors.usage.channels` in a site's config, each
+ * list replacing the default). Host entries match the host or any subdomain of it (`google.com`
+ * matches `www.google.com`); an entry ending in a dot matches that label anywhere (`google.` matches
+ * `www.google.co.uk`).
+ */
+export interface ChannelRules {
+  readonly searchHosts: readonly string[];
+  readonly socialHosts: readonly string[];
+  readonly emailHosts: readonly string[];
+  /** utm_medium values that mean paid traffic (lowercase). */
+  readonly paidMediums: readonly string[];
+  readonly emailMediums: readonly string[];
+  readonly socialMediums: readonly string[];
+  /** Query parameters ad networks add to a click (gclid, fbclid …): their presence means paid. */
+  readonly paidParams: readonly string[];
+}
+
+export const DEFAULT_CHANNEL_RULES: ChannelRules = Object.freeze({
+  searchHosts: Object.freeze(['google.', 'bing.com', 'duckduckgo.com', 'search.yahoo.com', 'yandex.', 'baidu.com', 'ecosia.org', 'qwant.com', 'search.brave.com', 'startpage.com']),
+  socialHosts: Object.freeze(['facebook.com', 'instagram.com', 't.co', 'twitter.com', 'x.com', 'linkedin.com', 'lnkd.in', 'pinterest.', 'reddit.com', 'tiktok.com', 'youtube.com', 'threads.net', 'mastodon.social']),
+  emailHosts: Object.freeze(['mail.google.com', 'outlook.live.com', 'outlook.office.com', 'mail.yahoo.com', 'mail.proton.me']),
+  paidMediums: Object.freeze(['cpc', 'ppc', 'paid', 'paidsearch', 'paid_search', 'paid-search', 'cpm', 'display', 'banner', 'paid_social', 'paidsocial', 'cpv', 'affiliate_paid']),
+  emailMediums: Object.freeze(['email', 'e-mail', 'newsletter', 'mail']),
+  socialMediums: Object.freeze(['social', 'social-network', 'social_network', 'sm', 'social-media']),
+  paidParams: Object.freeze(['gclid', 'gbraid', 'wbraid', 'fbclid', 'msclkid', 'ttclid', 'dclid']),
+});
+
+/** UTM values kept per dimension value, characters (longer ones are cut). */
+const MAX_VALUE = 64;
+export const NONE = '(none)';
+export const OTHER = 'other';
+
+function hostMatches(host: string, entry: string): boolean {
+  if (entry.endsWith('.')) return `.${host}`.includes(`.${entry}`);
+  return host === entry || host.endsWith(`.${entry}`);
+}
+
+const anyHost = (host: string, entries: readonly string[]): boolean => entries.some((e) => hostMatches(host, e));
+
+function parse(url: string | undefined): URL | undefined {
+  if (url === undefined || url === '') return undefined;
+  try {
+    return new URL(url);
+  } catch {
+    return undefined;
+  }
+}
+
+function utm(params: URLSearchParams | undefined, name: string): string {
+  const v = params?.get(name)?.trim().toLowerCase();
+  return v === undefined || v === '' ? NONE : v.slice(0, MAX_VALUE);
+}
+
+/**
+ * The channel of a landing page view, the way GA4's default channel grouping reads it: campaign
+ * tagging first (utm_medium, ad click ids), then the referrer's host; no referrer, or one from the
+ * shop's own host, is direct.
+ */
+export function channelOf(landing: SessionSummary['landing'], rules: ChannelRules): Channel {
+  if (landing === undefined) return 'direct';
+  const url = parse(landing.url);
+  const params = url?.searchParams;
+  const medium = utm(params, 'utm_medium');
+  if (medium !== NONE) {
+    if (rules.paidMediums.includes(medium)) return 'paid';
+    if (rules.emailMediums.includes(medium)) return 'email';
+    if (rules.socialMediums.includes(medium)) return 'social';
+    if (medium === 'organic') return 'search';
+    if (medium === 'referral') return 'referral';
+  }
+  if (params !== undefined && rules.paidParams.some((p) => params.has(p))) return 'paid';
+  const ref = parse(landing.referrer);
+  if (ref === undefined) return medium === NONE ? 'direct' : 'referral';
+  const host = ref.hostname.toLowerCase();
+  if (url !== undefined && host === url.hostname.toLowerCase()) return 'direct';
+  if (anyHost(host, rules.emailHosts)) return 'email';
+  if (anyHost(host, rules.searchHosts)) return 'search';
+  if (anyHost(host, rules.socialHosts)) return 'social';
+  return 'referral';
+}
+
+/** Every dimension of a closed session, from its landing page view, its first event's device and its visitor. */
+export function sessionDimensions(s: SessionSummary, rules: ChannelRules): SessionDimensions {
+  const params = parse(s.landing?.url)?.searchParams;
+  return {
+    channel: channelOf(s.landing, rules),
+    device: s.device satisfies DeviceClass,
+    visitorType: s.returningVisitor ? 'returning' : 'new',
+    utmSource: utm(params, 'utm_source'),
+    utmMedium: utm(params, 'utm_medium'),
+    utmCampaign: utm(params, 'utm_campaign'),
+  };
+}
+
+/** The slice key of a session: its dimension values in DIMENSIONS order. */
+export function sliceKey(d: SessionDimensions): string {
+  return `${d.channel}\u0001${d.device}\u0001${d.visitorType}\u0001${d.utmSource}\u0001${d.utmMedium}\u0001${d.utmCampaign}`;
+}
+
+/** The slice key of sessions counted before slices existed (restored from an older snapshot). */
+export const UNSLICED = sliceKey({ channel: OTHER, device: 'unknown', visitorType: OTHER, utmSource: OTHER, utmMedium: OTHER, utmCampaign: OTHER });
+
+/** The dimension values of a slice key. */
+export function sliceValues(key: string): string[] {
+  return key.split('\u0001');
+}
+
+/**
+ * The key a session is counted under when the pane's slices are full: the high-cardinality values
+ * fold into `other` first (campaign, then source and medium), so channel, device and visitor type
+ * stay exact as long as their combinations fit (6 × 5 × 2 = 60).
+ */
+export function foldedKeys(d: SessionDimensions): readonly string[] {
+  return [sliceKey({ ...d, utmCampaign: OTHER }), sliceKey({ ...d, utmSource: OTHER, utmMedium: OTHER, utmCampaign: OTHER })];
+}
+
+/** A slice query: group by one or two dimensions, keep only sessions whose values are listed in `where`. */
+export interface SliceQuery {
+  readonly by: readonly Dimension[];
+  /** Dimension → accepted values (OR within a dimension, AND across dimensions). */
+  readonly where: Readonly<Partial<Record<Dimension, readonly string[]>>>;
+}
+
+/** One row of a slice table: the group's dimension values and the figures of its ended sessions. */
+export interface SliceRow {
+  readonly key: Readonly<Partial<Record<Dimension, string>>>;
+  /** Ended sessions (counted when they close, like `sessions.ended`). */
+  readonly sessions: number;
+  readonly pageViews: number;
+  /** bounces / sessions with page views (null without). */
+  readonly bounceRate: number | null;
+  readonly converted: number;
+  /** converted / sessions (null without sessions). */
+  readonly conversionRate: number | null;
+  readonly revenue: number;
+  readonly avgDurationSeconds: number | null;
+  /** Sessions at each funnel step (product, cart, checkout, purchase), nested. */
+  readonly funnel: readonly [number, number, number, number];
+}
+
+export interface SliceTable {
+  readonly by: readonly Dimension[];
+  readonly where: SliceQuery['where'];
+  /** Groups by sessions, most first (then by key). */
+  readonly rows: readonly SliceRow[];
+  /** False when a pane folded UTM values into `other` (then those groups are lower bounds and `other` holds the rest). */
+  readonly exact: boolean;
+}
+
+const DIM_INDEX: Readonly<Record<Dimension, number>> = Object.fromEntries(DIMENSIONS.map((d, i) => [d, i])) as Record<Dimension, number>;
+
+/**
+ * Groups a window's slices (slice key → counters, see usage-pane SLICE) by `q.by` over the sessions
+ * `q.where` accepts: exact sums of exact counts, whatever the grouping.
+ */
+export function sliceTable(slices: ReadonlyMap<string, Float64Array> | undefined, q: SliceQuery, layout: { readonly width: number; readonly sessions: number; readonly withPageViews: number; readonly bounces: number; readonly converted: number; readonly pageViews: number; readonly revenueCents: number; readonly durationMs: number; readonly funnel: number }): SliceTable {
+  const groups = new Map<string, { values: string[]; sums: Float64Array }>();
+  const filters = Object.entries(q.where).map(([d, vs]) => [DIM_INDEX[d as Dimension], new Set(vs)] as const);
+  let folded = false;
+  for (const [key, row] of slices ?? []) {
+    if (row[layout.sessions]! <= 0) continue;
+    const values = sliceValues(key);
+    if (values[3] === OTHER || values[4] === OTHER || values[5] === OTHER) folded = true;
+    if (!filters.every(([i, set]) => set.has(values[i]!))) continue;
+    const groupValues = q.by.map((d) => values[DIM_INDEX[d]]!);
+    const g = groupValues.join('\u0001');
+    let acc = groups.get(g);
+    if (acc === undefined) groups.set(g, (acc = { values: groupValues, sums: new Float64Array(layout.width) }));
+    for (let i = 0; i < layout.width; i++) acc.sums[i]! += row[i]!;
+  }
+  const rows: SliceRow[] = [...groups.values()].map(({ values, sums }) => {
+    const sessions = sums[layout.sessions]!;
+    const withViews = sums[layout.withPageViews]!;
+    return {
+      key: Object.fromEntries(q.by.map((d, i) => [d, values[i]!])),
+      sessions,
+      pageViews: sums[layout.pageViews]!,
+      bounceRate: withViews > 0 ? sums[layout.bounces]! / withViews : null,
+      converted: sums[layout.converted]!,
+      conversionRate: sessions > 0 ? sums[layout.converted]! / sessions : null,
+      revenue: sums[layout.revenueCents]! / 100,
+      avgDurationSeconds: sessions > 0 ? sums[layout.durationMs]! / sessions / 1000 : null,
+      funnel: [sums[layout.funnel]!, sums[layout.funnel + 1]!, sums[layout.funnel + 2]!, sums[layout.funnel + 3]!],
+    };
+  });
+  rows.sort((a, b) => b.sessions - a.sessions || (JSON.stringify(a.key) < JSON.stringify(b.key) ? -1 : 1));
+  const utmInvolved = [...q.by, ...Object.keys(q.where)].some((d) => d === 'utmSource' || d === 'utmMedium' || d === 'utmCampaign');
+  return { by: q.by, where: q.where, rows, exact: !(folded && utmInvolved) };
+}
