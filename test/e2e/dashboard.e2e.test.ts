@@ -215,7 +215,7 @@ describe('admin dashboard in Chromium against the real server', () => {
     const shop = 'https://shop.example';
     const ev = (body: Json): Json => ({ id: `pic-${now}-${n}`, visitorId: `pic-g-${now}`, ts: now - 500 + n++, ...body });
     const funnelShopper = [
-      ev({ type: 'page_view', url: shop + '/product/p9', product: { id: 'p9', name: 'Nine', price: 9 } }),
+      ev({ type: 'page_view', url: shop + '/product/p9?utm_source=google&utm_medium=cpc&utm_campaign=brand', referrer: 'https://www.google.com/', product: { id: 'p9', name: 'Nine', price: 9 } }),
       ev({ type: 'click', url: shop + '/product/p9', target: { kind: 'button', productId: 'p9' } }),
       ev({ type: 'form', url: shop + '/checkout', formId: 'checkout', action: 'view' }),
       ev({ type: 'form', url: shop + '/checkout', formId: 'checkout', action: 'submit', items: [{ productId: 'p9', quantity: 1, price: 9 }] }),
@@ -244,6 +244,20 @@ describe('admin dashboard in Chromium against the real server', () => {
     const f = (await api<{ windows: UsageW[] }>('/v1/stats/usage?site=demo&window=PT1H&windows=1&limit=0')).windows[0]!.funnel;
     expect(funnelShown).toEqual([['sessions', f.sessions], ...f.steps.map((st) => [st.step, st.sessions])]);
     expect(funnelApi.funnel.steps.map((st) => st.step)).toEqual(['product', 'cart', 'checkout', 'purchase']);
+
+    // Breakdown by channel and device: the table is the API's slices for the shown hour; the funnel
+    // shopper (landing from a paid Google click) is a paid session.
+    await page.selectOption('#breakdown-by2', 'device');
+    type SliceRowApi = { key: Record<string, string>; sessions: number; pageViews: number; revenue: number };
+    const slicesApi = async () => (await api<{ windows: Array<{ slices: { rows: SliceRowApi[] } }> }>('/v1/stats/usage?site=demo&window=PT1H&windows=1&limit=0&by=channel,device')).windows[0]!.slices.rows;
+    const breakdown = await until('the breakdown by channel and device', async () => {
+      const rows = await page.$$eval('[data-list="breakdown"] tbody tr', (trs) =>
+        trs.map((tr) => ['dim-channel', 'dim-device', 'sessions', 'pageViews'].map((c) => (tr.querySelector(`td[data-col="${c}"]`) as any)?.textContent ?? '')),
+      );
+      return rows.length > 0 && rows.every((r) => r[1] !== '') && rows.some((r) => r[0] === 'paid') && rows;
+    });
+    expect(breakdown).toEqual((await slicesApi()).map((r) => [r.key['channel'], r.key['device'], String(r.sessions), String(r.pageViews)]));
+    expect((await slicesApi()).find((r) => r.key['channel'] === 'paid')?.sessions).toBe(1);
 
     // Traffic per minute: every minute the API lists, the same figures in the chart (empty minutes 0), summing to what was posted.
     const traffic = (await series('traffic'))!;

@@ -5,6 +5,8 @@
  * every request.
  */
 
+import { DIMENSIONS, type Dimension } from '../../../processors/usage/session-dimensions';
+
 /** Refresh choices offered by the window picker (ISO-8601 window lengths, multiples of the 1-minute pane). */
 export const DASHBOARD_WINDOWS = ['PT1M', 'PT5M', 'PT1H'] as const;
 /** How the picker names them (the script sets the same labels). */
@@ -33,6 +35,7 @@ section { background: var(--card); border: 1px solid var(--line); border-radius:
 section.wide { grid-column: 1 / -1; }
 section h2 { font-size: 13px; margin: 0 0 8px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); display: flex; gap: 8px; align-items: baseline; }
 section h2 .sub { text-transform: none; letter-spacing: 0; font-weight: 400; }
+section h2 select { font: inherit; text-transform: none; padding: 1px 4px; }
 h3 { font-size: 12px; margin: 10px 0 4px; color: var(--muted); font-weight: 600; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid var(--line); vertical-align: top; }
@@ -82,6 +85,13 @@ tr.selected { background: #e6eefc; }
 }
 `;
 
+/** The dimensions sessions can be broken down by (processors/usage/session-dimensions.ts), as the picker names them. */
+const DIMENSION_LABELS: Readonly<Record<Dimension, string>> = { channel: 'channel', device: 'device', visitorType: 'new / returning', utmSource: 'UTM source', utmMedium: 'UTM medium', utmCampaign: 'UTM campaign' };
+
+function dimensionOptions(optional: boolean): string {
+  return (optional ? '<option value="">(nothing else)</option>' : '') + DIMENSIONS.map((d) => `<option value="${d}">${DIMENSION_LABELS[d]}</option>`).join('');
+}
+
 /** The page's HTML. Panels are empty shells the script fills; their ids are the script's contract. */
 export function renderDashboardPage(): string {
   const windowOptions = DASHBOARD_WINDOWS.map((w) => `<option value="${w}">${WINDOW_NAMES[w]}</option>`).join('');
@@ -111,6 +121,7 @@ export function renderDashboardPage(): string {
   <section class="wide" id="headline"><h2>Right now <span class="sub" id="headline-sub">rolling windows ending with the current minute</span></h2><div class="body headlines"></div></section>
   <section class="wide" id="traffic"><h2>Traffic over time <span class="sub" id="traffic-sub"></span></h2><div class="chart" data-chart="traffic"></div><div class="chart" data-chart="sales"></div><div class="body"></div></section>
   <section id="funnel"><h2>Shopping funnel <span class="sub" id="funnel-sub"></span></h2><div class="body"></div></section>
+  <section id="breakdown"><h2>Breakdown <label class="sub">by <select id="breakdown-by">${dimensionOptions(false)}</select> and <select id="breakdown-by2">${dimensionOptions(true)}</select></label> <span class="sub" id="breakdown-sub"></span></h2><div class="body"></div></section>
   <section id="flow"><h2>Page flow <span class="sub" id="flow-sub"></span></h2><div class="body"></div></section>
   <section class="wide" id="usage"><h2>Usage <span class="sub" id="usage-sub"></span></h2><div class="body"></div></section>
   <section id="navigation"><h2>Navigation <span class="sub" id="navigation-sub"></span></h2><div class="body"></div></section>

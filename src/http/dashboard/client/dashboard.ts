@@ -29,6 +29,7 @@ interface UsageWindow extends StatsWindow {
   readonly conversionRate: number | null;
   readonly revenue: number;
   readonly sessions?: { readonly bounceRate: number | null; readonly ended: number };
+  readonly slices?: { readonly exact: boolean; readonly rows: ReadonlyArray<{ readonly key: Readonly<Record<string, string>>; readonly sessions: number; readonly pageViews: number; readonly bounceRate: number | null; readonly conversionRate: number | null; readonly revenue: number; readonly avgDurationSeconds: number | null }> };
   readonly funnel?: { readonly sessions: number; readonly steps: ReadonlyArray<{ readonly step: string; readonly sessions: number; readonly rate: number | null; readonly dropOff: number | null }> };
   readonly forms?: ReadonlyArray<{ readonly formId: string; readonly views: number; readonly starts: number; readonly submits: number; readonly abandons: number; readonly abandonmentRate: number | null }>;
 }
@@ -295,9 +296,11 @@ interface State {
   rule: RuleRef | null;
   /** The public port (snippet and collect), for the empty state's tag. */
   publicPort: number | undefined;
+  /** The breakdown's dimensions (one or two). */
+  by: string[];
 }
 
-const state: State = { site: 'demo', window: 'PT5M', selected: null, generation: 0, timer: undefined, flowPage: null, flowLimit: 8, rule: null, publicPort: undefined };
+const state: State = { site: 'demo', window: 'PT5M', selected: null, generation: 0, timer: undefined, flowPage: null, flowLimit: 8, rule: null, publicPort: undefined, by: ['channel'] };
 
 /** The window the list panels show: the selected one when still listed, else the newest. */
 function pick<W extends StatsWindow>(ws: readonly W[]): W | undefined {
@@ -663,6 +666,39 @@ function renderLive(body: LiveBody): void {
   fill('live', table(['time', 'visitor', 'event', 'page', 'what', ''], rows, 'no events yet'));
 }
 
+/** A dimension's name as the page's picker shows it. */
+const dimensionLabel = (d: string): string => document.querySelector(`#breakdown-by option[value="${d}"]`)?.textContent ?? d;
+
+/** Ended sessions of the shown window by one or two of their dimensions (the usage API's slices). */
+function renderBreakdown(w: UsageWindow | undefined): void {
+  const slices = w?.slices;
+  if (w === undefined || slices === undefined) {
+    setSub('breakdown');
+    fill('breakdown', h('p', { className: 'empty' }, 'no windows yet'));
+    return;
+  }
+  setSub('breakdown', 'sessions that ended in ', windowLabel(w), !slices.exact && h('span', { className: 'tag warn', title: 'a pane held more combinations than its bound: UTM values past it count under other' }, 'UTM values folded'));
+  const rows = slices.rows.map((r) => ({
+    cells: [
+      ...state.by.map((d) => text(r.key[d] ?? '', `dim-${d}`)),
+      num(int(r.sessions), 'sessions'),
+      num(int(r.pageViews), 'pageViews'),
+      num(pct(r.bounceRate), 'bounceRate'),
+      num(pct(r.conversionRate), 'conversionRate'),
+      num(money(r.revenue), 'revenue'),
+      num(r.avgDurationSeconds === null ? '–' : `${Math.round(r.avgDurationSeconds)} s`, 'avgDuration'),
+    ],
+  }));
+  fill(
+    'breakdown',
+    bars(
+      slices.rows.slice(0, 8).map((r) => ({ label: state.by.map((d) => r.key[d] ?? '').join(' · '), value: r.sessions, key: state.by.map((d) => r.key[d] ?? '').join('|') })),
+      { format: int },
+    ),
+    h('div', { data: { list: 'breakdown' } }, table([...state.by.map(dimensionLabel), ['sessions', 'num'], ['page views', 'num'], ['bounce', 'num'], ['conversion', 'num'], ['revenue', 'num'], ['avg duration', 'num']], rows, 'no session ended in this window yet')),
+  );
+}
+
 /** A site without any event yet: how to send some. */
 function renderEmpty(empty: boolean): void {
   const el = document.getElementById('empty');
@@ -695,7 +731,7 @@ async function refresh(): Promise<void> {
   const stats = { ...site, window: state.window, windows: String(WINDOWS), limit: String(LIST_LIMIT) };
   const headline = (window: string) => ({ ...site, window, rolling: 'true', limit: '0' });
   const [usage, series, five, hour, navigation, content, rules, recent, offerStats, quarantine, live] = await Promise.all([
-    get<StatsBody<UsageWindow>>('/v1/stats/usage', stats),
+    get<StatsBody<UsageWindow>>('/v1/stats/usage', { ...stats, by: state.by.join(',') }),
     get<StatsBody<UsageWindow>>('/v1/stats/usage', { ...site, window: 'PT1M', windows: String(SERIES_MINUTES), limit: '0' }),
     get<StatsBody<UsageWindow>>('/v1/stats/usage', headline('PT5M')),
     get<StatsBody<UsageWindow>>('/v1/stats/usage', headline('PT1H')),
@@ -732,9 +768,11 @@ async function refresh(): Promise<void> {
   if (usage.kind === 'ok') {
     renderUsage(usage.body);
     renderFunnel(pick(usage.body.windows));
+    renderBreakdown(pick(usage.body.windows));
   } else {
     failed('usage', usage);
     failed('funnel', usage);
+    failed('breakdown', usage);
   }
   if (navigation.kind === 'ok') renderNavigation(navigation.body);
   else failed('navigation', navigation);
@@ -806,6 +844,16 @@ async function start(): Promise<void> {
     changed();
   });
   auto.addEventListener('change', () => (auto.checked ? void refresh() : window.clearTimeout(state.timer)));
+  const by1 = document.getElementById('breakdown-by') as HTMLSelectElement | null;
+  const by2 = document.getElementById('breakdown-by2') as HTMLSelectElement | null;
+  const rebreak = (): void => {
+    const dims = [by1?.value ?? 'channel', by2?.value ?? ''].filter((d, i, all) => d !== '' && all.indexOf(d) === i);
+    state.by = dims.length > 0 ? dims : ['channel'];
+    state.generation++; // an answer to the request before would be drawn with the wrong columns
+    void refresh();
+  };
+  by1?.addEventListener('change', rebreak);
+  by2?.addEventListener('change', rebreak);
   await refresh();
 }
 
