@@ -784,6 +784,15 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     return this.#profiles.view(visitorId, asOf);
   }
 
+  /** Every profile held that bought something, at event time `asOf` (for the customer list and segments). */
+  *customersAt(asOf: number): Generator<VisitorProfile> {
+    for (const [id, state] of this.#profiles.states()) {
+      if (state.purchases === 0) continue;
+      const v = this.#profiles.view(id, asOf);
+      if (v !== undefined) yield v;
+    }
+  }
+
   /** The site watermark of several partitions (windows closed in all of them show closed). */
   static #watermarkOf(parts: readonly UsageProcessor[]): number {
     return lowestWatermark(parts.map((p) => p.#watermark));
@@ -959,6 +968,48 @@ export class UsageView implements SiteView {
 
   stages(): Record<LifecycleStage, number> {
     return UsageProcessor.stagesOf(this.#all());
+  }
+
+  /** Customers (visitors who bought) of every partition held, at the site's event-time "now". */
+  #customers(): VisitorProfile[] {
+    const parts = this.#all();
+    const asOf = UsageProcessor.asOfAll(parts);
+    const out: VisitorProfile[] = [];
+    for (const p of parts) for (const v of p.customersAt(asOf)) out.push(v);
+    return out;
+  }
+
+  /**
+   * The golden customers: customers ranked by predicted value (then historic revenue, then id),
+   * optionally of one RFM segment; `total` is how many there are.
+   */
+  customers(opts: { readonly segment?: string; readonly offset: number; readonly limit: number }): { total: number; customers: VisitorProfile[] } {
+    const all = this.#customers().filter((c) => opts.segment === undefined || c.segment === opts.segment);
+    all.sort((a, b) => b.value.predicted - a.value.predicted || b.value.historic - a.value.historic || (a.visitorId < b.visitorId ? -1 : 1));
+    return { total: all.length, customers: all.slice(opts.offset, opts.offset + opts.limit) };
+  }
+
+  /** Per RFM segment: how many customers, what they spent, and the distribution of their predicted value. */
+  segments(): Array<{ segment: string; customers: number; historic: number; predicted: number; predictedQuantiles: { p50: number; p90: number; max: number } }> {
+    const by = new Map<string, VisitorProfile[]>();
+    for (const c of this.#customers()) {
+      const list = by.get(c.segment);
+      if (list === undefined) by.set(c.segment, [c]);
+      else list.push(c);
+    }
+    const q = (sorted: readonly number[], f: number): number => sorted[Math.min(sorted.length - 1, Math.floor(f * sorted.length))] ?? 0;
+    return [...by]
+      .map(([segment, list]) => {
+        const values = list.map((c) => c.value.predicted).sort((a, b) => a - b);
+        return {
+          segment,
+          customers: list.length,
+          historic: list.reduce((n, c) => n + c.value.historic, 0),
+          predicted: values.reduce((n, v) => n + v, 0),
+          predictedQuantiles: { p50: q(values, 0.5), p90: q(values, 0.9), max: values[values.length - 1] ?? 0 },
+        };
+      })
+      .sort((a, b) => b.predicted - a.predicted || (a.segment < b.segment ? -1 : 1));
   }
 
   /** The latest event time seen in any partition (−Infinity before any event). */

@@ -1,5 +1,6 @@
 import { ClickstreamError } from '../../src/errors';
 import { DEFAULT_CHANNEL_RULES, type ChannelRules } from './session-dimensions';
+import { DEFAULT_RFM_SEGMENTS, type RfmSegmentRule } from './customer-value';
 
 /** What makes a prospect a responder (lifecycle rule). */
 export const RESPONDER_SIGNALS = ['ad_click', 'offer_click', 'product_click', 'form_start', 'search'] as const;
@@ -36,6 +37,10 @@ export interface UsageSettings {
   readonly maxSlicesPerPane: number;
   /** How a landing page view maps to a traffic channel (each list replaces the default). */
   readonly channels: ChannelRules;
+  /** Named RFM segments, first match wins (replaces the default map). */
+  readonly rfmSegments: readonly RfmSegmentRule[];
+  /** Horizon of the predicted customer value, days. */
+  readonly valueHorizonDays: number;
   readonly lifecycle: {
     /** Actions that make a prospect a responder. */
     readonly responderOn: readonly ResponderSignal[];
@@ -65,6 +70,8 @@ export const DEFAULT_USAGE_SETTINGS: UsageSettings = Object.freeze({
   maxProducts: 50_000,
   checkoutForms: Object.freeze(['checkout']),
   maxSlicesPerPane: 256,
+  rfmSegments: DEFAULT_RFM_SEGMENTS,
+  valueHorizonDays: 365,
   channels: DEFAULT_CHANNEL_RULES,
   lifecycle: Object.freeze({ responderOn: ['ad_click', 'offer_click', 'form_start'] as const, formerAfterDays: 90 }),
   rfm: Object.freeze({
@@ -74,7 +81,7 @@ export const DEFAULT_USAGE_SETTINGS: UsageSettings = Object.freeze({
   }),
 });
 
-const INT_KEYS = ['maxSlicesPerPane', 'maxProfiles', 'maxPendingSessions', 'maxFormsPerPane', 'maxFieldsPerForm', 'maxOpenForms', 'goldenCapacity', 'maxInterests', 'maxBought', 'maxProducts'] as const;
+const INT_KEYS = ['valueHorizonDays', 'maxSlicesPerPane', 'maxProfiles', 'maxPendingSessions', 'maxFormsPerPane', 'maxFieldsPerForm', 'maxOpenForms', 'goldenCapacity', 'maxInterests', 'maxBought', 'maxProducts'] as const;
 
 type Raw = Record<string, unknown>;
 const isObj = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -95,7 +102,7 @@ export function parseUsageSettings(raw: unknown, site: string): UsageSettings {
   const where = `sites[${site}].processors.usage`;
   if (!isObj(raw)) throw new ClickstreamError('CM_ERR_CONFIG', `${where}: expected an object`);
   const problems: string[] = [];
-  const known = new Set<string>([...INT_KEYS, 'hllPrecision', 'checkoutForms', 'channels', 'lifecycle', 'rfm']);
+  const known = new Set<string>([...INT_KEYS, 'hllPrecision', 'checkoutForms', 'channels', 'rfmSegments', 'lifecycle', 'rfm']);
   for (const k of Object.keys(raw)) if (!known.has(k)) problems.push(`${k}: unknown key`);
   const ints: Record<string, number> = {};
   for (const k of INT_KEYS) {
@@ -131,6 +138,14 @@ export function parseUsageSettings(raw: unknown, site: string): UsageSettings {
       }
       channels = Object.freeze(out) as unknown as ChannelRules;
     }
+  }
+  let rfmSegments = DEFAULT_USAGE_SETTINGS.rfmSegments;
+  if (raw['rfmSegments'] !== undefined) {
+    const v = raw['rfmSegments'];
+    const range = (x: unknown): x is [number, number] => Array.isArray(x) && x.length === 2 && x.every((n) => Number.isInteger(n) && n >= 1 && n <= 5) && x[0] <= x[1];
+    if (!Array.isArray(v) || v.length === 0 || v.length > 50 || !v.every((r) => isObj(r) && typeof r['name'] === 'string' && /^[a-z][a-z0-9_]{0,31}$/.test(r['name']) && range(r['r']) && range(r['f']) && Object.keys(r).every((k) => k === 'name' || k === 'r' || k === 'f'))) {
+      problems.push('rfmSegments: expected 1 to 50 {name (a-z0-9_), r: [min, max], f: [min, max]} with scores 1–5');
+    } else rfmSegments = Object.freeze(v.map((r: Raw) => Object.freeze({ name: r['name'] as string, r: r['r'] as [number, number], f: r['f'] as [number, number] })));
   }
   let lifecycle = DEFAULT_USAGE_SETTINGS.lifecycle;
   if (raw['lifecycle'] !== undefined) {
@@ -182,6 +197,8 @@ export function parseUsageSettings(raw: unknown, site: string): UsageSettings {
     checkoutForms,
     channels,
     maxSlicesPerPane: ints['maxSlicesPerPane']!,
+    rfmSegments,
+    valueHorizonDays: ints['valueHorizonDays']!,
     lifecycle,
     rfm,
   });

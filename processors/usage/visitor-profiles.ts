@@ -1,3 +1,4 @@
+import { customerValue, rfmSegment, type CustomerValue } from './customer-value';
 import { BoundedLru } from '../../src/bounded-lru';
 import type { UsageSettings } from './usage-settings';
 
@@ -40,6 +41,10 @@ export interface VisitorProfile {
   readonly bought: readonly string[];
   /** Category → interest weight (1 per product view, 3 per add to cart, 5 per purchase), bounded. */
   readonly categoryInterest: Readonly<Record<string, number>>;
+  /** The named RFM segment (usage.rfmSegments; `prospect` before a purchase). */
+  readonly segment: string;
+  /** What the customer spent and is expected to spend (processors/usage/customer-value.ts). */
+  readonly value: CustomerValue;
 }
 
 /** Interest weight of each signal about a category. */
@@ -165,10 +170,11 @@ export class VisitorProfiles {
     if (p === undefined) return undefined;
     const interest: Record<string, number> = Object.create(null) as Record<string, number>;
     if (p.interest !== undefined) for (const [k, w] of p.interest) interest[k] = w;
+    const rfm = this.rfm(p, asOf);
     return {
       visitorId,
       stage: this.stage(p, asOf),
-      rfm: this.rfm(p, asOf),
+      rfm,
       sessions: p.sessions,
       purchases: p.purchases,
       revenue: p.revenue,
@@ -177,7 +183,14 @@ export class VisitorProfiles {
       lastPurchase: p.purchases > 0 ? p.lastPurchase : null,
       bought: p.bought?.slice() ?? [],
       categoryInterest: interest,
+      segment: rfmSegment(rfm, this.#settings.rfmSegments),
+      value: customerValue({ purchases: p.purchases, revenue: p.revenue, firstSeen: p.firstSeen, lastPurchase: p.purchases > 0 ? p.lastPurchase : null }, asOf, this.#settings.valueHorizonDays),
     };
+  }
+
+  /** Every profile held (least recently touched first): id and state, for scans (segments, customer lists). */
+  *states(): Generator<[string, ProfileState]> {
+    yield* this.#cache.rentries();
   }
 
   /** Stage counts over all profiles held (for the stats route). */

@@ -5,7 +5,7 @@ import type { AppContext } from '../../app-context';
 import type { AdminRoute } from '../admin-routes';
 import { routeSchema } from '../route-doc';
 import { parseDurationMs } from '../../config';
-import { parseStatsQuery } from '../stats-query';
+import { DEFAULT_STATS_LIMIT, MAX_STATS_LIMIT, decodeCursor, encodeCursor, parseStatsQuery } from '../stats-query';
 import { STATS_QUERYSTRING_PROPERTIES, iso, windowStatsResponse } from './window-stats';
 import { ZonedDays } from '../../pipeline/window-spec';
 
@@ -138,6 +138,57 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       const profile = usage?.visitor(id);
       if (profile === undefined) return reply.code(404).send({ error: { code: 'unknown_visitor', message: 'no profile for this visitor (never seen, or evicted from the bounded profile store)' } });
       return { site: site.id, ...renderProfile(profile) };
+    },
+  );
+
+  app.get(
+    '/v1/customers',
+    {
+      schema: routeSchema('Golden customers: visitors who bought, ranked by predicted value (the README\'s customer value model), with RFM segment, lifecycle stage and profile; paged', {
+        querystring: {
+          type: 'object',
+          properties: {
+            site: { type: 'string' },
+            segment: { type: 'string', description: 'Only this RFM segment (e.g. champions, at_risk)' },
+            limit: { type: 'string', description: `Customers per page (default ${DEFAULT_STATS_LIMIT}, at most ${MAX_STATS_LIMIT})` },
+            cursor: { type: 'string', description: 'nextCursor of a previous response' },
+          },
+        },
+      }),
+    },
+    async (req, reply) => {
+      const query = req.query as Record<string, unknown>;
+      const site = ctx.site(typeof query['site'] === 'string' ? query['site'] : 'demo');
+      if (site === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(query['site'])}` } });
+      const usage = usageOf(ctx, site.id);
+      if (usage === undefined) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${site.id} runs no usage processor` } });
+      const limit = query['limit'] === undefined ? DEFAULT_STATS_LIMIT : Number(query['limit']);
+      const offset = decodeCursor(query['cursor']);
+      if (!Number.isInteger(limit) || limit < 0 || limit > MAX_STATS_LIMIT || offset === undefined) {
+        return reply.code(400).send({ error: { code: 'invalid_query', message: `limit must be 0..${MAX_STATS_LIMIT}, cursor from a previous response` } });
+      }
+      const segment = typeof query['segment'] === 'string' && query['segment'] !== '' ? query['segment'] : undefined;
+      const page = usage.customers({ ...(segment === undefined ? {} : { segment }), offset, limit });
+      return {
+        site: site.id,
+        horizonDays: usage.settings?.valueHorizonDays,
+        total: page.total,
+        customers: page.customers.map(renderProfile),
+        nextCursor: offset + limit < page.total ? encodeCursor(offset + limit) : undefined,
+      };
+    },
+  );
+
+  app.get(
+    '/v1/customers/segments',
+    { schema: routeSchema('Customers per RFM segment: count, revenue so far, predicted value and its distribution (p50, p90, max)', { querystring: { type: 'object', properties: { site: { type: 'string' } } } }) },
+    async (req, reply) => {
+      const query = req.query as Record<string, unknown>;
+      const site = ctx.site(typeof query['site'] === 'string' ? query['site'] : 'demo');
+      if (site === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(query['site'])}` } });
+      const usage = usageOf(ctx, site.id);
+      if (usage === undefined) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${site.id} runs no usage processor` } });
+      return { site: site.id, horizonDays: usage.settings?.valueHorizonDays, segments: usage.segments(), stages: usage.stages() };
     },
   );
 };
