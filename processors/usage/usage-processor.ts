@@ -10,6 +10,7 @@ import { LATE, OK, REVISION, lowestWatermark, type EventOutcome, type PartitionS
 import { DDSketch } from '../sketches/dd-sketch';
 import { HyperLogLog } from '../sketches/hyper-log-log';
 import { SpaceSaving } from '../sketches/space-saving';
+import { inSegment, parseSegment, type SegmentDefinition } from './segments';
 import { foldedKeys, sessionDimensions, sliceKey, sliceTable, UNSLICED, type SliceQuery, type SliceTable } from './session-dimensions';
 import { DD_ALPHA, DD_MAX_BINS, FUNNEL_STEPS, SLICE, SLICE_WIDTH, FormPane, TYPE_INDEX, type FunnelStep, UsagePane, paneFromJSON, paneToJSON, usagePaneOps, type UsagePaneJSON } from './usage-pane';
 import { parseUsageSettings, type ResponderSignal, type UsageSettings } from './usage-settings';
@@ -784,10 +785,10 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     return this.#profiles.view(visitorId, asOf);
   }
 
-  /** Every profile held that bought something, at event time `asOf` (for the customer list and segments). */
-  *customersAt(asOf: number): Generator<VisitorProfile> {
+  /** Every profile held (`customersOnly`: that bought something) at event time `asOf`, for customer lists and segments. */
+  *profilesAt(asOf: number, customersOnly: boolean): Generator<VisitorProfile> {
     for (const [id, state] of this.#profiles.states()) {
-      if (state.purchases === 0) continue;
+      if (customersOnly && state.purchases === 0) continue;
       const v = this.#profiles.view(id, asOf);
       if (v !== undefined) yield v;
     }
@@ -938,6 +939,9 @@ function sortedCounts(m: ReadonlyMap<string, number>): Array<{ field: string; co
  * (`Pipeline.processor(site, 'usage')`): windows merge every partition's panes; a visitor's profile
  * comes from its own partition; stages are counted at the site's event-time "now".
  */
+/** Segments a site may have (config and admin API together). */
+export const MAX_SEGMENTS = 100;
+
 export class UsageView implements SiteView {
   readonly name = NAME;
   readonly #parts: PartitionSets;
@@ -972,11 +976,77 @@ export class UsageView implements SiteView {
 
   /** Customers (visitors who bought) of every partition held, at the site's event-time "now". */
   #customers(): VisitorProfile[] {
+    return this.#profiles(true).profiles;
+  }
+
+  #profiles(customersOnly: boolean): { asOf: number; profiles: VisitorProfile[] } {
     const parts = this.#all();
     const asOf = UsageProcessor.asOfAll(parts);
-    const out: VisitorProfile[] = [];
-    for (const p of parts) for (const v of p.customersAt(asOf)) out.push(v);
-    return out;
+    const profiles: VisitorProfile[] = [];
+    for (const p of parts) for (const v of p.profilesAt(asOf, customersOnly)) profiles.push(v);
+    return { asOf, profiles };
+  }
+
+  // ── segments ──────────────────────────────────────────────────────────────────────────────
+
+  /** The site's segments: from the config, then as the admin API changed them (kept in the site snapshot). */
+  #segments: Map<string, SegmentDefinition> | undefined;
+
+  #segmentMap(): Map<string, SegmentDefinition> {
+    this.#segments ??= new Map((this.settings?.segments ?? []).map((d) => [d.id, d]));
+    return this.#segments;
+  }
+
+  segmentDefinitions(): SegmentDefinition[] {
+    return [...this.#segmentMap().values()];
+  }
+
+  segment(id: string): SegmentDefinition | undefined {
+    return this.#segmentMap().get(id);
+  }
+
+  /** Adds or replaces a segment; returns whether one was replaced. */
+  putSegment(d: SegmentDefinition): boolean {
+    const m = this.#segmentMap();
+    const replaced = m.has(d.id);
+    if (!replaced && m.size >= MAX_SEGMENTS) throw new ClickstreamError('CM_ERR_CONFIG', `a site has at most ${MAX_SEGMENTS} segments`);
+    m.set(d.id, d);
+    return replaced;
+  }
+
+  removeSegment(id: string): boolean {
+    return this.#segmentMap().delete(id);
+  }
+
+  /** Members of a segment now, newest activity first (then id), and each segment's size. */
+  members(id: string, opts: { readonly offset: number; readonly limit: number }): { total: number; visitors: VisitorProfile[] } | undefined {
+    const d = this.segment(id);
+    if (d === undefined) return undefined;
+    const { asOf, profiles } = this.#profiles(false);
+    const in_ = profiles.filter((p) => inSegment(p, d, asOf));
+    in_.sort((a, b) => b.lastSeen - a.lastSeen || (a.visitorId < b.visitorId ? -1 : 1));
+    return { total: in_.length, visitors: in_.slice(opts.offset, opts.offset + opts.limit) };
+  }
+
+  /** Every segment's current size. */
+  segmentSizes(): Array<{ id: string; name: string; size: number }> {
+    const { asOf, profiles } = this.#profiles(false);
+    return this.segmentDefinitions().map((d) => ({ id: d.id, name: d.name, size: profiles.reduce((n, p) => n + (inSegment(p, d, asOf) ? 1 : 0), 0) }));
+  }
+
+  snapshot(): { v: 1; segments: SegmentDefinition[] } {
+    return { v: 1, segments: this.segmentDefinitions() };
+  }
+
+  restore(raw: unknown): void {
+    const snap = raw as { v?: unknown; segments?: unknown };
+    if (snap?.v !== 1 || !Array.isArray(snap.segments)) throw new ClickstreamError('CM_ERR_SNAPSHOT', 'usage view snapshot: expected version 1 with segments');
+    const m = new Map((this.settings?.segments ?? []).map((d) => [d.id, d]));
+    for (const raw of snap.segments) {
+      const r = parseSegment(raw);
+      if (r.kind === 'ok') m.set(r.segment.id, r.segment);
+    }
+    this.#segments = m;
   }
 
   /**
@@ -990,7 +1060,7 @@ export class UsageView implements SiteView {
   }
 
   /** Per RFM segment: how many customers, what they spent, and the distribution of their predicted value. */
-  segments(): Array<{ segment: string; customers: number; historic: number; predicted: number; predictedQuantiles: { p50: number; p90: number; max: number } }> {
+  valueBySegment(): Array<{ segment: string; customers: number; historic: number; predicted: number; predictedQuantiles: { p50: number; p90: number; max: number } }> {
     const by = new Map<string, VisitorProfile[]>();
     for (const c of this.#customers()) {
       const list = by.get(c.segment);

@@ -1,6 +1,7 @@
 import { ClickstreamError } from '../../src/errors';
 import { DEFAULT_CHANNEL_RULES, type ChannelRules } from './session-dimensions';
 import { DEFAULT_RFM_SEGMENTS, type RfmSegmentRule } from './customer-value';
+import { parseSegment, type SegmentDefinition } from './segments';
 
 /** What makes a prospect a responder (lifecycle rule). */
 export const RESPONDER_SIGNALS = ['ad_click', 'offer_click', 'product_click', 'form_start', 'search'] as const;
@@ -41,6 +42,8 @@ export interface UsageSettings {
   readonly rfmSegments: readonly RfmSegmentRule[];
   /** Horizon of the predicted customer value, days. */
   readonly valueHorizonDays: number;
+  /** Named segments defined in the config (the admin API adds and changes more). */
+  readonly segments: readonly SegmentDefinition[];
   readonly lifecycle: {
     /** Actions that make a prospect a responder. */
     readonly responderOn: readonly ResponderSignal[];
@@ -72,6 +75,7 @@ export const DEFAULT_USAGE_SETTINGS: UsageSettings = Object.freeze({
   maxSlicesPerPane: 256,
   rfmSegments: DEFAULT_RFM_SEGMENTS,
   valueHorizonDays: 365,
+  segments: Object.freeze([]),
   channels: DEFAULT_CHANNEL_RULES,
   lifecycle: Object.freeze({ responderOn: ['ad_click', 'offer_click', 'form_start'] as const, formerAfterDays: 90 }),
   rfm: Object.freeze({
@@ -102,7 +106,7 @@ export function parseUsageSettings(raw: unknown, site: string): UsageSettings {
   const where = `sites[${site}].processors.usage`;
   if (!isObj(raw)) throw new ClickstreamError('CM_ERR_CONFIG', `${where}: expected an object`);
   const problems: string[] = [];
-  const known = new Set<string>([...INT_KEYS, 'hllPrecision', 'checkoutForms', 'channels', 'rfmSegments', 'lifecycle', 'rfm']);
+  const known = new Set<string>([...INT_KEYS, 'hllPrecision', 'checkoutForms', 'channels', 'rfmSegments', 'segments', 'lifecycle', 'rfm']);
   for (const k of Object.keys(raw)) if (!known.has(k)) problems.push(`${k}: unknown key`);
   const ints: Record<string, number> = {};
   for (const k of INT_KEYS) {
@@ -146,6 +150,21 @@ export function parseUsageSettings(raw: unknown, site: string): UsageSettings {
     if (!Array.isArray(v) || v.length === 0 || v.length > 50 || !v.every((r) => isObj(r) && typeof r['name'] === 'string' && /^[a-z][a-z0-9_]{0,31}$/.test(r['name']) && range(r['r']) && range(r['f']) && Object.keys(r).every((k) => k === 'name' || k === 'r' || k === 'f'))) {
       problems.push('rfmSegments: expected 1 to 50 {name (a-z0-9_), r: [min, max], f: [min, max]} with scores 1–5');
     } else rfmSegments = Object.freeze(v.map((r: Raw) => Object.freeze({ name: r['name'] as string, r: r['r'] as [number, number], f: r['f'] as [number, number] })));
+  }
+  let segments = DEFAULT_USAGE_SETTINGS.segments;
+  if (raw['segments'] !== undefined) {
+    const v = raw['segments'];
+    if (!Array.isArray(v) || v.length > 100) problems.push('segments: expected a list of at most 100 segment definitions');
+    else {
+      const out: SegmentDefinition[] = [];
+      v.forEach((d: unknown, i: number) => {
+        const r = parseSegment(d);
+        if (r.kind === 'invalid') for (const p of r.problems) problems.push(`segments[${i}]: ${p}`);
+        else if (out.some((x) => x.id === r.segment.id)) problems.push(`segments[${i}].id: ${r.segment.id} is defined twice`);
+        else out.push(r.segment);
+      });
+      segments = Object.freeze(out);
+    }
   }
   let lifecycle = DEFAULT_USAGE_SETTINGS.lifecycle;
   if (raw['lifecycle'] !== undefined) {
@@ -199,6 +218,7 @@ export function parseUsageSettings(raw: unknown, site: string): UsageSettings {
     maxSlicesPerPane: ints['maxSlicesPerPane']!,
     rfmSegments,
     valueHorizonDays: ints['valueHorizonDays']!,
+    segments,
     lifecycle,
     rfm,
   });

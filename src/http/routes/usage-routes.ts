@@ -1,6 +1,7 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { UsageView, type VisitorProfile } from '../../../processors/usage/usage-processor';
 import { DIMENSIONS, type Dimension, type SliceQuery } from '../../../processors/usage/session-dimensions';
+import { parseSegment } from '../../../processors/usage/segments';
 import type { AppContext } from '../../app-context';
 import type { AdminRoute } from '../admin-routes';
 import { routeSchema } from '../route-doc';
@@ -63,6 +64,22 @@ function renderProfile(p: VisitorProfile): Record<string, unknown> {
 export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppContext) => {
   // One ZonedDays per site: day boundaries are computed once per day, not per request.
   const zoned = new Map<string, ZonedDays>();
+  /** The site of a request (query `site`, default demo) and its usage view, or the reply already sent. */
+  const usageFor = (query: unknown, reply: FastifyReply): { site: string; usage: UsageView } | undefined => {
+    const q = query as Record<string, unknown>;
+    const site = ctx.site(typeof q['site'] === 'string' ? q['site'] : 'demo');
+    if (site === undefined) {
+      void reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(q['site'])}` } });
+      return undefined;
+    }
+    const usage = usageOf(ctx, site.id);
+    if (usage === undefined) {
+      void reply.code(404).send({ error: { code: 'no_processor', message: `site ${site.id} runs no usage processor` } });
+      return undefined;
+    }
+    return { site: site.id, usage };
+  };
+  const siteOnly = { querystring: { type: 'object', properties: { site: { type: 'string' } } } };
   app.get(
     '/v1/stats/usage',
     {
@@ -158,10 +175,10 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
     },
     async (req, reply) => {
       const query = req.query as Record<string, unknown>;
-      const site = ctx.site(typeof query['site'] === 'string' ? query['site'] : 'demo');
-      if (site === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(query['site'])}` } });
-      const usage = usageOf(ctx, site.id);
-      if (usage === undefined) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${site.id} runs no usage processor` } });
+      const found = usageFor(query, reply);
+      if (found === undefined) return reply;
+      const { usage } = found;
+      const site = { id: found.site };
       const limit = query['limit'] === undefined ? DEFAULT_STATS_LIMIT : Number(query['limit']);
       const offset = decodeCursor(query['cursor']);
       if (!Number.isInteger(limit) || limit < 0 || limit > MAX_STATS_LIMIT || offset === undefined) {
@@ -181,14 +198,73 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
 
   app.get(
     '/v1/customers/segments',
-    { schema: routeSchema('Customers per RFM segment: count, revenue so far, predicted value and its distribution (p50, p90, max)', { querystring: { type: 'object', properties: { site: { type: 'string' } } } }) },
+    { schema: routeSchema('Customers per RFM segment: count, revenue so far, predicted value and its distribution (p50, p90, max)', siteOnly) },
     async (req, reply) => {
       const query = req.query as Record<string, unknown>;
-      const site = ctx.site(typeof query['site'] === 'string' ? query['site'] : 'demo');
-      if (site === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(query['site'])}` } });
-      const usage = usageOf(ctx, site.id);
-      if (usage === undefined) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${site.id} runs no usage processor` } });
-      return { site: site.id, horizonDays: usage.settings?.valueHorizonDays, segments: usage.segments(), stages: usage.stages() };
+      const found = usageFor(query, reply);
+      if (found === undefined) return reply;
+      const { usage } = found;
+      const site = { id: found.site };
+      return { site: site.id, horizonDays: usage.settings?.valueHorizonDays, segments: usage.valueBySegment(), stages: usage.stages() };
+    },
+  );
+
+
+  app.get('/v1/segments', { schema: routeSchema("The site's named segments with their definitions and current sizes", siteOnly) }, async (req, reply) => {
+    const found = usageFor(req.query, reply);
+    if (found === undefined) return reply;
+    const sizes = new Map(found.usage.segmentSizes().map((s) => [s.id, s.size]));
+    return { site: found.site, segments: found.usage.segmentDefinitions().map((d) => ({ ...d, size: sizes.get(d.id) ?? 0 })) };
+  });
+
+  app.put('/v1/segments', { schema: routeSchema('Adds or replaces a segment (body: {id, name, match, conditions}); every problem is reported', siteOnly) }, async (req, reply) => {
+    const found = usageFor(req.query, reply);
+    if (found === undefined) return reply;
+    const r = parseSegment(req.body);
+    if (r.kind === 'invalid') return reply.code(400).send({ error: { code: 'invalid_segment', message: r.problems.join('; '), problems: r.problems } });
+    let replaced: boolean;
+    try {
+      replaced = found.usage.putSegment(r.segment);
+    } catch (err) {
+      return reply.code(409).send({ error: { code: 'too_many_segments', message: (err as Error).message } });
+    }
+    ctx.logger.info({ site: found.site, segment: r.segment.id, replaced }, 'segment defined');
+    return reply.code(replaced ? 200 : 201).send({ site: found.site, replaced, segment: r.segment });
+  });
+
+  app.delete(
+    '/v1/segments',
+    { schema: routeSchema('Removes a segment', { querystring: { type: 'object', required: ['id'], properties: { site: { type: 'string' }, id: { type: 'string' } } } }) },
+    async (req, reply) => {
+      const found = usageFor(req.query, reply);
+      if (found === undefined) return reply;
+      const id = String((req.query as Record<string, unknown>)['id']);
+      if (!found.usage.removeSegment(id)) return reply.code(404).send({ error: { code: 'unknown_segment', message: `site ${found.site} has no segment ${JSON.stringify(id)}` } });
+      return { site: found.site, removed: id };
+    },
+  );
+
+  app.get(
+    '/v1/segments/:id/visitors',
+    {
+      schema: routeSchema("A segment's members now, newest activity first, with their profiles; paged", {
+        params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] },
+        querystring: { type: 'object', properties: { site: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' } } },
+      }),
+    },
+    async (req, reply) => {
+      const found = usageFor(req.query, reply);
+      if (found === undefined) return reply;
+      const query = req.query as Record<string, unknown>;
+      const limit = query['limit'] === undefined ? DEFAULT_STATS_LIMIT : Number(query['limit']);
+      const offset = decodeCursor(query['cursor']);
+      if (!Number.isInteger(limit) || limit < 0 || limit > MAX_STATS_LIMIT || offset === undefined) {
+        return reply.code(400).send({ error: { code: 'invalid_query', message: `limit must be 0..${MAX_STATS_LIMIT}, cursor from a previous response` } });
+      }
+      const { id } = req.params as { id: string };
+      const page = found.usage.members(id, { offset, limit });
+      if (page === undefined) return reply.code(404).send({ error: { code: 'unknown_segment', message: `site ${found.site} has no segment ${JSON.stringify(id)}` } });
+      return { site: found.site, segment: id, total: page.total, visitors: page.visitors.map(renderProfile), nextCursor: offset + limit < page.total ? encodeCursor(offset + limit) : undefined };
     },
   );
 };

@@ -67,7 +67,7 @@ describe('customer value', () => {
     expect(got.total).toBe(60);
     expect(got.customers.map((c) => c.visitorId)).toEqual(expected.map((e) => e.id));
     got.customers.forEach((c, i) => expect(c.value.predicted).toBeCloseTo(expected[i]!.predicted, 9));
-    const segments = usage.segments();
+    const segments = usage.valueBySegment();
     expect(segments.reduce((n, s) => n + s.customers, 0)).toBe(60);
     for (const s of segments) {
       const members = usage.customers({ segment: s.segment, offset: 0, limit: 100 });
