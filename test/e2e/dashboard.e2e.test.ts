@@ -318,6 +318,20 @@ describe('admin dashboard in Chromium against the real server', () => {
     expect(livePages.slice(0, 4)).toEqual(liveApi.items.slice(0, 4).map((i) => i.page));
     for (const v of await page.$$eval('#live td[data-col="visitor"]', (tds) => tds.map((td) => td.textContent ?? ''))) expect(v.length).toBeLessThanOrEqual(8);
 
+    // Segments and golden customers: what the API says, as the panel shows it.
+    const put = await fetch(`${t.admin}/v1/segments?site=demo`, { method: 'PUT', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ id: 'buyers', name: 'Buyers', match: 'all', conditions: [{ field: 'purchases', op: '>=', value: 1 }] }) });
+    expect(put.status).toBe(201);
+    const segApi = (await api<{ segments: Array<{ id: string; size: number }> }>('/v1/segments?site=demo')).segments;
+    expect(segApi.find((x) => x.id === 'buyers')?.size).toBe(5); // b, c, d, e (test 1) and the funnel shopper
+    const segShown = await until('the segments table', async () => {
+      const rows = await page.$$eval('[data-list="segments"] tbody tr', (trs) => trs.map((tr) => [(tr.querySelector('td[data-col="segment"]') as any)?.textContent, (tr.querySelector('td[data-col="size"]') as any)?.textContent]));
+      return rows.length > 0 && rows;
+    });
+    expect(segShown).toEqual([['Buyers', '5']]);
+    const goldenApi = (await api<{ customers: Array<{ visitorId: string; value: { predicted: number } }> }>('/v1/customers?site=demo&limit=10')).customers;
+    const goldenShown = await page.$$eval('[data-list="golden"] td[data-col="visitor"]', (tds) => tds.map((td) => td.textContent));
+    expect(goldenShown).toEqual(goldenApi.map((c) => (c.visitorId.length > 8 ? `${c.visitorId.slice(0, 6)}…` : c.visitorId)));
+
     // Phone: nothing wider than the screen.
     await page.setViewportSize({ width: 390, height: 800 });
     await page.waitForTimeout(300);

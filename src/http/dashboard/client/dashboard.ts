@@ -108,6 +108,26 @@ interface RuleHistoryBody {
   readonly windowName?: string;
   readonly points: ReadonlyArray<{ readonly windowEnd: string; readonly lift: number | null; readonly confidence: number | null; readonly support: number | null }>;
 }
+interface ProfileBody {
+  readonly visitorId: string;
+  readonly stage: string;
+  readonly segment: string;
+  readonly purchases: number;
+  readonly revenue: number;
+  readonly lastSeen: string;
+  readonly value: { readonly historic: number; readonly predicted: number; readonly pAlive: number };
+}
+interface CustomersBody {
+  readonly total: number;
+  readonly horizonDays?: number;
+  readonly customers: readonly ProfileBody[];
+}
+interface ValueSegmentsBody {
+  readonly segments: ReadonlyArray<{ readonly segment: string; readonly customers: number; readonly historic: number; readonly predicted: number; readonly predictedQuantiles: { readonly p50: number; readonly p90: number } }>;
+}
+interface SegmentsBody {
+  readonly segments: ReadonlyArray<{ readonly id: string; readonly name: string; readonly size: number; readonly match: string }>;
+}
 interface LiveBody {
   readonly items: ReadonlyArray<{ readonly ts: string; readonly type: string; readonly visitor: string; readonly newSession: boolean; readonly page: string; readonly detail: string; readonly bot: boolean }>;
 }
@@ -651,6 +671,40 @@ function renderRuleLift(r: Result<RuleHistoryBody> | undefined): void {
   );
 }
 
+/** Named segments with their sizes, customers by RFM segment with their value, and the golden customers. */
+function renderCustomers(segments: Result<SegmentsBody>, value: Result<ValueSegmentsBody>, golden: Result<CustomersBody>): void {
+  const parts: Child[] = [];
+  if (segments.kind === 'ok') {
+    const rows = segments.body.segments.map((s) => ({ cells: [text(s.name, 'segment'), text(h('span', { className: 'tag' }, s.id)), num(int(s.size), 'size')] }));
+    parts.push(h('div', { data: { list: 'segments' } }, h('h3', null, 'Segments (PUT /v1/segments to define one)'), table(['segment', 'id', ['members now', 'num']], rows, 'no segment defined yet')));
+  } else parts.push(h('p', { className: 'err' }, `segments unavailable: ${segments.message}`));
+  if (value.kind === 'ok') {
+    parts.push(
+      h('h3', null, 'Customers by RFM segment'),
+      bars(value.body.segments.map((s) => ({ label: s.segment.replace(/_/g, ' '), value: s.customers, key: s.segment, note: `${money(s.predicted)} predicted` })), { format: int }),
+    );
+  }
+  if (golden.kind === 'ok') {
+    const rows = golden.body.customers.map((c) => ({
+      cells: [
+        text(c.visitorId.length > 8 ? `${c.visitorId.slice(0, 6)}…` : c.visitorId, 'visitor'),
+        text(h('span', { className: 'tag' }, c.segment.replace(/_/g, ' ')), 'rfmSegment'),
+        num(int(c.purchases)),
+        num(money(c.value.historic), 'historic'),
+        num(money(c.value.predicted), 'predicted'),
+        num(pct(c.value.pAlive)),
+        text(clock(c.lastSeen)),
+      ],
+    }));
+    parts.push(
+      h('h3', null, `Golden customers (${int(golden.body.total)} customers; predicted revenue over ${int(golden.body.horizonDays)} days)`),
+      h('div', { data: { list: 'golden' } }, table(['customer', 'RFM segment', ['purchases', 'num'], ['spent', 'num'], ['predicted', 'num'], ['p(alive)', 'num'], 'last seen'], rows, 'no customer yet')),
+    );
+  }
+  setSub('customers', 'at the site\'s event-time now');
+  fill('customers', ...parts);
+}
+
 function renderLive(body: LiveBody): void {
   setSub('live', `the last ${int(body.items.length)} events processed, newest first (ids shortened; no form values, no custom properties)`);
   const rows = body.items.map((e) => ({
@@ -730,7 +784,7 @@ async function refresh(): Promise<void> {
   const site = { site: state.site };
   const stats = { ...site, window: state.window, windows: String(WINDOWS), limit: String(LIST_LIMIT) };
   const headline = (window: string) => ({ ...site, window, rolling: 'true', limit: '0' });
-  const [usage, series, five, hour, navigation, content, rules, recent, offerStats, quarantine, live] = await Promise.all([
+  const [usage, series, five, hour, navigation, content, rules, recent, offerStats, quarantine, live, segments, valueSegments, golden] = await Promise.all([
     get<StatsBody<UsageWindow>>('/v1/stats/usage', { ...stats, by: state.by.join(',') }),
     get<StatsBody<UsageWindow>>('/v1/stats/usage', { ...site, window: 'PT1M', windows: String(SERIES_MINUTES), limit: '0' }),
     get<StatsBody<UsageWindow>>('/v1/stats/usage', headline('PT5M')),
@@ -742,6 +796,9 @@ async function refresh(): Promise<void> {
     get<OfferStatsBody>('/v1/offers/stats', site),
     get<QuarantineBody>('/v1/quarantine', { ...site, limit: String(LIST_LIMIT) }),
     get<LiveBody>('/v1/events/recent', { ...site, limit: String(LIVE_EVENTS) }),
+    get<SegmentsBody>('/v1/segments', site),
+    get<ValueSegmentsBody>('/v1/customers/segments', site),
+    get<CustomersBody>('/v1/customers', { ...site, limit: String(LIST_LIMIT) }),
   ]);
   if (generation !== state.generation) return; // the site or window changed meanwhile
   // The flow and the rule chart follow what the lists show: the shown window's top page, the first rule.
@@ -783,11 +840,12 @@ async function refresh(): Promise<void> {
   else failed('rules', rules);
   renderRuleLift(ruleHistory);
   renderOffers(recent, offerStats);
+  renderCustomers(segments, valueSegments, golden);
   if (live.kind === 'ok') renderLive(live.body);
   else failed('live', live);
   if (quarantine.kind === 'ok') renderQuarantine(quarantine.body);
   else failed('quarantine', quarantine);
-  const all = [usage, series, five, hour, navigation, content, rules, recent, offerStats, quarantine, live];
+  const all = [usage, series, five, hour, navigation, content, rules, recent, offerStats, quarantine, live, segments, valueSegments, golden];
   const down = all.filter((r) => r.kind === 'error').length;
   const watermark = usage.kind === 'ok' ? ` · watermark ${clock(usage.body.watermark)}` : '';
   status(`updated ${clock(Date.now())}${watermark}${down > 0 ? ` · ${down} request(s) failed` : ''}`, down === all.length);
