@@ -77,7 +77,9 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
         ...(deps.rulesPublisher !== undefined ? { publisher: deps.rulesPublisher } : {}),
       });
       offers.followRules(rules);
-      return [new NavigationView(parts), new ContentView(parts), new UsageView(parts), rules, offers.view];
+      const usageView = new UsageView(parts);
+      offers.followSegments(() => usageView.segmentDefinitions());
+      return [new NavigationView(parts), new ContentView(parts), usageView, rules, offers.view];
     },
   };
 }

@@ -5,6 +5,7 @@ import { ClickstreamError } from '../../src/errors';
 import { partitionShare } from '../../src/pipeline/visitor-partitioner';
 import type { Processor } from '../processor';
 import type { OfferCatalog } from './offer-catalog';
+import type { SegmentDefinition } from '../usage/segments';
 import { NextBestOfferProcessor, NextBestOfferView, OfferLedger, type OfferRuleSet, type VisitorProfiles } from './next-best-offer-processor';
 import { parseNextBestOfferSettings, type NextBestOfferSettings } from './next-best-offer-settings';
 
@@ -38,6 +39,7 @@ export class SiteOffers {
   readonly #site: SiteConfig;
   readonly #deps: NextBestOfferDeps;
   #latest: OfferRuleSet | undefined;
+  #segments: (() => readonly SegmentDefinition[]) | undefined;
 
   constructor(site: SiteConfig, deps: NextBestOfferDeps) {
     const parsed = parseNextBestOfferSettings(site.id, site.processors['next-best-offer']);
@@ -66,11 +68,17 @@ export class SiteOffers {
       catalog: this.catalog,
       rules: { current: () => this.#latest },
       ...(isProfiles(usage) ? { profiles: usage } : {}),
+      segments: () => this.#segments?.() ?? [],
       clock: this.#deps.clock,
       registry: this.#deps.registry,
       onEvict: this.#deps.onEvict,
       ledger: this.view.ledger,
     });
+  }
+
+  /** The site's named segments (its usage view's), for segment-targeted offers and per-segment uplift. */
+  followSegments(definitions: () => readonly SegmentDefinition[]): void {
+    this.#segments = definitions;
   }
 
   /** Decide with the site's rules from now on (the current ones, then each new version). */

@@ -1,3 +1,5 @@
+import { inSegment, type SegmentDefinition } from '../usage/segments';
+import type { VisitorProfile } from '../usage/visitor-profiles';
 import { createHash } from 'node:crypto';
 import { BoundedLru } from '../../src/bounded-lru';
 import type { Registry } from 'prom-client';
@@ -60,12 +62,8 @@ export interface RuleSource {
   current(): OfferRuleSet | undefined;
 }
 
-/** What the usage processor knows about a visitor (structurally a subset of its profile). */
-export interface OfferVisitorProfile {
-  readonly stage: LifecycleStage;
-  readonly bought: readonly string[];
-  readonly categoryInterest: Readonly<Record<string, number>>;
-}
+/** What the usage processor knows about a visitor: its profile (stage, purchases, interests, RFM, value). */
+export type OfferVisitorProfile = VisitorProfile;
 
 export interface VisitorProfiles {
   visitor(id: VisitorId): OfferVisitorProfile | undefined;
@@ -78,6 +76,8 @@ export interface NextBestOfferOptions {
   readonly rules: RuleSource;
   /** The usage processor's visitor profiles (stage, purchases, interests); optional. */
   readonly profiles?: VisitorProfiles;
+  /** The site's named segments (usage), for offers that target some and for per-segment uplift; optional. */
+  readonly segments?: () => readonly SegmentDefinition[];
   /** Wall clock, only for the event → offer latency metric. */
   readonly clock: Clock;
   readonly registry: Registry;
@@ -233,6 +233,7 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
   readonly catalog: OfferCatalog;
   readonly #rules: RuleSource;
   readonly #profiles: VisitorProfiles | undefined;
+  readonly #segments: (() => readonly SegmentDefinition[]) | undefined;
   readonly #clock: Clock;
   readonly #metrics: OfferMetrics;
   readonly #onEvict: (processor: string, structure: string, n: number) => void;
@@ -252,6 +253,7 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
     this.catalog = opts.catalog;
     this.#rules = opts.rules;
     this.#profiles = opts.profiles;
+    this.#segments = opts.segments;
     this.#clock = opts.clock;
     this.#metrics = createOfferMetrics(opts.registry);
     this.#onEvict = opts.onEvict;
@@ -584,6 +586,7 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
       const stage = this.#profile(c, e.visitorId)?.stage ?? 'prospect';
       if (!offer.eligibleStages.includes(stage)) return 'stage';
     }
+    if (offer.eligibleSegments.length > 0 && !this.#eligibleBySegment(offer, this.#profile(c, e.visitorId), ts)) return 'segment';
     const profileBought = this.#profile(c, e.visitorId)?.bought;
     for (const y of items) {
       if (st.bought.includes(y) || (profileBought !== undefined && profileBought.includes(y))) return 'already_bought';
@@ -632,6 +635,7 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
       let why: SuppressReason | undefined;
       if ((o.validFrom !== undefined && ts < o.validFrom) || (o.validTo !== undefined && ts >= o.validTo)) why = 'not_valid';
       else if (o.eligibleStages.length < LIFECYCLE_STAGES.length && !o.eligibleStages.includes(profile?.stage ?? 'prospect')) why = 'stage';
+      else if (o.eligibleSegments.length > 0 && !this.#eligibleBySegment(o, profile, ts)) why = 'segment';
       else if (st.offered.includes(k)) why = 'already_offered';
       else why = this.#budgetGate(o, ts);
       if (why !== undefined) {
@@ -671,8 +675,28 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
     });
   }
 
-  #fire(st: VisitorState, offer: Offer, offeredKey: string, ts: number, receivedAt: number | undefined, t: OfferTrigger): void {
+  /** Whether the visitor (at event time `ts`) is in one of the offer's segments; an unknown visitor or segment is in none. */
+  #eligibleBySegment(offer: Offer, profile: OfferVisitorProfile | undefined, ts: number): boolean {
+    if (profile === undefined) return false;
+    const defs = this.#segments?.() ?? [];
+    return offer.eligibleSegments.some((id) => {
+      const d = defs.find((x) => x.id === id);
+      return d !== undefined && inSegment(profile, d, ts);
+    });
+  }
+
+  /** The named segments the visitor is in at `ts` (undefined when the site defines none). */
+  #segmentsOf(vid: string, ts: number): readonly string[] | undefined {
+    const defs = this.#segments?.() ?? [];
+    if (defs.length === 0) return undefined;
+    const profile = this.#profiles?.visitor(vid as VisitorId);
+    return profile === undefined ? [] : defs.filter((d) => inSegment(profile, d, ts)).map((d) => d.id);
+  }
+
+  #fire(st: VisitorState, offer: Offer, offeredKey: string, ts: number, receivedAt: number | undefined, decided: OfferTrigger): void {
     const s = this.settings;
+    const segments = this.#segmentsOf(decided.visitorId, ts);
+    const t: OfferTrigger = segments === undefined ? decided : { ...decided, segments };
     st.lastTrigger = ts;
     st.triggers.push(ts);
     if (st.triggers.length > s.visitorCap.max) st.triggers.shift();

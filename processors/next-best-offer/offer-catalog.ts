@@ -40,6 +40,8 @@ export interface Offer {
   readonly priority: number;
   /** Lifecycle stages that may receive this offer (default: all). */
   readonly eligibleStages: readonly LifecycleStage[];
+  /** Named segments (usage segments) whose members may receive it; empty: everyone. */
+  readonly eligibleSegments: readonly string[];
   /** Most triggers this offer may ever fire (holdout records excluded); undefined = unlimited. */
   readonly budget: number | undefined;
   /** Start of validity, epoch ms of event time (inclusive); undefined = always. */
@@ -133,7 +135,7 @@ function parseTarget(v: unknown, where: string, problems: string[]): OfferTarget
 export function parseOffer(raw: unknown, where = 'offer'): OfferParseResult {
   const problems: string[] = [];
   if (!isRecord(raw)) return { kind: 'invalid', problems: [`${where}: expected an object`] };
-  const known = new Set(['id', 'target', 'text', 'discount', 'priority', 'eligibleStages', 'budget', 'validFrom', 'validTo', 'value']);
+  const known = new Set(['id', 'target', 'text', 'discount', 'priority', 'eligibleStages', 'eligibleSegments', 'budget', 'validFrom', 'validTo', 'value']);
   for (const k of Object.keys(raw)) if (!known.has(k)) problems.push(`${where}.${k}: unknown field`);
   const id = raw['id'];
   if (typeof id !== 'string' || !ID_RE.test(id)) problems.push(`${where}.id: expected 1-64 characters of [A-Za-z0-9_.:-]`);
@@ -165,6 +167,13 @@ export function parseOffer(raw: unknown, where = 'offer'): OfferParseResult {
       problems.push(`${where}.eligibleStages: expected a non-empty array of ${LIFECYCLE_STAGES.join('|')}`);
     } else eligibleStages = Object.freeze([...new Set(st as LifecycleStage[])]);
   }
+  let eligibleSegments: readonly string[] = Object.freeze([]);
+  const sg = raw['eligibleSegments'];
+  if (sg !== undefined) {
+    if (!Array.isArray(sg) || sg.length > 20 || !sg.every((x) => typeof x === 'string' && /^[a-z0-9][a-z0-9_-]{0,63}$/.test(x))) {
+      problems.push(`${where}.eligibleSegments: expected up to 20 segment ids`);
+    } else eligibleSegments = Object.freeze([...new Set(sg as string[])]);
+  }
   const instant = (key: string): number | undefined => {
     const v = raw[key];
     if (v === undefined) return undefined;
@@ -180,7 +189,7 @@ export function parseOffer(raw: unknown, where = 'offer'): OfferParseResult {
   }
   return {
     kind: 'ok',
-    offer: Object.freeze({ id, target, text, discount, priority, eligibleStages, budget, validFrom, validTo, value }),
+    offer: Object.freeze({ id, target, text, discount, priority, eligibleStages, eligibleSegments, budget, validFrom, validTo, value }),
   };
 }
 
@@ -215,6 +224,7 @@ export function offerToJson(o: Offer): Record<string, unknown> {
     eligibleStages: o.eligibleStages,
     value: o.value,
   };
+  if (o.eligibleSegments.length > 0) out['eligibleSegments'] = o.eligibleSegments;
   if (o.budget !== undefined) out['budget'] = o.budget;
   if (o.validFrom !== undefined) out['validFrom'] = new Date(o.validFrom).toISOString();
   if (o.validTo !== undefined) out['validTo'] = new Date(o.validTo).toISOString();

@@ -10,6 +10,7 @@ export const SUPPRESS_REASONS = [
   'already_bought',
   'already_offered',
   'stage',
+  'segment',
   'not_valid',
   'lift_floor',
 ] as const;

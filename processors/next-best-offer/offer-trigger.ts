@@ -26,6 +26,8 @@ export interface OfferTrigger {
   readonly expectedValue: number;
   /** What counts as a conversion for attribution: buying one of these products / categories, or submitting the form. */
   readonly offered: OfferedItems;
+  /** The named segments the visitor was in at the decision (attribution reports uplift per segment); absent: none defined. */
+  readonly segments?: readonly string[];
 }
 
 export interface OfferedItems {

@@ -48,6 +48,8 @@ interface OpenTrigger {
   readonly ts: number;
   readonly level: 'product' | 'category' | 'form';
   readonly items: readonly string[];
+  /** The named segments the visitor was in at the decision. */
+  readonly segments: readonly string[];
   delivered: boolean;
   shown: boolean;
   dismissed: boolean;
@@ -102,6 +104,8 @@ export interface AttributionStats {
   readonly offers: ReadonlyArray<AttributionRow & { readonly offerId: string }>;
   /** Per rule (`A, B ⇒ C` at its level) or pattern (`pattern:cart_abandonment`). */
   readonly rules: ReadonlyArray<AttributionRow & { readonly rule: string }>;
+  /** Per named segment the visitors were in at the decision: uplift within each segment. */
+  readonly segments: ReadonlyArray<AttributionRow & { readonly segment: string }>;
 }
 
 const newTally = (): Tally => ({ triggered: 0, delivered: 0, shown: 0, dismissed: 0, clicked: 0, converted: 0, convertedAfterClick: 0, revenue: 0, holdout: 0, holdoutConverted: 0, holdoutRevenue: 0 });
@@ -172,6 +176,7 @@ interface SiteTallies {
   readonly total: Tally;
   readonly offers: BoundedLru<string, Tally>;
   readonly rules: BoundedLru<string, Tally>;
+  readonly segments: BoundedLru<string, Tally>;
 }
 
 export class OfferAttribution implements OfferListener {
@@ -205,13 +210,13 @@ export class OfferAttribution implements OfferListener {
             if (reason === 'evict') this.#o.onEvict(structure, 1);
           },
         });
-      s = { total: newTally(), offers: mk('attribution_offers'), rules: mk('attribution_rules') };
+      s = { total: newTally(), offers: mk('attribution_offers'), rules: mk('attribution_rules'), segments: mk('attribution_segments') };
       this.#sites.set(site, s);
     }
     return s;
   }
 
-  #tallies(site: string, offerId: string, ruleKey: string): [Tally, Tally, Tally] {
+  #tallies(site: string, offerId: string, ruleKey: string, segments: readonly string[]): Tally[] {
     const s = this.#site(site);
     let o = s.offers.get(offerId);
     if (o === undefined) {
@@ -223,7 +228,16 @@ export class OfferAttribution implements OfferListener {
       r = newTally();
       s.rules.set(ruleKey, r);
     }
-    return [s.total, o, r];
+    const out = [s.total, o, r];
+    for (const seg of segments) {
+      let t = s.segments.get(seg);
+      if (t === undefined) {
+        t = newTally();
+        s.segments.set(seg, t);
+      }
+      out.push(t);
+    }
+    return out;
   }
 
   onTrigger(t: OfferTrigger): void {
@@ -236,7 +250,7 @@ export class OfferAttribution implements OfferListener {
     // At-least-once upstream: the same trigger twice is one trigger.
     for (const o of list) if (o.triggerId === t.triggerId) return;
     const ruleKey = ruleKeyOf(t);
-    const open: OpenTrigger = { site: t.site, triggerId: t.triggerId, offerId: t.offerId, ruleKey, holdout: t.holdout, ts: t.ts, level: t.offered.level, items: t.offered.items, delivered: false, shown: false, dismissed: false, clicked: false, converted: false };
+    const open: OpenTrigger = { site: t.site, triggerId: t.triggerId, offerId: t.offerId, ruleKey, holdout: t.holdout, ts: t.ts, level: t.offered.level, items: t.offered.items, segments: t.segments ?? [], delivered: false, shown: false, dismissed: false, clicked: false, converted: false };
     list.push(open);
     this.#byTrigger.set(triggerKey(t.site, t.triggerId), open);
     if (list.length > this.#o.maxOpenPerVisitor) {
@@ -244,7 +258,7 @@ export class OfferAttribution implements OfferListener {
       this.#byTrigger.delete(triggerKey(dropped.site, dropped.triggerId));
       this.#o.onEvict('attribution_open_triggers', 1);
     }
-    for (const tally of this.#tallies(t.site, t.offerId, ruleKey)) {
+    for (const tally of this.#tallies(t.site, t.offerId, ruleKey, open.segments)) {
       if (t.holdout) tally.holdout++;
       else tally.triggered++;
     }
@@ -255,7 +269,7 @@ export class OfferAttribution implements OfferListener {
     const t = this.#byTrigger.get(triggerKey(site, triggerId));
     if (t === undefined || t.holdout || t.delivered) return;
     t.delivered = true;
-    for (const tally of this.#tallies(site, t.offerId, t.ruleKey)) tally.delivered++;
+    for (const tally of this.#tallies(site, t.offerId, t.ruleKey, t.segments)) tally.delivered++;
   }
 
   onOutcome(o: OfferOutcome): void {
@@ -273,7 +287,7 @@ export class OfferAttribution implements OfferListener {
           if (t.holdout || t[flag]) continue;
           if (o.triggerId !== undefined ? t.triggerId === o.triggerId : t.offerId === o.offerId) {
             t[flag] = true;
-            for (const tally of this.#tallies(o.site, t.offerId, t.ruleKey)) tally[flag]++;
+            for (const tally of this.#tallies(o.site, t.offerId, t.ruleKey, t.segments)) tally[flag]++;
             return;
           }
         }
@@ -309,7 +323,7 @@ export class OfferAttribution implements OfferListener {
 
   #convert(site: string, t: OpenTrigger, revenue: number): void {
     t.converted = true;
-    for (const tally of this.#tallies(site, t.offerId, t.ruleKey)) {
+    for (const tally of this.#tallies(site, t.offerId, t.ruleKey, t.segments)) {
       if (t.holdout) {
         tally.holdoutConverted++;
         tally.holdoutRevenue += revenue;
@@ -331,6 +345,7 @@ export class OfferAttribution implements OfferListener {
       totals: row(s.total),
       offers: [...s.offers.entries()].map(([offerId, t]) => ({ offerId, ...row(t) })).sort(byShown),
       rules: [...s.rules.entries()].map(([rule, t]) => ({ rule, ...row(t) })).sort(byShown),
+      segments: [...s.segments.entries()].map(([segment, t]) => ({ segment, ...row(t) })).sort(byShown),
     };
   }
 }

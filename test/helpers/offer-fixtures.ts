@@ -1,3 +1,4 @@
+import type { SegmentDefinition } from '../../processors/usage/segments';
 import { Registry } from 'prom-client';
 import { ManualClock } from '../../src/clock';
 import type { EnrichedEvent } from '../../src/events/enriched-event';
@@ -81,7 +82,7 @@ export interface Harness {
   metric(name: string, labels?: Record<string, string>): Promise<number>;
 }
 
-export function harness(settings: Record<string, unknown>, rules: OfferRule[] | undefined, opts: { site?: string; profiles?: VisitorProfiles } = {}): Harness {
+export function harness(settings: Record<string, unknown>, rules: OfferRule[] | undefined, opts: { site?: string; profiles?: VisitorProfiles; segments?: () => readonly SegmentDefinition[] } = {}): Harness {
   const site = opts.site ?? 'shop';
   const parsed = parseNextBestOfferSettings(site, settings);
   if (parsed.kind !== 'ok') throw new Error(parsed.problems.join('\n'));
@@ -115,6 +116,7 @@ export function harness(settings: Record<string, unknown>, rules: OfferRule[] | 
     catalog: parsed.catalog,
     rules: { current: () => h.rules },
     ...(opts.profiles !== undefined ? { profiles: opts.profiles } : {}),
+    ...(opts.segments !== undefined ? { segments: opts.segments } : {}),
     clock,
     registry,
     onEvict: (_p, structure, n) => evictions.push([structure, n]),

@@ -77,6 +77,26 @@ describe('offer attribution', () => {
     expect([a2.toFixed(4), b2.toFixed(4)]).toEqual(['0.1705', '0.8090']);
   });
 
+  it('segments - uplift within each segment the visitors were in at the decision', () => {
+    const a = make();
+    // vip: 2 treated (1 buys), 2 held out (none buys); everyone: +2 treated and +2 held out outside vip (1 held out buys).
+    const seg = (id: string, v: string, holdout: boolean, segments: string[]) => ({ ...trig(id, v, 0, holdout), segments });
+    a.onTrigger(seg('t1', 'v1', false, ['vip']));
+    a.onTrigger(seg('t2', 'v2', false, ['vip']));
+    a.onTrigger(seg('h1', 'h1', true, ['vip']));
+    a.onTrigger(seg('h2', 'h2', true, ['vip']));
+    a.onTrigger(seg('t3', 'v3', false, []));
+    a.onTrigger(seg('h3', 'h3', true, []));
+    a.onOutcome(buy('v1', 1, 'B'));
+    a.onOutcome(buy('h3', 1, 'B'));
+    const s = a.stats('shop');
+    const vip = s.segments.find((x) => x.segment === 'vip')!;
+    expect(vip).toMatchObject({ triggered: 2, converted: 1, holdout: { recorded: 2, converted: 0 } });
+    expect(vip.uplift).toBeCloseTo(0.5 - 0, 12);
+    expect(s.totals.uplift).toBeCloseTo(1 / 3 - 1 / 3, 12);
+    expect(s.segments.map((x) => x.segment)).toEqual(['vip']);
+  });
+
   it('category and form offers - converted by a product of the category / by submitting the form', () => {
     const a = make();
     a.onTrigger(trig('c1', 'v1', 0, false, { level: 'category', items: ['books'] }, 'off-books'));

@@ -1,3 +1,5 @@
+import type { SegmentDefinition } from '../../../../processors/usage/segments';
+import type { VisitorProfile } from '../../../../processors/usage/visitor-profiles';
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { NextBestOfferProcessor } from '../../../../processors/next-best-offer/next-best-offer-processor';
@@ -17,6 +19,27 @@ const productOffers = [
   { id: 'off-b', target: { productId: 'B' }, text: 'Try {consequent}, {discount} % off', discount: 10, value: 10 },
   { id: 'off-c', target: { productId: 'C' }, text: 'Try {consequent}', discount: 10, value: 10 },
 ];
+
+
+/** A usage profile with what these tests set, the rest neutral. */
+function profileOf(over: Partial<VisitorProfile>): VisitorProfile {
+  return {
+    visitorId: 'v',
+    stage: 'prospect',
+    rfm: { recency: 0, frequency: 0, monetary: 0, score: '000' },
+    sessions: 1,
+    purchases: 0,
+    revenue: 0,
+    firstSeen: 0,
+    lastSeen: 0,
+    lastPurchase: null,
+    bought: [],
+    categoryInterest: {},
+    segment: 'prospect',
+    value: { historic: 0, predicted: 0, pAlive: 0, averageOrder: 0, ratePerDay: 0 },
+    ...over,
+  };
+}
 
 describe('next-best-offer - choosing', () => {
   it('best offer - the added purchase probability P(Y|X) − P(Y) times value wins, not the raw confidence', () => {
@@ -65,6 +88,18 @@ describe('next-best-offer - choosing', () => {
     expect(h.triggers.map((t) => t.text)).toEqual(['Also B (you saw A)']);
   });
 
+  it('segments - an offer for a segment reaches its members only (the rest suppressed as segment); every trigger names the visitor\'s segments', () => {
+    const vip: SegmentDefinition = { id: 'vip', name: 'VIP', match: 'all', conditions: [{ field: 'revenue', op: '>=', value: 100 }] };
+    const lapsed: SegmentDefinition = { id: 'lapsed', name: 'Lapsed', match: 'all', conditions: [{ field: 'lastPurchaseDays', op: '>', value: 30 }] };
+    const revenue: Record<string, number> = { rich: 150, poor: 10 };
+    const profiles = { visitor: (id: string) => profileOf({ visitorId: id, revenue: revenue[id] ?? 0, purchases: 1, lastPurchase: -40 * 86_400_000 }) };
+    const h = harness({ offers: [{ id: 'vip-only', target: { consequent: true }, text: '{consequent}', eligibleSegments: ['vip'] }], cooldown: 0 }, [A_B], { profiles, segments: () => [vip, lapsed] });
+    h.nbo.onEvent(view(S, 'rich', 1000, 'A'), WM);
+    h.nbo.onEvent(view(S, 'poor', 1000, 'A'), WM);
+    expect(h.triggers.map((t) => [t.visitorId, t.segments])).toEqual([['rich', ['vip', 'lapsed']]]);
+    expect(h.nbo.ledger.counts().suppressed['segment']).toBe(1);
+  });
+
   it('category target - a product-level consequent matches an offer on its category', () => {
     const h = harness({ offers: [{ id: 'books', target: { category: 'books' }, text: 'x' }] }, [A_B]);
     h.nbo.onEvent(view(S, 'v0', 500, 'B', 'books'), WM); // learns B's category
@@ -91,7 +126,7 @@ describe('next-best-offer - choosing', () => {
   });
 
   it('eligibility - an offer outside its stages or validity does not fire', () => {
-    const profiles = { visitor: () => ({ stage: 'prospect' as const, bought: [], categoryInterest: {} }) };
+    const profiles = { visitor: () => profileOf({ stage: 'prospect', bought: [] }) };
     const h = harness(
       {
         offers: [
@@ -164,7 +199,7 @@ describe('next-best-offer - suppression', () => {
     h.nbo.onEvent(view(S, 'v1', 1, 'A'), WM);
     expect(h.triggers.map((t) => t.offerId)).toEqual(['off-c']);
     // The usage profile's purchases count too.
-    const profiles = { visitor: () => ({ stage: 'active_customer' as const, bought: ['B', 'C'], categoryInterest: {} }) };
+    const profiles = { visitor: () => profileOf({ stage: 'active_customer', bought: ['B', 'C'] }) };
     const p = harness({ offers: productOffers, cooldown: 0 }, [A_B, A_C], { profiles });
     p.nbo.onEvent(view(S, 'v2', 1, 'A'), WM);
     expect(p.triggers).toEqual([]);
