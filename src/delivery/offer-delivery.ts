@@ -1,4 +1,3 @@
-import { ProductCatalog } from './product-catalog';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../clock';
@@ -11,6 +10,7 @@ import { OfferAttribution } from './attribution';
 import { OfferDispatcher, type VisitorSockets } from './offer-dispatcher';
 import { OfferSubscribers } from './offer-subscribers';
 import { WebhookSender } from './webhook-sender';
+import { ProductCatalog } from './product-catalog';
 
 /**
  * The app's offer delivery, one per process: every site's next-best-offer processor is attached to it;

@@ -42,7 +42,7 @@ export interface PipelineDeps {
    * position, and events are deduplicated by id as they are processed (the log may hold one twice).
    */
   readonly fromLog?: boolean;
-  /** Sees every event the processors counted, after them (display lookups such as the offers' product catalog). */
+  /** Sees every event as it is processed, once sessionized (display lookups such as the offers' product catalog). */
   readonly onEvent?: (e: EnrichedEvent) => void;
 }
 

@@ -50,6 +50,13 @@ export function parseSliceQuery(q: Record<string, unknown>): { kind: 'ok'; query
   return { kind: 'ok', query: { by: dims as Dimension[], where: filter } };
 }
 
+/** `limit` (default DEFAULT_STATS_LIMIT, at most MAX_STATS_LIMIT) and the offset of `cursor`, or undefined when either is bad. */
+function pagingOf(q: Record<string, unknown>): { limit: number; offset: number } | undefined {
+  const limit = q['limit'] === undefined ? DEFAULT_STATS_LIMIT : Number(q['limit']);
+  const offset = decodeCursor(q['cursor']);
+  return Number.isInteger(limit) && limit >= 0 && limit <= MAX_STATS_LIMIT && offset !== undefined ? { limit, offset } : undefined;
+}
+
 function renderProfile(p: VisitorProfile): Record<string, unknown> {
   return { ...p, firstSeen: iso(p.firstSeen), lastSeen: iso(p.lastSeen), lastPurchase: p.lastPurchase === null ? null : iso(p.lastPurchase) };
 }
@@ -178,16 +185,13 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       const found = usageFor(query, reply);
       if (found === undefined) return reply;
       const { usage } = found;
-      const site = { id: found.site };
-      const limit = query['limit'] === undefined ? DEFAULT_STATS_LIMIT : Number(query['limit']);
-      const offset = decodeCursor(query['cursor']);
-      if (!Number.isInteger(limit) || limit < 0 || limit > MAX_STATS_LIMIT || offset === undefined) {
-        return reply.code(400).send({ error: { code: 'invalid_query', message: `limit must be 0..${MAX_STATS_LIMIT}, cursor from a previous response` } });
-      }
+      const paging = pagingOf(query);
+      if (paging === undefined) return reply.code(400).send({ error: { code: 'invalid_query', message: `limit must be 0..${MAX_STATS_LIMIT}, cursor from a previous response` } });
+      const { limit, offset } = paging;
       const segment = typeof query['segment'] === 'string' && query['segment'] !== '' ? query['segment'] : undefined;
       const page = usage.customers({ ...(segment === undefined ? {} : { segment }), offset, limit });
       return {
-        site: site.id,
+        site: found.site,
         horizonDays: usage.settings?.valueHorizonDays,
         total: page.total,
         customers: page.customers.map(renderProfile),
@@ -200,15 +204,12 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
     '/v1/customers/segments',
     { schema: routeSchema('Customers per RFM segment: count, revenue so far, predicted value and its distribution (p50, p90, max)', siteOnly) },
     async (req, reply) => {
-      const query = req.query as Record<string, unknown>;
-      const found = usageFor(query, reply);
+      const found = usageFor(req.query, reply);
       if (found === undefined) return reply;
-      const { usage } = found;
-      const site = { id: found.site };
-      return { site: site.id, horizonDays: usage.settings?.valueHorizonDays, segments: usage.valueBySegment(), stages: usage.stages() };
+      const { site, usage } = found;
+      return { site, horizonDays: usage.settings?.valueHorizonDays, segments: usage.valueBySegment(), stages: usage.stages() };
     },
   );
-
 
   app.get('/v1/segments', { schema: routeSchema("The site's named segments with their definitions and current sizes", siteOnly) }, async (req, reply) => {
     const found = usageFor(req.query, reply);
@@ -256,11 +257,9 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       const found = usageFor(req.query, reply);
       if (found === undefined) return reply;
       const query = req.query as Record<string, unknown>;
-      const limit = query['limit'] === undefined ? DEFAULT_STATS_LIMIT : Number(query['limit']);
-      const offset = decodeCursor(query['cursor']);
-      if (!Number.isInteger(limit) || limit < 0 || limit > MAX_STATS_LIMIT || offset === undefined) {
-        return reply.code(400).send({ error: { code: 'invalid_query', message: `limit must be 0..${MAX_STATS_LIMIT}, cursor from a previous response` } });
-      }
+      const paging = pagingOf(query);
+      if (paging === undefined) return reply.code(400).send({ error: { code: 'invalid_query', message: `limit must be 0..${MAX_STATS_LIMIT}, cursor from a previous response` } });
+      const { limit, offset } = paging;
       const { id } = req.params as { id: string };
       const page = found.usage.members(id, { offset, limit });
       if (page === undefined) return reply.code(404).send({ error: { code: 'unknown_segment', message: `site ${found.site} has no segment ${JSON.stringify(id)}` } });
