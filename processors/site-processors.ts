@@ -16,6 +16,7 @@ import { NavigationProcessor, NavigationView } from './navigation/navigation-pro
 import { ContentProcessor, ContentView } from './content/content-processor';
 import { UsageProcessor, UsageView } from './usage/usage-processor';
 import { parseUsageSettings } from './usage/usage-settings';
+import type { SegmentChange, SegmentDefinition } from './usage/segments';
 import { CrossSellProcessor, CrossSellRules, crossSellSettingsOf, type RulePublisher } from './cross-sell/cross-sell-processor';
 import { SiteOffers } from './next-best-offer/create-next-best-offer';
 import type { NextBestOfferView } from './next-best-offer/next-best-offer-processor';
@@ -35,6 +36,8 @@ export interface SiteProcessorDeps {
   readonly offers?: { attach(view: NextBestOfferView): void };
   /** Publishes rule-set changes on `cm.rules.<site>` (the app wires NATS when configured). */
   readonly rulesPublisher?: RulePublisher;
+  /** Receives segment entries and exits (the app publishes them on `cm.segments.<site>`). */
+  readonly onSegmentChange?: (c: SegmentChange) => void;
 }
 
 /** A site's processors: what the pipeline's `processorsFor` and `viewsFor` call. */
@@ -53,6 +56,9 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
   // product → category maps (each partition learns the products its own visitors saw).
   const usageSettings = { ...usage, maxProfiles: partitionShare(usage.maxProfiles, n), maxOpenForms: partitionShare(usage.maxOpenForms, n), maxPendingSessions: partitionShare(usage.maxPendingSessions, n), maxProducts: partitionShare(usage.maxProducts, n), maxSlicesPerPane: partitionShare(usage.maxSlicesPerPane, n) };
   const crossSell = crossSellSettingsOf(site);
+  // The site's segment definitions live in its usage view (config, then the admin API); partitions read them through it.
+  let usageView: UsageView | undefined;
+  const segments = (): readonly SegmentDefinition[] => usageView?.segmentDefinitions() ?? usage.segments;
   const offers = new SiteOffers(site, { clock: deps.clock, registry: deps.registry, onEvict: deps.onEvict, ...(deps.offers !== undefined ? { offers: deps.offers } : {}) });
   return {
     forPartition(): Processor[] {
@@ -61,7 +67,7 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
       processors.push(new NavigationProcessor({ site, time: config.time, context: processorContext, metrics: deps.metrics }));
       processors.push(new ContentProcessor({ site, time: config.time, context: processorContext, metrics: deps.metrics }));
       // Usage first among the readers of profiles: next-best-offer gets `usage` (its `visitor(id)`).
-      processors.push(new UsageProcessor({ site, time: config.time, settings: usageSettings, onEvict: deps.onEvict, metrics: deps.metrics }));
+      processors.push(new UsageProcessor({ site, time: config.time, settings: usageSettings, onEvict: deps.onEvict, metrics: deps.metrics, segments, ...(deps.onSegmentChange !== undefined ? { onSegmentChange: deps.onSegmentChange } : {}) }));
       processors.push(CrossSellProcessor.forSite(site, { config, registry: deps.registry, onEvict: deps.onEvict }));
       processors.push(offers.processor(processors, n));
       return processors;
@@ -77,9 +83,10 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
         ...(deps.rulesPublisher !== undefined ? { publisher: deps.rulesPublisher } : {}),
       });
       offers.followRules(rules);
-      const usageView = new UsageView(parts);
-      offers.followSegments(() => usageView.segmentDefinitions());
-      return [new NavigationView(parts), new ContentView(parts), usageView, rules, offers.view];
+      const view = new UsageView(parts);
+      usageView = view;
+      offers.followSegments(segments);
+      return [new NavigationView(parts), new ContentView(parts), view, rules, offers.view];
     },
   };
 }

@@ -8,6 +8,7 @@ import type { EpochMillis } from './types';
 import type { OfferDelivery } from './delivery/offer-delivery';
 import type { LateEntry } from './pipeline/late-log';
 import type { EnrichedEvent } from './events/enriched-event';
+import type { SegmentChange } from '../processors/usage/segments';
 
 /**
  * What the HTTP routes and delivery components are handed: the app's dependencies, passed in (no
@@ -29,6 +30,8 @@ export interface AppContext {
   lateEvents(site: string, limit?: number): readonly LateEntry[];
   /** The port the public server listens on (config.port, or the one bound for port 0); undefined before it listens. */
   publicPort?(): number | undefined;
+  /** The site's latest segment entries and exits, newest first. */
+  segmentChanges?(site: string, opts: { readonly segment?: string; readonly limit: number }): readonly SegmentChange[];
   /** The site's most recently processed events, newest first (the live event log). */
   recentEvents?(site: string, limit?: number): readonly EnrichedEvent[];
   /** Offer delivery (dispatcher, subscribers, webhooks, attribution); absent in apps built without it. */

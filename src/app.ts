@@ -21,6 +21,7 @@ import type { Config, SiteConfig } from './config';
 import { ClickstreamError } from './errors';
 import { VisitorSocketRegistry } from './delivery/visitor-socket-registry';
 import { OfferDelivery } from './delivery/offer-delivery';
+import { SegmentChanges } from './delivery/segment-changes';
 import { AdminAuth, generateAdminToken } from './http/admin-auth';
 import { createAdminServer } from './http/admin-server';
 import { createPublicServer, type PublicServer } from './http/public-server';
@@ -117,11 +118,12 @@ export function createApp(opts: CreateAppOptions): App {
   const rulesPublisher = { publish: (subject: string, data: Uint8Array): void => nc?.publish(subject, data) };
   // TRICKY: `durableLog` is declared below; `replaying` is only called once events flow.
   const offers = new OfferDelivery({ config, clock, registry, logger: logger.child({ component: 'offers' }), visitorSockets, onEvict, replaying: (): boolean => durableLog?.catchingUp ?? false });
+  const segmentChanges = new SegmentChanges({ sites: config.sites.keys(), capacity: 1_000, registry, publish: (subject, data) => nc?.publish(subject, data), replaying: () => durableLog?.catchingUp ?? false });
   const bySite = new Map<string, SiteProcessors>();
   const siteProcessors = (site: SiteConfig): SiteProcessors => {
     let sp = bySite.get(site.id);
     if (sp === undefined) {
-      sp = createSiteProcessors(site, { config, clock, registry, metrics, logger: logger.child({ site: site.id }), visitorSockets, onEvict, offers, rulesPublisher });
+      sp = createSiteProcessors(site, { config, clock, registry, metrics, logger: logger.child({ site: site.id }), visitorSockets, onEvict, offers, rulesPublisher, onSegmentChange: (c) => segmentChanges.onChange(c) });
       bySite.set(site.id, sp);
     }
     return sp;
@@ -169,6 +171,7 @@ export function createApp(opts: CreateAppOptions): App {
     watermark: (site) => pipeline.watermark(site),
     lateEvents: (site, limit) => pipeline.lateEvents(site, limit),
     recentEvents: (site, limit) => pipeline.recentEvents(site, limit),
+    segmentChanges: (site, opts) => segmentChanges.list(site, opts),
     publicPort: () => (publicServer === undefined ? undefined : portOf(publicServer.app)),
     offers,
   };

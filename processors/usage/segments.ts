@@ -193,3 +193,13 @@ function holds(p: VisitorProfile, c: Condition | Group, asOf: number): boolean {
 export function inSegment(p: VisitorProfile, s: Group, asOf: number): boolean {
   return holds(p, s, asOf);
 }
+
+/** A visitor entering or leaving a named segment, at the event time of the event that changed it. */
+export interface SegmentChange {
+  readonly site: string;
+  readonly segment: string;
+  readonly visitorId: string;
+  readonly kind: 'entered' | 'exited';
+  /** Event time of the event after which membership changed, epoch ms. */
+  readonly ts: number;
+}

@@ -10,11 +10,11 @@ import { LATE, OK, REVISION, lowestWatermark, type EventOutcome, type PartitionS
 import { DDSketch } from '../sketches/dd-sketch';
 import { HyperLogLog } from '../sketches/hyper-log-log';
 import { SpaceSaving } from '../sketches/space-saving';
-import { inSegment, parseSegment, type SegmentDefinition } from './segments';
+import { inSegment, parseSegment, type SegmentChange, type SegmentDefinition } from './segments';
 import { foldedKeys, sessionDimensions, sliceKey, sliceTable, UNSLICED, type SliceQuery, type SliceTable } from './session-dimensions';
 import { DD_ALPHA, DD_MAX_BINS, FUNNEL_STEPS, SLICE, SLICE_WIDTH, FormPane, TYPE_INDEX, type FunnelStep, UsagePane, paneFromJSON, paneToJSON, usagePaneOps, type UsagePaneJSON } from './usage-pane';
 import { parseUsageSettings, type ResponderSignal, type UsageSettings } from './usage-settings';
-import { INTEREST_WEIGHTS, LIFECYCLE_STAGES, VisitorProfiles, type LifecycleStage, type ProfileJSON, type VisitorProfile } from './visitor-profiles';
+import { INTEREST_WEIGHTS, LIFECYCLE_STAGES, VisitorProfiles, type LifecycleStage, type ProfileJSON, type ProfileState, type VisitorProfile } from './visitor-profiles';
 
 export type { LifecycleStage, RfmScore, VisitorProfile } from './visitor-profiles';
 export { LIFECYCLE_STAGES } from './visitor-profiles';
@@ -173,6 +173,10 @@ export interface UsageProcessorOptions {
   readonly settings?: UsageSettings;
   /** Where the stated error bounds of the usage sketches are exported. */
   readonly metrics?: Pick<CoreMetrics, 'sketchErrorBound'>;
+  /** The site's named segments (its view's: config and admin API); without it, no entries and exits are tracked. */
+  readonly segments?: () => readonly SegmentDefinition[];
+  /** Receives every entry and exit (the app publishes them on cm.segments.<site>). */
+  readonly onSegmentChange?: (c: SegmentChange) => void;
 }
 
 interface OpenForm {
@@ -257,6 +261,8 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
   #queueHead = 0;
   readonly #onEvict: (processor: string, structure: string, n: number) => void;
   readonly #responder: ReadonlySet<ResponderSignal>;
+  readonly #segmentDefs: (() => readonly SegmentDefinition[]) | undefined;
+  readonly #onSegmentChange: ((c: SegmentChange) => void) | undefined;
   readonly #checkoutForms: ReadonlySet<string>;
   /** Product id → category, so an add-to-cart click (which carries only the product id) adds interest. */
   readonly #productCategory: BoundedLru<string, string>;
@@ -287,6 +293,8 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       },
     });
     this.#responder = new Set(s.lifecycle.responderOn);
+    this.#segmentDefs = opts.segments;
+    this.#onSegmentChange = opts.onSegmentChange;
     this.#checkoutForms = new Set(s.checkoutForms);
     this.#productCategory = new BoundedLru<string, string>({
       max: s.maxProducts,
@@ -349,7 +357,32 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
         return _exhaustive;
       }
     }
+    if (this.#segmentDefs !== undefined) this.#segmentsAfter(e.visitorId, profile, ts);
     return loc.kind === 'ok' ? OK : loc.kind === 'revision' ? REVISION : LATE;
+  }
+
+  /**
+   * Entries and exits: after each event of a visitor, its membership of every named segment at the
+   * event's time (in the partition's log order, so a replay reports the same changes). A visitor who
+   * lapses by time alone (a recency condition) leaves at its next event; GET /v1/segments/:id/visitors
+   * always evaluates at the current event time.
+   */
+  #segmentsAfter(visitorId: string, state: ProfileState, ts: number): void {
+    const defs = this.#segmentDefs?.() ?? [];
+    if (defs.length === 0 && state.segments === undefined) return;
+    const view = this.#profiles.view(visitorId, ts);
+    if (view === undefined) return;
+    const before = state.segments ?? [];
+    let now: string[] | undefined;
+    for (const d of defs) if (inSegment(view, d, ts)) (now ??= []).push(d.id);
+    const after = now ?? [];
+    if (after.length === before.length && after.every((id, i) => before[i] === id)) return;
+    state.segments = now;
+    const emit = this.#onSegmentChange;
+    if (emit === undefined) return;
+    for (const id of after) if (!before.includes(id)) emit({ site: this.site, segment: id, visitorId, kind: 'entered', ts });
+    // A removed definition's members leave without an exit event: the segment is gone.
+    for (const id of before) if (!after.includes(id) && defs.some((d) => d.id === id)) emit({ site: this.site, segment: id, visitorId, kind: 'exited', ts });
   }
 
   #form(e: EnrichedEvent, ev: FormEvent, ts: number, pane: UsagePane | undefined, profile: ReturnType<VisitorProfiles['touch']>): void {

@@ -61,6 +61,8 @@ export class ProfileState {
   // Allocated on first use: most visitors never buy, many never view a categorised product.
   bought: string[] | undefined;
   interest: Map<string, number> | undefined;
+  /** Ids of the named segments the visitor was in at its last event (for entries and exits). */
+  segments: string[] | undefined;
   constructor(ts: number) {
     this.firstSeen = ts;
     this.lastSeen = ts;
@@ -77,6 +79,8 @@ export interface ProfileJSON {
   readonly re: boolean;
   readonly b: string[];
   readonly i: Array<[string, number]>;
+  /** Segments the visitor is in (absent: none). */
+  readonly sg?: string[];
 }
 
 /** Visitor profiles, bounded (LRU, evictions reported). Stage and RFM are derived on read, in event time. */
@@ -206,7 +210,7 @@ export class VisitorProfiles {
     for (const id of this.#cache.rkeys()) {
       const p = this.#cache.peek(id);
       if (p === undefined) continue;
-      out.push([id, { f: p.firstSeen, l: p.lastSeen, s: p.sessions, p: p.purchases, r: p.revenue, lp: p.purchases > 0 ? p.lastPurchase : null, re: p.responded, b: p.bought?.slice() ?? [], i: [...(p.interest ?? [])] }]);
+      out.push([id, { f: p.firstSeen, l: p.lastSeen, s: p.sessions, p: p.purchases, r: p.revenue, lp: p.purchases > 0 ? p.lastPurchase : null, re: p.responded, b: p.bought?.slice() ?? [], i: [...(p.interest ?? [])], ...(p.segments !== undefined && p.segments.length > 0 ? { sg: p.segments.slice() } : {}) }]);
     }
     return out;
   }
@@ -223,6 +227,7 @@ export class VisitorProfiles {
       p.responded ||= j.re;
       for (const b of j.b) this.addBought(p, b);
       for (const [c, w] of j.i) this.addInterest(p, c, w);
+      if (j.sg !== undefined) p.segments = [...new Set([...(p.segments ?? []), ...j.sg])];
     }
   }
 

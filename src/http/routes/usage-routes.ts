@@ -246,6 +246,25 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
   );
 
   app.get(
+    '/v1/segments/changes',
+    {
+      schema: routeSchema('The latest segment entries and exits (newest first, the last 1,000 per site), as published on cm.segments.<site>', {
+        querystring: { type: 'object', properties: { site: { type: 'string' }, segment: { type: 'string' }, limit: { type: 'string' } } },
+      }),
+    },
+    async (req, reply) => {
+      const found = usageFor(req.query, reply);
+      if (found === undefined) return reply;
+      const query = req.query as Record<string, unknown>;
+      const paging = pagingOf(query);
+      if (paging === undefined) return reply.code(400).send({ error: { code: 'invalid_query', message: `limit must be 0..${MAX_STATS_LIMIT}` } });
+      const segment = typeof query['segment'] === 'string' && query['segment'] !== '' ? query['segment'] : undefined;
+      const changes = ctx.segmentChanges?.(found.site, { ...(segment === undefined ? {} : { segment }), limit: paging.limit }) ?? [];
+      return { site: found.site, changes: changes.map((c) => ({ ...c, ts: new Date(c.ts).toISOString() })) };
+    },
+  );
+
+  app.get(
     '/v1/segments/:id/visitors',
     {
       schema: routeSchema("A segment's members now, newest activity first, with their profiles; paged", {

@@ -1,0 +1,74 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminFetch, batch, metricValue, startTestApp } from '../../helpers/collect-client';
+import { startNatsServer, type NatsServerHandle } from '../../helpers/nats-server';
+import { until } from '../../helpers/until';
+
+let nats: NatsServerHandle;
+let t: Awaited<ReturnType<typeof startTestApp>>;
+let nc: NatsConnection;
+
+// Two segments from the config: big spenders (revenue ≥ 100) and one-time-or-never buyers (purchases < 2).
+const SEGMENTS = [
+  { id: 'big', name: 'Big spenders', match: 'all', conditions: [{ field: 'revenue', op: '>=', value: 100 }] },
+  { id: 'few', name: 'At most one purchase', match: 'all', conditions: [{ field: 'purchases', op: '<', value: 2 }] },
+];
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  t = await startTestApp({ natsUrl: nats.url, sites: [{ id: 'demo', secret: 'demo-secret', processors: { usage: { segments: SEGMENTS } } }] });
+  nc = await connect({ servers: nats.url });
+});
+afterAll(async () => {
+  await nc?.close();
+  await t?.stop();
+  await nats?.stop();
+});
+
+describe('segment entries and exits', () => {
+  it('segments - entries and exits on cm.segments.<site> are the membership changes each event makes, worked by hand', async () => {
+    const got: Array<Record<string, unknown>> = [];
+    const sub = nc.subscribe('cm.segments.demo');
+    void (async () => {
+      for await (const m of sub) got.push(JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>);
+    })();
+    await nc.flush();
+    const now = Date.now();
+    const url = 'https://shop.example/checkout';
+    const buy = (id: string, visitorId: string, ts: number, price: number) => ({ id, type: 'form', visitorId, ts, url, formId: 'checkout', action: 'submit', items: [{ productId: 'p', quantity: 1, price }] });
+    const events = [
+      { id: `s1-${now}`, type: 'page_view', visitorId: `ann-${now}`, ts: now - 5_000, url: 'https://shop.example/' },
+      buy(`s2-${now}`, `ann-${now}`, now - 4_000, 60),
+      buy(`s3-${now}`, `ann-${now}`, now - 3_000, 50),
+      { id: `s4-${now}`, type: 'page_view', visitorId: `bob-${now}`, ts: now - 2_000, url: 'https://shop.example/' },
+      buy(`s5-${now}`, `bob-${now}`, now - 1_000, 250),
+    ];
+    const res = await fetch(`${t.base}/v1/collect?site=demo`, { method: 'POST', headers: { 'content-type': 'text/plain', authorization: 'Bearer demo-secret' }, body: JSON.stringify(batch(events, 1)) });
+    expect(((await res.json()) as Record<string, unknown>)['accepted']).toBe(5);
+    // By hand: Ann enters "few" with her first event (no purchase); her second purchase (110 in all) puts
+    // her in "big" and out of "few". Bob enters "few" at his page view and "big" with his purchase (250).
+    const iso = (ts: number) => new Date(ts).toISOString();
+    const expected = [
+      { segment: 'few', visitorId: `ann-${now}`, kind: 'entered', ts: iso(now - 5_000) },
+      { segment: 'big', visitorId: `ann-${now}`, kind: 'entered', ts: iso(now - 3_000) },
+      { segment: 'few', visitorId: `ann-${now}`, kind: 'exited', ts: iso(now - 3_000) },
+      { segment: 'few', visitorId: `bob-${now}`, kind: 'entered', ts: iso(now - 2_000) },
+      { segment: 'big', visitorId: `bob-${now}`, kind: 'entered', ts: iso(now - 1_000) },
+    ];
+    const sort = (xs: Array<Record<string, unknown>>) => [...xs].sort((a, b) => `${String(a['visitorId'])}${String(a['ts'])}${String(a['segment'])}`.localeCompare(`${String(b['visitorId'])}${String(b['ts'])}${String(b['segment'])}`));
+    await until('the five changes on NATS', () => got.length >= 5 || undefined, 15_000);
+    expect(sort(got.map(({ site: _s, ...c }) => c))).toEqual(sort(expected));
+    expect(got.every((c) => c['site'] === 'demo')).toBe(true);
+    // The admin API lists the same changes; the metric counts them.
+    const api = (await (await adminFetch(`${t.admin}/v1/segments/changes?site=demo`)).json()) as { changes: Array<Record<string, unknown>> };
+    expect(sort(api.changes.map(({ site: _s, ...c }) => c))).toEqual(sort(expected));
+    const metrics = await (await adminFetch(`${t.admin}/metrics`)).text();
+    expect(metricValue(metrics, 'clickstream_segment_changes_total', { site: 'demo', kind: 'entered' })).toBe(4);
+    expect(metricValue(metrics, 'clickstream_segment_changes_total', { site: 'demo', kind: 'exited' })).toBe(1);
+    // Membership now: both are big spenders, Bob is still in "few" (one purchase).
+    const members = async (id: string) => ((await (await adminFetch(`${t.admin}/v1/segments/${id}/visitors?site=demo`)).json()) as { visitors: Array<{ visitorId: string }> }).visitors.map((v) => v.visitorId).sort();
+    expect(await members('big')).toEqual([`ann-${now}`, `bob-${now}`]);
+    expect(await members('few')).toEqual([`bob-${now}`]);
+    sub.unsubscribe();
+  });
+});
