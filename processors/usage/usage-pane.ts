@@ -79,6 +79,8 @@ export class UsagePane {
    * high-cardinality values fold into `other` past the bound). Allocated on first use.
    */
   slices: Map<string, Float64Array> | undefined;
+  /** Named segment id → [entries, exits] at event times in this pane. Allocated on first use. */
+  segmentChanges: Map<string, [number, number]> | undefined;
   /** Purchases: form submits with items, at their event time. */
   purchases = 0;
   /** Revenue of the purchases (sum of price × quantity), integer cents: exact sums in any order. */
@@ -106,6 +108,8 @@ export interface UsagePaneJSON {
   readonly fn?: number[];
   /** The slices (absent: none). */
   readonly sl?: Array<[string, number[]]>;
+  /** Segment entries and exits (absent: none). */
+  readonly sc?: Array<[string, number, number]>;
   readonly rev: number;
   readonly forms: Array<[string, FormPaneJSON]>;
   readonly gold: SpaceSavingJSON<string> | null;
@@ -129,6 +133,17 @@ export function usagePaneOps(hllPrecision: number, goldenCapacity: number): Pane
       if (from.funnel !== undefined) {
         const f = (into.funnel ??= new Float64Array(FUNNEL_STEPS.length));
         for (let i = 0; i < f.length; i++) f[i]! += from.funnel[i]!;
+      }
+      if (from.segmentChanges !== undefined) {
+        const m = (into.segmentChanges ??= new Map());
+        for (const [k, [a, b]] of from.segmentChanges) {
+          const t = m.get(k);
+          if (t === undefined) m.set(k, [a, b]);
+          else {
+            t[0] += a;
+            t[1] += b;
+          }
+        }
       }
       if (from.slices !== undefined) {
         // A merged window may hold more slices than one pane's bound: the bound is on what is stored.
@@ -196,6 +211,7 @@ export function paneToJSON(p: UsagePane): UsagePaneJSON {
     bo: p.bounces,
     conv: p.purchases,
     ...(p.funnel === undefined ? {} : { fn: Array.from(p.funnel) }),
+    ...(p.segmentChanges === undefined ? {} : { sc: [...p.segmentChanges].map(([k, [a, b]]): [string, number, number] => [k, a, b]) }),
     ...(p.slices === undefined ? {} : { sl: [...p.slices].map(([k, v]): [string, number[]] => [k, Array.from(v)]) }),
     rev: p.revenueCents,
     forms: [...p.forms].map(([id, f]) => [
@@ -221,6 +237,7 @@ export function paneFromJSON(j: UsagePaneJSON, goldenCapacity: number): UsagePan
   p.bounces = j.bo;
   p.purchases = j.conv;
   if (j.fn !== undefined) p.funnel = Float64Array.from(FUNNEL_STEPS, (_, i) => j.fn?.[i] ?? 0);
+  if (j.sc !== undefined) p.segmentChanges = new Map(j.sc.map(([k, a, b]) => [k, [a, b]]));
   if (j.sl !== undefined) p.slices = new Map(j.sl.map(([k, v]) => [k, Float64Array.from({ length: SLICE_WIDTH }, (_, i) => v[i] ?? 0)]));
   p.revenueCents = j.rev;
   for (const [id, f] of j.forms) {

@@ -134,6 +134,8 @@ export interface UsageWindowStats {
   readonly forms: readonly FormStats[];
   /** Top customers by revenue in the window (Space-Saving: `error` bounds the over-estimate). */
   readonly goldenCustomers: ReadonlyArray<{ readonly visitorId: string; readonly revenue: number; readonly error: number }>;
+  /** Visitors entering and leaving each named segment in the window (at the event times that changed membership). */
+  readonly segmentChanges: ReadonlyArray<{ readonly segment: string; readonly entered: number; readonly exited: number }>;
   /** The window's ended sessions grouped by their dimensions, when asked for (`by`, `where`). */
   readonly slices?: SliceTable;
 }
@@ -357,7 +359,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
         return _exhaustive;
       }
     }
-    if (this.#segmentDefs !== undefined) this.#segmentsAfter(e.visitorId, profile, ts);
+    if (this.#segmentDefs !== undefined) this.#segmentsAfter(e.visitorId, profile, ts, pane);
     return loc.kind === 'ok' ? OK : loc.kind === 'revision' ? REVISION : LATE;
   }
 
@@ -367,7 +369,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
    * lapses by time alone (a recency condition) leaves at its next event; GET /v1/segments/:id/visitors
    * always evaluates at the current event time.
    */
-  #segmentsAfter(visitorId: string, state: ProfileState, ts: number): void {
+  #segmentsAfter(visitorId: string, state: ProfileState, ts: number, pane: UsagePane | undefined): void {
     const defs = this.#segmentDefs?.() ?? [];
     if (defs.length === 0 && state.segments === undefined) return;
     const view = this.#profiles.view(visitorId, ts);
@@ -378,11 +380,18 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     const after = now ?? [];
     if (after.length === before.length && after.every((id, i) => before[i] === id)) return;
     state.segments = now;
-    const emit = this.#onSegmentChange;
-    if (emit === undefined) return;
-    for (const id of after) if (!before.includes(id)) emit({ site: this.site, segment: id, visitorId, kind: 'entered', ts });
+    const changed = (segment: string, kind: 'entered' | 'exited'): void => {
+      if (pane !== undefined) {
+        const m = (pane.segmentChanges ??= new Map());
+        let c = m.get(segment);
+        if (c === undefined) m.set(segment, (c = [0, 0]));
+        c[kind === 'entered' ? 0 : 1]++;
+      }
+      this.#onSegmentChange?.({ site: this.site, segment, visitorId, kind, ts });
+    };
+    for (const id of after) if (!before.includes(id)) changed(id, 'entered');
     // A removed definition's members leave without an exit event: the segment is gone.
-    for (const id of before) if (!after.includes(id) && defs.some((d) => d.id === id)) emit({ site: this.site, segment: id, visitorId, kind: 'exited', ts });
+    for (const id of before) if (!after.includes(id) && defs.some((d) => d.id === id)) changed(id, 'exited');
   }
 
   #form(e: EnrichedEvent, ev: FormEvent, ts: number, pane: UsagePane | undefined, profile: ReturnType<VisitorProfiles['touch']>): void {
@@ -888,6 +897,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       revenue: p.revenueCents / 100,
       forms,
       goldenCustomers: golden,
+      segmentChanges: [...(p.segmentChanges ?? [])].map(([segment, [entered, exited]]) => ({ segment, entered, exited })).sort((a, b) => (a.segment < b.segment ? -1 : 1)),
       ...(slices === undefined ? {} : { slices: sliceTable(p.slices, slices, SLICE_LAYOUT) }),
     };
   }

@@ -65,6 +65,11 @@ describe('segment entries and exits', () => {
     const metrics = await (await adminFetch(`${t.admin}/metrics`)).text();
     expect(metricValue(metrics, 'clickstream_segment_changes_total', { site: 'demo', kind: 'entered' })).toBe(4);
     expect(metricValue(metrics, 'clickstream_segment_changes_total', { site: 'demo', kind: 'exited' })).toBe(1);
+    // Per window: the entries and exits at the event times that made them.
+    const usage = (await (await adminFetch(`${t.admin}/v1/stats/usage?site=demo&window=P1D&windows=2&limit=0`)).json()) as { windows: Array<{ segmentChanges: Array<{ segment: string; entered: number; exited: number }> }> };
+    const perSegment = new Map<string, [number, number]>();
+    for (const w of usage.windows) for (const c of w.segmentChanges) perSegment.set(c.segment, [(perSegment.get(c.segment)?.[0] ?? 0) + c.entered, (perSegment.get(c.segment)?.[1] ?? 0) + c.exited]);
+    expect(Object.fromEntries(perSegment)).toEqual({ big: [2, 0], few: [2, 1] });
     // Membership now: both are big spenders, Bob is still in "few" (one purchase).
     const members = async (id: string) => ((await (await adminFetch(`${t.admin}/v1/segments/${id}/visitors?site=demo`)).json()) as { visitors: Array<{ visitorId: string }> }).visitors.map((v) => v.visitorId).sort();
     expect(await members('big')).toEqual([`ann-${now}`, `bob-${now}`]);

@@ -29,6 +29,7 @@ interface UsageWindow extends StatsWindow {
   readonly conversionRate: number | null;
   readonly revenue: number;
   readonly sessions?: { readonly bounceRate: number | null; readonly ended: number };
+  readonly segmentChanges?: ReadonlyArray<{ readonly segment: string; readonly entered: number; readonly exited: number }>;
   readonly slices?: { readonly exact: boolean; readonly rows: ReadonlyArray<{ readonly key: Readonly<Record<string, string>>; readonly sessions: number; readonly pageViews: number; readonly bounceRate: number | null; readonly conversionRate: number | null; readonly revenue: number; readonly avgDurationSeconds: number | null }> };
   readonly funnel?: { readonly sessions: number; readonly steps: ReadonlyArray<{ readonly step: string; readonly sessions: number; readonly rate: number | null; readonly dropOff: number | null }> };
   readonly forms?: ReadonlyArray<{ readonly formId: string; readonly views: number; readonly starts: number; readonly submits: number; readonly abandons: number; readonly abandonmentRate: number | null }>;
@@ -672,11 +673,21 @@ function renderRuleLift(r: Result<RuleHistoryBody> | undefined): void {
 }
 
 /** Named segments with their sizes, customers by RFM segment with their value, and the golden customers. */
-function renderCustomers(segments: Result<SegmentsBody>, value: Result<ValueSegmentsBody>, golden: Result<CustomersBody>): void {
+function renderCustomers(segments: Result<SegmentsBody>, value: Result<ValueSegmentsBody>, golden: Result<CustomersBody>, window: UsageWindow | undefined): void {
   const parts: Child[] = [];
   if (segments.kind === 'ok') {
-    const rows = segments.body.segments.map((s) => ({ cells: [text(s.name, 'segment'), text(h('span', { className: 'tag' }, s.id)), num(int(s.size), 'size')] }));
-    parts.push(h('div', { data: { list: 'segments' } }, h('h3', null, 'Segments (PUT /v1/segments to define one)'), table(['segment', 'id', ['members now', 'num']], rows, 'no segment defined yet')));
+    const changes = new Map((window?.segmentChanges ?? []).map((c) => [c.segment, c]));
+    const rows = segments.body.segments.map((s) => ({
+      cells: [text(s.name, 'segment'), text(h('span', { className: 'tag' }, s.id)), num(int(s.size), 'size'), num(int(changes.get(s.id)?.entered ?? 0), 'entered'), num(int(changes.get(s.id)?.exited ?? 0), 'exited')],
+    }));
+    parts.push(
+      h(
+        'div',
+        { data: { list: 'segments' } },
+        h('h3', null, 'Segments (PUT /v1/segments to define one); entries and exits in ', window === undefined ? 'the shown window' : windowLabel(window)),
+        table(['segment', 'id', ['members now', 'num'], ['entered', 'num'], ['left', 'num']], rows, 'no segment defined yet'),
+      ),
+    );
   } else parts.push(h('p', { className: 'err' }, `segments unavailable: ${segments.message}`));
   if (value.kind === 'ok') {
     parts.push(
@@ -840,7 +851,7 @@ async function refresh(): Promise<void> {
   else failed('rules', rules);
   renderRuleLift(ruleHistory);
   renderOffers(recent, offerStats);
-  renderCustomers(segments, valueSegments, golden);
+  renderCustomers(segments, valueSegments, golden, usage.kind === 'ok' ? pick(usage.body.windows) : undefined);
   if (live.kind === 'ok') renderLive(live.body);
   else failed('live', live);
   if (quarantine.kind === 'ok') renderQuarantine(quarantine.body);
