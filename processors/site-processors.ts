@@ -10,6 +10,7 @@ import type { Config, SiteConfig } from '../src/config';
 import type { VisitorSocketRegistry } from '../src/delivery/visitor-socket-registry';
 import type { Logger } from '../src/logger';
 import type { CoreMetrics } from '../src/metrics/core-metrics';
+import { ClickstreamError } from '../src/errors';
 import { partitionShare } from '../src/pipeline/visitor-partitioner';
 import type { PartitionSets, Processor, SiteView } from './processor';
 import { NavigationProcessor, NavigationView } from './navigation/navigation-processor';
@@ -52,6 +53,9 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
   const processorContext = { site: site.id, onEvict: deps.onEvict };
   // Parsed once per site (a bad config fails the boot before any partition is built).
   const usage = parseUsageSettings(site.processors['usage'], site.id);
+  if (usage.segmentWebhooks.length > 0 && site.webhookSecret === '') {
+    throw new ClickstreamError('CM_ERR_CONFIG', `invalid configuration:\n  sites[${site.id}].webhookSecret: segment webhooks are signed with it; set one (not the site's secret)`);
+  }
   // Every bound of a partition's state is its share of the site's: visitor-keyed state, and the
   // product → category maps (each partition learns the products its own visitors saw).
   const usageSettings = { ...usage, maxProfiles: partitionShare(usage.maxProfiles, n), maxOpenForms: partitionShare(usage.maxOpenForms, n), maxPendingSessions: partitionShare(usage.maxPendingSessions, n), maxProducts: partitionShare(usage.maxProducts, n), maxSlicesPerPane: partitionShare(usage.maxSlicesPerPane, n) };

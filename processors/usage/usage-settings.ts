@@ -44,6 +44,8 @@ export interface UsageSettings {
   readonly valueHorizonDays: number;
   /** Named segments defined in the config (the admin API adds and changes more). */
   readonly segments: readonly SegmentDefinition[];
+  /** URLs that receive every segment entry and exit (signed with the site's webhookSecret). */
+  readonly segmentWebhooks: readonly string[];
   readonly lifecycle: {
     /** Actions that make a prospect a responder. */
     readonly responderOn: readonly ResponderSignal[];
@@ -76,6 +78,7 @@ export const DEFAULT_USAGE_SETTINGS: UsageSettings = Object.freeze({
   rfmSegments: DEFAULT_RFM_SEGMENTS,
   valueHorizonDays: 365,
   segments: Object.freeze([]),
+  segmentWebhooks: Object.freeze([]),
   channels: DEFAULT_CHANNEL_RULES,
   lifecycle: Object.freeze({ responderOn: ['ad_click', 'offer_click', 'form_start'] as const, formerAfterDays: 90 }),
   rfm: Object.freeze({
@@ -106,7 +109,7 @@ export function parseUsageSettings(raw: unknown, site: string): UsageSettings {
   const where = `sites[${site}].processors.usage`;
   if (!isObj(raw)) throw new ClickstreamError('CM_ERR_CONFIG', `${where}: expected an object`);
   const problems: string[] = [];
-  const known = new Set<string>([...INT_KEYS, 'hllPrecision', 'checkoutForms', 'channels', 'rfmSegments', 'segments', 'lifecycle', 'rfm']);
+  const known = new Set<string>([...INT_KEYS, 'hllPrecision', 'checkoutForms', 'channels', 'rfmSegments', 'segments', 'segmentWebhooks', 'lifecycle', 'rfm']);
   for (const k of Object.keys(raw)) if (!known.has(k)) problems.push(`${k}: unknown key`);
   const ints: Record<string, number> = {};
   for (const k of INT_KEYS) {
@@ -166,6 +169,19 @@ export function parseUsageSettings(raw: unknown, site: string): UsageSettings {
       segments = Object.freeze(out);
     }
   }
+  let segmentWebhooks = DEFAULT_USAGE_SETTINGS.segmentWebhooks;
+  if (raw['segmentWebhooks'] !== undefined) {
+    const v = raw['segmentWebhooks'];
+    const http = (u: unknown): boolean => {
+      try {
+        return typeof u === 'string' && ['http:', 'https:'].includes(new URL(u).protocol);
+      } catch {
+        return false;
+      }
+    };
+    if (!Array.isArray(v) || v.length > 16 || !v.every(http)) problems.push('segmentWebhooks: expected at most 16 http(s) URLs');
+    else segmentWebhooks = Object.freeze([...(v as string[])]);
+  }
   let lifecycle = DEFAULT_USAGE_SETTINGS.lifecycle;
   if (raw['lifecycle'] !== undefined) {
     const l = raw['lifecycle'];
@@ -219,6 +235,7 @@ export function parseUsageSettings(raw: unknown, site: string): UsageSettings {
     rfmSegments,
     valueHorizonDays: ints['valueHorizonDays']!,
     segments,
+    segmentWebhooks,
     lifecycle,
     rfm,
   });

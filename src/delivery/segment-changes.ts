@@ -11,13 +11,15 @@ export interface SegmentChangesOptions {
   readonly publish: (subject: string, data: Uint8Array) => void;
   /** True while the event log is read back after a restore: changes are re-derived, not published again. */
   readonly replaying: () => boolean;
+  /** Sends a change to the site's segment webhooks (signed, retried by the webhook sender); `id` is its idempotency key. */
+  readonly webhook?: (site: string, id: string, body: string) => void;
 }
 
 /**
  * Segment entries and exits as processing derives them: counted
  * (`clickstream_segment_changes_total{site,kind}`), kept per site for the admin API, and published on
- * `cm.segments.<site>` as JSON — except while the log is read back after a restore, when they are
- * re-derivations of changes already published.
+ * `cm.segments.<site>` as JSON and to the site's segment webhooks — except while the log is read back
+ * after a restore, when they are re-derivations of changes already published.
  */
 export class SegmentChanges {
   readonly #o: SegmentChangesOptions;
@@ -36,7 +38,11 @@ export class SegmentChanges {
   onChange(c: SegmentChange): void {
     this.#counter.labels(c.site, c.kind).inc();
     this.#rings.get(c.site)?.push(c);
-    if (!this.#o.replaying()) this.#o.publish(`cm.segments.${c.site}`, new TextEncoder().encode(JSON.stringify({ ...c, ts: new Date(c.ts).toISOString() })));
+    if (this.#o.replaying()) return;
+    const body = JSON.stringify({ ...c, ts: new Date(c.ts).toISOString() });
+    this.#o.publish(`cm.segments.${c.site}`, new TextEncoder().encode(body));
+    // The same change always has the same id: a receiver drops a redelivery.
+    this.#o.webhook?.(c.site, `${c.segment}.${c.kind}.${c.visitorId}.${c.ts}`, body);
   }
 
   /** The site's latest changes, newest first, optionally of one segment. */

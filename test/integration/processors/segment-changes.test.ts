@@ -1,4 +1,6 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { createHmac } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminFetch, batch, metricValue, startTestApp } from '../../helpers/collect-client';
 import { startNatsServer, type NatsServerHandle } from '../../helpers/nats-server';
@@ -7,6 +9,9 @@ import { until } from '../../helpers/until';
 let nats: NatsServerHandle;
 let t: Awaited<ReturnType<typeof startTestApp>>;
 let nc: NatsConnection;
+let hook: Server;
+/** What the loopback webhook receiver got: headers and body of each POST. */
+const hooked: Array<{ signature: string; timestamp: string; id: string; body: string }> = [];
 
 // Two segments from the config: big spenders (revenue ≥ 100) and one-time-or-never buyers (purchases < 2).
 const SEGMENTS = [
@@ -16,12 +21,26 @@ const SEGMENTS = [
 
 beforeAll(async () => {
   nats = await startNatsServer();
-  t = await startTestApp({ natsUrl: nats.url, sites: [{ id: 'demo', secret: 'demo-secret', processors: { usage: { segments: SEGMENTS } } }] });
+  hook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      hooked.push({ signature: String(req.headers['x-clickstream-signature']), timestamp: String(req.headers['x-clickstream-timestamp']), id: String(req.headers['x-clickstream-trigger-id']), body });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
+  const port = (hook.address() as { port: number }).port;
+  t = await startTestApp({
+    natsUrl: nats.url,
+    sites: [{ id: 'demo', secret: 'demo-secret', webhookSecret: 'seg-hook-secret', processors: { usage: { segments: SEGMENTS, segmentWebhooks: [`http://127.0.0.1:${port}/segments`] } } }],
+  });
   nc = await connect({ servers: nats.url });
 });
 afterAll(async () => {
   await nc?.close();
   await t?.stop();
+  await new Promise((r) => hook?.close(r));
   await nats?.stop();
 });
 
@@ -59,6 +78,11 @@ describe('segment entries and exits', () => {
     await until('the five changes on NATS', () => got.length >= 5 || undefined, 15_000);
     expect(sort(got.map(({ site: _s, ...c }) => c))).toEqual(sort(expected));
     expect(got.every((c) => c['site'] === 'demo')).toBe(true);
+    // The webhook got the same five, signed with the site's webhook secret, each with a stable id.
+    await until('the five webhook calls', () => hooked.length >= 5 || undefined, 15_000);
+    expect(sort(hooked.map((h) => JSON.parse(h.body) as Record<string, unknown>).map(({ site: _s, ...c }) => c))).toEqual(sort(expected));
+    for (const h of hooked) expect(h.signature).toBe(`sha256=${createHmac('sha256', 'seg-hook-secret').update(`${h.timestamp}.${h.body}`).digest('hex')}`);
+    expect(new Set(hooked.map((h) => h.id)).size).toBe(5);
     // The admin API lists the same changes; the metric counts them.
     const api = (await (await adminFetch(`${t.admin}/v1/segments/changes?site=demo`)).json()) as { changes: Array<Record<string, unknown>> };
     expect(sort(api.changes.map(({ site: _s, ...c }) => c))).toEqual(sort(expected));
