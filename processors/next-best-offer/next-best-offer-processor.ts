@@ -212,18 +212,24 @@ function toIso(t: number | string): string {
   return typeof t === 'number' ? new Date(t).toISOString() : t;
 }
 
-function pushDistinct(list: string[], item: string, max: number): boolean {
+/**
+ * Appends `item` (moved to the end if present), keeping at most `max`; returns the list to keep.
+ * TRICKY: an empty list is replaced by a one-slot literal — a push onto `[]` reserves 17 slots, and
+ * most visitors' lists never hold more than one item (~1 KB per visitor over the six lists).
+ */
+function pushDistinct(list: string[], item: string, max: number): string[] {
+  if (list.length === 0) return [item];
   const i = list.indexOf(item);
   if (i >= 0) {
     if (i !== list.length - 1) {
       list.splice(i, 1);
       list.push(item);
     }
-    return false;
+    return list;
   }
   list.push(item);
   if (list.length > max) list.shift();
-  return true;
+  return list;
 }
 
 export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> {
@@ -297,10 +303,10 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
       case 'page_view': {
         const p = ev.product;
         if (p !== undefined) {
-          pushDistinct(st.items, p.id, max);
+          st.items = pushDistinct(st.items, p.id, max);
           if (p.category !== undefined) {
             this.#productCategory.set(p.id, p.category);
-            pushDistinct(st.cats, this.#catPrefix + p.category, max);
+            st.cats = pushDistinct(st.cats, this.#catPrefix + p.category, max);
           }
         }
         break;
@@ -312,8 +318,8 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
           this.#emitOutcome({ kind, site: this.site, visitorId: vid, triggerId: t.triggerId, offerId: t.offerId, ts });
         } else if (t.kind === 'button' && t.productId !== undefined) {
           // An add-to-cart (DESIGN.md: carted = a button click with productId): arm the cart-abandonment check.
-          pushDistinct(st.items, t.productId, max);
-          pushDistinct(st.cart, t.productId, max);
+          st.items = pushDistinct(st.items, t.productId, max);
+          st.cart = pushDistinct(st.cart, t.productId, max);
           st.cartLast = ts;
           st.cartEventId = e.id;
           st.cartSeq++;
@@ -356,10 +362,10 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
               const bought: Array<{ productId: string; category: string | undefined; revenue: number }> = [];
               const bmax = this.settings.maxOfferedPerVisitor;
               for (const it of items) {
-                pushDistinct(st.bought, it.productId, bmax);
+                st.bought = pushDistinct(st.bought, it.productId, bmax);
                 if (it.category !== undefined) {
                   this.#productCategory.set(it.productId, it.category);
-                  pushDistinct(st.bought, this.#catPrefix + it.category, bmax);
+                  st.bought = pushDistinct(st.bought, this.#catPrefix + it.category, bmax);
                 }
                 bought.push({ productId: it.productId, category: it.category, revenue: (it.price ?? 0) * it.quantity });
               }
@@ -698,9 +704,10 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
     const segments = this.#segmentsOf(decided.visitorId, ts);
     const t: OfferTrigger = segments === undefined ? decided : { ...decided, segments };
     st.lastTrigger = ts;
-    st.triggers.push(ts);
+    if (st.triggers.length === 0) st.triggers = [ts];
+    else st.triggers.push(ts);
     if (st.triggers.length > s.visitorCap.max) st.triggers.shift();
-    pushDistinct(st.offered, offeredKey, s.maxOfferedPerVisitor);
+    st.offered = pushDistinct(st.offered, offeredKey, s.maxOfferedPerVisitor);
     if (t.holdout) {
       this.ledger.holdouts++;
       this.#metrics.holdout.labels(this.site).inc();

@@ -60,7 +60,9 @@ export class ProfileState {
   responded = false;
   // Allocated on first use: most visitors never buy, many never view a categorised product.
   bought: string[] | undefined;
-  interest: Map<string, number> | undefined;
+  /** Category interest as parallel arrays (a Map per profile cost ~200 B), bounded by maxInterests. */
+  interestKeys: string[] | undefined;
+  interestWeights: number[] | undefined;
   /** Ids of the named segments the visitor was in at its last event (for entries and exits). */
   segments: string[] | undefined;
   constructor(ts: number) {
@@ -120,18 +122,27 @@ export class VisitorProfiles {
   }
 
   addInterest(p: ProfileState, category: string, weight: number): void {
-    const interest = (p.interest ??= new Map());
-    const cur = interest.get(category);
-    if (cur !== undefined) interest.set(category, cur + weight);
-    else if (interest.size < this.#settings.maxInterests) interest.set(category, weight);
-    else {
-      // Full: replace the weakest interest when the new one would outweigh it.
-      let minKey: string | undefined;
-      let min = Number.POSITIVE_INFINITY;
-      for (const [k, w] of interest) if (w < min) [min, minKey] = [w, k];
-      if (minKey !== undefined && weight > min) {
-        interest.delete(minKey);
-        interest.set(category, weight);
+    const keys = p.interestKeys;
+    const weights = p.interestWeights;
+    if (keys === undefined || weights === undefined) {
+      p.interestKeys = [category];
+      p.interestWeights = [weight];
+      return;
+    }
+    const i = keys.indexOf(category);
+    if (i >= 0) weights[i]! += weight;
+    else if (keys.length < this.#settings.maxInterests) {
+      keys.push(category);
+      weights.push(weight);
+    } else {
+      // Full: replace the weakest interest (the first of equals) when the new one would outweigh it.
+      let min = 0;
+      for (let j = 1; j < weights.length; j++) if (weights[j]! < weights[min]!) min = j;
+      if (weight > weights[min]!) {
+        keys.splice(min, 1);
+        weights.splice(min, 1);
+        keys.push(category);
+        weights.push(weight);
       }
     }
   }
@@ -173,7 +184,8 @@ export class VisitorProfiles {
     const p = this.#cache.peek(visitorId);
     if (p === undefined) return undefined;
     const interest: Record<string, number> = Object.create(null) as Record<string, number>;
-    if (p.interest !== undefined) for (const [k, w] of p.interest) interest[k] = w;
+    const keys = p.interestKeys ?? [];
+    for (let i = 0; i < keys.length; i++) interest[keys[i]!] = p.interestWeights![i]!;
     const rfm = this.rfm(p, asOf);
     return {
       visitorId,
@@ -210,7 +222,7 @@ export class VisitorProfiles {
     for (const id of this.#cache.rkeys()) {
       const p = this.#cache.peek(id);
       if (p === undefined) continue;
-      out.push([id, { f: p.firstSeen, l: p.lastSeen, s: p.sessions, p: p.purchases, r: p.revenue, lp: p.purchases > 0 ? p.lastPurchase : null, re: p.responded, b: p.bought?.slice() ?? [], i: [...(p.interest ?? [])], ...(p.segments !== undefined && p.segments.length > 0 ? { sg: p.segments.slice() } : {}) }]);
+      out.push([id, { f: p.firstSeen, l: p.lastSeen, s: p.sessions, p: p.purchases, r: p.revenue, lp: p.purchases > 0 ? p.lastPurchase : null, re: p.responded, b: p.bought?.slice() ?? [], i: (p.interestKeys ?? []).map((k, j): [string, number] => [k, p.interestWeights![j]!]), ...(p.segments !== undefined && p.segments.length > 0 ? { sg: p.segments.slice() } : {}) }]);
     }
     return out;
   }

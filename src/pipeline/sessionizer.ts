@@ -112,7 +112,8 @@ class SessionState {
   devTs = Number.POSITIVE_INFINITY;
   devSeq = 0;
   device: DeviceClass = 'unknown';
-  categories: Map<string, string> | undefined;
+  /** Category of each product seen, as flat [productId, category, …] pairs (a Map per session cost ~200 B). */
+  categories: string[] | undefined;
   revenue = 0;
   returning: boolean;
   phase: Phase = 'open';
@@ -134,7 +135,7 @@ class SessionState {
 
 class VisitorState {
   readonly id: VisitorId;
-  readonly sessions: SessionState[] = [];
+  sessions: SessionState[] = [];
   /** Start of the visitor's earliest known session (for returning-visitor detection). */
   firstStart = Number.POSITIVE_INFINITY;
   constructor(id: VisitorId) {
@@ -346,7 +347,7 @@ export class Sessionizer {
           x.devSeq = j.dv[1];
           x.device = j.dv[2];
         }
-        if (j.cat !== undefined) x.categories = new Map(j.cat);
+        if (j.cat !== undefined) x.categories = j.cat.flat();
         x.revenue = j.rev ?? 0;
         x.phase = j.ph;
         v.sessions.push(x);
@@ -428,7 +429,9 @@ export class Sessionizer {
     }
     const id = (clientKey ?? `${v.id}/${ts.toString(36)}`) as SessionId;
     const s = new SessionState(v, id, clientKey, ts, returning);
-    v.sessions.push(s);
+    // One-slot array for a visitor's first session (a push onto `[]` reserves 17 slots).
+    if (v.sessions.length === 0) v.sessions = [s];
+    else v.sessions.push(s);
     this.#open++;
     this.#schedule(s, ts + this.#gap);
     return s;
@@ -470,7 +473,8 @@ export class Sessionizer {
       a.devSeq = b.devSeq;
       a.device = b.device;
     }
-    if (b.categories !== undefined) for (const [p, c] of b.categories) if (a.categories?.has(p) !== true) this.#addCategory(a, p, c);
+    const bc = b.categories;
+    if (bc !== undefined) for (let i = 0; i < bc.length; i += 2) if (categoryIndex(a.categories, bc[i]!) < 0) this.#addCategory(a, bc[i]!, bc[i + 1]!);
     a.revenue += b.revenue;
     this.#unschedule(b);
     const v = b.visitor;
@@ -586,6 +590,14 @@ export class Sessionizer {
       s.pageSeq.shift();
       s.pageKeys.shift();
     }
+    // TRICKY: the first page view makes one-slot arrays (a literal): a push onto `[]` reserves 17 slots
+    // per array, ~400 B per session, and most sessions have one page view.
+    if (s.pageTs.length === 0) {
+      s.pageTs = [ts];
+      s.pageSeq = [seq];
+      s.pageKeys = [page];
+      return 0;
+    }
     const idx = upperBound(s.pageTs, s.pageSeq, ts, seq);
     if (idx === s.pageTs.length) {
       s.pageTs.push(ts);
@@ -601,7 +613,14 @@ export class Sessionizer {
 
   /** Records a product view at `ts`: the first view of it keeps its place, first/last times widen. */
   #view(s: SessionState, id: string, ts: number): void {
-    const list = (s.viewed ??= []);
+    if (s.viewed === undefined || s.viewed.length === 0) {
+      // One-slot arrays for the first product (see #insertPage).
+      s.viewed = [id];
+      s.viewedFirst = [ts];
+      s.viewedLast = [ts];
+      return;
+    }
+    const list = s.viewed;
     const first = (s.viewedFirst ??= []);
     const last = (s.viewedLast ??= []);
     const i = list.indexOf(id);
@@ -622,8 +641,14 @@ export class Sessionizer {
   }
 
   #addCategory(s: SessionState, productId: string, category: string): void {
-    const m = (s.categories ??= new Map());
-    if (m.size < this.#maxItems * 3 || m.has(productId)) m.set(productId, category);
+    const m = s.categories;
+    if (m === undefined) {
+      s.categories = [productId, category];
+      return;
+    }
+    const i = categoryIndex(m, productId);
+    if (i >= 0) m[i + 1] = category;
+    else if (m.length < this.#maxItems * 6) m.push(productId, category);
   }
 
   // ── lifecycle ─────────────────────────────────────────────────────────────────────────────────
@@ -685,7 +710,7 @@ export class Sessionizer {
     let categories = EMPTY_CATEGORIES;
     if (s.categories !== undefined) {
       const c: Record<string, string> = Object.create(null) as Record<string, string>;
-      for (const [p, cat] of s.categories) c[p] = cat;
+      for (let i = 0; i < s.categories.length; i += 2) c[s.categories[i]!] = s.categories[i + 1]!;
       categories = c;
     }
     return {
@@ -715,6 +740,13 @@ export class Sessionizer {
 const EMPTY: readonly string[] = Object.freeze([]);
 const EMPTY_TIMES: readonly number[] = Object.freeze([]);
 const EMPTY_CATEGORIES: Readonly<Record<string, string>> = Object.freeze(Object.create(null) as Record<string, string>);
+
+/** Index of `productId` in flat [productId, category, …] pairs, or −1. */
+function categoryIndex(pairs: readonly string[] | undefined, productId: string): number {
+  if (pairs === undefined) return -1;
+  for (let i = 0; i < pairs.length; i += 2) if (pairs[i] === productId) return i;
+  return -1;
+}
 
 /** (t, q) strictly before (t2, q2): the earlier of two events by time, then sequence number. */
 function before(t: number, q: number, t2: number, q2: number): boolean {
@@ -757,7 +789,11 @@ function sessionJSON(x: SessionState): SessionJSON {
   if (x.forms !== undefined && x.forms.length > 0) j.fm = x.forms.slice();
   if (x.landUrl !== undefined) j.ld = [x.landTs - st, x.landSeq, x.landUrl, x.landReferrer ?? null];
   if (Number.isFinite(x.devTs)) j.dv = [x.devTs - st, x.devSeq, x.device];
-  if (x.categories !== undefined && x.categories.size > 0) j.cat = [...x.categories];
+  if (x.categories !== undefined && x.categories.length > 0) {
+    const cat: Array<[string, string]> = [];
+    for (let i = 0; i < x.categories.length; i += 2) cat.push([x.categories[i]!, x.categories[i + 1]!]);
+    j.cat = cat;
+  }
   if (x.revenue !== 0) j.rev = x.revenue;
   if (x.returning) j.ret = true;
   return j;
