@@ -254,6 +254,11 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     return loc.kind === 'revision' ? REVISION : OK;
   }
 
+  /** A visitor's purchase sessions as counted for sequential rules (within the horizon), oldest first; undefined when not held. */
+  historyOf(visitorId: string): ReadonlyArray<{ readonly t: number; readonly p: readonly string[] }> | undefined {
+    return this.#history.peek(visitorId);
+  }
+
   onSession(signal: SessionSignal, _watermark: EpochMillis): void {
     if (!this.settings.sessionBaskets && !this.settings.sequential) return;
     switch (signal.kind) {
@@ -632,6 +637,29 @@ export class CrossSellRules implements SiteView, BasketSink {
   history(rule: Pick<Rule, 'antecedent' | 'consequent' | 'level' | 'kind'>): Array<{ readonly end: number; readonly rule: Rule | undefined }> {
     const key = ruleKey(rule);
     return this.#history.map((p) => ({ end: p.end, rule: p.rules.get(key) }));
+  }
+
+  /**
+   * Rules within a group of visitors (a segment's members): product association rules over their
+   * purchase sessions as the partitions hold them (each visitor's last `maxHistoryItems` within
+   * `sequentialHorizon`), mined on demand with the site's thresholds; exact, since the group's
+   * baskets are counted afresh. Needs `sequential` (the history) on.
+   */
+  rulesWithin(visitors: Iterable<string>): { baskets: number; visitors: number; rules: Rule[] } {
+    const counter = new ItemsetCounter(this.#counterOptions);
+    const parts = this.#parts();
+    let held = 0;
+    for (const v of visitors) {
+      for (const part of parts) {
+        const h = part.historyOf(v);
+        if (h === undefined) continue;
+        held++;
+        for (const entry of h) counter.add(entry.p);
+        break;
+      }
+    }
+    const rules = mineRules({ current: counter, previous: undefined, thresholds: this.settings, level: 'product', kind: 'association', source: 'purchase' }).sort(compareRules);
+    return { baskets: counter.baskets, visitors: held, rules: rules.slice(0, this.settings.maxRules) };
   }
 
   /** The current rules of a window (default: the primary one, the first configured). */

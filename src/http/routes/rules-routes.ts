@@ -1,11 +1,13 @@
 import type { SiteConfig } from '../../config';
 import type { FastifyInstance } from 'fastify';
 import { CrossSellRules } from '../../../processors/cross-sell/cross-sell-processor';
-import type { RuleFilter, RuleKind, RuleLevel, BasketSource } from '../../../processors/cross-sell/rule-set';
+import { RuleSet, type RuleFilter, type RuleKind, type RuleLevel, type BasketSource } from '../../../processors/cross-sell/rule-set';
 import type { AppContext } from '../../app-context';
 import type { AdminRoute } from '../admin-routes';
 import { routeSchema } from '../route-doc';
 import { DEFAULT_STATS_LIMIT, MAX_STATS_LIMIT, decodeCursor, paginate } from '../stats-query';
+import { epochMillis } from '../../types';
+import { UsageView } from '../../../processors/usage/usage-processor';
 
 type Parsed =
   | { readonly kind: 'ok'; readonly window: string | undefined; readonly filter: RuleFilter; readonly limit: number; readonly offset: number }
@@ -64,6 +66,26 @@ function parseRuleQuery(q: Record<string, unknown>): Parsed {
   return { kind: 'ok', window, filter, limit, offset };
 }
 
+/**
+ * `segment=<named segment id>` or `rfmSegment=<name>`: the members whose rules are asked for (all of
+ * them, from the usage view); neither: the site's windowed rules.
+ */
+function membersOf(ctx: AppContext, site: string, q: Record<string, unknown>): { kind: 'site' } | { kind: 'members'; segment: string; visitors: string[] } | { kind: 'error'; status: 400 | 404; error: { code: string; message: string } } {
+  const named = typeof q['segment'] === 'string' && q['segment'] !== '' ? q['segment'] : undefined;
+  const rfm = typeof q['rfmSegment'] === 'string' && q['rfmSegment'] !== '' ? q['rfmSegment'] : undefined;
+  if (named === undefined && rfm === undefined) return { kind: 'site' };
+  if (named !== undefined && rfm !== undefined) return { kind: 'error', status: 400, error: { code: 'invalid_query', message: 'segment and rfmSegment: one or the other' } };
+  const usage = ctx.processor(site, 'usage');
+  if (!(usage instanceof UsageView)) return { kind: 'error', status: 404, error: { code: 'no_processor', message: `site ${site} runs no usage processor` } };
+  if (named !== undefined) {
+    const m = usage.members(named, { offset: 0, limit: Number.MAX_SAFE_INTEGER });
+    if (m === undefined) return { kind: 'error', status: 404, error: { code: 'unknown_segment', message: `site ${site} has no segment ${JSON.stringify(named)}` } };
+    return { kind: 'members', segment: named, visitors: m.visitors.map((v) => v.visitorId) };
+  }
+  const c = usage.customers({ segment: rfm as string, offset: 0, limit: Number.MAX_SAFE_INTEGER });
+  return { kind: 'members', segment: rfm as string, visitors: c.customers.map((v) => v.visitorId) };
+}
+
 /** The site of the query (default demo) and its cross-sell rules, or the 404 error. */
 function crossSellOf(ctx: AppContext, q: Record<string, unknown>): { kind: 'ok'; site: SiteConfig; rules: CrossSellRules } | { kind: 'error'; error: { code: string; message: string } } {
   const siteId = typeof q['site'] === 'string' ? q['site'] : 'demo';
@@ -97,6 +119,8 @@ export const registerRulesRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
             source: { type: 'string', description: 'purchase or session (the baskets)' },
             limit: { type: 'string', description: `Rules per page (default ${DEFAULT_STATS_LIMIT}, at most ${MAX_STATS_LIMIT})` },
             cursor: { type: 'string', description: 'nextCursor of a previous response' },
+            segment: { type: 'string', description: "Rules within a named segment: mined now over its members' purchase sessions" },
+            rfmSegment: { type: 'string', description: 'Rules within an RFM segment (e.g. at_risk)' },
           },
         },
       }),
@@ -110,6 +134,15 @@ export const registerRulesRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       if (parsed.kind === 'error') return reply.code(400).send({ error: { code: 'invalid_query', message: parsed.message } });
       if (parsed.window !== undefined && !p.settings.windows.includes(parsed.window)) {
         return reply.code(400).send({ error: { code: 'invalid_window', message: `window must be one of ${p.settings.windows.join(', ')}` } });
+      }
+      const within = membersOf(ctx, site.id, q);
+      if (within.kind === 'error') return reply.code(within.status).send({ error: within.error });
+      if (within.kind === 'members') {
+        // Rules within a segment: mined now over its members' purchase sessions (exact, no window).
+        const r = p.rulesWithin(within.visitors);
+        const rs = new RuleSet({ site: site.id, version: 0, windowName: 'members', window: { start: epochMillis(0), end: epochMillis(0) }, baskets: { purchase: r.baskets, session: 0, sequential: 0, viewSequential: 0 }, errorBound: 0, rules: r.rules });
+        const page = paginate(rs.filter(parsed.filter), parsed.offset, parsed.limit);
+        return { site: site.id, segment: within.segment, members: within.visitors.length, membersWithPurchases: r.visitors, baskets: rs.baskets, errorBound: 0, total: page.total, rules: page.items, nextCursor: page.nextCursor };
       }
       const rs = p.current(parsed.window);
       const page = paginate(rs.filter(parsed.filter), parsed.offset, parsed.limit);
