@@ -328,6 +328,15 @@ describe('admin dashboard in Chromium against the real server', () => {
       return rows.length > 0 && rows;
     });
     expect(segShown).toEqual([['Buyers', '5']]);
+    // Click the segment: what its members buy together, as /v1/rules?segment= says (b, c and d bought p1 with p2).
+    await page.click('[data-list="segments"] tr[data-segment="buyers"]');
+    const segRules = await until('the rules within the segment', async () => {
+      const rows = await page.$$eval('[data-list="segmentRules"] tbody tr', (trs) => trs.map((tr) => [(tr.querySelector('td[data-col="antecedent"]') as any)?.textContent, (tr.querySelector('td[data-col="consequent"]') as any)?.textContent]));
+      return rows.length > 0 && rows;
+    });
+    const segRulesApi = (await api<{ rules: Array<{ antecedent: string[]; consequent: string[] }> }>('/v1/rules?site=demo&segment=buyers&limit=10')).rules;
+    expect(segRules).toEqual(segRulesApi.map((r) => [r.antecedent.join(' + '), r.consequent.join(' + ')]));
+    expect(segRules).toContainEqual(['p1', 'p2']);
     const goldenApi = (await api<{ customers: Array<{ visitorId: string; value: { predicted: number } }> }>('/v1/customers?site=demo&limit=10')).customers;
     const goldenShown = await page.$$eval('[data-list="golden"] td[data-col="visitor"]', (tds) => tds.map((td) => td.textContent));
     expect(goldenShown).toEqual(goldenApi.map((c) => (c.visitorId.length > 8 ? `${c.visitorId.slice(0, 6)}…` : c.visitorId)));

@@ -319,9 +319,11 @@ interface State {
   publicPort: number | undefined;
   /** The breakdown's dimensions (one or two). */
   by: string[];
+  /** The named segment whose top rules are shown (null: none picked). */
+  segment: string | null;
 }
 
-const state: State = { site: 'demo', window: 'PT5M', selected: null, generation: 0, timer: undefined, flowPage: null, flowLimit: 8, rule: null, publicPort: undefined, by: ['channel'] };
+const state: State = { site: 'demo', window: 'PT5M', selected: null, generation: 0, timer: undefined, flowPage: null, flowLimit: 8, rule: null, publicPort: undefined, by: ['channel'], segment: null };
 
 /** The window the list panels show: the selected one when still listed, else the newest. */
 function pick<W extends StatsWindow>(ws: readonly W[]): W | undefined {
@@ -673,12 +675,20 @@ function renderRuleLift(r: Result<RuleHistoryBody> | undefined): void {
 }
 
 /** Named segments with their sizes, customers by RFM segment with their value, and the golden customers. */
-function renderCustomers(segments: Result<SegmentsBody>, value: Result<ValueSegmentsBody>, golden: Result<CustomersBody>, window: UsageWindow | undefined): void {
+function renderCustomers(segments: Result<SegmentsBody>, value: Result<ValueSegmentsBody>, golden: Result<CustomersBody>, window: UsageWindow | undefined, segmentRules: Result<RulesBody> | undefined): void {
   const parts: Child[] = [];
   if (segments.kind === 'ok') {
     const changes = new Map((window?.segmentChanges ?? []).map((c) => [c.segment, c]));
     const rows = segments.body.segments.map((s) => ({
       cells: [text(s.name, 'segment'), text(h('span', { className: 'tag' }, s.id)), num(int(s.size), 'size'), num(int(changes.get(s.id)?.entered ?? 0), 'entered'), num(int(changes.get(s.id)?.exited ?? 0), 'exited')],
+      tr: (tr: HTMLElement) => {
+        tr.className = state.segment === s.id ? 'selectable selected' : 'selectable';
+        tr.dataset['segment'] = s.id;
+        tr.addEventListener('click', () => {
+          state.segment = s.id;
+          void refresh();
+        });
+      },
     }));
     parts.push(
       h(
@@ -688,6 +698,13 @@ function renderCustomers(segments: Result<SegmentsBody>, value: Result<ValueSegm
         table(['segment', 'id', ['members now', 'num'], ['entered', 'num'], ['left', 'num']], rows, 'no segment defined yet'),
       ),
     );
+    if (segmentRules !== undefined) {
+      if (segmentRules.kind === 'error') parts.push(h('p', { className: 'err' }, `rules within the segment unavailable: ${segmentRules.message}`));
+      else {
+        const rr = segmentRules.body.rules.map((r) => ({ cells: [text(itemList(r.antecedent), 'antecedent'), text('⇒'), text(itemList(r.consequent), 'consequent'), num(int(r.count)), num(pct(r.confidence), 'confidence'), num(fixed(r.lift), 'lift')] }));
+        parts.push(h('div', { data: { list: 'segmentRules' } }, h('h3', null, `What members of ${state.segment ?? ''} buy together (click a segment)`), table(['if bought', '', 'then', ['count', 'num'], ['confidence', 'num'], ['lift', 'num']], rr, 'no rule above the thresholds among its members')));
+      }
+    }
   } else parts.push(h('p', { className: 'err' }, `segments unavailable: ${segments.message}`));
   if (value.kind === 'ok') {
     parts.push(
@@ -821,9 +838,13 @@ async function refresh(): Promise<void> {
   }
   const rule = state.rule;
   const shownStart = navShown?.start ?? undefined;
-  const [flow, ruleHistory] = await Promise.all([
+  const segmentList = segments.kind === 'ok' ? segments.body.segments : [];
+  if (state.segment !== null && !segmentList.some((x) => x.id === state.segment)) state.segment = null;
+  const pickedSegment = state.segment;
+  const [flow, ruleHistory, segmentRules] = await Promise.all([
     flowPage === undefined ? undefined : get<FlowBody>('/v1/stats/navigation/flow', { ...site, window: state.window, windows: String(WINDOWS), page: flowPage, limit: String(state.flowLimit) }),
     rule === null ? undefined : get<RuleHistoryBody>('/v1/rules/history', { ...site, antecedent: rule.antecedent.join(','), consequent: rule.consequent.join(','), level: rule.level, kind: rule.kind }),
+    pickedSegment === null ? undefined : get<RulesBody>('/v1/rules', { ...site, segment: pickedSegment, limit: String(LIST_LIMIT) }),
   ]);
   if (generation !== state.generation) return;
   // The flow of the window the lists show (the flow route lists the same windows).
@@ -851,7 +872,7 @@ async function refresh(): Promise<void> {
   else failed('rules', rules);
   renderRuleLift(ruleHistory);
   renderOffers(recent, offerStats);
-  renderCustomers(segments, valueSegments, golden, usage.kind === 'ok' ? pick(usage.body.windows) : undefined);
+  renderCustomers(segments, valueSegments, golden, usage.kind === 'ok' ? pick(usage.body.windows) : undefined, segmentRules);
   if (live.kind === 'ok') renderLive(live.body);
   else failed('live', live);
   if (quarantine.kind === 'ok') renderQuarantine(quarantine.body);
@@ -881,6 +902,7 @@ function changed(): void {
   state.flowPage = null;
   state.flowLimit = 8;
   state.rule = null;
+  state.segment = null;
   remember();
   void refresh();
 }
