@@ -82,7 +82,12 @@ export function windowStatsRoute<W extends { readonly start: number; readonly en
 }): AdminRoute {
   return (app, ctx) => {
     app.get(opts.path, { schema: routeSchema(opts.summary, { querystring: { type: 'object', properties: STATS_QUERYSTRING_PROPERTIES } }) }, async (req, reply) => {
-      const parsed = parseStatsQuery(ctx, req.query as Record<string, unknown>);
+      const raw = req.query as Record<string, unknown>;
+      if (raw['by'] !== undefined || raw['where'] !== undefined) {
+        // Said, not ignored: a silently unsliced answer would read as the slice.
+        return reply.code(400).send({ error: { code: 'slice_unsupported', message: `${opts.path} is not sliced yet; by/where work on /v1/stats/usage (sessions by channel, device, visitor type, UTM) and segment= on /v1/rules` } });
+      }
+      const parsed = parseStatsQuery(ctx, raw);
       if (parsed.kind === 'error') return reply.code(parsed.status).send({ error: { code: parsed.code, message: parsed.message } });
       const q = parsed.query;
       const p = ctx.processor(q.site.id, opts.processor);

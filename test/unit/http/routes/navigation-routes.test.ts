@@ -120,6 +120,11 @@ describe('navigation and content routes', () => {
     expect(got.pages).toBe(Math.ceil(Math.max(prev.size, next.size) / 3));
     const bad = await app.inject({ method: 'GET', url: '/v1/stats/navigation/flow?site=demo' });
     expect(bad.statusCode).toBe(400);
+    // Slicing is not offered here yet: said, not silently ignored.
+    for (const url of ['/v1/stats/navigation?site=demo&by=device', '/v1/stats/content?site=demo&where=device:mobile']) {
+      const res = await app.inject({ method: 'GET', url });
+      expect([res.statusCode, (res.json() as { error: { code: string } }).error.code]).toEqual([400, 'slice_unsupported']);
+    }
   });
 
   it('GET /v1/stats/navigation - windows newest first with ISO instants, transitions with probabilities', async () => {
