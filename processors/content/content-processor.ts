@@ -1,3 +1,4 @@
+import { DEVICE_CLASSES, type DeviceClass } from '../../src/events/device';
 import type { Config, SiteConfig } from '../../src/config';
 import { ClickstreamError } from '../../src/errors';
 import type { EnrichedEvent, SessionSignal } from '../../src/events/enriched-event';
@@ -88,6 +89,28 @@ export interface ContentWindow {
   readonly trending: readonly TrendingItem[];
   /** True when no bounded structure of this window ever evicted: all counts are exact. */
   readonly exact: boolean;
+  /** By device class, when asked for (`by=device`, `where=device:…`): page views and top pages of each. */
+  readonly devices?: ReadonlyArray<{ readonly device: DeviceClass; readonly pageViews: number; readonly topPages: readonly ContentPageCount[] }>;
+}
+
+export interface ContentWindowOptions {
+  readonly watermark?: number;
+  readonly before?: number;
+  /** Device classes to slice by (all of them for `by=device`; the listed ones for `where=device:…`). */
+  readonly devices?: readonly DeviceClass[];
+}
+
+const DEVICE_INDEX: Readonly<Record<DeviceClass, number>> = Object.fromEntries(DEVICE_CLASSES.map((d, i) => [d, i])) as Record<DeviceClass, number>;
+
+/** Each asked-for device's page views (exact) and top pages (a Space-Saving per device, `error` its bound), most views first. */
+function deviceSlices(p: ContentPane, devices: readonly DeviceClass[]): NonNullable<ContentWindow['devices']> {
+  return devices
+    .map((device) => {
+      const d = DEVICE_INDEX[device];
+      return { device, pageViews: p.deviceViews[d]!, topPages: (p.devicePages[d]?.entries() ?? []).map((x) => ({ page: x.key, count: x.count, error: x.error })) };
+    })
+    .filter((d) => d.pageViews > 0)
+    .sort((a, b) => b.pageViews - a.pageViews || (a.device < b.device ? -1 : 1));
 }
 
 export interface ContentSnapshot {
@@ -114,7 +137,7 @@ const TRENDING_FIELDS: ReadonlyArray<readonly [SketchField, TrendingKind]> = [
   ['searches', 'search'],
 ];
 
-type ContentPaneJSON = { pageViews: number } & Record<SketchField, SpaceSavingJSON<string>>;
+type ContentPaneJSON = { pageViews: number; deviceViews?: number[]; devicePages?: Array<SpaceSavingJSON<string> | null> } & Record<SketchField, SpaceSavingJSON<string>>;
 
 class ContentPane {
   pageViews = 0;
@@ -123,18 +146,38 @@ class ContentPane {
   readonly categories: SpaceSaving<string>;
   readonly searches: SpaceSaving<string>;
   readonly zeroResults: SpaceSaving<string>;
+  /** Page views per device class (DEVICE_CLASSES order): exact. */
+  readonly deviceViews = new Float64Array(DEVICE_CLASSES.length);
+  /** Page views by page per device class (created on the device's first view), for `by=device`; not part of `exact`. */
+  readonly devicePages: Array<SpaceSaving<string> | undefined> = new Array<SpaceSaving<string> | undefined>(DEVICE_CLASSES.length).fill(undefined);
+  readonly #maxPages: number;
+  readonly #onDeviceEvict: () => void;
 
-  constructor(s: ContentSettings, evict: Record<SketchField, () => void>) {
+  constructor(s: ContentSettings, evict: Record<SketchField, () => void>, onDeviceEvict: () => void = () => undefined) {
     this.pages = new SpaceSaving(s.maxPages, evict.pages);
     this.products = new SpaceSaving(s.maxProducts, evict.products);
     this.categories = new SpaceSaving(s.maxCategories, evict.categories);
     this.searches = new SpaceSaving(s.maxSearches, evict.searches);
     this.zeroResults = new SpaceSaving(s.maxSearches, evict.zeroResults);
+    this.#maxPages = s.maxPages;
+    this.#onDeviceEvict = onDeviceEvict;
+  }
+
+  /** The pages sketch of a device class, created on first use. */
+  devicePagesOf(d: number): SpaceSaving<string> {
+    let x = this.devicePages[d];
+    if (x === undefined) this.devicePages[d] = x = new SpaceSaving(this.#maxPages, this.#onDeviceEvict);
+    return x;
   }
 
   mergeFrom(o: ContentPane): void {
     this.pageViews += o.pageViews;
     for (const f of SKETCH_FIELDS) this[f].merge(o[f]);
+    for (let i = 0; i < DEVICE_CLASSES.length; i++) {
+      this.deviceViews[i]! += o.deviceViews[i]!;
+      const from = o.devicePages[i];
+      if (from !== undefined) this.devicePagesOf(i).merge(from);
+    }
   }
 
   get exact(): boolean {
@@ -150,6 +193,8 @@ class ContentPane {
       categories: this.categories.toJSON(),
       searches: this.searches.toJSON(),
       zeroResults: this.zeroResults.toJSON(),
+      deviceViews: Array.from(this.deviceViews),
+      devicePages: this.devicePages.map((x) => x?.toJSON() ?? null),
     };
   }
 }
@@ -185,6 +230,7 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
   readonly #searchParam: string;
   readonly #store: PaneStore<ContentPane>;
   readonly #evict: Record<SketchField, () => void>;
+  readonly #deviceEvict: () => void;
   #watermark = Number.NEGATIVE_INFINITY;
   /** Latest event time counted: how far an open window has elapsed. */
   #maxTs = Number.NEGATIVE_INFINITY;
@@ -200,6 +246,7 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
       evict[f] = () => ctx.onEvict('content', structure, 1);
     }
     this.#evict = evict;
+    this.#deviceEvict = () => ctx.onEvict('content', 'device_pages', 1);
     this.#store = new PaneStore<ContentPane>({
       paneMs: opts.time.paneMs,
       // Retention follows the watermark (expire); the cap only binds when partitions drift far apart.
@@ -207,7 +254,7 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
       allowedLatenessMs: opts.time.allowedLatenessMs,
       retainMs: opts.time.paneMs * opts.time.retentionPanes,
       ops: {
-        create: () => new ContentPane(this.settings, this.#evict),
+        create: () => new ContentPane(this.settings, this.#evict, this.#deviceEvict),
         mergeInto: (into, from) => into.mergeFrom(from),
       },
       onEvict: (n) => ctx.onEvict('content', 'panes', n),
@@ -229,6 +276,9 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
     if (loc.kind === 'late') return LATE;
     if (e.ts > this.#maxTs) this.#maxTs = e.ts;
     this.#pageView(loc.pane, e.page, ev);
+    const d = DEVICE_INDEX[e.device ?? 'unknown'];
+    loc.pane.deviceViews[d]! += 1;
+    loc.pane.devicePagesOf(d).add(e.page);
     return loc.kind === 'ok' ? OK : REVISION;
   }
 
@@ -249,12 +299,12 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
    * Windows of `sizeMs` (a multiple of the pane), newest first (the open one included), at most
    * `limit`, older than the window starting at `before` when given. Lists are complete and sorted.
    */
-  windows(sizeMs: number, limit: number, opts: { watermark?: number; before?: number } = {}): ContentWindow[] {
+  windows(sizeMs: number, limit: number, opts: ContentWindowOptions = {}): ContentWindow[] {
     return ContentProcessor.windowsOf([this], sizeMs, limit, opts);
   }
 
   /** `windows` over the processors of several partitions (same settings): each window merges all their panes. */
-  static windowsOf(parts: readonly ContentProcessor[], sizeMs: number, limit: number, opts: { watermark?: number; before?: number } = {}): ContentWindow[] {
+  static windowsOf(parts: readonly ContentProcessor[], sizeMs: number, limit: number, opts: ContentWindowOptions = {}): ContentWindow[] {
     const first = parts[0];
     if (first === undefined) return [];
     const wm = opts.watermark ?? lowestWatermark(parts.map((p) => p.#watermark));
@@ -272,7 +322,8 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
       for (let k = first.settings.trendingHistory; k >= 1; k--) earlier.push(at(w.start - k * sizeMs));
       // Share of an open window that has elapsed (by the newest event time counted), at least 5 %.
       const elapsed = w.closed ? 1 : Math.min(1, Math.max(0.05, (Math.min(Math.max(maxTs, wm), w.end) - w.start) / sizeMs));
-      return first.#render(w.start, w.end, w.closed, w.value, earlier, elapsed);
+      const rendered = first.#render(w.start, w.end, w.closed, w.value, earlier, elapsed);
+      return opts.devices === undefined ? rendered : { ...rendered, devices: deviceSlices(w.value, opts.devices) };
     });
   }
 
@@ -292,9 +343,13 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
     // TRICKY: JSON turns −Infinity into null.
     if (typeof partial.maxTs === 'number' && partial.maxTs > this.#maxTs) this.#maxTs = partial.maxTs;
     for (const [start, j] of partial.panes) {
-      const p = new ContentPane(this.settings, this.#evict);
+      const p = new ContentPane(this.settings, this.#evict, this.#deviceEvict);
       p.pageViews = j.pageViews;
       for (const f of SKETCH_FIELDS) p[f].merge(SpaceSaving.fromJSON(j[f]));
+      j.deviceViews?.forEach((n, i) => (p.deviceViews[i] = n));
+      j.devicePages?.forEach((x, i) => {
+        if (x !== null) p.devicePagesOf(i).merge(SpaceSaving.fromJSON(x));
+      });
       this.#store.mergePane(start, p);
     }
   }
@@ -384,7 +439,7 @@ export class ContentView implements SiteView {
     this.#parts = parts;
   }
 
-  windows(sizeMs: number, limit: number, opts: { watermark?: number; before?: number } = {}): ContentWindow[] {
+  windows(sizeMs: number, limit: number, opts: ContentWindowOptions = {}): ContentWindow[] {
     return ContentProcessor.windowsOf(this.#parts.of<ContentProcessor>('content'), sizeMs, limit, opts);
   }
 }

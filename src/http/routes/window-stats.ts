@@ -65,8 +65,11 @@ export function windowStatsResponse<W extends { readonly start: number; readonly
 
 /** A processor whose windows the stats API lists (navigation, content). */
 export interface WindowedProcessor<W> {
-  windows(sizeMs: number, limit: number, opts: { watermark?: number }): W[];
+  windows(sizeMs: number, limit: number, opts: { watermark?: number } & Record<string, unknown>): W[];
 }
+
+/** What a route's `by`/`where` mean for its processor: options for `windows`, or why the query is refused. */
+export type SliceParser = (q: Record<string, unknown>) => { readonly kind: 'ok'; readonly opts: Record<string, unknown> } | { readonly kind: 'error'; readonly message: string };
 
 /**
  * The admin route of a windowed processor: `GET <path>?site=&window=&windows=&limit=&cursor=`,
@@ -79,20 +82,28 @@ export function windowStatsRoute<W extends { readonly start: number; readonly en
   readonly lists: readonly (keyof W & string)[];
   /** Narrows the site's processor to the expected class (an `instanceof` check). */
   readonly is: (p: unknown) => p is WindowedProcessor<W>;
+  /** How the route slices (`by`, `where`); without it they are refused, not ignored. */
+  readonly slice?: SliceParser;
 }): AdminRoute {
   return (app, ctx) => {
     app.get(opts.path, { schema: routeSchema(opts.summary, { querystring: { type: 'object', properties: STATS_QUERYSTRING_PROPERTIES } }) }, async (req, reply) => {
       const raw = req.query as Record<string, unknown>;
+      let sliceOpts: Record<string, unknown> = {};
       if (raw['by'] !== undefined || raw['where'] !== undefined) {
         // Said, not ignored: a silently unsliced answer would read as the slice.
-        return reply.code(400).send({ error: { code: 'slice_unsupported', message: `${opts.path} is not sliced yet; by/where work on /v1/stats/usage (sessions by channel, device, visitor type, UTM) and segment= on /v1/rules` } });
+        if (opts.slice === undefined) {
+          return reply.code(400).send({ error: { code: 'slice_unsupported', message: `${opts.path} is not sliced yet; by/where work on /v1/stats/usage (sessions by channel, device, visitor type, UTM), by=device on /v1/stats/content, and segment= on /v1/rules` } });
+        }
+        const sliced = opts.slice(raw);
+        if (sliced.kind === 'error') return reply.code(400).send({ error: { code: 'invalid_slice', message: sliced.message } });
+        sliceOpts = sliced.opts;
       }
       const parsed = parseStatsQuery(ctx, raw);
       if (parsed.kind === 'error') return reply.code(parsed.status).send({ error: { code: parsed.code, message: parsed.message } });
       const q = parsed.query;
       const p = ctx.processor(q.site.id, opts.processor);
       if (!opts.is(p)) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${q.site.id} runs no ${opts.processor} processor` } });
-      return windowStatsResponse(ctx, q, p.windows(q.windowMs, q.windows, { watermark: ctx.watermark(q.site.id) }), opts.lists);
+      return windowStatsResponse(ctx, q, p.windows(q.windowMs, q.windows, { ...sliceOpts, watermark: ctx.watermark(q.site.id) }), opts.lists);
     });
   };
 }

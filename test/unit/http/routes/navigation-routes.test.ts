@@ -121,10 +121,39 @@ describe('navigation and content routes', () => {
     const bad = await app.inject({ method: 'GET', url: '/v1/stats/navigation/flow?site=demo' });
     expect(bad.statusCode).toBe(400);
     // Slicing is not offered here yet: said, not silently ignored.
-    for (const url of ['/v1/stats/navigation?site=demo&by=device', '/v1/stats/content?site=demo&where=device:mobile']) {
-      const res = await app.inject({ method: 'GET', url });
-      expect([res.statusCode, (res.json() as { error: { code: string } }).error.code]).toEqual([400, 'slice_unsupported']);
+    const unsliced = await app.inject({ method: 'GET', url: '/v1/stats/navigation?site=demo&by=device' });
+    expect([unsliced.statusCode, (unsliced.json() as { error: { code: string } }).error.code]).toEqual([400, 'slice_unsupported']);
+    const wrongDim = await app.inject({ method: 'GET', url: '/v1/stats/content?site=demo&by=channel' });
+    expect([wrongDim.statusCode, (wrongDim.json() as { error: { code: string } }).error.code]).toEqual([400, 'invalid_slice']);
+  });
+
+  it('GET /v1/stats/content?by=device - page views and top pages per device equal a brute-force count; where keeps the listed devices', async () => {
+    const rnd = mulberry32(12);
+    const devices = ['desktop', 'mobile', 'tablet'] as const;
+    const events: EnrichedEvent[] = [];
+    const views = new Map<string, number>();
+    const pages = new Map<string, Map<string, number>>();
+    for (let i = 0; i < 400; i++) {
+      const device = devices[Math.floor(rnd() * 3)]!;
+      const page = `/p${Math.floor(rnd() * 8)}`;
+      events.push({ ...pageView(`dv${i % 90}`, T0 + i * 1_000, page), device });
+      views.set(device, (views.get(device) ?? 0) + 1);
+      const m = pages.get(device) ?? new Map<string, number>();
+      m.set(page, (m.get(page) ?? 0) + 1);
+      pages.set(device, m);
     }
+    const { app } = await setup(events);
+    const res = await app.inject({ method: 'GET', url: '/v1/stats/content?site=demo&window=PT10M&windows=1&by=device' });
+    expect(res.statusCode, res.body).toBe(200);
+    type Dev = { device: string; pageViews: number; topPages: Array<{ page: string; count: number; error: number }> };
+    const got = (res.json() as { windows: Array<{ devices: Dev[] }> }).windows[0]!.devices;
+    expect(Object.fromEntries(got.map((d) => [d.device, d.pageViews]))).toEqual(Object.fromEntries(views));
+    for (const d of got) {
+      expect(Object.fromEntries(d.topPages.map((p) => [p.page, p.count]))).toEqual(Object.fromEntries(pages.get(d.device)!));
+      expect(d.topPages.every((p) => p.error === 0)).toBe(true);
+    }
+    const mobile = (await app.inject({ method: 'GET', url: '/v1/stats/content?site=demo&window=PT10M&windows=1&where=device:mobile' })).json() as { windows: Array<{ devices: Dev[] }> };
+    expect(mobile.windows[0]!.devices.map((d) => d.device)).toEqual(['mobile']);
   });
 
   it('GET /v1/stats/navigation - windows newest first with ISO instants, transitions with probabilities', async () => {
