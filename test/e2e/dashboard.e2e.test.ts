@@ -259,6 +259,23 @@ describe('admin dashboard in Chromium against the real server', () => {
     expect(breakdown).toEqual((await slicesApi()).map((r) => [r.key['channel'], r.key['device'], String(r.sessions), String(r.pageViews)]));
     expect((await slicesApi()).find((r) => r.key['channel'] === 'paid')?.sessions).toBe(1);
 
+    // Content by device: the bars are the API's page views per device; a click shows that device's top pages.
+    type DeviceApi = { device: string; pageViews: number; topPages: Array<{ page: string; count: number }> };
+    const devicesApi = (await api<{ windows: Array<{ devices: DeviceApi[] }> }>('/v1/stats/content?site=demo&window=PT1H&windows=1&by=device')).windows[0]!.devices;
+    expect(devicesApi.reduce((n, d) => n + d.pageViews, 0)).toBe(7); // every page view posted, whatever its device
+    const deviceBars = await until('the device bars', async () => {
+      const b = (await page.$eval('#content .content-devices', (el) => JSON.parse((el as any).dataset['series'] ?? '[]')).catch(() => [])) as Array<[string, number]>;
+      return b.length > 0 && b.reduce((n, [, v]) => n + v, 0) === 7 && b;
+    });
+    expect(deviceBars).toEqual(devicesApi.map((d) => [d.device, d.pageViews]));
+    const first = devicesApi[0]!;
+    await page.click(`#content .content-devices .bar-row[data-key="${first.device}"]`);
+    const devicePages = await until('the device\'s top pages', async () => {
+      const heading = await page.$eval('#content [data-list="topPages"] h3', (el) => el.textContent);
+      return heading === `Top pages on ${first.device}` && page.$$eval('#content [data-list="topPages"] tbody tr', (trs) => trs.map((tr) => [(tr.querySelector('td[data-col="page"]') as any)?.textContent, Number((tr.querySelector('td[data-col="count"]') as any)?.textContent)]));
+    });
+    expect(devicePages).toEqual(first.topPages.map((p) => [p.page, p.count]));
+
     // Traffic per minute: every minute the API lists, the same figures in the chart (empty minutes 0), summing to what was posted.
     const traffic = (await series('traffic'))!;
     const sales = (await series('sales'))!;

@@ -51,6 +51,7 @@ interface ContentWindow extends StatsWindow {
   readonly topProducts?: ReadonlyArray<Counted & { readonly id: string }>;
   readonly trending?: ReadonlyArray<Counted & { readonly kind: string; readonly id: string; readonly score: number; readonly isNew?: boolean }>;
   readonly searches?: ReadonlyArray<Counted & { readonly query: string; readonly zeroResults: number }>;
+  readonly devices?: ReadonlyArray<{ readonly device: string; readonly pageViews: number; readonly topPages: ReadonlyArray<Counted & { readonly page: string }> }>;
 }
 interface StatsBody<W> {
   readonly watermark: string | null;
@@ -321,9 +322,11 @@ interface State {
   by: string[];
   /** The named segment whose top rules are shown (null: none picked). */
   segment: string | null;
+  /** The device whose top pages the content panel shows (null: all). */
+  contentDevice: string | null;
 }
 
-const state: State = { site: 'demo', window: 'PT5M', selected: null, generation: 0, timer: undefined, flowPage: null, flowLimit: 8, rule: null, publicPort: undefined, by: ['channel'], segment: null };
+const state: State = { site: 'demo', window: 'PT5M', selected: null, generation: 0, timer: undefined, flowPage: null, flowLimit: 8, rule: null, publicPort: undefined, by: ['channel'], segment: null, contentDevice: null };
 
 /** The window the list panels show: the selected one when still listed, else the newest. */
 function pick<W extends StatsWindow>(ws: readonly W[]): W | undefined {
@@ -416,13 +419,30 @@ function renderContent(body: StatsBody<ContentWindow>): void {
   const searches = (w.searches ?? []).map((s) => ({
     cells: [text(s.query, 'query'), num(int(s.count), 'count'), num(s.zeroResults > 0 ? h('span', { className: 'tag warn' }, int(s.zeroResults)) : '0', 'zeroResults')],
   }));
+  // Page views by device (the page view's own User-Agent), and the top pages of one device when picked.
+  const devices = w.devices ?? [];
+  const picked = state.contentDevice === null ? undefined : devices.find((d) => d.device === state.contentDevice);
+  const shownPages = picked === undefined ? pages : picked.topPages.map((p) => ({ cells: [text(p.page, 'page'), num(int(p.count), 'count')] }));
+  const deviceBars = bars(
+    devices.map((d) => ({ label: d.device, value: d.pageViews, key: d.device, note: state.contentDevice === d.device ? 'shown below' : '' })),
+    {
+      cls: 'content-devices',
+      format: int,
+      onClick: (b) => {
+        state.contentDevice = state.contentDevice === b.key ? null : (b.key ?? null);
+        void refresh();
+      },
+    },
+  );
   fill(
     'content',
     h('div', { className: 'kpis' }, kpi('page views', int(w.pageViews), 'content-pageViews'), kpi('searches', int(w.searchCount), 'content-searches')),
+    h('h3', null, 'Page views by device (click one to see its top pages)'),
+    deviceBars,
     h(
       'div',
       { className: 'cols' },
-      h('div', { data: { list: 'topPages' } }, h('h3', null, 'Top pages'), table(['page', ['views', 'num']], pages)),
+      h('div', { data: { list: 'topPages' } }, h('h3', null, picked === undefined ? 'Top pages' : `Top pages on ${picked.device}`), table(['page', ['views', 'num']], shownPages)),
       h('div', { data: { list: 'topProducts' } }, h('h3', null, 'Top products'), table(['product', ['views', 'num']], products, 'no product views')),
     ),
     h('h3', null, 'Trending (score: growth in standard deviations over the baseline; "new": no earlier window had it)'),
@@ -818,7 +838,7 @@ async function refresh(): Promise<void> {
     get<StatsBody<UsageWindow>>('/v1/stats/usage', headline('PT5M')),
     get<StatsBody<UsageWindow>>('/v1/stats/usage', headline('PT1H')),
     get<StatsBody<NavigationWindow>>('/v1/stats/navigation', stats),
-    get<StatsBody<ContentWindow>>('/v1/stats/content', stats),
+    get<StatsBody<ContentWindow>>('/v1/stats/content', { ...stats, by: 'device' }),
     get<RulesBody>('/v1/rules', { ...site, limit: String(LIST_LIMIT) }),
     get<{ readonly offers: readonly OfferRecord[] }>('/v1/offers/recent', { ...site, limit: String(LIST_LIMIT) }),
     get<OfferStatsBody>('/v1/offers/stats', site),
@@ -903,6 +923,7 @@ function changed(): void {
   state.flowLimit = 8;
   state.rule = null;
   state.segment = null;
+  state.contentDevice = null;
   remember();
   void refresh();
 }
