@@ -40,7 +40,12 @@ export class FakeCollector {
   constructor(private readonly snippet: string) {}
 
   async start(): Promise<string> {
-    this.server = createServer((req, res) => void this.http(req, res));
+    // A browser may abort a request mid-body (a page closed, a beacon cancelled): reading it then
+    // rejects with "aborted"; there is nobody left to answer, so the request is dropped, not an
+    // unhandled rejection that fails the run.
+    this.server = createServer((req, res) => {
+      this.http(req, res).catch(() => res.destroy());
+    });
     this.server.on('upgrade', (req, socket, head) => {
       if (this.refuseWebSockets || !req.url?.startsWith('/v1/collect')) {
         socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
