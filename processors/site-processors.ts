@@ -16,7 +16,7 @@ import type { PartitionSets, Processor, SiteView } from './processor';
 import { NavigationProcessor, NavigationView } from './navigation/navigation-processor';
 import { ContentProcessor, ContentView } from './content/content-processor';
 import { UsageProcessor, UsageView } from './usage/usage-processor';
-import { parseUsageSettings } from './usage/usage-settings';
+import { parseUsageSettings, type UsageSettings } from './usage/usage-settings';
 import type { SegmentChange, SegmentDefinition } from './usage/segments';
 import { CrossSellProcessor, CrossSellRules, crossSellSettingsOf, type RulePublisher } from './cross-sell/cross-sell-processor';
 import { SiteOffers } from './next-best-offer/create-next-best-offer';
@@ -45,6 +45,8 @@ export interface SiteProcessorDeps {
 export interface SiteProcessors {
   forPartition(partition: number): Processor[];
   views(parts: PartitionSets): SiteView[];
+  /** The site's usage settings as parsed once (segment webhooks, for the app's fan-out). */
+  readonly usage: UsageSettings;
 }
 
 export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps): SiteProcessors {
@@ -65,6 +67,7 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
   const segments = (): readonly SegmentDefinition[] => usageView?.segmentDefinitions() ?? usage.segments;
   const offers = new SiteOffers(site, { clock: deps.clock, registry: deps.registry, onEvict: deps.onEvict, ...(deps.offers !== undefined ? { offers: deps.offers } : {}) });
   return {
+    usage,
     forPartition(): Processor[] {
       const processors: Processor[] = [];
       // Owners append their construction lines below, in dependency order.

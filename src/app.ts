@@ -22,7 +22,6 @@ import { ClickstreamError } from './errors';
 import { VisitorSocketRegistry } from './delivery/visitor-socket-registry';
 import { OfferDelivery } from './delivery/offer-delivery';
 import { SegmentChanges } from './delivery/segment-changes';
-import { parseUsageSettings } from '../processors/usage/usage-settings';
 import { AdminAuth, generateAdminToken } from './http/admin-auth';
 import { createAdminServer } from './http/admin-server';
 import { createPublicServer, type PublicServer } from './http/public-server';
@@ -119,8 +118,8 @@ export function createApp(opts: CreateAppOptions): App {
   const rulesPublisher = { publish: (subject: string, data: Uint8Array): void => nc?.publish(subject, data) };
   // TRICKY: `durableLog` is declared below; `replaying` is only called once events flow.
   const offers = new OfferDelivery({ config, clock, registry, logger: logger.child({ component: 'offers' }), visitorSockets, onEvict, replaying: (): boolean => durableLog?.catchingUp ?? false });
-  // Segment webhooks share the offers' sender (signing, retries, dead letters); the URLs are each site's usage settings'.
-  const segmentWebhookUrls = new Map<string, readonly string[]>([...config.sites.values()].map((s) => [s.id, parseUsageSettings(s.processors['usage'], s.id).segmentWebhooks] as const));
+  // Segment webhooks share the offers' sender (signing, retries, dead letters); the URLs are each site's usage settings'
+  // (`bySite` is declared below: the callback only runs once events flow).
   const segmentChanges = new SegmentChanges({
     sites: config.sites.keys(),
     capacity: 1_000,
@@ -129,7 +128,7 @@ export function createApp(opts: CreateAppOptions): App {
     replaying: () => durableLog?.catchingUp ?? false,
     webhook: (site, id, body) => {
       const secret = config.sites.get(site)?.webhookSecret ?? '';
-      if (secret !== '') for (const url of segmentWebhookUrls.get(site) ?? []) offers.webhooks.send(site, url, secret, id, body);
+      if (secret !== '') for (const url of bySite.get(site)?.usage.segmentWebhooks ?? []) offers.webhooks.send(site, url, secret, id, body);
     },
   });
   const bySite = new Map<string, SiteProcessors>();

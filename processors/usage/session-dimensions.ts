@@ -94,9 +94,8 @@ function utm(params: Map<string, string> | undefined, name: string): string {
  * tagging first (utm_medium, ad click ids), then the referrer's host; no referrer, or one from the
  * shop's own host, is direct.
  */
-export function channelOf(landing: SessionSummary['landing'], rules: ChannelRules, query = queryOf(landing?.url)): Channel {
+export function channelOf(landing: SessionSummary['landing'], rules: ChannelRules, params = queryOf(landing?.url)): Channel {
   if (landing === undefined) return 'direct';
-  const params = query;
   const medium = utm(params, 'utm_medium');
   if (medium !== NONE) {
     if (rules.paidMediums.includes(medium)) return 'paid';

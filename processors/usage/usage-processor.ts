@@ -1034,14 +1034,21 @@ export class UsageView implements SiteView {
 
   /** The site's segments: from the config, then as the admin API changed them (kept in the site snapshot). */
   #segments: Map<string, SegmentDefinition> | undefined;
+  /** `#segments` as a list, built once per change: every partition reads it after every event. */
+  #segmentList: readonly SegmentDefinition[] | undefined;
 
   #segmentMap(): Map<string, SegmentDefinition> {
-    this.#segments ??= new Map((this.settings?.segments ?? []).map((d) => [d.id, d]));
+    this.#segments ??= this.#configSegments();
     return this.#segments;
   }
 
-  segmentDefinitions(): SegmentDefinition[] {
-    return [...this.#segmentMap().values()];
+  #configSegments(): Map<string, SegmentDefinition> {
+    return new Map((this.settings?.segments ?? []).map((d) => [d.id, d]));
+  }
+
+  segmentDefinitions(): readonly SegmentDefinition[] {
+    this.#segmentList ??= [...this.#segmentMap().values()];
+    return this.#segmentList;
   }
 
   segment(id: string): SegmentDefinition | undefined {
@@ -1054,10 +1061,12 @@ export class UsageView implements SiteView {
     const replaced = m.has(d.id);
     if (!replaced && m.size >= MAX_SEGMENTS) throw new ClickstreamError('CM_ERR_CONFIG', `a site has at most ${MAX_SEGMENTS} segments`);
     m.set(d.id, d);
+    this.#segmentList = undefined;
     return replaced;
   }
 
   removeSegment(id: string): boolean {
+    this.#segmentList = undefined;
     return this.#segmentMap().delete(id);
   }
 
@@ -1077,19 +1086,20 @@ export class UsageView implements SiteView {
     return this.segmentDefinitions().map((d) => ({ id: d.id, name: d.name, size: profiles.reduce((n, p) => n + (inSegment(p, d, asOf) ? 1 : 0), 0) }));
   }
 
-  snapshot(): { v: 1; segments: SegmentDefinition[] } {
+  snapshot(): { v: 1; segments: readonly SegmentDefinition[] } {
     return { v: 1, segments: this.segmentDefinitions() };
   }
 
   restore(raw: unknown): void {
     const snap = raw as { v?: unknown; segments?: unknown };
     if (snap?.v !== 1 || !Array.isArray(snap.segments)) throw new ClickstreamError('CM_ERR_SNAPSHOT', 'usage view snapshot: expected version 1 with segments');
-    const m = new Map((this.settings?.segments ?? []).map((d) => [d.id, d]));
+    const m = this.#configSegments();
     for (const raw of snap.segments) {
       const r = parseSegment(raw);
       if (r.kind === 'ok') m.set(r.segment.id, r.segment);
     }
     this.#segments = m;
+    this.#segmentList = undefined;
   }
 
   /**

@@ -23,6 +23,13 @@ afterEach(async () => {
   cleanups.length = 0;
 });
 
+/** Two instances, both opened before either starts. */
+async function started(nc: NatsConnection, log: Event[], first: string, second: string): Promise<[PartitionLeases, PartitionLeases]> {
+  const pair: [PartitionLeases, PartitionLeases] = [await instance(nc, first, log), await instance(nc, second, log)];
+  for (const l of pair) l.start();
+  return pair;
+}
+
 async function instance(nc: NatsConnection, id: string, log: Event[], opts: { now?: () => number; ttlMs?: number; replicas?: number } = {}): Promise<PartitionLeases> {
   const record = (kind: Event['kind'], partition: number): void => {
     log.push({ at: Date.now(), kind, instance: id, partition });
@@ -78,10 +85,7 @@ describe('partition leases (KV with a TTL, nats-server 2.9)', () => {
   it('two instances split the partitions by rendezvous; a third joins and the others hand its share over (release, then delete)', async () => {
     const { nc } = await server();
     const log: Event[] = [];
-    const a = await instance(nc, 'a', log);
-    const b = await instance(nc, 'b', log);
-    a.start();
-    b.start();
+    const [a, b] = await started(nc, log, 'a', 'b');
     const split = (members: string[]) => (id: string) => Array.from({ length: PARTITIONS }, (_, p) => p).filter((p) => ownerOf(p, members) === id);
     const byTwo = split(['a', 'b']);
     await until('a and b hold their shares', () => [...a.owned().keys()].sort().join() === byTwo('a').join() && [...b.owned().keys()].sort().join() === byTwo('b').join(), 15_000);
@@ -102,10 +106,7 @@ describe('partition leases (KV with a TTL, nats-server 2.9)', () => {
   it('a crashed instance (no release) loses its partitions to the survivor only after its lease ran out', async () => {
     const { nc } = await server();
     const log: Event[] = [];
-    const a = await instance(nc, 'a', log);
-    const b = await instance(nc, 'b', log);
-    a.start();
-    b.start();
+    const [a, b] = await started(nc, log, 'a', 'b');
     await until('both hold some', () => a.owned().size > 0 && b.owned().size > 0 && a.owned().size + b.owned().size === PARTITIONS, 15_000);
     const aHeld = [...a.owned().keys()];
     await a.stop(); // a crash: no hand-over, the member key and the leases just stop being renewed
