@@ -24,7 +24,9 @@ describe('admin API tokens', () => {
   it('auth - without a token the stats, visitors, quarantine, late events, metrics and the catalog are refused (401, counted); probes and the dashboard page stay open', async () => {
     const t = await startTestApp({ admin: { token: WRITE, readToken: READ } });
     stops.push(t.stop);
-    const refused = ['/v1/stats/usage?site=demo', '/v1/visitors/v1?site=demo', '/v1/quarantine?site=demo', '/v1/late?site=demo', '/v1/rules?site=demo', '/v1/offers/recent?site=demo', '/metrics', '/v1/sites'];
+    const refused = ['/v1/stats/usage?site=demo', '/v1/visitors/v1?site=demo', '/v1/quarantine?site=demo', '/v1/late?site=demo', '/v1/rules?site=demo', '/v1/offers/recent?site=demo', '/metrics', '/v1/sites',
+      // Visitor data added with the dashboard, slices and segments.
+      '/v1/events/recent?site=demo', '/v1/customers?site=demo', '/v1/customers/segments?site=demo', '/v1/segments?site=demo', '/v1/segments/x/visitors?site=demo', '/v1/segments/changes?site=demo', '/v1/stats/navigation/flow?site=demo&page=%2F', '/v1/rules/history?site=demo&antecedent=a&consequent=b'];
     for (const p of refused) {
       const res = await fetch(`${t.admin}${p}`);
       expect([p, res.status]).toEqual([p, 401]);
@@ -48,8 +50,12 @@ describe('admin API tokens', () => {
     expect(await list()).not.toContain('evil');
     expect((await catalogPut(t.admin, { authorization: `Bearer ${WRITE}` })).status).toBe(201);
     expect(await list()).toContain('evil');
+    // Segment definitions change behaviour (offer eligibility, webhooks): the read token may not write them either.
+    const segment = (token: string) => fetch(`${t.admin}/v1/segments?site=demo`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ id: 'vip', match: 'all', conditions: [{ field: 'revenue', op: '>', value: 1 }] }) });
+    expect((await segment(READ)).status).toBe(403);
+    expect((await segment(WRITE)).status).toBe(201);
     const text = await (await fetch(`${t.admin}/metrics`, { headers: { authorization: `Bearer ${WRITE}` } })).text();
-    expect(metricValue(text, 'clickstream_admin_refused_total', { reason: 'insufficient_scope' })).toBe(1);
+    expect(metricValue(text, 'clickstream_admin_refused_total', { reason: 'insufficient_scope' })).toBe(2);
   });
 
   it('auth - a subscriber token is minted only with the admin (write) token: none 401, the read token 403', async () => {
