@@ -71,7 +71,7 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
     forPartition(): Processor[] {
       const processors: Processor[] = [];
       // Owners append their construction lines below, in dependency order.
-      processors.push(new NavigationProcessor({ site, time: config.time, context: processorContext, metrics: deps.metrics }));
+      processors.push(new NavigationProcessor({ site, time: config.time, context: processorContext, metrics: deps.metrics, channels: usageSettings.channels }));
       processors.push(new ContentProcessor({ site, time: config.time, context: processorContext, metrics: deps.metrics }));
       // Usage first among the readers of profiles: next-best-offer gets `usage` (its `visitor(id)`).
       processors.push(new UsageProcessor({ site, time: config.time, settings: usageSettings, onEvict: deps.onEvict, metrics: deps.metrics, segments, ...(deps.onSegmentChange !== undefined ? { onSegmentChange: deps.onSegmentChange } : {}) }));

@@ -8,6 +8,7 @@ import type { EpochMillis } from '../../src/types';
 import { LATE, OK, REVISION, type EventOutcome, type PartitionSets, type Processor, type ProcessorContext, type SiteView, lowestWatermark } from '../processor';
 import { SpaceSaving, type SpaceSavingJSON } from '../sketches/space-saving';
 import { parseNavigationSettings, type NavigationSettings } from './navigation-settings';
+import { boundedSliceKey, bySessionsThenKey, DEFAULT_CHANNEL_RULES, groupKey, groupSlices, involvesUtm, sessionDimensions, type ChannelRules, type Dimension, type SliceQuery } from '../usage/session-dimensions';
 
 /** Separates the parts of composite keys (from→to, paths, page+link); page keys never contain it. */
 const SEP = '\u001f';
@@ -126,6 +127,47 @@ export interface NavigationWindow {
   readonly clickThrough: readonly ClickThrough[];
   /** True when no bounded structure of this window ever evicted and no session was truncated: every figure is exact. */
   readonly exact: boolean;
+  /** Ended sessions grouped by their dimensions, when asked for (`by`, `where`). */
+  readonly slices?: NavigationSliceTable;
+}
+
+/** Entry pages, exit pages and transitions listed per slice row, at most. */
+export const SLICE_LIST_TOP = 20;
+
+/** One group of ended sessions (the window's sessions that ended in it, by their landing dimensions). */
+export interface NavigationSliceRow {
+  readonly key: Readonly<Partial<Record<Dimension, string>>>;
+  /** Ended sessions with page views (exact). */
+  readonly sessions: number;
+  readonly bounces: number;
+  /** bounces / sessions (null without sessions). */
+  readonly bounceRate: number | null;
+  /** Page views of those sessions (exact). */
+  readonly pageViews: number;
+  /** First pages of those sessions (sessions whose page list was cut have none), most first, top SLICE_LIST_TOP. */
+  readonly entryPages: readonly NavigationPageCount[];
+  /** Last pages of those sessions, most first, top SLICE_LIST_TOP. */
+  readonly exitPages: readonly NavigationPageCount[];
+  /** Transitions within those sessions (from their kept pages), `probability` within the group, top SLICE_LIST_TOP. */
+  readonly transitions: readonly NavigationTransition[];
+  /** False when the sliced page or transition summaries evicted, or a session's page list was cut. */
+  readonly exact: boolean;
+}
+
+export interface NavigationSliceTable {
+  readonly by: readonly Dimension[];
+  readonly where: SliceQuery['where'];
+  /** Groups by sessions, most first (then by key). */
+  readonly rows: readonly NavigationSliceRow[];
+  /** False when a pane folded UTM values into `other` and the query groups or filters by UTM. */
+  readonly exact: boolean;
+}
+
+export interface NavigationWindowOptions {
+  readonly watermark?: number;
+  readonly before?: number;
+  /** Group ended sessions by their dimensions (`by`, `where` on the route). */
+  readonly slices?: SliceQuery;
 }
 
 export interface NavigationSnapshot {
@@ -149,7 +191,62 @@ const STRUCTURE: Record<SketchField, string> = {
   linkClicks: 'link_clicks',
 };
 
-type NavPaneJSON = { pageViews: number; sessionsEnded: number; bounces: number; truncated?: number } & Record<SketchField, SpaceSavingJSON<string>>;
+type NavPaneJSON = { pageViews: number; sessionsEnded: number; bounces: number; truncated?: number; sl?: NavSlicesJSON } & Record<SketchField, SpaceSavingJSON<string>>;
+
+/** What an ended session adds to its slice, by index. */
+const SL = { sessions: 0, bounces: 1, pageViews: 2, truncated: 3 } as const;
+const SL_WIDTH = 4;
+
+type NavSlicesJSON = { c: Array<[string, number[]]>; e: SpaceSavingJSON<string>; x: SpaceSavingJSON<string>; t: SpaceSavingJSON<string> };
+
+/**
+ * A pane's ended sessions by slice (the session's dimensions, see session-dimensions): exact counters
+ * per slice, and one Space-Saving each for (slice, entry page), (slice, exit page) and
+ * (slice, from, to) — one summary per pane, not one per slice, so a pane with few sessions costs little.
+ */
+class NavSlices {
+  readonly counts = new Map<string, Float64Array>();
+  readonly entries: SpaceSaving<string>;
+  readonly exits: SpaceSaving<string>;
+  readonly transitions: SpaceSaving<string>;
+
+  constructor(s: NavigationSettings, evict: SliceEvict | undefined) {
+    this.entries = new SpaceSaving(s.maxSlicedPages, evict?.pages);
+    this.exits = new SpaceSaving(s.maxSlicedPages, evict?.pages);
+    this.transitions = new SpaceSaving(s.maxSlicedTransitions, evict?.transitions);
+  }
+
+  row(slice: string): Float64Array {
+    let r = this.counts.get(slice);
+    if (r === undefined) this.counts.set(slice, (r = new Float64Array(SL_WIDTH)));
+    return r;
+  }
+
+  mergeFrom(o: NavSlices): void {
+    for (const [k, v] of o.counts) {
+      const r = this.row(k);
+      for (let i = 0; i < SL_WIDTH; i++) r[i]! += v[i]!;
+    }
+    this.entries.merge(o.entries);
+    this.exits.merge(o.exits);
+    this.transitions.merge(o.transitions);
+  }
+
+  toJSON(): NavSlicesJSON {
+    return { c: [...this.counts].map(([k, v]) => [k, Array.from(v)]), e: this.entries.toJSON(), x: this.exits.toJSON(), t: this.transitions.toJSON() };
+  }
+
+  static fromJSON(j: NavSlicesJSON, s: NavigationSettings, evict: SliceEvict | undefined): NavSlices {
+    const out = new NavSlices(s, evict);
+    for (const [k, v] of j.c) out.counts.set(k, Float64Array.from({ length: SL_WIDTH }, (_, i) => v[i] ?? 0));
+    out.entries.merge(SpaceSaving.fromJSON(j.e));
+    out.exits.merge(SpaceSaving.fromJSON(j.x));
+    out.transitions.merge(SpaceSaving.fromJSON(j.t));
+    return out;
+  }
+}
+
+type SliceEvict = { readonly pages: () => void; readonly transitions: () => void };
 
 class NavPane {
   pageViews = 0;
@@ -165,8 +262,15 @@ class NavPane {
   readonly adImpressions: SpaceSaving<string>;
   readonly adClicks: SpaceSaving<string>;
   readonly linkClicks: SpaceSaving<string>;
+  /** Ended sessions by slice, created with the pane's first ended session. */
+  sliced: NavSlices | undefined;
 
-  constructor(s: NavigationSettings, evict: Record<SketchField, () => void> | undefined) {
+  readonly #settings: NavigationSettings;
+  readonly #sliceEvict: SliceEvict | undefined;
+
+  constructor(s: NavigationSettings, evict: Record<SketchField, () => void> | undefined, sliceEvict?: SliceEvict) {
+    this.#settings = s;
+    this.#sliceEvict = sliceEvict;
     this.transitions = new SpaceSaving(s.maxTransitions, evict?.transitions);
     this.entries = new SpaceSaving(s.maxPages, evict?.entries);
     this.exits = new SpaceSaving(s.maxPages, evict?.exits);
@@ -183,6 +287,12 @@ class NavPane {
     this.bounces += o.bounces;
     this.truncated += o.truncated;
     for (const f of SKETCH_FIELDS) this[f].merge(o[f]);
+    if (o.sliced !== undefined) this.slicedOrNew().mergeFrom(o.sliced);
+  }
+
+  /** The pane's slices, created on first use. */
+  slicedOrNew(): NavSlices {
+    return (this.sliced ??= new NavSlices(this.#settings, this.#sliceEvict));
   }
 
   get exact(): boolean {
@@ -205,6 +315,7 @@ class NavPane {
       adImpressions: this.adImpressions.toJSON(),
       adClicks: this.adClicks.toJSON(),
       linkClicks: this.linkClicks.toJSON(),
+      ...(this.sliced === undefined ? {} : { sl: this.sliced.toJSON() }),
     };
   }
 }
@@ -220,6 +331,8 @@ export interface NavigationProcessorOptions {
   readonly settings?: NavigationSettings;
   /** When given, the Space-Saving error bound (1 / capacity) of each structure is exported. */
   readonly metrics?: Pick<CoreMetrics, 'sketchErrorBound'>;
+  /** How a landing page maps to a channel, for slices (the site's usage settings; default rules without). */
+  readonly channels?: ChannelRules;
 }
 
 /**
@@ -247,6 +360,8 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
   /** Panes searched forward for an edge to retract (out-of-order page views). */
   readonly #searchPanes: number;
   readonly #evict: Record<SketchField, () => void>;
+  readonly #sliceEvict: SliceEvict & { readonly slices: () => void };
+  readonly #channels: ChannelRules;
   #watermark = Number.NEGATIVE_INFINITY;
 
   constructor(opts: NavigationProcessorOptions) {
@@ -259,6 +374,12 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
       evict[f] = () => ctx.onEvict('navigation', structure, 1);
     }
     this.#evict = evict;
+    this.#sliceEvict = {
+      pages: () => ctx.onEvict('navigation', 'sliced_pages', 1),
+      transitions: () => ctx.onEvict('navigation', 'sliced_transitions', 1),
+      slices: () => ctx.onEvict('navigation', 'slices', 1),
+    };
+    this.#channels = opts.channels ?? DEFAULT_CHANNEL_RULES;
     this.#paneMs = opts.time.paneMs;
     // An out-of-order page view is at most lateness + out-of-orderness older than the page after it.
     this.#searchPanes = 2 + Math.ceil((opts.time.allowedLatenessMs + opts.time.outOfOrdernessMs) / opts.time.paneMs);
@@ -269,7 +390,7 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
       allowedLatenessMs: opts.time.allowedLatenessMs,
       retainMs: opts.time.paneMs * opts.time.retentionPanes,
       ops: {
-        create: () => new NavPane(this.settings, this.#evict),
+        create: () => new NavPane(this.settings, this.#evict, this.#sliceEvict),
         mergeInto: (into, from) => into.mergeFrom(from),
       },
       onEvict: (n) => ctx.onEvict('navigation', 'panes', n),
@@ -340,15 +461,19 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
    * Windows of `sizeMs` (a multiple of the pane), newest first (the open one included), at most
    * `limit`, older than the window starting at `before` when given. Lists are complete and sorted.
    */
-  windows(sizeMs: number, limit: number, opts: { watermark?: number; before?: number } = {}): NavigationWindow[] {
+  windows(sizeMs: number, limit: number, opts: NavigationWindowOptions = {}): NavigationWindow[] {
     return NavigationProcessor.windowsOf([this], sizeMs, limit, opts);
   }
 
   /** `windows` over the processors of several partitions: each window merges all their panes. */
-  static windowsOf(parts: readonly NavigationProcessor[], sizeMs: number, limit: number, opts: { watermark?: number; before?: number } = {}): NavigationWindow[] {
+  static windowsOf(parts: readonly NavigationProcessor[], sizeMs: number, limit: number, opts: NavigationWindowOptions = {}): NavigationWindow[] {
     const wm = opts.watermark ?? lowestWatermark(parts.map((p) => p.#watermark));
     const views = PaneStore.windowsAcross(parts.map((p) => p.#store), sizeMs, wm, limit, opts.before === undefined ? {} : { before: opts.before });
-    return views.map((w) => render(w.start, w.end, w.closed, w.value));
+    const q = opts.slices;
+    return views.map((w) => {
+      const rendered = render(w.start, w.end, w.closed, w.value);
+      return q === undefined ? rendered : { ...rendered, slices: sliceTableOf(w.value.sliced, q) };
+    });
   }
 
   snapshot(): NavigationSnapshot {
@@ -446,6 +571,29 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
       p.exits.remove(exit);
       forEachPath(pages, (key) => p.paths.remove(key));
     }
+    this.#sliceEnded(p, s, sign);
+  }
+
+  /**
+   * What an ended session adds to (or takes back from) its slice: counters, its entry and exit page,
+   * the transitions between its kept pages. The slice key is a function of the summary and of the
+   * pane's slices, so a retraction finds the key its count went to.
+   */
+  #sliceEnded(p: NavPane, s: SessionSummary, sign: 1 | -1): void {
+    const sl = p.slicedOrNew();
+    const key = boundedSliceKey(sessionDimensions(s, this.#channels), sl.counts, this.settings.maxSlicesPerPane, sign === 1 ? this.#sliceEvict.slices : noop);
+    const row = sl.row(key);
+    const pages = s.pages;
+    const cut = s.pageViews > pages.length;
+    row[SL.sessions]! += sign;
+    if (s.pageViews === 1) row[SL.bounces]! += sign;
+    row[SL.pageViews]! += sign * s.pageViews;
+    if (cut) row[SL.truncated]! += sign;
+    const prefix = key + SEP;
+    const change = sign === 1 ? (ss: SpaceSaving<string>, k: string) => ss.add(k) : (ss: SpaceSaving<string>, k: string) => ss.remove(k);
+    if (!cut) change(sl.entries, prefix + pages[0]!);
+    change(sl.exits, prefix + pages[pages.length - 1]!);
+    for (let i = 1; i < pages.length; i++) change(sl.transitions, prefix + pages[i - 1]! + SEP + pages[i]!);
   }
 
   #merged(absorbed: SessionSummary, into: SessionSummary): void {
@@ -471,17 +619,18 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
   #paneAt(ts: number): NavPane | undefined {
     const existing = this.#store.peek(ts);
     if (existing !== undefined) return existing;
-    this.#store.mergePane(Math.floor(ts / this.#paneMs) * this.#paneMs, new NavPane(this.settings, this.#evict));
+    this.#store.mergePane(Math.floor(ts / this.#paneMs) * this.#paneMs, new NavPane(this.settings, this.#evict, this.#sliceEvict));
     return this.#store.peek(ts);
   }
 
   #paneFromJSON(j: NavPaneJSON): NavPane {
-    const p = new NavPane(this.settings, this.#evict);
+    const p = new NavPane(this.settings, this.#evict, this.#sliceEvict);
     p.pageViews = j.pageViews;
     p.sessionsEnded = j.sessionsEnded;
     p.bounces = j.bounces;
     p.truncated = j.truncated ?? 0;
     for (const f of SKETCH_FIELDS) p[f].merge(SpaceSaving.fromJSON(j[f]));
+    if (j.sl !== undefined) p.sliced = NavSlices.fromJSON(j.sl, this.settings, this.#sliceEvict);
     return p;
   }
 
@@ -511,6 +660,81 @@ function capacityOf(...sketches: ReadonlyArray<SpaceSaving<string>>): ListCapaci
     maxError = Math.max(maxError, s.maxError());
   }
   return { exact, evictedKeys, maxError };
+}
+
+const noop = (): void => undefined;
+
+/** A sliced summary's entries by slice key: slice → the rest of each key (page, or from SEP to) with count and error. */
+function bySlice(ss: SpaceSaving<string>): Map<string, Array<{ rest: string; count: number; error: number }>> {
+  const out = new Map<string, Array<{ rest: string; count: number; error: number }>>();
+  for (const x of ss.entries()) {
+    const i = x.key.indexOf(SEP);
+    const slice = x.key.slice(0, i);
+    let list = out.get(slice);
+    if (list === undefined) out.set(slice, (list = []));
+    list.push({ rest: x.key.slice(i + 1), count: x.count, error: x.error });
+  }
+  return out;
+}
+
+/** Sums the listed slices' entries per key (counts and errors add), most first, then by key. */
+function sumBy(lists: ReadonlyArray<ReadonlyArray<{ rest: string; count: number; error: number }> | undefined>): Array<{ rest: string; count: number; error: number }> {
+  const m = new Map<string, { rest: string; count: number; error: number }>();
+  for (const list of lists) {
+    for (const x of list ?? []) {
+      const t = m.get(x.rest);
+      if (t === undefined) m.set(x.rest, { ...x });
+      else {
+        t.count += x.count;
+        t.error += x.error;
+      }
+    }
+  }
+  return [...m.values()].filter((x) => x.count > 0).sort((a, b) => b.count - a.count || (a.rest < b.rest ? -1 : a.rest > b.rest ? 1 : 0));
+}
+
+/** A window's ended sessions grouped by `q.by` over the slices `q.where` accepts. */
+function sliceTableOf(sl: NavSlices | undefined, q: SliceQuery): NavigationSliceTable {
+  const live = [...(sl?.counts ?? [])].filter(([, r]) => r[SL.sessions]! > 0).map(([k]) => [k, k] as const);
+  const { groups, folded } = groupSlices(live, q);
+  const entries = sl === undefined ? new Map() : bySlice(sl.entries);
+  const exits = sl === undefined ? new Map() : bySlice(sl.exits);
+  const trans = sl === undefined ? new Map() : bySlice(sl.transitions);
+  const sketchesExact = sl === undefined || (sl.entries.exact && sl.exits.exact && sl.transitions.exact);
+  const rows = groups.map(({ values, members }): NavigationSliceRow => {
+    const sums = new Float64Array(SL_WIDTH);
+    for (const k of members) {
+      const r = sl!.counts.get(k)!;
+      for (let i = 0; i < SL_WIDTH; i++) sums[i]! += r[i]!;
+    }
+    const pageCounts = (m: Map<string, Array<{ rest: string; count: number; error: number }>>): NavigationPageCount[] =>
+      sumBy(members.map((k) => m.get(k)))
+        .slice(0, SLICE_LIST_TOP)
+        .map((x) => ({ page: x.rest, count: x.count, error: x.error }));
+    const allTrans = sumBy(members.map((k) => trans.get(k)));
+    const outgoing = new Map<string, number>();
+    const split = allTrans.map((t) => {
+      const i = t.rest.indexOf(SEP);
+      const from = t.rest.slice(0, i);
+      outgoing.set(from, (outgoing.get(from) ?? 0) + t.count);
+      return { from, to: t.rest.slice(i + 1), count: t.count, error: t.error };
+    });
+    const exact = sketchesExact && sums[SL.truncated]! === 0;
+    const sessions = sums[SL.sessions]!;
+    return {
+      key: groupKey(q, values),
+      sessions,
+      bounces: sums[SL.bounces]!,
+      bounceRate: sessions > 0 ? sums[SL.bounces]! / sessions : null,
+      pageViews: sums[SL.pageViews]!,
+      entryPages: pageCounts(entries),
+      exitPages: pageCounts(exits),
+      transitions: split.slice(0, SLICE_LIST_TOP).map((t) => ({ ...t, probability: t.count / outgoing.get(t.from)!, exact })),
+      exact,
+    };
+  });
+  rows.sort(bySessionsThenKey);
+  return { by: q.by, where: q.where, rows, exact: !(folded && involvesUtm(q)) };
 }
 
 function render(start: EpochMillis, end: EpochMillis, closed: boolean, p: NavPane): NavigationWindow {
@@ -580,7 +804,7 @@ export class NavigationView implements SiteView {
     this.#parts = parts;
   }
 
-  windows(sizeMs: number, limit: number, opts: { watermark?: number; before?: number } = {}): NavigationWindow[] {
+  windows(sizeMs: number, limit: number, opts: NavigationWindowOptions = {}): NavigationWindow[] {
     return NavigationProcessor.windowsOf(this.#parts.of<NavigationProcessor>('navigation'), sizeMs, limit, opts);
   }
 }

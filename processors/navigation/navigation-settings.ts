@@ -14,6 +14,15 @@ export interface NavigationSettings {
   readonly maxPaths: number;
   /** Distinct ads and links per pane (impressions and clicks), count. */
   readonly maxTargets: number;
+  /**
+   * Distinct session slices (channel × device × visitor type × UTM) per pane; past it a session's UTM
+   * values fold into `other` (counted as evictions of `slices`), count.
+   */
+  readonly maxSlicesPerPane: number;
+  /** Distinct (slice, page) entry and exit pages per pane, count. */
+  readonly maxSlicedPages: number;
+  /** Distinct (slice, from→to) transitions per pane, count. */
+  readonly maxSlicedTransitions: number;
 }
 
 export const DEFAULT_NAVIGATION_SETTINGS: NavigationSettings = Object.freeze({
@@ -21,6 +30,9 @@ export const DEFAULT_NAVIGATION_SETTINGS: NavigationSettings = Object.freeze({
   maxPages: 10_000,
   maxPaths: 10_000,
   maxTargets: 2_000,
+  maxSlicesPerPane: 64,
+  maxSlicedPages: 5_000,
+  maxSlicedTransitions: 10_000,
 });
 
 const KEYS = Object.keys(DEFAULT_NAVIGATION_SETTINGS) as Array<keyof NavigationSettings>;

@@ -149,6 +149,20 @@ export function foldedKeys(d: SessionDimensions): readonly string[] {
   return [sliceKey({ ...d, utmCampaign: OTHER }), sliceKey({ ...d, utmSource: OTHER, utmMedium: OTHER, utmCampaign: OTHER })];
 }
 
+/**
+ * The slice key a closing session counts under in a pane holding `held`: its dimensions, or — when
+ * the pane holds `max` keys and not this one — the same with its UTM values folded into `other`
+ * (`onFold` is called: an eviction), so channel, device and visitor type stay exact.
+ */
+export function boundedSliceKey(dims: SessionDimensions, held: ReadonlyMap<string, unknown> | undefined, max: number, onFold: () => void): string {
+  const key = sliceKey(dims);
+  if (held === undefined || held.size < max || held.has(key)) return key;
+  onFold();
+  const folded = foldedKeys(dims);
+  for (const k of folded) if (held.has(k)) return k;
+  return folded[folded.length - 1]!;
+}
+
 /** A slice query: group by one or two dimensions, keep only sessions whose values are listed in `where`. */
 export interface SliceQuery {
   readonly by: readonly Dimension[];
@@ -184,30 +198,57 @@ export interface SliceTable {
 
 const DIM_INDEX: Readonly<Record<Dimension, number>> = Object.fromEntries(DIMENSIONS.map((d, i) => [d, i])) as Record<Dimension, number>;
 
+/** True when a query groups or filters by a UTM dimension (whose values fold into `other` past a pane's bound). */
+export function involvesUtm(q: SliceQuery): boolean {
+  return [...q.by, ...Object.keys(q.where)].some((d) => d === 'utmSource' || d === 'utmMedium' || d === 'utmCampaign');
+}
+
+/** A group of a slice query: its values of `q.by` (in that order) and what each accepted slice holds. */
+export interface SliceGroup<V> {
+  readonly values: readonly string[];
+  readonly members: V[];
+}
+
 /**
- * Groups a window's slices (slice key → counters, see usage-pane SLICE) by `q.by` over the sessions
- * `q.where` accepts: exact sums of exact counts, whatever the grouping.
+ * The slices `q.where` accepts (slice key → value), grouped by `q.by`; `folded` when any slice held
+ * has UTM values folded into `other` (then groups by UTM are lower bounds, `other` holds the rest).
  */
-export function sliceTable(slices: ReadonlyMap<string, Float64Array> | undefined, q: SliceQuery, layout: { readonly width: number; readonly sessions: number; readonly withPageViews: number; readonly bounces: number; readonly converted: number; readonly pageViews: number; readonly revenueCents: number; readonly durationMs: number; readonly funnel: number }): SliceTable {
-  const groups = new Map<string, { values: string[]; sums: Float64Array }>();
+export function groupSlices<V>(slices: Iterable<readonly [string, V]>, q: SliceQuery): { groups: Array<SliceGroup<V>>; folded: boolean } {
+  const groups = new Map<string, SliceGroup<V>>();
   const filters = Object.entries(q.where).map(([d, vs]) => [DIM_INDEX[d as Dimension], new Set(vs)] as const);
   let folded = false;
-  for (const [key, row] of slices ?? []) {
-    if (row[layout.sessions]! <= 0) continue;
+  for (const [key, value] of slices) {
     const values = sliceValues(key);
     if (values[3] === OTHER || values[4] === OTHER || values[5] === OTHER) folded = true;
     if (!filters.every(([i, set]) => set.has(values[i]!))) continue;
     const groupValues = q.by.map((d) => values[DIM_INDEX[d]]!);
     const g = groupValues.join('\u0001');
     let acc = groups.get(g);
-    if (acc === undefined) groups.set(g, (acc = { values: groupValues, sums: new Float64Array(layout.width) }));
-    for (let i = 0; i < layout.width; i++) acc.sums[i]! += row[i]!;
+    if (acc === undefined) groups.set(g, (acc = { values: groupValues, members: [] }));
+    acc.members.push(value);
   }
-  const rows: SliceRow[] = [...groups.values()].map(({ values, sums }) => {
+  return { groups: [...groups.values()], folded };
+}
+
+/** The `key` object of a group: dimension → value, in `q.by` order. */
+export function groupKey(q: SliceQuery, values: readonly string[]): Readonly<Partial<Record<Dimension, string>>> {
+  return Object.fromEntries(q.by.map((d, i) => [d, values[i]!]));
+}
+
+/**
+ * Groups a window's slices (slice key → counters, see usage-pane SLICE) by `q.by` over the sessions
+ * `q.where` accepts: exact sums of exact counts, whatever the grouping.
+ */
+export function sliceTable(slices: ReadonlyMap<string, Float64Array> | undefined, q: SliceQuery, layout: { readonly width: number; readonly sessions: number; readonly withPageViews: number; readonly bounces: number; readonly converted: number; readonly pageViews: number; readonly revenueCents: number; readonly durationMs: number; readonly funnel: number }): SliceTable {
+  const live = [...(slices ?? [])].filter(([, row]) => row[layout.sessions]! > 0);
+  const { groups, folded } = groupSlices(live, q);
+  const rows: SliceRow[] = groups.map(({ values, members }) => {
+    const sums = new Float64Array(layout.width);
+    for (const row of members) for (let i = 0; i < layout.width; i++) sums[i]! += row[i]!;
     const sessions = sums[layout.sessions]!;
     const withViews = sums[layout.withPageViews]!;
     return {
-      key: Object.fromEntries(q.by.map((d, i) => [d, values[i]!])),
+      key: groupKey(q, values),
       sessions,
       pageViews: sums[layout.pageViews]!,
       bounceRate: withViews > 0 ? sums[layout.bounces]! / withViews : null,
@@ -218,7 +259,11 @@ export function sliceTable(slices: ReadonlyMap<string, Float64Array> | undefined
       funnel: [sums[layout.funnel]!, sums[layout.funnel + 1]!, sums[layout.funnel + 2]!, sums[layout.funnel + 3]!],
     };
   });
-  rows.sort((a, b) => b.sessions - a.sessions || (JSON.stringify(a.key) < JSON.stringify(b.key) ? -1 : 1));
-  const utmInvolved = [...q.by, ...Object.keys(q.where)].some((d) => d === 'utmSource' || d === 'utmMedium' || d === 'utmCampaign');
-  return { by: q.by, where: q.where, rows, exact: !(folded && utmInvolved) };
+  rows.sort(bySessionsThenKey);
+  return { by: q.by, where: q.where, rows, exact: !(folded && involvesUtm(q)) };
+}
+
+/** Rows by sessions, most first, then by key (a stable order for equal counts). */
+export function bySessionsThenKey(a: { readonly sessions: number; readonly key: object }, b: { readonly sessions: number; readonly key: object }): number {
+  return b.sessions - a.sessions || (JSON.stringify(a.key) < JSON.stringify(b.key) ? -1 : 1);
 }

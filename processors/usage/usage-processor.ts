@@ -11,7 +11,7 @@ import { DDSketch } from '../sketches/dd-sketch';
 import { HyperLogLog } from '../sketches/hyper-log-log';
 import { SpaceSaving } from '../sketches/space-saving';
 import { inSegment, parseSegment, type SegmentChange, type SegmentDefinition } from './segments';
-import { foldedKeys, sessionDimensions, sliceKey, sliceTable, UNSLICED, type SliceQuery, type SliceTable } from './session-dimensions';
+import { boundedSliceKey, sessionDimensions, sliceTable, UNSLICED, type SliceQuery, type SliceTable } from './session-dimensions';
 import { DD_ALPHA, DD_MAX_BINS, FUNNEL_STEPS, SLICE, SLICE_WIDTH, FormPane, TYPE_INDEX, type FunnelStep, UsagePane, paneFromJSON, paneToJSON, usagePaneOps, type UsagePaneJSON } from './usage-pane';
 import { parseUsageSettings, type ResponderSignal, type UsageSettings } from './usage-settings';
 import { INTEREST_WEIGHTS, LIFECYCLE_STAGES, VisitorProfiles, type LifecycleStage, type ProfileJSON, type ProfileState, type VisitorProfile } from './visitor-profiles';
@@ -731,15 +731,9 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
    * (counted as an eviction of `slices`), so channel, device and visitor type stay exact.
    */
   #sliceFor(s: SessionSummary, pane: UsagePane | undefined): string {
-    const dims = sessionDimensions(s, this.settings.channels);
-    const key = sliceKey(dims);
-    const slices = pane?.slices;
-    if (slices === undefined || slices.size < this.settings.maxSlicesPerPane || slices.has(key)) return key;
-    this.#onEvict(NAME, 'slices', 1);
-    const folded = foldedKeys(dims);
-    for (const k of folded) if (slices.has(k)) return k;
-    return folded[folded.length - 1]!;
+    return boundedSliceKey(sessionDimensions(s, this.settings.channels), pane?.slices, this.settings.maxSlicesPerPane, () => this.#onEvict(NAME, 'slices', 1));
   }
+
 
   /**
    * How far down the shopping funnel a session went, nested: a product view, then (also) an add to

@@ -3,21 +3,28 @@ import { NavigationView, type NavigationWindow } from '../../../processors/navig
 import type { AppContext } from '../../app-context';
 import type { AdminRoute } from '../admin-routes';
 import { routeSchema } from '../route-doc';
+import { parseSliceQuery } from '../slice-query';
 import { parseStatsQuery } from '../stats-query';
-import { STATS_QUERYSTRING_PROPERTIES, windowStatsResponse, windowStatsRoute } from './window-stats';
+import { refuseSlices, STATS_QUERYSTRING_PROPERTIES, windowStatsResponse, windowStatsRoute } from './window-stats';
 
 /**
- * GET /v1/stats/navigation?site=&window=&windows=&limit=&cursor= — navigation windows newest first,
+ * GET /v1/stats/navigation?site=&window=&windows=&limit=&cursor=&by=&where= — navigation windows newest first,
  * the open one included (`closed: false`), DESIGN.md §3. Every list is sorted by count descending
  * and paginated with the same limit/cursor; `transitions` is the full tail (probabilities are over
- * all of it, not just the page shown).
+ * all of it, not just the page shown). With `by`/`where` (the session dimensions of the usage route),
+ * each window also holds `slices`: its ended sessions grouped, with bounce rate, entry and exit pages
+ * and transitions per group.
  */
 const registerNavigationWindows = windowStatsRoute<NavigationWindow>({
   path: '/v1/stats/navigation',
   processor: 'navigation',
-  summary: 'Navigation statistics per window (transitions with P(next|page), entry/exit pages, bounce rate, paths, click-through), newest first',
+  summary: 'Navigation statistics per window (transitions with P(next|page), entry/exit pages, bounce rate, paths, click-through), newest first; by/where group ended sessions by channel, device, visitor type or UTM',
   lists: ['transitions', 'entryPages', 'exitPages', 'topPages', 'paths', 'clickThrough'],
   is: (p): p is NavigationView => p instanceof NavigationView,
+  slice: (q) => {
+    const r = parseSliceQuery(q);
+    return r.kind === 'error' ? r : { kind: 'ok', opts: r.query === undefined ? {} : { slices: r.query } };
+  },
 });
 
 /** One page's flow in a window: where its visitors came from and went next, absolute counts. */
@@ -67,6 +74,7 @@ const registerFlow: AdminRoute = (app: FastifyInstance, ctx: AppContext) => {
     },
     async (req, reply) => {
       const query = req.query as Record<string, unknown>;
+      if (query['by'] !== undefined || query['where'] !== undefined) return refuseSlices(reply, '/v1/stats/navigation/flow');
       const parsed = parseStatsQuery(ctx, query);
       if (parsed.kind === 'error') return reply.code(parsed.status).send({ error: { code: parsed.code, message: parsed.message } });
       const page = query['page'];

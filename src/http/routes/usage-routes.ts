@@ -1,12 +1,12 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { UsageView, type VisitorProfile } from '../../../processors/usage/usage-processor';
-import { DIMENSIONS, type Dimension, type SliceQuery } from '../../../processors/usage/session-dimensions';
 import { parseSegment } from '../../../processors/usage/segments';
 import type { AppContext } from '../../app-context';
 import type { AdminRoute } from '../admin-routes';
 import { routeSchema } from '../route-doc';
 import { parseDurationMs } from '../../config';
 import { DEFAULT_STATS_LIMIT, MAX_STATS_LIMIT, decodeCursor, encodeCursor, parseStatsQuery } from '../stats-query';
+import { parseSliceQuery, SLICE_QUERYSTRING_PROPERTIES } from '../slice-query';
 import { STATS_QUERYSTRING_PROPERTIES, iso, windowStatsResponse } from './window-stats';
 import { ZonedDays } from '../../pipeline/window-spec';
 
@@ -17,38 +17,6 @@ function usageOf(ctx: AppContext, site: string): UsageView | undefined {
 
 /** The lists of a usage window that are paginated (each with `<name>Total` beside it). */
 const LISTS = ['forms', 'goldenCustomers'] as const;
-
-/**
- * `by=channel[,device]` and `where=device:mobile,channel:search,channel:social` (OR within a
- * dimension, AND across); a value may hold colons (split at the first). Neither: no slicing.
- */
-export function parseSliceQuery(q: Record<string, unknown>): { kind: 'ok'; query: SliceQuery | undefined } | { kind: 'error'; message: string } {
-  const by = q['by'];
-  const where = q['where'];
-  if (by === undefined && where === undefined) return { kind: 'ok', query: undefined };
-  const problems: string[] = [];
-  const dims = typeof by === 'string' && by !== '' ? by.split(',') : [];
-  if (by !== undefined && (typeof by !== 'string' || dims.length < 1 || dims.length > 2)) problems.push('by must name one or two dimensions, comma-separated');
-  for (const d of dims) if (!(DIMENSIONS as readonly string[]).includes(d)) problems.push(`by: unknown dimension ${JSON.stringify(d)} (one of ${DIMENSIONS.join(', ')})`);
-  if (new Set(dims).size !== dims.length) problems.push('by: a dimension named twice');
-  const filter: Partial<Record<Dimension, string[]>> = {};
-  if (where !== undefined) {
-    if (typeof where !== 'string' || where === '') problems.push('where must be dimension:value pairs, comma-separated');
-    else {
-      for (const pair of where.split(',')) {
-        const i = pair.indexOf(':');
-        const d = i < 0 ? pair : pair.slice(0, i);
-        if (i < 1 || !(DIMENSIONS as readonly string[]).includes(d)) {
-          problems.push(`where: ${JSON.stringify(pair)} is not dimension:value with a dimension of ${DIMENSIONS.join(', ')}`);
-          continue;
-        }
-        (filter[d as Dimension] ??= []).push(pair.slice(i + 1));
-      }
-    }
-  }
-  if (problems.length > 0) return { kind: 'error', message: problems.join('; ') };
-  return { kind: 'ok', query: { by: dims as Dimension[], where: filter } };
-}
 
 /** `limit` (default DEFAULT_STATS_LIMIT, at most MAX_STATS_LIMIT) and the offset of `cursor`, or undefined when either is bad. */
 function pagingOf(q: Record<string, unknown>): { limit: number; offset: number } | undefined {
@@ -97,8 +65,7 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
             ...STATS_QUERYSTRING_PROPERTIES,
             slide: { type: 'string', description: 'Hopping windows: ISO-8601 slide, a multiple of the pane no longer than the window' },
             rolling: { type: 'string', description: 'true: one window of the given length ending with the pane of the newest event ("the last 5 minutes")' },
-            by: { type: 'string', description: `Slice ended sessions by one or two dimensions, comma-separated: ${DIMENSIONS.join(', ')}` },
-            where: { type: 'string', description: 'Keep only sessions with these values: dimension:value pairs, comma-separated (OR within a dimension, AND across)' },
+            ...SLICE_QUERYSTRING_PROPERTIES,
           },
         },
       }),

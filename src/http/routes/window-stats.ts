@@ -1,6 +1,8 @@
+import type { FastifyReply } from 'fastify';
 import type { AppContext } from '../../app-context';
 import type { AdminRoute } from '../admin-routes';
 import { routeSchema } from '../route-doc';
+import { SLICE_QUERYSTRING_PROPERTIES } from '../slice-query';
 import { encodeCursor, paginate, parseStatsQuery, type StatsQuery } from '../stats-query';
 
 /** An ISO-8601 instant, or null for a non-finite time (no data yet). */
@@ -63,6 +65,11 @@ export function windowStatsResponse<W extends { readonly start: number; readonly
   };
 }
 
+/** The answer to `by`/`where` on a route that does not slice: said, not ignored (a silently unsliced answer would read as the slice). */
+export function refuseSlices(reply: FastifyReply, path: string): FastifyReply {
+  return reply.code(400).send({ error: { code: 'slice_unsupported', message: `${path} is not sliced; by/where work on /v1/stats/usage and /v1/stats/navigation (sessions by channel, device, visitor type, UTM), by=device on /v1/stats/content, and segment= on /v1/rules` } });
+}
+
 /** A processor whose windows the stats API lists (navigation, content). */
 export interface WindowedProcessor<W> {
   windows(sizeMs: number, limit: number, opts: { watermark?: number } & Record<string, unknown>): W[];
@@ -86,14 +93,12 @@ export function windowStatsRoute<W extends { readonly start: number; readonly en
   readonly slice?: SliceParser;
 }): AdminRoute {
   return (app, ctx) => {
-    app.get(opts.path, { schema: routeSchema(opts.summary, { querystring: { type: 'object', properties: STATS_QUERYSTRING_PROPERTIES } }) }, async (req, reply) => {
+    const properties = opts.slice === undefined ? STATS_QUERYSTRING_PROPERTIES : { ...STATS_QUERYSTRING_PROPERTIES, ...SLICE_QUERYSTRING_PROPERTIES };
+    app.get(opts.path, { schema: routeSchema(opts.summary, { querystring: { type: 'object', properties } }) }, async (req, reply) => {
       const raw = req.query as Record<string, unknown>;
       let sliceOpts: Record<string, unknown> = {};
       if (raw['by'] !== undefined || raw['where'] !== undefined) {
-        // Said, not ignored: a silently unsliced answer would read as the slice.
-        if (opts.slice === undefined) {
-          return reply.code(400).send({ error: { code: 'slice_unsupported', message: `${opts.path} is not sliced yet; by/where work on /v1/stats/usage (sessions by channel, device, visitor type, UTM), by=device on /v1/stats/content, and segment= on /v1/rules` } });
-        }
+        if (opts.slice === undefined) return refuseSlices(reply, opts.path);
         const sliced = opts.slice(raw);
         if (sliced.kind === 'error') return reply.code(400).send({ error: { code: 'invalid_slice', message: sliced.message } });
         sliceOpts = sliced.opts;

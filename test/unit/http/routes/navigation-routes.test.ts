@@ -120,9 +120,6 @@ describe('navigation and content routes', () => {
     expect(got.pages).toBe(Math.ceil(Math.max(prev.size, next.size) / 3));
     const bad = await app.inject({ method: 'GET', url: '/v1/stats/navigation/flow?site=demo' });
     expect(bad.statusCode).toBe(400);
-    // Slicing is not offered here yet: said, not silently ignored.
-    const unsliced = await app.inject({ method: 'GET', url: '/v1/stats/navigation?site=demo&by=device' });
-    expect([unsliced.statusCode, (unsliced.json() as { error: { code: string } }).error.code]).toEqual([400, 'slice_unsupported']);
     const wrongDim = await app.inject({ method: 'GET', url: '/v1/stats/content?site=demo&by=channel' });
     expect([wrongDim.statusCode, (wrongDim.json() as { error: { code: string } }).error.code]).toEqual([400, 'invalid_slice']);
   });

@@ -4,7 +4,7 @@ import { parseUsageSettings } from '../../../../processors/usage/usage-settings'
 import { loadConfig } from '../../../../src/config';
 import { EventEnricher } from '../../../../src/events/event-enricher';
 import { epochMillis } from '../../../../src/types';
-import { parseSliceQuery } from '../../../../src/http/routes/usage-routes';
+import { parseSliceQuery } from '../../../../src/http/slice-query';
 
 describe('session dimensions', () => {
   it('device - User-Agents of phones, tablets, desktops and crawlers (bots apart; none: unknown)', () => {
