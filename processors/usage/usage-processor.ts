@@ -971,14 +971,31 @@ function sortedCounts(m: ReadonlyMap<string, number>): Array<{ field: string; co
   return [...m].map(([field, count]) => ({ field, count })).sort((a, b) => b.count - a.count || (a.field < b.field ? -1 : 1));
 }
 
+/** What a group of visitors is worth: revenue so far, predicted value (sum) and its distribution over the group. */
+export interface ValueSummary {
+  readonly historic: number;
+  readonly predicted: number;
+  readonly predictedQuantiles: { readonly p50: number; readonly p90: number; readonly max: number };
+}
+
+function valueSummary(list: readonly VisitorProfile[]): ValueSummary {
+  const values = list.map((c) => c.value.predicted).sort((a, b) => a - b);
+  const q = (f: number): number => values[Math.min(values.length - 1, Math.floor(f * values.length))] ?? 0;
+  return {
+    historic: list.reduce((n, c) => n + c.value.historic, 0),
+    predicted: values.reduce((n, v) => n + v, 0),
+    predictedQuantiles: { p50: q(0.5), p90: q(0.9), max: values[values.length - 1] ?? 0 },
+  };
+}
+
+/** Segments a site may have (config and admin API together). */
+export const MAX_SEGMENTS = 100;
+
 /**
  * A site's usage statistics and visitor profiles over all its partitions
  * (`Pipeline.processor(site, 'usage')`): windows merge every partition's panes; a visitor's profile
  * comes from its own partition; stages are counted at the site's event-time "now".
  */
-/** Segments a site may have (config and admin API together). */
-export const MAX_SEGMENTS = 100;
-
 export class UsageView implements SiteView {
   readonly name = NAME;
   readonly #parts: PartitionSets;
@@ -1074,10 +1091,13 @@ export class UsageView implements SiteView {
     return { total: in_.length, visitors: in_.slice(opts.offset, opts.offset + opts.limit) };
   }
 
-  /** Every segment's current size. */
-  segmentSizes(): Array<{ id: string; name: string; size: number }> {
+  /** Every segment's current size, and what its members are worth (historic revenue, predicted value and its distribution). */
+  segmentSizes(): Array<{ id: string; name: string; size: number; value: ValueSummary }> {
     const { asOf, profiles } = this.#profiles(false);
-    return this.segmentDefinitions().map((d) => ({ id: d.id, name: d.name, size: profiles.reduce((n, p) => n + (inSegment(p, d, asOf) ? 1 : 0), 0) }));
+    return this.segmentDefinitions().map((d) => {
+      const members = profiles.filter((p) => inSegment(p, d, asOf));
+      return { id: d.id, name: d.name, size: members.length, value: valueSummary(members) };
+    });
   }
 
   snapshot(): { v: 1; segments: readonly SegmentDefinition[] } {
@@ -1107,25 +1127,15 @@ export class UsageView implements SiteView {
   }
 
   /** Per RFM segment: how many customers, what they spent, and the distribution of their predicted value. */
-  valueBySegment(): Array<{ segment: string; customers: number; historic: number; predicted: number; predictedQuantiles: { p50: number; p90: number; max: number } }> {
+  valueBySegment(): Array<{ segment: string; customers: number } & ValueSummary> {
     const by = new Map<string, VisitorProfile[]>();
     for (const c of this.#customers()) {
       const list = by.get(c.segment);
       if (list === undefined) by.set(c.segment, [c]);
       else list.push(c);
     }
-    const q = (sorted: readonly number[], f: number): number => sorted[Math.min(sorted.length - 1, Math.floor(f * sorted.length))] ?? 0;
     return [...by]
-      .map(([segment, list]) => {
-        const values = list.map((c) => c.value.predicted).sort((a, b) => a - b);
-        return {
-          segment,
-          customers: list.length,
-          historic: list.reduce((n, c) => n + c.value.historic, 0),
-          predicted: values.reduce((n, v) => n + v, 0),
-          predictedQuantiles: { p50: q(values, 0.5), p90: q(values, 0.9), max: values[values.length - 1] ?? 0 },
-        };
-      })
+      .map(([segment, list]) => ({ segment, customers: list.length, ...valueSummary(list) }))
       .sort((a, b) => b.predicted - a.predicted || (a.segment < b.segment ? -1 : 1));
   }
 

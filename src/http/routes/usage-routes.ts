@@ -178,11 +178,11 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
     },
   );
 
-  app.get('/v1/segments', { schema: routeSchema("The site's named segments with their definitions and current sizes", siteOnly) }, async (req, reply) => {
+  app.get('/v1/segments', { schema: routeSchema("The site's named segments with their definitions, current sizes and what their members are worth (revenue so far, predicted value and its p50/p90/max)", siteOnly) }, async (req, reply) => {
     const found = usageFor(req.query, reply);
     if (found === undefined) return reply;
-    const sizes = new Map(found.usage.segmentSizes().map((s) => [s.id, s.size]));
-    return { site: found.site, segments: found.usage.segmentDefinitions().map((d) => ({ ...d, size: sizes.get(d.id) ?? 0 })) };
+    const sizes = new Map(found.usage.segmentSizes().map((s) => [s.id, s]));
+    return { site: found.site, segments: found.usage.segmentDefinitions().map((d) => ({ ...d, size: sizes.get(d.id)?.size ?? 0, value: sizes.get(d.id)?.value })) };
   });
 
   app.put('/v1/segments', { schema: routeSchema('Adds or replaces a segment (body: {id, name, match, conditions}); every problem is reported', siteOnly) }, async (req, reply) => {

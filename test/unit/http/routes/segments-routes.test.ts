@@ -94,11 +94,15 @@ describe('segments API', () => {
         return (asOf - lastPurchase.get(id)!) / DAY > 30 || top === 'games';
       },
     };
-    const list = (await app.inject({ method: 'GET', url: '/v1/segments?site=demo' })).json() as { segments: Array<{ id: string; size: number }> };
+    const list = (await app.inject({ method: 'GET', url: '/v1/segments?site=demo' })).json() as { segments: Array<{ id: string; size: number; value: { historic: number; predicted: number; predictedQuantiles: { p50: number; max: number } } }> };
     for (const d of defs) {
       const expected = [...truth.keys()].filter(byHand[d.id]!).sort((a, b) => truth.get(b)!.lastSeen - truth.get(a)!.lastSeen || (a < b ? -1 : 1));
       expect(expected.length).toBeGreaterThan(5);
-      expect(list.segments.find((s) => s.id === d.id)?.size).toBe(expected.length);
+      const listed = list.segments.find((s) => s.id === d.id)!;
+      expect(listed.size).toBe(expected.length);
+      // What the members are worth: their revenue so far, summed by hand.
+      expect(listed.value.historic).toBeCloseTo(expected.reduce((n, id) => n + truth.get(id)!.revenue, 0), 6);
+      expect(listed.value.predictedQuantiles.p50).toBeLessThanOrEqual(listed.value.predictedQuantiles.max);
       const got: string[] = [];
       let cursor: string | undefined;
       do {
