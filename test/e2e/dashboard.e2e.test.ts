@@ -259,6 +259,25 @@ describe('admin dashboard in Chromium against the real server', () => {
     expect(breakdown).toEqual((await slicesApi()).map((r) => [r.key['channel'], r.key['device'], String(r.sessions), String(r.pageViews)]));
     expect((await slicesApi()).find((r) => r.key['channel'] === 'paid')?.sessions).toBe(1);
 
+    // Navigation by channel: the table is the API's slices of ended sessions; a click on the paid
+    // group shows its entry pages (the funnel shopper landed on /product/p9).
+    await page.selectOption('#navigation-by', 'channel');
+    type NavSliceApi = { key: Record<string, string>; sessions: number; entryPages: Array<{ page: string; count: number }> };
+    const navSlicesApi = async () => (await api<{ windows: Array<{ slices: { rows: NavSliceApi[] } }> }>('/v1/stats/navigation?site=demo&window=PT1H&windows=1&limit=10&by=channel')).windows[0]!.slices.rows;
+    const navRows = await until('the navigation breakdown', async () => {
+      const rows = await page.$$eval('[data-list="navSlices"] tbody tr', (trs) => trs.map((tr) => [(tr.querySelector('td[data-col="group"]') as any)?.textContent, (tr.querySelector('td[data-col="sessions"]') as any)?.textContent]));
+      return rows.some((r) => r[0] === 'paid') && rows;
+    });
+    expect(navRows).toEqual((await navSlicesApi()).map((r) => [r.key['channel'], String(r.sessions)]));
+    await page.click('[data-list="navSlices"] tr[data-group="paid"]');
+    const paidEntries = await until('the paid sessions\' entry pages', async () => {
+      const heading = await page.$eval('#navigation [data-list="entryPages"] h3', (el) => el.textContent ?? '');
+      return heading.includes('paid') && page.$$eval('#navigation [data-list="entryPages"] tbody tr', (trs) => trs.map((tr) => [(tr.querySelector('td[data-col="page"]') as any)?.textContent, Number((tr.querySelector('td[data-col="count"]') as any)?.textContent)]));
+    });
+    const paidApi = (await navSlicesApi()).find((r) => r.key['channel'] === 'paid')!;
+    expect(paidEntries).toEqual(paidApi.entryPages.map((p) => [p.page, p.count]));
+    expect(paidEntries).toEqual([['/product/p9', 1]]);
+
     // Content by device: the bars are the API's page views per device; a click shows that device's top pages.
     type DeviceApi = { device: string; pageViews: number; topPages: Array<{ page: string; count: number }> };
     const devicesApi = (await api<{ windows: Array<{ devices: DeviceApi[] }> }>('/v1/stats/content?site=demo&window=PT1H&windows=1&by=device')).windows[0]!.devices;
@@ -345,10 +364,15 @@ describe('admin dashboard in Chromium against the real server', () => {
       return rows.length > 0 && rows;
     });
     expect(segShown).toEqual([['Buyers', '5']]);
-    // Click the segment: what its members buy together, as /v1/rules?segment= says (b, c and d bought p1 with p2).
+    // Its members over the last hour: one point per minute, ending at its size now.
+    const sizes = await until('the segment size chart', async () => ((await series('segment-sizes'))?.['buyers']?.length ?? 0) > 0 && (await series('segment-sizes')));
+    expect(sizes!['buyers']!.at(-1)).toBe(5);
+    expect(sizes!['buyers']!.length).toBe(sizes!['x']!.length);
+    // Click the segment: the rules panel shows what its members buy together, as /v1/rules?segment= says (b, c and d bought p1 with p2).
     await page.click('[data-list="segments"] tr[data-segment="buyers"]');
     const segRules = await until('the rules within the segment', async () => {
-      const rows = await page.$$eval('[data-list="segmentRules"] tbody tr', (trs) => trs.map((tr) => [(tr.querySelector('td[data-col="antecedent"]') as any)?.textContent, (tr.querySelector('td[data-col="consequent"]') as any)?.textContent]));
+      if ((await page.$eval('#rules-segment', (el) => (el as any).value)) !== 'buyers' || !(await page.$eval('#rules-sub', (el) => el.textContent ?? '')).includes('members of Buyers')) return undefined;
+      const rows = await page.$$eval('#rules .body tbody tr', (trs) => trs.map((tr) => [(tr.querySelector('td[data-col="antecedent"]') as any)?.textContent, (tr.querySelector('td[data-col="consequent"]') as any)?.textContent]));
       return rows.length > 0 && rows;
     });
     const segRulesApi = (await api<{ rules: Array<{ antecedent: string[]; consequent: string[] }> }>('/v1/rules?site=demo&segment=buyers&limit=10')).rules;

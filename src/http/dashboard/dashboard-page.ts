@@ -88,8 +88,8 @@ tr.selected { background: #e6eefc; }
 /** The dimensions sessions can be broken down by (processors/usage/session-dimensions.ts), as the picker names them. */
 const DIMENSION_LABELS: Readonly<Record<Dimension, string>> = { channel: 'channel', device: 'device', visitorType: 'new / returning', utmSource: 'UTM source', utmMedium: 'UTM medium', utmCampaign: 'UTM campaign' };
 
-function dimensionOptions(optional: boolean): string {
-  return (optional ? '<option value="">(nothing else)</option>' : '') + DIMENSIONS.map((d) => `<option value="${d}">${DIMENSION_LABELS[d]}</option>`).join('');
+function dimensionOptions(none: string | undefined): string {
+  return (none === undefined ? '' : `<option value="">${none}</option>`) + DIMENSIONS.map((d) => `<option value="${d}">${DIMENSION_LABELS[d]}</option>`).join('');
 }
 
 /** The page's HTML. Panels are empty shells the script fills; their ids are the script's contract. */
@@ -121,14 +121,14 @@ export function renderDashboardPage(): string {
   <section class="wide" id="headline"><h2>Right now <span class="sub" id="headline-sub">rolling windows ending with the current minute</span></h2><div class="body headlines"></div></section>
   <section class="wide" id="traffic"><h2>Traffic over time <span class="sub" id="traffic-sub"></span></h2><div class="chart" data-chart="traffic"></div><div class="chart" data-chart="sales"></div><div class="body"></div></section>
   <section id="funnel"><h2>Shopping funnel <span class="sub" id="funnel-sub"></span></h2><div class="body"></div></section>
-  <section id="breakdown"><h2>Breakdown <label class="sub">by <select id="breakdown-by">${dimensionOptions(false)}</select> and <select id="breakdown-by2">${dimensionOptions(true)}</select></label> <span class="sub" id="breakdown-sub"></span></h2><div class="body"></div></section>
+  <section id="breakdown"><h2>Breakdown <label class="sub">by <select id="breakdown-by">${dimensionOptions(undefined)}</select> and <select id="breakdown-by2">${dimensionOptions('(nothing else)')}</select></label> <span class="sub" id="breakdown-sub"></span></h2><div class="body"></div></section>
   <section id="flow"><h2>Page flow <span class="sub" id="flow-sub"></span></h2><div class="body"></div></section>
   <section class="wide" id="usage"><h2>Usage <span class="sub" id="usage-sub"></span></h2><div class="body"></div></section>
-  <section id="navigation"><h2>Navigation <span class="sub" id="navigation-sub"></span></h2><div class="body"></div></section>
+  <section id="navigation"><h2>Navigation <label class="sub">sessions by <select id="navigation-by">${dimensionOptions('(no breakdown)')}</select></label> <span class="sub" id="navigation-sub"></span></h2><div class="body"></div></section>
   <section id="content"><h2>Content <span class="sub" id="content-sub"></span></h2><div class="body"></div></section>
-  <section id="rules"><h2>Cross-sell rules <span class="sub" id="rules-sub"></span></h2><div class="body"></div><h3 id="rule-lift-title"></h3><div class="chart" data-chart="rule-lift"></div></section>
+  <section id="rules"><h2>Cross-sell rules <label class="sub">bought by <select id="rules-segment"><option value="">all shoppers</option></select></label> <span class="sub" id="rules-sub"></span></h2><div class="body"></div><h3 id="rule-lift-title"></h3><div class="chart" data-chart="rule-lift"></div></section>
   <section id="offers"><h2>Offers <span class="sub" id="offers-sub"></span></h2><div class="body"></div></section>
-  <section class="wide" id="customers"><h2>Customers and segments <span class="sub" id="customers-sub"></span></h2><div class="body"></div></section>
+  <section class="wide" id="customers"><h2>Customers and segments <span class="sub" id="customers-sub"></span></h2><h3>Segment members over the last hour</h3><div class="chart" data-chart="segment-sizes" hidden></div><div class="body"></div></section>
   <section class="wide" id="live"><h2>Live event log <span class="sub" id="live-sub"></span></h2><div class="body"></div></section>
   <section class="wide" id="quarantine"><h2>Quarantine <span class="sub" id="quarantine-sub"></span></h2><div class="body"></div></section>
 </main>

@@ -43,6 +43,16 @@ interface NavigationWindow extends StatsWindow {
   readonly exitPages?: ReadonlyArray<Counted & { readonly page: string }>;
   readonly topPages?: ReadonlyArray<Counted & { readonly page: string }>;
   readonly clickThrough?: ReadonlyArray<{ readonly id: string; readonly kind: string; readonly impressions: number; readonly clicks: number; readonly rate: number | null }>;
+  readonly slices?: { readonly exact: boolean; readonly rows: readonly NavSliceRow[] };
+}
+interface NavSliceRow {
+  readonly key: Readonly<Record<string, string>>;
+  readonly sessions: number;
+  readonly bounceRate: number | null;
+  readonly pageViews: number;
+  readonly entryPages: ReadonlyArray<Counted & { readonly page: string }>;
+  readonly exitPages: ReadonlyArray<Counted & { readonly page: string }>;
+  readonly transitions: ReadonlyArray<Counted & { readonly from: string; readonly to: string; readonly probability: number }>;
 }
 interface ContentWindow extends StatsWindow {
   readonly pageViews: number;
@@ -128,7 +138,7 @@ interface ValueSegmentsBody {
   readonly segments: ReadonlyArray<{ readonly segment: string; readonly customers: number; readonly historic: number; readonly predicted: number; readonly predictedQuantiles: { readonly p50: number; readonly p90: number } }>;
 }
 interface SegmentsBody {
-  readonly segments: ReadonlyArray<{ readonly id: string; readonly name: string; readonly size: number; readonly match: string }>;
+  readonly segments: ReadonlyArray<{ readonly id: string; readonly name: string; readonly size: number; readonly match: string; readonly value?: { readonly historic: number; readonly predicted: number; readonly predictedQuantiles: { readonly p50: number; readonly p90: number } } }>;
 }
 interface LiveBody {
   readonly items: ReadonlyArray<{ readonly ts: string; readonly type: string; readonly visitor: string; readonly newSession: boolean; readonly page: string; readonly detail: string; readonly bot: boolean }>;
@@ -324,9 +334,13 @@ interface State {
   segment: string | null;
   /** The device whose top pages the content panel shows (null: all). */
   contentDevice: string | null;
+  /** The dimension the navigation panel breaks ended sessions down by ('' : none). */
+  navBy: string;
+  /** The value of `navBy` whose entry/exit pages and transitions the navigation lists show (null: all sessions). */
+  navGroup: string | null;
 }
 
-const state: State = { site: 'demo', window: 'PT5M', selected: null, generation: 0, timer: undefined, flowPage: null, flowLimit: 8, rule: null, publicPort: undefined, by: ['channel'], segment: null, contentDevice: null };
+const state: State = { site: 'demo', window: 'PT5M', selected: null, generation: 0, timer: undefined, flowPage: null, flowLimit: 8, rule: null, publicPort: undefined, by: ['channel'], segment: null, contentDevice: null, navBy: '', navGroup: null };
 
 /** The window the list panels show: the selected one when still listed, else the newest. */
 function pick<W extends StatsWindow>(ws: readonly W[]): W | undefined {
@@ -386,19 +400,49 @@ function renderNavigation(body: StatsBody<NavigationWindow>): void {
     return;
   }
   setSub('navigation', windowLabel(w));
-  const transitions = (w.transitions ?? []).map((t) => ({ cells: [text(t.from, 'from'), text(t.to, 'to'), num(int(t.count), 'count'), num(pct(t.probability), 'probability')] }));
+  // Broken down: ended sessions per value of the dimension (the API's slices); a picked value's lists replace the totals.
+  const slices = state.navBy === '' ? undefined : w.slices;
+  const group = slices?.rows.find((r) => r.key[state.navBy] === state.navGroup);
+  if (state.navGroup !== null && group === undefined) state.navGroup = null;
+  const transitions = (group?.transitions ?? w.transitions ?? []).map((t) => ({ cells: [text(t.from, 'from'), text(t.to, 'to'), num(int(t.count), 'count'), num(pct(t.probability), 'probability')] }));
   const pages = (list: NavigationWindow['entryPages']) => (list ?? []).map((p) => ({ cells: [text(p.page, 'page'), num(int(p.count), 'count')] }));
   const ctr = (w.clickThrough ?? []).map((c) => ({ cells: [text(c.id, 'id'), text(h('span', { className: 'tag' }, c.kind)), num(int(c.impressions)), num(int(c.clicks), 'clicks'), num(pct(c.rate))] }));
+  const of = group === undefined ? '' : ` of ${state.navBy} ${state.navGroup ?? ''} sessions`;
+  const breakdown =
+    slices === undefined
+      ? null
+      : h(
+          'div',
+          { data: { list: 'navSlices' } },
+          h('h3', null, `Sessions that ended in the window by ${dimensionLabel(state.navBy)} (click one for its pages)`, !slices.exact && h('span', { className: 'tag warn' }, 'UTM values folded')),
+          table(
+            [dimensionLabel(state.navBy), ['sessions', 'num'], ['bounce', 'num'], ['pages / session', 'num'], 'top entry page', 'top exit page'],
+            slices.rows.map((r) => ({
+              cells: [text(r.key[state.navBy] ?? '', 'group'), num(int(r.sessions), 'sessions'), num(pct(r.bounceRate), 'bounceRate'), num(fixed(r.sessions > 0 ? r.pageViews / r.sessions : null, 1)), text(r.entryPages[0]?.page ?? '–', 'topEntry'), text(r.exitPages[0]?.page ?? '–', 'topExit')],
+              tr: (tr: HTMLElement) => {
+                const value = r.key[state.navBy] ?? '';
+                tr.className = value === state.navGroup ? 'selectable selected' : 'selectable';
+                tr.dataset['group'] = value;
+                tr.addEventListener('click', () => {
+                  state.navGroup = state.navGroup === value ? null : value;
+                  void refresh();
+                });
+              },
+            })),
+            'no session ended in this window yet',
+          ),
+        );
   fill(
     'navigation',
     h('div', { className: 'kpis' }, kpi('page views', int(w.pageViews), 'nav-pageViews'), kpi('sessions', int(w.sessions), 'nav-sessions'), kpi('bounce rate', pct(w.bounceRate), 'nav-bounceRate')),
-    h('h3', null, 'Top transitions'),
+    breakdown,
+    h('h3', null, `Top transitions${of}`),
     h('div', { data: { list: 'transitions' } }, table(['from', 'to', ['count', 'num'], ['P(to | from)', 'num']], transitions)),
     h(
       'div',
       { className: 'cols' },
-      h('div', { data: { list: 'entryPages' } }, h('h3', null, 'Entry pages'), table(['page', ['sessions', 'num']], pages(w.entryPages))),
-      h('div', { data: { list: 'exitPages' } }, h('h3', null, 'Exit pages'), table(['page', ['sessions', 'num']], pages(w.exitPages), 'no session ended yet')),
+      h('div', { data: { list: 'entryPages' } }, h('h3', null, `Entry pages${of}`), table(['page', ['sessions', 'num']], pages(group?.entryPages ?? w.entryPages))),
+      h('div', { data: { list: 'exitPages' } }, h('h3', null, `Exit pages${of}`), table(['page', ['sessions', 'num']], pages(group?.exitPages ?? w.exitPages), 'no session ended yet')),
     ),
     h('h3', null, 'Click-through'),
     h('div', { data: { list: 'clickThrough' } }, table(['ad / link', 'kind', ['impressions', 'num'], ['clicks', 'num'], ['rate', 'num']], ctr, 'no ad or link clicks')),
@@ -455,8 +499,17 @@ function renderContent(body: StatsBody<ContentWindow>): void {
 const sameRule = (a: RuleRef | null, b: RuleRef): boolean =>
   a !== null && a.level === b.level && a.kind === b.kind && a.antecedent.join('\u0001') === b.antecedent.join('\u0001') && a.consequent.join('\u0001') === b.consequent.join('\u0001');
 
-function renderRules(body: RulesBody): void {
-  setSub('rules', `${body.windowName ?? ''} ${body.window === undefined ? '' : range(body.window)} · ${int(body.baskets?.purchase)} purchase baskets · ${int(body.total)} rules`);
+/** The rules of the site, or of the picked segment's members (`/v1/rules?segment=`). */
+function renderRules(body: RulesBody, segments: SegmentsBody['segments']): void {
+  const picker = document.getElementById('rules-segment') as HTMLSelectElement | null;
+  if (picker !== null) {
+    picker.replaceChildren(h('option', null, 'all shoppers'), ...segments.map((x) => h('option', null, x.name)));
+    segments.forEach((x, i) => ((picker.options[i + 1] as HTMLOptionElement).value = x.id));
+    (picker.options[0] as HTMLOptionElement).value = '';
+    picker.value = state.segment ?? '';
+  }
+  const within = state.segment === null ? '' : ` · members of ${segments.find((x) => x.id === state.segment)?.name ?? state.segment}`;
+  setSub('rules', `${body.windowName ?? ''} ${body.window === undefined ? '' : range(body.window)} · ${int(body.baskets?.purchase)} purchase baskets · ${int(body.total)} rules${within}`);
   const rows = body.rules.map((r) => ({
     cells: [text(itemList(r.antecedent), 'antecedent'), text('⇒'), text(itemList(r.consequent), 'consequent'), num(int(r.count)), num(pct(r.support), 'support'), num(pct(r.confidence), 'confidence'), num(fixed(r.lift), 'lift')],
     tr: (tr: HTMLElement) => {
@@ -570,13 +623,18 @@ function renderHeadline(five: Result<StatsBody<UsageWindow>>, hour: Result<Stats
 }
 
 /** Traffic, sessions, purchases and revenue per minute over the last hour; minutes without events are zeros, not gaps. */
-function renderTraffic(body: StatsBody<UsageWindow>): void {
+/** The per-minute windows by start, and every minute from the first to the last (empty minutes included). */
+function minuteAxis(body: StatsBody<UsageWindow>): { xs: number[]; at: (x: number) => UsageWindow | undefined } {
   const byStart = new Map(body.windows.map((w) => [Date.parse(w.start ?? ''), w] as const));
   const starts = [...byStart.keys()].filter((x) => Number.isFinite(x));
   const xs: number[] = [];
   if (starts.length > 0) for (let x = Math.min(...starts); x <= Math.max(...starts); x += 60_000) xs.push(x);
-  const at = (x: number): UsageWindow | undefined => byStart.get(x);
-  const newest = starts.length === 0 ? undefined : at(Math.max(...starts));
+  return { xs, at: (x) => byStart.get(x) };
+}
+
+function renderTraffic(body: StatsBody<UsageWindow>): void {
+  const { xs, at } = minuteAxis(body);
+  const newest = xs.length === 0 ? undefined : at(xs[xs.length - 1]!);
   setSub('traffic', `per minute, last ${xs.length} minute(s)${newest !== undefined && !newest.closed ? ' (the last one still open)' : ''}`);
   const traffic = chartBox('traffic');
   const sales = chartBox('sales');
@@ -694,18 +752,55 @@ function renderRuleLift(r: Result<RuleHistoryBody> | undefined): void {
   );
 }
 
-/** Named segments with their sizes, customers by RFM segment with their value, and the golden customers. */
-function renderCustomers(segments: Result<SegmentsBody>, value: Result<ValueSegmentsBody>, golden: Result<CustomersBody>, window: UsageWindow | undefined, segmentRules: Result<RulesBody> | undefined): void {
+const SEGMENT_COLORS = ['#2f6fde', '#14a05a', '#c9581c', '#7a4fd0', '#d0a020', '#1aa3b5', '#b5408a', '#687085'];
+
+/**
+ * Each named segment's members at the end of every minute of the last hour: its size now, less the
+ * entries and plus the exits of the minutes after (the usage windows' segmentChanges).
+ */
+function renderSegmentSizes(segments: SegmentsBody['segments'], minutes: StatsBody<UsageWindow> | undefined): void {
+  const box = chartBox('segment-sizes');
+  if (box === null) return;
+  box.hidden = segments.length === 0 || minutes === undefined;
+  if (box.hidden || minutes === undefined) return;
+  const { xs, at } = minuteAxis(minutes);
+  lineChart(
+    box,
+    xs,
+    segments.slice(0, SEGMENT_COLORS.length).map((seg, i) => {
+      const values = new Array<number>(xs.length);
+      let size = seg.size;
+      for (let k = xs.length - 1; k >= 0; k--) {
+        values[k] = size;
+        const c = at(xs[k]!)?.segmentChanges?.find((x) => x.segment === seg.id);
+        if (c !== undefined) size -= c.entered - c.exited;
+      }
+      return { label: seg.name, key: seg.id, color: SEGMENT_COLORS[i]!, values };
+    }),
+    150,
+  );
+}
+
+/** Named segments with their sizes (and over the last hour), customers by RFM segment with their value, and the golden customers. */
+function renderCustomers(segments: Result<SegmentsBody>, value: Result<ValueSegmentsBody>, golden: Result<CustomersBody>, window: UsageWindow | undefined, minutes: StatsBody<UsageWindow> | undefined): void {
   const parts: Child[] = [];
   if (segments.kind === 'ok') {
     const changes = new Map((window?.segmentChanges ?? []).map((c) => [c.segment, c]));
     const rows = segments.body.segments.map((s) => ({
-      cells: [text(s.name, 'segment'), text(h('span', { className: 'tag' }, s.id)), num(int(s.size), 'size'), num(int(changes.get(s.id)?.entered ?? 0), 'entered'), num(int(changes.get(s.id)?.exited ?? 0), 'exited')],
+      cells: [
+        text(s.name, 'segment'),
+        text(h('span', { className: 'tag' }, s.id)),
+        num(int(s.size), 'size'),
+        num(int(changes.get(s.id)?.entered ?? 0), 'entered'),
+        num(int(changes.get(s.id)?.exited ?? 0), 'exited'),
+        num(money(s.value?.historic), 'historic'),
+        num(money(s.value?.predictedQuantiles.p50), 'predictedP50'),
+      ],
       tr: (tr: HTMLElement) => {
         tr.className = state.segment === s.id ? 'selectable selected' : 'selectable';
         tr.dataset['segment'] = s.id;
         tr.addEventListener('click', () => {
-          state.segment = s.id;
+          state.segment = state.segment === s.id ? null : s.id;
           void refresh();
         });
       },
@@ -714,17 +809,11 @@ function renderCustomers(segments: Result<SegmentsBody>, value: Result<ValueSegm
       h(
         'div',
         { data: { list: 'segments' } },
-        h('h3', null, 'Segments (PUT /v1/segments to define one); entries and exits in ', window === undefined ? 'the shown window' : windowLabel(window)),
-        table(['segment', 'id', ['members now', 'num'], ['entered', 'num'], ['left', 'num']], rows, 'no segment defined yet'),
+        h('h3', null, 'Segments (PUT /v1/segments to define one; click one for what its members buy together, in the rules panel); entries and exits in ', window === undefined ? 'the shown window' : windowLabel(window)),
+        table(['segment', 'id', ['members now', 'num'], ['entered', 'num'], ['left', 'num'], ['spent', 'num'], ['predicted p50', 'num']], rows, 'no segment defined yet'),
       ),
     );
-    if (segmentRules !== undefined) {
-      if (segmentRules.kind === 'error') parts.push(h('p', { className: 'err' }, `rules within the segment unavailable: ${segmentRules.message}`));
-      else {
-        const rr = segmentRules.body.rules.map((r) => ({ cells: [text(itemList(r.antecedent), 'antecedent'), text('⇒'), text(itemList(r.consequent), 'consequent'), num(int(r.count)), num(pct(r.confidence), 'confidence'), num(fixed(r.lift), 'lift')] }));
-        parts.push(h('div', { data: { list: 'segmentRules' } }, h('h3', null, `What members of ${state.segment ?? ''} buy together (click a segment)`), table(['if bought', '', 'then', ['count', 'num'], ['confidence', 'num'], ['lift', 'num']], rr, 'no rule above the thresholds among its members')));
-      }
-    }
+    renderSegmentSizes(segments.body.segments, minutes);
   } else parts.push(h('p', { className: 'err' }, `segments unavailable: ${segments.message}`));
   if (value.kind === 'ok') {
     parts.push(
@@ -837,7 +926,7 @@ async function refresh(): Promise<void> {
     get<StatsBody<UsageWindow>>('/v1/stats/usage', { ...site, window: 'PT1M', windows: String(SERIES_MINUTES), limit: '0' }),
     get<StatsBody<UsageWindow>>('/v1/stats/usage', headline('PT5M')),
     get<StatsBody<UsageWindow>>('/v1/stats/usage', headline('PT1H')),
-    get<StatsBody<NavigationWindow>>('/v1/stats/navigation', stats),
+    get<StatsBody<NavigationWindow>>('/v1/stats/navigation', state.navBy === '' ? stats : { ...stats, by: state.navBy }),
     get<StatsBody<ContentWindow>>('/v1/stats/content', { ...stats, by: 'device' }),
     get<RulesBody>('/v1/rules', { ...site, limit: String(LIST_LIMIT) }),
     get<{ readonly offers: readonly OfferRecord[] }>('/v1/offers/recent', { ...site, limit: String(LIST_LIMIT) }),
@@ -888,11 +977,12 @@ async function refresh(): Promise<void> {
   renderFlow(flowShown, (navShown?.topPages ?? []).map((p) => p.page));
   if (content.kind === 'ok') renderContent(content.body);
   else failed('content', content);
-  if (rules.kind === 'ok') renderRules(rules.body);
-  else failed('rules', rules);
+  const shownRules = segmentRules ?? rules;
+  if (shownRules.kind === 'ok') renderRules(shownRules.body, segmentList);
+  else failed('rules', shownRules);
   renderRuleLift(ruleHistory);
   renderOffers(recent, offerStats);
-  renderCustomers(segments, valueSegments, golden, usage.kind === 'ok' ? pick(usage.body.windows) : undefined, segmentRules);
+  renderCustomers(segments, valueSegments, golden, usage.kind === 'ok' ? pick(usage.body.windows) : undefined, series.kind === 'ok' ? series.body : undefined);
   if (live.kind === 'ok') renderLive(live.body);
   else failed('live', live);
   if (quarantine.kind === 'ok') renderQuarantine(quarantine.body);
@@ -924,6 +1014,7 @@ function changed(): void {
   state.rule = null;
   state.segment = null;
   state.contentDevice = null;
+  state.navGroup = null;
   remember();
   void refresh();
 }
@@ -966,6 +1057,19 @@ async function start(): Promise<void> {
   };
   by1?.addEventListener('change', rebreak);
   by2?.addEventListener('change', rebreak);
+  const navBy = document.getElementById('navigation-by') as HTMLSelectElement | null;
+  navBy?.addEventListener('change', () => {
+    state.navBy = navBy.value;
+    state.navGroup = null;
+    state.generation++;
+    void refresh();
+  });
+  const rulesSegment = document.getElementById('rules-segment') as HTMLSelectElement | null;
+  rulesSegment?.addEventListener('change', () => {
+    state.segment = rulesSegment.value === '' ? null : rulesSegment.value;
+    state.generation++;
+    void refresh();
+  });
   await refresh();
 }
 
