@@ -67,12 +67,22 @@ function parseRuleQuery(q: Record<string, unknown>): Parsed {
 }
 
 /**
- * `segment=<named segment id>` or `rfmSegment=<name>`: the members whose rules are asked for (all of
- * them, from the usage view); neither: the site's windowed rules.
+ * `segment=<named segment id>` or `rfmSegment=<name>` — or the slice syntax of the stats routes,
+ * `where=segment:<id>` / `where=rfmSegment:<name>`: the members whose rules are asked for (all of
+ * them, from the usage view); none: the site's windowed rules. Baskets carry no session dimensions,
+ * so `by` and any other `where` are refused, not ignored.
  */
 function membersOf(ctx: AppContext, site: string, q: Record<string, unknown>): { kind: 'site' } | { kind: 'members'; segment: string; visitors: string[] } | { kind: 'error'; status: 400 | 404; error: { code: string; message: string } } {
-  const named = typeof q['segment'] === 'string' && q['segment'] !== '' ? q['segment'] : undefined;
-  const rfm = typeof q['rfmSegment'] === 'string' && q['rfmSegment'] !== '' ? q['rfmSegment'] : undefined;
+  let named = typeof q['segment'] === 'string' && q['segment'] !== '' ? q['segment'] : undefined;
+  let rfm = typeof q['rfmSegment'] === 'string' && q['rfmSegment'] !== '' ? q['rfmSegment'] : undefined;
+  if (q['by'] !== undefined) return { kind: 'error', status: 400, error: { code: 'slice_unsupported', message: 'rules are not grouped by a dimension; ask for one group with where=segment:<id> or where=rfmSegment:<name>' } };
+  const where = q['where'];
+  if (where !== undefined) {
+    const m = typeof where === 'string' ? /^(segment|rfmSegment):(.+)$/.exec(where) : null;
+    if (m === null || named !== undefined || rfm !== undefined) return { kind: 'error', status: 400, error: { code: 'invalid_slice', message: 'where on /v1/rules is one segment:<id> or rfmSegment:<name> (baskets carry no channel, device or UTM), not beside segment= or rfmSegment=' } };
+    if (m[1] === 'segment') named = m[2];
+    else rfm = m[2];
+  }
   if (named === undefined && rfm === undefined) return { kind: 'site' };
   if (named !== undefined && rfm !== undefined) return { kind: 'error', status: 400, error: { code: 'invalid_query', message: 'segment and rfmSegment: one or the other' } };
   const usage = ctx.processor(site, 'usage');
@@ -121,6 +131,7 @@ export const registerRulesRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
             cursor: { type: 'string', description: 'nextCursor of a previous response' },
             segment: { type: 'string', description: "Rules within a named segment: mined now over its members' purchase sessions" },
             rfmSegment: { type: 'string', description: 'Rules within an RFM segment (e.g. at_risk)' },
+            where: { type: 'string', description: 'The same in slice syntax: segment:<id> or rfmSegment:<name>' },
           },
         },
       }),

@@ -82,5 +82,11 @@ describe('rules within a segment', () => {
       expect(r.lift).toBeCloseTo(e.lift, 12);
     }
     expect((await app.inject({ method: 'GET', url: '/v1/rules?site=demo&segment=nope' })).statusCode).toBe(404);
+    // The stats routes' slice syntax asks the same; other dimensions and grouping are refused, not ignored.
+    const viaWhere = (await app.inject({ method: 'GET', url: '/v1/rules?site=demo&where=segment:big&limit=1000' })).json() as { members: number; total: number };
+    expect([viaWhere.members, viaWhere.total]).toEqual([members.length, expected.length]);
+    const refused = async (url: string) => { const r = await app.inject({ method: 'GET', url }); return [r.statusCode, (r.json() as { error: { code: string } }).error.code]; };
+    expect(await refused('/v1/rules?site=demo&where=channel:search')).toEqual([400, 'invalid_slice']);
+    expect(await refused('/v1/rules?site=demo&by=device')).toEqual([400, 'slice_unsupported']);
   });
 });
