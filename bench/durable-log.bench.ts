@@ -307,15 +307,22 @@ if (ONLY_STATE) {
   process.exit(0);
 }
 const nats = await startNatsServer();
-const nc = await connect({ servers: nats.url });
+// The ceiling uses the client options the app uses (noAsyncTraces), so the ratio compares like with like.
+const nc = await connect({ servers: nats.url, noAsyncTraces: true });
 const fs = frames();
 const bare = await barePublisher(nc, fs);
 const perEvent = await barePerEvent(nc, fs);
 const gw = await started(nats.url);
+const stopGatewayProfile = process.env['BENCH_PROFILE_GATEWAY'] === undefined ? undefined : await startProfile();
 const gateway = await gatewayOverWs(gw.port, fs);
+await stopGatewayProfile?.(process.env['BENCH_PROFILE_GATEWAY']!);
 await gw.app.stop();
 await nc.close();
 await nats.stop();
+if (process.env['BENCH_ONLY_GATEWAY'] === '1') {
+  process.stdout.write(`${JSON.stringify({ gatewayEventsPerSecond: round(gateway), barePublisherEventsPerSecond: round(bare), ratio: round(gateway / bare, 3) })}\n`);
+  process.exit(0);
+}
 
 const all = kosarakTimes(5);
 const rows = [await stateRound(all.slice(0, 100_000)), await stateRound(all.slice(0, 1_000_000))];
