@@ -82,34 +82,51 @@ export interface SessionizerSnapshot {
   readonly visitors: Array<[string, number | null, SessionJSON[]]>;
 }
 
+/** An offset field's "no time" (the landing and device times before the first page view / event). */
+const NO_TIME = -1;
+
+/**
+ * `d` as a small integer when it is one. TRICKY: the difference of two epoch-ms doubles is a heap
+ * number even when integral, and one heap number stored in a field makes V8 box that field in every
+ * session; `| 0` gives a Smi. A value past 32 bits (never for offsets within a session) stays a double.
+ */
+function small(d: number): number {
+  return d === (d | 0) ? d | 0 : d;
+}
+
+/**
+ * One session. TRICKY: only `start` is stored as an epoch-ms double; `end`, `landTs`, `devTs` and
+ * `due` are integer offsets from it (Smis, no boxed heap number each: ~80 B a session), behind
+ * accessors; moving `start` moves the offsets so the absolute times stay.
+ */
 class SessionState {
   id: SessionId;
   /** The client's session id, or undefined for a gap-based server session. */
   readonly clientKey: string | undefined;
-  start: number;
-  end: number;
+  #start: number;
+  #end = 0;
+  #land = NO_TIME;
+  #dev = NO_TIME;
+  #due = 0;
   events = 0;
   pageViews = 0;
   /** Times, sequence numbers and keys of the most recent page views (at most #maxPages), sorted by (time, seq). */
-  pageTs: number[] = [];
-  pageSeq: number[] = [];
+  /** Interleaved [time₀, seq₀, time₁, seq₁, …] (one double array, not two: ~56 B a session), parallel to pageKeys. */
+  pageTimes: number[] = [];
   pageKeys: string[] = [];
   // Allocated on first use: most sessions never view, cart or buy a product.
   viewed: string[] | undefined;
-  /** First and last view time of each `viewed` product (parallel arrays), epoch ms. */
-  viewedFirst: number[] | undefined;
-  viewedLast: number[] | undefined;
+  /** First and last view time of each `viewed` product, interleaved [first₀, last₀, first₁, …], epoch ms (one array, not two: ~56 B a session). */
+  viewedTimes: number[] | undefined;
   carted: string[] | undefined;
   bought: string[] | undefined;
   /** Distinct form ids the session interacted with (any form action). */
   forms: string[] | undefined;
-  /** The landing page view: the earliest by (time, seq), whatever the arrival order (its URL and referrer give the channel). */
-  landTs = Number.POSITIVE_INFINITY;
+  /** The landing page view: the earliest by (time, seq), whatever the arrival order (its URL and referrer give the channel); its time is `landTs`. */
   landSeq = 0;
   landUrl: string | undefined;
   landReferrer: string | undefined;
-  /** The device of the session's earliest event by (time, seq). */
-  devTs = Number.POSITIVE_INFINITY;
+  /** The device of the session's earliest event by (time, seq); its time is `devTs`. */
   devSeq = 0;
   device: DeviceClass = 'unknown';
   /** Category of each product seen, as flat [productId, category, …] pairs (a Map per session cost ~200 B). */
@@ -117,19 +134,73 @@ class SessionState {
   revenue = 0;
   returning: boolean;
   phase: Phase = 'open';
-  /** Event time at which the next lifecycle step is due (close, then purge). */
-  due = 0;
-  /** Wheel bucket holding this session, or NaN when unscheduled. */
-  bucket = Number.NaN;
+  /** The timing-wheel bucket holding this session, or undefined when unscheduled. */
+  bucket: WheelBucket | undefined;
   readonly visitor: VisitorState;
 
   constructor(visitor: VisitorState, id: SessionId, clientKey: string | undefined, ts: number, returning: boolean) {
     this.visitor = visitor;
     this.id = id;
     this.clientKey = clientKey;
-    this.start = ts;
-    this.end = ts;
+    this.#start = ts;
     this.returning = returning;
+  }
+
+  /** First event time, epoch ms. */
+  get start(): number {
+    return this.#start;
+  }
+
+  set start(ts: number) {
+    const d = this.#start - ts;
+    this.#start = ts;
+    this.#end = small(this.#end + d);
+    this.#due = small(this.#due + d);
+    if (this.#land !== NO_TIME) this.#land = small(this.#land + d);
+    if (this.#dev !== NO_TIME) this.#dev = small(this.#dev + d);
+  }
+
+  /** Last event time, epoch ms. */
+  get end(): number {
+    return this.#start + this.#end;
+  }
+
+  set end(ts: number) {
+    this.#end = small(ts - this.#start);
+  }
+
+  /** Time of the landing page view (+∞ before any page view). */
+  get landTs(): number {
+    return this.#land === NO_TIME ? Number.POSITIVE_INFINITY : this.#start + this.#land;
+  }
+
+  set landTs(ts: number) {
+    this.#land = small(ts - this.#start);
+  }
+
+  /** Time of the earliest event whose device is kept (+∞ before any). */
+  get devTs(): number {
+    return this.#dev === NO_TIME ? Number.POSITIVE_INFINITY : this.#start + this.#dev;
+  }
+
+  set devTs(ts: number) {
+    this.#dev = small(ts - this.#start);
+  }
+
+  /** Event time at which the next lifecycle step is due (close, then purge). */
+  get due(): number {
+    return this.#start + this.#due;
+  }
+
+  set due(ts: number) {
+    this.#due = small(ts - this.#start);
+  }
+}
+
+/** The sessions due in one slice of event time, and its index in the wheel. */
+class WheelBucket extends Set<SessionState> {
+  constructor(readonly idx: number) {
+    super();
   }
 }
 
@@ -171,7 +242,7 @@ export class Sessionizer {
   readonly #onSignal: (signal: SessionSignal) => void;
   readonly #visitors: BoundedLru<string, VisitorState>;
   /** Timing wheel: bucket index (due / bucketMs) → sessions due in it. */
-  readonly #wheel = new Map<number, Set<SessionState>>();
+  readonly #wheel = new Map<number, WheelBucket>();
   readonly #bucketMs: number;
   /** The bucket of the last watermark: rescanned on each advance (it may be only partly passed). */
   #scanFrom = Number.NEGATIVE_INFINITY;
@@ -319,19 +390,29 @@ export class Sessionizer {
       const v = new VisitorState(id as VisitorId);
       v.firstStart = firstStart ?? Number.POSITIVE_INFINITY;
       for (const j of sessions) {
-        // The parsed arrays are this sessionizer's to keep: rebased in place, never copied.
+        // The parsed key lists are this sessionizer's to keep, never copied; times are interleaved afresh.
         const st = j.st;
         const x = new SessionState(v, j.id as SessionId, j.ck, st, j.ret === true);
         x.end = st + j.en;
         x.events = j.ev;
         x.pageViews = j.pv;
-        x.pageTs = rebase(j.pt, st);
-        x.pageSeq = j.ps ?? new Array<number>(j.pt.length).fill(0);
+        const pt = new Array<number>(2 * j.pt.length);
+        for (let i = 0; i < j.pt.length; i++) {
+          pt[2 * i] = st + j.pt[i]!;
+          pt[2 * i + 1] = j.ps?.[i] ?? 0;
+        }
+        x.pageTimes = pt;
         x.pageKeys = j.pk;
         if (j.vw !== undefined && j.vw.length > 0) {
           x.viewed = j.vw;
-          x.viewedFirst = rebase(j.vf ?? [], st);
-          x.viewedLast = rebase(j.vl ?? [], st);
+          const vf = j.vf ?? [];
+          const vl = j.vl ?? [];
+          const times = new Array<number>(2 * j.vw.length);
+          for (let i = 0; i < j.vw.length; i++) {
+            times[2 * i] = st + (vf[i] ?? 0);
+            times[2 * i + 1] = st + (vl[i] ?? 0);
+          }
+          x.viewedTimes = times;
         }
         if (j.ca !== undefined) x.carted = j.ca;
         if (j.bo !== undefined) x.bought = j.bo;
@@ -453,11 +534,11 @@ export class Sessionizer {
     a.end = Math.max(a.end, b.end);
     a.events += b.events;
     a.pageViews += b.pageViews;
-    for (let i = 0; i < b.pageTs.length; i++) this.#insertPage(a, b.pageTs[i]!, b.pageSeq[i]!, b.pageKeys[i]!);
+    for (let i = 0; i < b.pageKeys.length; i++) this.#insertPage(a, b.pageTimes[2 * i]!, b.pageTimes[2 * i + 1]!, b.pageKeys[i]!);
     const bv = b.viewed ?? EMPTY;
     for (let i = 0; i < bv.length; i++) {
-      this.#view(a, bv[i]!, b.viewedFirst?.[i] ?? b.start);
-      this.#view(a, bv[i]!, b.viewedLast?.[i] ?? b.end);
+      this.#view(a, bv[i]!, b.viewedTimes?.[2 * i] ?? b.start);
+      this.#view(a, bv[i]!, b.viewedTimes?.[2 * i + 1] ?? b.end);
     }
     for (const p of b.carted ?? EMPTY) a.carted = this.#addItem(a.carted, p);
     for (const p of b.bought ?? EMPTY) a.bought = this.#addItem(a.bought, p);
@@ -527,7 +608,7 @@ export class Sessionizer {
           pageIndex = dropped + idx;
           prevPage = idx > 0 ? s.pageKeys[idx - 1] : undefined;
           nextPage = s.pageKeys[idx + 1];
-          nextPageTs = s.pageTs[idx + 1] ?? Number.NaN;
+          nextPageTs = s.pageTimes[2 * idx + 2] ?? Number.NaN;
         }
         const product = ev.product;
         if (product !== undefined) {
@@ -538,7 +619,7 @@ export class Sessionizer {
       }
       case 'click': {
         // Not a page view: the page it happened on is the page view at or before it.
-        const idx = upperBound(s.pageTs, s.pageSeq, ts, e.seq) - 1;
+        const idx = upperBound(s.pageTimes, ts, e.seq) - 1;
         pageIndex = idx >= 0 ? s.pageViews - s.pageKeys.length + idx : idx;
         prevPage = idx >= 0 ? s.pageKeys[idx] : undefined;
         nextPage = undefined;
@@ -546,7 +627,7 @@ export class Sessionizer {
         break;
       }
       case 'form': {
-        const idx = upperBound(s.pageTs, s.pageSeq, ts, e.seq) - 1;
+        const idx = upperBound(s.pageTimes, ts, e.seq) - 1;
         pageIndex = idx >= 0 ? s.pageViews - s.pageKeys.length + idx : idx;
         prevPage = idx >= 0 ? s.pageKeys[idx] : undefined;
         nextPage = undefined;
@@ -584,28 +665,25 @@ export class Sessionizer {
    * every kept page of a full list.
    */
   #insertPage(s: SessionState, ts: number, seq: number, page: string): number {
-    if (s.pageTs.length >= this.#maxPages) {
-      if (ts < s.pageTs[0]! || (ts === s.pageTs[0]! && seq < s.pageSeq[0]!)) return -1;
-      s.pageTs.shift();
-      s.pageSeq.shift();
+    const times = s.pageTimes;
+    if (s.pageKeys.length >= this.#maxPages) {
+      if (ts < times[0]! || (ts === times[0]! && seq < times[1]!)) return -1;
+      times.splice(0, 2);
       s.pageKeys.shift();
     }
     // TRICKY: the first page view makes one-slot arrays (a literal): a push onto `[]` reserves 17 slots
     // per array, ~400 B per session, and most sessions have one page view.
-    if (s.pageTs.length === 0) {
-      s.pageTs = [ts];
-      s.pageSeq = [seq];
+    if (s.pageKeys.length === 0) {
+      s.pageTimes = [ts, seq];
       s.pageKeys = [page];
       return 0;
     }
-    const idx = upperBound(s.pageTs, s.pageSeq, ts, seq);
-    if (idx === s.pageTs.length) {
-      s.pageTs.push(ts);
-      s.pageSeq.push(seq);
+    const idx = upperBound(times, ts, seq);
+    if (idx === s.pageKeys.length) {
+      times.push(ts, seq);
       s.pageKeys.push(page);
     } else {
-      s.pageTs.splice(idx, 0, ts);
-      s.pageSeq.splice(idx, 0, seq);
+      times.splice(2 * idx, 0, ts, seq);
       s.pageKeys.splice(idx, 0, page);
     }
     return idx;
@@ -616,21 +694,18 @@ export class Sessionizer {
     if (s.viewed === undefined || s.viewed.length === 0) {
       // One-slot arrays for the first product (see #insertPage).
       s.viewed = [id];
-      s.viewedFirst = [ts];
-      s.viewedLast = [ts];
+      s.viewedTimes = [ts, ts];
       return;
     }
     const list = s.viewed;
-    const first = (s.viewedFirst ??= []);
-    const last = (s.viewedLast ??= []);
+    const times = (s.viewedTimes ??= []);
     const i = list.indexOf(id);
     if (i >= 0) {
-      if (ts < first[i]!) first[i] = ts;
-      if (ts > last[i]!) last[i] = ts;
+      if (ts < times[2 * i]!) times[2 * i] = ts;
+      if (ts > times[2 * i + 1]!) times[2 * i + 1] = ts;
     } else if (list.length < this.#maxItems) {
       list.push(id);
-      first.push(ts);
-      last.push(ts);
+      times.push(ts, ts);
     }
   }
 
@@ -685,25 +760,23 @@ export class Sessionizer {
     // TRICKY: a bucket at or behind the last scanned one would never be scanned again; the last
     // scanned bucket is rescanned on every advance, so clamp to it.
     const idx = Math.max(Math.floor(due / this.#bucketMs), this.#scanFrom);
-    if (idx === s.bucket) return;
+    if (idx === s.bucket?.idx) return;
     this.#unschedule(s);
     let bucket = this.#wheel.get(idx);
     if (bucket === undefined) {
-      bucket = new Set();
+      bucket = new WheelBucket(idx);
       this.#wheel.set(idx, bucket);
     }
     bucket.add(s);
-    s.bucket = idx;
+    s.bucket = bucket;
   }
 
   #unschedule(s: SessionState): void {
-    if (Number.isNaN(s.bucket)) return;
-    const bucket = this.#wheel.get(s.bucket);
-    if (bucket !== undefined) {
-      bucket.delete(s);
-      if (bucket.size === 0) this.#wheel.delete(s.bucket);
-    }
-    s.bucket = Number.NaN;
+    const bucket = s.bucket;
+    if (bucket === undefined) return;
+    bucket.delete(s);
+    if (bucket.size === 0 && this.#wheel.get(bucket.idx) === bucket) this.#wheel.delete(bucket.idx);
+    s.bucket = undefined;
   }
 
   #summary(s: SessionState): SessionSummary {
@@ -723,8 +796,8 @@ export class Sessionizer {
       pageViews: s.pageViews,
       pages: s.pageKeys.length === 0 ? EMPTY : s.pageKeys.slice(),
       viewed: s.viewed === undefined ? EMPTY : s.viewed.slice(),
-      viewedFirst: s.viewedFirst === undefined ? EMPTY_TIMES : s.viewedFirst.slice(),
-      viewedLast: s.viewedLast === undefined ? EMPTY_TIMES : s.viewedLast.slice(),
+      viewedFirst: s.viewedTimes === undefined ? EMPTY_TIMES : everyOther(s.viewedTimes, 0),
+      viewedLast: s.viewedTimes === undefined ? EMPTY_TIMES : everyOther(s.viewedTimes, 1),
       carted: s.carted === undefined ? EMPTY : s.carted.slice(),
       bought: s.bought === undefined ? EMPTY : s.bought.slice(),
       forms: s.forms === undefined ? EMPTY : s.forms.slice(),
@@ -758,16 +831,17 @@ function distance(s: SessionState, ts: number): number {
 }
 
 /**
- * First index whose (time, seq) is greater than (t, q): the insertion point after equal keys.
+ * First page index whose (time, seq) in the interleaved `times` is greater than (t, q): the insertion
+ * point after equal keys.
  * TRICKY: equal (time, seq) — two page loads of one visitor in the same millisecond — keep arrival order.
  */
-function upperBound(ts: readonly number[], seqs: readonly number[], t: number, q: number): number {
+function upperBound(times: readonly number[], t: number, q: number): number {
   let lo = 0;
-  let hi = ts.length;
+  let hi = times.length >> 1;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    const mt = ts[mid]!;
-    if (mt < t || (mt === t && seqs[mid]! <= q)) lo = mid + 1;
+    const mt = times[2 * mid]!;
+    if (mt < t || (mt === t && times[2 * mid + 1]! <= q)) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -776,13 +850,15 @@ function upperBound(ts: readonly number[], seqs: readonly number[], t: number, q
 /** A session as a snapshot holds it (see SessionJSON): copies, so later changes do not reach it. */
 function sessionJSON(x: SessionState): SessionJSON {
   const st = x.start;
-  const j: { -readonly [K in keyof SessionJSON]: SessionJSON[K] } = { id: x.id, st, en: x.end - st, ev: x.events, pv: x.pageViews, pt: offsets(x.pageTs, st), pk: x.pageKeys.slice(), ph: x.phase };
+  const j: { -readonly [K in keyof SessionJSON]: SessionJSON[K] } = { id: x.id, st, en: x.end - st, ev: x.events, pv: x.pageViews, pt: offsets(everyOther(x.pageTimes, 0), st), pk: x.pageKeys.slice(), ph: x.phase };
   if (x.clientKey !== undefined) j.ck = x.clientKey;
-  if (x.pageSeq.some((n) => n !== 0)) j.ps = x.pageSeq.slice();
+  const seqs = everyOther(x.pageTimes, 1);
+  if (seqs.some((n) => n !== 0)) j.ps = seqs;
   if (x.viewed !== undefined && x.viewed.length > 0) {
     j.vw = x.viewed.slice();
-    j.vf = offsets(x.viewedFirst ?? [], st);
-    j.vl = offsets(x.viewedLast ?? [], st);
+    const times = x.viewedTimes ?? [];
+    j.vf = offsets(everyOther(times, 0), st);
+    j.vl = offsets(everyOther(times, 1), st);
   }
   if (x.carted !== undefined && x.carted.length > 0) j.ca = x.carted.slice();
   if (x.bought !== undefined && x.bought.length > 0) j.bo = x.bought.slice();
@@ -805,8 +881,10 @@ function offsets(times: readonly number[], from: number): number[] {
   return out;
 }
 
-/** Turns offsets from `from` back into times, in place. */
-function rebase(offs: number[], from: number): number[] {
-  for (let i = 0; i < offs.length; i++) offs[i] = offs[i]! + from;
-  return offs;
+/** Every other element of `xs` from `from` (0: the first of each pair, 1: the second). */
+function everyOther(xs: readonly number[], from: 0 | 1): number[] {
+  const out = new Array<number>(xs.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = xs[2 * i + from]!;
+  return out;
 }
+
