@@ -84,8 +84,11 @@ function decode(s: string): string {
   }
 }
 
+/** Control characters: slice keys are joined with them (\u0001, \u001f), so a value never holds one. */
+const CONTROL = /[\u0000-\u001f\u007f]/g;
+
 function utm(params: Map<string, string> | undefined, name: string): string {
-  const v = params?.get(name)?.trim().toLowerCase();
+  const v = params?.get(name)?.replace(CONTROL, '').trim().toLowerCase();
   return v === undefined || v === '' ? NONE : v.slice(0, MAX_VALUE);
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CHANNEL_RULES, channelOf } from '../../../../processors/usage/session-dimensions';
+import { DEFAULT_CHANNEL_RULES, channelOf, sessionDimensions, sliceKey, sliceValues } from '../../../../processors/usage/session-dimensions';
+import type { SessionSummary } from '../../../../src/events/enriched-event';
 import { parseUsageSettings } from '../../../../processors/usage/usage-settings';
 import { loadConfig } from '../../../../src/config';
 import { EventEnricher } from '../../../../src/events/event-enricher';
@@ -39,6 +40,10 @@ describe('session dimensions', () => {
     expect(channelOf({ url: 'https://shop.test/', referrer: 'https://www.google.com/' }, rules)).toBe('referral');
     expect(channelOf({ url: 'https://shop.test/', referrer: 'https://a.search.example/' }, rules)).toBe('search');
     expect(() => parseUsageSettings({ channels: { searchHost: [] } }, 'shop')).toThrow(/channels.searchHost: unknown key/);
+    // A UTM value cannot smuggle the separators of slice keys in: control characters are dropped.
+    const dims = sessionDimensions({ landing: { url: 'https://shop.test/?utm_campaign=Spring%01Sale%1Fx&utm_source=a%00b', referrer: undefined }, device: 'mobile', returningVisitor: false } as unknown as SessionSummary, DEFAULT_CHANNEL_RULES);
+    expect([dims.utmCampaign, dims.utmSource]).toEqual(['springsalex', 'ab']);
+    expect(sliceValues(sliceKey(dims))).toEqual(['direct', 'mobile', 'new', 'ab', '(none)', 'springsalex']);
   });
 
   it('slice queries - by one or two known dimensions, where as dimension:value pairs; every problem named', () => {
