@@ -8,7 +8,8 @@ import type { EpochMillis } from '../../src/types';
 import { LATE, OK, REVISION, type EventOutcome, type PartitionSets, type Processor, type ProcessorContext, type SiteView, lowestWatermark } from '../processor';
 import { SpaceSaving, type SpaceSavingJSON } from '../sketches/space-saving';
 import { parseNavigationSettings, type NavigationSettings } from './navigation-settings';
-import { boundedSliceKey, bySessionsThenKey, DEFAULT_CHANNEL_RULES, groupKey, groupSlices, involvesUtm, sessionDimensions, type ChannelRules, type Dimension, type SliceQuery } from '../usage/session-dimensions';
+import { boundedSliceKey, bySessionsThenKey, DEFAULT_CHANNEL_RULES, sessionDimensions, type ChannelRules, type Dimension, type SliceQuery } from '../usage/session-dimensions';
+import { SliceSketches, type SliceSketchesJSON, type SlicedCount } from '../usage/slice-sketches';
 
 /** Separates the parts of composite keys (from→to, paths, page+link); page keys never contain it. */
 const SEP = '\u001f';
@@ -191,62 +192,15 @@ const STRUCTURE: Record<SketchField, string> = {
   linkClicks: 'link_clicks',
 };
 
-type NavPaneJSON = { pageViews: number; sessionsEnded: number; bounces: number; truncated?: number; sl?: NavSlicesJSON } & Record<SketchField, SpaceSavingJSON<string>>;
+type NavPaneJSON = { pageViews: number; sessionsEnded: number; bounces: number; truncated?: number; sl?: SliceSketchesJSON } & Record<SketchField, SpaceSavingJSON<string>>;
 
 /** What an ended session adds to its slice, by index. */
 const SL = { sessions: 0, bounces: 1, pageViews: 2, truncated: 3 } as const;
 const SL_WIDTH = 4;
 
-type NavSlicesJSON = { c: Array<[string, number[]]>; e: SpaceSavingJSON<string>; x: SpaceSavingJSON<string>; t: SpaceSavingJSON<string> };
-
-/**
- * A pane's ended sessions by slice (the session's dimensions, see session-dimensions): exact counters
- * per slice, and one Space-Saving each for (slice, entry page), (slice, exit page) and
- * (slice, from, to) — one summary per pane, not one per slice, so a pane with few sessions costs little.
- */
-class NavSlices {
-  readonly counts = new Map<string, Float64Array>();
-  readonly entries: SpaceSaving<string>;
-  readonly exits: SpaceSaving<string>;
-  readonly transitions: SpaceSaving<string>;
-
-  constructor(s: NavigationSettings, evict: SliceEvict | undefined) {
-    this.entries = new SpaceSaving(s.maxSlicedPages, evict?.pages);
-    this.exits = new SpaceSaving(s.maxSlicedPages, evict?.pages);
-    this.transitions = new SpaceSaving(s.maxSlicedTransitions, evict?.transitions);
-  }
-
-  row(slice: string): Float64Array {
-    let r = this.counts.get(slice);
-    if (r === undefined) this.counts.set(slice, (r = new Float64Array(SL_WIDTH)));
-    return r;
-  }
-
-  mergeFrom(o: NavSlices): void {
-    for (const [k, v] of o.counts) {
-      const r = this.row(k);
-      for (let i = 0; i < SL_WIDTH; i++) r[i]! += v[i]!;
-    }
-    this.entries.merge(o.entries);
-    this.exits.merge(o.exits);
-    this.transitions.merge(o.transitions);
-  }
-
-  toJSON(): NavSlicesJSON {
-    return { c: [...this.counts].map(([k, v]) => [k, Array.from(v)]), e: this.entries.toJSON(), x: this.exits.toJSON(), t: this.transitions.toJSON() };
-  }
-
-  static fromJSON(j: NavSlicesJSON, s: NavigationSettings, evict: SliceEvict | undefined): NavSlices {
-    const out = new NavSlices(s, evict);
-    for (const [k, v] of j.c) out.counts.set(k, Float64Array.from({ length: SL_WIDTH }, (_, i) => v[i] ?? 0));
-    out.entries.merge(SpaceSaving.fromJSON(j.e));
-    out.exits.merge(SpaceSaving.fromJSON(j.x));
-    out.transitions.merge(SpaceSaving.fromJSON(j.t));
-    return out;
-  }
-}
-
-type SliceEvict = { readonly pages: () => void; readonly transitions: () => void };
+/** Per pane: ended sessions by slice, with their (slice, entry page), (slice, exit page) and (slice, from→to) summaries. */
+type NavSlices = SliceSketches<'entries' | 'exits' | 'transitions'>;
+type SliceEvict = { readonly entries: () => void; readonly exits: () => void; readonly transitions: () => void };
 
 class NavPane {
   pageViews = 0;
@@ -292,7 +246,8 @@ class NavPane {
 
   /** The pane's slices, created on first use. */
   slicedOrNew(): NavSlices {
-    return (this.sliced ??= new NavSlices(this.#settings, this.#sliceEvict));
+    const s = this.#settings;
+    return (this.sliced ??= new SliceSketches(SL_WIDTH, { entries: s.maxSlicedPages, exits: s.maxSlicedPages, transitions: s.maxSlicedTransitions }, this.#sliceEvict));
   }
 
   get exact(): boolean {
@@ -374,8 +329,10 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
       evict[f] = () => ctx.onEvict('navigation', structure, 1);
     }
     this.#evict = evict;
+    const slicedPages = () => ctx.onEvict('navigation', 'sliced_pages', 1);
     this.#sliceEvict = {
-      pages: () => ctx.onEvict('navigation', 'sliced_pages', 1),
+      entries: slicedPages,
+      exits: slicedPages,
       transitions: () => ctx.onEvict('navigation', 'sliced_transitions', 1),
       slices: () => ctx.onEvict('navigation', 'slices', 1),
     };
@@ -589,11 +546,9 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
     if (s.pageViews === 1) row[SL.bounces]! += sign;
     row[SL.pageViews]! += sign * s.pageViews;
     if (cut) row[SL.truncated]! += sign;
-    const prefix = key + SEP;
-    const change = sign === 1 ? (ss: SpaceSaving<string>, k: string) => ss.add(k) : (ss: SpaceSaving<string>, k: string) => ss.remove(k);
-    if (!cut) change(sl.entries, prefix + pages[0]!);
-    change(sl.exits, prefix + pages[pages.length - 1]!);
-    for (let i = 1; i < pages.length; i++) change(sl.transitions, prefix + pages[i - 1]! + SEP + pages[i]!);
+    if (!cut) sl.change('entries', key, pages[0]!, sign);
+    sl.change('exits', key, pages[pages.length - 1]!, sign);
+    for (let i = 1; i < pages.length; i++) sl.change('transitions', key, pages[i - 1]! + SEP + pages[i]!, sign);
   }
 
   #merged(absorbed: SessionSummary, into: SessionSummary): void {
@@ -630,7 +585,7 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
     p.bounces = j.bounces;
     p.truncated = j.truncated ?? 0;
     for (const f of SKETCH_FIELDS) p[f].merge(SpaceSaving.fromJSON(j[f]));
-    if (j.sl !== undefined) p.sliced = NavSlices.fromJSON(j.sl, this.settings, this.#sliceEvict);
+    if (j.sl !== undefined) p.slicedOrNew().mergeJSON(j.sl);
     return p;
   }
 
@@ -664,56 +619,14 @@ function capacityOf(...sketches: ReadonlyArray<SpaceSaving<string>>): ListCapaci
 
 const noop = (): void => undefined;
 
-/** A sliced summary's entries by slice key: slice → the rest of each key (page, or from SEP to) with count and error. */
-function bySlice(ss: SpaceSaving<string>): Map<string, Array<{ rest: string; count: number; error: number }>> {
-  const out = new Map<string, Array<{ rest: string; count: number; error: number }>>();
-  for (const x of ss.entries()) {
-    const i = x.key.indexOf(SEP);
-    const slice = x.key.slice(0, i);
-    let list = out.get(slice);
-    if (list === undefined) out.set(slice, (list = []));
-    list.push({ rest: x.key.slice(i + 1), count: x.count, error: x.error });
-  }
-  return out;
-}
-
-/** Sums the listed slices' entries per key (counts and errors add), most first, then by key. */
-function sumBy(lists: ReadonlyArray<ReadonlyArray<{ rest: string; count: number; error: number }> | undefined>): Array<{ rest: string; count: number; error: number }> {
-  const m = new Map<string, { rest: string; count: number; error: number }>();
-  for (const list of lists) {
-    for (const x of list ?? []) {
-      const t = m.get(x.rest);
-      if (t === undefined) m.set(x.rest, { ...x });
-      else {
-        t.count += x.count;
-        t.error += x.error;
-      }
-    }
-  }
-  return [...m.values()].filter((x) => x.count > 0).sort((a, b) => b.count - a.count || (a.rest < b.rest ? -1 : a.rest > b.rest ? 1 : 0));
-}
-
 /** A window's ended sessions grouped by `q.by` over the slices `q.where` accepts. */
 function sliceTableOf(sl: NavSlices | undefined, q: SliceQuery): NavigationSliceTable {
-  const live = [...(sl?.counts ?? [])].filter(([, r]) => r[SL.sessions]! > 0).map(([k]) => [k, k] as const);
-  const { groups, folded } = groupSlices(live, q);
-  const entries = sl === undefined ? new Map() : bySlice(sl.entries);
-  const exits = sl === undefined ? new Map() : bySlice(sl.exits);
-  const trans = sl === undefined ? new Map() : bySlice(sl.transitions);
-  const sketchesExact = sl === undefined || (sl.entries.exact && sl.exits.exact && sl.transitions.exact);
-  const rows = groups.map(({ values, members }): NavigationSliceRow => {
-    const sums = new Float64Array(SL_WIDTH);
-    for (const k of members) {
-      const r = sl!.counts.get(k)!;
-      for (let i = 0; i < SL_WIDTH; i++) sums[i]! += r[i]!;
-    }
-    const pageCounts = (m: Map<string, Array<{ rest: string; count: number; error: number }>>): NavigationPageCount[] =>
-      sumBy(members.map((k) => m.get(k)))
-        .slice(0, SLICE_LIST_TOP)
-        .map((x) => ({ page: x.rest, count: x.count, error: x.error }));
-    const allTrans = sumBy(members.map((k) => trans.get(k)));
+  if (sl === undefined) return { by: q.by, where: q.where, rows: [], exact: true };
+  const { rows: groups, exact: sketchesExact, exactGroups } = sl.groups(q, SL.sessions);
+  const rows = groups.map(({ key, sums, lists }): NavigationSliceRow => {
+    const pageCounts = (list: readonly SlicedCount[]): NavigationPageCount[] => list.slice(0, SLICE_LIST_TOP).map((x) => ({ page: x.rest, count: x.count, error: x.error }));
     const outgoing = new Map<string, number>();
-    const split = allTrans.map((t) => {
+    const split = lists.transitions.map((t) => {
       const i = t.rest.indexOf(SEP);
       const from = t.rest.slice(0, i);
       outgoing.set(from, (outgoing.get(from) ?? 0) + t.count);
@@ -722,19 +635,19 @@ function sliceTableOf(sl: NavSlices | undefined, q: SliceQuery): NavigationSlice
     const exact = sketchesExact && sums[SL.truncated]! === 0;
     const sessions = sums[SL.sessions]!;
     return {
-      key: groupKey(q, values),
+      key,
       sessions,
       bounces: sums[SL.bounces]!,
       bounceRate: sessions > 0 ? sums[SL.bounces]! / sessions : null,
       pageViews: sums[SL.pageViews]!,
-      entryPages: pageCounts(entries),
-      exitPages: pageCounts(exits),
+      entryPages: pageCounts(lists.entries),
+      exitPages: pageCounts(lists.exits),
       transitions: split.slice(0, SLICE_LIST_TOP).map((t) => ({ ...t, probability: t.count / outgoing.get(t.from)!, exact })),
       exact,
     };
   });
   rows.sort(bySessionsThenKey);
-  return { by: q.by, where: q.where, rows, exact: !(folded && involvesUtm(q)) };
+  return { by: q.by, where: q.where, rows, exact: exactGroups };
 }
 
 function render(start: EpochMillis, end: EpochMillis, closed: boolean, p: NavPane): NavigationWindow {
