@@ -72,7 +72,7 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
       const processors: Processor[] = [];
       // Owners append their construction lines below, in dependency order.
       processors.push(new NavigationProcessor({ site, time: config.time, context: processorContext, metrics: deps.metrics, channels: usageSettings.channels }));
-      processors.push(new ContentProcessor({ site, time: config.time, context: processorContext, metrics: deps.metrics }));
+      processors.push(new ContentProcessor({ site, time: config.time, context: processorContext, metrics: deps.metrics, channels: usageSettings.channels }));
       // Usage first among the readers of profiles: next-best-offer gets `usage` (its `visitor(id)`).
       processors.push(new UsageProcessor({ site, time: config.time, settings: usageSettings, onEvict: deps.onEvict, metrics: deps.metrics, segments, ...(deps.onSegmentChange !== undefined ? { onSegmentChange: deps.onSegmentChange } : {}) }));
       processors.push(CrossSellProcessor.forSite(site, { config, registry: deps.registry, onEvict: deps.onEvict }));

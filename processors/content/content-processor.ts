@@ -1,7 +1,7 @@
 import { DEVICE_CLASSES, type DeviceClass } from '../../src/events/device';
 import type { Config, SiteConfig } from '../../src/config';
 import { ClickstreamError } from '../../src/errors';
-import type { EnrichedEvent, SessionSignal } from '../../src/events/enriched-event';
+import type { EnrichedEvent, SessionSignal, SessionSummary } from '../../src/events/enriched-event';
 import type { PageViewEvent } from '../../src/events/event-types';
 import { UrlNormaliser } from '../../src/events/url-normaliser';
 import type { CoreMetrics } from '../../src/metrics/core-metrics';
@@ -10,6 +10,8 @@ import type { EpochMillis } from '../../src/types';
 import { LATE, OK, REVISION, type EventOutcome, type PartitionSets, type Processor, type ProcessorContext, type SiteView, lowestWatermark } from '../processor';
 import { SpaceSaving, type SpaceSavingJSON } from '../sketches/space-saving';
 import { parseContentSettings, type ContentSettings } from './content-settings';
+import { boundedSliceKey, bySessionsThenKey, DEFAULT_CHANNEL_RULES, sessionDimensions, type ChannelRules, type Dimension, type SliceQuery } from '../usage/session-dimensions';
+import { SliceSketches, type SliceSketchesJSON, type SlicedCount } from '../usage/slice-sketches';
 
 const SNAPSHOT_VERSION = 1;
 /** Longest site-search term kept (characters); longer ones are cut. */
@@ -91,6 +93,43 @@ export interface ContentWindow {
   readonly exact: boolean;
   /** By device class, when asked for (`by=device`, `where=device:…`): page views and top pages of each. */
   readonly devices?: ReadonlyArray<{ readonly device: DeviceClass; readonly pageViews: number; readonly topPages: readonly ContentPageCount[] }>;
+  /** Ended sessions grouped by their dimensions, when asked for (`by`, `where`). */
+  readonly slices?: ContentSliceTable;
+}
+
+/** Products and categories listed per slice row, at most. */
+export const CONTENT_SLICE_TOP = 20;
+
+/** A product or category and the ended sessions of a group that viewed it. */
+export interface SlicedItem {
+  readonly id: string;
+  /** Sessions that viewed it (each once, however often). */
+  readonly sessions: number;
+  /** Maximum over-count of `sessions` (0 while exact). */
+  readonly error: number;
+}
+
+/** One group of the window's ended sessions (by their landing dimensions): what they looked at. */
+export interface ContentSliceRow {
+  readonly key: Readonly<Partial<Record<Dimension, string>>>;
+  /** Ended sessions (exact). */
+  readonly sessions: number;
+  /** Their page views (exact). */
+  readonly pageViews: number;
+  /** Products by sessions that viewed them, top CONTENT_SLICE_TOP. */
+  readonly topProducts: readonly SlicedItem[];
+  /** Categories by sessions that viewed a product of them, top CONTENT_SLICE_TOP. */
+  readonly topCategories: readonly SlicedItem[];
+  /** False when the sliced summaries evicted. */
+  readonly exact: boolean;
+}
+
+export interface ContentSliceTable {
+  readonly by: readonly Dimension[];
+  readonly where: SliceQuery['where'];
+  readonly rows: readonly ContentSliceRow[];
+  /** False when a pane folded UTM values into `other` and the query groups or filters by UTM. */
+  readonly exact: boolean;
 }
 
 export interface ContentWindowOptions {
@@ -98,6 +137,23 @@ export interface ContentWindowOptions {
   readonly before?: number;
   /** Device classes to slice by (all of them for `by=device`; the listed ones for `where=device:…`). */
   readonly devices?: readonly DeviceClass[];
+  /** Group ended sessions by their dimensions. */
+  readonly slices?: SliceQuery;
+}
+
+/** What an ended session adds to its slice, by index. */
+const SL = { sessions: 0, pageViews: 1 } as const;
+const SL_WIDTH = 2;
+type ContentSlices = SliceSketches<'products' | 'categories'>;
+
+/** A window's ended sessions grouped by `q.by` over the slices `q.where` accepts. */
+function contentSliceTable(sl: ContentSlices | undefined, q: SliceQuery): ContentSliceTable {
+  if (sl === undefined) return { by: q.by, where: q.where, rows: [], exact: true };
+  const { rows: groups, exact, exactGroups } = sl.groups(q, SL.sessions);
+  const items = (list: readonly SlicedCount[]): SlicedItem[] => list.slice(0, CONTENT_SLICE_TOP).map((x) => ({ id: x.rest, sessions: x.count, error: x.error }));
+  const rows = groups.map(({ key, sums, lists }): ContentSliceRow => ({ key, sessions: sums[SL.sessions]!, pageViews: sums[SL.pageViews]!, topProducts: items(lists.products), topCategories: items(lists.categories), exact }));
+  rows.sort(bySessionsThenKey);
+  return { by: q.by, where: q.where, rows, exact: exactGroups };
 }
 
 const DEVICE_INDEX: Readonly<Record<DeviceClass, number>> = Object.fromEntries(DEVICE_CLASSES.map((d, i) => [d, i])) as Record<DeviceClass, number>;
@@ -137,7 +193,7 @@ const TRENDING_FIELDS: ReadonlyArray<readonly [SketchField, TrendingKind]> = [
   ['searches', 'search'],
 ];
 
-type ContentPaneJSON = { pageViews: number; deviceViews?: number[]; devicePages?: Array<SpaceSavingJSON<string> | null> } & Record<SketchField, SpaceSavingJSON<string>>;
+type ContentPaneJSON = { pageViews: number; deviceViews?: number[]; devicePages?: Array<SpaceSavingJSON<string> | null>; sl?: SliceSketchesJSON } & Record<SketchField, SpaceSavingJSON<string>>;
 
 class ContentPane {
   pageViews = 0;
@@ -150,24 +206,34 @@ class ContentPane {
   readonly deviceViews = new Float64Array(DEVICE_CLASSES.length);
   /** Page views by page per device class (created on the device's first view), for `by=device`; not part of `exact`. */
   readonly devicePages: Array<SpaceSaving<string> | undefined> = new Array<SpaceSaving<string> | undefined>(DEVICE_CLASSES.length).fill(undefined);
-  readonly #maxPages: number;
+  /** Ended sessions by slice, created with the pane's first ended session. */
+  sliced: ContentSlices | undefined;
+  readonly #settings: ContentSettings;
   readonly #onDeviceEvict: () => void;
+  readonly #sliceEvict: { readonly products: () => void; readonly categories: () => void } | undefined;
 
-  constructor(s: ContentSettings, evict: Record<SketchField, () => void>, onDeviceEvict: () => void = () => undefined) {
+  constructor(s: ContentSettings, evict: Record<SketchField, () => void>, onDeviceEvict: () => void = () => undefined, sliceEvict?: { readonly products: () => void; readonly categories: () => void }) {
     this.pages = new SpaceSaving(s.maxPages, evict.pages);
     this.products = new SpaceSaving(s.maxProducts, evict.products);
     this.categories = new SpaceSaving(s.maxCategories, evict.categories);
     this.searches = new SpaceSaving(s.maxSearches, evict.searches);
     this.zeroResults = new SpaceSaving(s.maxSearches, evict.zeroResults);
-    this.#maxPages = s.maxPages;
+    this.#settings = s;
     this.#onDeviceEvict = onDeviceEvict;
+    this.#sliceEvict = sliceEvict;
   }
 
   /** The pages sketch of a device class, created on first use. */
   devicePagesOf(d: number): SpaceSaving<string> {
     let x = this.devicePages[d];
-    if (x === undefined) this.devicePages[d] = x = new SpaceSaving(this.#maxPages, this.#onDeviceEvict);
+    if (x === undefined) this.devicePages[d] = x = new SpaceSaving(this.#settings.maxPages, this.#onDeviceEvict);
     return x;
+  }
+
+  /** The pane's slices, created on first use. */
+  slicedOrNew(): ContentSlices {
+    const n = this.#settings.maxSlicedItems;
+    return (this.sliced ??= new SliceSketches(SL_WIDTH, { products: n, categories: n }, this.#sliceEvict));
   }
 
   mergeFrom(o: ContentPane): void {
@@ -178,6 +244,7 @@ class ContentPane {
       const from = o.devicePages[i];
       if (from !== undefined) this.devicePagesOf(i).merge(from);
     }
+    if (o.sliced !== undefined) this.slicedOrNew().mergeFrom(o.sliced);
   }
 
   get exact(): boolean {
@@ -195,6 +262,7 @@ class ContentPane {
       zeroResults: this.zeroResults.toJSON(),
       deviceViews: Array.from(this.deviceViews),
       devicePages: this.devicePages.map((x) => x?.toJSON() ?? null),
+      ...(this.sliced === undefined ? {} : { sl: this.sliced.toJSON() }),
     };
   }
 }
@@ -210,6 +278,8 @@ export interface ContentProcessorOptions {
   readonly settings?: ContentSettings;
   /** When given, the Space-Saving error bound (1 / capacity) of each structure is exported. */
   readonly metrics?: Pick<CoreMetrics, 'sketchErrorBound'>;
+  /** How a landing page maps to a channel, for slices (the site's usage settings; default rules without). */
+  readonly channels?: ChannelRules;
 }
 
 /**
@@ -231,6 +301,9 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
   readonly #store: PaneStore<ContentPane>;
   readonly #evict: Record<SketchField, () => void>;
   readonly #deviceEvict: () => void;
+  readonly #sliceEvict: { readonly products: () => void; readonly categories: () => void };
+  readonly #onFold: () => void;
+  readonly #channels: ChannelRules;
   #watermark = Number.NEGATIVE_INFINITY;
   /** Latest event time counted: how far an open window has elapsed. */
   #maxTs = Number.NEGATIVE_INFINITY;
@@ -247,6 +320,9 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
     }
     this.#evict = evict;
     this.#deviceEvict = () => ctx.onEvict('content', 'device_pages', 1);
+    this.#sliceEvict = { products: () => ctx.onEvict('content', 'sliced_products', 1), categories: () => ctx.onEvict('content', 'sliced_categories', 1) };
+    this.#onFold = () => ctx.onEvict('content', 'slices', 1);
+    this.#channels = opts.channels ?? DEFAULT_CHANNEL_RULES;
     this.#store = new PaneStore<ContentPane>({
       paneMs: opts.time.paneMs,
       // Retention follows the watermark (expire); the cap only binds when partitions drift far apart.
@@ -254,7 +330,7 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
       allowedLatenessMs: opts.time.allowedLatenessMs,
       retainMs: opts.time.paneMs * opts.time.retentionPanes,
       ops: {
-        create: () => new ContentPane(this.settings, this.#evict, this.#deviceEvict),
+        create: () => new ContentPane(this.settings, this.#evict, this.#deviceEvict, this.#sliceEvict),
         mergeInto: (into, from) => into.mergeFrom(from),
       },
       onEvict: (n) => ctx.onEvict('content', 'panes', n),
@@ -282,8 +358,34 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
     return loc.kind === 'ok' ? OK : REVISION;
   }
 
-  onSession(_signal: SessionSignal, watermark: EpochMillis): void {
+  onSession(signal: SessionSignal, watermark: EpochMillis): void {
     if (watermark > this.#watermark) this.#watermark = watermark;
+    // Slices count a session when it ends, in the pane of its last event; a re-open takes it back.
+    if (signal.kind === 'closed') this.#sliceEnded(signal.session, 1);
+    else if (signal.kind === 'reopened') this.#sliceEnded(signal.session, -1);
+  }
+
+  /**
+   * What an ended session adds to (or takes back from) its slice: the session and its page views, each
+   * product it viewed and each category of those, once. The slice key is a function of the summary and
+   * of the pane's slices, so a retraction finds the key its count went to.
+   */
+  #sliceEnded(s: SessionSummary, sign: 1 | -1): void {
+    if (s.pageViews === 0) return;
+    const p = sign === 1 ? this.#store.paneAt(s.end) : this.#store.peek(s.end);
+    if (p === undefined) return; // beyond retention
+    const sl = p.slicedOrNew();
+    const key = boundedSliceKey(sessionDimensions(s, this.#channels), sl.counts, this.settings.maxSlicesPerPane, sign === 1 ? this.#onFold : noop);
+    const row = sl.row(key);
+    row[SL.sessions]! += sign;
+    row[SL.pageViews]! += sign * s.pageViews;
+    let cats: string[] | undefined;
+    for (const id of s.viewed) {
+      sl.change('products', key, id, sign);
+      const c = s.categories[id];
+      if (c !== undefined && !(cats ??= []).includes(c)) cats.push(c);
+    }
+    for (const c of cats ?? []) sl.change('categories', key, c, sign);
   }
 
   onWatermark(watermark: EpochMillis, retention: EpochMillis = watermark): void {
@@ -323,7 +425,11 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
       // Share of an open window that has elapsed (by the newest event time counted), at least 5 %.
       const elapsed = w.closed ? 1 : Math.min(1, Math.max(0.05, (Math.min(Math.max(maxTs, wm), w.end) - w.start) / sizeMs));
       const rendered = first.#render(w.start, w.end, w.closed, w.value, earlier, elapsed);
-      return opts.devices === undefined ? rendered : { ...rendered, devices: deviceSlices(w.value, opts.devices) };
+      return {
+        ...rendered,
+        ...(opts.devices === undefined ? {} : { devices: deviceSlices(w.value, opts.devices) }),
+        ...(opts.slices === undefined ? {} : { slices: contentSliceTable(w.value.sliced, opts.slices) }),
+      };
     });
   }
 
@@ -343,13 +449,14 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
     // TRICKY: JSON turns −Infinity into null.
     if (typeof partial.maxTs === 'number' && partial.maxTs > this.#maxTs) this.#maxTs = partial.maxTs;
     for (const [start, j] of partial.panes) {
-      const p = new ContentPane(this.settings, this.#evict, this.#deviceEvict);
+      const p = new ContentPane(this.settings, this.#evict, this.#deviceEvict, this.#sliceEvict);
       p.pageViews = j.pageViews;
       for (const f of SKETCH_FIELDS) p[f].merge(SpaceSaving.fromJSON(j[f]));
       j.deviceViews?.forEach((n, i) => (p.deviceViews[i] = n));
       j.devicePages?.forEach((x, i) => {
         if (x !== null) p.devicePagesOf(i).merge(SpaceSaving.fromJSON(x));
       });
+      if (j.sl !== undefined) p.slicedOrNew().mergeJSON(j.sl);
       this.#store.mergePane(start, p);
     }
   }
@@ -423,6 +530,8 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
     }
   }
 }
+
+const noop = (): void => undefined;
 
 /** Search terms compare case- and space-insensitively; bounded length. */
 function normaliseQuery(q: string): string {

@@ -18,6 +18,10 @@ export interface ContentSettings {
   readonly trendingMinCount: number;
   /** Keys per kind (the most viewed in the window) scored for trending, count. */
   readonly trendingCandidates: number;
+  /** Distinct session slices per pane (channel × device × visitor type × UTM); past it UTM values fold into `other`, count. */
+  readonly maxSlicesPerPane: number;
+  /** Distinct (slice, product) and (slice, category) keys per pane, each, count. */
+  readonly maxSlicedItems: number;
 }
 
 export const DEFAULT_CONTENT_SETTINGS: ContentSettings = Object.freeze({
@@ -29,6 +33,8 @@ export const DEFAULT_CONTENT_SETTINGS: ContentSettings = Object.freeze({
   trendingAlpha: 0.3,
   trendingMinCount: 3,
   trendingCandidates: 500,
+  maxSlicesPerPane: 64,
+  maxSlicedItems: 5_000,
 });
 
 type Check = (v: unknown) => boolean;
@@ -42,6 +48,8 @@ const CHECKS: Record<keyof ContentSettings, [Check, string]> = {
   trendingAlpha: [(v) => typeof v === 'number' && v > 0 && v <= 1, 'a number in (0, 1]'],
   trendingMinCount: [intIn(1, 1_000_000), 'an integer in [1, 1000000]'],
   trendingCandidates: [intIn(1, 100_000), 'an integer in [1, 100000]'],
+  maxSlicesPerPane: [intIn(1, 100_000), 'an integer in [1, 100000]'],
+  maxSlicedItems: [intIn(1, 10_000_000), 'an integer in [1, 10000000]'],
 };
 
 /** Validates the raw site settings; every bad key is reported at once (CM_ERR_CONFIG). */

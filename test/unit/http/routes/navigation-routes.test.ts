@@ -120,7 +120,7 @@ describe('navigation and content routes', () => {
     expect(got.pages).toBe(Math.ceil(Math.max(prev.size, next.size) / 3));
     const bad = await app.inject({ method: 'GET', url: '/v1/stats/navigation/flow?site=demo' });
     expect(bad.statusCode).toBe(400);
-    const wrongDim = await app.inject({ method: 'GET', url: '/v1/stats/content?site=demo&by=channel' });
+    const wrongDim = await app.inject({ method: 'GET', url: '/v1/stats/content?site=demo&by=colour' });
     expect([wrongDim.statusCode, (wrongDim.json() as { error: { code: string } }).error.code]).toEqual([400, 'invalid_slice']);
   });
 

@@ -15,6 +15,7 @@ import { createCoreMetrics } from '../../../../src/metrics/core-metrics';
 import { Pipeline } from '../../../../src/pipeline/pipeline';
 import { mulberry32 } from '../../../../src/replay/mulberry32';
 import { pageView } from '../../../helpers/enriched-events';
+import { slicedShoppers, type SlicedTruth } from '../../../helpers/sliced-shoppers';
 
 const MIN = 60_000;
 const DAY = 24 * 60 * MIN;
@@ -46,57 +47,11 @@ function setup(navigation: Record<string, unknown> | undefined = undefined, time
   return { pipeline, nav, finish, evictions, config, clock, registry };
 }
 
-/** What a shopper's session is by construction: its landing dimensions and its pages in order. */
-type Truth = Record<Dimension, string> & { pages: string[]; end: number };
-
-/** Shoppers with a known channel, device and visitor type; 4 distinct pages so every group's lists fit SLICE_LIST_TOP. */
-function shoppers(seed: number, visitors: number): { events: EnrichedEvent[]; truth: Truth[] } {
-  const rnd = mulberry32(seed);
-  const scenarios = [
-    { channel: 'direct', url: '/', referrer: undefined },
-    { channel: 'search', url: '/', referrer: 'https://www.google.de/search?q=shop' },
-    { channel: 'social', url: '/', referrer: 'https://t.co/x1' },
-    { channel: 'email', url: '/?utm_source=newsletter&utm_medium=email&utm_campaign=spring', referrer: undefined },
-    { channel: 'paid', url: '/?utm_source=google&utm_medium=cpc&utm_campaign=brand', referrer: 'https://www.google.com/' },
-    { channel: 'referral', url: '/', referrer: 'https://blog.example.org/post' },
-  ] as const;
-  const devices = ['desktop', 'mobile', 'tablet'] as const;
-  const pagesOf = ['/', '/a', '/b', '/c'];
-  const events: EnrichedEvent[] = [];
-  const truth: Truth[] = [];
-  for (let v = 0; v < visitors; v++) {
-    const visits = rnd() < 0.3 ? 2 : 1;
-    for (let k = 0; k < visits; k++) {
-      const sc = scenarios[Math.floor(rnd() * scenarios.length)]!;
-      const device = devices[Math.floor(rnd() * devices.length)]!;
-      let t = T0 + Math.floor(rnd() * 60 * MIN) + k * 100 * MIN;
-      const vid = `ns${v}`;
-      const pages = ['/'];
-      const landing = pageView(vid, t, '/');
-      const ev = { ...(landing.event as PageViewEvent), url: `https://shop.test${sc.url}` };
-      if (sc.referrer !== undefined) ev.referrer = sc.referrer;
-      events.push({ ...landing, device, event: ev });
-      const more = Math.floor(rnd() * 5);
-      for (let i = 0; i < more; i++) {
-        t += 20_000;
-        const page = pagesOf[Math.floor(rnd() * pagesOf.length)]!;
-        pages.push(page);
-        const p = pageView(vid, t, page);
-        events.push({ ...p, device, event: { ...(p.event as PageViewEvent), referrer: 'https://shop.test/' } });
-      }
-      const q = new URL(`https://shop.test${sc.url}`).searchParams;
-      const u = (n: string) => q.get(n) ?? '(none)';
-      truth.push({ channel: sc.channel, device, visitorType: k === 0 ? 'new' : 'returning', utmSource: u('utm_source'), utmMedium: u('utm_medium'), utmCampaign: u('utm_campaign'), pages, end: t });
-    }
-  }
-  return { events: events.sort((a, b) => a.ts - b.ts), truth };
-}
-
 type Counts = Record<string, number>;
 type BruteRow = { key: Record<string, string>; sessions: number; bounces: number; pageViews: number; entries: Counts; exits: Counts; transitions: Counts };
 
 /** The group-by, by hand: every session's figures added to its group. */
-function brute(truth: readonly Truth[], q: SliceQuery): BruteRow[] {
+function brute(truth: readonly SlicedTruth[], q: SliceQuery): BruteRow[] {
   const groups = new Map<string, BruteRow>();
   const inc = (m: Counts, k: string) => (m[k] = (m[k] ?? 0) + 1);
   for (const t of truth) {
@@ -125,7 +80,7 @@ const QUERIES: SliceQuery[] = [
 
 describe('navigation slices', () => {
   it('by/where - sessions, bounces, entry and exit pages and transitions per group equal a brute-force group-by, in two arrival orders', () => {
-    const { events, truth } = shoppers(31, 500);
+    const { events, truth } = slicedShoppers(31, 500, T0);
     const rnd = mulberry32(32);
     const shuffled = events.slice();
     for (let i = 0; i < shuffled.length; i += 40) {
@@ -173,7 +128,7 @@ describe('navigation slices', () => {
   });
 
   it('snapshot and restore keep the slices', () => {
-    const { events, truth } = shoppers(33, 120);
+    const { events, truth } = slicedShoppers(33, 120, T0);
     const a = setup();
     a.pipeline.processNow(events);
     a.finish(events[events.length - 1]!.ts);
@@ -208,7 +163,7 @@ describe('navigation slices', () => {
   });
 
   it('GET /v1/stats/navigation?by=&where= - the slices of each window; a bad dimension is invalid_slice, the flow route refuses slices', async () => {
-    const { events, truth } = shoppers(34, 150);
+    const { events, truth } = slicedShoppers(34, 150, T0);
     const s = setup();
     s.pipeline.processNow(events);
     s.finish(events[events.length - 1]!.ts);
