@@ -278,6 +278,19 @@ describe('admin dashboard in Chromium against the real server', () => {
     expect(paidEntries).toEqual(paidApi.entryPages.map((p) => [p.page, p.count]));
     expect(paidEntries).toEqual([['/product/p9', 1]]);
 
+    // Content by channel: what each group's ended sessions viewed, as the API's slices say.
+    await page.selectOption('#content-by', 'channel');
+    type ContentSliceApi = { key: Record<string, string>; sessions: number; topProducts: Array<{ id: string; sessions: number }> };
+    const contentSlicesApi = async () => (await api<{ windows: Array<{ slices: { rows: ContentSliceApi[] } }> }>('/v1/stats/content?site=demo&window=PT1H&windows=1&limit=10&by=channel')).windows[0]!.slices.rows;
+    const contentRows = await until('the content breakdown', async () => {
+      const rows = await page.$$eval('[data-list="contentSlices"] tbody tr', (trs) => trs.map((tr) => ['group', 'sessions', 'topProduct'].map((c) => (tr.querySelector(`td[data-col="${c}"]`) as any)?.textContent ?? '')));
+      return rows.some((r) => r[0] === 'paid') && rows;
+    });
+    expect(contentRows).toEqual((await contentSlicesApi()).map((r) => [r.key['channel'], String(r.sessions), r.topProducts[0] === undefined ? '–' : `${r.topProducts[0].id} (${r.topProducts[0].sessions})`]));
+    // The funnel shopper landed from a paid click on product p9.
+    expect(contentRows.find((r) => r[0] === 'paid')?.[2]).toBe('p9 (1)');
+    await page.selectOption('#content-by', '');
+
     // Content by device: the bars are the API's page views per device; a click shows that device's top pages.
     type DeviceApi = { device: string; pageViews: number; topPages: Array<{ page: string; count: number }> };
     const devicesApi = (await api<{ windows: Array<{ devices: DeviceApi[] }> }>('/v1/stats/content?site=demo&window=PT1H&windows=1&by=device')).windows[0]!.devices;

@@ -62,6 +62,7 @@ interface ContentWindow extends StatsWindow {
   readonly trending?: ReadonlyArray<Counted & { readonly kind: string; readonly id: string; readonly score: number; readonly isNew?: boolean }>;
   readonly searches?: ReadonlyArray<Counted & { readonly query: string; readonly zeroResults: number }>;
   readonly devices?: ReadonlyArray<{ readonly device: string; readonly pageViews: number; readonly topPages: ReadonlyArray<Counted & { readonly page: string }> }>;
+  readonly slices?: { readonly exact: boolean; readonly rows: ReadonlyArray<{ readonly key: Readonly<Record<string, string>>; readonly sessions: number; readonly pageViews: number; readonly topProducts: ReadonlyArray<{ readonly id: string; readonly sessions: number }>; readonly topCategories: ReadonlyArray<{ readonly id: string; readonly sessions: number }> }> };
 }
 interface StatsBody<W> {
   readonly watermark: string | null;
@@ -145,7 +146,7 @@ interface LiveBody {
 }
 interface OfferStatsBody {
   readonly decisions: { readonly triggered: number; readonly holdout: number; readonly suppressed: Readonly<Record<string, number>> };
-  readonly attribution: { readonly totals: AttributionRow } | null;
+  readonly attribution: { readonly totals: AttributionRow; readonly segments?: ReadonlyArray<AttributionRow & { readonly segment: string }> } | null;
 }
 interface QuarantineBody {
   readonly items: ReadonlyArray<{ readonly at: string; readonly transport: string; readonly reason: string; readonly message: string; readonly sample: string }>;
@@ -338,9 +339,11 @@ interface State {
   navBy: string;
   /** The value of `navBy` whose entry/exit pages and transitions the navigation lists show (null: all sessions). */
   navGroup: string | null;
+  /** The dimension the content panel breaks ended sessions down by ('': none). */
+  contentBy: string;
 }
 
-const state: State = { site: 'demo', window: 'PT5M', selected: null, generation: 0, timer: undefined, flowPage: null, flowLimit: 8, rule: null, publicPort: undefined, by: ['channel'], segment: null, contentDevice: null, navBy: '', navGroup: null };
+const state: State = { site: 'demo', window: 'PT5M', selected: null, generation: 0, timer: undefined, flowPage: null, flowLimit: 8, rule: null, publicPort: undefined, by: ['channel'], segment: null, contentDevice: null, navBy: '', navGroup: null, contentBy: '' };
 
 /** The window the list panels show: the selected one when still listed, else the newest. */
 function pick<W extends StatsWindow>(ws: readonly W[]): W | undefined {
@@ -478,9 +481,33 @@ function renderContent(body: StatsBody<ContentWindow>): void {
       },
     },
   );
+  // Broken down: what the sessions of each group (that ended in the window) viewed.
+  const slices = state.contentBy === '' ? undefined : w.slices;
+  const breakdown =
+    slices === undefined
+      ? null
+      : h(
+          'div',
+          { data: { list: 'contentSlices' } },
+          h('h3', null, `Sessions that ended in the window by ${dimensionLabel(state.contentBy)}: what they viewed`, !slices.exact && h('span', { className: 'tag warn' }, 'UTM values folded')),
+          table(
+            [dimensionLabel(state.contentBy), ['sessions', 'num'], ['page views', 'num'], 'top product (sessions)', 'top category (sessions)'],
+            slices.rows.map((r) => ({
+              cells: [
+                text(r.key[state.contentBy] ?? '', 'group'),
+                num(int(r.sessions), 'sessions'),
+                num(int(r.pageViews), 'pageViews'),
+                text(r.topProducts[0] === undefined ? '–' : `${r.topProducts[0].id} (${int(r.topProducts[0].sessions)})`, 'topProduct'),
+                text(r.topCategories[0] === undefined ? '–' : `${r.topCategories[0].id} (${int(r.topCategories[0].sessions)})`, 'topCategory'),
+              ],
+            })),
+            'no session ended in this window yet',
+          ),
+        );
   fill(
     'content',
     h('div', { className: 'kpis' }, kpi('page views', int(w.pageViews), 'content-pageViews'), kpi('searches', int(w.searchCount), 'content-searches')),
+    breakdown,
     h('h3', null, 'Page views by device (click one to see its top pages)'),
     deviceBars,
     h(
@@ -566,6 +593,22 @@ function renderOffers(recent: Result<{ readonly offers: readonly OfferRecord[] }
         t.upliftInterval === null ? h('p', { className: 'note' }, 'uplift needs conversions of both offered and held-out visitors (the demo holds out 10 %)') : null,
       );
     } else parts.push(h('div', { className: 'kpis' }, kpi('triggered', int(d.triggered), 'offers-triggered'), kpi('held out', int(d.holdout), 'offers-holdout')));
+    // Broken down by the named segments the visitors were in at the decision.
+    const bySegment = stats.body.attribution?.segments ?? [];
+    if (bySegment.length > 0) {
+      const uplift = (r: AttributionRow): string => (r.uplift === null ? '–' : `${r.uplift >= 0 ? '+' : ''}${pct(r.uplift)}`);
+      parts.push(
+        h('h3', null, 'By segment (visitors in it at the decision)'),
+        h(
+          'div',
+          { data: { list: 'offerSegments' } },
+          table(
+            ['segment', ['triggered', 'num'], ['converted', 'num'], ['conversion', 'num'], ['holdout conv.', 'num'], ['uplift', 'num']],
+            bySegment.map((r) => ({ cells: [text(r.segment, 'segment'), num(int(r.triggered), 'triggered'), num(int(r.converted), 'converted'), num(pct(r.conversionRate)), num(pct(r.holdout.conversionRate)), num(uplift(r), 'uplift')] })),
+          ),
+        ),
+      );
+    }
     const suppressed = Object.entries(d.suppressed).filter(([, n]) => n > 0);
     if (suppressed.length > 0) parts.push(h('p', { className: 'note' }, 'suppressed: ', ...suppressed.map(([reason, n]) => h('span', { className: 'tag' }, `${reason} ${int(n)}`))));
   } else parts.push(h('p', { className: 'err' }, `stats unavailable: ${stats.message}`));
@@ -927,7 +970,7 @@ async function refresh(): Promise<void> {
     get<StatsBody<UsageWindow>>('/v1/stats/usage', headline('PT5M')),
     get<StatsBody<UsageWindow>>('/v1/stats/usage', headline('PT1H')),
     get<StatsBody<NavigationWindow>>('/v1/stats/navigation', state.navBy === '' ? stats : { ...stats, by: state.navBy }),
-    get<StatsBody<ContentWindow>>('/v1/stats/content', { ...stats, by: 'device' }),
+    get<StatsBody<ContentWindow>>('/v1/stats/content', { ...stats, by: state.contentBy === '' || state.contentBy === 'device' ? 'device' : state.contentBy }),
     get<RulesBody>('/v1/rules', { ...site, limit: String(LIST_LIMIT) }),
     get<{ readonly offers: readonly OfferRecord[] }>('/v1/offers/recent', { ...site, limit: String(LIST_LIMIT) }),
     get<OfferStatsBody>('/v1/offers/stats', site),
@@ -1061,6 +1104,12 @@ async function start(): Promise<void> {
   navBy?.addEventListener('change', () => {
     state.navBy = navBy.value;
     state.navGroup = null;
+    state.generation++;
+    void refresh();
+  });
+  const contentBy = document.getElementById('content-by') as HTMLSelectElement | null;
+  contentBy?.addEventListener('change', () => {
+    state.contentBy = contentBy.value;
     state.generation++;
     void refresh();
   });
