@@ -112,7 +112,7 @@ export interface SlicedItem {
 /** One group of the window's ended sessions (by their landing dimensions): what they looked at. */
 export interface ContentSliceRow {
   readonly key: Readonly<Partial<Record<Dimension, string>>>;
-  /** Ended sessions (exact). */
+  /** Ended sessions with page views (exact). */
   readonly sessions: number;
   /** Their page views (exact). */
   readonly pageViews: number;
