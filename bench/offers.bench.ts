@@ -9,9 +9,11 @@
  *     streamed baskets; a visitor sends a page view on WS /v1/collect and waits for the
  *     `{"type":"offer"}` on the same socket (and a WS /v1/offers storefront subscriber gets it too).
  * Run: `npx tsx bench/offers.bench.ts` — prints a table, writes bench/results/offers.json.
- * Not measured: NATS and webhook channels, many concurrent sockets, offers under ingest load; one
+ * Not measured here: NATS and webhook channels, many concurrent sockets (offers under ingest load:
+ * bench/offers-under-load.bench.ts); one
  * 2-core machine shared with other work, so read the ratios rather than the absolute figures.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -19,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { createApp } from '../src/app';
+import { provenVisitorOf } from '../src/ingest/collect-gateway';
 import { SystemClock } from '../src/clock';
 import { loadConfig } from '../src/config';
 import type { EnrichedEvent } from '../src/events/enriched-event';
@@ -137,8 +140,14 @@ const events = Array.from({ length: IN_PROCESS_EVENTS }, (_, n) => event(n, `v${
   console.log(`in-process throughput: ${Math.round(IN_PROCESS_EVENTS / (wall / 1000))} events/s (each firing a trigger)`);
 }
 
-function frame(seq: number, events: unknown[]): string {
-  return JSON.stringify({ type: 'batch', seq, sentAt: Date.now(), events });
+function frame(seq: number, events: unknown[], vk?: string): string {
+  return JSON.stringify({ type: 'batch', seq, sentAt: Date.now(), ...(vk === undefined ? {} : { vk }), events });
+}
+
+/** A fresh shopper as the snippet makes one: the socket gets its offers only once a batch proved it with its key. */
+function shopper(): { vk: string; visitorId: string } {
+  const vk = randomBytes(16).toString('hex');
+  return { vk, visitorId: provenVisitorOf(vk) };
 }
 
 function open(url: string, headers: Record<string, string> = {}): Promise<WebSocket> {
@@ -179,7 +188,7 @@ function open(url: string, headers: Record<string, string> = {}): Promise<WebSoc
     host: '127.0.0.1',
     time: { outOfOrderness: 'PT1S', idleTimeout: 'PT1S', tick: 100 },
     ingest: { rateLimitPerSecond: 10_000_000, rateLimitBurst: 10_000_000 },
-    sites: [{ id: 'demo', secret: 'demo-secret', processors: { 'cross-sell': { recomputeEvery: 'PT1S' } } }],
+    sites: [{ id: 'demo', secret: 'demo-secret', subscriberSecret: 'demo-subscriber-secret', processors: { 'cross-sell': { recomputeEvery: 'PT1S' } } }],
   });
   const registry = new Registry();
   const app = createApp({ config, logger: createLogger('silent'), registry });
@@ -193,7 +202,7 @@ function open(url: string, headers: Record<string, string> = {}): Promise<WebSoc
   await new Promise((r) => seeder.once('message', r));
   seeder.close();
 
-  const storefront = await open(`${base}/v1/offers?site=demo`, { authorization: 'Bearer demo-secret' });
+  const storefront = await open(`${base}/v1/offers?site=demo`, { authorization: 'Bearer demo-subscriber-secret' });
   const visitor = await open(`${base}/v1/collect?site=demo`);
   let pendingOffer: ((id: string) => void) | undefined;
   let pendingAck: (() => void) | undefined;
@@ -207,8 +216,9 @@ function open(url: string, headers: Record<string, string> = {}): Promise<WebSoc
     const m = JSON.parse(String(d)) as { type: string; triggerId?: string };
     if (m.type === 'offer') pendingStorefront?.(m.triggerId ?? '');
   });
-  const roundTrip = async (i: number, visitorId: string): Promise<{ ack: number; offer: number; storefront: number } | undefined> => {
-    const f = frame(i, [{ id: `b-${i}-${visitorId}`, type: 'page_view', visitorId, ts: Date.now(), url: 'https://shop.example/product/A', product: { id: 'A' } }]);
+  const roundTrip = async (i: number): Promise<{ ack: number; offer: number; storefront: number } | undefined> => {
+    const { vk, visitorId } = shopper();
+    const f = frame(i, [{ id: `b-${i}-${visitorId}`, type: 'page_view', visitorId, ts: Date.now(), url: 'https://shop.example/product/A', product: { id: 'A' } }], vk);
     const t0 = nowMs();
     let ack = 0;
     let offer = 0;
@@ -227,14 +237,14 @@ function open(url: string, headers: Record<string, string> = {}): Promise<WebSoc
   };
   // Wait for the rules: the first visitor to get an offer.
   const deadline = Date.now() + 30_000;
-  for (let i = 0; (await roundTrip(1_000_000 + i, `warm-${i}`)) === undefined; i++) {
+  for (let i = 0; (await roundTrip(1_000_000 + i)) === undefined; i++) {
     if (Date.now() > deadline) throw new Error('no offer from the app within 30 s');
   }
   const acks: number[] = [];
   const offers: number[] = [];
   const stores: number[] = [];
   for (let i = 0; i < WS_ROUNDS; i++) {
-    const r = await roundTrip(i, `shopper-${i}`);
+    const r = await roundTrip(i);
     if (r === undefined) throw new Error(`round ${i}: no offer`);
     acks.push(r.ack);
     offers.push(r.offer);
