@@ -67,7 +67,7 @@ export function windowStatsResponse<W extends { readonly start: number; readonly
 
 /** The answer to `by`/`where` on a route that does not slice: said, not ignored (a silently unsliced answer would read as the slice). */
 export function refuseSlices(reply: FastifyReply, path: string): FastifyReply {
-  return reply.code(400).send({ error: { code: 'slice_unsupported', message: `${path} is not sliced; by/where work on /v1/stats/usage and /v1/stats/navigation (sessions by channel, device, visitor type, UTM), by=device on /v1/stats/content, and segment= on /v1/rules` } });
+  return reply.code(400).send({ error: { code: 'slice_unsupported', message: `${path} is not sliced; by/where work on /v1/stats/usage, /v1/stats/navigation and /v1/stats/content (sessions by channel, device, visitor type, UTM), and where=segment:<id> on /v1/rules` } });
 }
 
 /** A processor whose windows the stats API lists (navigation, content). */
