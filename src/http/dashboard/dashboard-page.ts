@@ -128,7 +128,7 @@ export function renderDashboardPage(): string {
   <section id="content"><h2>Content <label class="sub">sessions by <select id="content-by">${dimensionOptions('(no breakdown)')}</select></label> <span class="sub" id="content-sub"></span></h2><div class="body"></div></section>
   <section id="rules"><h2>Cross-sell rules <label class="sub">bought by <select id="rules-segment"><option value="">all shoppers</option></select></label> <span class="sub" id="rules-sub"></span></h2><div class="body"></div><h3 id="rule-lift-title"></h3><div class="chart" data-chart="rule-lift"></div></section>
   <section id="offers"><h2>Offers <span class="sub" id="offers-sub"></span></h2><div class="body"></div></section>
-  <section class="wide" id="customers"><h2>Customers and segments <span class="sub" id="customers-sub"></span></h2><h3>Segment members over the last hour</h3><div class="chart" data-chart="segment-sizes" hidden></div><div class="body"></div></section>
+  <section class="wide" id="customers"><h2>Customers and segments <span class="sub" id="customers-sub"></span></h2><h3 id="segment-sizes-title" hidden>Segment members over the last hour</h3><div class="chart" data-chart="segment-sizes" hidden></div><div class="body"></div></section>
   <section class="wide" id="live"><h2>Live event log <span class="sub" id="live-sub"></span></h2><div class="body"></div></section>
   <section class="wide" id="quarantine"><h2>Quarantine <span class="sub" id="quarantine-sub"></span></h2><div class="body"></div></section>
 </main>

@@ -805,6 +805,8 @@ function renderSegmentSizes(segments: SegmentsBody['segments'], minutes: StatsBo
   const box = chartBox('segment-sizes');
   if (box === null) return;
   box.hidden = segments.length === 0 || minutes === undefined;
+  const title = document.getElementById('segment-sizes-title');
+  if (title !== null) title.hidden = box.hidden;
   if (box.hidden || minutes === undefined) return;
   const { xs, at } = minuteAxis(minutes);
   lineChart(
