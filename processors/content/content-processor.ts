@@ -451,10 +451,10 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
     for (const [start, j] of partial.panes) {
       const p = new ContentPane(this.settings, this.#evict, this.#deviceEvict, this.#sliceEvict);
       p.pageViews = j.pageViews;
-      for (const f of SKETCH_FIELDS) p[f].merge(SpaceSaving.fromJSON(j[f]));
+      for (const f of SKETCH_FIELDS) p[f].mergeJSON(j[f]);
       j.deviceViews?.forEach((n, i) => (p.deviceViews[i] = n));
       j.devicePages?.forEach((x, i) => {
-        if (x !== null) p.devicePagesOf(i).merge(SpaceSaving.fromJSON(x));
+        if (x !== null) p.devicePagesOf(i).mergeJSON(x);
       });
       if (j.sl !== undefined) p.slicedOrNew().mergeJSON(j.sl);
       this.#store.mergePane(start, p);

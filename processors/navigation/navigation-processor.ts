@@ -584,7 +584,7 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
     p.sessionsEnded = j.sessionsEnded;
     p.bounces = j.bounces;
     p.truncated = j.truncated ?? 0;
-    for (const f of SKETCH_FIELDS) p[f].merge(SpaceSaving.fromJSON(j[f]));
+    for (const f of SKETCH_FIELDS) p[f].mergeJSON(j[f]);
     if (j.sl !== undefined) p.slicedOrNew().mergeJSON(j.sl);
     return p;
   }

@@ -229,6 +229,30 @@ export class SpaceSaving<K extends string | number = string> {
     this.#load(all, fa + fb, total);
   }
 
+  /**
+   * Folds a summary's JSON in: `merge(SpaceSaving.fromJSON(j))`, but straight into an empty summary
+   * (a pane being restored) without building one in between — a restart rebuilds every pane's
+   * summaries, and the second key → slot map and copies were ~6 % of it.
+   */
+  mergeJSON(j: SpaceSavingJSON<K>): void {
+    const n = j.keys.length;
+    if (this.#keys.length !== 0 || this.#total !== 0 || this.#floor !== 0 || n > this.capacity) {
+      this.merge(SpaceSaving.fromJSON(j));
+      return;
+    }
+    if (n !== j.counts.length || n !== j.errors.length) throw new RangeError(`Space-Saving JSON with ${n} keys, ${j.counts.length} counts and ${j.errors.length} errors`);
+    this.#keys = j.keys.slice();
+    this.#counts = new Float64Array(Math.max(n, Math.min(this.capacity, 64)));
+    this.#counts.set(j.counts);
+    this.#errors = new Float64Array(this.#counts.length);
+    this.#errors.set(j.errors);
+    const slot = this.#slot;
+    for (let i = 0; i < n; i++) slot.set(j.keys[i]!, i);
+    this.#heap = false;
+    this.#floor = j.floor;
+    this.#total = j.total;
+  }
+
   clear(): void {
     this.#keys = [];
     this.#slot.clear();

@@ -70,7 +70,7 @@ export class SliceSketches<F extends string> {
     }
     for (const f of Object.keys(this.sketches) as F[]) {
       const x = j.s[f];
-      if (x !== undefined) this.sketches[f].merge(SpaceSaving.fromJSON(x));
+      if (x !== undefined) this.sketches[f].mergeJSON(x);
     }
   }
 

@@ -129,6 +129,35 @@ describe('SpaceSaving', () => {
     expect(back.get('new-key')).toEqual(s.get('new-key'));
   });
 
+  it('space-saving - folding JSON in (empty or not) equals merging the summary it describes, and counting on keeps the bound', () => {
+    const stream = zipfStream(30_000, 5_000, 17);
+    const a = new SpaceSaving(100);
+    for (const k of stream.slice(0, 12_000)) a.add(k);
+    const b = new SpaceSaving(100);
+    for (const k of stream.slice(12_000, 24_000)) b.add(k);
+    for (const into of [() => new SpaceSaving(100), () => SpaceSaving.fromJSON<string>(JSON.parse(JSON.stringify(b)))]) {
+      const viaJson = into();
+      viaJson.mergeJSON(JSON.parse(JSON.stringify(a)));
+      const viaMerge = into();
+      viaMerge.merge(SpaceSaving.fromJSON<string>(JSON.parse(JSON.stringify(a))));
+      expect([viaJson.entries(), viaJson.maxError(), viaJson.total]).toEqual([viaMerge.entries(), viaMerge.maxError(), viaMerge.total]);
+      for (const k of stream.slice(24_000)) {
+        viaJson.add(k);
+        viaMerge.add(k);
+      }
+      expect(viaJson.entries()).toEqual(viaMerge.entries());
+    }
+    const truth = bruteForce(stream.slice(0, 12_000).concat(stream.slice(24_000)));
+    const restored = new SpaceSaving(100);
+    restored.mergeJSON(JSON.parse(JSON.stringify(a)));
+    for (const k of stream.slice(24_000)) restored.add(k);
+    for (const e of restored.entries()) {
+      const t = truth.get(e.key) ?? 0;
+      expect(t).toBeLessThanOrEqual(e.count);
+      expect(t).toBeGreaterThanOrEqual(e.count - e.error);
+    }
+  });
+
   it('space-saving - refuses a missing capacity', () => {
     expect(() => new SpaceSaving(0)).toThrow(/CM_ERR_UNBOUNDED/);
   });
