@@ -187,6 +187,23 @@ class SessionState {
     this.#dev = small(ts - this.#start);
   }
 
+  /** Takes (ts, seq) as the landing page view when it is earlier than the one kept. */
+  offerLanding(ts: number, seq: number, url: string, referrer: string | undefined): void {
+    if (!before(ts, seq, this.landTs, this.landSeq)) return;
+    this.landTs = ts;
+    this.landSeq = seq;
+    this.landUrl = url;
+    this.landReferrer = referrer;
+  }
+
+  /** Takes `device` as the session's when (ts, seq) is earlier than the event it was kept from. */
+  offerDevice(ts: number, seq: number, device: DeviceClass): void {
+    if (!before(ts, seq, this.devTs, this.devSeq)) return;
+    this.devTs = ts;
+    this.devSeq = seq;
+    this.device = device;
+  }
+
   /** Event time at which the next lifecycle step is due (close, then purge). */
   get due(): number {
     return this.#start + this.#due;
@@ -396,23 +413,11 @@ export class Sessionizer {
         x.end = st + j.en;
         x.events = j.ev;
         x.pageViews = j.pv;
-        const pt = new Array<number>(2 * j.pt.length);
-        for (let i = 0; i < j.pt.length; i++) {
-          pt[2 * i] = st + j.pt[i]!;
-          pt[2 * i + 1] = j.ps?.[i] ?? 0;
-        }
-        x.pageTimes = pt;
+        x.pageTimes = interleave(j.pt.length, j.pt, st, j.ps, 0);
         x.pageKeys = j.pk;
         if (j.vw !== undefined && j.vw.length > 0) {
           x.viewed = j.vw;
-          const vf = j.vf ?? [];
-          const vl = j.vl ?? [];
-          const times = new Array<number>(2 * j.vw.length);
-          for (let i = 0; i < j.vw.length; i++) {
-            times[2 * i] = st + (vf[i] ?? 0);
-            times[2 * i + 1] = st + (vl[i] ?? 0);
-          }
-          x.viewedTimes = times;
+          x.viewedTimes = interleave(j.vw.length, j.vf, st, j.vl, st);
         }
         if (j.ca !== undefined) x.carted = j.ca;
         if (j.bo !== undefined) x.bought = j.bo;
@@ -543,17 +548,8 @@ export class Sessionizer {
     for (const p of b.carted ?? EMPTY) a.carted = this.#addItem(a.carted, p);
     for (const p of b.bought ?? EMPTY) a.bought = this.#addItem(a.bought, p);
     for (const f of b.forms ?? EMPTY) a.forms = this.#addItem(a.forms, f);
-    if (b.landUrl !== undefined && before(b.landTs, b.landSeq, a.landTs, a.landSeq)) {
-      a.landTs = b.landTs;
-      a.landSeq = b.landSeq;
-      a.landUrl = b.landUrl;
-      a.landReferrer = b.landReferrer;
-    }
-    if (before(b.devTs, b.devSeq, a.devTs, a.devSeq)) {
-      a.devTs = b.devTs;
-      a.devSeq = b.devSeq;
-      a.device = b.device;
-    }
+    if (b.landUrl !== undefined) a.offerLanding(b.landTs, b.landSeq, b.landUrl, b.landReferrer);
+    a.offerDevice(b.devTs, b.devSeq, b.device);
     const bc = b.categories;
     if (bc !== undefined) for (let i = 0; i < bc.length; i += 2) if (categoryIndex(a.categories, bc[i]!) < 0) this.#addCategory(a, bc[i]!, bc[i + 1]!);
     a.revenue += b.revenue;
@@ -577,11 +573,7 @@ export class Sessionizer {
       this.#schedule(s, ts + this.#gap);
     }
     s.events++;
-    if (before(ts, e.seq, s.devTs, s.devSeq)) {
-      s.devTs = ts;
-      s.devSeq = e.seq;
-      s.device = e.device ?? 'unknown';
-    }
+    s.offerDevice(ts, e.seq, e.device ?? 'unknown');
     let pageIndex: number;
     let prevPage: string | undefined;
     let nextPage: string | undefined;
@@ -590,12 +582,7 @@ export class Sessionizer {
     switch (ev.type) {
       case 'page_view': {
         s.pageViews++;
-        if (before(ts, e.seq, s.landTs, s.landSeq)) {
-          s.landTs = ts;
-          s.landSeq = e.seq;
-          s.landUrl = ev.url;
-          s.landReferrer = ev.referrer;
-        }
+        s.offerLanding(ts, e.seq, ev.url, ev.referrer);
         const idx = this.#insertPage(s, ts, e.seq, e.page);
         // Page views before the kept ones (the list keeps the most recent #maxPages).
         const dropped = s.pageViews - s.pageKeys.length;
@@ -878,6 +865,16 @@ function sessionJSON(x: SessionState): SessionJSON {
 function offsets(times: readonly number[], from: number): number[] {
   const out = new Array<number>(times.length);
   for (let i = 0; i < times.length; i++) out[i] = times[i]! - from;
+  return out;
+}
+
+/** [a₀ + aFrom, b₀ + bFrom, a₁ + aFrom, …] for `n` pairs (a missing element counts as 0): the inverse of two `everyOther`. */
+function interleave(n: number, a: readonly number[] | undefined, aFrom: number, b: readonly number[] | undefined, bFrom: number): number[] {
+  const out = new Array<number>(2 * n);
+  for (let i = 0; i < n; i++) {
+    out[2 * i] = aFrom + (a?.[i] ?? 0);
+    out[2 * i + 1] = bFrom + (b?.[i] ?? 0);
+  }
   return out;
 }
 
