@@ -375,7 +375,7 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
     const p = sign === 1 ? this.#store.paneAt(s.end) : this.#store.peek(s.end);
     if (p === undefined) return; // beyond retention
     const sl = p.slicedOrNew();
-    const key = boundedSliceKey(sessionDimensions(s, this.#channels), sl.counts, this.settings.maxSlicesPerPane, sign === 1 ? this.#onFold : noop);
+    const key = boundedSliceKey(sessionDimensions(s, this.#channels), sl.counts, this.settings.maxSlicesPerPane, sign === 1 ? this.#onFold : undefined);
     const row = sl.row(key);
     row[SL.sessions]! += sign;
     row[SL.pageViews]! += sign * s.pageViews;
@@ -530,8 +530,6 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
     }
   }
 }
-
-const noop = (): void => undefined;
 
 /** Search terms compare case- and space-insensitively; bounded length. */
 function normaliseQuery(q: string): string {

@@ -538,7 +538,7 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
    */
   #sliceEnded(p: NavPane, s: SessionSummary, sign: 1 | -1): void {
     const sl = p.slicedOrNew();
-    const key = boundedSliceKey(sessionDimensions(s, this.#channels), sl.counts, this.settings.maxSlicesPerPane, sign === 1 ? this.#sliceEvict.slices : noop);
+    const key = boundedSliceKey(sessionDimensions(s, this.#channels), sl.counts, this.settings.maxSlicesPerPane, sign === 1 ? this.#sliceEvict.slices : undefined);
     const row = sl.row(key);
     const pages = s.pages;
     const cut = s.pageViews > pages.length;
@@ -616,8 +616,6 @@ function capacityOf(...sketches: ReadonlyArray<SpaceSaving<string>>): ListCapaci
   }
   return { exact, evictedKeys, maxError };
 }
-
-const noop = (): void => undefined;
 
 /** A window's ended sessions grouped by `q.by` over the slices `q.where` accepts. */
 function sliceTableOf(sl: NavSlices | undefined, q: SliceQuery): NavigationSliceTable {

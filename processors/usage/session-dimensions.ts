@@ -155,12 +155,13 @@ export function foldedKeys(d: SessionDimensions): readonly string[] {
 /**
  * The slice key a closing session counts under in a pane holding `held`: its dimensions, or — when
  * the pane holds `max` keys and not this one — the same with its UTM values folded into `other`
- * (`onFold` is called: an eviction), so channel, device and visitor type stay exact.
+ * (`onFold` is called: an eviction; a retraction, which finds the key its count went to, passes
+ * none), so channel, device and visitor type stay exact.
  */
-export function boundedSliceKey(dims: SessionDimensions, held: ReadonlyMap<string, unknown> | undefined, max: number, onFold: () => void): string {
+export function boundedSliceKey(dims: SessionDimensions, held: ReadonlyMap<string, unknown> | undefined, max: number, onFold?: () => void): string {
   const key = sliceKey(dims);
   if (held === undefined || held.size < max || held.has(key)) return key;
-  onFold();
+  onFold?.();
   const folded = foldedKeys(dims);
   for (const k of folded) if (held.has(k)) return k;
   return folded[folded.length - 1]!;

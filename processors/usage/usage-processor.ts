@@ -734,7 +734,6 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     return boundedSliceKey(sessionDimensions(s, this.settings.channels), pane?.slices, this.settings.maxSlicesPerPane, () => this.#onEvict(NAME, 'slices', 1));
   }
 
-
   /**
    * How far down the shopping funnel a session went, nested: a product view, then (also) an add to
    * cart, then a checkout form (settings.checkoutForms) or a purchase, then a purchase. Steps are
@@ -1081,7 +1080,7 @@ export class UsageView implements SiteView {
     return this.#segmentMap().delete(id);
   }
 
-  /** Members of a segment now, newest activity first (then id), and each segment's size. */
+  /** Members of a segment now, newest activity first (then id), paged; `total`: how many there are. */
   members(id: string, opts: { readonly offset: number; readonly limit: number }): { total: number; visitors: VisitorProfile[] } | undefined {
     const d = this.segment(id);
     if (d === undefined) return undefined;
