@@ -2,40 +2,21 @@ import Fastify from 'fastify';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { ContentProcessor, ContentView } from '../../../../processors/content/content-processor';
-import { defaultViews } from '../../../../processors/site-processors';
-import type { Dimension, SliceQuery } from '../../../../processors/usage/session-dimensions';
+import type { SliceQuery } from '../../../../processors/usage/session-dimensions';
 import type { AppContext } from '../../../../src/app-context';
-import { ManualClock } from '../../../../src/clock';
-import { loadConfig } from '../../../../src/config';
 import { registerContentRoutes } from '../../../../src/http/routes/content-routes';
 import { createLogger } from '../../../../src/logger';
 import { createCoreMetrics } from '../../../../src/metrics/core-metrics';
-import { Pipeline } from '../../../../src/pipeline/pipeline';
 import { mulberry32 } from '../../../../src/replay/mulberry32';
-import { slicedShoppers, type SlicedTruth } from '../../../helpers/sliced-shoppers';
+import { bruteGroups, shuffledInBlocks, slicedShoppers, slicePipeline, type SlicedTruth } from '../../../helpers/sliced-shoppers';
 
 const MIN = 60_000;
 const DAY = 24 * 60 * MIN;
 const T0 = Date.UTC(2026, 0, 5, 10, 0, 0);
 
 function setup(time: Record<string, unknown> = {}) {
-  const config = loadConfig({}, { partitions: 2, time: { pane: 'PT1M', outOfOrderness: 0, allowedLateness: 'PT2M', sessionGap: 'PT30M', retentionPanes: 10_000, ...time } });
-  const registry = new Registry();
-  const clock = new ManualClock(T0);
-  const pipeline = new Pipeline({
-    config,
-    clock,
-    metrics: createCoreMetrics(registry, { defaultMetrics: false }),
-    logger: createLogger('silent'),
-    viewsFor: defaultViews,
-    processorsFor: (site) => [new ContentProcessor({ site, time: config.time, context: { site: site.id, onEvict: () => undefined } })],
-  });
-  const content = () => pipeline.processor('demo', 'content') as ContentView;
-  const finish = (newest: number) => {
-    clock.set(Math.max(clock.now(), newest) + 2 * 3_600_000);
-    pipeline.tick();
-  };
-  return { pipeline, content, finish, config, clock, registry };
+  const s = slicePipeline(T0, (site, config, onEvict) => new ContentProcessor({ site, time: config.time, context: { site: site.id, onEvict } }), { time });
+  return { ...s, content: () => s.pipeline.processor('demo', 'content') as ContentView };
 }
 
 type Counts = Record<string, number>;
@@ -43,32 +24,17 @@ type Row = { key: Record<string, string>; sessions: number; pageViews: number; p
 
 /** The group-by by hand: each session once per product and per category it viewed. */
 function brute(truth: readonly SlicedTruth[], q: SliceQuery): Row[] {
-  const groups = new Map<string, Row>();
-  for (const t of truth) {
-    if (!Object.entries(q.where).every(([d, vs]) => vs.includes(t[d as Dimension]))) continue;
-    const key = Object.fromEntries(q.by.map((d) => [d, t[d]]));
-    const g = JSON.stringify(key);
-    let row = groups.get(g);
-    if (row === undefined) groups.set(g, (row = { key, sessions: 0, pageViews: 0, products: {}, categories: {} }));
-    row.sessions++;
+  return bruteGroups(truth, q, (key): Row => ({ key, sessions: 0, pageViews: 0, products: {}, categories: {} }), (row, t) => {
     row.pageViews += t.pages.length;
     for (const p of t.products) row.products[p] = (row.products[p] ?? 0) + 1;
     for (const c of t.categories) row.categories[c] = (row.categories[c] ?? 0) + 1;
-  }
-  return [...groups.values()].sort((a, b) => b.sessions - a.sessions || (JSON.stringify(a.key) < JSON.stringify(b.key) ? -1 : 1));
+  });
 }
 
 describe('content slices', () => {
   it('by/where - sessions, page views and the products and categories they viewed per group equal a brute-force group-by, in two arrival orders', () => {
     const { events, truth } = slicedShoppers(41, 500, T0);
-    const rnd = mulberry32(42);
-    const shuffled = events.slice();
-    for (let i = 0; i < shuffled.length; i += 40) {
-      for (let j = Math.min(i + 39, shuffled.length - 1); j > i; j--) {
-        const k = i + Math.floor(rnd() * (j - i + 1));
-        [shuffled[j], shuffled[k]] = [shuffled[k]!, shuffled[j]!];
-      }
-    }
+    const shuffled = shuffledInBlocks(events, mulberry32(42));
     const queries: SliceQuery[] = [
       { by: ['channel'], where: {} },
       { by: ['device', 'visitorType'], where: {} },

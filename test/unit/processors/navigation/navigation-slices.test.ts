@@ -2,49 +2,24 @@ import Fastify from 'fastify';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { NavigationProcessor, NavigationView, SLICE_LIST_TOP } from '../../../../processors/navigation/navigation-processor';
-import { defaultViews } from '../../../../processors/site-processors';
-import type { Dimension, SliceQuery } from '../../../../processors/usage/session-dimensions';
+import type { SliceQuery } from '../../../../processors/usage/session-dimensions';
 import type { AppContext } from '../../../../src/app-context';
-import { ManualClock } from '../../../../src/clock';
-import { loadConfig } from '../../../../src/config';
 import type { EnrichedEvent } from '../../../../src/events/enriched-event';
 import type { PageViewEvent } from '../../../../src/events/event-types';
 import { registerNavigationRoutes } from '../../../../src/http/routes/navigation-routes';
 import { createLogger } from '../../../../src/logger';
 import { createCoreMetrics } from '../../../../src/metrics/core-metrics';
-import { Pipeline } from '../../../../src/pipeline/pipeline';
 import { mulberry32 } from '../../../../src/replay/mulberry32';
 import { pageView } from '../../../helpers/enriched-events';
-import { slicedShoppers, type SlicedTruth } from '../../../helpers/sliced-shoppers';
+import { bruteGroups, shuffledInBlocks, slicedShoppers, slicePipeline, type SlicedTruth } from '../../../helpers/sliced-shoppers';
 
 const MIN = 60_000;
 const DAY = 24 * 60 * MIN;
 const T0 = Date.UTC(2026, 0, 5, 10, 0, 0);
 
 function setup(navigation: Record<string, unknown> | undefined = undefined, time: Record<string, unknown> = {}) {
-  const config = loadConfig({}, {
-    partitions: 2,
-    time: { pane: 'PT1M', outOfOrderness: 0, allowedLateness: 'PT2M', sessionGap: 'PT30M', retentionPanes: 10_000, ...time },
-    ...(navigation === undefined ? {} : { sites: [{ id: 'demo', secret: 's', allowedOrigins: ['*'], processors: { navigation } }] }),
-  });
-  const registry = new Registry();
-  const clock = new ManualClock(T0);
-  const evictions = new Map<string, number>();
-  const pipeline = new Pipeline({
-    config,
-    clock,
-    metrics: createCoreMetrics(registry, { defaultMetrics: false }),
-    logger: createLogger('silent'),
-    viewsFor: defaultViews,
-    processorsFor: (site) => [new NavigationProcessor({ site, time: config.time, context: { site: site.id, onEvict: (_p, s, n) => evictions.set(s, (evictions.get(s) ?? 0) + n) } })],
-  });
-  const nav = () => pipeline.processor('demo', 'navigation') as NavigationView;
-  /** Event time two hours past `newest`: every session closes, no pane expires. */
-  const finish = (newest: number) => {
-    clock.set(Math.max(clock.now(), newest) + 2 * 3_600_000);
-    pipeline.tick();
-  };
-  return { pipeline, nav, finish, evictions, config, clock, registry };
+  const s = slicePipeline(T0, (site, config, onEvict) => new NavigationProcessor({ site, time: config.time, context: { site: site.id, onEvict } }), { time, ...(navigation === undefined ? {} : { processors: { navigation } }) });
+  return { ...s, nav: () => s.pipeline.processor('demo', 'navigation') as NavigationView };
 }
 
 type Counts = Record<string, number>;
@@ -52,22 +27,14 @@ type BruteRow = { key: Record<string, string>; sessions: number; bounces: number
 
 /** The group-by, by hand: every session's figures added to its group. */
 function brute(truth: readonly SlicedTruth[], q: SliceQuery): BruteRow[] {
-  const groups = new Map<string, BruteRow>();
   const inc = (m: Counts, k: string) => (m[k] = (m[k] ?? 0) + 1);
-  for (const t of truth) {
-    if (!Object.entries(q.where).every(([d, vs]) => vs.includes(t[d as Dimension]))) continue;
-    const key = Object.fromEntries(q.by.map((d) => [d, t[d]]));
-    const g = JSON.stringify(key);
-    let row = groups.get(g);
-    if (row === undefined) groups.set(g, (row = { key, sessions: 0, bounces: 0, pageViews: 0, entries: {}, exits: {}, transitions: {} }));
-    row.sessions++;
+  return bruteGroups(truth, q, (key): BruteRow => ({ key, sessions: 0, bounces: 0, pageViews: 0, entries: {}, exits: {}, transitions: {} }), (row, t) => {
     if (t.pages.length === 1) row.bounces++;
     row.pageViews += t.pages.length;
     inc(row.entries, t.pages[0]!);
     inc(row.exits, t.pages[t.pages.length - 1]!);
     for (let i = 1; i < t.pages.length; i++) inc(row.transitions, `${t.pages[i - 1]}→${t.pages[i]}`);
-  }
-  return [...groups.values()].sort((a, b) => b.sessions - a.sessions || (JSON.stringify(a.key) < JSON.stringify(b.key) ? -1 : 1));
+  });
 }
 
 const QUERIES: SliceQuery[] = [
@@ -81,14 +48,7 @@ const QUERIES: SliceQuery[] = [
 describe('navigation slices', () => {
   it('by/where - sessions, bounces, entry and exit pages and transitions per group equal a brute-force group-by, in two arrival orders', () => {
     const { events, truth } = slicedShoppers(31, 500, T0);
-    const rnd = mulberry32(32);
-    const shuffled = events.slice();
-    for (let i = 0; i < shuffled.length; i += 40) {
-      for (let j = Math.min(i + 39, shuffled.length - 1); j > i; j--) {
-        const k = i + Math.floor(rnd() * (j - i + 1));
-        [shuffled[j], shuffled[k]] = [shuffled[k]!, shuffled[j]!];
-      }
-    }
+    const shuffled = shuffledInBlocks(events, mulberry32(32));
     const newest = events[events.length - 1]!.ts;
     for (const [order, time] of [[events, {}], [shuffled, { outOfOrderness: 'PT1H' }]] as const) {
       const { pipeline, nav, finish } = setup(undefined, time);

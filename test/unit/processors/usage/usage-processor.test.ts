@@ -11,6 +11,7 @@ import { createCoreMetrics } from '../../../../src/metrics/core-metrics';
 import { Pipeline } from '../../../../src/pipeline/pipeline';
 import { click, form, pageView } from '../../../helpers/enriched-events';
 import { mulberry32 } from '../../../../src/replay/mulberry32';
+import { shuffledInBlocks } from '../../../helpers/sliced-shoppers';
 import { defaultViews } from '../../../../processors/site-processors';
 
 const MIN = 60_000;
@@ -305,13 +306,7 @@ describe('UsageProcessor', () => {
       { by: ['utmCampaign'], where: { channel: ['email', 'paid'], visitorType: ['new'] } },
       { by: ['channel', 'utmSource'], where: {} },
     ];
-    const shuffled = events.slice();
-    for (let i = 0; i < shuffled.length; i += 40) {
-      for (let j = Math.min(i + 39, shuffled.length - 1); j > i; j--) {
-        const k = i + Math.floor(rnd() * (j - i + 1));
-        [shuffled[j], shuffled[k]] = [shuffled[k]!, shuffled[j]!];
-      }
-    }
+    const shuffled = shuffledInBlocks(events, rnd);
     // (A block may straddle the 40 minutes without events between first and second visits: under an hour out of order.)
     for (const [order, time] of [[events, {}], [shuffled, { outOfOrderness: 'PT1H' }]] as const) {
       const { pipeline, usage, finish } = setup(undefined, time);
