@@ -12,18 +12,17 @@
  * table, writes bench/results/offers-under-load.json.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Registry } from 'prom-client';
-import { WebSocket, type RawData } from 'ws';
+import type { RawData } from 'ws';
 import { createApp } from '../src/app';
-import { provenVisitorOf } from '../src/ingest/collect-gateway';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/logger';
+import { frame, open, seedRules, shopper } from './offer-shoppers';
 
 const ROLE = process.env['BENCH_ROLE'];
 const RATE = Number(process.env['BENCH_RATE'] ?? 50_000);
@@ -34,23 +33,6 @@ const WINDOW = 8;
 const PROBE_EVERY_MS = 20;
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
-const frame = (seq: number, events: unknown[], vk?: string): string => JSON.stringify({ type: 'batch', seq, sentAt: Date.now(), ...(vk === undefined ? {} : { vk }), events });
-
-/**
- * A fresh shopper as the snippet makes one: a random visitor key and the id it proves (a socket gets
- * a visitor's offers only once a batch proved that visitor with its key).
- */
-function shopper(): { vk: string; visitorId: string } {
-  const vk = randomBytes(16).toString('hex');
-  return { vk, visitorId: provenVisitorOf(vk) };
-}
-function open(url: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
 function quantile(sorted: readonly number[], q: number): number {
   return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
@@ -177,11 +159,7 @@ const { port } = await app.start();
 const base = `ws://127.0.0.1:${port}`;
 // Rules A ⇒ B (40 × {A,B}, 40 × {C,D}, 20 × {A,C}), then wait until a visitor of A gets an offer.
 {
-  const seeder = await open(`${base}/v1/collect?site=demo`);
-  const baskets = [...Array.from({ length: 40 }, () => ['A', 'B']), ...Array.from({ length: 40 }, () => ['C', 'D']), ...Array.from({ length: 20 }, () => ['A', 'C'])];
-  const now = Date.now();
-  seeder.send(frame(1, baskets.map((items, i) => ({ id: `seed-${i}`, type: 'form', visitorId: `buyer-${i}`, ts: now - 1000 + i, url: 'https://shop.example/checkout', formId: 'checkout', action: 'submit', items: items.map((productId) => ({ productId, quantity: 1, price: 10 })) }))));
-  await new Promise((r) => seeder.once('message', r));
+  await seedRules(base);
   const warm = await open(`${base}/v1/collect?site=demo`);
   const deadline = Date.now() + 8_000;
   for (let i = 0; ; i++) {
@@ -207,7 +185,6 @@ const base = `ws://127.0.0.1:${port}`;
     if (await got) break;
   }
   warm.close();
-  seeder.close();
 }
 
 const loop = monitorEventLoopDelay({ resolution: 1 });

@@ -13,15 +13,14 @@
  * bench/offers-under-load.bench.ts); one
  * 2-core machine shared with other work, so read the ratios rather than the absolute figures.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { WebSocketServer, type RawData } from 'ws';
 import { createApp } from '../src/app';
-import { provenVisitorOf } from '../src/ingest/collect-gateway';
+import { frame, open, seedRules, shopper } from './offer-shoppers';
 import { SystemClock } from '../src/clock';
 import { loadConfig } from '../src/config';
 import type { EnrichedEvent } from '../src/events/enriched-event';
@@ -140,24 +139,6 @@ const events = Array.from({ length: IN_PROCESS_EVENTS }, (_, n) => event(n, `v${
   console.log(`in-process throughput: ${Math.round(IN_PROCESS_EVENTS / (wall / 1000))} events/s (each firing a trigger)`);
 }
 
-function frame(seq: number, events: unknown[], vk?: string): string {
-  return JSON.stringify({ type: 'batch', seq, sentAt: Date.now(), ...(vk === undefined ? {} : { vk }), events });
-}
-
-/** A fresh shopper as the snippet makes one: the socket gets its offers only once a batch proved it with its key. */
-function shopper(): { vk: string; visitorId: string } {
-  const vk = randomBytes(16).toString('hex');
-  return { vk, visitorId: provenVisitorOf(vk) };
-}
-
-function open(url: string, headers: Record<string, string> = {}): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
 // 3. Over-WebSocket ceiling: a bare ws echo of the same frames.
 {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
@@ -194,13 +175,7 @@ function open(url: string, headers: Record<string, string> = {}): Promise<WebSoc
   const app = createApp({ config, logger: createLogger('silent'), registry });
   const { port } = await app.start();
   const base = `ws://127.0.0.1:${port}`;
-  // Seed A ⇒ B (40 × {A,B}, 40 × {C,D}, 20 × {A,C}: lift 5/3).
-  const seeder = await open(`${base}/v1/collect?site=demo`);
-  const baskets = [...Array.from({ length: 40 }, () => ['A', 'B']), ...Array.from({ length: 40 }, () => ['C', 'D']), ...Array.from({ length: 20 }, () => ['A', 'C'])];
-  const now = Date.now();
-  seeder.send(frame(1, baskets.map((items, i) => ({ id: `seed-${i}`, type: 'form', visitorId: `buyer-${i}`, ts: now - 1000 + i, url: 'https://shop.example/checkout', formId: 'checkout', action: 'submit', items: items.map((productId) => ({ productId, quantity: 1, price: 10 })) }))));
-  await new Promise((r) => seeder.once('message', r));
-  seeder.close();
+  await seedRules(base);
 
   const storefront = await open(`${base}/v1/offers?site=demo`, { authorization: 'Bearer demo-subscriber-secret' });
   const visitor = await open(`${base}/v1/collect?site=demo`);
