@@ -4,6 +4,7 @@ import type { CrossSellRules } from '../../processors/cross-sell/cross-sell-proc
 import type { NavigationView } from '../../processors/navigation/navigation-processor';
 import type { UsageView } from '../../processors/usage/usage-processor';
 import type { App } from '../../src/app';
+import { DEVICE_CLASSES } from '../../src/events/device';
 
 const MIN = 60_000;
 
@@ -16,7 +17,8 @@ export interface AppDigest {
 }
 
 /**
- * Every window of every statistics processor of a site and every rule set, hashed per part. Rule-set
+ * Every window of every statistics processor of a site (with its slices by channel × device, and
+ * content by device) and every rule set, hashed per part. Rule-set
  * versions are left out: they count recomputes, which depend on how often the watermark moved.
  */
 export function appDigest(app: App, site: string): AppDigest {
@@ -25,11 +27,13 @@ export function appDigest(app: App, site: string): AppDigest {
   const nav = app.pipeline.processor(site, 'navigation') as NavigationView;
   const content = app.pipeline.processor(site, 'content') as ContentView;
   const cross = app.pipeline.processor(site, 'cross-sell') as CrossSellRules;
+  // Slices by two session dimensions ride along: a replay must reach the same groups too.
+  const slices = { by: ['channel', 'device'], where: {} } as const;
   const parts = {
-    usage: usage.windows(MIN, 100_000),
-    navigation: nav.windows(MIN, 100_000, { watermark: wm }),
-    navigationHour: nav.windows(60 * MIN, 1_000, { watermark: wm }),
-    content: content.windows(MIN, 100_000, { watermark: wm }),
+    usage: usage.windows(MIN, 100_000, { slices }),
+    navigation: nav.windows(MIN, 100_000, { watermark: wm, slices }),
+    navigationHour: nav.windows(60 * MIN, 1_000, { watermark: wm, slices }),
+    content: content.windows(MIN, 100_000, { watermark: wm, slices, devices: DEVICE_CLASSES }),
     rules: cross.settings.windows.map((w) => {
       const rs = cross.current(w);
       return { window: rs.window, baskets: rs.baskets, errorBound: rs.errorBound, rules: rs.rules };
