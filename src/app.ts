@@ -117,7 +117,7 @@ export function createApp(opts: CreateAppOptions): App {
   let nc: NatsConnection | undefined;
   const rulesPublisher = { publish: (subject: string, data: Uint8Array): void => nc?.publish(subject, data) };
   // TRICKY: `durableLog` is declared below; `replaying` is only called once events flow.
-  const offers = new OfferDelivery({ config, clock, registry, logger: logger.child({ component: 'offers' }), visitorSockets, onEvict, replaying: (): boolean => durableLog?.catchingUp ?? false });
+  const offers = new OfferDelivery({ config, clock, registry, logger: logger.child({ component: 'offers' }), visitorSockets, onEvict, replaying: (): boolean => durableLog?.mayRederive ?? false });
   // Segment webhooks share the offers' sender (signing, retries, dead letters); the URLs are each site's usage settings'
   // (`bySite` is declared below: the callback only runs once events flow).
   const segmentChanges = new SegmentChanges({
@@ -146,6 +146,8 @@ export function createApp(opts: CreateAppOptions): App {
     metrics,
     logger,
     fromLog: config.natsUrl !== undefined,
+    // Scaled out, partitions are taken on as their leases are acquired (DurableLog).
+    ...(config.natsUrl !== undefined && config.nats.instanceId !== undefined ? { ownedPartitions: [] } : {}),
     ...(opts.sliceEvents === undefined ? {} : { sliceEvents: opts.sliceEvents }),
     processorsFor: (site, partition) => siteProcessors(site).forPartition(partition),
     viewsFor: (site, parts) => siteProcessors(site).views(parts),

@@ -7,6 +7,7 @@
  * of milliseconds (the field names end in `Ms`).
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { Duration } from '@js-joda/core';
 import { ClickstreamError } from './errors';
 import type { SiteId } from './types';
@@ -121,6 +122,14 @@ export interface Config {
     readonly publishTimeoutMs: number;
     /** Log messages published and not yet acknowledged, beyond which a gateway answers retry (count). */
     readonly maxInFlight: number;
+    /**
+     * Scale-out: this instance's id among the instances sharing the log (`INSTANCE_ID`). Set — or
+     * NATS_URL listing several servers — and the instance takes its share of the partitions through
+     * leases (src/cluster/partition-leases.ts) instead of all of them. Undefined: one instance owns all.
+     */
+    readonly instanceId: string | undefined;
+    /** Scale-out: partition lease and member heartbeat TTL, ms (`LEASE_TTL`); a crashed instance's partitions move after it. */
+    readonly leaseTtlMs: number;
   };
   /** Number of visitor partitions. */
   readonly partitions: number;
@@ -341,7 +350,7 @@ const OFFERS_KEYS = [
   'webhookMaxPending', 'deadLetterCapacity', 'attributionHorizon', 'attributionMaxVisitors', 'maxNatsInFlight', 'catalogProducts', 'allowQueryToken', 'maxAuthFailuresPerMinute',
 ] as const;
 const PERSISTENCE_KEYS = ['snapshotInterval', 'snapshotEvents'] as const;
-const NATS_KEYS = ['replicas', 'maxAge', 'maxBytes', 'duplicateWindow', 'publishTimeout', 'maxInFlight'] as const;
+const NATS_KEYS = ['replicas', 'maxAge', 'maxBytes', 'duplicateWindow', 'publishTimeout', 'maxInFlight', 'instanceId', 'leaseTtl'] as const;
 const SITE_KEYS = ['id', 'publicKey', 'secret', 'subscriberSecret', 'webhookSecret', 'allowedOrigins', 'timeZone', 'urlRules', 'processors', 'producerRateLimitPerSecond', 'producerRateLimitBurst'] as const;
 const URL_RULE_KEYS = ['keepParams', 'groups', 'searchParam'] as const;
 
@@ -533,6 +542,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
       duplicateWindowMs: dur(natP, nat, 'duplicateWindow', undefined, 10 * 60_000),
       publishTimeoutMs: dur(natP, nat, 'publishTimeout', undefined, 5_000),
       maxInFlight: int(natP, nat, 'maxInFlight', undefined, 2_000, 1),
+      instanceId: instanceIdOf(natP, env['INSTANCE_ID'] ?? (typeof nat['instanceId'] === 'string' ? nat['instanceId'] : undefined), natsUrl, env['PORT'] ?? String(raw['port'] ?? DEFAULT_PORT)),
+      leaseTtlMs: dur(natP, nat, 'leaseTtl', env['LEASE_TTL'], 10_000),
     }),
     partitions: int(problems, raw, 'partitions', env['PARTITIONS'], DEFAULT_PARTITIONS, 1, 4096),
     ingest: Object.freeze({
@@ -610,4 +621,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
     throw new ClickstreamError('CM_ERR_CONFIG', `invalid configuration:\n  ${problems.list.join('\n  ')}`);
   }
   return Object.freeze(config);
+}
+
+/**
+ * The scale-out instance id: configured (letters, digits, `-`, `_`; it is a KV key), or, when NATS_URL
+ * lists several servers, this host's name and port; otherwise none (one instance owns every partition).
+ */
+function instanceIdOf(problems: Problems, configured: string | undefined, natsUrl: string | undefined, port: string): string | undefined {
+  if (configured !== undefined && configured !== '') {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(configured)) problems.add('instanceId', 'expected 1 to 64 letters, digits, "-" or "_"');
+    return configured;
+  }
+  if (natsUrl === undefined || !natsUrl.includes(',')) return undefined;
+  return `${hostname().replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 48)}-${port}`;
 }

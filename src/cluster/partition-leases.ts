@@ -136,20 +136,25 @@ export class PartitionLeases {
     this.#timer = undefined;
     await this.#ticking;
     if (opts.release !== true) return;
-    for (const p of [...this.#held.keys()]) await this.#release(p);
+    await Promise.all([...this.#held.keys()].map((p) => this.#release(p)));
     await this.#kv.delete(`member.${this.instanceId}`).catch(() => undefined);
   }
 
-  /** One round: heartbeat, drop stale leases, renew or hand over what is held, claim what is ours. */
+  /**
+   * One round: heartbeat, drop stale leases, renew what stays ours, hand over the rest (in parallel:
+   * each hand-over writes a final snapshot), claim what is ours and free. Renewals come before the
+   * hand-overs, so slow snapshots never let a kept lease go stale.
+   */
   async tick(): Promise<void> {
     await this.#kv.put(`member.${this.instanceId}`, JSON.stringify({ at: this.#now() }));
     const members = await this.#members();
     for (const [p, h] of [...this.#held]) {
       if (!this.#fresh(h)) this.#lose(p, 'not renewed within the TTL');
     }
+    const handOver: number[] = [];
     for (const [p, h] of [...this.#held]) {
       if (ownerOf(p, members) !== this.instanceId) {
-        await this.#release(p);
+        handOver.push(p);
         continue;
       }
       try {
@@ -159,6 +164,7 @@ export class PartitionLeases {
         this.#lose(p, `renewal refused (${(err as Error).message})`);
       }
     }
+    await Promise.all(handOver.map((p) => this.#release(p)));
     for (let p = 0; p < this.#opts.partitions; p++) {
       if (this.#held.has(p) || ownerOf(p, members) !== this.instanceId) continue;
       let epoch: number;
@@ -171,6 +177,12 @@ export class PartitionLeases {
       this.#logger.info({ partition: p, epoch }, 'partition acquired');
       await this.#opts.hooks.acquired(p, epoch);
     }
+  }
+
+  /** True while this instance holds `partition`'s lease and trusts it (its writes for it may go on). */
+  holds(partition: number): boolean {
+    const h = this.#held.get(partition);
+    return h !== undefined && this.#fresh(h);
   }
 
   async #members(): Promise<string[]> {

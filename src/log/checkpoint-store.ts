@@ -28,7 +28,7 @@ const HISTORY = 3;
 /** The KV record that makes a snapshot the one to restore. */
 export interface Checkpoint {
   readonly v: 1;
-  /** Object name in CM_SNAPSHOTS. */
+  /** Object name in CM_SNAPSHOTS; empty in a fence of a unit that had no usable snapshot (its log is read from the start). */
   readonly object: string;
   /** SHA-256 (hex) of the object's bytes. */
   readonly digest: string;
@@ -36,6 +36,14 @@ export interface Checkpoint {
   /** Per partition, the last log sequence the snapshot covers (it is restored, then read from + 1). */
   readonly positions: readonly number[];
   readonly takenAt: number;
+  /** Scale-out: the lease epoch of the owner that wrote it (a fence copies the checkpoint its new owner restored). */
+  readonly epoch?: number;
+}
+
+/** Scale-out: who writes a unit — its lease epoch, and whether the lease is still trusted right before the commit. */
+export interface WriteOwner {
+  readonly epoch: number;
+  stillHeld(): boolean;
 }
 
 export type CheckpointRead<T> =
@@ -71,9 +79,10 @@ export class CheckpointStore<T> {
 
   /**
    * Writes the object, then commits the checkpoint (compare-and-set); returns the snapshot's size in
-   * bytes. Superseded objects stay until `prune`.
+   * bytes. Superseded objects stay until `prune`. Scaled out, `owner` tags it with the lease epoch
+   * and is asked right before the commit: a lease no longer trusted commits nothing.
    */
-  async write(unit: string, configDigest: string, takenAt: number, positions: readonly number[], state: T): Promise<number> {
+  async write(unit: string, configDigest: string, takenAt: number, positions: readonly number[], state: T, owner?: WriteOwner): Promise<number> {
     const t0 = performance.now();
     const body = await encodeState(configDigest, takenAt, state);
     const t1 = performance.now();
@@ -82,18 +91,44 @@ export class CheckpointStore<T> {
     await this.#objects.putBlob({ name: object, description: `state of ${unit} up to log sequence ${top}` }, body);
     this.#logger.debug({ encodeMs: Math.round(t1 - t0), putMs: Math.round(performance.now() - t1), bytes: body.length }, 'snapshot object written');
     this.#afterObject?.();
-    const ckpt: Checkpoint = { v: 1, object, digest: sha256(body), bytes: body.length, positions, takenAt };
+    const ckpt: Checkpoint = { v: 1, object, digest: sha256(body), bytes: body.length, positions, takenAt, ...(owner === undefined ? {} : { epoch: owner.epoch }) };
+    try {
+      if (owner !== undefined && !owner.stillHeld()) throw new ClickstreamError('CM_ERR_SNAPSHOT', `checkpoint ckpt.${unit} not committed: this instance no longer holds the lease (epoch ${owner.epoch})`);
+      await this.#commit(unit, ckpt);
+    } catch (err) {
+      if (owner !== undefined && /no longer holds|wrong last sequence/.test((err as Error).message)) this.#metrics.fencedWrites.inc();
+      await this.#objects.delete(object).catch(() => undefined);
+      throw err;
+    }
+    return body.length;
+  }
+
+  /**
+   * Scale-out: a new owner of `unit` fences the previous one. It rewrites the checkpoint it restored
+   * (`from`; none: an empty one, the log read from its start) tagged with its lease epoch, by
+   * compare-and-set on the revision it read: from then on a stale owner's commit fails its own
+   * compare-and-set. Throws when someone committed since the read (then read and restore again).
+   */
+  async fence(unit: string, epoch: number, from: Checkpoint | undefined, takenAt: number): Promise<void> {
+    await this.#commit(unit, { ...(from ?? { v: 1, object: '', digest: '', bytes: 0, positions: [], takenAt }), epoch });
+  }
+
+  /** Forgets the revision held for `unit` (its partition was given up: the next owner moves it on). */
+  forget(unit: string): void {
+    this.#revisions.delete(`ckpt.${unit}`);
+  }
+
+  /** Commits a checkpoint record by compare-and-set on the revision this process last saw (none: create). */
+  async #commit(unit: string, ckpt: Checkpoint): Promise<void> {
     const key = `ckpt.${unit}`;
-    const data = JSON.stringify(ckpt);
     const rev = this.#revisions.get(key);
     try {
+      const data = JSON.stringify(ckpt);
       const next = rev === undefined ? await this.#kv.create(key, data) : await this.#kv.update(key, data, rev);
       this.#revisions.set(key, next);
     } catch (err) {
-      await this.#objects.delete(object).catch(() => undefined);
       throw new ClickstreamError('CM_ERR_SNAPSHOT', `checkpoint ${key} not committed (another writer moved it past revision ${String(rev)}?): ${(err as Error).message}`, { cause: err });
     }
-    return body.length;
   }
 
   /**
@@ -108,7 +143,7 @@ export class CheckpointStore<T> {
         const entries = await this.#history(`ckpt.${unit}`);
         // Later writes compare-and-set against the newest revision, whichever snapshot is restored.
         if (entries.length > 0) this.#revisions.set(`ckpt.${unit}`, entries[0]!.revision);
-        const blob = entries.length === 0 ? undefined : await this.#fetch(entries[0]!.checkpoint);
+        const blob = entries.length === 0 || entries[0]!.checkpoint.object === '' ? undefined : await this.#fetch(entries[0]!.checkpoint);
         return { entries, blob };
       }),
     );
@@ -134,6 +169,12 @@ export class CheckpointStore<T> {
       let done = false;
       for (let k = 0; k < entries.length && !done; k++) {
         const { revision, checkpoint } = entries[k]!;
+        if (checkpoint.object === '') {
+          // A fence written by an owner that started this unit from the log's beginning.
+          apply(unit, { kind: 'none' });
+          done = true;
+          continue;
+        }
         const fetched = k === 0 ? blob! : await this.#fetch(checkpoint);
         const why = typeof fetched === 'string' ? fetched : await this.#decode(checkpoint, k === 0 && inflated !== undefined ? inflated : inflateState(fetched), expectedDigest, fetched.length);
         if (typeof why !== 'string') {

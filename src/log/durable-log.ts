@@ -11,7 +11,7 @@
  * own and its log read again from its position + 1 in the same order, so it reaches the state of a run
  * that never stopped — whatever became of the other partitions' snapshots.
  */
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstream, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Clock } from '../clock';
 import type { Config } from '../config';
@@ -21,7 +21,8 @@ import type { CoreMetrics } from '../metrics/core-metrics';
 import { configDigest } from '../persistence/state-file';
 import { recordSnapshotWrite } from '../persistence/snapshot-outcome';
 import type { PartitionUnit, Pipeline, SiteUnit } from '../pipeline/pipeline';
-import { CheckpointStore } from './checkpoint-store';
+import { PartitionLeases } from '../cluster/partition-leases';
+import { CheckpointStore, type Checkpoint, type WriteOwner } from './checkpoint-store';
 import { ensureEventStream } from './event-log';
 import { LogReader } from './log-reader';
 import { LogWriter } from './log-writer';
@@ -68,6 +69,14 @@ export class DurableLog {
   #snapshotting: Promise<void> | undefined;
   #catchingUp = true;
   readonly #afterSnapshotObject: (() => void) | undefined;
+  /** Scale-out (`nats.instanceId` set): the partition leases; undefined when this instance owns every partition. */
+  #leases: PartitionLeases | undefined;
+  /** Scale-out: per partition, the acquisition or hand-over under way (each waits for the one before). */
+  readonly #changes = new Map<number, Promise<void>>();
+  /** Scale-out: partitions acquired and not yet read up to where their log ended then. */
+  readonly #readingBack = new Set<number>();
+  #js: JetStreamClient | undefined;
+  #jsm: JetStreamManager | undefined;
 
   constructor(deps: DurableLogDeps) {
     this.#config = deps.config;
@@ -91,6 +100,20 @@ export class DurableLog {
   }
 
   /**
+   * True when a trigger may have been derived before, by this instance or another: while reading back,
+   * and whenever scaled out (a partition taken over re-derives what its previous owner may have sent),
+   * JetStream's duplicate check on the trigger id decides whether it is delivered.
+   */
+  get mayRederive(): boolean {
+    return this.#catchingUp || this.#leases !== undefined;
+  }
+
+  /** Scale-out: the partitions held now with their lease epochs (all, epoch 0, when not scaled out). */
+  owned(): ReadonlyMap<number, number> {
+    return this.#leases?.owned() ?? new Map(this.#pipeline.ownedPartitions().map((p) => [p, 0]));
+  }
+
+  /**
    * Restores, reads the log back to its end as of now, then opens the writer. Throws `CM_ERR_NATS`
    * when the stream exists with other settings.
    */
@@ -98,7 +121,13 @@ export class DurableLog {
     const t0 = this.#clock.now();
     const jsm = await ensureEventStream(nc, this.#config);
     const js = jetstream(nc);
+    this.#js = js;
+    this.#jsm = jsm;
     this.#store = await CheckpointStore.open<LogState>(js, this.#config, this.#metrics, this.#logger, this.#afterSnapshotObject);
+    if (this.#config.nats.instanceId !== undefined) {
+      await this.#startScaledOut(nc, js, this.#config.nats.instanceId, t0);
+      return;
+    }
     const tOpen = this.#clock.now();
     const restored = await this.#restore();
     const tRestored = this.#clock.now();
@@ -119,6 +148,144 @@ export class DurableLog {
     this.#metrics.catchUpDuration.set(seconds);
     this.#open(js);
     this.#logger.info({ seconds, positions: summarize(this.#pipeline.positions()) }, 'event log read back; taking batches');
+  }
+
+  /**
+   * Scale-out: this instance takes its share of the partitions through leases. The first lease round
+   * claims what is free now; once those partitions are read back the writer opens (ready). Later
+   * rounds move partitions as instances come and go: each acquired one is restored from its own
+   * checkpoint (fenced: a stale owner can no longer commit) and read from its position + 1; each
+   * handed over stops being read and its final unit is committed before its lease is deleted.
+   */
+  async #startScaledOut(nc: NatsConnection, js: JetStreamClient, instanceId: string, t0: number): Promise<void> {
+    this.#reader = new LogReader({ config: this.#config, pipeline: this.#pipeline, metrics: this.#metrics, logger: this.#logger, now: () => this.#clock.now() });
+    const reader = this.#reader;
+    void (async () => {
+      for await (const st of nc.status()) if (st.type === 'reconnect') reader.reset();
+    })();
+    this.#pipeline.start();
+    this.#leases = await PartitionLeases.open(js, {
+      instanceId,
+      partitions: this.#config.partitions,
+      ttlMs: this.#config.nats.leaseTtlMs,
+      replicas: this.#config.nats.replicas,
+      logger: this.#logger,
+      hooks: {
+        acquired: (p, epoch) => {
+          this.#change(p, () => this.#acquire(p, epoch));
+        },
+        release: (p) => this.#change(p, () => this.#handOver(p)),
+        lost: (p, reason) => this.#drop(p, reason),
+      },
+    });
+    await this.#leases.tick();
+    await Promise.all([...this.#changes.values()]);
+    await this.#readBack();
+    await this.#pipeline.drain();
+    this.#catchingUp = false;
+    this.#leases.start();
+    const seconds = Math.max(0, this.#clock.now() - t0) / 1000;
+    this.#metrics.catchUpDuration.set(seconds);
+    this.#open(js);
+    this.#logger.info({ seconds, instanceId, partitions: [...this.#leases.owned().keys()] }, 'scaled out: owned partitions read back; taking batches');
+  }
+
+  /** Runs `step` for partition `p` once the change under way for it (if any) is done. */
+  #change(p: number, step: () => Promise<void>): Promise<void> {
+    const next = (this.#changes.get(p) ?? Promise.resolve()).then(step).catch((err: unknown) => this.#logger.error({ err, partition: p }, 'partition ownership change failed'));
+    this.#changes.set(p, next);
+    void next.finally(() => {
+      if (this.#changes.get(p) === next) this.#changes.delete(p);
+    });
+    return next;
+  }
+
+  /** Resolves once every partition acquired so far was read up to where its log ended when it was acquired. */
+  async #readBack(): Promise<void> {
+    while (this.#readingBack.size > 0) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /**
+   * A partition's lease was acquired at `epoch`: restore its newest usable unit, fence the previous
+   * owner (compare-and-set on the checkpoint; refused when it committed meanwhile, then read again),
+   * and read its log from the unit's position + 1.
+   */
+  async #acquire(p: number, epoch: number): Promise<void> {
+    const store = this.#store!;
+    const unit = partitionUnit(p);
+    for (let attempt = 1; ; attempt++) {
+      if (this.#leases?.holds(p) !== true) return; // lost again before it was restored
+      this.#pipeline.addPartition(p);
+      let from: Checkpoint | undefined;
+      let position = 0;
+      await store.readEach([unit], this.#digest, (_, r) => {
+        if (r.kind === 'refused') {
+          this.#metrics.restoreRefused.inc();
+          this.#logger.error({ err: new ClickstreamError('CM_ERR_SNAPSHOT', `no usable snapshot of ${unit}: ${r.reasons.join('; ')}`) }, 'rebuilding the partition from the start of the event log');
+        }
+        if (r.kind !== 'ok' || !('partition' in r.envelope.state)) return;
+        this.#pipeline.restorePartition(r.envelope.state.partition);
+        position = r.envelope.state.partition.position ?? 0;
+        from = r.checkpoint;
+      });
+      try {
+        await store.fence(unit, epoch, from, this.#clock.now());
+      } catch (err) {
+        this.#pipeline.dropPartition(p);
+        if (attempt >= 3) throw err;
+        this.#logger.warn({ err, partition: p, attempt }, 'checkpoint moved while the partition was restored (its previous owner committed late); restoring again');
+        continue;
+      }
+      if (this.#leases?.holds(p) !== true) {
+        this.#pipeline.dropPartition(p);
+        return;
+      }
+      this.#readingBack.add(p);
+      const { caughtUp } = await this.#reader!.startPartition(this.#js!, this.#jsm!, p, position);
+      if (this.#leases?.holds(p) !== true) {
+        // Lost while its reader was being set up (the loss found no reader to stop yet).
+        await this.#reader!.stopPartition(p);
+        this.#readingBack.delete(p);
+        this.#pipeline.dropPartition(p);
+        return;
+      }
+      void caughtUp.then(() => this.#readingBack.delete(p));
+      this.#metrics.partitionChanges.inc({ change: 'acquired' });
+      this.#metrics.partitionsOwned.set(this.#pipeline.ownedPartitions().length);
+      this.#logger.info({ partition: p, epoch, position, restored: from?.object ?? null }, 'partition restored; reading its log');
+      return;
+    }
+  }
+
+  /** Cooperative hand-over: stop reading `p`, take its unit (queued records included) off the pipeline, commit it. */
+  async #handOver(p: number): Promise<void> {
+    await this.#snapshotting; // a periodic snapshot's commit for p would race the final one's compare-and-set
+    await this.#reader?.stopPartition(p);
+    this.#readingBack.delete(p);
+    const unit = this.#pipeline.dropPartition(p);
+    this.#metrics.partitionsOwned.set(this.#pipeline.ownedPartitions().length);
+    if (unit === undefined) return;
+    const epoch = this.#leases?.owned().get(p);
+    try {
+      await this.#store!.write(partitionUnit(p), this.#digest, this.#clock.now(), [unit.position ?? 0], { partition: unit }, { epoch: epoch ?? 0, stillHeld: () => this.#leases?.holds(p) === true });
+      this.#metrics.partitionChanges.inc({ change: 'released' });
+      this.#logger.info({ partition: p, position: unit.position }, 'partition handed over: final snapshot committed');
+    } catch (err) {
+      this.#logger.error({ err, partition: p }, 'final snapshot of a hand-over not committed; the next owner reads the log from the previous checkpoint');
+    } finally {
+      this.#store!.forget(partitionUnit(p));
+    }
+  }
+
+  /** The lease is lost: stop the partition at once and write nothing more for it. */
+  #drop(p: number, reason: string): void {
+    void this.#reader?.stopPartition(p); // stops appending at once (the flag is set before it awaits)
+    this.#readingBack.delete(p);
+    this.#pipeline.dropPartition(p);
+    this.#store?.forget(partitionUnit(p));
+    this.#metrics.partitionChanges.inc({ change: 'lost' });
+    this.#metrics.partitionsOwned.set(this.#pipeline.ownedPartitions().length);
+    this.#logger.warn({ partition: p, reason }, 'partition lease lost: stopped, nothing more written for it');
   }
 
   #open(js: JetStreamClient): void {
@@ -189,8 +356,12 @@ export class DurableLog {
     this.#logger.debug({ cutMs: this.#clock.now() - t0 }, 'snapshot cut taken');
     this.#lastSnapshotAt = t0;
     this.#lastSnapshotProcessed = this.#pipeline.processedRecords;
-    const units = [SITE_UNIT, ...snap.partitions.map((u) => partitionUnit(u.partition))];
-    const writes = [store.write(SITE_UNIT, this.#digest, t0, [], { site: snap.site }), ...snap.partitions.map((u) => store.write(partitionUnit(u.partition), this.#digest, t0, [u.position ?? 0], { partition: u }))];
+    // Scaled out: only the partitions held, each tagged with its lease epoch and refused once the lease is not trusted.
+    const leases = this.#leases;
+    const owner = (p: number): WriteOwner | undefined => (leases === undefined ? undefined : { epoch: leases.owned().get(p) ?? 0, stillHeld: () => leases.holds(p) });
+    const site = leases === undefined ? [SITE_UNIT] : [];
+    const units = [...site, ...snap.partitions.map((u) => partitionUnit(u.partition))];
+    const writes = [...site.map(() => store.write(SITE_UNIT, this.#digest, t0, [], { site: snap.site })), ...snap.partitions.map((u) => store.write(partitionUnit(u.partition), this.#digest, t0, [u.position ?? 0], { partition: u }, owner(u.partition)))];
     const all = Promise.allSettled(writes).then(async (results) => {
       await store.prune(units);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -209,10 +380,17 @@ export class DurableLog {
     while (this.writer.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
   }
 
-  /** Stops reading the log and the snapshot timer (records already queued stay queued). */
+  /**
+   * Stops reading the log and the snapshot timer (records already queued stay queued). Scaled out,
+   * every partition is handed over: its final unit committed, then its lease deleted, so the other
+   * instances take it on at once rather than after the TTL.
+   */
   async stopReading(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+    await this.#snapshotting;
+    await this.#leases?.stop({ release: true });
+    await Promise.all([...this.#changes.values()]);
     await this.#reader?.stop();
     await this.#snapshotting;
   }

@@ -28,11 +28,11 @@ export class LogReader {
   readonly #metrics: CoreMetrics;
   readonly #logger: Logger;
   readonly #now: () => number;
-  readonly #iterators: Array<ConsumerMessages | undefined> = [];
-  readonly #loops: Array<Promise<void>> = [];
-  #stopped = false;
+  readonly #iterators = new Map<number, ConsumerMessages>();
+  /** The read loop of every partition read, with its stop flag. */
+  readonly #loops = new Map<number, { readonly run: { stopped: boolean }; readonly loop: Promise<void> }>();
   #badLogged = 0;
-  #caughtUp!: Promise<void>;
+  #caughtUp: Promise<void> = Promise.resolve();
 
   constructor(deps: LogReaderDeps) {
     this.#config = deps.config;
@@ -49,27 +49,45 @@ export class LogReader {
 
   /** Starts one ordered consumer per partition, each from its position + 1 (`positions[p]`, 0 = the start). */
   async start(js: JetStreamClient, jsm: JetStreamManager, positions: readonly number[]): Promise<void> {
-    const partitions = this.#config.partitions;
+    const waits: Array<Promise<void>> = [];
+    for (let p = 0; p < this.#config.partitions; p++) waits.push((await this.startPartition(js, jsm, p, positions[p] ?? 0)).caughtUp);
+    this.#caughtUp = Promise.all(waits).then(() => undefined);
+  }
+
+  /**
+   * Starts reading one partition from `position` + 1 (scale-out: its lease was acquired and its unit
+   * restored); `caughtUp` resolves once the partition was read up to where it ended now.
+   */
+  async startPartition(js: JetStreamClient, jsm: JetStreamManager, p: number, position: number): Promise<{ readonly caughtUp: Promise<void> }> {
+    if (this.#loops.has(p)) throw new Error(`partition ${p} is read already`);
     const info = await jsm.streams.info(EVENTS_STREAM);
     const firstSeq = info.state.first_seq;
-    const waits: Array<Promise<void>> = [];
-    for (let p = 0; p < partitions; p++) {
-      const from = (positions[p] ?? 0) + 1;
-      const end = await lastSeqOf(jsm, p);
-      if (end >= from && from > 1 && from < firstSeq) {
-        this.#logger.error({ partition: p, from, firstSeq }, 'CM_ERR_SNAPSHOT: the log no longer holds every record after the snapshot (retention nats.maxAge / maxBytes too short); reading from the oldest it holds');
-        this.#metrics.snapshotErrors.inc({ reason: 'log_truncated' });
-      }
-      let reached!: () => void;
-      const caught = new Promise<void>((r) => (reached = r));
-      if (end < from) {
-        reached();
-        this.#metrics.logLagMessages.set({ partition: String(p) }, 0);
-      }
-      waits.push(caught);
-      this.#loops.push(this.#follow(js, p, end, reached));
+    const from = position + 1;
+    const end = await lastSeqOf(jsm, p);
+    if (end >= from && from > 1 && from < firstSeq) {
+      this.#logger.error({ partition: p, from, firstSeq }, 'CM_ERR_SNAPSHOT: the log no longer holds every record after the snapshot (retention nats.maxAge / maxBytes too short); reading from the oldest it holds');
+      this.#metrics.snapshotErrors.inc({ reason: 'log_truncated' });
     }
-    this.#caughtUp = Promise.all(waits).then(() => undefined);
+    let reached!: () => void;
+    const caught = new Promise<void>((r) => (reached = r));
+    if (end < from) {
+      reached();
+      this.#metrics.logLagMessages.set({ partition: String(p) }, 0);
+    }
+    const run = { stopped: false };
+    this.#loops.set(p, { run, loop: this.#follow(js, p, end, reached, run) });
+    return { caughtUp: caught };
+  }
+
+  /** Stops reading one partition (its records already queued stay queued); resolves once its loop ended. */
+  async stopPartition(p: number): Promise<void> {
+    const reading = this.#loops.get(p);
+    if (reading === undefined) return;
+    reading.run.stopped = true;
+    await this.#iterators.get(p)?.close().catch(() => undefined);
+    await reading.loop;
+    this.#loops.delete(p);
+    this.#iterators.delete(p);
   }
 
   /**
@@ -77,10 +95,10 @@ export class LogReader {
    * heartbeat was missed past the ordered consumer's own recovery) is created again from the position
    * of the last message queued + 1, so nothing is skipped and nothing read twice.
    */
-  async #follow(js: JetStreamClient, partition: number, end: number, reached: () => void): Promise<void> {
+  async #follow(js: JetStreamClient, partition: number, end: number, reached: () => void, run: { readonly stopped: boolean }): Promise<void> {
     const state = { caught: false };
     let failures = 0;
-    while (!this.#stopped) {
+    while (!run.stopped) {
       try {
         const from = (this.#pipeline.positions()[partition] ?? 0) + 1;
         const consumer = await js.consumers.get(EVENTS_STREAM, {
@@ -89,20 +107,20 @@ export class LogReader {
         });
         // Short pulls: a lost consumer is noticed within seconds by its missed heartbeats.
         const it = await consumer.consume({ max_messages: 512, expires: 5_000 });
-        this.#iterators[partition] = it;
-        if (this.#stopped) await it.close();
-        await this.#read(partition, it, end, reached, state);
+        this.#iterators.set(partition, it);
+        if (run.stopped) await it.close();
+        await this.#read(partition, it, end, reached, state, run);
       } catch (err) {
-        if (!this.#stopped && failures++ % 20 === 0) this.#logger.warn({ err, partition }, 'log consumer lost; reading again from the last position');
+        if (!run.stopped && failures++ % 20 === 0) this.#logger.warn({ err, partition }, 'log consumer lost; reading again from the last position');
       }
-      if (!this.#stopped) await new Promise((r) => setTimeout(r, 250));
+      if (!run.stopped) await new Promise((r) => setTimeout(r, 250));
     }
   }
 
-  async #read(partition: number, it: ConsumerMessages, end: number, reached: () => void, state: { caught: boolean }): Promise<void> {
+  async #read(partition: number, it: ConsumerMessages, end: number, reached: () => void, state: { caught: boolean }, run: { readonly stopped: boolean }): Promise<void> {
     const label = { partition: String(partition) };
     for await (const m of it) {
-      if (this.#stopped) break;
+      if (run.stopped) break;
       const decoded = decodeLogMessage(m.data, partition);
       let records = decoded.kind === 'ok' ? decoded.records : [];
       if (decoded.kind === 'bad') {
@@ -112,7 +130,7 @@ export class LogReader {
       }
       while (!this.#pipeline.appendFromLog(partition, m.seq, records)) {
         await this.#pipeline.room(records.length);
-        if (this.#stopped) return;
+        if (run.stopped) return;
       }
       const pending = m.info.pending;
       this.#metrics.logLagMessages.set(label, pending);
@@ -129,14 +147,12 @@ export class LogReader {
    * Called when the connection comes back: a restarted server no longer has the ephemeral consumers.
    */
   reset(): void {
-    for (const it of this.#iterators) void it?.close();
+    for (const it of this.#iterators.values()) void it.close();
   }
 
-  /** Stops the consumers (records already queued stay queued). */
+  /** Stops every consumer (records already queued stay queued). */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    await Promise.allSettled(this.#iterators.filter((it) => it !== undefined).map((it) => it.close()));
-    await Promise.allSettled(this.#loops);
+    await Promise.allSettled([...this.#loops.keys()].map((p) => this.stopPartition(p)));
   }
 }
 

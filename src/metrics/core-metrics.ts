@@ -143,6 +143,22 @@ export function createCoreMetrics(registry: Registry, opts: { defaultMetrics?: b
       labelNames: ['reason'] as const,
       registers,
     }),
+    partitionsOwned: new Gauge({
+      name: 'clickstream_cluster_partitions_owned',
+      help: 'Partitions this instance holds the lease of and processes (scale-out; every partition when it runs alone).',
+      registers,
+    }),
+    partitionChanges: new Counter({
+      name: 'clickstream_cluster_partition_changes_total',
+      help: 'Partition ownership changes of this instance (scale-out): acquired, released (cooperative hand-over, final snapshot committed) or lost (lease renewal refused or too old: stopped at once).',
+      labelNames: ['change'] as const,
+      registers,
+    }),
+    fencedWrites: new Counter({
+      name: 'clickstream_cluster_fenced_writes_total',
+      help: "Checkpoint commits refused because this instance no longer held the partition's lease (a stale owner's writes).",
+      registers,
+    }),
     restoreRefused: new Counter({
       name: 'clickstream_restore_refused_total',
       help: 'State files refused at boot (corrupt, another format version or another configuration); the server started fresh.',
@@ -224,6 +240,7 @@ export function initLabels(m: CoreMetrics, sites: Iterable<string>): void {
   m.wsDropped.labels('collect', 'unresponsive').inc(0);
   m.wsDropped.labels('collect', 'protocol_error').inc(0);
   for (const reason of ['header_overflow', 'timeout', 'bad_request']) m.httpRefused.labels(reason).inc(0);
+  for (const change of ['acquired', 'released', 'lost']) m.partitionChanges.labels(change).inc(0);
   // The bounded structures every app has (the others appear with their first eviction).
   for (const [component, structure] of ALWAYS_BOUNDED) m.evictions.labels(component, structure).inc(0);
 }

@@ -312,7 +312,8 @@ export class Pipeline {
       const ts = rt.appendClock.tickTime(now);
       if (ts === undefined) continue;
       for (let p = 0; p < this.#config.partitions; p++) {
-        if (rt.appendClock.isIdle(p, now)) out.push({ type: 'tick', site: rt.site.id, ts: epochMillis(ts), at: epochMillis(now), partition: p });
+        // Only held partitions: their append clock follows their log (scaled out, others' do not).
+        if (rt.parts[p] !== undefined && rt.appendClock.isIdle(p, now)) out.push({ type: 'tick', site: rt.site.id, ts: epochMillis(ts), at: epochMillis(now), partition: p });
       }
     }
     return out;

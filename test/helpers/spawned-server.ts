@@ -53,7 +53,7 @@ export class SpawnedServer {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const keep = (d: Buffer): void => {
-      this.log = (this.log + d.toString()).slice(-200_000);
+      this.log = (this.log + d.toString()).slice(-4_000_000);
     };
     proc.stdout?.on('data', keep);
     proc.stderr?.on('data', keep);
@@ -85,6 +85,11 @@ export class SpawnedServer {
   /** Waits for the process to exit by itself (e.g. an injected fault), bounded. */
   async waitExit(timeoutMs = 60_000): Promise<number | null> {
     return Promise.race([this.#exited, new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`the server did not exit within ${timeoutMs} ms`)), timeoutMs))]);
+  }
+
+  /** Sends a signal without waiting (SIGSTOP / SIGCONT: a paused process). */
+  signal(sig: NodeJS.Signals): void {
+    this.#proc?.kill(sig);
   }
 
   /** SIGTERM (graceful: drain, final snapshot), then wait for the exit. */

@@ -1,14 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { kosarakEvents, readKosarakSessions, readRetailBaskets, retailEvents } from '../../../src/replay/dataset-readers';
 import { demoShopperEvents } from '../../../src/replay/demo-shoppers';
-import { sendEventsOverSocket, type DeliveryCounts, type WireEvent } from '../../../src/replay/replay-cli';
+import type { DeliveryCounts, WireEvent } from '../../../src/replay/replay-cli';
 import { describeWithData } from '../../helpers/data';
-import { httpDigest, type HttpDigest } from '../../helpers/http-digest';
+import type { HttpDigest } from '../../helpers/http-digest';
 import { startNatsServer, type NatsServerHandle } from '../../helpers/nats-server';
+import { DATA_START, exactConfigFile, LATE, offerWatcher, send, settle, withLateAndMarker } from '../../helpers/recovery-runs';
 import { SpawnedServer } from '../../helpers/spawned-server';
 import { until } from '../../helpers/until';
 
@@ -25,29 +22,9 @@ import { until } from '../../helpers/until';
  * count of the input), the late ones must be listed late, and no offer may reach a subscriber twice.
  */
 
-const MIN = 60_000;
-const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36';
-const NOW = Date.now();
-/** The data sits well inside the retained day and ends over an hour before the closing marker. */
-const DATA_START = Math.floor((NOW - 3 * 60 * MIN) / (5 * MIN)) * (5 * MIN);
-const LATE = 5;
-
-/**
- * The demo site with bounded structures that hold these data sets exactly: Space-Saving past its
- * capacity is approximate by design (it says so with `error` and `exact`), and its approximation
- * depends on the order partitions interleave, which a restart changes.
- */
-const configDir = mkdtempSync(join(tmpdir(), 'cm-kill-'));
-const CONFIG_FILE = join(configDir, 'config.json');
-writeFileSync(
-  CONFIG_FILE,
-  JSON.stringify({
-    sites: [{ id: 'demo', processors: { 'cross-sell': { recomputeEvery: 'PT5S' }, usage: { goldenCapacity: 10_000 }, navigation: { maxTransitions: 500_000, maxPaths: 500_000, maxPages: 100_000 } } }],
-  }),
-);
-
+const { file: CONFIG_FILE, remove } = exactConfigFile();
 const cleanups: Array<() => Promise<unknown>> = [];
-afterAll(() => rmSync(configDir, { recursive: true, force: true }));
+afterAll(remove);
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
@@ -58,64 +35,6 @@ interface RunResult {
   readonly late: number;
   readonly triggerIds: string[];
   readonly log: string;
-}
-
-/** Appends the late events (older than any pane a watermark past the data keeps) and the closing marker. */
-function withLateAndMarker(events: WireEvent[]): { all: WireEvent[]; markerTs: number } {
-  const late: WireEvent[] = [];
-  for (let i = 0; i < LATE; i++) {
-    const v = events[i * 7]!;
-    late.push({ id: `late-${i}`, type: 'page_view', visitorId: String(v['visitorId']), ts: DATA_START - 26 * 60 * MIN, url: '/late' });
-  }
-  const markerTs = Date.now();
-  return { all: [...events, ...late, { id: 'marker', type: 'page_view', visitorId: 'marker-visitor', ts: markerTs, url: '/marker' }], markerTs };
-}
-
-function send(server: SpawnedServer, events: readonly WireEvent[]): Promise<DeliveryCounts> {
-  return sendEventsOverSocket(server.collectUrl, events, { batch: 50, rate: 0, pace: false, leadMs: 0, maxInFlight: 4, progress: false, userAgent: UA, secret: 'demo-secret' });
-}
-
-/** A storefront subscribed to WS /v1/offers that reconnects whenever the server comes back; records every trigger id. */
-function offerWatcher(server: SpawnedServer): { ids: string[]; close: () => void } {
-  const ids: string[] = [];
-  let closed = false;
-  let ws: WebSocket | undefined;
-  const open = (): void => {
-    if (closed) return;
-    ws = new WebSocket(`ws://127.0.0.1:${server.port}/v1/offers?site=demo`, { headers: { authorization: 'Bearer demo-subscriber-secret' } });
-    ws.on('message', (d) => {
-      const m = JSON.parse(String(d)) as { type?: string; triggerId?: string };
-      if (m.type === 'offer' && typeof m.triggerId === 'string') ids.push(m.triggerId);
-    });
-    ws.on('error', () => undefined);
-    ws.on('close', () => setTimeout(open, 200));
-  };
-  open();
-  return {
-    ids,
-    close: () => {
-      closed = true;
-      ws?.terminate();
-    },
-  };
-}
-
-async function settle(server: SpawnedServer, lastDataTs: number): Promise<HttpDigest> {
-  // Event time past every session of the data (the marker, then idle ticks), everything read back.
-  await until(
-    'the watermark past the data and every session gap',
-    async () => (await httpDigest(server, lastDataTs + 1)).watermark > lastDataTs + 40 * MIN && (await server.metric('clickstream_log_consumer_lag_messages')) === 0,
-    60_000,
-  );
-  // Stable: two reads a tick apart agree (no recompute in between).
-  let prev = await httpDigest(server, lastDataTs + 1);
-  for (let i = 0; i < 20; i++) {
-    await new Promise((r) => setTimeout(r, 1_500));
-    const next = await httpDigest(server, lastDataTs + 1);
-    if (next.hash === prev.hash && next.events === prev.events) return next;
-    prev = next;
-  }
-  return prev;
 }
 
 async function run(data: WireEvent[], interrupted: boolean): Promise<RunResult> {

@@ -1,0 +1,156 @@
+import { afterAll, afterEach, expect, it } from 'vitest';
+import { demoShopperEvents } from '../../../src/replay/demo-shoppers';
+import type { WireEvent } from '../../../src/replay/replay-cli';
+import type { HttpDigest } from '../../helpers/http-digest';
+import { startNatsServer } from '../../helpers/nats-server';
+import { DATA_START, exactConfigFile, send, settle, withLateAndMarker } from '../../helpers/recovery-runs';
+import { SpawnedServer } from '../../helpers/spawned-server';
+import { until } from '../../helpers/until';
+
+/**
+ * Scale-out (issue "Scale-out"), with real processes on a real nats-server: instances of
+ * `clickstream-miner serve` take their share of the 16 partitions through leases, and move them as
+ * instances join, leave gracefully, crash (kill -9) or stall (SIGSTOP past the lease TTL). Whatever
+ * happened, once one instance holds every partition again its statistics and rules must hash the same
+ * as a single instance's over the same events, and no partition may ever have had two owners.
+ */
+
+const PARTITIONS = 16;
+const TTL_MS = 3_000;
+const { file: CONFIG_FILE, remove } = exactConfigFile();
+const cleanups: Array<() => Promise<unknown>> = [];
+afterAll(remove);
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+async function natsUrl(): Promise<string> {
+  const nats = await startNatsServer();
+  cleanups.push(() => nats.stop());
+  return nats.url;
+}
+
+async function instance(url: string, id: string): Promise<SpawnedServer> {
+  const server = await SpawnedServer.create({ NATS_URL: url, INSTANCE_ID: id, LEASE_TTL: `PT${TTL_MS / 1000}S`, CONFIG_FILE, SNAPSHOT_INTERVAL: 'PT2S', LOG_LEVEL: 'info' });
+  cleanups.push(() => server.kill9());
+  server.start();
+  await server.waitReady();
+  return server;
+}
+
+const owned = (s: SpawnedServer): Promise<number> => s.metric('clickstream_cluster_partitions_owned');
+
+/** Waits until the running instances hold every partition between them, each as many as `expected` says. */
+async function spread(servers: readonly SpawnedServer[], what: string): Promise<void> {
+  await until(what, async () => {
+    const counts = await Promise.all(servers.map(owned));
+    return counts.every((c) => c > 0) && counts.reduce((a, b) => a + b, 0) === PARTITIONS;
+  }, 60_000);
+}
+
+interface Held {
+  readonly instance: string;
+  readonly partition: number;
+  readonly from: number;
+  readonly to: number;
+}
+
+/**
+ * Per instance, the intervals it held each partition: from its `partition acquired` log line to its
+ * `partition released` or `partition lease lost` one (or `diedAt`, or now, when it has neither).
+ */
+function ownership(id: string, log: string, diedAt?: number): Held[] {
+  const open = new Map<number, number>();
+  const out: Held[] = [];
+  for (const line of log.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    let rec: { msg?: string; partition?: number; time?: number; component?: string };
+    try {
+      rec = JSON.parse(line) as typeof rec;
+    } catch {
+      continue;
+    }
+    if (rec.component !== 'leases' || typeof rec.partition !== 'number' || typeof rec.time !== 'number') continue;
+    if (rec.msg === 'partition acquired') open.set(rec.partition, rec.time);
+    else if (rec.msg === 'partition released' || (rec.msg ?? '').startsWith('partition lease lost')) {
+      const from = open.get(rec.partition);
+      if (from !== undefined) out.push({ instance: id, partition: rec.partition, from, to: rec.time });
+      open.delete(rec.partition);
+    }
+  }
+  for (const [partition, from] of open) out.push({ instance: id, partition, from, to: diedAt ?? Date.now() });
+  return out;
+}
+
+/** Overlapping ownership intervals of one partition between two instances (none may exist). */
+function twoOwners(held: readonly Held[]): string[] {
+  const out: string[] = [];
+  for (let p = 0; p < PARTITIONS; p++) {
+    const list = held.filter((h) => h.partition === p).sort((a, b) => a.from - b.from);
+    for (let i = 1; i < list.length; i++) {
+      const prev = list[i - 1]!;
+      if (list[i]!.from < prev.to) out.push(`partition ${p}: ${list[i]!.instance} from ${list[i]!.from} while ${prev.instance} held it until ${prev.to}`);
+    }
+  }
+  return out;
+}
+
+function shoppers(runId: string): { data: WireEvent[]; all: WireEvent[]; lastDataTs: number } {
+  const data = demoShopperEvents({ seed: 11, shoppers: 1_200, startMs: DATA_START, runId }) as unknown as WireEvent[];
+  return { data, all: withLateAndMarker(data).all, lastDataTs: data.reduce((m, e) => Math.max(m, e.ts), 0) };
+}
+
+async function soloRun(): Promise<HttpDigest> {
+  const url = await natsUrl();
+  const solo = await instance(url, 'solo');
+  const { all, lastDataTs } = shoppers('scale');
+  await send(solo, all);
+  expect(await owned(solo)).toBe(PARTITIONS);
+  return settle(solo, lastDataTs);
+}
+
+it('rebalance 1 → 2 → 3 → 2 → 1 under ingest, one instance killed -9: the statistics and rules hash as one instance’s, never two owners', async () => {
+  const expected = await soloRun();
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+
+  const url = await natsUrl();
+  const { data, all, lastDataTs } = shoppers('scale');
+  const q = Math.floor(data.length / 5);
+  const a = await instance(url, 'a');
+  expect(await owned(a)).toBe(PARTITIONS);
+  await send(a, all.slice(0, q));
+  // 1 → 2: b joins; a hands b its share (final snapshot, commit, release) while ingest goes on to b.
+  const b = await instance(url, 'b');
+  const toB = send(b, all.slice(q, 2 * q));
+  await spread([a, b], 'a and b share the partitions');
+  await toB;
+  // 2 → 3 under ingest to both gateways at once: each visitor's events to one of them, in order (a
+  // visitor's socket stays on one gateway; across gateways the log interleaves batches in any order).
+  const c = await instance(url, 'c');
+  const third = all.slice(2 * q, 3 * q);
+  const even = (e: WireEvent): boolean => String(e['visitorId']).charCodeAt(String(e['visitorId']).length - 1) % 2 === 0;
+  const both = Promise.all([send(a, third.filter(even)), send(b, third.filter((e) => !even(e)))]);
+  await spread([a, b, c], 'a, b and c share the partitions');
+  await both;
+  // 3 → 2: kill -9 b under ingest; its partitions move once its leases ran out.
+  const toA = send(a, all.slice(3 * q, 4 * q));
+  const bDied = Date.now();
+  await b.kill9();
+  await toA;
+  await spread([a, c], "a and c hold b's partitions too");
+  // 2 → 1: c leaves gracefully (hands everything over); the rest arrives at a.
+  const cLeft = c.stop();
+  await send(a, all.slice(4 * q));
+  expect(await cLeft).toBe(0);
+  await until('a holds every partition', async () => (await owned(a)) === PARTITIONS, 60_000);
+  const got = await settle(a, lastDataTs);
+
+  expect(got.events).toBe(data.length + 1); // brute force: every data event and the marker, the late ones not
+  expect(expected.events).toBe(data.length + 1);
+  expect(JSON.parse(got.hash)).toEqual(JSON.parse(expected.hash));
+  expect(await a.metric('clickstream_cluster_partition_changes_total', { change: 'released' })).toBeGreaterThan(0);
+  expect(c.log).toContain('partition handed over: final snapshot committed');
+  const held = [...ownership('a', a.log), ...ownership('b', b.log, bDied), ...ownership('c', c.log)];
+  expect(held.filter((h) => h.instance === 'b').length).toBeGreaterThan(0);
+  expect(twoOwners(held)).toEqual([]);
+}, 600_000);
