@@ -1,4 +1,8 @@
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, afterEach, expect, it } from 'vitest';
+import { CHECKPOINT_BUCKET, type Checkpoint } from '../../../src/log/checkpoint-store';
 import { demoShopperEvents } from '../../../src/replay/demo-shoppers';
 import type { WireEvent } from '../../../src/replay/replay-cli';
 import type { HttpDigest } from '../../helpers/http-digest';
@@ -152,5 +156,60 @@ it('rebalance 1 → 2 → 3 → 2 → 1 under ingest, one instance killed -9: th
   expect(c.log).toContain('partition handed over: final snapshot committed');
   const held = [...ownership('a', a.log), ...ownership('b', b.log, bDied), ...ownership('c', c.log)];
   expect(held.filter((h) => h.instance === 'b').length).toBeGreaterThan(0);
+  expect(twoOwners(held)).toEqual([]);
+}, 600_000);
+
+/** Per checkpoint key, the lease epochs of its kept history, oldest first (a stale owner's commit would lower one). */
+async function checkpointEpochs(url: string): Promise<Map<string, number[]>> {
+  const nc = await connect({ servers: url });
+  try {
+    const kv = await new Kvm(jetstream(nc)).open(CHECKPOINT_BUCKET);
+    const out = new Map<string, number[]>();
+    for await (const key of await kv.keys('ckpt.*')) {
+      if (!key.startsWith('ckpt.p')) continue;
+      const epochs: number[] = [];
+      for await (const e of await kv.history({ key })) if (e.operation === 'PUT') epochs.push((JSON.parse(e.string()) as Checkpoint).epoch ?? -1);
+      out.set(key, epochs);
+    }
+    return out;
+  } finally {
+    await nc.close();
+  }
+}
+
+it('a stale owner (SIGSTOP past its lease TTL, then SIGCONT) stops its partitions and commits nothing more; the results are unchanged', async () => {
+  const expected = await soloRun();
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+
+  const url = await natsUrl();
+  const { data, all, lastDataTs } = shoppers('scale');
+  const q = Math.floor(data.length / 3);
+  const a = await instance(url, 'a');
+  const b = await instance(url, 'b');
+  await spread([a, b], 'a and b share the partitions');
+  await send(a, all.slice(0, q));
+  a.signal('SIGSTOP');
+  const stoppedAt = Date.now();
+  // Ingest goes on through b while a is frozen; b takes a's partitions once their leases ran out.
+  await send(b, all.slice(q, 2 * q));
+  await until('b holds every partition', async () => (await owned(b)) === PARTITIONS, 60_000);
+  a.signal('SIGCONT');
+  await until('a found its leases lost', () => a.log.includes('partition lease lost'), 30_000);
+  // a is a member again: b hands its share back (cooperatively) while the rest arrives.
+  await spread([a, b], 'a and b share the partitions again');
+  await send(b, all.slice(2 * q));
+  expect(await b.stop()).toBe(0);
+  await until('a holds every partition', async () => (await owned(a)) === PARTITIONS, 60_000);
+  const got = await settle(a, lastDataTs);
+
+  expect(got.events).toBe(data.length + 1);
+  expect(JSON.parse(got.hash)).toEqual(JSON.parse(expected.hash));
+  // Fencing: every checkpoint's history has non-decreasing lease epochs (no commit by an owner older than the one before).
+  const epochs = await checkpointEpochs(url);
+  expect(epochs.size).toBe(PARTITIONS);
+  for (const [key, list] of epochs) expect(list, key).toEqual([...list].sort((x, y) => x - y));
+  // a trusted its leases for at most 3/4 of the TTL after its last renewal, which came before the stop.
+  const held = [...ownership('a', a.log).map((h) => (h.from < stoppedAt && h.to > stoppedAt ? { ...h, to: stoppedAt + TTL_MS * 0.75 } : h)), ...ownership('b', b.log)];
+  expect(held.filter((h) => h.instance === 'b' && h.from > stoppedAt).length).toBeGreaterThan(0);
   expect(twoOwners(held)).toEqual([]);
 }, 600_000);
