@@ -47,6 +47,12 @@ export interface SiteProcessors {
   views(parts: PartitionSets): SiteView[];
   /** The site's usage settings as parsed once (segment webhooks, for the app's fan-out). */
   readonly usage: UsageSettings;
+  /**
+   * Scale-out queries: a bare statistics processor (navigation, content, usage) to restore another
+   * instance's partition into, and a view of that name over such partitions. Undefined for others.
+   */
+  queryProcessor(name: string): Processor | undefined;
+  queryView(name: string, parts: PartitionSets): SiteView | undefined;
 }
 
 export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps): SiteProcessors {
@@ -65,19 +71,33 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
   // The site's segment definitions live in its usage view (config, then the admin API); partitions read them through it.
   let usageView: UsageView | undefined;
   const segments = (): readonly SegmentDefinition[] => usageView?.segmentDefinitions() ?? usage.segments;
+  const statistics = {
+    navigation: () => new NavigationProcessor({ site, time: config.time, context: processorContext, metrics: deps.metrics, channels: usageSettings.channels }),
+    content: () => new ContentProcessor({ site, time: config.time, context: processorContext, metrics: deps.metrics, channels: usageSettings.channels }),
+  };
   const offers = new SiteOffers(site, { clock: deps.clock, registry: deps.registry, onEvict: deps.onEvict, ...(deps.offers !== undefined ? { offers: deps.offers } : {}) });
   return {
     usage,
     forPartition(): Processor[] {
       const processors: Processor[] = [];
       // Owners append their construction lines below, in dependency order.
-      processors.push(new NavigationProcessor({ site, time: config.time, context: processorContext, metrics: deps.metrics, channels: usageSettings.channels }));
-      processors.push(new ContentProcessor({ site, time: config.time, context: processorContext, metrics: deps.metrics, channels: usageSettings.channels }));
+      processors.push(statistics.navigation(), statistics.content());
       // Usage first among the readers of profiles: next-best-offer gets `usage` (its `visitor(id)`).
       processors.push(new UsageProcessor({ site, time: config.time, settings: usageSettings, onEvict: deps.onEvict, metrics: deps.metrics, segments, ...(deps.onSegmentChange !== undefined ? { onSegmentChange: deps.onSegmentChange } : {}) }));
       processors.push(CrossSellProcessor.forSite(site, { config, registry: deps.registry, onEvict: deps.onEvict }));
       processors.push(offers.processor(processors, n));
       return processors;
+    },
+    queryProcessor(name: string): Processor | undefined {
+      if (name === 'navigation' || name === 'content') return statistics[name]();
+      if (name === 'usage') return new UsageProcessor({ site, time: config.time, settings: usageSettings, onEvict: deps.onEvict, metrics: deps.metrics, segments });
+      return undefined;
+    },
+    queryView(name: string, parts: PartitionSets): SiteView | undefined {
+      if (name === 'navigation') return new NavigationView(parts);
+      if (name === 'content') return new ContentView(parts);
+      if (name === 'usage') return new UsageView(parts);
+      return undefined;
     },
     views(parts: PartitionSets): SiteView[] {
       const rules = new CrossSellRules({

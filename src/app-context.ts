@@ -9,6 +9,7 @@ import type { OfferDelivery } from './delivery/offer-delivery';
 import type { LateEntry } from './pipeline/late-log';
 import type { EnrichedEvent } from './events/enriched-event';
 import type { SegmentChange } from '../processors/usage/segments';
+import type { GlobalViews } from './cluster/partition-query';
 
 /**
  * What the HTTP routes and delivery components are handed: the app's dependencies, passed in (no
@@ -24,6 +25,11 @@ export interface AppContext {
   site(id: string): SiteConfig | undefined;
   /** A site's view of a processor by name ('usage', 'navigation', 'content', 'cross-sell', 'next-best-offer'): all its partitions. */
   processor(site: string, name: string): SiteView | undefined;
+  /**
+   * Scaled out: the site's views over every partition, this instance's and the others' (scatter-gather);
+   * undefined when this instance holds every partition (then `processor` is the whole site).
+   */
+  gather?(site: string, names: readonly string[]): Promise<GlobalViews>;
   /** A site's event-time watermark (the minimum over its partitions; −Infinity before any). */
   watermark(site: string): EpochMillis;
   /** A site's late side output (acknowledged events left out of the statistics), newest first. */

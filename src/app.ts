@@ -40,6 +40,7 @@ import { recordSnapshotWrite } from './persistence/snapshot-outcome';
 import type { PipelineSnapshot } from './pipeline/pipeline';
 import type { DedupeSnapshot } from './ingest/event-deduplicator';
 import { DurableLog } from './log/durable-log';
+import { PartitionQuery } from './cluster/partition-query';
 
 /** What the embedded state file holds. */
 interface EmbeddedState {
@@ -173,6 +174,24 @@ export function createApp(opts: CreateAppOptions): App {
     ...(durableLog === undefined ? {} : { seen: (site: string, id: string, partition: number) => pipeline.seenInLog(site, id, partition) }),
   });
   const natsIngest = config.natsUrl === undefined ? undefined : new NatsIngest({ config, gateway, quarantine, logger });
+  // Scaled out: statistics for the whole site by scatter-gather over the instances holding the partitions.
+  const instanceId = config.natsUrl === undefined ? undefined : config.nats.instanceId;
+  const partitionQuery =
+    durableLog === undefined || instanceId === undefined
+      ? undefined
+      : new PartitionQuery({
+          instanceId,
+          partitions: config.partitions,
+          timeoutMs: config.nats.queryTimeoutMs,
+          logger,
+          local: {
+            ready: () => durableLog.readyPartitions(),
+            processor: (site, p, name) => pipeline.partitionProcessors(site, p).find((proc) => proc.name === name),
+            watermark: (site, p) => pipeline.partitionWatermark(site, p),
+          },
+          emptyProcessor: (site, name) => bySite.get(site)?.queryProcessor(name),
+          view: (site, name, parts) => bySite.get(site)?.queryView(name, parts),
+        });
 
   const ctx: AppContext = {
     config,
@@ -182,6 +201,7 @@ export function createApp(opts: CreateAppOptions): App {
     metrics,
     site: (id) => config.sites.get(id),
     processor: (site, name) => pipeline.processor(site, name),
+    ...(partitionQuery === undefined ? {} : { gather: (site: string, names: readonly string[]) => partitionQuery.gather(site, names) }),
     watermark: (site) => pipeline.watermark(site),
     lateEvents: (site, limit) => pipeline.lateEvents(site, limit),
     recentEvents: (site, limit) => pipeline.recentEvents(site, limit),
@@ -293,6 +313,8 @@ export function createApp(opts: CreateAppOptions): App {
     logger.info({ url }, 'NATS connected');
     await offers.start(conn);
     // NATS mode: restore and read the log back before taking anything (start() resolves after it).
+    // Answers the other instances' queries from the start (partitions count once read back).
+    partitionQuery?.start(conn, config.sites.keys());
     await durableLog?.start(conn);
     if (natsIngest !== undefined) await natsIngest.start(conn);
     firstTried();
@@ -356,6 +378,7 @@ export function createApp(opts: CreateAppOptions): App {
     if (durableLog !== undefined) await withTimeout(durableLog.stopWriting(), left());
     if (publicServer !== undefined) await withTimeout(publicServer.close(), left());
     if (durableLog !== undefined) await withTimeout(durableLog.stopReading(), Math.max(left(), 1_000));
+    partitionQuery?.stop(); // after the hand-over: until then this instance answers for what it holds
     const drained = await withTimeout(pipeline.drain().then(() => true), left());
     pipeline.stop();
     if (snapshotTimer !== undefined) clearInterval(snapshotTimer);

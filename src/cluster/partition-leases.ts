@@ -47,6 +47,10 @@ export interface PartitionLeasesOptions {
   readonly logger: Logger;
   /** Wall clock, ms (tests pass their own). */
   readonly now?: () => number;
+  /** What this instance tells the others with each heartbeat (JSON; e.g. its sites' tick times). */
+  readonly memberInfo?: () => Record<string, unknown>;
+  /** Another live member's heartbeat, as read in a round. */
+  readonly onMember?: (id: string, info: Readonly<Record<string, unknown>>) => void;
 }
 
 interface Held {
@@ -146,7 +150,7 @@ export class PartitionLeases {
    * hand-overs, so slow snapshots never let a kept lease go stale.
    */
   async tick(): Promise<void> {
-    await this.#kv.put(`member.${this.instanceId}`, JSON.stringify({ at: this.#now() }));
+    await this.#kv.put(`member.${this.instanceId}`, JSON.stringify({ ...this.#opts.memberInfo?.(), at: this.#now() }));
     const members = await this.#members();
     for (const [p, h] of [...this.#held]) {
       if (!this.#fresh(h)) this.#lose(p, 'not renewed within the TTL');
@@ -187,7 +191,19 @@ export class PartitionLeases {
 
   async #members(): Promise<string[]> {
     const out: string[] = [];
-    for await (const k of await this.#kv.keys('member.*')) out.push(k.slice('member.'.length));
+    const keys: string[] = [];
+    for await (const k of await this.#kv.keys('member.*')) keys.push(k);
+    for (const k of keys) {
+      const id = k.slice('member.'.length);
+      out.push(id);
+      if (this.#opts.onMember === undefined || id === this.instanceId) continue;
+      try {
+        const e = await this.#kv.get(k);
+        if (e !== null && e.operation === 'PUT') this.#opts.onMember(id, e.json<Record<string, unknown>>());
+      } catch {
+        // an unreadable heartbeat still counts the member; its information is skipped
+      }
+    }
     if (!out.includes(this.instanceId)) out.push(this.instanceId);
     return out.sort();
   }

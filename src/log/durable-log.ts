@@ -108,6 +108,13 @@ export class DurableLog {
     return this.#catchingUp || this.#leases !== undefined;
   }
 
+  /** Scale-out: the partitions held and read back (they answer queries), with their lease epochs. */
+  readyPartitions(): ReadonlyMap<number, number> {
+    const out = new Map<number, number>();
+    for (const [p, epoch] of this.owned()) if (!this.#readingBack.has(p) && !this.#changes.has(p) && this.#pipeline.ownedPartitions().includes(p)) out.set(p, epoch);
+    return out;
+  }
+
   /** Scale-out: the partitions held now with their lease epochs (all, epoch 0, when not scaled out). */
   owned(): ReadonlyMap<number, number> {
     return this.#leases?.owned() ?? new Map(this.#pipeline.ownedPartitions().map((p) => [p, 0]));
@@ -170,6 +177,12 @@ export class DurableLog {
       ttlMs: this.#config.nats.leaseTtlMs,
       replicas: this.#config.nats.replicas,
       logger: this.#logger,
+      // Ticks are dated by the newest event any instance saw (the closing events may reach other partitions only).
+      memberInfo: () => ({ tickTimes: this.#pipeline.tickTimes(this.#clock.now()) }),
+      onMember: (_, info) => {
+        const t = info['tickTimes'];
+        if (t !== null && typeof t === 'object') this.#pipeline.observePeerTickTimes(t as Record<string, number>, this.#clock.now());
+      },
       hooks: {
         acquired: (p, epoch) => {
           this.#change(p, () => this.#acquire(p, epoch));

@@ -319,6 +319,21 @@ export class Pipeline {
     return out;
   }
 
+  /** Scaled out: each site's tick time now (its newest event time plus the wall time since), for the other instances. */
+  tickTimes(now: number): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [id, rt] of this.#sites) {
+      const t = rt.appendClock.tickTime(now);
+      if (t !== undefined) out[id] = t;
+    }
+    return out;
+  }
+
+  /** Scaled out: another instance's tick times (`tickTimes`), as read now: the partitions held here are ticked past them. */
+  observePeerTickTimes(times: Readonly<Record<string, number>>, now: number): void {
+    for (const [id, t] of Object.entries(times)) if (typeof t === 'number' && Number.isFinite(t)) this.#sites.get(id)?.appendClock.observePeer(t, now);
+  }
+
   /** Records waiting in the queue. */
   get queueDepth(): number {
     return this.#size;
@@ -357,6 +372,12 @@ export class Pipeline {
     let min = Number.POSITIVE_INFINITY;
     for (const rt of this.#sites.values()) if (Number.isFinite(rt.watermark) && rt.watermark < min) min = rt.watermark;
     return epochMillis(min === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : min);
+  }
+
+  /** The watermark of one partition of a site (−Infinity before any, or when not held). */
+  partitionWatermark(site: string, partition: number): EpochMillis {
+    const rt = this.#sites.get(site);
+    return epochMillis(rt?.parts[partition] === undefined ? Number.NEGATIVE_INFINITY : rt.parts[partition].watermark);
   }
 
   /** A site's view `name` (the query side of a processor kept per partition). */

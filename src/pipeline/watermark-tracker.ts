@@ -49,6 +49,9 @@ export class WatermarkTracker {
   readonly #maxTsAt: Float64Array;
   readonly #lastAt: Float64Array;
   readonly #tickWm: Float64Array;
+  /** Scaled out: the latest tick time another instance reported, and when (local wall clock). */
+  #peerTs = Number.NEGATIVE_INFINITY;
+  #peerAt = 0;
   #site = Number.NEGATIVE_INFINITY;
 
   constructor(opts: WatermarkTrackerOptions) {
@@ -101,8 +104,22 @@ export class WatermarkTracker {
     // The newest event of the site: the partition with the newest one (the lowest such partition).
     let p = -1;
     for (let i = 0; i < this.partitions; i++) if (this.#maxTs[i]! > (p < 0 ? Number.NEGATIVE_INFINITY : this.#maxTs[p]!)) p = i;
-    if (p < 0) return undefined;
-    return this.#maxTs[p]! + Math.max(0, now - this.#maxTsAt[p]!);
+    const peer = this.#peerTs + Math.max(0, now - this.#peerAt);
+    if (p < 0) return Number.isFinite(peer) ? peer : undefined;
+    const own = this.#maxTs[p]! + Math.max(0, now - this.#maxTsAt[p]!);
+    return peer > own ? peer : own;
+  }
+
+  /**
+   * Scaled out: another instance's tick time for this site, as it reported it at `now` (its newest
+   * event time plus the wall time since). Ticks are dated by the later of it and this instance's own,
+   * so partitions held here move on with events that only other instances' gateways and partitions saw.
+   */
+  observePeer(tickTime: number, now: number): void {
+    if (tickTime > this.#peerTs + Math.max(0, now - this.#peerAt)) {
+      this.#peerTs = tickTime;
+      this.#peerAt = now;
+    }
   }
 
   /** The watermark of one partition (−Infinity before any event or tick reached it). */

@@ -6,6 +6,7 @@ import { routeSchema } from '../route-doc';
 import { parseSliceQuery } from '../slice-query';
 import { parseStatsQuery } from '../stats-query';
 import { refuseSlices, STATS_QUERYSTRING_PROPERTIES, windowStatsResponse, windowStatsRoute } from './window-stats';
+import { coverage, siteViews } from '../site-views';
 
 /**
  * GET /v1/stats/navigation?site=&window=&windows=&limit=&cursor=&by=&where= — navigation windows newest first,
@@ -80,10 +81,11 @@ const registerFlow: AdminRoute = (app: FastifyInstance, ctx: AppContext) => {
       const page = query['page'];
       if (typeof page !== 'string' || page === '' || page.length > 2_048) return reply.code(400).send({ error: { code: 'invalid_page', message: 'page must be a page key of 1 to 2048 characters' } });
       const q = parsed.query;
-      const nav = ctx.processor(q.site.id, 'navigation');
+      const views = await siteViews(ctx, q.site.id, ['navigation']);
+      const nav = views.processor('navigation');
       if (!(nav instanceof NavigationView)) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${q.site.id} runs no navigation processor` } });
-      const flows = nav.windows(q.windowMs, q.windows, { watermark: ctx.watermark(q.site.id) }).map((w) => pageFlow(w, page));
-      return windowStatsResponse(ctx, q, flows, ['previous', 'next']);
+      const flows = nav.windows(q.windowMs, q.windows, { watermark: views.watermark }).map((w) => pageFlow(w, page));
+      return windowStatsResponse(ctx, q, flows, ['previous', 'next'], coverage(views));
     },
   );
 };

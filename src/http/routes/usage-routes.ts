@@ -9,10 +9,13 @@ import { DEFAULT_STATS_LIMIT, MAX_STATS_LIMIT, decodeCursor, encodeCursor, parse
 import { parseSliceQuery, SLICE_QUERYSTRING_PROPERTIES } from '../slice-query';
 import { STATS_QUERYSTRING_PROPERTIES, iso, windowStatsResponse } from './window-stats';
 import { ZonedDays } from '../../pipeline/window-spec';
+import { coverage, siteViews } from '../site-views';
 
-function usageOf(ctx: AppContext, site: string): UsageView | undefined {
-  const p = ctx.processor(site, 'usage');
-  return p instanceof UsageView ? p : undefined;
+/** The site's usage view over every partition (scaled out: gathered), with where its numbers come from. */
+async function usageOf(ctx: AppContext, site: string): Promise<{ usage: UsageView | undefined; coverage: Record<string, unknown> }> {
+  const views = await siteViews(ctx, site, ['usage']);
+  const p = views.processor('usage');
+  return { usage: p instanceof UsageView ? p : undefined, coverage: coverage(views) };
 }
 
 /** The lists of a usage window that are paginated (each with `<name>Total` beside it). */
@@ -40,19 +43,21 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
   // One ZonedDays per site: day boundaries are computed once per day, not per request.
   const zoned = new Map<string, ZonedDays>();
   /** The site of a request (query `site`, default demo) and its usage view, or the reply already sent. */
-  const usageFor = (query: unknown, reply: FastifyReply): { site: string; usage: UsageView } | undefined => {
+  /** `local`: this instance's own view, where segment definitions live (changes go there, not to a gathered copy). */
+  const usageFor = async (query: unknown, reply: FastifyReply, scope: 'global' | 'local' = 'global'): Promise<{ site: string; usage: UsageView; coverage: Record<string, unknown> } | undefined> => {
     const q = query as Record<string, unknown>;
     const site = ctx.site(typeof q['site'] === 'string' ? q['site'] : 'demo');
     if (site === undefined) {
       void reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(q['site'])}` } });
       return undefined;
     }
-    const usage = usageOf(ctx, site.id);
+    const local = ctx.processor(site.id, 'usage');
+    const { usage, coverage: from } = scope === 'local' ? { usage: local instanceof UsageView ? local : undefined, coverage: {} } : await usageOf(ctx, site.id);
     if (usage === undefined) {
       void reply.code(404).send({ error: { code: 'no_processor', message: `site ${site.id} runs no usage processor` } });
       return undefined;
     }
-    return { site: site.id, usage };
+    return { site: site.id, usage, coverage: from };
   };
   const siteOnly = { querystring: { type: 'object', properties: { site: { type: 'string' } } } };
   app.get(
@@ -85,7 +90,7 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       const slicing = parseSliceQuery(req.query as Record<string, unknown>);
       if (slicing.kind === 'error') return reply.code(400).send({ error: { code: 'invalid_slice', message: slicing.message } });
       const slices = slicing.query;
-      const usage = usageOf(ctx, q.site.id);
+      const { usage, coverage: from } = await usageOf(ctx, q.site.id);
       if (usage === undefined) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${q.site.id} runs no usage processor` } });
       // Calendar-day windows (`P1D`, `P7D`) follow the site's time zone; everything else is epoch-aligned.
       const dayMatch = typeof (req.query as Record<string, unknown>)['window'] === 'string' ? /^P(\d+)D$/.exec((req.query as Record<string, string>)['window'] ?? '') : null;
@@ -108,7 +113,7 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
         const end = Number.isFinite(newest) ? (Math.floor(newest / paneMs) + 1) * paneMs : Number.NaN;
         stats = Number.isFinite(end) ? usage.windowsIn([[end - q.windowMs, end]], slices) : [];
       } else stats = usage.windows(q.windowMs, q.windows, { ...(slideMs === undefined ? {} : { slideMs }), ...(slices === undefined ? {} : { slices }) });
-      return windowStatsResponse(ctx, q, stats, LISTS, { stages: usage.stages() });
+      return windowStatsResponse(ctx, q, stats, LISTS, { stages: usage.stages(), ...from });
     },
   );
 
@@ -125,8 +130,9 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       const siteId = (req.query as Record<string, unknown>)['site'];
       const site = ctx.site(typeof siteId === 'string' ? siteId : 'demo');
       if (site === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(siteId)}` } });
-      const usage = usageOf(ctx, site.id);
+      const { usage, coverage: from } = await usageOf(ctx, site.id);
       const profile = usage?.visitor(id);
+      if (profile === undefined && from['partial'] === true) return reply.code(503).header('retry-after', '1').send({ error: { code: 'partition_unavailable', message: "the instance holding this visitor's partition did not answer in time; try again" } });
       if (profile === undefined) return reply.code(404).send({ error: { code: 'unknown_visitor', message: 'no profile for this visitor (never seen, or evicted from the bounded profile store)' } });
       return { site: site.id, ...renderProfile(profile) };
     },
@@ -149,7 +155,7 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
     },
     async (req, reply) => {
       const query = req.query as Record<string, unknown>;
-      const found = usageFor(query, reply);
+      const found = await usageFor(query, reply);
       if (found === undefined) return reply;
       const { usage } = found;
       const paging = pagingOf(query);
@@ -171,7 +177,7 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
     '/v1/customers/segments',
     { schema: routeSchema('Customers per RFM segment: count, revenue so far, predicted value and its distribution (p50, p90, max)', siteOnly) },
     async (req, reply) => {
-      const found = usageFor(req.query, reply);
+      const found = await usageFor(req.query, reply);
       if (found === undefined) return reply;
       const { site, usage } = found;
       return { site, horizonDays: usage.settings?.valueHorizonDays, segments: usage.valueBySegment(), stages: usage.stages() };
@@ -179,14 +185,14 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
   );
 
   app.get('/v1/segments', { schema: routeSchema("The site's named segments with their definitions, current sizes and what their members are worth (revenue so far, predicted value and its p50/p90/max)", siteOnly) }, async (req, reply) => {
-    const found = usageFor(req.query, reply);
+    const found = await usageFor(req.query, reply, 'local');
     if (found === undefined) return reply;
     const sizes = new Map(found.usage.segmentSizes().map((s) => [s.id, s]));
     return { site: found.site, segments: found.usage.segmentDefinitions().map((d) => ({ ...d, size: sizes.get(d.id)?.size ?? 0, value: sizes.get(d.id)?.value })) };
   });
 
   app.put('/v1/segments', { schema: routeSchema('Adds or replaces a segment (body: {id, name, match, conditions}); every problem is reported', siteOnly) }, async (req, reply) => {
-    const found = usageFor(req.query, reply);
+    const found = await usageFor(req.query, reply, 'local');
     if (found === undefined) return reply;
     const r = parseSegment(req.body);
     if (r.kind === 'invalid') return reply.code(400).send({ error: { code: 'invalid_segment', message: r.problems.join('; '), problems: r.problems } });
@@ -204,7 +210,7 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
     '/v1/segments',
     { schema: routeSchema('Removes a segment', { querystring: { type: 'object', required: ['id'], properties: { site: { type: 'string' }, id: { type: 'string' } } } }) },
     async (req, reply) => {
-      const found = usageFor(req.query, reply);
+      const found = await usageFor(req.query, reply, 'local');
       if (found === undefined) return reply;
       const id = String((req.query as Record<string, unknown>)['id']);
       if (!found.usage.removeSegment(id)) return reply.code(404).send({ error: { code: 'unknown_segment', message: `site ${found.site} has no segment ${JSON.stringify(id)}` } });
@@ -220,7 +226,7 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       }),
     },
     async (req, reply) => {
-      const found = usageFor(req.query, reply);
+      const found = await usageFor(req.query, reply);
       if (found === undefined) return reply;
       const query = req.query as Record<string, unknown>;
       const paging = pagingOf(query);
@@ -240,7 +246,7 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       }),
     },
     async (req, reply) => {
-      const found = usageFor(req.query, reply);
+      const found = await usageFor(req.query, reply);
       if (found === undefined) return reply;
       const query = req.query as Record<string, unknown>;
       const paging = pagingOf(query);

@@ -4,6 +4,7 @@ import type { AdminRoute } from '../admin-routes';
 import { routeSchema } from '../route-doc';
 import { SLICE_QUERYSTRING_PROPERTIES } from '../slice-query';
 import { encodeCursor, paginate, parseStatsQuery, type StatsQuery } from '../stats-query';
+import { coverage, siteViews } from '../site-views';
 
 /** An ISO-8601 instant, or null for a non-finite time (no data yet). */
 export const iso = (t: number): string | null => (Number.isFinite(t) ? new Date(t).toISOString() : null);
@@ -106,9 +107,10 @@ export function windowStatsRoute<W extends { readonly start: number; readonly en
       const parsed = parseStatsQuery(ctx, raw);
       if (parsed.kind === 'error') return reply.code(parsed.status).send({ error: { code: parsed.code, message: parsed.message } });
       const q = parsed.query;
-      const p = ctx.processor(q.site.id, opts.processor);
+      const views = await siteViews(ctx, q.site.id, [opts.processor]);
+      const p = views.processor(opts.processor);
       if (!opts.is(p)) return reply.code(404).send({ error: { code: 'no_processor', message: `site ${q.site.id} runs no ${opts.processor} processor` } });
-      return windowStatsResponse(ctx, q, p.windows(q.windowMs, q.windows, { ...sliceOpts, watermark: ctx.watermark(q.site.id) }), opts.lists);
+      return windowStatsResponse(ctx, q, p.windows(q.windowMs, q.windows, { ...sliceOpts, watermark: views.watermark }), opts.lists, coverage(views));
     });
   };
 }

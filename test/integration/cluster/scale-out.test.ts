@@ -213,3 +213,41 @@ it('a stale owner (SIGSTOP past its lease TTL, then SIGCONT) stops its partition
   expect(held.filter((h) => h.instance === 'b' && h.from > stoppedAt).length).toBeGreaterThan(0);
   expect(twoOwners(held)).toEqual([]);
 }, 600_000);
+
+it('any instance answers global statistics equal to one instance’s; with an owner frozen the answer says partial, naming its partitions', async () => {
+  const expected = await soloRun();
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+
+  const url = await natsUrl();
+  const { data, all, lastDataTs } = shoppers('scale');
+  const a = await instance(url, 'a');
+  const b = await instance(url, 'b');
+  await spread([a, b], 'a and b share the partitions');
+  const half = Math.floor(all.length / 2);
+  await Promise.all([send(a, all.slice(0, half).filter((e) => String(e['visitorId']).endsWith('1'))), send(b, all.slice(0, half).filter((e) => !String(e['visitorId']).endsWith('1')))]);
+  await send(b, all.slice(half));
+  const fromA = await settle(a, lastDataTs);
+  const fromB = await settle(b, lastDataTs);
+  expect(fromA.events).toBe(data.length + 1);
+  // Statistics: scatter-gather over both instances. Rules are still mined per instance over the
+  // partitions it holds (global rules: the next step of the issue), so they are left out here.
+  const stats = (d: HttpDigest): Record<string, string> => {
+    const { rules: _, ...rest } = JSON.parse(d.hash) as Record<string, string>;
+    return rest;
+  };
+  expect(stats(fromA)).toEqual(stats(expected));
+  expect(stats(fromB)).toEqual(stats(expected));
+  const whole = await a.adminJson<{ partial?: boolean }>('/v1/stats/usage?site=demo&window=PT5M');
+  expect(whole.partial).toBeUndefined();
+
+  // b frozen: a still answers, for its own partitions, and says which ones are missing.
+  const bHolds = PARTITIONS - (await owned(a));
+  b.signal('SIGSTOP');
+  try {
+    const partial = await a.adminJson<{ partial?: boolean; missingPartitions?: number[] }>('/v1/stats/navigation?site=demo&window=PT5M');
+    expect(partial.partial).toBe(true);
+    expect(partial.missingPartitions?.length).toBe(bHolds);
+  } finally {
+    b.signal('SIGCONT');
+  }
+}, 600_000);
