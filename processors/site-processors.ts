@@ -91,15 +91,19 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
     queryProcessor(name: string): Processor | undefined {
       if (name === 'navigation' || name === 'content') return statistics[name]();
       if (name === 'usage') return new UsageProcessor({ site, time: config.time, settings: usageSettings, onEvict: deps.onEvict, metrics: deps.metrics, segments });
+      if (name === 'cross-sell') return CrossSellProcessor.forSite(site, { config });
       return undefined;
     },
     queryView(name: string, parts: PartitionSets): SiteView | undefined {
       if (name === 'navigation') return new NavigationView(parts);
       if (name === 'content') return new ContentView(parts);
       if (name === 'usage') return new UsageView(parts);
+      if (name === 'cross-sell') return new CrossSellRules({ site: site.id, settings: crossSell, parts: () => parts.of<CrossSellProcessor>('cross-sell'), allowedLatenessMs: config.time.allowedLatenessMs });
       return undefined;
     },
     views(parts: PartitionSets): SiteView[] {
+      // Scaled out, the rules role holder mines over every partition and publishes (src/cluster/global-rules.ts); this view adopts.
+      const scaledOut = config.natsUrl !== undefined && config.nats.instanceId !== undefined;
       const rules = new CrossSellRules({
         site: site.id,
         settings: crossSell,
@@ -107,7 +111,8 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
         allowedLatenessMs: config.time.allowedLatenessMs,
         registry: deps.registry,
         onEvict: deps.onEvict,
-        ...(deps.rulesPublisher !== undefined ? { publisher: deps.rulesPublisher } : {}),
+        ...(deps.rulesPublisher !== undefined && !scaledOut ? { publisher: deps.rulesPublisher } : {}),
+        adoptsRules: scaledOut,
       });
       offers.followRules(rules);
       const view = new UsageView(parts);

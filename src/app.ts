@@ -41,6 +41,9 @@ import type { PipelineSnapshot } from './pipeline/pipeline';
 import type { DedupeSnapshot } from './ingest/event-deduplicator';
 import { DurableLog } from './log/durable-log';
 import { PartitionQuery } from './cluster/partition-query';
+import { GlobalRules } from './cluster/global-rules';
+import { jetstream } from '@nats-io/jetstream';
+import { CrossSellRules } from '../processors/cross-sell/cross-sell-processor';
 
 /** What the embedded state file holds. */
 interface EmbeddedState {
@@ -192,6 +195,22 @@ export function createApp(opts: CreateAppOptions): App {
           emptyProcessor: (site, name) => bySite.get(site)?.queryProcessor(name),
           view: (site, name, parts) => bySite.get(site)?.queryView(name, parts),
         });
+  const globalRules =
+    partitionQuery === undefined || durableLog === undefined || instanceId === undefined
+      ? undefined
+      : new GlobalRules({
+          instanceId,
+          sites: [...config.sites.keys()],
+          query: partitionQuery,
+          roleEpoch: () => durableLog.trustedEpoch(0),
+          rulesView: (site) => {
+            const v = pipeline.processor(site, 'cross-sell');
+            return v instanceof CrossSellRules ? v : undefined;
+          },
+          replicas: config.nats.replicas,
+          intervalMs: config.nats.rulesIntervalMs,
+          logger,
+        });
 
   const ctx: AppContext = {
     config,
@@ -315,6 +334,7 @@ export function createApp(opts: CreateAppOptions): App {
     // NATS mode: restore and read the log back before taking anything (start() resolves after it).
     // Answers the other instances' queries from the start (partitions count once read back).
     partitionQuery?.start(conn, config.sites.keys());
+    await globalRules?.start(conn, jetstream(conn));
     await durableLog?.start(conn);
     if (natsIngest !== undefined) await natsIngest.start(conn);
     firstTried();
@@ -379,6 +399,7 @@ export function createApp(opts: CreateAppOptions): App {
     if (publicServer !== undefined) await withTimeout(publicServer.close(), left());
     if (durableLog !== undefined) await withTimeout(durableLog.stopReading(), Math.max(left(), 1_000));
     partitionQuery?.stop(); // after the hand-over: until then this instance answers for what it holds
+    await globalRules?.stop();
     const drained = await withTimeout(pipeline.drain().then(() => true), left());
     pipeline.stop();
     if (snapshotTimer !== undefined) clearInterval(snapshotTimer);

@@ -132,6 +132,8 @@ export interface Config {
     readonly leaseTtlMs: number;
     /** Scale-out: how long a global query waits for the other instances' partitions before answering `partial: true`, ms. */
     readonly queryTimeoutMs: number;
+    /** Scale-out: how often the rules role holder mines every partition's counts (wall clock), ms (`RULES_INTERVAL`). */
+    readonly rulesIntervalMs: number;
   };
   /** Number of visitor partitions. */
   readonly partitions: number;
@@ -352,7 +354,7 @@ const OFFERS_KEYS = [
   'webhookMaxPending', 'deadLetterCapacity', 'attributionHorizon', 'attributionMaxVisitors', 'maxNatsInFlight', 'catalogProducts', 'allowQueryToken', 'maxAuthFailuresPerMinute',
 ] as const;
 const PERSISTENCE_KEYS = ['snapshotInterval', 'snapshotEvents'] as const;
-const NATS_KEYS = ['replicas', 'maxAge', 'maxBytes', 'duplicateWindow', 'publishTimeout', 'maxInFlight', 'instanceId', 'leaseTtl', 'queryTimeout'] as const;
+const NATS_KEYS = ['replicas', 'maxAge', 'maxBytes', 'duplicateWindow', 'publishTimeout', 'maxInFlight', 'instanceId', 'leaseTtl', 'queryTimeout', 'rulesInterval'] as const;
 const SITE_KEYS = ['id', 'publicKey', 'secret', 'subscriberSecret', 'webhookSecret', 'allowedOrigins', 'timeZone', 'urlRules', 'processors', 'producerRateLimitPerSecond', 'producerRateLimitBurst'] as const;
 const URL_RULE_KEYS = ['keepParams', 'groups', 'searchParam'] as const;
 
@@ -547,6 +549,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
       instanceId: instanceIdOf(natP, env['INSTANCE_ID'] ?? (typeof nat['instanceId'] === 'string' ? nat['instanceId'] : undefined), natsUrl, env['PORT'] ?? String(raw['port'] ?? DEFAULT_PORT)),
       leaseTtlMs: dur(natP, nat, 'leaseTtl', env['LEASE_TTL'], 10_000),
       queryTimeoutMs: dur(natP, nat, 'queryTimeout', undefined, 2_000),
+      rulesIntervalMs: dur(natP, nat, 'rulesInterval', env['RULES_INTERVAL'], 5_000),
     }),
     partitions: int(problems, raw, 'partitions', env['PARTITIONS'], DEFAULT_PARTITIONS, 1, 4096),
     ingest: Object.freeze({

@@ -482,6 +482,11 @@ export interface CrossSellRulesOptions {
   readonly onEvict?: (processor: string, structure: string, n: number) => void;
   readonly registry?: Registry;
   readonly publisher?: RulePublisher;
+  /**
+   * Scaled out: the rules are mined by the instance holding the site's rules role over every partition
+   * and adopted here (`adopt`); this view then never mines the partitions it holds on its own.
+   */
+  readonly adoptsRules?: boolean;
 }
 
 /**
@@ -524,6 +529,7 @@ export class CrossSellRules implements SiteView, BasketSink {
   #lastRecompute = Number.NEGATIVE_INFINITY;
   #lastPane = Number.NaN;
   #watermark = 0;
+  readonly #adopts: boolean;
   /**
    * The primary window's rules at each of the last RULE_HISTORY_POINTS panes (the last recompute in a
    * pane stands for it): a rule's lift over recent windows. Kept since start, not in snapshots.
@@ -535,6 +541,7 @@ export class CrossSellRules implements SiteView, BasketSink {
     this.settings = o.settings;
     this.#parts = o.parts;
     this.#publisher = o.publisher;
+    this.#adopts = o.adoptsRules === true;
     const s = o.settings;
     const onEvict = o.onEvict;
     this.#counterOptions = counterOptionsOf(s, (structure, n) => onEvict?.(NAME, structure, n));
@@ -569,7 +576,7 @@ export class CrossSellRules implements SiteView, BasketSink {
   onWatermark(watermark: EpochMillis): void {
     this.#watermark = Math.max(this.#watermark, watermark);
     for (const st of this.#stores) st.expire(watermark);
-    if (watermark - this.#lastRecompute < this.settings.recomputeEveryMs) return;
+    if (this.#adopts || watermark - this.#lastRecompute < this.settings.recomputeEveryMs) return;
     // Without new baskets the rules still change when the window slides past a pane boundary.
     let dirty = false;
     for (const part of this.#parts()) if (part.takeDirty()) dirty = true;
@@ -609,17 +616,35 @@ export class CrossSellRules implements SiteView, BasketSink {
         rules.sort(compareRules);
         rules.length = s.maxRules;
       }
-      const old = this.#ruleSets.get(name);
-      const changed = old === undefined || signature(old.mined, old.baskets) !== signature(rules, baskets);
-      const version = old === undefined ? 1 : changed ? old.version + 1 : old.version;
-      const rs = new RuleSet({ site: this.site, version, windowName: name, window: { start: epochMillis(start), end: epochMillis(end) }, baskets, errorBound, rules });
-      this.#ruleSets.set(name, rs);
-      this.#metrics?.rules.set({ site: this.site, window: name }, rs.rules.length);
-      const n = Math.max(baskets.purchase, baskets.session, 1);
-      this.#metrics?.errorBound.set({ site: this.site, window: name }, errorBound / n);
-      if (i === 0) this.#remember(rs);
-      if (changed && i === 0) this.#announce(rs);
+      this.#install(name, i === 0, { start, end }, baskets, errorBound, rules);
     });
+  }
+
+  /** Makes a window's newly mined rules current: a new version when they changed, announced for the primary window. */
+  #install(name: string, primary: boolean, window: { readonly start: number; readonly end: number }, baskets: RuleSet['baskets'], errorBound: number, rules: readonly Rule[]): void {
+    const old = this.#ruleSets.get(name);
+    const changed = old === undefined || signature(old.mined, old.baskets) !== signature(rules, baskets);
+    const version = old === undefined ? 1 : changed ? old.version + 1 : old.version;
+    const rs = new RuleSet({ site: this.site, version, windowName: name, window: { start: epochMillis(window.start), end: epochMillis(window.end) }, baskets, errorBound, rules });
+    this.#ruleSets.set(name, rs);
+    this.#metrics?.rules.set({ site: this.site, window: name }, rs.rules.length);
+    const n = Math.max(baskets.purchase, baskets.session, 1);
+    this.#metrics?.errorBound.set({ site: this.site, window: name }, errorBound / n);
+    if (primary) this.#remember(rs);
+    if (changed && primary) this.#announce(rs);
+  }
+
+  /**
+   * Scaled out: adopts the rules the role holder mined over every partition (its view's `snapshot`),
+   * as if mined here: versions move on where they changed, listeners (next-best-offer) and the
+   * publisher hear of the primary window's.
+   */
+  adopt(mined: CrossSellRulesSnapshot): void {
+    for (const [w, r] of mined.ruleSets) {
+      const i = this.settings.windows.indexOf(w);
+      if (i < 0) continue; // a window this instance is not configured with
+      this.#install(w, i === 0, r.window, r.baskets, r.errorBound, r.rules);
+    }
   }
 
   #remember(rs: RuleSet): void {

@@ -145,7 +145,7 @@ export class PartitionQuery {
    * The site's views over every partition: this instance's own, and the others' as they answer within
    * the timeout (it stops waiting once every partition is covered).
    */
-  async gather(site: string, names: readonly string[]): Promise<GlobalViews> {
+  async gather(site: string, names: readonly string[], opts: { readonly copies?: boolean } = {}): Promise<GlobalViews> {
     const n = this.#d.partitions;
     // Own partitions are live processors; the others' are restored from their answers.
     const best = new Map<number, { epoch: number; remote?: PartitionState }>();
@@ -164,10 +164,13 @@ export class PartitionQuery {
       const procs = new Map<string, Processor>();
       for (const name of names) {
         let proc: Processor | undefined;
-        if (b.remote === undefined) proc = this.#d.local.processor(site, p, name);
-        else if (b.remote.processors[name] !== undefined) {
+        const live = b.remote === undefined ? this.#d.local.processor(site, p, name) : undefined;
+        // `copies`: own partitions restored from their snapshots too, for a view that attaches to its parts (cross-sell).
+        const state = b.remote === undefined ? (opts.copies === true ? live?.snapshot() : undefined) : b.remote.processors[name];
+        if (state === undefined) proc = live;
+        else {
           proc = this.#d.emptyProcessor(site, name);
-          proc?.restore(b.remote.processors[name]);
+          proc?.restore(state);
         }
         if (proc !== undefined) procs.set(name, proc);
       }

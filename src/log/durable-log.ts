@@ -115,6 +115,12 @@ export class DurableLog {
     return out;
   }
 
+  /** Scale-out: the lease epoch of `p` while this instance holds it, trusts the lease and has read it back; else undefined. */
+  trustedEpoch(p: number): number | undefined {
+    if (this.#leases !== undefined && !this.#leases.holds(p)) return undefined;
+    return this.readyPartitions().get(p);
+  }
+
   /** Scale-out: the partitions held now with their lease epochs (all, epoch 0, when not scaled out). */
   owned(): ReadonlyMap<number, number> {
     return this.#leases?.owned() ?? new Map(this.#pipeline.ownedPartitions().map((p) => [p, 0]));
@@ -140,6 +146,7 @@ export class DurableLog {
     const tRestored = this.#clock.now();
     this.#reader = new LogReader({ config: this.#config, pipeline: this.#pipeline, metrics: this.#metrics, logger: this.#logger, now: () => this.#clock.now() });
     await this.#reader.start(js, jsm, restored);
+    this.#metrics.partitionsOwned.set(this.#config.partitions);
     const reader = this.#reader;
     void (async () => {
       for await (const st of nc.status()) if (st.type === 'reconnect') reader.reset();
