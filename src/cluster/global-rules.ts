@@ -15,6 +15,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { CrossSellRules, type CrossSellRulesSnapshot } from '../../processors/cross-sell/cross-sell-processor';
 import type { Logger } from '../logger';
 import type { PartitionQuery } from './partition-query';
+import { whenPlaced } from './when-placed';
 
 export const RULES_BUCKET = 'CM_RULES';
 
@@ -58,7 +59,7 @@ export class GlobalRules {
 
   async start(nc: NatsConnection, js: JetStreamClient): Promise<void> {
     this.#nc = nc;
-    this.#kv = await new Kvm(js).create(RULES_BUCKET, { history: 1, replicas: this.#d.replicas, storage: 'file' as never, description: 'clickstream-miner rules mined over every partition, per site' });
+    this.#kv = await whenPlaced(() => new Kvm(js).create(RULES_BUCKET, { history: 1, replicas: this.#d.replicas, storage: 'file' as never, description: 'clickstream-miner rules mined over every partition, per site' }));
     const watch = await this.#kv.watch({ key: 'rules.*' });
     void (async () => {
       for await (const e of watch) {

@@ -23,6 +23,7 @@ import { Kvm } from '@nats-io/kv';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from '../logger';
 import { murmur3String } from '../../processors/sketches/hyper-log-log';
+import { whenPlaced } from './when-placed';
 
 export const OWNERS_BUCKET = 'CM_OWNERS';
 /** Share of the TTL a lease is trusted after its last write (renewals come every third). */
@@ -102,7 +103,7 @@ export class PartitionLeases {
 
   /** Opens (creating when missing) the owners bucket with the TTL as its max age. */
   static async open(js: JetStreamClient, opts: PartitionLeasesOptions): Promise<PartitionLeases> {
-    const kv = await new Kvm(js).create(OWNERS_BUCKET, { ttl: opts.ttlMs, history: 16, replicas: opts.replicas, storage: 'file' as never, description: 'clickstream-miner partition leases and members' });
+    const kv = await whenPlaced(() => new Kvm(js).create(OWNERS_BUCKET, { ttl: opts.ttlMs, history: 16, replicas: opts.replicas, storage: 'file' as never, description: 'clickstream-miner partition leases and members' }));
     return new PartitionLeases(kv, opts);
   }
 
@@ -156,18 +157,24 @@ export class PartitionLeases {
       if (!this.#fresh(h)) this.#lose(p, 'not renewed within the TTL');
     }
     const handOver: number[] = [];
+    const renewals: Array<Promise<void>> = [];
     for (const [p, h] of [...this.#held]) {
       if (ownerOf(p, members) !== this.instanceId) {
         handOver.push(p);
         continue;
       }
-      try {
-        h.epoch = await this.#kv.update(`lease.${p}`, this.#value(), h.epoch);
-        h.renewedAt = this.#now();
-      } catch (err) {
-        this.#lose(p, `renewal refused (${(err as Error).message})`);
-      }
+      // In parallel: on a slow cluster one round of renewals takes one request timeout, not one per partition.
+      renewals.push(
+        this.#kv.update(`lease.${p}`, this.#value(), h.epoch).then(
+          (epoch) => {
+            h.epoch = epoch;
+            h.renewedAt = this.#now();
+          },
+          (err: unknown) => this.#lose(p, `renewal refused (${(err as Error).message})`),
+        ),
+      );
     }
+    await Promise.all(renewals);
     await Promise.all(handOver.map((p) => this.#release(p)));
     for (let p = 0; p < this.#opts.partitions; p++) {
       if (this.#held.has(p) || ownerOf(p, members) !== this.instanceId) continue;

@@ -1,3 +1,4 @@
+import { whenPlaced } from '../cluster/when-placed';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { Counter, type Registry } from 'prom-client';
@@ -115,7 +116,7 @@ export class OfferDispatcher implements OfferListener {
       await jsm.streams.info(OFFERS_STREAM);
     } catch {
       try {
-        await jsm.streams.add({ name: OFFERS_STREAM, subjects: ['cm.offers.>'], duplicate_window: duplicateWindow, max_age: nanos(7 * 24 * 3_600_000), max_msgs_per_subject: 1_000_000 });
+        await whenPlaced(() => jsm.streams.add({ name: OFFERS_STREAM, subjects: ['cm.offers.>'], duplicate_window: duplicateWindow, max_age: nanos(7 * 24 * 3_600_000), max_msgs_per_subject: 1_000_000 }));
       } catch (err) {
         // Another instance may have created it between our two calls.
         await jsm.streams.info(OFFERS_STREAM).catch(() => {

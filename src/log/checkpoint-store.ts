@@ -18,6 +18,7 @@ import type { Config } from '../config';
 import { ClickstreamError } from '../errors';
 import type { Logger } from '../logger';
 import type { CoreMetrics } from '../metrics/core-metrics';
+import { whenPlaced } from '../cluster/when-placed';
 import { encodeState, inflateState, parseState, type StateEnvelope } from '../persistence/state-file';
 
 export const SNAPSHOT_BUCKET = 'CM_SNAPSHOTS';
@@ -72,8 +73,8 @@ export class CheckpointStore<T> {
   /** Opens (creating when missing) the two buckets, with the stream's replica count. */
   static async open<T>(js: JetStreamClient, config: Config, metrics: CoreMetrics, logger: Logger, afterObject?: () => void): Promise<CheckpointStore<T>> {
     const replicas = config.nats.replicas;
-    const objects = await new Objm(js).create(SNAPSHOT_BUCKET, { replicas, storage: 'file' as never, description: 'clickstream-miner state snapshots' });
-    const kv = await new Kvm(js).create(CHECKPOINT_BUCKET, { replicas, history: HISTORY, storage: 'file' as never, description: 'clickstream-miner checkpoints: which snapshot covers which log positions' });
+    const objects = await whenPlaced(() => new Objm(js).create(SNAPSHOT_BUCKET, { replicas, storage: 'file' as never, description: 'clickstream-miner state snapshots' }));
+    const kv = await whenPlaced(() => new Kvm(js).create(CHECKPOINT_BUCKET, { replicas, history: HISTORY, storage: 'file' as never, description: 'clickstream-miner checkpoints: which snapshot covers which log positions' }));
     return new CheckpointStore<T>(objects, kv, metrics, logger.child({ component: 'checkpoints' }), afterObject);
   }
 
@@ -193,12 +194,17 @@ export class CheckpointStore<T> {
 
   /** The object's bytes once their digest matches the checkpoint's, or why not. */
   async #fetch(c: Checkpoint): Promise<Uint8Array | string> {
-    let blob: Uint8Array | null;
+    let blob: Uint8Array | null = null;
     const t0 = performance.now();
-    try {
-      blob = await this.#objects.getBlob(c.object);
-    } catch (err) {
-      return `missing or unreadable object (${(err as Error).message})`;
+    // A timeout (a cluster electing a new stream leader) is tried again before the snapshot is given up.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        blob = await this.#objects.getBlob(c.object);
+        break;
+      } catch (err) {
+        if (attempt < 4 && /timeout/i.test((err as Error).message)) continue;
+        return `missing or unreadable object (${(err as Error).message})`;
+      }
     }
     if (blob === null) return 'missing object';
     this.#logger.debug({ object: c.object, fetchMs: Math.round(performance.now() - t0), bytes: blob.length }, 'snapshot object fetched');

@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import { jetstreamManager, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { whenPlaced } from '../cluster/when-placed';
 import type { Config } from '../config';
 import { ClickstreamError } from '../errors';
 import type { EnrichedEvent, LogRecord } from '../events/enriched-event';
@@ -58,7 +59,7 @@ export async function ensureEventStream(nc: NatsConnection, config: Config): Pro
   }
   if (have === undefined) {
     try {
-      await jsm.streams.add(want);
+      await whenPlaced(() => jsm.streams.add(want));
       return jsm;
     } catch (err) {
       // Another instance may have created it meanwhile: then it is checked like any existing one.

@@ -7,6 +7,7 @@ import { demoShopperEvents } from '../../../src/replay/demo-shoppers';
 import type { WireEvent } from '../../../src/replay/replay-cli';
 import type { HttpDigest } from '../../helpers/http-digest';
 import { startNatsServer } from '../../helpers/nats-server';
+import { startNatsCluster, type NatsCluster } from '../../helpers/nats-cluster';
 import { DATA_START, exactConfigFile, send, settle, withLateAndMarker } from '../../helpers/recovery-runs';
 import { SpawnedServer } from '../../helpers/spawned-server';
 import { until } from '../../helpers/until';
@@ -21,6 +22,7 @@ import { until } from '../../helpers/until';
 
 const PARTITIONS = 16;
 const TTL_MS = 3_000;
+const CLUSTER_TTL_MS = 10_000;
 const { file: CONFIG_FILE, remove } = exactConfigFile();
 const cleanups: Array<() => Promise<unknown>> = [];
 afterAll(remove);
@@ -34,9 +36,18 @@ async function natsUrl(): Promise<string> {
   return nats.url;
 }
 
+/** A 3-node nats-server cluster (routes, JetStream on each): the log, buckets and leases replicated 3 times. */
+async function clusterUrls(): Promise<NatsCluster> {
+  const cluster = await startNatsCluster(3);
+  cleanups.push(() => cluster.stop());
+  return cluster;
+}
+
 /** An instance of `serve` on the log; without an id the classic single instance (every partition, no leases, rules mined locally). */
-async function instance(url: string, id: string | undefined): Promise<SpawnedServer> {
-  const server = await SpawnedServer.create({ NATS_URL: url, ...(id === undefined ? {} : { INSTANCE_ID: id }), LEASE_TTL: `PT${TTL_MS / 1000}S`, RULES_INTERVAL: 'PT1S', CONFIG_FILE, SNAPSHOT_INTERVAL: 'PT2S', LOG_LEVEL: 'info' });
+async function instance(url: string, id: string | undefined, replicas = 1): Promise<SpawnedServer> {
+  // On a cluster the TTL outlasts a meta leader election (a few seconds without writes).
+  const ttl = replicas > 1 ? CLUSTER_TTL_MS : TTL_MS;
+  const server = await SpawnedServer.create({ NATS_URL: url, NATS_REPLICAS: String(replicas), ...(id === undefined ? {} : { INSTANCE_ID: id }), LEASE_TTL: `PT${ttl / 1000}S`, RULES_INTERVAL: 'PT1S', CONFIG_FILE, SNAPSHOT_INTERVAL: 'PT2S', LOG_LEVEL: 'info' });
   cleanups.push(() => server.kill9());
   server.start();
   await server.waitReady();
@@ -114,24 +125,27 @@ async function soloRun(): Promise<HttpDigest> {
   return settle(solo, lastDataTs);
 }
 
-it('rebalance 1 → 2 → 3 → 2 → 1 under ingest, one instance killed -9: the statistics and rules hash as one instance’s, never two owners', async () => {
+it('rebalance 1 → 2 → 3 → 2 → 1 on a 3-node cluster under ingest, one instance killed -9: the statistics and rules hash as one instance’s, never two owners', async () => {
   const expected = await soloRun();
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 
-  const url = await natsUrl();
+  // On a 3-node JetStream cluster, everything at R3.
+  const cluster = await clusterUrls();
+  const url = cluster.urls;
+  const R3 = 3;
   const { data, all, lastDataTs } = shoppers('scale');
   const q = Math.floor(data.length / 5);
-  const a = await instance(url, 'a');
+  const a = await instance(url, 'a', R3);
   expect(await owned(a)).toBe(PARTITIONS);
   await send(a, all.slice(0, q));
   // 1 → 2: b joins; a hands b its share (final snapshot, commit, release) while ingest goes on to b.
-  const b = await instance(url, 'b');
+  const b = await instance(url, 'b', R3);
   const toB = send(b, all.slice(q, 2 * q));
   await spread([a, b], 'a and b share the partitions');
   await toB;
   // 2 → 3 under ingest to both gateways at once: each visitor's events to one of them, in order (a
   // visitor's socket stays on one gateway; across gateways the log interleaves batches in any order).
-  const c = await instance(url, 'c');
+  const c = await instance(url, 'c', R3);
   const third = all.slice(2 * q, 3 * q);
   const even = (e: WireEvent): boolean => String(e['visitorId']).charCodeAt(String(e['visitorId']).length - 1) % 2 === 0;
   const both = Promise.all([send(a, third.filter(even)), send(b, third.filter((e) => !even(e)))]);
