@@ -10,8 +10,8 @@ import type { EpochMillis } from '../../src/types';
 import { LATE, OK, REVISION, type EventOutcome, type PartitionSets, type Processor, type ProcessorContext, type SiteView, lowestWatermark } from '../processor';
 import { SpaceSaving, type SpaceSavingJSON } from '../sketches/space-saving';
 import { parseContentSettings, type ContentSettings } from './content-settings';
-import { boundedSliceKey, bySessionsThenKey, DEFAULT_CHANNEL_RULES, sessionDimensions, type ChannelRules, type Dimension, type SliceQuery } from '../usage/session-dimensions';
-import { SliceSketches, type SliceSketchesJSON, type SlicedCount } from '../usage/slice-sketches';
+import { boundedSliceKey, DEFAULT_CHANNEL_RULES, sessionDimensions, type ChannelRules, type Dimension, type SliceQuery, type SliceTable } from '../usage/session-dimensions';
+import { SliceSketches, sketchedSliceTable, type SliceSketchesJSON, type SlicedCount } from '../usage/slice-sketches';
 
 const SNAPSHOT_VERSION = 1;
 /** Longest site-search term kept (characters); longer ones are cut. */
@@ -124,13 +124,8 @@ export interface ContentSliceRow {
   readonly exact: boolean;
 }
 
-export interface ContentSliceTable {
-  readonly by: readonly Dimension[];
-  readonly where: SliceQuery['where'];
-  readonly rows: readonly ContentSliceRow[];
-  /** False when a pane folded UTM values into `other` and the query groups or filters by UTM. */
-  readonly exact: boolean;
-}
+/** Ended sessions by their dimensions: per group, sessions, page views, top products and categories. */
+export type ContentSliceTable = SliceTable<ContentSliceRow>;
 
 export interface ContentWindowOptions {
   readonly watermark?: number;
@@ -148,12 +143,8 @@ type ContentSlices = SliceSketches<'products' | 'categories'>;
 
 /** A window's ended sessions grouped by `q.by` over the slices `q.where` accepts. */
 function contentSliceTable(sl: ContentSlices | undefined, q: SliceQuery): ContentSliceTable {
-  if (sl === undefined) return { by: q.by, where: q.where, rows: [], exact: true };
-  const { rows: groups, exact, exactGroups } = sl.groups(q, SL.sessions);
   const items = (list: readonly SlicedCount[]): SlicedItem[] => list.slice(0, CONTENT_SLICE_TOP).map((x) => ({ id: x.rest, sessions: x.count, error: x.error }));
-  const rows = groups.map(({ key, sums, lists }): ContentSliceRow => ({ key, sessions: sums[SL.sessions]!, pageViews: sums[SL.pageViews]!, topProducts: items(lists.products), topCategories: items(lists.categories), exact }));
-  rows.sort(bySessionsThenKey);
-  return { by: q.by, where: q.where, rows, exact: exactGroups };
+  return sketchedSliceTable(sl, q, SL.sessions, ({ key, sums, lists }, exact): ContentSliceRow => ({ key, sessions: sums[SL.sessions]!, pageViews: sums[SL.pageViews]!, topProducts: items(lists.products), topCategories: items(lists.categories), exact }));
 }
 
 const DEVICE_INDEX: Readonly<Record<DeviceClass, number>> = Object.fromEntries(DEVICE_CLASSES.map((d, i) => [d, i])) as Record<DeviceClass, number>;

@@ -8,8 +8,8 @@ import type { EpochMillis } from '../../src/types';
 import { LATE, OK, REVISION, type EventOutcome, type PartitionSets, type Processor, type ProcessorContext, type SiteView, lowestWatermark } from '../processor';
 import { SpaceSaving, type SpaceSavingJSON } from '../sketches/space-saving';
 import { parseNavigationSettings, type NavigationSettings } from './navigation-settings';
-import { boundedSliceKey, bySessionsThenKey, DEFAULT_CHANNEL_RULES, sessionDimensions, type ChannelRules, type Dimension, type SliceQuery } from '../usage/session-dimensions';
-import { SliceSketches, type SliceSketchesJSON, type SlicedCount } from '../usage/slice-sketches';
+import { boundedSliceKey, DEFAULT_CHANNEL_RULES, sessionDimensions, type ChannelRules, type Dimension, type SliceQuery, type SliceTable } from '../usage/session-dimensions';
+import { SliceSketches, sketchedSliceTable, type SliceSketchesJSON, type SlicedCount } from '../usage/slice-sketches';
 
 /** Separates the parts of composite keys (from→to, paths, page+link); page keys never contain it. */
 const SEP = '\u001f';
@@ -155,14 +155,8 @@ export interface NavigationSliceRow {
   readonly exact: boolean;
 }
 
-export interface NavigationSliceTable {
-  readonly by: readonly Dimension[];
-  readonly where: SliceQuery['where'];
-  /** Groups by sessions, most first (then by key). */
-  readonly rows: readonly NavigationSliceRow[];
-  /** False when a pane folded UTM values into `other` and the query groups or filters by UTM. */
-  readonly exact: boolean;
-}
+/** Ended sessions by their dimensions: per group, sessions, bounces, entry and exit pages, transitions. */
+export type NavigationSliceTable = SliceTable<NavigationSliceRow>;
 
 export interface NavigationWindowOptions {
   readonly watermark?: number;
@@ -619,9 +613,7 @@ function capacityOf(...sketches: ReadonlyArray<SpaceSaving<string>>): ListCapaci
 
 /** A window's ended sessions grouped by `q.by` over the slices `q.where` accepts. */
 function sliceTableOf(sl: NavSlices | undefined, q: SliceQuery): NavigationSliceTable {
-  if (sl === undefined) return { by: q.by, where: q.where, rows: [], exact: true };
-  const { rows: groups, exact: sketchesExact, exactGroups } = sl.groups(q, SL.sessions);
-  const rows = groups.map(({ key, sums, lists }): NavigationSliceRow => {
+  return sketchedSliceTable(sl, q, SL.sessions, ({ key, sums, lists }, sketchesExact): NavigationSliceRow => {
     const pageCounts = (list: readonly SlicedCount[]): NavigationPageCount[] => list.slice(0, SLICE_LIST_TOP).map((x) => ({ page: x.rest, count: x.count, error: x.error }));
     const outgoing = new Map<string, number>();
     const split = lists.transitions.map((t) => {
@@ -644,8 +636,6 @@ function sliceTableOf(sl: NavSlices | undefined, q: SliceQuery): NavigationSlice
       exact,
     };
   });
-  rows.sort(bySessionsThenKey);
-  return { by: q.by, where: q.where, rows, exact: exactGroups };
 }
 
 function render(start: EpochMillis, end: EpochMillis, closed: boolean, p: NavPane): NavigationWindow {

@@ -191,12 +191,13 @@ export interface SliceRow {
   readonly funnel: readonly [number, number, number, number];
 }
 
-export interface SliceTable {
+/** Ended sessions grouped by a slice query: usage's rows (SliceRow), navigation's and content's their own. */
+export interface SliceTable<Row = SliceRow> {
   readonly by: readonly Dimension[];
   readonly where: SliceQuery['where'];
   /** Groups by sessions, most first (then by key). */
-  readonly rows: readonly SliceRow[];
-  /** False when a pane folded UTM values into `other` (then those groups are lower bounds and `other` holds the rest). */
+  readonly rows: readonly Row[];
+  /** False when a pane folded UTM values into `other` and the query groups or filters by UTM (then those groups are lower bounds and `other` holds the rest). */
   readonly exact: boolean;
 }
 

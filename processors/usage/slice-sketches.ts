@@ -1,5 +1,5 @@
 import { SpaceSaving, type SpaceSavingJSON } from '../sketches/space-saving';
-import { groupKey, groupSlices, involvesUtm, type Dimension, type SliceQuery } from './session-dimensions';
+import { bySessionsThenKey, groupKey, groupSlices, involvesUtm, type Dimension, type SliceQuery, type SliceTable } from './session-dimensions';
 
 /** Separates a slice key from the rest of a sketch key (slice keys and page keys never contain it). */
 export const SLICE_SEP = '\u001f';
@@ -79,7 +79,7 @@ export class SliceSketches<F extends string> {
    * summed counters and, per field, its keys summed over its slices (counts and errors add), most
    * first. `exact`: no summary evicted; `folded`: a slice had its UTM values folded into `other`.
    */
-  groups(q: SliceQuery, live: number): { rows: Array<{ key: Readonly<Partial<Record<Dimension, string>>>; sums: Float64Array; lists: Record<F, SlicedCount[]> }>; exact: boolean; exactGroups: boolean } {
+  groups(q: SliceQuery, live: number): { rows: Array<SliceGroup<F>>; exact: boolean; exactGroups: boolean } {
     const alive = [...this.counts].filter(([, r]) => r[live]! > 0).map(([k]) => [k, k] as const);
     const { groups, folded } = groupSlices(alive, q);
     const fields = Object.keys(this.sketches) as F[];
@@ -101,6 +101,25 @@ export class SliceSketches<F extends string> {
     });
     return { rows, exact, exactGroups: !(folded && involvesUtm(q)) };
   }
+}
+
+/** One group of slices: its dimension values, its summed counters and, per field, its keys summed. */
+export interface SliceGroup<F extends string> {
+  readonly key: Readonly<Partial<Record<Dimension, string>>>;
+  readonly sums: Float64Array;
+  readonly lists: Record<F, SlicedCount[]>;
+}
+
+/**
+ * A window's ended sessions grouped by `q.by` over the slices `q.where` accepts (none: no rows), each
+ * group made a row by `toRow` (told whether the summaries are exact), rows by sessions then key.
+ */
+export function sketchedSliceTable<F extends string, Row extends { readonly key: object; readonly sessions: number }>(sl: SliceSketches<F> | undefined, q: SliceQuery, live: number, toRow: (g: SliceGroup<F>, sketchesExact: boolean) => Row): SliceTable<Row> {
+  if (sl === undefined) return { by: q.by, where: q.where, rows: [], exact: true };
+  const { rows: groups, exact, exactGroups } = sl.groups(q, live);
+  const rows = groups.map((g) => toRow(g, exact));
+  rows.sort(bySessionsThenKey);
+  return { by: q.by, where: q.where, rows, exact: exactGroups };
 }
 
 /** A sliced summary's entries by slice: slice → the rest of each key with its count and error. */
