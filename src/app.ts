@@ -121,7 +121,11 @@ export function createApp(opts: CreateAppOptions): App {
   let nc: NatsConnection | undefined;
   const rulesPublisher = { publish: (subject: string, data: Uint8Array): void => nc?.publish(subject, data) };
   // TRICKY: `durableLog` is declared below; `replaying` is only called once events flow.
-  const offers = new OfferDelivery({ config, clock, registry, logger: logger.child({ component: 'offers' }), visitorSockets, onEvict, replaying: (): boolean => durableLog?.mayRederive ?? false });
+  const offers = new OfferDelivery({ config, clock, registry, logger: logger.child({ component: 'offers' }), visitorSockets,
+    onEvict,
+    replaying: (): boolean => durableLog?.mayRederive ?? false,
+    scaledOut: config.natsUrl !== undefined && config.nats.instanceId !== undefined,
+  });
   // Segment webhooks share the offers' sender (signing, retries, dead letters); the URLs are each site's usage settings'
   // (`bySite` is declared below: the callback only runs once events flow).
   const segmentChanges = new SegmentChanges({

@@ -9,6 +9,7 @@ import type { OfferListener, OfferOutcome, OfferTrigger } from '../../processors
 import { OfferAttribution } from './attribution';
 import { OfferDispatcher, type VisitorSockets } from './offer-dispatcher';
 import { OfferSubscribers } from './offer-subscribers';
+import { OfferTail } from './offer-tail';
 import { WebhookSender } from './webhook-sender';
 import { ProductCatalog } from './product-catalog';
 
@@ -29,6 +30,8 @@ export interface OfferDeliveryOptions {
   readonly fetch?: typeof fetch;
   /** True while the event log is read back after a restore (NATS mode): offers are not delivered twice. */
   readonly replaying?: () => boolean;
+  /** Scaled out: offers reach sockets, subscribers and webhooks from the offers stream (OfferTail). */
+  readonly scaledOut?: boolean;
 }
 
 export class OfferDelivery implements OfferListener {
@@ -39,6 +42,7 @@ export class OfferDelivery implements OfferListener {
   /** Product names, prices and categories from page views, joined into what channels are sent. */
   readonly catalog: ProductCatalog;
   readonly #o: OfferDeliveryOptions;
+  #tail: OfferTail | undefined;
   /** One per configured site (a closed set). */
   readonly #processors = new Map<string, NextBestOfferView>();
 
@@ -84,6 +88,7 @@ export class OfferDelivery implements OfferListener {
       maxNatsInFlight: c.maxNatsInFlight,
       duplicateWindowMs: config.nats.duplicateWindowMs,
       ...(opts.replaying === undefined ? {} : { replaying: opts.replaying }),
+      viaLog: opts.scaledOut === true,
       now: () => clock.now(),
       registry,
       logger: opts.logger.child({ component: 'offer-dispatcher' }),
@@ -119,11 +124,15 @@ export class OfferDelivery implements OfferListener {
     this.attribution.onOutcome(o);
   }
 
-  /** Ensures the offers stream on the app's NATS connection, when there is one (the app owns the connection). */
+  /** Ensures the offers stream on the app's NATS connection, when there is one (the app owns the connection); scaled out, tails it. */
   async start(nc?: NatsConnection): Promise<void> {
     if (nc === undefined) return;
     try {
       await this.dispatcher.start(nc);
+      if (this.#o.scaledOut === true) {
+        this.#tail = new OfferTail(this.dispatcher, this.#o.logger);
+        await this.#tail.start(nc);
+      }
     } catch (err) {
       throw new ClickstreamError('CM_ERR_NATS', `offers: cannot set up JetStream: ${(err as Error).message}`, { cause: err });
     }
@@ -131,6 +140,7 @@ export class OfferDelivery implements OfferListener {
 
   /** Stops: subscribers closed, pending publishes flushed, webhook retries dead-lettered. */
   async close(): Promise<void> {
+    await this.#tail?.stop();
     this.subscribers.close();
     await this.dispatcher.flush();
     this.webhooks.close();

@@ -25,6 +25,12 @@ import type { OfferListener, OfferOutcome, OfferTrigger } from '../../processors
  * first, and to the other channels only when its PubAck says it was not stored before (the stream's
  * duplicate window is the delivery ledger); one whose event is older than the duplicate window is
  * not re-delivered at all (counted in clickstream_offers_suppressed_total).
+ *
+ * Scaled out (`viaLog`), the instance deciding an offer holds the visitor's partition, not the
+ * visitor's socket nor every storefront's: it only publishes to JetStream (always first, as after a
+ * restore: a partition taken over re-derives what its previous owner sent), and every instance's
+ * OfferTail delivers what the stream stored to the sockets and subscribers it holds
+ * (`deliverFromLog`) and, through one shared durable consumer, to the webhooks (`webhookFromLog`).
  */
 
 /** The part of VisitorSocketRegistry the dispatcher needs. */
@@ -69,6 +75,8 @@ export interface OfferDispatcherOptions {
   readonly now?: () => number;
   readonly registry: Registry;
   readonly logger: Logger;
+  /** Scaled out: publish only; the stream's tail on every instance delivers to the other channels (OfferTail). */
+  readonly viaLog?: boolean;
   /** A channel confirmed a trigger: sent on the visitor's socket, queued to a connected subscriber, stored by JetStream. */
   readonly onDelivered?: (site: string, triggerId: string) => void;
 }
@@ -138,20 +146,29 @@ export class OfferDispatcher implements OfferListener {
   /** Delivers one trigger on every channel; returns at once. */
   dispatch(t: OfferTrigger): void {
     const json = JSON.stringify(t);
-    if (this.#o.replaying?.() === true) {
-      this.#redeliver(t, json);
+    const replaying = this.#o.replaying?.() === true;
+    if (replaying || this.#o.viaLog === true) {
+      this.#publishFirst(t, json, replaying);
       return;
     }
     if (this.#js !== undefined) this.#publishNats(t.site, t.triggerId, json);
     this.#deliverOthers(t, json);
   }
 
-  /** A trigger derived while reading the log back: JetStream decides whether it was delivered before. */
-  #redeliver(t: OfferTrigger, json: string): void {
+  /**
+   * To JetStream before any other channel: a trigger that may have been derived before (`rederived`:
+   * the log read back) or, scaled out, any trigger. The PubAck's duplicate flag says whether it was
+   * delivered already.
+   */
+  #publishFirst(t: OfferTrigger, json: string, rederived: boolean): void {
     const site = t.site;
     const now = this.#o.now?.() ?? Date.now();
     const js = this.#js;
-    if (js === undefined || now - t.ts > (this.#o.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS)) {
+    if (js === undefined) {
+      this.#failed.labels(site, 'nats').inc();
+      return;
+    }
+    if (rederived && now - t.ts > (this.#o.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS)) {
       this.#suppressed.labels(site, 'older_than_duplicate_window').inc();
       return;
     }
@@ -163,11 +180,12 @@ export class OfferDispatcher implements OfferListener {
             return;
           }
           this.#delivered.labels(site, 'nats').inc();
-          this.#deliverOthers(t, json);
+          if (this.#o.viaLog === true) this.#o.onDelivered?.(site, t.triggerId);
+          else this.#deliverOthers(t, json);
         },
         (err: unknown) => {
           this.#failed.labels(site, 'nats').inc();
-          this.#o.logger.warn({ err, site, triggerId: t.triggerId }, 'offer publish to JetStream failed while reading the log back; not delivered');
+          this.#o.logger.warn({ err, site, triggerId: t.triggerId }, 'offer publish to JetStream failed; not delivered');
         },
       ),
     );
@@ -175,30 +193,52 @@ export class OfferDispatcher implements OfferListener {
 
   /** Every channel but JetStream. */
   #deliverOthers(t: OfferTrigger, json: string): void {
+    this.#toListeners(t.site, t.visitorId, t.triggerId, json, true);
+    this.#toWebhooks(t.site, t.triggerId, json);
+  }
+
+  /**
+   * Scaled out: a trigger the offers stream stored (`json` as published), to the visitor's socket when
+   * this instance holds it and to the storefronts subscribed here. A visitor whose socket is on
+   * another gateway is that gateway's to reach, so a miss here is not a failure.
+   */
+  deliverFromLog(site: string, json: string): void {
+    const t = parseTrigger(json);
+    if (t !== undefined && t.site === site) this.#toListeners(site, t.visitorId, t.triggerId, json, false);
+  }
+
+  /** Scaled out: a stored trigger to the site's webhooks (one instance gets each, from a shared durable consumer). */
+  webhookFromLog(site: string, json: string): void {
+    const t = parseTrigger(json);
+    if (t !== undefined && t.site === site) this.#toWebhooks(site, t.triggerId, json);
+  }
+
+  #toListeners(site: string, visitorId: string, triggerId: string, json: string, missIsFailure: boolean): void {
     // The wire message is the trigger with a type tag in front: spliced, not re-serialised.
     const message = `{"type":"offer",${json.slice(1)}`;
-    const site = t.site;
     const o = this.#o;
     if (o.sockets !== undefined) {
-      if (o.sockets.send(site, t.visitorId, message)) {
+      if (o.sockets.send(site, visitorId, message)) {
         this.#delivered.labels(site, 'visitor_socket').inc();
-        o.onDelivered?.(site, t.triggerId);
-      } else this.#failed.labels(site, 'visitor_socket').inc();
+        o.onDelivered?.(site, triggerId);
+      } else if (missIsFailure) this.#failed.labels(site, 'visitor_socket').inc();
     }
     if (o.subscribers !== undefined) {
-      if (o.subscribers.publish(site, message) > 0) o.onDelivered?.(site, t.triggerId);
+      if (o.subscribers.publish(site, message) > 0) o.onDelivered?.(site, triggerId);
       this.#delivered.labels(site, 'subscribers').inc();
     }
-    if (o.webhooks !== undefined) {
-      const urls = o.webhookUrls(site);
-      // A webhook is never sent unsigned: a site without a webhookSecret is refused at boot (createNextBestOffer).
-      const secret = urls.length > 0 ? o.site(site)?.webhookSecret : undefined;
-      if (secret !== undefined && secret !== '') {
-        for (const url of urls) {
-          o.webhooks.send(site, url, secret, t.triggerId, json);
-          this.#delivered.labels(site, 'webhook').inc();
-        }
-      }
+  }
+
+  #toWebhooks(site: string, triggerId: string, json: string): void {
+    const o = this.#o;
+    if (o.webhooks === undefined) return;
+    const urls = o.webhookUrls(site);
+    // A webhook is never sent unsigned: a site without a webhookSecret is refused at boot (createNextBestOffer).
+    const secret = urls.length > 0 ? o.site(site)?.webhookSecret : undefined;
+    if (secret === undefined || secret === '') return;
+    for (const url of urls) {
+      o.webhooks.send(site, url, secret, triggerId, json);
+      this.#delivered.labels(site, 'webhook').inc();
     }
   }
 
@@ -232,5 +272,15 @@ export class OfferDispatcher implements OfferListener {
   /** Waits for the JetStream publishes in flight (drain on shutdown, tests). */
   async flush(): Promise<void> {
     while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+  }
+}
+
+/** The fields delivery needs of a trigger read back from the offers stream (undefined: not one). */
+function parseTrigger(json: string): { readonly site: string; readonly visitorId: string; readonly triggerId: string } | undefined {
+  try {
+    const t = JSON.parse(json) as Partial<Record<'site' | 'visitorId' | 'triggerId', unknown>>;
+    return typeof t.site === 'string' && typeof t.visitorId === 'string' && typeof t.triggerId === 'string' ? { site: t.site, visitorId: t.visitorId, triggerId: t.triggerId } : undefined;
+  } catch {
+    return undefined;
   }
 }

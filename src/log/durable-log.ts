@@ -100,12 +100,13 @@ export class DurableLog {
   }
 
   /**
-   * True when a trigger may have been derived before, by this instance or another: while reading back,
-   * and whenever scaled out (a partition taken over re-derives what its previous owner may have sent),
-   * JetStream's duplicate check on the trigger id decides whether it is delivered.
+   * True when a trigger may have been derived before, by this instance or another: while reading back
+   * at boot and, scaled out, while a partition taken over is read back (it re-derives what its previous
+   * owner may have sent). JetStream's duplicate check on the trigger id decides whether it is
+   * delivered; one older than the duplicate window is not delivered again.
    */
   get mayRederive(): boolean {
-    return this.#catchingUp || this.#leases !== undefined;
+    return this.#catchingUp || this.#readingBack.size > 0 || this.#changes.size > 0;
   }
 
   /** Scale-out: the partitions held and read back (they answer queries), with their lease epochs. */

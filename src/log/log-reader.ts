@@ -70,10 +70,10 @@ export class LogReader {
     }
     let reached!: () => void;
     const caught = new Promise<void>((r) => (reached = r));
-    if (end < from) {
-      reached();
-      this.#metrics.logLagMessages.set({ partition: String(p) }, 0);
-    }
+    // Until its first message says how many follow, a partition with records to read shows a lag of
+    // at least one (a partition taken over with a backlog is not "caught up" while its first pull runs).
+    this.#metrics.logLagMessages.set({ partition: String(p) }, end < from ? 0 : 1);
+    if (end < from) reached();
     const run = { stopped: false };
     this.#loops.set(p, { run, loop: this.#follow(js, p, end, reached, run) });
     return { caughtUp: caught };
@@ -88,6 +88,9 @@ export class LogReader {
     await reading.loop;
     this.#loops.delete(p);
     this.#iterators.delete(p);
+    // Not read here any more: its lag is the new owner's to report.
+    this.#metrics.logLagMessages.remove({ partition: String(p) });
+    this.#metrics.logLagSeconds.remove({ partition: String(p) });
   }
 
   /**

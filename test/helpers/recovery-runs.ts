@@ -24,13 +24,13 @@ export const LATE = 5;
  * Space-Saving past its capacity is approximate by design (it says so with `error` and `exact`), and
  * its approximation depends on the order partitions interleave, which a restart changes.
  */
-export function exactConfigFile(): { readonly file: string; readonly remove: () => void } {
+export function exactConfigFile(nextBestOffer: Record<string, unknown> = {}): { readonly file: string; readonly remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'cm-runs-'));
   const file = join(dir, 'config.json');
   writeFileSync(
     file,
     JSON.stringify({
-      sites: [{ id: 'demo', processors: { 'cross-sell': { recomputeEvery: 'PT5S' }, usage: { goldenCapacity: 10_000 }, navigation: { maxTransitions: 500_000, maxPaths: 500_000, maxPages: 100_000 } } }],
+      sites: [{ id: 'demo', processors: { 'cross-sell': { recomputeEvery: 'PT5S' }, 'next-best-offer': nextBestOffer, usage: { goldenCapacity: 10_000 }, navigation: { maxTransitions: 500_000, maxPaths: 500_000, maxPages: 100_000 } } }],
     }),
   );
   return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };

@@ -1,14 +1,20 @@
-import { jetstream } from '@nats-io/jetstream';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, afterEach, expect, it } from 'vitest';
+import { OFFERS_STREAM } from '../../../src/delivery/offer-dispatcher';
+import { TRIGGER_ID_HEADER } from '../../../src/delivery/webhook-sender';
 import { CHECKPOINT_BUCKET, type Checkpoint } from '../../../src/log/checkpoint-store';
+import { VisitorPartitioner } from '../../../src/pipeline/visitor-partitioner';
 import { demoShopperEvents } from '../../../src/replay/demo-shoppers';
 import type { WireEvent } from '../../../src/replay/replay-cli';
+import { batch, connectWs, pageView } from '../../helpers/collect-client';
 import type { HttpDigest } from '../../helpers/http-digest';
 import { startNatsServer } from '../../helpers/nats-server';
 import { startNatsCluster, type NatsCluster } from '../../helpers/nats-cluster';
-import { DATA_START, exactConfigFile, send, settle, withLateAndMarker } from '../../helpers/recovery-runs';
+import { DATA_START, exactConfigFile, offerWatcher, send, settle, withLateAndMarker } from '../../helpers/recovery-runs';
 import { SpawnedServer } from '../../helpers/spawned-server';
 import { until } from '../../helpers/until';
 
@@ -44,10 +50,10 @@ async function clusterUrls(): Promise<NatsCluster> {
 }
 
 /** An instance of `serve` on the log; without an id the classic single instance (every partition, no leases, rules mined locally). */
-async function instance(url: string, id: string | undefined, replicas = 1): Promise<SpawnedServer> {
+async function instance(url: string, id: string | undefined, replicas = 1, configFile = CONFIG_FILE): Promise<SpawnedServer> {
   // On a cluster the TTL outlasts a meta leader election (a few seconds without writes).
   const ttl = replicas > 1 ? CLUSTER_TTL_MS : TTL_MS;
-  const server = await SpawnedServer.create({ NATS_URL: url, NATS_REPLICAS: String(replicas), ...(id === undefined ? {} : { INSTANCE_ID: id }), LEASE_TTL: `PT${ttl / 1000}S`, RULES_INTERVAL: 'PT1S', CONFIG_FILE, SNAPSHOT_INTERVAL: 'PT2S', LOG_LEVEL: 'info' });
+  const server = await SpawnedServer.create({ NATS_URL: url, NATS_REPLICAS: String(replicas), ...(id === undefined ? {} : { INSTANCE_ID: id }), LEASE_TTL: `PT${ttl / 1000}S`, RULES_INTERVAL: 'PT1S', CONFIG_FILE: configFile, SNAPSHOT_INTERVAL: 'PT2S', LOG_LEVEL: 'info' });
   cleanups.push(() => server.kill9());
   server.start();
   await server.waitReady();
@@ -260,4 +266,121 @@ it('any instance answers global statistics and rules equal to one instance’s; 
   } finally {
     b.signal('SIGCONT');
   }
+}, 600_000);
+
+/** A webhook endpoint on 127.0.0.1 that answers 200 and records every trigger id it was sent. */
+async function webhookReceiver(): Promise<{ url: string; ids: string[] }> {
+  const ids: string[] = [];
+  const server = createServer((req, res) => {
+    const id = req.headers[TRIGGER_ID_HEADER];
+    req.resume();
+    req.on('end', () => {
+      if (typeof id === 'string') ids.push(id);
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise((r) => server.close(r)));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return { url: `http://127.0.0.1:${address.port}/hook`, ids };
+}
+
+/** Every trigger id the offers stream stored, with its visitor. */
+async function storedTriggers(url: string): Promise<Map<string, string>> {
+  const nc = await connect({ servers: url });
+  try {
+    const c = await jetstream(nc).consumers.get(OFFERS_STREAM, { deliver_policy: DeliverPolicy.All });
+    const out = new Map<string, string>();
+    for (;;) {
+      const m = await c.next({ expires: 1_000 });
+      if (m === null) break;
+      const t = m.json<{ triggerId: string; visitorId: string }>();
+      if (out.has(t.triggerId)) throw new Error(`trigger ${t.triggerId} stored twice`);
+      out.set(t.triggerId, t.visitorId);
+      if (m.info.pending === 0) break;
+    }
+    return out;
+  } finally {
+    await nc.close();
+  }
+}
+
+const duplicatesIn = (ids: readonly string[]): string[] => ids.filter((id, i) => ids.indexOf(id) !== i);
+
+/**
+ * A shopper's browser on one gateway: its batches carry its visitor key (SHA-256 of it is its id), so
+ * its socket may receive its offers; it views `product` until an offer arrives.
+ */
+async function shopperViews(server: SpawnedServer, vk: string, product: string): Promise<Array<Record<string, unknown>>> {
+  const visitorId = visitorOfKey(vk);
+  const socket = await connectWs(server.collectUrl);
+  try {
+    const offers: Array<Record<string, unknown>> = [];
+    socket.ws.on('message', (d) => {
+      const m = JSON.parse(String(d)) as Record<string, unknown>;
+      if (m['type'] === 'offer') offers.push(m);
+    });
+    const deadline = Date.now() + 30_000;
+    for (let seq = 1; offers.length === 0; seq++) {
+      if (Date.now() > deadline) throw new Error(`no offer reached ${visitorId} on ${server.port}`);
+      socket.send({ ...batch([pageView({ visitorId, product: { id: product } })], seq), vk });
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    // Anything more for this visitor would come now (it must not: the trigger is delivered once).
+    await new Promise((r) => setTimeout(r, 1_000));
+    return offers;
+  } finally {
+    socket.ws.close();
+  }
+}
+
+const visitorOfKey = (vk: string): string => createHash('sha256').update(vk).digest('hex').slice(0, 32);
+
+it('offers scaled out: the owner decides, each gateway delivers to the visitor sockets it holds, every storefront hears each trigger once, one instance sends each webhook', async () => {
+  const hooks = await webhookReceiver();
+  const { file, remove: removeConfig } = exactConfigFile({ webhooks: [hooks.url], holdoutShare: 0 });
+  cleanups.push(async () => removeConfig());
+  const url = await natsUrl();
+  const a = await instance(url, 'a', 1, file);
+  const b = await instance(url, 'b', 1, file);
+  await spread([a, b], 'a and b share the partitions');
+  const storefrontA = offerWatcher(a);
+  const storefrontB = offerWatcher(b);
+  cleanups.push(async () => {
+    storefrontA.close();
+    storefrontB.close();
+  });
+  // Baskets through a, bought by visitors of every partition: A ⇒ B, mined over both instances' partitions.
+  const t0 = Date.now() - 2_000;
+  const baskets = [...Array.from({ length: 40 }, () => ['A', 'B']), ...Array.from({ length: 40 }, () => ['C', 'D']), ...Array.from({ length: 20 }, () => ['A', 'C'])];
+  await send(a, baskets.map((items, i) => ({ id: `buy-${i}`, type: 'form', formId: 'checkout', action: 'submit', visitorId: `buyer-${i}`, ts: t0 + i, url: '/checkout', items: items.map((productId) => ({ productId, quantity: 1, price: 10 })) })));
+  const hasAB = async (s: SpawnedServer): Promise<boolean> => ((await s.adminJson<{ rules?: Array<{ antecedent: string[]; consequent: string[] }> }>('/v1/rules?site=demo')).rules ?? []).some((r) => r.antecedent.join() === 'A' && r.consequent.join() === 'B');
+  await until('both instances use the global rule A ⇒ B', async () => (await hasAB(a)) && (await hasAB(b)), 60_000);
+
+  // Shoppers whose partition the other instance owns, each on one gateway: the owner decides, the gateway holding the socket delivers.
+  const partitioner = new VisitorPartitioner(PARTITIONS);
+  const now = Date.now();
+  const held = [...ownership('a', a.log), ...ownership('b', b.log)].filter((h) => h.to >= now);
+  const ownerOf = (visitorId: string): string | undefined => held.find((h) => h.partition === partitioner.partitionOf(visitorId))?.instance;
+  const keys = Array.from({ length: 200 }, (_, i) => i.toString(16).padStart(4, '0').repeat(8));
+  const onA = keys.filter((k) => ownerOf(visitorOfKey(k)) === 'b').slice(0, 3);
+  const onB = keys.filter((k) => ownerOf(visitorOfKey(k)) === 'a').slice(0, 3);
+  expect(onA.length + onB.length).toBe(6);
+  const got = await Promise.all([...onA.map((k) => shopperViews(a, k, 'A')), ...onB.map((k) => shopperViews(b, k, 'A'))]);
+  for (const [i, offers] of got.entries()) {
+    expect(offers.length).toBe(1);
+    expect(offers[0]).toMatchObject({ type: 'offer', visitorId: visitorOfKey([...onA, ...onB][i]!), offered: { items: ['B'] } });
+  }
+
+  // Each channel got every stored trigger, once: both storefronts (one per instance) and the webhooks.
+  const stored = await storedTriggers(url);
+  expect([...stored.values()].sort()).toEqual([...onA, ...onB].map(visitorOfKey).sort());
+  await until('every stored trigger reached both storefronts and a webhook', () => storefrontA.ids.length >= stored.size && storefrontB.ids.length >= stored.size && hooks.ids.length >= stored.size, 30_000);
+  await new Promise((r) => setTimeout(r, 1_000));
+  for (const ids of [storefrontA.ids, storefrontB.ids, hooks.ids]) {
+    expect(duplicatesIn(ids)).toEqual([]);
+    expect(new Set(ids)).toEqual(new Set(stored.keys()));
+  }
+  expect(new Set(got.map((offers) => String(offers[0]?.['triggerId'])))).toEqual(new Set(stored.keys()));
 }, 600_000);
