@@ -29,6 +29,11 @@ export const OWNERS_BUCKET = 'CM_OWNERS';
 /** Share of the TTL a lease is trusted after its last write (renewals come every third). */
 const TRUST = 0.75;
 
+/** The members-and-leases bucket, created when missing (its entries expire with the bucket's TTL). */
+export function openOwnersBucket(js: JetStreamClient, ttlMs: number, replicas: number): Promise<KV> {
+  return whenPlaced(() => new Kvm(js).create(OWNERS_BUCKET, { ttl: ttlMs, history: 16, replicas, storage: 'file' as never, description: 'clickstream-miner partition leases and members' }));
+}
+
 export interface LeaseHooks {
   /** The partition is this instance's from now on, at `epoch` (restore it, start reading its log). */
   acquired(partition: number, epoch: number): void | Promise<void>;
@@ -103,7 +108,7 @@ export class PartitionLeases {
 
   /** Opens (creating when missing) the owners bucket with the TTL as its max age. */
   static async open(js: JetStreamClient, opts: PartitionLeasesOptions): Promise<PartitionLeases> {
-    const kv = await whenPlaced(() => new Kvm(js).create(OWNERS_BUCKET, { ttl: opts.ttlMs, history: 16, replicas: opts.replicas, storage: 'file' as never, description: 'clickstream-miner partition leases and members' }));
+    const kv = await openOwnersBucket(js, opts.ttlMs, opts.replicas);
     return new PartitionLeases(kv, opts);
   }
 

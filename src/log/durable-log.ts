@@ -229,53 +229,60 @@ export class DurableLog {
   /**
    * A partition's lease was acquired at `epoch`: restore its newest usable unit, fence the previous
    * owner (compare-and-set on the checkpoint; refused when it committed meanwhile, then read again),
-   * and read its log from the unit's position + 1.
+   * and read its log from the unit's position + 1. A step that fails (the checkpoint moved, or the
+   * cluster cannot answer yet: a node just came back, no quorum) is tried again, backing off, for as
+   * long as the lease is held — a partition held but not read would count nothing.
    */
   async #acquire(p: number, epoch: number): Promise<void> {
-    const store = this.#store!;
-    const unit = partitionUnit(p);
-    for (let attempt = 1; ; attempt++) {
-      if (this.#leases?.holds(p) !== true) return; // lost again before it was restored
-      this.#pipeline.addPartition(p);
-      let from: Checkpoint | undefined;
-      let position = 0;
-      await store.readEach([unit], this.#digest, (_, r) => {
-        if (r.kind === 'refused') {
-          this.#metrics.restoreRefused.inc();
-          this.#logger.error({ err: new ClickstreamError('CM_ERR_SNAPSHOT', `no usable snapshot of ${unit}: ${r.reasons.join('; ')}`) }, 'rebuilding the partition from the start of the event log');
-        }
-        if (r.kind !== 'ok' || !('partition' in r.envelope.state)) return;
-        this.#pipeline.restorePartition(r.envelope.state.partition);
-        position = r.envelope.state.partition.position ?? 0;
-        from = r.checkpoint;
-      });
+    for (let attempt = 1; this.#leases?.holds(p) === true; attempt++) {
       try {
-        await store.fence(unit, epoch, from, this.#clock.now());
+        if (await this.#acquireOnce(p, epoch)) return;
       } catch (err) {
-        this.#pipeline.dropPartition(p);
-        if (attempt >= 3) throw err;
-        this.#logger.warn({ err, partition: p, attempt }, 'checkpoint moved while the partition was restored (its previous owner committed late); restoring again');
-        continue;
-      }
-      if (this.#leases?.holds(p) !== true) {
-        this.#pipeline.dropPartition(p);
-        return;
-      }
-      this.#readingBack.add(p);
-      const { caughtUp } = await this.#reader!.startPartition(this.#js!, this.#jsm!, p, position);
-      if (this.#leases?.holds(p) !== true) {
-        // Lost while its reader was being set up (the loss found no reader to stop yet).
-        await this.#reader!.stopPartition(p);
+        await this.#reader?.stopPartition(p);
         this.#readingBack.delete(p);
         this.#pipeline.dropPartition(p);
-        return;
+        if (attempt <= 3 || attempt % 20 === 0) this.#logger.warn({ err, partition: p, attempt }, 'partition not restored yet (checkpoint moved by a late previous owner, or the cluster not answering); trying again');
+        await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** Math.min(attempt, 5))));
       }
-      void caughtUp.then(() => this.#readingBack.delete(p));
-      this.#metrics.partitionChanges.inc({ change: 'acquired' });
-      this.#metrics.partitionsOwned.set(this.#pipeline.ownedPartitions().length);
-      this.#logger.info({ partition: p, epoch, position, restored: from?.object ?? null }, 'partition restored; reading its log');
-      return;
     }
+  }
+
+  /** One attempt of #acquire; false when the lease was lost meanwhile (nothing is left behind). */
+  async #acquireOnce(p: number, epoch: number): Promise<boolean> {
+    const store = this.#store!;
+    const unit = partitionUnit(p);
+    this.#pipeline.addPartition(p);
+    let from: Checkpoint | undefined;
+    let position = 0;
+    await store.readEach([unit], this.#digest, (_, r) => {
+      if (r.kind === 'refused') {
+        this.#metrics.restoreRefused.inc();
+        this.#logger.error({ err: new ClickstreamError('CM_ERR_SNAPSHOT', `no usable snapshot of ${unit}: ${r.reasons.join('; ')}`) }, 'rebuilding the partition from the start of the event log');
+      }
+      if (r.kind !== 'ok' || !('partition' in r.envelope.state)) return;
+      this.#pipeline.restorePartition(r.envelope.state.partition);
+      position = r.envelope.state.partition.position ?? 0;
+      from = r.checkpoint;
+    });
+    await store.fence(unit, epoch, from, this.#clock.now());
+    if (this.#leases?.holds(p) !== true) {
+      this.#pipeline.dropPartition(p);
+      return false;
+    }
+    this.#readingBack.add(p);
+    const { caughtUp } = await this.#reader!.startPartition(this.#js!, this.#jsm!, p, position);
+    if (this.#leases?.holds(p) !== true) {
+      // Lost while its reader was being set up (the loss found no reader to stop yet).
+      await this.#reader!.stopPartition(p);
+      this.#readingBack.delete(p);
+      this.#pipeline.dropPartition(p);
+      return false;
+    }
+    void caughtUp.then(() => this.#readingBack.delete(p));
+    this.#metrics.partitionChanges.inc({ change: 'acquired' });
+    this.#metrics.partitionsOwned.set(this.#pipeline.ownedPartitions().length);
+    this.#logger.info({ partition: p, epoch, position, restored: from?.object ?? null }, 'partition restored; reading its log');
+    return true;
   }
 
   /** Cooperative hand-over: stop reading `p`, take its unit (queued records included) off the pipeline, commit it. */

@@ -135,6 +135,7 @@ export class LogReader {
         await this.#pipeline.room(records.length);
         if (run.stopped) return;
       }
+      this.#metrics.logRecordsRead.inc(records.length);
       const pending = m.info.pending;
       this.#metrics.logLagMessages.set(label, pending);
       this.#metrics.logLagSeconds.set(label, pending > 0 ? Math.max(0, this.#now() - m.info.timestampNanos / 1e6) / 1000 : 0);

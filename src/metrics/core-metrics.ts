@@ -115,6 +115,11 @@ export function createCoreMetrics(registry: Registry, opts: { defaultMetrics?: b
       labelNames: ['outcome'] as const,
       registers,
     }),
+    logRecordsRead: new Counter({
+      name: 'clickstream_log_records_read_total',
+      help: 'Records (events and partition ticks) this instance read back from the event log into its pipeline (NATS mode); scaled out, each instance counts its own partitions.',
+      registers,
+    }),
     logBadMessages: new Counter({
       name: 'clickstream_log_bad_messages_total',
       help: 'Messages in the event log that could not be read (another format version, not JSON); skipped, never stopping the partition.',

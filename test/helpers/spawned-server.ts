@@ -45,9 +45,15 @@ export class SpawnedServer {
     return this.#proc !== undefined && this.#proc.exitCode === null && this.#proc.signalCode === null;
   }
 
-  /** Starts the process (extra env for this start only, e.g. a fault to inject). */
-  start(extraEnv: Record<string, string> = {}): void {
-    const proc = spawn(process.execPath, [CLI, 'serve'], {
+  /** The running process's PID (CPU time from /proc, signals). */
+  get pid(): number | undefined {
+    return this.#proc?.pid;
+  }
+
+  /** Starts the process (extra env for this start only, e.g. a fault to inject); `cpu` pins it to one core (taskset). */
+  start(extraEnv: Record<string, string> = {}, cpu?: number): void {
+    const [cmd, args] = cpu === undefined ? [process.execPath, [CLI, 'serve']] : ['taskset', ['-c', String(cpu), process.execPath, CLI, 'serve']];
+    const proc = spawn(cmd, args, {
       cwd: root,
       env: { ...process.env, PORT: String(this.port), ADMIN_PORT: String(this.adminPort), HOST: '127.0.0.1', ADMIN_TOKEN: SPAWN_ADMIN_TOKEN, LOG_LEVEL: 'info', DATA_DIR: '', NATS_URL: '', ...this.env, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
