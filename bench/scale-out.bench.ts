@@ -22,7 +22,7 @@ import { SpawnedServer } from '../test/helpers/spawned-server';
 import { bareCatchUp, barePublisher, fill, forgetCheckpoints, frames, gatewayOverWs, here, kosarakTimes, started } from './log-fixtures';
 
 const EVENTS = Number(process.env['BENCH_EVENTS'] ?? 1_000_000);
-const TTL_MS = 10_000;
+const TTL_MS = Number(process.env['BENCH_LEASE_TTL_MS'] ?? 10_000);
 const round = (x: number, d = 0): number => Math.round(x * 10 ** d) / 10 ** d;
 const CLK_TCK = 100;
 
@@ -121,8 +121,8 @@ try {
 
 // ---------------------------------------------------------------- gateway on an R3 stream
 
-const cluster = await startNatsCluster(3);
-try {
+const cluster = process.env['BENCH_SKIP_GATEWAY'] === '1' ? undefined : await startNatsCluster(3);
+if (cluster !== undefined) try {
   const nc = await connect({ servers: cluster.urls.split(','), noAsyncTraces: true });
   const fs = frames();
   const bare = await barePublisher(nc, fs, 3);

@@ -200,11 +200,12 @@ export class DurableLog {
       },
     });
     await this.#leases.tick();
+    // Renewals from now on: a read-back longer than the TTL must not let the leases lapse under it.
+    this.#leases.start();
     await Promise.all([...this.#changes.values()]);
     await this.#readBack();
     await this.#pipeline.drain();
     this.#catchingUp = false;
-    this.#leases.start();
     const seconds = Math.max(0, this.#clock.now() - t0) / 1000;
     this.#metrics.catchUpDuration.set(seconds);
     this.#open(js);

@@ -8,6 +8,8 @@ import { routeSchema } from '../route-doc';
 import { DEFAULT_STATS_LIMIT, MAX_STATS_LIMIT, decodeCursor, paginate } from '../stats-query';
 import { epochMillis } from '../../types';
 import { UsageView } from '../../../processors/usage/usage-processor';
+import type { GlobalViews } from '../../cluster/partition-query';
+import { coverage, siteViews } from '../site-views';
 
 type Parsed =
   | { readonly kind: 'ok'; readonly window: string | undefined; readonly filter: RuleFilter; readonly limit: number; readonly offset: number }
@@ -72,7 +74,7 @@ function parseRuleQuery(q: Record<string, unknown>): Parsed {
  * them, from the usage view); none: the site's windowed rules. Baskets carry no session dimensions,
  * so `by` and any other `where` are refused, not ignored.
  */
-function membersOf(ctx: AppContext, site: string, q: Record<string, unknown>): { kind: 'site' } | { kind: 'members'; segment: string; visitors: string[] } | { kind: 'error'; status: 400 | 404; error: { code: string; message: string } } {
+async function membersOf(ctx: AppContext, site: string, q: Record<string, unknown>): Promise<{ kind: 'site' } | { kind: 'members'; segment: string; visitors: string[]; views: GlobalViews } | { kind: 'error'; status: 400 | 404; error: { code: string; message: string } }> {
   let named = typeof q['segment'] === 'string' && q['segment'] !== '' ? q['segment'] : undefined;
   let rfm = typeof q['rfmSegment'] === 'string' && q['rfmSegment'] !== '' ? q['rfmSegment'] : undefined;
   if (q['by'] !== undefined) return { kind: 'error', status: 400, error: { code: 'slice_unsupported', message: 'rules are not grouped by a dimension; ask for one group with where=segment:<id> or where=rfmSegment:<name>' } };
@@ -85,15 +87,17 @@ function membersOf(ctx: AppContext, site: string, q: Record<string, unknown>): {
   }
   if (named === undefined && rfm === undefined) return { kind: 'site' };
   if (named !== undefined && rfm !== undefined) return { kind: 'error', status: 400, error: { code: 'invalid_query', message: 'segment and rfmSegment: one or the other' } };
-  const usage = ctx.processor(site, 'usage');
+  // Scaled out, the members and their purchase histories of every partition (the instances holding them answer).
+  const views = await siteViews(ctx, site, ['usage', 'cross-sell']);
+  const usage = views.processor('usage');
   if (!(usage instanceof UsageView)) return { kind: 'error', status: 404, error: { code: 'no_processor', message: `site ${site} runs no usage processor` } };
   if (named !== undefined) {
     const m = usage.members(named, { offset: 0, limit: Number.MAX_SAFE_INTEGER });
     if (m === undefined) return { kind: 'error', status: 404, error: { code: 'unknown_segment', message: `site ${site} has no segment ${JSON.stringify(named)}` } };
-    return { kind: 'members', segment: named, visitors: m.visitors.map((v) => v.visitorId) };
+    return { kind: 'members', segment: named, visitors: m.visitors.map((v) => v.visitorId), views };
   }
   const c = usage.customers({ segment: rfm as string, offset: 0, limit: Number.MAX_SAFE_INTEGER });
-  return { kind: 'members', segment: rfm as string, visitors: c.customers.map((v) => v.visitorId) };
+  return { kind: 'members', segment: rfm as string, visitors: c.customers.map((v) => v.visitorId), views };
 }
 
 /** The site of the query (default demo) and its cross-sell rules, or the 404 error. */
@@ -146,14 +150,15 @@ export const registerRulesRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       if (parsed.window !== undefined && !p.settings.windows.includes(parsed.window)) {
         return reply.code(400).send({ error: { code: 'invalid_window', message: `window must be one of ${p.settings.windows.join(', ')}` } });
       }
-      const within = membersOf(ctx, site.id, q);
+      const within = await membersOf(ctx, site.id, q);
       if (within.kind === 'error') return reply.code(within.status).send({ error: within.error });
       if (within.kind === 'members') {
         // Rules within a segment: mined now over its members' purchase sessions (exact, no window).
-        const r = p.rulesWithin(within.visitors);
+        const all = within.views.processor('cross-sell');
+        const r = (all instanceof CrossSellRules ? all : p).rulesWithin(within.visitors);
         const rs = new RuleSet({ site: site.id, version: 0, windowName: 'members', window: { start: epochMillis(0), end: epochMillis(0) }, baskets: { purchase: r.baskets, session: 0, sequential: 0, viewSequential: 0 }, errorBound: 0, rules: r.rules });
         const page = paginate(rs.filter(parsed.filter), parsed.offset, parsed.limit);
-        return { site: site.id, segment: within.segment, members: within.visitors.length, membersWithPurchases: r.visitors, baskets: rs.baskets, errorBound: 0, total: page.total, rules: page.items, nextCursor: page.nextCursor };
+        return { site: site.id, segment: within.segment, members: within.visitors.length, membersWithPurchases: r.visitors, baskets: rs.baskets, errorBound: 0, total: page.total, rules: page.items, nextCursor: page.nextCursor, ...coverage(within.views) };
       }
       const rs = p.current(parsed.window);
       const page = paginate(rs.filter(parsed.filter), parsed.offset, parsed.limit);

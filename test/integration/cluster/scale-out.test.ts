@@ -8,6 +8,7 @@ import { OFFERS_STREAM } from '../../../src/delivery/offer-dispatcher';
 import { TRIGGER_ID_HEADER } from '../../../src/delivery/webhook-sender';
 import { CHECKPOINT_BUCKET, type Checkpoint } from '../../../src/log/checkpoint-store';
 import { VisitorPartitioner } from '../../../src/pipeline/visitor-partitioner';
+import { DEFAULT_RFM_SEGMENTS } from '../../../processors/usage/customer-value';
 import { demoShopperEvents } from '../../../src/replay/demo-shoppers';
 import type { WireEvent } from '../../../src/replay/replay-cli';
 import { batch, connectWs, pageView } from '../../helpers/collect-client';
@@ -255,6 +256,15 @@ it('any instance answers global statistics and rules equal to one instance’s; 
   expect(JSON.parse(fromB.hash)).toEqual(JSON.parse(expected.hash));
   const whole = await a.adminJson<{ partial?: boolean }>('/v1/stats/usage?site=demo&window=PT5M');
   expect(whole.partial).toBeUndefined();
+  // Rules within an RFM segment: its members and their purchases from every partition, so both instances say the same.
+  let members = 0;
+  for (const name of DEFAULT_RFM_SEGMENTS.map((r) => r.name)) {
+    const [fa, fb] = await Promise.all([a, b].map((s) => s.adminJson<{ members: number; baskets: Record<string, number>; rules: unknown[]; partial?: boolean }>(`/v1/rules?site=demo&rfmSegment=${name}&limit=1000`)));
+    expect(fa!.partial, name).toBeUndefined();
+    expect({ members: fa!.members, baskets: fa!.baskets, rules: fa!.rules }, name).toEqual({ members: fb!.members, baskets: fb!.baskets, rules: fb!.rules });
+    members += fa!.members;
+  }
+  expect(members).toBeGreaterThan(0);
 
   // b frozen: a still answers, for its own partitions, and says which ones are missing.
   const bHolds = PARTITIONS - (await owned(a));
