@@ -9,6 +9,7 @@ import type { OfferDelivery } from './delivery/offer-delivery';
 import type { LateEntry } from './pipeline/late-log';
 import type { EnrichedEvent } from './events/enriched-event';
 import type { SegmentChange } from '../processors/usage/segments';
+import type { SharedSegments } from './cluster/shared-segments';
 import type { GlobalViews } from './cluster/partition-query';
 
 /**
@@ -30,6 +31,8 @@ export interface AppContext {
    * undefined when this instance holds every partition (then `processor` is the whole site).
    */
   gather?(site: string, names: readonly string[]): Promise<GlobalViews>;
+  /** Scaled out: segment definitions shared with every instance (KV CM_SEGMENTS); undefined otherwise. */
+  readonly sharedSegments?: Pick<SharedSegments, 'put' | 'remove'>;
   /** A site's event-time watermark (the minimum over its partitions; −Infinity before any). */
   watermark(site: string): EpochMillis;
   /** A site's late side output (acknowledged events left out of the statistics), newest first. */

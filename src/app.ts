@@ -42,6 +42,7 @@ import type { DedupeSnapshot } from './ingest/event-deduplicator';
 import { DurableLog } from './log/durable-log';
 import { PartitionQuery } from './cluster/partition-query';
 import { GlobalRules } from './cluster/global-rules';
+import { SharedSegments } from './cluster/shared-segments';
 import { jetstream } from '@nats-io/jetstream';
 import { CrossSellRules } from '../processors/cross-sell/cross-sell-processor';
 
@@ -216,6 +217,18 @@ export function createApp(opts: CreateAppOptions): App {
           logger,
         });
 
+  const sharedSegments =
+    instanceId === undefined
+      ? undefined
+      : new SharedSegments({
+          usage: (site) => {
+            const v = pipeline.processor(site, 'usage');
+            return v instanceof UsageView ? v : undefined;
+          },
+          replicas: config.nats.replicas,
+          logger,
+        });
+
   const ctx: AppContext = {
     config,
     clock,
@@ -225,6 +238,7 @@ export function createApp(opts: CreateAppOptions): App {
     site: (id) => config.sites.get(id),
     processor: (site, name) => pipeline.processor(site, name),
     ...(partitionQuery === undefined ? {} : { gather: (site: string, names: readonly string[]) => partitionQuery.gather(site, names) }),
+    ...(sharedSegments === undefined ? {} : { sharedSegments }),
     watermark: (site) => pipeline.watermark(site),
     lateEvents: (site, limit) => pipeline.lateEvents(site, limit),
     recentEvents: (site, limit) => pipeline.recentEvents(site, limit),
@@ -339,6 +353,7 @@ export function createApp(opts: CreateAppOptions): App {
     // Answers the other instances' queries from the start (partitions count once read back).
     partitionQuery?.start(conn, config.sites.keys());
     await globalRules?.start(conn, jetstream(conn));
+    await sharedSegments?.start(jetstream(conn));
     await durableLog?.start(conn);
     if (natsIngest !== undefined) await natsIngest.start(conn);
     firstTried();
@@ -404,6 +419,7 @@ export function createApp(opts: CreateAppOptions): App {
     if (durableLog !== undefined) await withTimeout(durableLog.stopReading(), Math.max(left(), 1_000));
     partitionQuery?.stop(); // after the hand-over: until then this instance answers for what it holds
     await globalRules?.stop();
+    await sharedSegments?.stop();
     const drained = await withTimeout(pipeline.drain().then(() => true), left());
     pipeline.stop();
     if (snapshotTimer !== undefined) clearInterval(snapshotTimer);

@@ -86,6 +86,15 @@ it('dashboard - scaled out, the instance that took no event shows every partitio
   expect(shown.usage.revenue).toBe(revenue);
   expect(shown.products.find((p) => p.product === 'p1')?.count).toBe('40');
   expect(shown.rules.find((r) => r.antecedent === 'p1' && r.consequent === 'p2')).toEqual(rule);
+  // A segment defined on a is defined on b too; its size and rules there count both instances' visitors.
+  const put = await fetch(`http://127.0.0.1:${a.adminPort}/v1/segments?site=demo`, { method: 'PUT', headers: { authorization: `Bearer ${SPAWN_ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ id: 'buyers', name: 'Buyers', match: 'all', conditions: [{ field: 'purchases', op: '>=', value: 1 }] }) });
+  expect(put.status).toBe(201);
+  const buyers = new Set(purchases.map((e) => e['visitorId'])).size;
+  const seg = await until('b to know the segment defined on a', async () => (await b.adminJson<{ segments: Array<{ id: string; size: number }> }>('/v1/segments?site=demo')).segments.find((x) => x.id === 'buyers'), 30_000);
+  expect(seg.size).toBe(buyers);
+  const within = await b.adminJson<{ members: number; rules: Array<{ antecedent: string[]; consequent: string[] }> }>('/v1/rules?site=demo&segment=buyers');
+  expect(within.members).toBe(buyers);
+  expect(within.rules.some((r) => r.antecedent.join() === 'p1' && r.consequent.join() === 'p2')).toBe(true);
   // b held only part of the site: what it showed was gathered.
   expect(await b.metric('clickstream_cluster_partitions_owned')).toBeLessThan(16);
   expect(errors).toEqual([]);

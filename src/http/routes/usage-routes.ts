@@ -185,10 +185,10 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
   );
 
   app.get('/v1/segments', { schema: routeSchema("The site's named segments with their definitions, current sizes and what their members are worth (revenue so far, predicted value and its p50/p90/max)", siteOnly) }, async (req, reply) => {
-    const found = await usageFor(req.query, reply, 'local');
+    const found = await usageFor(req.query, reply);
     if (found === undefined) return reply;
     const sizes = new Map(found.usage.segmentSizes().map((s) => [s.id, s]));
-    return { site: found.site, segments: found.usage.segmentDefinitions().map((d) => ({ ...d, size: sizes.get(d.id)?.size ?? 0, value: sizes.get(d.id)?.value })) };
+    return { site: found.site, segments: found.usage.segmentDefinitions().map((d) => ({ ...d, size: sizes.get(d.id)?.size ?? 0, value: sizes.get(d.id)?.value })), ...found.coverage };
   });
 
   app.put('/v1/segments', { schema: routeSchema('Adds or replaces a segment (body: {id, name, match, conditions}); every problem is reported', siteOnly) }, async (req, reply) => {
@@ -196,11 +196,22 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
     if (found === undefined) return reply;
     const r = parseSegment(req.body);
     if (r.kind === 'invalid') return reply.code(400).send({ error: { code: 'invalid_segment', message: r.problems.join('; '), problems: r.problems } });
+    const before = found.usage.segment(r.segment.id);
     let replaced: boolean;
     try {
       replaced = found.usage.putSegment(r.segment);
     } catch (err) {
       return reply.code(409).send({ error: { code: 'too_many_segments', message: (err as Error).message } });
+    }
+    if (ctx.sharedSegments !== undefined) {
+      // Scaled out: every instance (each owner evaluates its visitors) gets it, or none does.
+      try {
+        await ctx.sharedSegments.put(found.site, r.segment);
+      } catch (err) {
+        if (before === undefined) found.usage.removeSegment(r.segment.id);
+        else found.usage.putSegment(before);
+        return reply.code(503).header('retry-after', '1').send({ error: { code: 'segments_unavailable', message: `the segment could not be shared with the other instances: ${(err as Error).message}` } });
+      }
     }
     ctx.logger.info({ site: found.site, segment: r.segment.id, replaced }, 'segment defined');
     return reply.code(replaced ? 200 : 201).send({ site: found.site, replaced, segment: r.segment });
@@ -213,7 +224,16 @@ export const registerUsageRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       const found = await usageFor(req.query, reply, 'local');
       if (found === undefined) return reply;
       const id = String((req.query as Record<string, unknown>)['id']);
+      const before = found.usage.segment(id);
       if (!found.usage.removeSegment(id)) return reply.code(404).send({ error: { code: 'unknown_segment', message: `site ${found.site} has no segment ${JSON.stringify(id)}` } });
+      if (ctx.sharedSegments !== undefined) {
+        try {
+          await ctx.sharedSegments.remove(found.site, id);
+        } catch (err) {
+          if (before !== undefined) found.usage.putSegment(before);
+          return reply.code(503).header('retry-after', '1').send({ error: { code: 'segments_unavailable', message: `the removal could not be shared with the other instances: ${(err as Error).message}` } });
+        }
+      }
       return { site: found.site, removed: id };
     },
   );

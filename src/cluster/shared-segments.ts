@@ -1,0 +1,117 @@
+/**
+ * Scaled out, a segment defined (or removed) on any instance is defined on all of them: the admin
+ * routes write it to the KV bucket `CM_SEGMENTS` (key `<site>.<segment id>`), and every instance
+ * watches the bucket and applies what it holds to its own usage view. Membership is evaluated by the
+ * owner of each visitor's partition, so every owner must know every definition; the bucket also keeps
+ * them across restarts (scaled out there is no site-wide snapshot unit).
+ *
+ * What is read back is validated as a PUT body is (`parseSegment`): a bad value is logged and skipped.
+ */
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import type { Logger } from '../logger';
+import { parseSegment, type SegmentDefinition } from '../../processors/usage/segments';
+import type { UsageView } from '../../processors/usage/usage-processor';
+import { whenPlaced } from './when-placed';
+
+export const SEGMENTS_BUCKET = 'CM_SEGMENTS';
+
+export interface SharedSegmentsOptions {
+  /** The usage view of a configured site (undefined: not one, or it runs no usage processor). */
+  readonly usage: (site: string) => UsageView | undefined;
+  readonly replicas: number;
+  readonly logger: Logger;
+}
+
+export class SharedSegments {
+  readonly #o: SharedSegmentsOptions;
+  readonly #logger: Logger;
+  #kv: KV | undefined;
+  #stopped = false;
+  #watching: Promise<void> | undefined;
+  #stopWatch: (() => void) | undefined;
+
+  constructor(opts: SharedSegmentsOptions) {
+    this.#o = opts;
+    this.#logger = opts.logger.child({ component: 'segments' });
+  }
+
+  /** Opens the bucket, applies every definition it holds, then follows its changes. */
+  async start(js: JetStreamClient): Promise<void> {
+    const kv = await whenPlaced(() => new Kvm(js).create(SEGMENTS_BUCKET, { history: 1, replicas: this.#o.replicas, storage: 'file' as never, description: 'clickstream-miner segment definitions, per site' }));
+    this.#kv = kv;
+    const keys: string[] = [];
+    for await (const k of await kv.keys()) keys.push(k);
+    for (const k of keys) {
+      const e = await kv.get(k);
+      if (e !== null) this.#apply(e);
+    }
+    this.#watching = this.#watch(kv);
+  }
+
+  async #watch(kv: KV): Promise<void> {
+    while (!this.#stopped) {
+      try {
+        const it = await kv.watch({ key: '>' });
+        this.#stopWatch = () => it.stop();
+        if (this.#stopped) it.stop();
+        for await (const e of it) this.#apply(e);
+      } catch (err) {
+        if (!this.#stopped) this.#logger.warn({ err }, 'segment definitions watch lost; watching again');
+      }
+      if (!this.#stopped) await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  /** Stores a definition for every instance (this one applies it from the watch, or has already). */
+  async put(site: string, d: SegmentDefinition): Promise<void> {
+    await this.#bucket().put(`${site}.${d.id}`, JSON.stringify(d));
+  }
+
+  /** Removes a definition everywhere. */
+  async remove(site: string, id: string): Promise<void> {
+    await this.#bucket().delete(`${site}.${id}`);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#stopWatch?.();
+    await this.#watching;
+  }
+
+  #bucket(): KV {
+    if (this.#kv === undefined) throw new Error('segment definitions are not shared yet (NATS not connected)');
+    return this.#kv;
+  }
+
+  #apply(e: KvEntry): void {
+    const dot = e.key.indexOf('.');
+    const site = e.key.slice(0, dot);
+    const id = e.key.slice(dot + 1);
+    const usage = this.#o.usage(site);
+    if (dot <= 0 || usage === undefined) return;
+    if (e.operation !== 'PUT') {
+      usage.removeSegment(id);
+      return;
+    }
+    let raw: unknown;
+    try {
+      raw = e.json();
+    } catch {
+      raw = undefined;
+    }
+    const r = parseSegment(raw);
+    if (r.kind === 'invalid' || r.segment.id !== id) {
+      this.#logger.warn({ site, key: e.key, problems: r.kind === 'invalid' ? r.problems : ['id differs from the key'] }, 'shared segment definition unreadable; skipped');
+      return;
+    }
+    // The instance that wrote it applied it already: the same definition again changes nothing.
+    if (JSON.stringify(usage.segment(id)) === JSON.stringify(r.segment)) return;
+    try {
+      usage.putSegment(r.segment);
+      this.#logger.info({ site, segment: id }, 'segment defined by another instance');
+    } catch (err) {
+      this.#logger.error({ err, site, segment: id }, 'shared segment definition not applied');
+    }
+  }
+}
