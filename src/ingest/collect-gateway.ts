@@ -72,13 +72,6 @@ export type CollectOutcome =
       readonly kind: 'ack';
       readonly ack: Ack;
       readonly frameRejected: RejectReason | undefined;
-      /** The events accepted into the pipeline (the WS collector binds their visitors to the socket). */
-      readonly events: readonly EnrichedEvent[];
-      /**
-       * The visitor id the batch's visitor key proves (SHA-256 of `vk`, first 32 hex digits), or
-       * undefined without a key: only that visitor's offers may go to the sending socket.
-       */
-      readonly provenVisitor: string | undefined;
     }
   /** Nothing was taken: send it again after `retryAfterMs`. */
   | { readonly kind: 'retry'; readonly seq: number | null; readonly retryAfterMs: number; readonly reason: RetryReason };
@@ -111,6 +104,14 @@ export interface CollectRequest {
   /** The client's IP, charged its own limit across all its connections (not for trusted producers). */
   readonly ip?: string | undefined;
   readonly userAgent: string | undefined;
+  /**
+   * Called with the frame's valid events and the visitor its key proves (SHA-256 of `vk`, first 32 hex
+   * digits; undefined without a key — only that visitor's offers may go to the sending socket), before
+   * they are handed on:
+   * the WS collector binds the visitor's socket there, so an offer its events trigger (scaled out, on
+   * another instance, as soon as they are in the log) finds the socket bound.
+   */
+  readonly beforeOffer?: (events: readonly EnrichedEvent[], provenVisitor: string | undefined) => void;
 }
 
 export interface CollectGatewayDeps {
@@ -315,7 +316,7 @@ export class CollectGateway {
     if (decoded.kind === 'rejected') {
       this.refuse(site.id, req.transport, decoded.code, decoded.message, decoded.seq, sampleOf(req.raw));
       const rejected: Rejection[] = [{ index: -1, code: decoded.code, message: decoded.message }];
-      return { kind: 'ack', ack: { type: 'ack', seq: decoded.seq, accepted: 0, late: 0, duplicates: 0, rejected }, frameRejected: decoded.code, events: NO_EVENTS, provenVisitor: undefined };
+      return { kind: 'ack', ack: { type: 'ack', seq: decoded.seq, accepted: 0, late: 0, duplicates: 0, rejected }, frameRejected: decoded.code };
     }
 
     const receivedAt = this.#clock.now();
@@ -355,8 +356,9 @@ export class CollectGateway {
       accepted.push(r.event);
     }
 
-    const frame: Frame = { seq: decoded.seq, receivedAt, provenVisitor: decoded.vk === undefined ? undefined : provenVisitorOf(decoded.vk) };
+    const frame: Frame = { seq: decoded.seq, receivedAt };
     if (accepted.length === 0) return this.#finish(site, req, frame, accepted, pending, duplicates, ACCEPTED_NONE);
+    req.beforeOffer?.(accepted, decoded.vk === undefined ? undefined : provenVisitorOf(decoded.vk));
     const offered = this.#pipeline.offer(accepted);
     if (offered instanceof Promise) {
       return offered.then(
@@ -394,7 +396,7 @@ export class CollectGateway {
   #finish(
     site: SiteConfig,
     req: CollectRequest,
-    { seq, receivedAt, provenVisitor }: Frame,
+    { seq, receivedAt }: Frame,
     accepted: readonly EnrichedEvent[],
     pending: readonly PendingRejection[],
     duplicates: number,
@@ -443,7 +445,7 @@ export class CollectGateway {
       this.quarantine.add(site.id, req.transport, p.code, p.message, p.index, seq, sampleOfValue(p.value, req.raw));
     }
     if (pending.length > 0) this.#logger.debug({ site: site.id, seq, rejected: pending.length }, 'events rejected');
-    return { kind: 'ack', ack: { type: 'ack', seq, accepted: accepted.length - late - inLogCount, late, duplicates, rejected }, frameRejected: undefined, events: accepted, provenVisitor };
+    return { kind: 'ack', ack: { type: 'ack', seq, accepted: accepted.length - late - inLogCount, late, duplicates, rejected }, frameRejected: undefined };
   }
 }
 
@@ -451,7 +453,6 @@ export class CollectGateway {
 interface Frame {
   readonly seq: number | null;
   readonly receivedAt: number;
-  readonly provenVisitor: string | undefined;
 }
 
 /** The visitor id a visitor key proves: the first 32 hex digits of its SHA-256 (as the snippet derives it). */

@@ -11,6 +11,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Config, SiteConfig } from '../config';
 import type { VisitorSocketRegistry } from '../delivery/visitor-socket-registry';
 import type { FrameLimit } from '../events/batch-decoder';
+import type { EnrichedEvent } from '../events/enriched-event';
 import type { Logger } from '../logger';
 import type { CoreMetrics } from '../metrics/core-metrics';
 import type { CollectGateway, CollectOutcome } from './collect-gateway';
@@ -128,13 +129,25 @@ export class WsCollector {
     let boundVisitor: string | undefined;
     this.#alive.set(ws, true);
     ws.on('pong', () => this.#alive.set(ws, true));
+    // A socket receives a visitor's offers only once it proved that visitor (the batch's visitor key):
+    // claiming an id is not enough. Server-side producers (the site secret) take none. Bound before the
+    // events go to the log, so an offer they trigger never arrives before the binding.
+    const bind = (events: readonly EnrichedEvent[], provenVisitor: string | undefined): void => {
+      for (const e of events) {
+        if (e.visitorId === boundVisitor) continue;
+        if (e.visitorId === provenVisitor) {
+          boundVisitor = e.visitorId;
+          this.#visitorSockets.bind(site.id, e.visitorId, ws);
+        } else this.#metrics.offerBindingRefused.inc({ site: site.id, reason: provenVisitor === undefined ? 'no_visitor_key' : 'other_visitor' });
+      }
+    };
     ws.on('message', (data: RawData, isBinary: boolean) => {
       this.#alive.set(ws, true);
       const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
       void isBinary;
       let outcome;
       try {
-        outcome = this.#gateway.collect(site, { transport: 'ws', raw, limit: this.#limit, client, ip, userAgent });
+        outcome = this.#gateway.collect(site, { transport: 'ws', raw, limit: this.#limit, client, ip, userAgent, ...(trusted ? {} : { beforeOffer: bind }) });
       } catch (err) {
         this.#failed(ws, site, err);
         return;
@@ -145,17 +158,6 @@ export class WsCollector {
     const answer = (outcome: CollectOutcome): void => {
       switch (outcome.kind) {
         case 'ack':
-          // A socket receives a visitor's offers only once it proved that visitor (the batch's visitor
-          // key): claiming an id is not enough. Server-side producers (the site secret) take none.
-          if (!trusted) {
-            for (const e of outcome.events) {
-              if (e.visitorId === boundVisitor) continue;
-              if (e.visitorId === outcome.provenVisitor) {
-                boundVisitor = e.visitorId;
-                this.#visitorSockets.bind(site.id, e.visitorId, ws);
-              } else this.#metrics.offerBindingRefused.inc({ site: site.id, reason: outcome.provenVisitor === undefined ? 'no_visitor_key' : 'other_visitor' });
-            }
-          }
           ws.send(JSON.stringify(outcome.ack));
           break;
         case 'retry':

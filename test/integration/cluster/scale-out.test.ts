@@ -16,7 +16,7 @@ import type { HttpDigest } from '../../helpers/http-digest';
 import { startNatsServer } from '../../helpers/nats-server';
 import { startNatsCluster, type NatsCluster } from '../../helpers/nats-cluster';
 import { DATA_START, exactConfigFile, offerWatcher, send, settle, withLateAndMarker } from '../../helpers/recovery-runs';
-import { SpawnedServer } from '../../helpers/spawned-server';
+import { SPAWN_ADMIN_TOKEN, SpawnedServer } from '../../helpers/spawned-server';
 import { until } from '../../helpers/until';
 
 /**
@@ -377,7 +377,10 @@ it('offers scaled out: the owner decides, each gateway delivers to the visitor s
   const onA = keys.filter((k) => ownerOf(visitorOfKey(k)) === 'b').slice(0, 3);
   const onB = keys.filter((k) => ownerOf(visitorOfKey(k)) === 'a').slice(0, 3);
   expect(onA.length + onB.length).toBe(6);
-  const got = await Promise.all([...onA.map((k) => shopperViews(a, k, 'A')), ...onB.map((k) => shopperViews(b, k, 'A'))]);
+  const got = await Promise.all([...onA.map((k) => shopperViews(a, k, 'A')), ...onB.map((k) => shopperViews(b, k, 'A'))]).catch(async (err: unknown) => {
+    const offerMetrics = async (s: SpawnedServer): Promise<string> => (await (await fetch(`http://127.0.0.1:${s.adminPort}/metrics`, { headers: { authorization: `Bearer ${SPAWN_ADMIN_TOKEN}` } })).text()).split('\n').filter((l) => /^clickstream_(offers?_|nbo_|next_best)/.test(l) && !l.endsWith(' 0')).join('; ');
+    throw new Error(`${(err as Error).message}\na: ${await offerMetrics(a)}\nb: ${await offerMetrics(b)}\na log: ${a.log.slice(-3000)}\nb log: ${b.log.slice(-3000)}`);
+  });
   for (const [i, offers] of got.entries()) {
     expect(offers.length).toBe(1);
     expect(offers[0]).toMatchObject({ type: 'offer', visitorId: visitorOfKey([...onA, ...onB][i]!), offered: { items: ['B'] } });

@@ -12,9 +12,10 @@ import { until } from '../../helpers/until';
  */
 
 const cleanups: Array<() => Promise<void>> = [];
+// The app is stopped after its NATS server (reverse order): its drain waits out the shutdown timeout.
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
-});
+}, 30_000);
 
 const readyz = async (admin: string) => (await adminFetch(`${admin}/readyz`)).status;
 const json = (data: Uint8Array): Record<string, unknown> => JSON.parse(new TextDecoder().decode(data)) as Record<string, unknown>;
