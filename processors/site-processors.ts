@@ -97,7 +97,16 @@ export function createSiteProcessors(site: SiteConfig, deps: SiteProcessorDeps):
     queryView(name: string, parts: PartitionSets): SiteView | undefined {
       if (name === 'navigation') return new NavigationView(parts);
       if (name === 'content') return new ContentView(parts);
-      if (name === 'usage') return new UsageView(parts);
+      if (name === 'usage') {
+        // The site's segments now — configured, then defined or removed at run time (scaled out, every
+        // instance has them all: src/cluster/shared-segments.ts) — not only the configured ones.
+        const gathered = new UsageView(parts);
+        const now = segments();
+        const keep = new Set(now.map((d) => d.id));
+        for (const d of gathered.segmentDefinitions()) if (!keep.has(d.id)) gathered.removeSegment(d.id);
+        for (const d of now) gathered.putSegment(d);
+        return gathered;
+      }
       if (name === 'cross-sell') return new CrossSellRules({ site: site.id, settings: crossSell, parts: () => parts.of<CrossSellProcessor>('cross-sell'), allowedLatenessMs: config.time.allowedLatenessMs });
       return undefined;
     },

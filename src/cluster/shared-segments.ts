@@ -12,6 +12,7 @@ import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { Logger } from '../logger';
 import { parseSegment, type SegmentDefinition } from '../../processors/usage/segments';
 import type { UsageView } from '../../processors/usage/usage-processor';
+import { followAgain } from './follow-again';
 import { whenPlaced } from './when-placed';
 
 export const SEGMENTS_BUCKET = 'CM_SEGMENTS';
@@ -49,18 +50,18 @@ export class SharedSegments {
     this.#watching = this.#watch(kv);
   }
 
-  async #watch(kv: KV): Promise<void> {
-    while (!this.#stopped) {
-      try {
+  #watch(kv: KV): Promise<void> {
+    return followAgain(
+      () => this.#stopped,
+      async () => {
         const it = await kv.watch({ key: '>' });
         this.#stopWatch = () => it.stop();
         if (this.#stopped) it.stop();
         for await (const e of it) this.#apply(e);
-      } catch (err) {
-        if (!this.#stopped) this.#logger.warn({ err }, 'segment definitions watch lost; watching again');
-      }
-      if (!this.#stopped) await new Promise((r) => setTimeout(r, 500));
-    }
+      },
+      (err) => this.#logger.warn({ err }, 'segment definitions watch lost; watching again'),
+      500,
+    );
   }
 
   /** Stores a definition for every instance (this one applies it from the watch, or has already). */

@@ -16,6 +16,7 @@
  */
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { followAgain } from '../cluster/follow-again';
 import { whenPlaced } from '../cluster/when-placed';
 import type { Logger } from '../logger';
 import { OFFERS_STREAM } from './offer-dispatcher';
@@ -70,16 +71,15 @@ export class OfferTail {
   }
 
   /** Runs `follow` until stopped, again after each loss (a server restarted, missed heartbeats). */
-  async #run(what: string, follow: () => Promise<void>): Promise<void> {
-    let failures = 0;
-    while (!this.#stopped) {
-      try {
-        await follow();
-      } catch (err) {
-        if (!this.#stopped && failures++ % 20 === 0) this.#logger.warn({ err }, `${what} lost; reading again`);
-      }
-      if (!this.#stopped) await new Promise((r) => setTimeout(r, 250));
-    }
+  #run(what: string, follow: () => Promise<void>): Promise<void> {
+    return followAgain(
+      () => this.#stopped,
+      follow,
+      (err, failures) => {
+        if (failures % 20 === 0) this.#logger.warn({ err }, `${what} lost; reading again`);
+      },
+      250,
+    );
   }
 
   async #each(it: ConsumerMessages, handle: (m: JsMsg) => void): Promise<void> {

@@ -145,13 +145,9 @@ export class DurableLog {
     const tOpen = this.#clock.now();
     const restored = await this.#restore();
     const tRestored = this.#clock.now();
-    this.#reader = new LogReader({ config: this.#config, pipeline: this.#pipeline, metrics: this.#metrics, logger: this.#logger, now: () => this.#clock.now() });
+    this.#reader = this.#newReader(nc);
     await this.#reader.start(js, jsm, restored);
     this.#metrics.partitionsOwned.set(this.#config.partitions);
-    const reader = this.#reader;
-    void (async () => {
-      for await (const st of nc.status()) if (st.type === 'reconnect') reader.reset();
-    })();
     this.#pipeline.start();
     const tReading = this.#clock.now();
     await this.#reader.caughtUp;
@@ -173,11 +169,7 @@ export class DurableLog {
    * handed over stops being read and its final unit is committed before its lease is deleted.
    */
   async #startScaledOut(nc: NatsConnection, js: JetStreamClient, instanceId: string, t0: number): Promise<void> {
-    this.#reader = new LogReader({ config: this.#config, pipeline: this.#pipeline, metrics: this.#metrics, logger: this.#logger, now: () => this.#clock.now() });
-    const reader = this.#reader;
-    void (async () => {
-      for await (const st of nc.status()) if (st.type === 'reconnect') reader.reset();
-    })();
+    this.#reader = this.#newReader(nc);
     this.#pipeline.start();
     this.#leases = await PartitionLeases.open(js, {
       instanceId,
@@ -212,6 +204,22 @@ export class DurableLog {
     this.#logger.info({ seconds, instanceId, partitions: [...this.#leases.owned().keys()] }, 'scaled out: owned partitions read back; taking batches');
   }
 
+  /** The log's reader; a reconnect drops its consumers, which it creates again from its positions (a restarted server has none). */
+  #newReader(nc: NatsConnection): LogReader {
+    const reader = new LogReader({ config: this.#config, pipeline: this.#pipeline, metrics: this.#metrics, logger: this.#logger, now: () => this.#clock.now() });
+    void (async () => {
+      for await (const st of nc.status()) if (st.type === 'reconnect') reader.reset();
+    })();
+    return reader;
+  }
+
+  /** Stops reading `p` here and takes its unit (queued records included) off the pipeline. */
+  async #unread(p: number): Promise<PartitionUnit | undefined> {
+    await this.#reader?.stopPartition(p);
+    this.#readingBack.delete(p);
+    return this.#pipeline.dropPartition(p);
+  }
+
   /** Runs `step` for partition `p` once the change under way for it (if any) is done. */
   #change(p: number, step: () => Promise<void>): Promise<void> {
     const next = (this.#changes.get(p) ?? Promise.resolve()).then(step).catch((err: unknown) => this.#logger.error({ err, partition: p }, 'partition ownership change failed'));
@@ -239,9 +247,7 @@ export class DurableLog {
       try {
         if (await this.#acquireOnce(p, epoch)) return;
       } catch (err) {
-        await this.#reader?.stopPartition(p);
-        this.#readingBack.delete(p);
-        this.#pipeline.dropPartition(p);
+        await this.#unread(p);
         if (attempt <= 3 || attempt % 20 === 0) this.#logger.warn({ err, partition: p, attempt }, 'partition not restored yet (checkpoint moved by a late previous owner, or the cluster not answering); trying again');
         await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** Math.min(attempt, 5))));
       }
@@ -274,9 +280,7 @@ export class DurableLog {
     const { caughtUp } = await this.#reader!.startPartition(this.#js!, this.#jsm!, p, position);
     if (this.#leases?.holds(p) !== true) {
       // Lost while its reader was being set up (the loss found no reader to stop yet).
-      await this.#reader!.stopPartition(p);
-      this.#readingBack.delete(p);
-      this.#pipeline.dropPartition(p);
+      await this.#unread(p);
       return false;
     }
     void caughtUp.then(() => this.#readingBack.delete(p));
@@ -289,9 +293,7 @@ export class DurableLog {
   /** Cooperative hand-over: stop reading `p`, take its unit (queued records included) off the pipeline, commit it. */
   async #handOver(p: number): Promise<void> {
     await this.#snapshotting; // a periodic snapshot's commit for p would race the final one's compare-and-set
-    await this.#reader?.stopPartition(p);
-    this.#readingBack.delete(p);
-    const unit = this.#pipeline.dropPartition(p);
+    const unit = await this.#unread(p);
     this.#metrics.partitionsOwned.set(this.#pipeline.ownedPartitions().length);
     if (unit === undefined) return;
     const epoch = this.#leases?.owned().get(p);

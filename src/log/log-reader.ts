@@ -7,6 +7,7 @@
  * `caughtUp` resolves once every partition has been read up to the last message it held at boot.
  */
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { followAgain } from '../cluster/follow-again';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import type { CoreMetrics } from '../metrics/core-metrics';
@@ -98,11 +99,11 @@ export class LogReader {
    * heartbeat was missed past the ordered consumer's own recovery) is created again from the position
    * of the last message queued + 1, so nothing is skipped and nothing read twice.
    */
-  async #follow(js: JetStreamClient, partition: number, end: number, reached: () => void, run: { readonly stopped: boolean }): Promise<void> {
+  #follow(js: JetStreamClient, partition: number, end: number, reached: () => void, run: { readonly stopped: boolean }): Promise<void> {
     const state = { caught: false };
-    let failures = 0;
-    while (!run.stopped) {
-      try {
+    return followAgain(
+      () => run.stopped,
+      async () => {
         const from = (this.#pipeline.positions()[partition] ?? 0) + 1;
         const consumer = await js.consumers.get(EVENTS_STREAM, {
           filter_subjects: partitionSubject(partition),
@@ -113,11 +114,12 @@ export class LogReader {
         this.#iterators.set(partition, it);
         if (run.stopped) await it.close();
         await this.#read(partition, it, end, reached, state, run);
-      } catch (err) {
-        if (!run.stopped && failures++ % 20 === 0) this.#logger.warn({ err, partition }, 'log consumer lost; reading again from the last position');
-      }
-      if (!run.stopped) await new Promise((r) => setTimeout(r, 250));
-    }
+      },
+      (err, failures) => {
+        if (failures % 20 === 0) this.#logger.warn({ err, partition }, 'log consumer lost; reading again from the last position');
+      },
+      250,
+    );
   }
 
   async #read(partition: number, it: ConsumerMessages, end: number, reached: () => void, state: { caught: boolean }, run: { readonly stopped: boolean }): Promise<void> {
