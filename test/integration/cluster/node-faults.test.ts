@@ -1,6 +1,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterEach, expect, it } from 'vitest';
+import { whenPlaced } from '../../../src/cluster/when-placed';
 import { EVENTS_STREAM } from '../../../src/log/event-log';
 import { sendEventsOverSocket, type DeliveryCounts } from '../../../src/replay/replay-cli';
 import { UsageView } from '../../../processors/usage/usage-processor';
@@ -24,12 +25,22 @@ afterEach(async () => {
 
 const PER_PRODUCER = 4_000;
 
-/** The server name the stream's leader is on, as a client of the live nodes sees it. */
-async function streamLeader(urls: string): Promise<{ leader: string; replicas: string[] }> {
+/**
+ * The server name the stream's leader is on (other than `not`, a node just killed), as a client of the
+ * live nodes sees it: right after a kill the cluster may still be electing one, so it is asked again.
+ */
+async function streamLeader(urls: string, not?: string): Promise<{ leader: string; replicas: string[] }> {
   const nc = await connect({ servers: urls.split(',') });
   try {
-    const info = await (await jetstreamManager(nc)).streams.info(EVENTS_STREAM);
-    return { leader: info.cluster?.leader ?? '', replicas: (info.cluster?.replicas ?? []).map((r) => r.name) };
+    return await until(
+      `a CM_EVENTS leader${not === undefined ? '' : ` other than ${not}`}`,
+      async () => {
+        const info = await whenPlaced(async () => (await jetstreamManager(nc)).streams.info(EVENTS_STREAM));
+        const leader = info.cluster?.leader ?? '';
+        return leader !== '' && leader !== not && { leader, replicas: (info.cluster?.replicas ?? []).map((r) => r.name) };
+      },
+      60_000,
+    );
   } finally {
     await nc.close();
   }
@@ -62,7 +73,7 @@ it('CM_EVENTS leader then a follower killed -9 under WS, HTTP and NATS ingest: w
   const acked = (): number => httpStats.acked.size + natsStats.acked.size;
   const atKill = acked();
   await until('batches acknowledged after the leader was killed', () => acked() > atKill + 500, 60_000);
-  const second = await streamLeader(cluster.urls);
+  const second = await streamLeader(cluster.urls, first.leader);
   const follower = second.replicas.find((n) => n !== first.leader) ?? cluster.nodes.find((n) => n.name !== first.leader && n.name !== second.leader)!.name;
   expect(follower).not.toBe(first.leader);
   await node(follower).kill();
