@@ -40,7 +40,7 @@ import { recordSnapshotWrite } from './persistence/snapshot-outcome';
 import type { PipelineSnapshot } from './pipeline/pipeline';
 import type { DedupeSnapshot } from './ingest/event-deduplicator';
 import { DurableLog } from './log/durable-log';
-import { PartitionQuery } from './cluster/partition-query';
+import { PartitionQuery, type LocalPartitions } from './cluster/partition-query';
 import { GlobalRules } from './cluster/global-rules';
 import { SharedSegments } from './cluster/shared-segments';
 import { jetstream } from '@nats-io/jetstream';
@@ -184,36 +184,50 @@ export function createApp(opts: CreateAppOptions): App {
   const natsIngest = config.natsUrl === undefined ? undefined : new NatsIngest({ config, gateway, quarantine, logger });
   // Scaled out: statistics for the whole site by scatter-gather over the instances holding the partitions.
   const instanceId = config.natsUrl === undefined ? undefined : config.nats.instanceId;
+  const partitionLocal: LocalPartitions | undefined =
+    durableLog === undefined
+      ? undefined
+      : {
+          ready: () => durableLog.readyPartitions(),
+          processor: (site, p, name) => pipeline.partitionProcessors(site, p).find((proc) => proc.name === name),
+          watermark: (site, p) => pipeline.partitionWatermark(site, p),
+        };
   const partitionQuery =
-    durableLog === undefined || instanceId === undefined
+    durableLog === undefined || partitionLocal === undefined || instanceId === undefined
       ? undefined
       : new PartitionQuery({
           instanceId,
           partitions: config.partitions,
           timeoutMs: config.nats.queryTimeoutMs,
           logger,
-          local: {
-            ready: () => durableLog.readyPartitions(),
-            processor: (site, p, name) => pipeline.partitionProcessors(site, p).find((proc) => proc.name === name),
-            watermark: (site, p) => pipeline.partitionWatermark(site, p),
-          },
+          local: partitionLocal,
           emptyProcessor: (site, name) => bySite.get(site)?.queryProcessor(name),
           view: (site, name, parts) => bySite.get(site)?.queryView(name, parts),
+          copied: new Set(['cross-sell']),
         });
   const globalRules =
-    partitionQuery === undefined || durableLog === undefined || instanceId === undefined
+    partitionLocal === undefined || durableLog === undefined || instanceId === undefined
       ? undefined
       : new GlobalRules({
           instanceId,
           sites: [...config.sites.keys()],
-          query: partitionQuery,
+          partitions: config.partitions,
+          local: partitionLocal,
+          tenure: (p) => durableLog.trustedTenure(p),
           roleEpoch: () => durableLog.trustedEpoch(0),
           rulesView: (site) => {
             const v = pipeline.processor(site, 'cross-sell');
             return v instanceof CrossSellRules ? v : undefined;
           },
+          emptyProcessor: (site, name) => bySite.get(site)?.queryProcessor(name),
+          view: (site, name, parts) => bySite.get(site)?.queryView(name, parts),
           replicas: config.nats.replicas,
           intervalMs: config.nats.rulesIntervalMs,
+          inlineMaxBytes: config.nats.partialInlineMaxBytes,
+          counted: (outcome, bytes) => {
+            metrics.rulesPartials.inc({ outcome });
+            if (bytes > 0) metrics.rulesPartialBytes.inc({ outcome }, bytes);
+          },
           logger,
         });
 

@@ -132,8 +132,10 @@ export interface Config {
     readonly leaseTtlMs: number;
     /** Scale-out: how long a global query waits for the other instances' partitions before answering `partial: true`, ms. */
     readonly queryTimeoutMs: number;
-    /** Scale-out: how often the rules role holder mines every partition's counts (wall clock), ms (`RULES_INTERVAL`). */
+    /** Scale-out: how often owners publish their changed cross-sell panes and the rules role holder mines them (wall clock), ms (`RULES_INTERVAL`). */
     readonly rulesIntervalMs: number;
+    /** Scale-out: a pane partial gzipped larger than this goes to the Object Store instead of a KV value, bytes. */
+    readonly partialInlineMaxBytes: number;
   };
   /** Number of visitor partitions. */
   readonly partitions: number;
@@ -354,7 +356,7 @@ const OFFERS_KEYS = [
   'webhookMaxPending', 'deadLetterCapacity', 'attributionHorizon', 'attributionMaxVisitors', 'maxNatsInFlight', 'catalogProducts', 'allowQueryToken', 'maxAuthFailuresPerMinute',
 ] as const;
 const PERSISTENCE_KEYS = ['snapshotInterval', 'snapshotEvents'] as const;
-const NATS_KEYS = ['replicas', 'maxAge', 'maxBytes', 'duplicateWindow', 'publishTimeout', 'maxInFlight', 'instanceId', 'leaseTtl', 'queryTimeout', 'rulesInterval'] as const;
+const NATS_KEYS = ['replicas', 'maxAge', 'maxBytes', 'duplicateWindow', 'publishTimeout', 'maxInFlight', 'instanceId', 'leaseTtl', 'queryTimeout', 'rulesInterval', 'partialInlineMaxBytes'] as const;
 const SITE_KEYS = ['id', 'publicKey', 'secret', 'subscriberSecret', 'webhookSecret', 'allowedOrigins', 'timeZone', 'urlRules', 'processors', 'producerRateLimitPerSecond', 'producerRateLimitBurst'] as const;
 const URL_RULE_KEYS = ['keepParams', 'groups', 'searchParam'] as const;
 
@@ -550,6 +552,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
       leaseTtlMs: dur(natP, nat, 'leaseTtl', env['LEASE_TTL'], 10_000),
       queryTimeoutMs: dur(natP, nat, 'queryTimeout', undefined, 2_000),
       rulesIntervalMs: dur(natP, nat, 'rulesInterval', env['RULES_INTERVAL'], 5_000),
+      // Under nats-server's default 1 MiB max payload, with room for the key and headers.
+      partialInlineMaxBytes: int(natP, nat, 'partialInlineMaxBytes', env['PARTIAL_INLINE_MAX_BYTES'], 512 * 1024, 1, 900 * 1024),
     }),
     partitions: int(problems, raw, 'partitions', env['PARTITIONS'], DEFAULT_PARTITIONS, 1, 4096),
     ingest: Object.freeze({

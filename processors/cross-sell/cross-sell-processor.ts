@@ -141,6 +141,17 @@ const STREAMS: readonly StreamSpec[] = Object.freeze([
 const NAME = 'cross-sell';
 const SNAPSHOT_VERSION = 2;
 
+/** How many basket streams a partition counts (`CrossSellProcessor.panes(i)`, i below this). */
+export const CROSS_SELL_STREAM_COUNT = STREAMS.length;
+
+/**
+ * A partition's snapshot holding pane counts only, per stream (STREAMS order): what an owner's
+ * published partials rebuild for the site's rules (no sessions or visitors, which mining never reads).
+ */
+export function countsOnlySnapshot(panes: ReadonlyArray<ReadonlyArray<readonly [number, ItemsetCounterSnapshot]>>): CrossSellSnapshot {
+  return { v: SNAPSHOT_VERSION, streams: STREAMS.map((st, i) => ({ id: st.id, panes: panes[i] ?? [] })), sessions: [], history: [] };
+}
+
 function checkVersion(v: number): void {
   if (v !== SNAPSHOT_VERSION) throw new ClickstreamError('CM_ERR_SNAPSHOT', `cross-sell snapshot version ${String(v)} is not ${SNAPSHOT_VERSION}`);
 }

@@ -60,7 +60,10 @@ export interface PartitionLeasesOptions {
 }
 
 interface Held {
+  /** The revision of the last claim or renewal (checkpoint commits are fenced with it). */
   epoch: number;
+  /** The revision of the claim: the same for the whole tenure, higher than any earlier owner's. */
+  readonly since: number;
   /** When the last claim or renewal succeeded (local clock). */
   renewedAt: number;
 }
@@ -115,6 +118,11 @@ export class PartitionLeases {
   /** Partition → epoch of every lease held now. */
   owned(): ReadonlyMap<number, number> {
     return new Map([...this.#held].map(([p, h]) => [p, h.epoch]));
+  }
+
+  /** The epoch `partition`'s current tenure began at (its claim's revision), while held. */
+  tenure(partition: number): number | undefined {
+    return this.#held.get(partition)?.since;
   }
 
   /** Until when (local clock) this instance trusts its lease on `partition`: it writes nothing for it after. */
@@ -189,7 +197,7 @@ export class PartitionLeases {
       } catch {
         continue; // held by another instance until it releases or its lease expires
       }
-      this.#held.set(p, { epoch, renewedAt: this.#now() });
+      this.#held.set(p, { epoch, since: epoch, renewedAt: this.#now() });
       this.#logger.info({ partition: p, epoch }, 'partition acquired');
       await this.#opts.hooks.acquired(p, epoch);
     }

@@ -72,6 +72,12 @@ export interface PartitionQueryDeps {
   readonly emptyProcessor: (site: string, name: string) => Processor | undefined;
   /** The site's view `name` over these partitions (the same classes a pipeline builds). */
   readonly view: (site: string, name: string, parts: PartitionSets) => SiteView | undefined;
+  /**
+   * Processors whose site view attaches to its parts (cross-sell: `attachSink`): this instance's own
+   * partitions go to a gathered view as copies restored from their snapshots, never the live
+   * processors, whose one sink is the site's own view.
+   */
+  readonly copied: ReadonlySet<string>;
   readonly timeoutMs: number;
   readonly logger: Logger;
 }
@@ -145,7 +151,7 @@ export class PartitionQuery {
    * The site's views over every partition: this instance's own, and the others' as they answer within
    * the timeout (it stops waiting once every partition is covered).
    */
-  async gather(site: string, names: readonly string[], opts: { readonly copies?: boolean } = {}): Promise<GlobalViews> {
+  async gather(site: string, names: readonly string[]): Promise<GlobalViews> {
     const n = this.#d.partitions;
     // Own partitions are live processors; the others' are restored from their answers.
     const best = new Map<number, { epoch: number; remote?: PartitionState }>();
@@ -165,8 +171,7 @@ export class PartitionQuery {
       for (const name of names) {
         let proc: Processor | undefined;
         const live = b.remote === undefined ? this.#d.local.processor(site, p, name) : undefined;
-        // `copies`: own partitions restored from their snapshots too, for a view that attaches to its parts (cross-sell).
-        const state = b.remote === undefined ? (opts.copies === true ? live?.snapshot() : undefined) : b.remote.processors[name];
+        const state = b.remote === undefined ? (this.#d.copied.has(name) ? live?.snapshot() : undefined) : b.remote.processors[name];
         if (state === undefined) proc = live;
         else {
           proc = this.#d.emptyProcessor(site, name);

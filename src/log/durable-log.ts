@@ -122,6 +122,15 @@ export class DurableLog {
     return this.readyPartitions().get(p);
   }
 
+  /**
+   * Scale-out: the epoch this instance's tenure of `p` began at (the claim's revision: unchanged by
+   * renewals, higher than any earlier owner's) while it holds `p`, trusts the lease and has read it back.
+   */
+  trustedTenure(p: number): number | undefined {
+    if (this.trustedEpoch(p) === undefined) return undefined;
+    return this.#leases === undefined ? 0 : this.#leases.tenure(p);
+  }
+
   /** Scale-out: the partitions held now with their lease epochs (all, epoch 0, when not scaled out). */
   owned(): ReadonlyMap<number, number> {
     return this.#leases?.owned() ?? new Map(this.#pipeline.ownedPartitions().map((p) => [p, 0]));

@@ -120,6 +120,18 @@ export function createCoreMetrics(registry: Registry, opts: { defaultMetrics?: b
       help: 'Records (events and partition ticks) this instance read back from the event log into its pipeline (NATS mode); scaled out, each instance counts its own partitions.',
       registers,
     }),
+    rulesPartials: new Counter({
+      name: 'clickstream_rules_partials_total',
+      help: 'Scale-out cross-sell pane partials, by outcome: inline (published as a KV value) and object (to the Object Store) by this owner; refused_stale (this owner\'s manifest refused: a later owner holds the partition), ignored_stale (a lower-epoch partial the role holder did not take), unreadable.',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    rulesPartialBytes: new Counter({
+      name: 'clickstream_rules_partial_bytes_total',
+      help: 'Bytes of cross-sell pane partials this owner published (gzipped), by where they went (inline, object).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     logBadMessages: new Counter({
       name: 'clickstream_log_bad_messages_total',
       help: 'Messages in the event log that could not be read (another format version, not JSON); skipped, never stopping the partition.',
