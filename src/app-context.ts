@@ -11,6 +11,8 @@ import type { EnrichedEvent } from './events/enriched-event';
 import type { SegmentChange } from '../processors/usage/segments';
 import type { SharedSegments } from './cluster/shared-segments';
 import type { GlobalViews } from './cluster/partition-query';
+import type { GatheredParts, ListName } from './cluster/instance-lists';
+import type { QuarantineItem } from './ingest/quarantine';
 
 /**
  * What the HTTP routes and delivery components are handed: the app's dependencies, passed in (no
@@ -43,6 +45,13 @@ export interface AppContext {
   segmentChanges?(site: string, opts: { readonly segment?: string; readonly limit: number }): readonly SegmentChange[];
   /** The site's most recently processed events, newest first (the live event log). */
   recentEvents?(site: string, limit?: number): readonly EnrichedEvent[];
+  /** The site's (or UNKNOWN_SITE's) refused input this instance quarantined, newest first. */
+  quarantined?(site: string, limit?: number): readonly QuarantineItem[] | undefined;
+  /**
+   * Scaled out: list `name` from every live instance (this one's included; src/http/site-lists.ts
+   * merges them); undefined when this instance is the only one.
+   */
+  gatherList?(site: string, name: ListName, limit: number): Promise<GatheredParts>;
   /** Offer delivery (dispatcher, subscribers, webhooks, attribution); absent in apps built without it. */
   readonly offers?: OfferDelivery;
 }

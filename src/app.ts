@@ -27,7 +27,7 @@ import { createAdminServer } from './http/admin-server';
 import { createPublicServer, type PublicServer } from './http/public-server';
 import { CollectGateway } from './ingest/collect-gateway';
 import { NatsIngest } from './ingest/nats-ingest';
-import { Quarantine } from './ingest/quarantine';
+import { Quarantine, UNKNOWN_SITE } from './ingest/quarantine';
 import { WsCollector } from './ingest/ws-collector';
 import { createLogger, type Logger } from './logger';
 import { createCoreMetrics, initLabels } from './metrics/core-metrics';
@@ -42,6 +42,8 @@ import type { DedupeSnapshot } from './ingest/event-deduplicator';
 import { DurableLog } from './log/durable-log';
 import { PartitionQuery, type LocalPartitions } from './cluster/partition-query';
 import { GlobalRules } from './cluster/global-rules';
+import { InstanceLists, type ListName } from './cluster/instance-lists';
+import { localListPart } from './http/site-lists';
 import { SharedSegments } from './cluster/shared-segments';
 import { jetstream } from '@nats-io/jetstream';
 import { CrossSellRules } from '../processors/cross-sell/cross-sell-processor';
@@ -243,6 +245,12 @@ export function createApp(opts: CreateAppOptions): App {
           logger,
         });
 
+  // Scaled out: the lists each instance keeps of its own (live log, late, quarantine, offers), from every live member.
+  const instanceLists =
+    durableLog === undefined || instanceId === undefined
+      ? undefined
+      : new InstanceLists({ instanceId, members: () => durableLog.members(), local: (site, name, limit) => localListPart(ctx, site, name, limit), timeoutMs: config.nats.queryTimeoutMs, logger });
+
   const ctx: AppContext = {
     config,
     clock,
@@ -253,6 +261,8 @@ export function createApp(opts: CreateAppOptions): App {
     processor: (site, name) => pipeline.processor(site, name),
     ...(partitionQuery === undefined ? {} : { gather: (site: string, names: readonly string[]) => partitionQuery.gather(site, names) }),
     ...(sharedSegments === undefined ? {} : { sharedSegments }),
+    ...(instanceLists === undefined ? {} : { gatherList: (site: string, name: ListName, limit: number) => instanceLists.gather(site, name, limit) }),
+    quarantined: (site, limit) => quarantine.list(site, limit),
     watermark: (site) => pipeline.watermark(site),
     lateEvents: (site, limit) => pipeline.lateEvents(site, limit),
     recentEvents: (site, limit) => pipeline.recentEvents(site, limit),
@@ -366,6 +376,7 @@ export function createApp(opts: CreateAppOptions): App {
     // NATS mode: restore and read the log back before taking anything (start() resolves after it).
     // Answers the other instances' queries from the start (partitions count once read back).
     partitionQuery?.start(conn, config.sites.keys());
+    instanceLists?.start(conn, [...config.sites.keys(), UNKNOWN_SITE]);
     await globalRules?.start(conn, jetstream(conn));
     await sharedSegments?.start(jetstream(conn));
     await durableLog?.start(conn);
@@ -395,7 +406,7 @@ export function createApp(opts: CreateAppOptions): App {
       snapshotTimer = setInterval(() => void snapshotNow(), config.persistence.snapshotIntervalMs);
       snapshotTimer.unref();
     }
-    adminServer = await createAdminServer({ ctx, quarantine, ready: () => ready && natsUp && (durableLog?.ready ?? true), auth: adminAuth });
+    adminServer = await createAdminServer({ ctx, ready: () => ready && natsUp && (durableLog?.ready ?? true), auth: adminAuth });
     publicServer = await createPublicServer({ ctx, gateway, wsCollector, visitorSockets });
     await adminServer.listen({ port: config.adminPort, host: config.adminHost });
     await publicServer.app.listen({ port: config.port, host: config.host });
@@ -432,6 +443,7 @@ export function createApp(opts: CreateAppOptions): App {
     if (publicServer !== undefined) await withTimeout(publicServer.close(), left());
     if (durableLog !== undefined) await withTimeout(durableLog.stopReading(), Math.max(left(), 1_000));
     partitionQuery?.stop(); // after the hand-over: until then this instance answers for what it holds
+    instanceLists?.stop();
     await globalRules?.stop();
     await sharedSegments?.stop();
     const drained = await withTimeout(pipeline.drain().then(() => true), left());

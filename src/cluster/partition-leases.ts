@@ -97,6 +97,7 @@ export class PartitionLeases {
   readonly #opts: PartitionLeasesOptions;
   readonly #now: () => number;
   readonly #held = new Map<number, Held>();
+  #lastMembers: readonly string[] = [];
   readonly #logger: Logger;
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
@@ -118,6 +119,11 @@ export class PartitionLeases {
   /** Partition → epoch of every lease held now. */
   owned(): ReadonlyMap<number, number> {
     return new Map([...this.#held].map(([p, h]) => [p, h.epoch]));
+  }
+
+  /** The live members (this instance included) as the last round read them. */
+  members(): readonly string[] {
+    return this.#lastMembers;
   }
 
   /** The epoch `partition`'s current tenure began at (its claim's revision), while held. */
@@ -166,6 +172,7 @@ export class PartitionLeases {
   async tick(): Promise<void> {
     await this.#kv.put(`member.${this.instanceId}`, JSON.stringify({ ...this.#opts.memberInfo?.(), at: this.#now() }));
     const members = await this.#members();
+    this.#lastMembers = members;
     for (const [p, h] of [...this.#held]) {
       if (!this.#fresh(h)) this.#lose(p, 'not renewed within the TTL');
     }

@@ -10,21 +10,14 @@
  * (the response then says `partial: true`), never silently left out. Where two instances answer for
  * one partition (a hand-over under way, a stale owner), the higher lease epoch wins.
  */
-import { promisify } from 'node:util';
-import { gunzip, gzip } from 'node:zlib';
-import { createInbox, headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { PartitionSets, Processor, SiteView } from '../../processors/processor';
 import { lowestWatermark } from '../../processors/processor';
 import type { Logger } from '../logger';
 import type { EpochMillis } from '../types';
 import { epochMillis } from '../types';
 import { VisitorPartitioner } from '../pipeline/visitor-partitioner';
-
-const gzipAsync = promisify(gzip);
-const gunzipAsync = promisify(gunzip);
-
-/** Bytes per reply chunk: well under nats-server's default 1 MiB max payload. */
-const CHUNK_BYTES = 512 * 1024;
+import { askEveryone, replyChunked } from './scatter-gather';
 
 export function querySubject(site: string): string {
   return `cm.query.${site}`;
@@ -122,15 +115,7 @@ export class PartitionQuery {
       return;
     }
     if (req.v !== 1 || req.from === this.#d.instanceId || !Array.isArray(req.processors)) return;
-    const states = this.#localStates(site, req.processors);
-    const body = await gzipAsync(Buffer.from(JSON.stringify(states)));
-    const n = Math.max(1, Math.ceil(body.length / CHUNK_BYTES));
-    for (let k = 0; k < n; k++) {
-      const h = natsHeaders();
-      h.set('Cm-Instance', this.#d.instanceId);
-      h.set('Cm-Chunk', `${k + 1}/${n}`);
-      this.#nc?.publish(msg.reply, body.subarray(k * CHUNK_BYTES, (k + 1) * CHUNK_BYTES), { headers: h });
-    }
+    if (this.#nc !== undefined) await replyChunked(this.#nc, msg.reply, this.#d.instanceId, this.#localStates(site, req.processors));
   }
 
   #localStates(site: string, names: readonly string[]): PartitionState[] {
@@ -159,9 +144,20 @@ export class PartitionQuery {
     const nc = this.#nc;
     const covered = new Set(best.keys());
     if (nc !== undefined && covered.size < n) {
-      for (const state of await this.#ask(nc, site, names, () => covered.size >= n, covered)) {
-        const had = best.get(state.partition);
-        if (had === undefined || state.epoch > had.epoch) best.set(state.partition, { epoch: state.epoch, remote: state });
+      const request: QueryRequest = { v: 1, from: this.#d.instanceId, processors: names };
+      const answers = await askEveryone<PartitionState[]>(nc, querySubject(site), request, {
+        timeoutMs: this.#d.timeoutMs,
+        logger: this.#logger,
+        done: (got) => {
+          for (const states of got.values()) for (const s of states) covered.add(s.partition);
+          return covered.size >= n;
+        },
+      });
+      for (const states of answers.values()) {
+        for (const state of states) {
+          const had = best.get(state.partition);
+          if (had === undefined || state.epoch > had.epoch) best.set(state.partition, { epoch: state.epoch, remote: state });
+        }
       }
     }
     const byPartition: Array<Map<string, Processor> | undefined> = Array.from({ length: n }, () => undefined);
@@ -197,40 +193,5 @@ export class PartitionQuery {
       watermark: epochMillis(lowestWatermark(watermarks)),
       missing,
     };
-  }
-
-  /** Publishes the query and collects complete answers until `done()` or the timeout. */
-  async #ask(nc: NatsConnection, site: string, names: readonly string[], done: () => boolean, covered: Set<number>): Promise<PartitionState[]> {
-    const inbox = createInbox();
-    const sub = nc.subscribe(inbox);
-    const chunks = new Map<string, Uint8Array[]>();
-    const answers: PartitionState[] = [];
-    const timer = setTimeout(() => sub.unsubscribe(), this.#d.timeoutMs);
-    nc.publish(querySubject(site), JSON.stringify({ v: 1, from: this.#d.instanceId, processors: names } satisfies QueryRequest), { reply: inbox });
-    try {
-      for await (const m of sub) {
-        const from = m.headers?.get('Cm-Instance') ?? '';
-        const [k, total] = (m.headers?.get('Cm-Chunk') ?? '1/1').split('/').map(Number) as [number, number];
-        const list = chunks.get(from) ?? [];
-        list[k - 1] = m.data;
-        chunks.set(from, list);
-        if (list.filter((c) => c !== undefined).length < total) continue;
-        chunks.delete(from);
-        try {
-          const states = JSON.parse((await gunzipAsync(Buffer.concat(list))).toString()) as PartitionState[];
-          for (const s of states) {
-            answers.push(s);
-            covered.add(s.partition);
-          }
-        } catch (err) {
-          this.#logger.warn({ err, from }, 'unreadable query answer skipped');
-        }
-        if (done()) break;
-      }
-    } finally {
-      clearTimeout(timer);
-      sub.unsubscribe();
-    }
-    return answers;
   }
 }

@@ -25,7 +25,8 @@ export interface OfferAttributionOptions {
   readonly onEvict: (structure: string, n: number) => void;
 }
 
-interface Tally {
+/** The counts behind one attribution row (summable across instances). */
+export interface Tally {
   triggered: number;
   delivered: number;
   shown: number;
@@ -337,15 +338,49 @@ export class OfferAttribution implements OfferListener {
 
   /** The attribution of one site: totals, per offer and per rule (most shown first). */
   stats(site: string): AttributionStats {
-    const s = this.#site(site);
-    const byShown = (a: AttributionRow, b: AttributionRow): number => b.triggered + b.holdout.recorded - (a.triggered + a.holdout.recorded);
-    return {
-      site,
-      horizonMs: this.#o.horizonMs,
-      totals: row(s.total),
-      offers: [...s.offers.entries()].map(([offerId, t]) => ({ offerId, ...row(t) })).sort(byShown),
-      rules: [...s.rules.entries()].map(([rule, t]) => ({ rule, ...row(t) })).sort(byShown),
-      segments: [...s.segments.entries()].map(([segment, t]) => ({ segment, ...row(t) })).sort(byShown),
-    };
+    return attributionStats(site, this.#o.horizonMs, [this.tallies(site)]);
   }
+
+  /** The statistics of the sum of `parts` (scaled out: every deciding instance's `tallies`), with this horizon. */
+  statsOf(site: string, parts: readonly AttributionTallies[]): AttributionStats {
+    return attributionStats(site, this.#o.horizonMs, parts);
+  }
+
+  /** The site's counts (JSON): scaled out, each deciding instance's, summed by `attributionStats`. */
+  tallies(site: string): AttributionTallies {
+    const s = this.#site(site);
+    return { total: { ...s.total }, offers: [...s.offers.entries()], rules: [...s.rules.entries()], segments: [...s.segments.entries()] };
+  }
+}
+
+/** One instance's attribution counts of a site, per row key. */
+export interface AttributionTallies {
+  readonly total: Tally;
+  readonly offers: ReadonlyArray<readonly [string, Tally]>;
+  readonly rules: ReadonlyArray<readonly [string, Tally]>;
+  readonly segments: ReadonlyArray<readonly [string, Tally]>;
+}
+
+/** The statistics of the sum of `parts` (one instance's, or every deciding instance's). */
+function attributionStats(site: string, horizonMs: number, parts: readonly AttributionTallies[]): AttributionStats {
+  const add = (into: Tally, t: Tally): Tally => {
+    for (const k of Object.keys(into) as Array<keyof Tally>) into[k] += t[k];
+    return into;
+  };
+  const sum = (lists: ReadonlyArray<ReadonlyArray<readonly [string, Tally]>>): Map<string, Tally> => {
+    const out = new Map<string, Tally>();
+    for (const list of lists) for (const [k, t] of list) out.set(k, add(out.get(k) ?? newTally(), t));
+    return out;
+  };
+  const total = newTally();
+  for (const p of parts) add(total, p.total);
+  const byShown = (a: AttributionRow, b: AttributionRow): number => b.triggered + b.holdout.recorded - (a.triggered + a.holdout.recorded);
+  return {
+    site,
+    horizonMs,
+    totals: row(total),
+    offers: [...sum(parts.map((p) => p.offers))].map(([offerId, t]) => ({ offerId, ...row(t) })).sort(byShown),
+    rules: [...sum(parts.map((p) => p.rules))].map(([rule, t]) => ({ rule, ...row(t) })).sort(byShown),
+    segments: [...sum(parts.map((p) => p.segments))].map(([segment, t]) => ({ segment, ...row(t) })).sort(byShown),
+  };
 }

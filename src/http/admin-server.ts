@@ -5,18 +5,17 @@
  * a route added by another component is listed without editing this file.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifySchema } from 'fastify';
-import type { EnrichedEvent } from '../events/enriched-event';
 import type { AppContext } from '../app-context';
-import type { Quarantine, QuarantineItem } from '../ingest/quarantine';
 import { UNKNOWN_SITE } from '../ingest/quarantine';
 import type { AdminAuth } from './admin-auth';
 import { ADMIN_ROUTES, type AdminRoute } from './admin-routes';
 import { installJsonErrors } from './json-errors';
 import { routeSchema } from './route-doc';
+import { siteItems } from './site-lists';
+import { RECENT_EVENTS } from '../pipeline/pipeline';
 
 export interface AdminServerDeps {
   readonly ctx: AppContext;
-  readonly quarantine: Quarantine;
   /** True while the app takes traffic (false before start and once shutdown began). */
   readonly ready: () => boolean;
   /** Checks the token of every request but the probes and the dashboard's static files. */
@@ -45,7 +44,7 @@ const QUARANTINE_QUERY = recentItemsQuery('Site id, or _unknown for input naming
 const LATE_QUERY = recentItemsQuery('Site id.');
 
 export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyInstance> {
-  const { ctx, quarantine } = deps;
+  const { ctx } = deps;
   const app = Fastify({ loggerInstance: ctx.logger.child({ component: 'admin-http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
   installJsonErrors(app);
   deps.auth.install(app);
@@ -65,39 +64,36 @@ export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyI
   );
   app.get(
     '/v1/quarantine',
-    { schema: routeSchema('The most recent refused input of a site, newest first, with reason codes.', { querystring: QUARANTINE_QUERY }) },
+    { schema: routeSchema('The most recent refused input of a site, newest first, with reason codes; scaled out, from every live instance (each keeps what its gateway refused).', { querystring: QUARANTINE_QUERY }) },
     async (req, reply) => {
       const q = req.query as { site: string; limit?: number };
       if (q.site !== UNKNOWN_SITE && ctx.site(q.site) === undefined) {
         return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(q.site)}` } });
       }
-      const items = quarantine.list(q.site, q.limit) ?? [];
-      return { site: q.site, items: items.map(toJson) };
+      const { items, coverage } = await siteItems(ctx, q.site, 'quarantine', q.limit ?? ctx.config.ingest.quarantineCapacity);
+      return { site: q.site, items, ...coverage };
     },
   );
 
   app.get(
     '/v1/late',
-    { schema: routeSchema('The late side output of a site: acknowledged events left out of the statistics (older than their partition watermark minus the allowed lateness), newest first, with the reason.', { querystring: LATE_QUERY }) },
+    { schema: routeSchema('The late side output of a site: acknowledged events left out of the statistics (older than their partition watermark minus the allowed lateness), newest first, with the reason; scaled out, from every live instance.', { querystring: LATE_QUERY }) },
     async (req, reply) => {
       const q = req.query as { site: string; limit?: number };
       if (ctx.site(q.site) === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(q.site)}` } });
-      const items = ctx.lateEvents(q.site, q.limit);
-      return {
-        site: q.site,
-        allowedLatenessMs: ctx.config.time.allowedLatenessMs,
-        items: items.map((e) => ({ ...e, ts: new Date(e.ts).toISOString(), receivedAt: new Date(e.receivedAt).toISOString(), watermark: new Date(e.watermark).toISOString() })),
-      };
+      const { items, coverage } = await siteItems(ctx, q.site, 'late', q.limit ?? ctx.config.ingest.quarantineCapacity);
+      return { site: q.site, allowedLatenessMs: ctx.config.time.allowedLatenessMs, items, ...coverage };
     },
   );
 
   app.get(
     '/v1/events/recent',
-    { schema: routeSchema('The live event log of a site: the last events processed, newest first; ids shortened, no custom properties, never a form value.', { querystring: LATE_QUERY }) },
+    { schema: routeSchema('The live event log of a site: the last events processed, newest first; ids shortened, no custom properties, never a form value; scaled out, from every live instance.', { querystring: LATE_QUERY }) },
     async (req, reply) => {
       const q = req.query as { site: string; limit?: number };
       if (ctx.site(q.site) === undefined) return reply.code(404).send({ error: { code: 'unknown_site', message: `no site ${JSON.stringify(q.site)}` } });
-      return { site: q.site, items: (ctx.recentEvents?.(q.site, q.limit) ?? []).map(liveLogEntry) };
+      const { items, coverage } = await siteItems(ctx, q.site, 'events', q.limit ?? RECENT_EVENTS);
+      return { site: q.site, items, ...coverage };
     },
   );
 
@@ -105,49 +101,6 @@ export async function createAdminServer(deps: AdminServerDeps): Promise<FastifyI
 
   app.get('/openapi.json', { schema: routeSchema('This OpenAPI 3.0 document.') }, async () => openApi(docs));
   return app;
-}
-
-/** An id as the live log shows it: enough to tell visitors apart on screen, not to look one up. */
-export const shortId = (id: string): string => (id.length <= 8 ? id : `${id.slice(0, 6)}…`);
-
-/**
- * One line of the live event log: what happened, where, to whom (shortened). Form events show the
- * form, the action and a field *name* (never a value: events carry none); custom props are left out.
- */
-export function liveLogEntry(e: EnrichedEvent) {
-  const ev = e.event;
-  let detail: string;
-  switch (ev.type) {
-    case 'page_view':
-      detail = ev.search !== undefined ? `search "${ev.search.query}"${ev.search.results === 0 ? ' (no results)' : ''}` : ev.product !== undefined ? `product ${ev.product.id}` : (ev.title ?? '');
-      break;
-    case 'click': {
-      const t = ev.target;
-      detail = `${t.kind} ${t.productId ?? t.adId ?? t.offerId ?? t.id ?? t.href ?? ''}`.trim();
-      break;
-    }
-    case 'form': {
-      const items = ev.items ?? [];
-      const revenue = items.reduce((n, i) => n + (i.price ?? 0) * i.quantity, 0);
-      detail = ev.action === 'submit' && items.length > 0 ? `${ev.formId} purchase: ${items.length} item(s), ${revenue.toFixed(2)}` : `${ev.formId} ${ev.action}${ev.field === undefined ? '' : ` ${ev.field}`}`;
-      break;
-    }
-  }
-  return { ts: new Date(e.ts).toISOString(), type: e.type, visitor: shortId(e.visitorId), session: shortId(e.session?.id ?? ''), newSession: e.session?.isNew === true, page: e.page, detail, bot: e.bot };
-}
-
-function toJson(i: QuarantineItem) {
-  return {
-    /** ISO-8601 instant it was refused. */
-    at: new Date(i.at).toISOString(),
-    site: i.site,
-    transport: i.transport,
-    reason: i.reason,
-    message: i.message,
-    index: i.index,
-    seq: i.seq,
-    sample: i.sample,
-  };
 }
 
 function openApi(routes: readonly RouteDoc[]) {

@@ -131,6 +131,11 @@ export class DurableLog {
     return this.#leases === undefined ? 0 : this.#leases.tenure(p);
   }
 
+  /** Scale-out: the live instances sharing the log (this one included) as the last lease round read them. */
+  members(): readonly string[] {
+    return this.#leases?.members() ?? [];
+  }
+
   /** Scale-out: the partitions held now with their lease epochs (all, epoch 0, when not scaled out). */
   owned(): ReadonlyMap<number, number> {
     return this.#leases?.owned() ?? new Map(this.#pipeline.ownedPartitions().map((p) => [p, 0]));

@@ -4,6 +4,7 @@ import { NextBestOfferView } from '../../../processors/next-best-offer/next-best
 import type { AppContext } from '../../app-context';
 import type { AdminRoute } from '../admin-routes';
 import { routeSchema } from '../route-doc';
+import { siteItems, siteOfferStats } from '../site-lists';
 
 /**
  * Admin API of next-best-offer (DESIGN.md §3): recent triggers, decision counts with attribution
@@ -39,7 +40,7 @@ export const registerOfferRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
   app.get(
     '/v1/offers/recent',
     {
-      schema: routeSchema('Recent offer triggers of a site, newest first, as channels got them (products with names and prices, coupon); holdout records flagged holdout: true', {
+      schema: routeSchema('Recent offer triggers of a site, newest first, as channels got them (products with names and prices, coupon); holdout records flagged holdout: true; scaled out, from every live instance', {
         querystring: { type: 'object', properties: { site: { type: 'string' }, limit: { type: 'string', description: 'Most triggers (default 50)' } } },
       }),
     },
@@ -50,21 +51,20 @@ export const registerOfferRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       const raw = (req.query as Record<string, unknown>)['limit'];
       const limit = raw === undefined ? 50 : Number(raw);
       if (!Number.isInteger(limit) || limit < 0 || limit > 10_000) return reply.code(400).send({ error: { code: 'invalid_query', message: 'limit must be an integer 0..10000' } });
-      // With names, prices and the coupon, as channels got them (holdout records were never sent: as decided).
-      const catalog = ctx.offers?.catalog;
-      const secret = ctx.site(site)?.secret ?? '';
-      return { site, offers: p.recent(limit).map((t) => (catalog === undefined || t.holdout ? t : catalog.shoppable(t, secret))) };
+      const { items, coverage } = await siteItems(ctx, site, 'offers', limit);
+      return { site, offers: items, ...coverage };
     },
   );
 
   app.get(
     '/v1/offers/stats',
-    { schema: routeSchema('Offer decisions (fired, held out, suppressed by reason, budget spent) and attribution (triggered → delivered → shown → clicked → converted, holdout, uplift with its 95 % interval) per offer and per rule', { querystring: siteQuery }) },
+    { schema: routeSchema('Offer decisions (fired, held out, suppressed by reason, budget spent) and attribution (triggered → delivered → shown → clicked → converted, holdout, uplift with its 95 % interval) per offer and per rule; scaled out, summed over every live instance', { querystring: siteQuery }) },
     async (req, reply) => {
       const site = siteOf(req.query);
       const p = lookup(ctx, site, reply);
       if (p === undefined) return reply;
-      return { site, decisions: p.counts(), attribution: ctx.offers?.attribution.stats(site) ?? null };
+      const { decisions, attribution, coverage } = await siteOfferStats(ctx, site);
+      return { site, decisions, attribution, ...coverage };
     },
   );
 

@@ -266,6 +266,27 @@ it('any instance answers global statistics and rules equal to one instance’s; 
   }
   expect(members).toBeGreaterThan(0);
 
+  // The lists each instance keeps of its own, gathered from both: the late side output (owners), the
+  // live log (owners), the quarantine (the gateway that refused the input: b here).
+  const bad = await fetch(`http://127.0.0.1:${b.port}/v1/collect?site=demo`, { method: 'POST', headers: { authorization: 'Bearer demo-secret' }, body: JSON.stringify({ type: 'batch', seq: 1, sentAt: Date.now(), events: [{ id: 'bad-1', type: 'page_view', visitorId: 'v-bad' }] }) });
+  expect(bad.status).toBeLessThan(500);
+  const lateIds = all.map((e) => String(e['id'])).filter((id) => id.startsWith('late-')).sort();
+  const lists = await Promise.all(
+    [a, b].map(async (s) => ({
+      late: await s.adminJson<{ items: Array<{ id: string }>; instances: string[]; partial?: boolean }>('/v1/late?site=demo'),
+      recent: await s.adminJson<{ items: Array<{ page: string }>; instances: string[] }>('/v1/events/recent?site=demo&limit=50'),
+      quarantine: await s.adminJson<{ items: Array<{ sample: string; reason: string }>; instances: string[] }>('/v1/quarantine?site=demo'),
+    })),
+  );
+  for (const l of lists) {
+    expect(l.late.items.map((i) => i.id).sort()).toEqual(lateIds);
+    expect(l.late.instances).toEqual(['a', 'b']);
+    expect(l.late.partial).toBeUndefined();
+    expect(l.recent.items[0]?.page).toBe('/marker');
+    expect(l.quarantine.items.filter((i) => i.sample.includes('bad-1'))).toHaveLength(1);
+  }
+  expect(lists[0]!.recent.items).toEqual(lists[1]!.recent.items);
+
   // b frozen: a still answers, for its own partitions, and says which ones are missing.
   const bHolds = PARTITIONS - (await owned(a));
   b.signal('SIGSTOP');
@@ -273,6 +294,8 @@ it('any instance answers global statistics and rules equal to one instance’s; 
     const partial = await a.adminJson<{ partial?: boolean; missingPartitions?: number[] }>('/v1/stats/navigation?site=demo&window=PT5M');
     expect(partial.partial).toBe(true);
     expect(partial.missingPartitions?.length).toBe(bHolds);
+    const late = await a.adminJson<{ partial?: boolean; missingInstances?: string[] }>('/v1/late?site=demo');
+    expect(late).toMatchObject({ partial: true, missingInstances: ['b'] });
   } finally {
     b.signal('SIGCONT');
   }
@@ -396,4 +419,13 @@ it('offers scaled out: the owner decides, each gateway delivers to the visitor s
     expect(new Set(ids)).toEqual(new Set(stored.keys()));
   }
   expect(new Set(got.map((offers) => String(offers[0]?.['triggerId'])))).toEqual(new Set(stored.keys()));
+  // Both instances list every stored trigger and count each once, whichever partition owner decided it.
+  for (const s of [a, b]) {
+    const recent = await s.adminJson<{ offers: Array<{ triggerId: string }>; instances: string[] }>('/v1/offers/recent?site=demo&limit=100');
+    expect(new Set(recent.offers.map((o) => o.triggerId))).toEqual(new Set(stored.keys()));
+    expect(recent.offers).toHaveLength(stored.size);
+    const stats = await s.adminJson<{ decisions: { triggered: number }; attribution: { totals: { triggered: number } } }>('/v1/offers/stats?site=demo');
+    expect(stats.decisions.triggered).toBe(stored.size);
+    expect(stats.attribution.totals.triggered).toBe(stored.size);
+  }
 }, 600_000);
