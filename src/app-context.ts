@@ -10,6 +10,7 @@ import type { LateEntry } from './pipeline/late-log';
 import type { EnrichedEvent } from './events/enriched-event';
 import type { SegmentChange } from '../processors/usage/segments';
 import type { SharedSegments } from './cluster/shared-segments';
+import type { SharedCatalogs } from './cluster/shared-catalogs';
 import type { GlobalViews } from './cluster/partition-query';
 import type { GatheredParts, ListName } from './cluster/instance-lists';
 import type { QuarantineItem } from './ingest/quarantine';
@@ -35,6 +36,8 @@ export interface AppContext {
   gather?(site: string, names: readonly string[]): Promise<GlobalViews>;
   /** Scaled out: segment definitions shared with every instance (KV CM_SEGMENTS); undefined otherwise. */
   readonly sharedSegments?: Pick<SharedSegments, 'put' | 'remove'>;
+  /** Scaled out: offer catalogs shared with every instance (KV CM_CATALOG); undefined otherwise. */
+  readonly sharedCatalogs?: Pick<SharedCatalogs, 'put'>;
   /** A site's event-time watermark (the minimum over its partitions; −Infinity before any). */
   watermark(site: string): EpochMillis;
   /** A site's late side output (acknowledged events left out of the statistics), newest first. */

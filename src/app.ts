@@ -42,7 +42,9 @@ import type { DedupeSnapshot } from './ingest/event-deduplicator';
 import { DurableLog } from './log/durable-log';
 import { PartitionQuery, type LocalPartitions } from './cluster/partition-query';
 import { GlobalRules } from './cluster/global-rules';
+import { NextBestOfferView } from '../processors/next-best-offer/next-best-offer-processor';
 import { InstanceLists, type ListName } from './cluster/instance-lists';
+import { SharedCatalogs } from './cluster/shared-catalogs';
 import { localListPart } from './http/site-lists';
 import { SharedSegments } from './cluster/shared-segments';
 import { jetstream } from '@nats-io/jetstream';
@@ -251,6 +253,18 @@ export function createApp(opts: CreateAppOptions): App {
       ? undefined
       : new InstanceLists({ instanceId, members: () => durableLog.members(), local: (site, name, limit) => localListPart(ctx, site, name, limit), timeoutMs: config.nats.queryTimeoutMs, logger });
 
+  const sharedCatalogs =
+    instanceId === undefined
+      ? undefined
+      : new SharedCatalogs({
+          catalog: (site) => {
+            const v = pipeline.processor(site, 'next-best-offer');
+            return v instanceof NextBestOfferView ? v.catalog : undefined;
+          },
+          replicas: config.nats.replicas,
+          logger,
+        });
+
   const ctx: AppContext = {
     config,
     clock,
@@ -261,6 +275,7 @@ export function createApp(opts: CreateAppOptions): App {
     processor: (site, name) => pipeline.processor(site, name),
     ...(partitionQuery === undefined ? {} : { gather: (site: string, names: readonly string[]) => partitionQuery.gather(site, names) }),
     ...(sharedSegments === undefined ? {} : { sharedSegments }),
+    ...(sharedCatalogs === undefined ? {} : { sharedCatalogs }),
     ...(instanceLists === undefined ? {} : { gatherList: (site: string, name: ListName, limit: number) => instanceLists.gather(site, name, limit) }),
     quarantined: (site, limit) => quarantine.list(site, limit),
     watermark: (site) => pipeline.watermark(site),
@@ -379,6 +394,7 @@ export function createApp(opts: CreateAppOptions): App {
     instanceLists?.start(conn, [...config.sites.keys(), UNKNOWN_SITE]);
     await globalRules?.start(conn, jetstream(conn));
     await sharedSegments?.start(jetstream(conn));
+    await sharedCatalogs?.start(jetstream(conn));
     await durableLog?.start(conn);
     if (natsIngest !== undefined) await natsIngest.start(conn);
     firstTried();
@@ -446,6 +462,7 @@ export function createApp(opts: CreateAppOptions): App {
     instanceLists?.stop();
     await globalRules?.stop();
     await sharedSegments?.stop();
+    await sharedCatalogs?.stop();
     const drained = await withTimeout(pipeline.drain().then(() => true), left());
     pipeline.stop();
     if (snapshotTimer !== undefined) clearInterval(snapshotTimer);

@@ -8,12 +8,11 @@
  * What is read back is validated as a PUT body is (`parseSegment`): a bad value is logged and skipped.
  */
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import type { KvEntry } from '@nats-io/kv';
 import type { Logger } from '../logger';
 import { parseSegment, type SegmentDefinition } from '../../processors/usage/segments';
 import type { UsageView } from '../../processors/usage/usage-processor';
-import { followAgain } from './follow-again';
-import { whenPlaced } from './when-placed';
+import { SharedBucket } from './shared-bucket';
 
 export const SEGMENTS_BUCKET = 'CM_SEGMENTS';
 
@@ -27,62 +26,31 @@ export interface SharedSegmentsOptions {
 export class SharedSegments {
   readonly #o: SharedSegmentsOptions;
   readonly #logger: Logger;
-  #kv: KV | undefined;
-  #stopped = false;
-  #watching: Promise<void> | undefined;
-  #stopWatch: (() => void) | undefined;
+  readonly #bucket: SharedBucket;
 
   constructor(opts: SharedSegmentsOptions) {
     this.#o = opts;
     this.#logger = opts.logger.child({ component: 'segments' });
+    this.#bucket = new SharedBucket({ bucket: SEGMENTS_BUCKET, description: 'clickstream-miner segment definitions, per site', replicas: opts.replicas, apply: (e) => this.#apply(e), logger: this.#logger });
   }
 
   /** Opens the bucket, applies every definition it holds, then follows its changes. */
-  async start(js: JetStreamClient): Promise<void> {
-    const kv = await whenPlaced(() => new Kvm(js).create(SEGMENTS_BUCKET, { history: 1, replicas: this.#o.replicas, storage: 'file' as never, description: 'clickstream-miner segment definitions, per site' }));
-    this.#kv = kv;
-    const keys: string[] = [];
-    for await (const k of await kv.keys()) keys.push(k);
-    for (const k of keys) {
-      const e = await kv.get(k);
-      if (e !== null) this.#apply(e);
-    }
-    this.#watching = this.#watch(kv);
-  }
-
-  #watch(kv: KV): Promise<void> {
-    return followAgain(
-      () => this.#stopped,
-      async () => {
-        const it = await kv.watch({ key: '>' });
-        this.#stopWatch = () => it.stop();
-        if (this.#stopped) it.stop();
-        for await (const e of it) this.#apply(e);
-      },
-      (err) => this.#logger.warn({ err }, 'segment definitions watch lost; watching again'),
-      500,
-    );
+  start(js: JetStreamClient): Promise<void> {
+    return this.#bucket.start(js);
   }
 
   /** Stores a definition for every instance (this one applies it from the watch, or has already). */
-  async put(site: string, d: SegmentDefinition): Promise<void> {
-    await this.#bucket().put(`${site}.${d.id}`, JSON.stringify(d));
+  put(site: string, d: SegmentDefinition): Promise<void> {
+    return this.#bucket.put(`${site}.${d.id}`, JSON.stringify(d));
   }
 
   /** Removes a definition everywhere. */
-  async remove(site: string, id: string): Promise<void> {
-    await this.#bucket().delete(`${site}.${id}`);
+  remove(site: string, id: string): Promise<void> {
+    return this.#bucket.remove(`${site}.${id}`);
   }
 
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#stopWatch?.();
-    await this.#watching;
-  }
-
-  #bucket(): KV {
-    if (this.#kv === undefined) throw new Error('segment definitions are not shared yet (NATS not connected)');
-    return this.#kv;
+  stop(): Promise<void> {
+    return this.#bucket.stop();
   }
 
   #apply(e: KvEntry): void {

@@ -36,6 +36,22 @@ function lookup(ctx: AppContext, site: string, reply: FastifyReply): NextBestOff
   return p;
 }
 
+/**
+ * Scaled out, a changed catalog goes to every instance (each owner decides for its visitors) or to
+ * none: when it cannot be shared, this instance's is put back and the answer is 503 (false, sent).
+ */
+async function shared(ctx: AppContext, site: string, p: NextBestOfferView, before: Record<string, unknown>[], reply: FastifyReply): Promise<boolean> {
+  if (ctx.sharedCatalogs === undefined) return true;
+  try {
+    await ctx.sharedCatalogs.put(site, p.catalog.toJSON());
+    return true;
+  } catch (err) {
+    p.catalog.replaceAll(before);
+    void reply.code(503).header('retry-after', '1').send({ error: { code: 'catalog_unavailable', message: `the catalog could not be shared with the other instances: ${(err as Error).message}` } });
+    return false;
+  }
+}
+
 export const registerOfferRoutes: AdminRoute = (app: FastifyInstance, ctx: AppContext) => {
   app.get(
     '/v1/offers/recent',
@@ -82,14 +98,17 @@ export const registerOfferRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       const site = siteOf(req.query);
       const p = lookup(ctx, site, reply);
       if (p === undefined) return reply;
+      const before = p.catalog.toJSON();
       if (Array.isArray(req.body)) {
         const r = p.catalog.replaceAll(req.body);
         if (r.kind === 'invalid') return reply.code(400).send({ error: { code: 'invalid_offer', message: r.problems.join('; '), problems: r.problems } });
+        if (!(await shared(ctx, site, p, before, reply))) return reply;
         ctx.logger.info({ site, size: r.size }, 'offer catalog replaced');
         return { site, version: p.catalog.version, size: r.size };
       }
       const r = p.catalog.put(req.body);
       if (r.kind === 'invalid') return reply.code(400).send({ error: { code: 'invalid_offer', message: r.problems.join('; '), problems: r.problems } });
+      if (!(await shared(ctx, site, p, before, reply))) return reply;
       ctx.logger.info({ site, offerId: r.offer.id, replaced: r.replaced }, 'offer catalog changed');
       return reply.code(r.replaced ? 200 : 201).send({ site, version: p.catalog.version, replaced: r.replaced, offer: p.catalog.toJSON().find((o) => o['id'] === r.offer.id) });
     },
@@ -107,7 +126,9 @@ export const registerOfferRoutes: AdminRoute = (app: FastifyInstance, ctx: AppCo
       const p = lookup(ctx, site, reply);
       if (p === undefined) return reply;
       const id = String((req.query as Record<string, unknown>)['id']);
+      const before = p.catalog.toJSON();
       if (!p.catalog.remove(id)) return reply.code(404).send({ error: { code: 'unknown_offer', message: `site ${site} has no offer ${JSON.stringify(id)}` } });
+      if (!(await shared(ctx, site, p, before, reply))) return reply;
       ctx.logger.info({ site, offerId: id }, 'offer removed from catalog');
       return { site, version: p.catalog.version, removed: id };
     },

@@ -390,6 +390,12 @@ it('offers scaled out: the owner decides, each gateway delivers to the visitor s
   await send(a, baskets.map((items, i) => ({ id: `buy-${i}`, type: 'form', formId: 'checkout', action: 'submit', visitorId: `buyer-${i}`, ts: t0 + i, url: '/checkout', items: items.map((productId) => ({ productId, quantity: 1, price: 10 })) })));
   const hasAB = async (s: SpawnedServer): Promise<boolean> => ((await s.adminJson<{ rules?: Array<{ antecedent: string[]; consequent: string[] }> }>('/v1/rules?site=demo')).rules ?? []).some((r) => r.antecedent.join() === 'A' && r.consequent.join() === 'B');
   await until('both instances use the global rule A ⇒ B', async () => (await hasAB(a)) && (await hasAB(b)), 60_000);
+  // The catalog replaced on a only: every owner decides from it (b learns it through CM_CATALOG).
+  const catalog = (await a.adminJson<{ offers: Array<Record<string, unknown>> }>('/v1/offers/catalog?site=demo')).offers;
+  const renamed = catalog.map((o) => ({ ...o, id: `${String(o['id'])}-shared` }));
+  const put = await fetch(`http://127.0.0.1:${a.adminPort}/v1/offers/catalog?site=demo`, { method: 'PUT', headers: { authorization: `Bearer ${SPAWN_ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(renamed) });
+  expect(put.status).toBe(200);
+  await until('b holds a’s catalog', async () => (await b.adminJson<{ offers: Array<{ id: string }> }>('/v1/offers/catalog?site=demo')).offers.every((o) => o.id.endsWith('-shared')), 30_000);
 
   // Shoppers whose partition the other instance owns, each on one gateway: the owner decides, the gateway holding the socket delivers.
   const partitioner = new VisitorPartitioner(PARTITIONS);
@@ -407,6 +413,7 @@ it('offers scaled out: the owner decides, each gateway delivers to the visitor s
   for (const [i, offers] of got.entries()) {
     expect(offers.length).toBe(1);
     expect(offers[0]).toMatchObject({ type: 'offer', visitorId: visitorOfKey([...onA, ...onB][i]!), offered: { items: ['B'] } });
+    expect(String(offers[0]?.['offerId'])).toMatch(/-shared$/);
   }
 
   // Each channel got every stored trigger, once: both storefronts (one per instance) and the webhooks.
