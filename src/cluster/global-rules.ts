@@ -349,6 +349,7 @@ export class GlobalRules {
     f.stop();
     await f.done;
     this.#cuts.clear();
+    this.#minedSignature.clear(); // another holder publishes meanwhile: a later tenure publishes afresh
   }
 
   #cut(site: string, p: number): { readonly cut: Cut; readonly site: { readonly parts: Cut[]; dirty: boolean } } | undefined {

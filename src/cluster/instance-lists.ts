@@ -6,16 +6,14 @@
  * heartbeats) answers with its part; the caller merges. Members that did not answer within the
  * timeout are named, never silently left out.
  */
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../logger';
-import { askEveryone, replyChunked } from './scatter-gather';
+import { answerEveryone, askEveryone, type EveryoneRequest } from './scatter-gather';
 
 export type ListName = 'events' | 'late' | 'quarantine' | 'offers' | 'offer-stats';
 const LISTS: ReadonlySet<string> = new Set<ListName>(['events', 'late', 'quarantine', 'offers', 'offer-stats']);
 
-interface ListRequest {
-  readonly v: 1;
-  readonly from: string;
+interface ListRequest extends EveryoneRequest {
   readonly list: ListName;
   readonly limit: number;
 }
@@ -55,10 +53,11 @@ export class InstanceLists {
     this.#nc = nc;
     for (const site of sites) {
       this.#subs.push(
-        nc.subscribe(listsSubject(site), {
-          callback: (err, msg) => {
-            if (err === null) void this.#answer(site, msg).catch((e: unknown) => this.#logger.warn({ err: e, site }, 'list not answered'));
-          },
+        answerEveryone<ListRequest>(nc, listsSubject(site), {
+          instanceId: this.#d.instanceId,
+          readable: (req) => LISTS.has(req.list) && Number.isInteger(req.limit) && req.limit >= 0,
+          answer: (req) => this.#d.local(site, req.list, req.limit),
+          logger: this.#logger,
         }),
       );
     }
@@ -66,18 +65,6 @@ export class InstanceLists {
 
   stop(): void {
     for (const s of this.#subs.splice(0)) s.unsubscribe();
-  }
-
-  async #answer(site: string, msg: Msg): Promise<void> {
-    if (msg.reply === undefined || msg.reply === '' || this.#nc === undefined) return;
-    let req: ListRequest;
-    try {
-      req = msg.json<ListRequest>();
-    } catch {
-      return;
-    }
-    if (req.v !== 1 || req.from === this.#d.instanceId || !LISTS.has(req.list) || !Number.isInteger(req.limit) || req.limit < 0) return;
-    await replyChunked(this.#nc, msg.reply, this.#d.instanceId, this.#d.local(site, req.list, req.limit));
   }
 
   /** This instance's part and every other live member's, as they answer within the timeout. */

@@ -10,23 +10,20 @@
  * (the response then says `partial: true`), never silently left out. Where two instances answer for
  * one partition (a hand-over under way, a stale owner), the higher lease epoch wins.
  */
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { PartitionSets, Processor, SiteView } from '../../processors/processor';
 import { lowestWatermark } from '../../processors/processor';
 import type { Logger } from '../logger';
 import type { EpochMillis } from '../types';
 import { epochMillis } from '../types';
 import { VisitorPartitioner } from '../pipeline/visitor-partitioner';
-import { askEveryone, replyChunked } from './scatter-gather';
+import { answerEveryone, askEveryone, type EveryoneRequest } from './scatter-gather';
 
 export function querySubject(site: string): string {
   return `cm.query.${site}`;
 }
 
-interface QueryRequest {
-  readonly v: 1;
-  /** The asking instance (it answers for its own partitions itself). */
-  readonly from: string;
+interface QueryRequest extends EveryoneRequest {
   readonly processors: readonly string[];
 }
 
@@ -92,30 +89,12 @@ export class PartitionQuery {
   start(nc: NatsConnection, sites: Iterable<string>): void {
     this.#nc = nc;
     for (const site of sites) {
-      this.#subs.push(
-        nc.subscribe(querySubject(site), {
-          callback: (err, msg) => {
-            if (err === null) void this.#answer(site, msg).catch((e: unknown) => this.#logger.warn({ err: e, site }, 'query not answered'));
-          },
-        }),
-      );
+      this.#subs.push(answerEveryone<QueryRequest>(nc, querySubject(site), { instanceId: this.#d.instanceId, readable: (req) => Array.isArray(req.processors), answer: (req) => this.#localStates(site, req.processors), logger: this.#logger }));
     }
   }
 
   stop(): void {
     for (const s of this.#subs.splice(0)) s.unsubscribe();
-  }
-
-  async #answer(site: string, msg: Msg): Promise<void> {
-    if (msg.reply === undefined || msg.reply === '') return;
-    let req: QueryRequest;
-    try {
-      req = msg.json<QueryRequest>();
-    } catch {
-      return;
-    }
-    if (req.v !== 1 || req.from === this.#d.instanceId || !Array.isArray(req.processors)) return;
-    if (this.#nc !== undefined) await replyChunked(this.#nc, msg.reply, this.#d.instanceId, this.#localStates(site, req.processors));
   }
 
   #localStates(site: string, names: readonly string[]): PartitionState[] {

@@ -6,7 +6,7 @@
  */
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
-import { createInbox, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { createInbox, headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../logger';
 
 const gzipAsync = promisify(gzip);
@@ -14,6 +14,32 @@ const gunzipAsync = promisify(gunzip);
 
 /** Bytes per reply chunk: well under nats-server's default 1 MiB max payload. */
 const CHUNK_BYTES = 512 * 1024;
+
+/** What every request carries: its version and the asking instance (which answers for itself). */
+export interface EveryoneRequest {
+  readonly v: 1;
+  readonly from: string;
+}
+
+/**
+ * Answers the requests on `subject` of the other instances: each one `readable` accepts is answered
+ * with `answer(request)` (gzipped JSON, chunked); one of this instance's own, or not readable, is not.
+ */
+export function answerEveryone<R extends EveryoneRequest>(nc: NatsConnection, subject: string, o: { readonly instanceId: string; readonly readable: (req: R) => boolean; readonly answer: (req: R) => unknown; readonly logger: Logger }): Subscription {
+  return nc.subscribe(subject, {
+    callback: (err, msg) => {
+      if (err !== null || msg.reply === undefined || msg.reply === '') return;
+      let req: R;
+      try {
+        req = msg.json<R>();
+      } catch {
+        return;
+      }
+      if (req.v !== 1 || req.from === o.instanceId || !o.readable(req)) return;
+      replyChunked(nc, msg.reply, o.instanceId, o.answer(req)).catch((e: unknown) => o.logger.warn({ err: e, subject }, 'request not answered'));
+    },
+  });
+}
 
 /** Answers a request with `value` (gzipped JSON, chunked). */
 export async function replyChunked(nc: NatsConnection, reply: string, instanceId: string, value: unknown): Promise<void> {
