@@ -72,7 +72,6 @@ for (const [id, first, role] of [['a', 0, 1], ['b', PARTITIONS / 2, undefined]] 
     instanceId: id, sites: [SITE], partitions: PARTITIONS,
     local: { ready: () => held, processor: (_s, p) => procs[p], watermark: () => watermark },
     tenure: (p) => held.get(p), roleEpoch: () => role, rulesView: () => view,
-    emptyProcessor: () => new CrossSellProcessor({ site: SITE, settings, allowedLatenessMs: 0 }),
     view: (_s, _n, parts) => new CrossSellRules({ site: SITE, settings, parts: () => parts.of<CrossSellProcessor>('cross-sell'), allowedLatenessMs: 0 }),
     replicas: 1, intervalMs: INTERVAL_MS, inlineMaxBytes: 512 * 1024,
     counted: (outcome, bytes) => {

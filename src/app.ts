@@ -223,7 +223,6 @@ export function createApp(opts: CreateAppOptions): App {
             const v = pipeline.processor(site, 'cross-sell');
             return v instanceof CrossSellRules ? v : undefined;
           },
-          emptyProcessor: (site, name) => bySite.get(site)?.queryProcessor(name),
           view: (site, name, parts) => bySite.get(site)?.queryView(name, parts),
           replicas: config.nats.replicas,
           intervalMs: config.nats.rulesIntervalMs,

@@ -144,14 +144,6 @@ const SNAPSHOT_VERSION = 2;
 /** How many basket streams a partition counts (`CrossSellProcessor.panes(i)`, i below this). */
 export const CROSS_SELL_STREAM_COUNT = STREAMS.length;
 
-/**
- * A partition's snapshot holding pane counts only, per stream (STREAMS order): what an owner's
- * published partials rebuild for the site's rules (no sessions or visitors, which mining never reads).
- */
-export function countsOnlySnapshot(panes: ReadonlyArray<ReadonlyArray<readonly [number, ItemsetCounterSnapshot]>>): CrossSellSnapshot {
-  return { v: SNAPSHOT_VERSION, streams: STREAMS.map((st, i) => ({ id: st.id, panes: panes[i] ?? [] })), sessions: [], history: [] };
-}
-
 function checkVersion(v: number): void {
   if (v !== SNAPSHOT_VERSION) throw new ClickstreamError('CM_ERR_SNAPSHOT', `cross-sell snapshot version ${String(v)} is not ${SNAPSHOT_VERSION}`);
 }
@@ -795,6 +787,26 @@ export class CrossSellRules implements SiteView, BasketSink {
   addSequence(stream: number, ts: number, items: readonly string[], pairs: ReadonlyArray<readonly [string, string]>, sign: 1 | -1): void {
     if (sign === 1) this.#paneAt(stream, ts)?.addSequence(items, pairs, 1);
     else this.#stores[stream]!.peek(ts)?.addSequence(items, pairs, -1);
+  }
+
+  /**
+   * Scaled out, the rules role holder: the site pane of `stream` at `start` built again from the
+   * partitions' panes there, in partition order (as attaching them builds it), or dropped when none.
+   * The other site panes stay as they are, so their window prefixes are reused.
+   */
+  rebuildPane(stream: number, start: number, parts: readonly ItemsetCounter[]): void {
+    this.#stores[stream]!.drop(start);
+    for (const pane of parts) this.mergePane(stream, start, pane);
+  }
+
+  /** The starts of the site panes of `stream` held now, oldest first. */
+  paneStarts(stream: number): number[] {
+    return this.#stores[stream]!.entries().map(([t]) => t);
+  }
+
+  /** A counter read from a partial, with this site's counter options (as a partition restores it). */
+  counterOf(s: ItemsetCounterSnapshot): ItemsetCounter {
+    return ItemsetCounter.fromSnapshot(s, this.#counterOptions);
   }
 
   mergePane(stream: number, start: number, pane: ItemsetCounter): void {

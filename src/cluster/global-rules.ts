@@ -17,14 +17,15 @@
  *
  * One instance merges. The `rules.<site>` role rides on partition 0's lease: while its holder trusts
  * it, it follows `CM_PARTIALS` (the watch replays what the bucket holds, so a new holder starts from
- * every partition's latest cut), and once manifests come in and every partition's cut is complete,
- * it restores one partition processor per manifest from those panes, merges them in a site
- * view with `Processor.merge` semantics (the same `CrossSellRules` one instance uses over its
- * partitions), mines, and publishes the rule sets to KV `CM_RULES` (`rules.<site>`, tagged with its
- * epoch) and the primary window's on `cm.rules.<site>`. Every instance — the role holder too —
- * watches that key and adopts the newest epoch's rules into its own view, which its next-best-offer
- * processor follows. With a partition's manifest missing nothing is published: rules from part of
- * the baskets would undercount, so the last complete ones stay.
+ * every partition's latest cut), reading each pane once as it arrives. Once manifests come in and
+ * every partition's cut is complete, it builds again the site panes whose partitions' panes changed —
+ * each the merge of the partitions' panes in partition order, exactly as one instance attaching its
+ * partitions builds it — keeps the others (and the window prefixes merged from them), mines, and
+ * publishes the rule sets to KV `CM_RULES` (`rules.<site>`, tagged with its epoch) and the primary
+ * window's on `cm.rules.<site>`. Every instance — the role holder too — watches that key and adopts
+ * the newest epoch's rules into its own view, which its next-best-offer processor follows. With a
+ * partition's manifest missing nothing is published: rules from part of the baskets would
+ * undercount, so the last complete ones stay.
  */
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -33,9 +34,9 @@ import { Kvm, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { CROSS_SELL_STREAM_COUNT, CrossSellProcessor, CrossSellRules, countsOnlySnapshot, type CrossSellRulesSnapshot } from '../../processors/cross-sell/cross-sell-processor';
+import { CROSS_SELL_STREAM_COUNT, CrossSellProcessor, CrossSellRules, type CrossSellRulesSnapshot } from '../../processors/cross-sell/cross-sell-processor';
 import type { ItemsetCounter, ItemsetCounterSnapshot } from '../../processors/cross-sell/itemset-counter';
-import { lowestWatermark, type PartitionSets, type Processor, type SiteView } from '../../processors/processor';
+import { lowestWatermark, type PartitionSets, type SiteView } from '../../processors/processor';
 import type { Logger } from '../logger';
 import type { LocalPartitions } from './partition-query';
 import { followAgain } from './follow-again';
@@ -95,9 +96,7 @@ export interface GlobalRulesDeps {
   readonly roleEpoch: () => number | undefined;
   /** The site's own rules view (it adopts what is published). */
   readonly rulesView: (site: string) => CrossSellRules | undefined;
-  /** A bare cross-sell processor for `site` (restored from a partition's panes). */
-  readonly emptyProcessor: (site: string, name: string) => Processor | undefined;
-  /** The site's rules view over these partitions (the class a pipeline builds). */
+  /** The site's rules view over these partitions (the class a pipeline builds; the role holder's has none: it is fed panes). */
   readonly view: (site: string, name: string, parts: PartitionSets) => SiteView | undefined;
   readonly replicas: number;
   readonly intervalMs: number;
@@ -123,8 +122,20 @@ interface Published {
 /** The role holder's copy of one partition's latest cut. */
 interface Cut {
   manifest: Manifest | undefined;
-  /** Per `<epoch>.<stream>.<paneStart>`. */
-  readonly panes: Map<string, { readonly version: number; readonly counter: ItemsetCounterSnapshot }>;
+  /** Per `<epoch>.<stream>.<paneStart>`, read once as it arrives. */
+  readonly panes: Map<string, { readonly version: number; readonly counter: ItemsetCounter }>;
+}
+
+/**
+ * The role holder's copy of a site: every partition's latest cut, and the site view mined from them,
+ * kept between minings — a site pane is built again only when a partition's pane under it changed
+ * (`built`: per `<stream>.<paneStart>`, the partitions' panes and versions it was built from).
+ */
+interface SiteCuts {
+  readonly parts: Cut[];
+  readonly view: CrossSellRules;
+  readonly built: Map<string, string>;
+  dirty: boolean;
 }
 
 export class GlobalRules {
@@ -136,7 +147,7 @@ export class GlobalRules {
   /** Per `<site>.<partition>`: what this instance published as its owner. */
   readonly #own = new Map<string, Published>();
   /** Role holder: per site, every partition's latest cut, and whether any changed since the last mining. */
-  readonly #cuts = new Map<string, { readonly parts: Cut[]; dirty: boolean }>();
+  readonly #cuts = new Map<string, SiteCuts>();
   #kv: KV | undefined;
   #partials: KV | undefined;
   #objects: ObjectStore | undefined;
@@ -352,11 +363,13 @@ export class GlobalRules {
     this.#minedSignature.clear(); // another holder publishes meanwhile: a later tenure publishes afresh
   }
 
-  #cut(site: string, p: number): { readonly cut: Cut; readonly site: { readonly parts: Cut[]; dirty: boolean } } | undefined {
+  #cut(site: string, p: number): { readonly cut: Cut; readonly site: SiteCuts } | undefined {
     if (!this.#d.sites.includes(site) || !(Number.isInteger(p) && p >= 0 && p < this.#d.partitions)) return undefined;
     let s = this.#cuts.get(site);
     if (s === undefined) {
-      s = { parts: Array.from({ length: this.#d.partitions }, () => ({ manifest: undefined, panes: new Map() })), dirty: true };
+      const view = this.#d.view(site, NAME, { of: () => [], forVisitor: () => undefined });
+      if (!(view instanceof CrossSellRules)) return undefined;
+      s = { parts: Array.from({ length: this.#d.partitions }, () => ({ manifest: undefined, panes: new Map() })), view, built: new Map(), dirty: true };
       this.#cuts.set(site, s);
     }
     return { cut: s.parts[p]!, site: s };
@@ -395,7 +408,7 @@ export class GlobalRules {
           }
           const counter = partial.counter ?? (await this.#fetchObject(partial));
           if (counter === undefined) return; // replaced meanwhile: the newer pointer follows
-          cut.panes.set(id, { version: partial.version, counter });
+          cut.panes.set(id, { version: partial.version, counter: at.site.view.counterOf(counter) });
         }
       } else return;
       at.site.dirty = true;
@@ -429,29 +442,39 @@ export class GlobalRules {
   async #mine(site: string): Promise<void> {
     const s = this.#cuts.get(site);
     if (s === undefined || !s.dirty) return;
-    const procs: Processor[] = [];
+    // Per `<stream>.<paneStart>`, the partitions' panes under it, in partition order.
+    const under = new Map<string, { readonly i: number; readonly t: number; readonly panes: ItemsetCounter[]; sig: string }>();
     const watermarks: number[] = [];
     for (let p = 0; p < this.#d.partitions; p++) {
       const cut = s.parts[p]!;
       const m = cut.manifest;
       if (m === undefined) return; // a partition not published yet: no rules from part of the baskets
-      const panes: Array<Array<readonly [number, ItemsetCounterSnapshot]>> = Array.from({ length: CROSS_SELL_STREAM_COUNT }, () => []);
       for (const [i, t, version] of m.panes) {
         const pane = cut.panes.get(`${m.epoch}.${i}.${t}`);
         if (pane === undefined || pane.version < version) return; // the cut is still arriving
-        panes[i]?.push([t, pane.counter]);
+        const key = `${i}.${t}`;
+        const u = under.get(key) ?? { i, t, panes: [], sig: '' };
+        u.panes.push(pane.counter);
+        u.sig += `${p}:${m.epoch}:${pane.version},`;
+        under.set(key, u);
       }
-      for (const list of panes) list.sort((a, b) => a[0] - b[0]);
-      const proc = this.#d.emptyProcessor(site, NAME);
-      if (proc === undefined) return;
-      proc.restore(countsOnlySnapshot(panes));
-      procs.push(proc);
       watermarks.push(m.watermark ?? Number.NEGATIVE_INFINITY);
     }
     s.dirty = false;
+    const view = s.view;
+    for (const u of under.values()) {
+      if (s.built.get(`${u.i}.${u.t}`) === u.sig) continue;
+      view.rebuildPane(u.i, u.t, u.panes);
+      s.built.set(`${u.i}.${u.t}`, u.sig);
+    }
+    for (const key of [...s.built.keys()]) {
+      if (under.has(key)) continue;
+      const [i, t] = key.split('.').map(Number) as [number, number];
+      view.rebuildPane(i, t, []);
+      s.built.delete(key);
+    }
     const watermark = lowestWatermark(watermarks);
-    const view = this.#d.view(site, NAME, { of: <T extends Processor>() => procs as T[], forVisitor: () => undefined });
-    if (!(view instanceof CrossSellRules) || !Number.isFinite(watermark)) return;
+    if (!Number.isFinite(watermark)) return;
     view.refresh(watermark);
     const epoch = this.#d.roleEpoch();
     if (epoch === undefined) return; // the role was lost while mining

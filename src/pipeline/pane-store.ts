@@ -202,6 +202,18 @@ export class PaneStore<P> {
     return this.#panes.size;
   }
 
+  /** Forgets the pane at `start` (keeping the retention floor): it is built again from partials. */
+  drop(start: number): void {
+    const idx = Math.floor(start / this.paneMs);
+    if (!this.#panes.delete(idx)) return;
+    if (this.#panes.size === 0) {
+      this.#clearPanes();
+      return;
+    }
+    if (idx === this.#oldest) this.#oldest = this.#scanOldest(idx + 1);
+    if (idx === this.#newest) this.#newest = Math.max(...this.#panes.keys());
+  }
+
   /** Forgets every pane and the retention floor (restore). */
   clear(): void {
     this.#clearPanes();

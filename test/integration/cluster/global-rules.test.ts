@@ -100,7 +100,6 @@ describeWithData('retail.dat', 'global rules from pushed pane partials (real nat
       tenure: (p) => held.get(p),
       roleEpoch: () => roleHeld.epoch,
       rulesView: () => view,
-      emptyProcessor: () => new CrossSellProcessor({ site: SITE, settings: s, allowedLatenessMs: 0 }),
       view: (_site, _name, parts) => new CrossSellRules({ site: SITE, settings: s, parts: () => parts.of<CrossSellProcessor>('cross-sell'), allowedLatenessMs: 0 }),
       replicas: 1,
       intervalMs: 150,
