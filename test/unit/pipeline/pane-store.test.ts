@@ -29,6 +29,25 @@ describe('PaneStore', () => {
     expect(add(30_000, MIN + 2 * MIN)).toBe('late');
   });
 
+  it('drop - the oldest, a middle and the newest pane go; windows over the rest count what is left, and a dropped pane can be put back', () => {
+    const { s, add } = store();
+    for (let m = 0; m < 5; m++) for (let k = 0; k <= m; k++) add(m * MIN + k, 0); // pane m holds m + 1
+    s.drop(0);
+    s.drop(2 * MIN);
+    s.drop(4 * MIN);
+    s.drop(7 * MIN); // none there: nothing happens
+    expect(s.entries().map(([t, c]) => [t / MIN, c.n])).toEqual([[1, 2], [3, 4]]);
+    // One window over everything: 2 + 4 by brute force over what is left.
+    expect(s.windows(10 * MIN, 0, 1).map((w) => w.value.n)).toEqual([6]);
+    s.mergePane(4 * MIN, { n: 9 });
+    expect(s.windows(10 * MIN, 0, 1).map((w) => w.value.n)).toEqual([15]);
+    s.drop(MIN);
+    s.drop(3 * MIN);
+    s.drop(4 * MIN);
+    expect(s.size).toBe(0);
+    expect(s.windows(10 * MIN, 0, 1)).toEqual([]);
+  });
+
   it('locate - an event exactly at a pane end belongs to the next pane', () => {
     const { s, add } = store();
     add(MIN - 1, 0);
