@@ -466,6 +466,8 @@ export class GlobalRules {
       if (s.built.get(`${u.i}.${u.t}`) === u.sig) continue;
       view.rebuildPane(u.i, u.t, u.panes);
       s.built.set(`${u.i}.${u.t}`, u.sig);
+      // A turn of the event loop between panes: lease renewals and queries are not held up by a big rebuild.
+      await new Promise((r) => setImmediate(r));
     }
     for (const key of [...s.built.keys()]) {
       if (under.has(key)) continue;

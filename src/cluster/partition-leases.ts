@@ -263,8 +263,10 @@ export class PartitionLeases {
     }
     await this.#opts.hooks.release(p);
     this.#held.delete(p);
+    // Logged before the delete: from here this instance writes nothing for it, and a peer may claim it
+    // as soon as the key is gone (the lease history must never show the two overlapping).
+    this.#logger.info({ partition: p }, 'partition released');
     // Only our own lease: a compare-and-set delete on the revision held.
     await this.#kv.delete(`lease.${p}`, { previousSeq: h.epoch }).catch((err: unknown) => this.#logger.warn({ err, partition: p }, 'lease not deleted; it expires with the TTL'));
-    this.#logger.info({ partition: p }, 'partition released');
   }
 }
