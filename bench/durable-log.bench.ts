@@ -128,10 +128,15 @@ const stopGatewayProfile = process.env['BENCH_PROFILE_GATEWAY'] === undefined ? 
 const gateway = await gatewayOverWs(gw.port, fs);
 await stopGatewayProfile?.(process.env['BENCH_PROFILE_GATEWAY']!);
 await gw.app.stop();
+// The same frames to a gateway-only instance (INSTANCE_ROLE=gateway): it owns no partition, so it
+// reads nothing back and runs no processor (processing is another instance's, here none).
+const gwOnly = await started(nats.url, 1, { instanceId: 'bench-gateway', role: 'gateway' });
+const gatewayOnly = await gatewayOverWs(gwOnly.port, fs);
+await gwOnly.app.stop();
 await nc.close();
 await nats.stop();
 if (process.env['BENCH_ONLY_GATEWAY'] === '1') {
-  process.stdout.write(`${JSON.stringify({ gatewayEventsPerSecond: round(gateway), barePublisherEventsPerSecond: round(bare), ratio: round(gateway / bare, 3) })}\n`);
+  process.stdout.write(`${JSON.stringify({ gatewayEventsPerSecond: round(gateway), barePublisherEventsPerSecond: round(bare), ratio: round(gateway / bare, 3), gatewayOnlyEventsPerSecond: round(gatewayOnly), gatewayOnlyRatio: round(gatewayOnly / bare, 3) })}\n`);
   process.exit(0);
 }
 
@@ -140,7 +145,7 @@ const rows = [await stateRound(all.slice(0, 100_000)), await stateRound(all.slic
 
 const result = {
   machine: { cores: cpus().length, node: process.version },
-  gateway: { frames: FRAMES, perFrame: PER_FRAME, window: WINDOW, gatewayEventsPerSecond: round(gateway), barePublisherEventsPerSecond: round(bare), ratio: round(gateway / bare, 3), barePerEventMessagesEventsPerSecond: round(perEvent) },
+  gateway: { frames: FRAMES, perFrame: PER_FRAME, window: WINDOW, gatewayEventsPerSecond: round(gateway), barePublisherEventsPerSecond: round(bare), ratio: round(gateway / bare, 3), gatewayOnlyEventsPerSecond: round(gatewayOnly), gatewayOnlyRatio: round(gatewayOnly / bare, 3), barePerEventMessagesEventsPerSecond: round(perEvent) },
   state: rows.map((r) => ({ ...r, fillEventsPerSecond: round(r.fillEventsPerSecond), catchUpSeconds: round(r.catchUpSeconds, 2), catchUpEventsPerSecond: round(r.catchUpEventsPerSecond), bareCatchUpEventsPerSecond: round(r.bareCatchUpEventsPerSecond), catchUpRatio: round(r.catchUpRatio, 3), snapshotSeconds: round(r.snapshotSeconds, 3), restartToReadySeconds: round(r.restartToReadySeconds, 2), rssMiB: round(r.rssMiB) })),
 };
 process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -25,13 +25,13 @@ export const DATA = process.env['CM_DATA_DIR'] ?? join(here, '..', '..', 'shared
 export const seconds = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9;
 export const logger = createLogger(process.env['BENCH_LOG'] ?? 'error');
 
-export function configFor(natsUrl: string, replicas = 1) {
+export function configFor(natsUrl: string, replicas = 1, nats: Record<string, unknown> = {}) {
   return loadConfig({}, {
     port: 0,
     adminPort: 0,
     host: '127.0.0.1',
     natsUrl,
-    nats: { replicas },
+    nats: { replicas, ...nats },
     logLevel: 'error',
     ingest: { dedupeCapacity: 2_000_000, rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 },
     persistence: { snapshotInterval: 'PT1H', snapshotEvents: 100_000_000 },
@@ -39,9 +39,9 @@ export function configFor(natsUrl: string, replicas = 1) {
   });
 }
 
-export async function started(natsUrl: string, replicas = 1): Promise<{ app: App; port: number; readySeconds: number }> {
+export async function started(natsUrl: string, replicas = 1, nats: Record<string, unknown> = {}): Promise<{ app: App; port: number; readySeconds: number }> {
   const t0 = process.hrtime.bigint();
-  const app = createApp({ config: configFor(natsUrl, replicas), logger });
+  const app = createApp({ config: configFor(natsUrl, replicas, nats), logger });
   const { port } = await app.start();
   return { app, port, readySeconds: seconds(t0) };
 }

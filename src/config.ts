@@ -128,6 +128,12 @@ export interface Config {
      * leases (src/cluster/partition-leases.ts) instead of all of them. Undefined: one instance owns all.
      */
     readonly instanceId: string | undefined;
+    /**
+     * Scale-out: `all` (default) takes a share of the partitions; `gateway` (`INSTANCE_ROLE`) only
+     * collects — validates, writes the log, answers acks, delivers offers to its sockets — and owns no
+     * partition, so collecting and processing scale apart. Needs `instanceId`.
+     */
+    readonly role: 'all' | 'gateway';
     /** Scale-out: partition lease and member heartbeat TTL, ms (`LEASE_TTL`); a crashed instance's partitions move after it. */
     readonly leaseTtlMs: number;
     /** Scale-out: how long a global query waits for the other instances' partitions before answering `partial: true`, ms. */
@@ -356,7 +362,7 @@ const OFFERS_KEYS = [
   'webhookMaxPending', 'deadLetterCapacity', 'attributionHorizon', 'attributionMaxVisitors', 'maxNatsInFlight', 'catalogProducts', 'allowQueryToken', 'maxAuthFailuresPerMinute',
 ] as const;
 const PERSISTENCE_KEYS = ['snapshotInterval', 'snapshotEvents'] as const;
-const NATS_KEYS = ['replicas', 'maxAge', 'maxBytes', 'duplicateWindow', 'publishTimeout', 'maxInFlight', 'instanceId', 'leaseTtl', 'queryTimeout', 'rulesInterval', 'partialInlineMaxBytes'] as const;
+const NATS_KEYS = ['replicas', 'maxAge', 'maxBytes', 'duplicateWindow', 'publishTimeout', 'maxInFlight', 'instanceId', 'leaseTtl', 'queryTimeout', 'rulesInterval', 'partialInlineMaxBytes', 'role'] as const;
 const SITE_KEYS = ['id', 'publicKey', 'secret', 'subscriberSecret', 'webhookSecret', 'allowedOrigins', 'timeZone', 'urlRules', 'processors', 'producerRateLimitPerSecond', 'producerRateLimitBurst'] as const;
 const URL_RULE_KEYS = ['keepParams', 'groups', 'searchParam'] as const;
 
@@ -549,6 +555,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
       publishTimeoutMs: dur(natP, nat, 'publishTimeout', undefined, 5_000),
       maxInFlight: int(natP, nat, 'maxInFlight', undefined, 2_000, 1),
       instanceId: instanceIdOf(natP, env['INSTANCE_ID'] ?? (typeof nat['instanceId'] === 'string' ? nat['instanceId'] : undefined), natsUrl, env['PORT'] ?? String(raw['port'] ?? DEFAULT_PORT)),
+      role: roleOf(natP, env['INSTANCE_ROLE'] ?? nat['role'], natsUrl, (env['INSTANCE_ID'] ?? (typeof nat['instanceId'] === 'string' ? nat['instanceId'] : '')) !== '' || (natsUrl ?? '').includes(',')),
       leaseTtlMs: dur(natP, nat, 'leaseTtl', env['LEASE_TTL'], 10_000),
       queryTimeoutMs: dur(natP, nat, 'queryTimeout', undefined, 2_000),
       rulesIntervalMs: dur(natP, nat, 'rulesInterval', env['RULES_INTERVAL'], 5_000),
@@ -637,6 +644,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
  * The scale-out instance id: configured (letters, digits, `-`, `_`; it is a KV key), or, when NATS_URL
  * lists several servers, this host's name and port; otherwise none (one instance owns every partition).
  */
+function roleOf(problems: Problems, raw: unknown, natsUrl: string | undefined, scaledOut: boolean): 'all' | 'gateway' {
+  if (raw === undefined || raw === '' || raw === 'all') return 'all';
+  if (raw !== 'gateway') {
+    problems.add('role', `expected "all" or "gateway", got ${JSON.stringify(raw)}`);
+    return 'all';
+  }
+  if (natsUrl === undefined || natsUrl === '') problems.add('role', 'a gateway writes the event log: it needs NATS_URL');
+  else if (!scaledOut) problems.add('role', 'a gateway leaves the partitions to other instances: set INSTANCE_ID (or list several servers in NATS_URL)');
+  return 'gateway';
+}
+
 function instanceIdOf(problems: Problems, configured: string | undefined, natsUrl: string | undefined, port: string): string | undefined {
   if (configured !== undefined && configured !== '') {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(configured)) problems.add('instanceId', 'expected 1 to 64 letters, digits, "-" or "_"');

@@ -55,6 +55,8 @@ export interface PartitionLeasesOptions {
   readonly now?: () => number;
   /** What this instance tells the others with each heartbeat (JSON; e.g. its sites' tick times). */
   readonly memberInfo?: () => Record<string, unknown>;
+  /** False: a gateway — it heartbeats (`gateway.<id>`) and is a member for the lists, but owns no partition. */
+  readonly owns?: boolean;
   /** Another live member's heartbeat, as read in a round. */
   readonly onMember?: (id: string, info: Readonly<Record<string, unknown>>) => void;
 }
@@ -161,7 +163,7 @@ export class PartitionLeases {
     await this.#ticking;
     if (opts.release !== true) return;
     await Promise.all([...this.#held.keys()].map((p) => this.#release(p)));
-    await this.#kv.delete(`member.${this.instanceId}`).catch(() => undefined);
+    await this.#kv.delete(this.#memberKey()).catch(() => undefined);
   }
 
   /**
@@ -170,9 +172,10 @@ export class PartitionLeases {
    * hand-overs, so slow snapshots never let a kept lease go stale.
    */
   async tick(): Promise<void> {
-    await this.#kv.put(`member.${this.instanceId}`, JSON.stringify({ ...this.#opts.memberInfo?.(), at: this.#now() }));
-    const members = await this.#members();
-    this.#lastMembers = members;
+    await this.#kv.put(this.#memberKey(), JSON.stringify({ ...this.#opts.memberInfo?.(), at: this.#now() }));
+    const members = await this.#members('member');
+    this.#lastMembers = [...new Set([...members, ...(await this.#members('gateway'))])].sort();
+    if (this.#opts.owns === false) return; // a gateway: never a partition's owner
     for (const [p, h] of [...this.#held]) {
       if (!this.#fresh(h)) this.#lose(p, 'not renewed within the TTL');
     }
@@ -216,12 +219,17 @@ export class PartitionLeases {
     return h !== undefined && this.#fresh(h);
   }
 
-  async #members(): Promise<string[]> {
+  #memberKey(): string {
+    return `${this.#opts.owns === false ? 'gateway' : 'member'}.${this.instanceId}`;
+  }
+
+  /** The live instances heartbeating under `kind` (owners: `member`; gateways: `gateway`), this one among them when it is one. */
+  async #members(kind: 'member' | 'gateway'): Promise<string[]> {
     const out: string[] = [];
     const keys: string[] = [];
-    for await (const k of await this.#kv.keys('member.*')) keys.push(k);
+    for await (const k of await this.#kv.keys(`${kind}.*`)) keys.push(k);
     for (const k of keys) {
-      const id = k.slice('member.'.length);
+      const id = k.slice(kind.length + 1);
       out.push(id);
       if (this.#opts.onMember === undefined || id === this.instanceId) continue;
       try {
@@ -231,7 +239,7 @@ export class PartitionLeases {
         // an unreadable heartbeat still counts the member; its information is skipped
       }
     }
-    if (!out.includes(this.instanceId)) out.push(this.instanceId);
+    if ((kind === 'gateway') === (this.#opts.owns === false) && !out.includes(this.instanceId)) out.push(this.instanceId);
     return out.sort();
   }
 

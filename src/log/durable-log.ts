@@ -190,6 +190,7 @@ export class DurableLog {
       partitions: this.#config.partitions,
       ttlMs: this.#config.nats.leaseTtlMs,
       replicas: this.#config.nats.replicas,
+      owns: this.#config.nats.role !== 'gateway',
       logger: this.#logger,
       // Ticks are dated by the newest event any instance saw (the closing events may reach other partitions only).
       memberInfo: () => ({ tickTimes: this.#pipeline.tickTimes(this.#clock.now()) }),
