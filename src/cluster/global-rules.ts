@@ -273,6 +273,8 @@ export class GlobalRules {
         object = true;
       } else {
         await kv.put(name, body);
+        // Shrunk under the limit (retracted sessions): the object it was in goes.
+        if (own.panes.get(c.id)?.object === true) await this.#objects!.delete(name).catch(() => undefined);
       }
       own.panes.set(c.id, { pane: c.pane, version: c.version, object });
       this.#d.counted?.(object ? 'object' : 'inline', body.length);
