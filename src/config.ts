@@ -529,6 +529,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
   const paneMs = dur(timP, tim, 'pane', undefined, DEFAULT_PANE_MS);
   const retentionPanes = int(timP, tim, 'retentionPanes', undefined, DEFAULT_RETENTION_PANES, 1);
   const natsUrl = env['NATS_URL'] ?? (typeof raw['natsUrl'] === 'string' ? raw['natsUrl'] : undefined);
+  const instanceId = instanceIdOf(natP, env['INSTANCE_ID'] ?? (typeof nat['instanceId'] === 'string' ? nat['instanceId'] : undefined), natsUrl, env['PORT'] ?? String(raw['port'] ?? DEFAULT_PORT));
   const config: Config = {
     port: int(problems, raw, 'port', env['PORT'], DEFAULT_PORT, 0, 65535),
     adminPort: int(problems, raw, 'adminPort', env['ADMIN_PORT'], DEFAULT_ADMIN_PORT, 0, 65535),
@@ -554,8 +555,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
       duplicateWindowMs: dur(natP, nat, 'duplicateWindow', undefined, 10 * 60_000),
       publishTimeoutMs: dur(natP, nat, 'publishTimeout', undefined, 5_000),
       maxInFlight: int(natP, nat, 'maxInFlight', undefined, 2_000, 1),
-      instanceId: instanceIdOf(natP, env['INSTANCE_ID'] ?? (typeof nat['instanceId'] === 'string' ? nat['instanceId'] : undefined), natsUrl, env['PORT'] ?? String(raw['port'] ?? DEFAULT_PORT)),
-      role: roleOf(natP, env['INSTANCE_ROLE'] ?? nat['role'], natsUrl, (env['INSTANCE_ID'] ?? (typeof nat['instanceId'] === 'string' ? nat['instanceId'] : '')) !== '' || (natsUrl ?? '').includes(',')),
+      instanceId,
+      role: roleOf(natP, env['INSTANCE_ROLE'] ?? nat['role'], natsUrl, instanceId !== undefined),
       leaseTtlMs: dur(natP, nat, 'leaseTtl', env['LEASE_TTL'], 10_000),
       queryTimeoutMs: dur(natP, nat, 'queryTimeout', undefined, 2_000),
       rulesIntervalMs: dur(natP, nat, 'rulesInterval', env['RULES_INTERVAL'], 5_000),
@@ -641,8 +642,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Raw 
 }
 
 /**
- * The scale-out instance id: configured (letters, digits, `-`, `_`; it is a KV key), or, when NATS_URL
- * lists several servers, this host's name and port; otherwise none (one instance owns every partition).
+ * The scale-out role (`INSTANCE_ROLE`): `all`, or `gateway`, which needs NATS and an instance id
+ * (someone else owns the partitions); anything else is a config error.
  */
 function roleOf(problems: Problems, raw: unknown, natsUrl: string | undefined, scaledOut: boolean): 'all' | 'gateway' {
   if (raw === undefined || raw === '' || raw === 'all') return 'all';
@@ -655,6 +656,10 @@ function roleOf(problems: Problems, raw: unknown, natsUrl: string | undefined, s
   return 'gateway';
 }
 
+/**
+ * The scale-out instance id: configured (letters, digits, `-`, `_`; it is a KV key), or, when NATS_URL
+ * lists several servers, this host's name and port; otherwise none (one instance owns every partition).
+ */
 function instanceIdOf(problems: Problems, configured: string | undefined, natsUrl: string | undefined, port: string): string | undefined {
   if (configured !== undefined && configured !== '') {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(configured)) problems.add('instanceId', 'expected 1 to 64 letters, digits, "-" or "_"');

@@ -799,11 +799,6 @@ export class CrossSellRules implements SiteView, BasketSink {
     for (const pane of parts) this.mergePane(stream, start, pane);
   }
 
-  /** The starts of the site panes of `stream` held now, oldest first. */
-  paneStarts(stream: number): number[] {
-    return this.#stores[stream]!.entries().map(([t]) => t);
-  }
-
   /** A counter read from a partial, with this site's counter options (as a partition restores it). */
   counterOf(s: ItemsetCounterSnapshot): ItemsetCounter {
     return ItemsetCounter.fromSnapshot(s, this.#counterOptions);

@@ -338,7 +338,7 @@ export class OfferAttribution implements OfferListener {
 
   /** The attribution of one site: totals, per offer and per rule (most shown first). */
   stats(site: string): AttributionStats {
-    return attributionStats(site, this.#o.horizonMs, [this.tallies(site)]);
+    return this.statsOf(site, [this.tallies(site)]);
   }
 
   /** The statistics of the sum of `parts` (scaled out: every deciding instance's `tallies`), with this horizon. */
