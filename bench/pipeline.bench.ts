@@ -25,6 +25,7 @@ import { loadConfig } from '../src/config';
 import { EventValidator } from '../src/events/event-validator';
 import { createLogger } from '../src/logger';
 import { digineticaEvents, kosarakEvents, readDigineticaViews, readKosarakSessions, readRetailBaskets, retailEvents } from '../src/replay/dataset-readers';
+import { appDigest } from '../test/helpers/app-digest';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dataDir = process.env['CM_DATA_DIR'] ?? resolve(here, '..', '..', 'shared', 'data');
@@ -159,6 +160,8 @@ for (const set of SETS) {
     clock.advance(t.sessionGapMs + t.outOfOrdernessMs + t.idleTimeoutMs + 2 * t.paneMs);
     app.pipeline.tick();
     const s = seconds(t0);
+    // PIPELINE_BENCH_DIGEST=1: every window and rule set hashed, to compare two checkouts (a differential replay).
+    if (process.env['PIPELINE_BENCH_DIGEST'] === '1') process.stdout.write(`digest ${set.name} ${appDigest(app, 'demo').hash}\n`);
     await app.stop();
     if (accepted !== n) throw new Error(`${set.name}: accepted ${accepted} of ${n} (the frames must all be valid)`);
     rows.push({ set: set.name, name: `whole app in-process (${set.as})`, events: n, items, seconds: s, eventsPerSecond: Math.round(n / s), note: retries > 0 ? `${retries} frames retried after a drain` : '' });

@@ -606,14 +606,15 @@ export class CrossSellRules implements SiteView, BasketSink {
       for (const st of STREAMS) {
         const cur = this.#window(st, start, end, merged, `${st.id}|${i}|cur`);
         if (cur === undefined) continue;
-        const bound = cur.errorBound();
-        errorBound = Math.max(errorBound, bound.items, bound.pairs, bound.triples);
         if (st.level === 'product') {
           if (st.kind === 'sequential') baskets[st.source === 'purchase' ? 'sequential' : 'viewSequential'] = cur.baskets;
           else baskets[st.source] = cur.baskets;
         }
         const prev = this.#window(st, start - size, start, merged, `${st.id}|${i}|prev`);
         for (const r of mineRules({ current: cur, previous: prev, thresholds: s, level: st.level, kind: st.kind, source: st.source })) rules.push(r);
+        // After mining: a buffered counter whose candidates overflowed its capacity counted its tables meanwhile.
+        const bound = cur.errorBound();
+        errorBound = Math.max(errorBound, bound.items, bound.pairs, bound.triples);
       }
       if (rules.length > s.maxRules) {
         rules.sort(compareRules);
@@ -710,7 +711,8 @@ export class CrossSellRules implements SiteView, BasketSink {
     const counter = st === undefined ? undefined : this.#window(st, rs.window.start, rs.window.end);
     if (counter === undefined) return { baskets: 0, minCount: 1, errorBound: { items: 0, pairs: 0, triples: 0 }, itemsets: [] };
     const minCount = minCountFor(q.minSupport ?? this.settings.minSupport, counter.baskets);
-    return { baskets: counter.baskets, minCount, errorBound: counter.errorBound(), itemsets: frequentItemsets(counter, minCount) };
+    const itemsets = frequentItemsets(counter, minCount);
+    return { baskets: counter.baskets, minCount, errorBound: counter.errorBound(), itemsets };
   }
 
   /** Calls `fn` with each new version of the primary window's rules; returns an unsubscribe function. */
@@ -884,7 +886,7 @@ export function crossSellSettingsOf(site: SiteConfig): CrossSellSettings {
 }
 
 function counterOptionsOf(s: CrossSellSettings, onEvict: (structure: string, n: number) => void): ItemsetCounterOptions {
-  return { itemCapacity: s.itemCapacity, pairCapacity: s.pairCapacity, tripleCapacity: s.tripleCapacity, maxBasketItems: s.maxBasketItems, onEvict };
+  return { itemCapacity: s.itemCapacity, pairCapacity: s.pairCapacity, tripleCapacity: s.tripleCapacity, maxBasketItems: s.maxBasketItems, ...(s.basketBuffer === undefined ? {} : { maxBufferedItems: s.basketBuffer }), onEvict };
 }
 
 /**

@@ -39,6 +39,11 @@ export interface CrossSellSettings {
   readonly tripleCapacity: number;
   /** Distinct items of one basket that are counted (count). */
   readonly maxBasketItems: number;
+  /**
+   * Basket entries a pane or window keeps before counting its pairs into the table (count; undefined
+   * = 8 × pairCapacity, never more memory than the full table; 0 = count pairs as baskets come).
+   */
+  readonly basketBuffer: number | undefined;
   /** Count purchase baskets (a form submit with items). */
   readonly purchaseBaskets: boolean;
   /** Count session baskets (on session close). */
@@ -73,6 +78,7 @@ export const CROSS_SELL_DEFAULTS: CrossSellSettings = Object.freeze({
   itemCapacity: 20_000,
   pairCapacity: 200_000,
   tripleCapacity: 0,
+  basketBuffer: undefined,
   maxBasketItems: 100,
   purchaseBaskets: true,
   sessionBaskets: true,
@@ -102,7 +108,7 @@ export function parseCrossSellSettings(siteId: string, raw: unknown): CrossSellS
   const d = CROSS_SELL_DEFAULTS;
   const known = new Set([
     'windows', 'pane', 'recomputeEvery', 'minSupport', 'minConfidence', 'minLift', 'itemCapacity', 'pairCapacity',
-    'tripleCapacity', 'maxBasketItems', 'purchaseBaskets', 'sessionBaskets', 'categoryLevel', 'sessionWeights',
+    'tripleCapacity', 'basketBuffer', 'maxBasketItems', 'purchaseBaskets', 'sessionBaskets', 'categoryLevel', 'sessionWeights',
     'maxTrackedSessions', 'sequential', 'sequentialHorizon', 'maxVisitors', 'maxHistoryItems', 'maxRules', 'maxPublishedRules',
   ]);
   for (const k of Object.keys(r)) if (!known.has(k)) problems.push(`${where}.${k}: unknown setting`);
@@ -177,6 +183,7 @@ export function parseCrossSellSettings(siteId: string, raw: unknown): CrossSellS
     itemCapacity,
     pairCapacity: num(r, 'pairCapacity', d.pairCapacity, 1, 100_000_000, true),
     tripleCapacity,
+    basketBuffer: r['basketBuffer'] === undefined ? undefined : num(r, 'basketBuffer', 0, 0, 1_000_000_000, true),
     maxBasketItems,
     purchaseBaskets: bool('purchaseBaskets', d.purchaseBaskets),
     sessionBaskets: bool('sessionBaskets', d.sessionBaskets),

@@ -8,6 +8,12 @@ export const MAX_TRIPLE_ITEMS = 2 ** 17;
 const PAIR_SHIFT = MAX_PAIR_ITEMS;
 /** Slot arrays start this small and double on demand. */
 const INITIAL_SLOTS = 64;
+/**
+ * Default bound of the basket buffer, in int32 entries per pair of `pairCapacity`: a pair-table slot
+ * costs 24 B (key, count, error) at a load factor ≤ 0.7, about 34 B per pair of capacity, so a
+ * buffer of 8 entries (32 B) per pair is never larger than the table it stands in for at capacity.
+ */
+export const BUFFERED_ITEMS_PER_PAIR = 8;
 const TRIPLE_SHIFT = MAX_TRIPLE_ITEMS;
 
 export interface ItemsetCounterOptions {
@@ -19,6 +25,12 @@ export interface ItemsetCounterOptions {
   readonly tripleCapacity: number;
   /** Distinct items of one basket that are counted (count); the rest of a larger basket is dropped and counted in `truncatedBaskets`. */
   readonly maxBasketItems: number;
+  /**
+   * Most basket entries (item slots plus one header per basket) kept in the basket buffer before the
+   * pairs are counted into the table (count; default `BUFFERED_ITEMS_PER_PAIR × pairCapacity`; 0
+   * counts every pair as it comes).
+   */
+  readonly maxBufferedItems?: number;
   /** Called with the structure and the number of entries evicted. */
   readonly onEvict?: (structure: 'items' | 'pairs' | 'triples', n: number) => void;
 }
@@ -30,9 +42,14 @@ export interface CountErrorBound {
   readonly triples: number;
 }
 
-/** JSON form of a counter. Pairs and triples refer to items by their index in `items`. */
+/**
+ * JSON form of a counter. Pairs and triples refer to items by their index in `items`. Version 2 is a
+ * counter whose pairs are still in its basket buffer: `buffered` holds its baskets (each its length,
+ * then its items' indexes), `pairs` and `triples` are empty.
+ */
 export interface ItemsetCounterSnapshot {
-  readonly v: 1;
+  readonly v: 1 | 2;
+  readonly buffered?: readonly number[];
   readonly baskets: number;
   readonly truncatedBaskets: number;
   readonly floors: readonly [number, number, number];
@@ -56,6 +73,17 @@ export interface ItemsetCounterSnapshot {
  * Supports removing a basket (a retracted session) and merging another counter (sum of counts).
  * When an item is evicted its pairs and triples go too, so a freed slot can be reused safely; their
  * true counts are at most the item's, which the pair/triple floors then cover.
+ *
+ * **Pairs are counted late.** A basket's items are counted at once, but its pairs (n·(n−1)/2 random
+ * probes into a table of millions of slots: most of the cost on retail.dat) wait in a basket buffer
+ * of item slots, as FP-Growth keeps its transactions. A read of pairs at a minimum count (`forEachPair`,
+ * `forEachTriple`: what the rule miner and the API read) counts only the pairs whose items both reach
+ * it — an itemset can never be more frequent than its rarest item, so nothing frequent is missed and
+ * every count is exact. `pair`/`triple` look-ups intersect the baskets holding each item. Buffered
+ * counters merge by appending baskets. The buffer is bounded (`maxBufferedItems`); beyond it, and
+ * before anything the buffer cannot express (a removal, a sequential basket, an item eviction, a
+ * merge with a counted table), the buffered baskets are counted into the tables in their order,
+ * which leaves the tables exactly as counting every basket as it came would have.
  */
 export class ItemsetCounter {
   readonly options: ItemsetCounterOptions;
@@ -79,6 +107,12 @@ export class ItemsetCounter {
   readonly #scratch: Int32Array;
   #pairs: KeyCountTable;
   #triples: KeyCountTable | undefined;
+  /** Baskets whose pairs are not counted yet: [n, slot × n (ascending)] each; undefined once counted into the tables for good. */
+  #buffer: Int32Array | undefined;
+  #buffered = 0;
+  readonly #maxBuffered: number;
+  /** Per-item basket lists over the buffer for `pair`/`triple` look-ups, built on demand for one version. */
+  #postings: { readonly version: number; readonly starts: Int32Array; readonly offsets: Int32Array } | undefined;
 
   constructor(options: ItemsetCounterOptions) {
     this.options = options;
@@ -102,6 +136,13 @@ export class ItemsetCounter {
     const onEvict = options.onEvict;
     this.#pairs = new KeyCountTable(options.pairCapacity, onEvict && ((n) => onEvict('pairs', n)));
     this.#triples = triples ? new KeyCountTable(options.tripleCapacity, onEvict && ((n) => onEvict('triples', n))) : undefined;
+    this.#maxBuffered = options.maxBufferedItems ?? BUFFERED_ITEMS_PER_PAIR * options.pairCapacity;
+    this.#buffer = this.#maxBuffered > 0 ? new Int32Array(INITIAL_SLOTS) : undefined;
+  }
+
+  /** True while pairs wait in the basket buffer (every count exact); false once they are counted into the tables. */
+  get buffered(): boolean {
+    return this.#buffer !== undefined;
   }
 
   /** An empty counter with the same options. */
@@ -139,6 +180,8 @@ export class ItemsetCounter {
     out.#version = this.#version;
     out.#pairs = this.#pairs.clone();
     out.#triples = this.#triples?.clone();
+    out.#buffer = this.#buffer?.slice(0, Math.max(this.#buffered, INITIAL_SLOTS));
+    out.#buffered = this.#buffered;
     return out;
   }
 
@@ -151,14 +194,15 @@ export class ItemsetCounter {
     return this.#slots.size;
   }
 
-  /** Distinct pairs held. */
+  /** Distinct pairs held (while buffered: counted afresh from the buffer — for tests and benchmarks). */
   get pairCount(): number {
-    return this.#pairs.size;
+    return this.#candidates(1, false)?.size ?? this.#pairs.size;
   }
 
-  /** Distinct triples held. */
+  /** Distinct triples held (as pairCount). */
   get tripleCount(): number {
-    return this.#triples?.size ?? 0;
+    if (this.#triples === undefined) return 0;
+    return this.#candidates(1, true)?.size ?? this.#triples.size;
   }
 
   /** Counts one basket (duplicates within it ignored). */
@@ -173,19 +217,100 @@ export class ItemsetCounter {
     if (n < 2) return;
     // Sorted slots make the packed keys canonical (a < b < c) without a min/max per pair.
     s.subarray(0, n).sort();
-    const pairs = this.#pairs;
-    for (let i = 0; i < n; i++) {
-      const base = s[i]! * PAIR_SHIFT;
-      for (let j = i + 1; j < n; j++) pairs.add(base + s[j]!, 1);
-    }
-    const triples = this.#triples;
-    if (triples === undefined || n < 3) return;
-    for (let i = 0; i < n; i++) {
-      for (let j = i + 1; j < n; j++) {
-        const base = (s[i]! * TRIPLE_SHIFT + s[j]!) * TRIPLE_SHIFT;
-        for (let k = j + 1; k < n; k++) triples.add(base + s[k]!, 1);
+    if (this.#buffer !== undefined) {
+      if (this.#buffered + n + 1 <= this.#maxBuffered) {
+        this.#append(s, n);
+        return;
       }
+      this.#flush();
     }
+    this.#countBasket(s, 0, n, this.#pairs, this.#triples);
+  }
+
+  /** Counts the pairs (and triples) of the ascending slots `s[from, from + n)` into the given tables. */
+  #countBasket(s: Int32Array, from: number, n: number, pairs: KeyCountTable, triples: KeyCountTable | undefined): void {
+    const end = from + n;
+    for (let i = from; i < end; i++) {
+      const base = s[i]! * PAIR_SHIFT;
+      for (let j = i + 1; j < end; j++) pairs.add(base + s[j]!, 1);
+    }
+    if (triples !== undefined && n >= 3) countTriples(s, from, end, triples);
+  }
+
+  /** Appends the ascending slots `s[0, n)` as one buffered basket. */
+  #append(s: Int32Array, n: number): void {
+    let buf = this.#buffer!;
+    const at = this.#buffered;
+    if (at + n + 1 > buf.length) {
+      let size = buf.length * 2;
+      while (size < at + n + 1) size *= 2;
+      const grown = new Int32Array(Math.min(size, Math.max(this.#maxBuffered, at + n + 1)));
+      grown.set(buf.subarray(0, at));
+      this.#buffer = buf = grown;
+    }
+    buf[at] = n;
+    for (let i = 0; i < n; i++) buf[at + 1 + i] = s[i]!;
+    this.#buffered = at + n + 1;
+  }
+
+  /**
+   * Counts every buffered basket into the tables, in the order they came, and counts pairs as they
+   * come from now on: the tables end exactly as if no basket had waited.
+   */
+  #flush(): void {
+    const buf = this.#buffer;
+    if (buf === undefined) return;
+    this.#buffer = undefined;
+    this.#postings = undefined;
+    const end = this.#buffered;
+    this.#buffered = 0;
+    for (let at = 0; at < end; ) {
+      const n = buf[at]!;
+      this.#countBasket(buf, at + 1, n, this.#pairs, this.#triples);
+      at += n + 1;
+    }
+  }
+
+  /**
+   * The pairs (or triples) of the buffered baskets among the items whose count reaches `minCount`,
+   * counted into a fresh table of the counter's capacity: every count exact. Undefined when the
+   * candidates overflow that capacity (only where the table itself would have evicted): the caller
+   * then flushes and reads the tables.
+   */
+  #countBuffered(minCount: number, triples: boolean): KeyCountTable | undefined {
+    const buf = this.#buffer!;
+    const counts = this.#counts;
+    const errs = this.#errs;
+    let evicted = false;
+    const out = new KeyCountTable(triples ? this.options.tripleCapacity : this.options.pairCapacity, () => (evicted = true));
+    const s = this.#scratch;
+    const end = this.#buffered;
+    for (let at = 0; at < end && !evicted; ) {
+      const n = buf[at]!;
+      let m = 0;
+      for (let i = at + 1; i <= at + n; i++) {
+        const slot = buf[i]!;
+        if (counts[slot]! + errs[slot]! >= minCount) s[m++] = slot;
+      }
+      if (!triples) {
+        if (m >= 2) {
+          for (let i = 0; i < m; i++) {
+            const base = s[i]! * PAIR_SHIFT;
+            for (let j = i + 1; j < m; j++) out.add(base + s[j]!, 1);
+          }
+        }
+      } else if (m >= 3) countTriples(s, 0, m, out);
+      at += n + 1;
+    }
+    return evicted ? undefined : out;
+  }
+
+  /** The buffered candidates at `minCount`, or undefined after flushing when they overflow (the tables are then read). */
+  #candidates(minCount: number, triples: boolean): KeyCountTable | undefined {
+    if (this.#buffer === undefined) return undefined;
+    const out = this.#countBuffered(minCount, triples);
+    if (out === undefined) this.#flush();
+    return out;
   }
 
   /**
@@ -195,6 +320,7 @@ export class ItemsetCounter {
    */
   addBipartite(before: readonly string[], after: readonly string[]): void {
     this.#version++;
+    this.#flush();
     const nb = this.#collect(before, true, 0);
     const n = this.#collect(after, true, nb);
     this.baskets++;
@@ -218,6 +344,7 @@ export class ItemsetCounter {
    */
   addSequence(items: readonly string[], pairs: ReadonlyArray<readonly [string, string]>, sign: 1 | -1 = 1): void {
     this.#version++;
+    this.#flush();
     const insert = sign === 1;
     const n = this.#collect(items, insert, 0);
     if (insert) this.baskets++;
@@ -243,6 +370,8 @@ export class ItemsetCounter {
   /** Retracts one basket previously added (e.g. a re-opened session). */
   remove(basket: readonly string[]): void {
     this.#version++;
+    // A removal floors counts at 0 as it goes: only the tables say exactly what that leaves.
+    this.#flush();
     const n = this.#collect(basket, false, 0);
     if (this.baskets > 0) this.baskets--;
     const s = this.#scratch;
@@ -274,6 +403,7 @@ export class ItemsetCounter {
     const sa = this.#slots.get(a);
     const sb = this.#slots.get(b);
     if (sa === undefined || sb === undefined || sa === sb) return 0;
+    if (this.#buffer !== undefined) return this.#bufferedWith([sa, sb]);
     return this.#pairs.estimate(sa < sb ? sa * PAIR_SHIFT + sb : sb * PAIR_SHIFT + sa);
   }
 
@@ -284,8 +414,53 @@ export class ItemsetCounter {
     const y = this.#slots.get(b);
     const z = this.#slots.get(c);
     if (x === undefined || y === undefined || z === undefined || x === y || y === z || x === z) return 0;
+    if (this.#buffer !== undefined) return this.#bufferedWith([x, y, z]);
     const [p, q, r] = [x, y, z].sort((u, v) => u - v) as [number, number, number];
     return this.#triples.estimate((p * TRIPLE_SHIFT + q) * TRIPLE_SHIFT + r);
+  }
+
+  /** Buffered baskets holding every one of `slots` (distinct): the shortest item's basket list checked against the others. */
+  #bufferedWith(slots: readonly number[]): number {
+    const { starts, offsets } = this.#postingsNow();
+    const buf = this.#buffer!;
+    let rare = slots[0]!;
+    for (const x of slots) if (starts[x + 1]! - starts[x]! < starts[rare + 1]! - starts[rare]!) rare = x;
+    let n = 0;
+    for (let p = starts[rare]!; p < starts[rare + 1]!; p++) {
+      const at = offsets[p]!;
+      const len = buf[at]!;
+      let all = true;
+      for (const x of slots) {
+        if (x === rare) continue;
+        let found = false;
+        for (let i = at + 1; i <= at + len && !found; i++) found = buf[i] === x;
+        if (!found) {
+          all = false;
+          break;
+        }
+      }
+      if (all) n++;
+    }
+    return n;
+  }
+
+  /** Per slot, the buffer offsets of the baskets holding it (CSR: `offsets[starts[x] .. starts[x + 1])`). */
+  #postingsNow(): { readonly starts: Int32Array; readonly offsets: Int32Array } {
+    if (this.#postings !== undefined && this.#postings.version === this.#version) return this.#postings;
+    const buf = this.#buffer!;
+    const end = this.#buffered;
+    const starts = new Int32Array(this.#counts.length + 1);
+    let entries = 0;
+    for (let at = 0; at < end; at += buf[at]! + 1) {
+      for (let i = at + 1; i <= at + buf[at]!; i++) starts[buf[i]! + 1]!++;
+      entries += buf[at]!;
+    }
+    for (let x = 0; x < this.#counts.length; x++) starts[x + 1]! += starts[x]!;
+    const offsets = new Int32Array(entries);
+    const fill = starts.slice(0, this.#counts.length);
+    for (let at = 0; at < end; at += buf[at]! + 1) for (let i = at + 1; i <= at + buf[at]!; i++) offsets[fill[buf[i]!]!++] = at;
+    this.#postings = { version: this.#version, starts, offsets };
+    return this.#postings;
   }
 
   errorBound(): CountErrorBound {
@@ -300,7 +475,8 @@ export class ItemsetCounter {
   /** Calls fn for every held pair whose estimated count is ≥ minCount (names in slot order, not sorted). */
   forEachPair(minCount: number, fn: (a: string, b: string, count: number) => void): void {
     const names = this.#names;
-    this.#pairs.forEach((key, c, e) => {
+    const table = this.#candidates(minCount, false) ?? this.#pairs;
+    table.forEach((key, c, e) => {
       if (c + e < minCount) return;
       const a = Math.floor(key / PAIR_SHIFT);
       fn(names[a]!, names[key - a * PAIR_SHIFT]!, c + e);
@@ -309,8 +485,10 @@ export class ItemsetCounter {
 
   /** Calls fn for every held triple whose estimated count is ≥ minCount. */
   forEachTriple(minCount: number, fn: (a: string, b: string, c: string, count: number) => void): void {
+    if (this.#triples === undefined) return;
     const names = this.#names;
-    this.#triples?.forEach((key, c, e) => {
+    const table = this.#candidates(minCount, true) ?? this.#triples;
+    table.forEach((key, c, e) => {
       if (c + e < minCount) return;
       const ab = Math.floor(key / TRIPLE_SHIFT);
       const a = Math.floor(ab / TRIPLE_SHIFT);
@@ -348,6 +526,15 @@ export class ItemsetCounter {
     this.#itemFloor += otherItemFloor;
     const map = new Int32Array(other.#names.length).fill(-1);
     for (const [name, os] of other.#slots) map[os] = this.#slots.get(name) ?? -1;
+    if (other.#buffer !== undefined) {
+      if (this.#buffer !== undefined && this.#buffered + other.#buffered <= this.#maxBuffered) this.#appendFrom(other, map);
+      else {
+        this.#flush();
+        this.#countFrom(other, map);
+      }
+      return;
+    }
+    this.#flush();
     mergeTable(this.#pairs, other.#pairs, (key) => {
       const a = map[Math.floor(key / PAIR_SHIFT)]!;
       const b = map[key % PAIR_SHIFT]!;
@@ -364,6 +551,46 @@ export class ItemsetCounter {
         const [p, q, r] = [a, b, c].sort((u, v) => u - v) as [number, number, number];
         return (p * TRIPLE_SHIFT + q) * TRIPLE_SHIFT + r;
       });
+    }
+  }
+
+  /** Appends `other`'s buffered baskets, its slots mapped to ours by `map` (none unmapped: nothing was evicted while both buffer). */
+  #appendFrom(other: ItemsetCounter, map: Int32Array): void {
+    const buf = other.#buffer!;
+    const s = new Int32Array(this.options.maxBasketItems);
+    for (let at = 0, end = other.#buffered; at < end; at += buf[at]! + 1) {
+      const n = buf[at]!;
+      for (let i = 0; i < n; i++) s[i] = map[buf[at + 1 + i]!]!;
+      const basket = s.subarray(0, n).sort();
+      this.#append(basket, n);
+    }
+  }
+
+  /**
+   * Counts `other`'s buffered baskets into our tables, its slots mapped by `map`. An item we no longer
+   * hold (evicted during this merge) leaves its pairs out: their counts are at most its count in
+   * `other`, which the floors then cover (as mergeTable does for an unmapped key).
+   */
+  #countFrom(other: ItemsetCounter, map: Int32Array): void {
+    const buf = other.#buffer!;
+    const s = new Int32Array(this.options.maxBasketItems);
+    const pairFloor = this.#pairs.floor;
+    const tripleFloor = this.#triples?.floor ?? 0;
+    let dropped = -1;
+    for (let at = 0, end = other.#buffered; at < end; at += buf[at]! + 1) {
+      const n = buf[at]!;
+      let m = 0;
+      for (let i = 0; i < n; i++) {
+        const os = buf[at + 1 + i]!;
+        const mine = map[os]!;
+        if (mine >= 0) s[m++] = mine;
+        else dropped = Math.max(dropped, other.#counts[os]! + other.#errs[os]!);
+      }
+      if (m >= 2) this.#countBasket(s.subarray(0, m).sort(), 0, m, this.#pairs, this.#triples);
+    }
+    if (dropped >= 0) {
+      this.#pairs.raiseFloor(dropped + pairFloor);
+      this.#triples?.raiseFloor(dropped + tripleFloor);
     }
   }
 
@@ -387,8 +614,18 @@ export class ItemsetCounter {
       const a = Math.floor(ab / TRIPLE_SHIFT);
       triples.push(index[a]!, index[ab - a * TRIPLE_SHIFT]!, index[key - ab * TRIPLE_SHIFT]!, c, e);
     });
+    const buf = this.#buffer;
+    let buffered: number[] | undefined;
+    if (buf !== undefined) {
+      buffered = new Array<number>(this.#buffered);
+      for (let at = 0; at < this.#buffered; at += buf[at]! + 1) {
+        buffered[at] = buf[at]!;
+        for (let i = at + 1; i <= at + buf[at]!; i++) buffered[i] = index[buf[i]!]!;
+      }
+    }
     return {
-      v: 1,
+      v: buffered === undefined ? 1 : 2,
+      ...(buffered === undefined ? {} : { buffered }),
       baskets: this.baskets,
       truncatedBaskets: this.truncatedBaskets,
       floors: [this.#itemFloor, this.#pairs.floor, this.#triples?.floor ?? 0],
@@ -401,8 +638,8 @@ export class ItemsetCounter {
 
   /** Rebuilds a counter from a snapshot (options as configured now; entries beyond capacity are evicted). */
   static fromSnapshot(s: ItemsetCounterSnapshot, options: ItemsetCounterOptions): ItemsetCounter {
-    if (s.v !== 1 || s.itemCounts.length !== s.items.length * 2 || s.pairs.length % 4 !== 0 || s.triples.length % 5 !== 0) {
-      throw new ClickstreamError('CM_ERR_SNAPSHOT', 'not an ItemsetCounter v1 snapshot');
+    if ((s.v !== 1 && s.v !== 2) || s.itemCounts.length !== s.items.length * 2 || s.pairs.length % 4 !== 0 || s.triples.length % 5 !== 0 || (s.v === 2) !== Array.isArray(s.buffered)) {
+      throw new ClickstreamError('CM_ERR_SNAPSHOT', 'not an ItemsetCounter v1 or v2 snapshot');
     }
     const out = new ItemsetCounter(options);
     out.baskets = s.baskets;
@@ -418,6 +655,11 @@ export class ItemsetCounter {
       // TRICKY: #intern set err to the floor; the snapshot's err already includes it.
       out.#errs[slot] = s.itemCounts[2 * i + 1]!;
     });
+    if (s.buffered !== undefined) {
+      out.#restoreBuffered(s.buffered, slots);
+      return out;
+    }
+    out.#flush();
     for (let i = 0; i < s.pairs.length; i += 4) {
       const a = slots[s.pairs[i]!]!;
       const b = slots[s.pairs[i + 1]!]!;
@@ -430,6 +672,27 @@ export class ItemsetCounter {
       }
     }
     return out;
+  }
+
+  /** The baskets of a v2 snapshot, item indexes mapped to `slots`; counted into the tables where the buffer bound is lower now. */
+  #restoreBuffered(records: readonly number[], slots: Int32Array): void {
+    const s = this.#scratch;
+    for (let at = 0; at < records.length; ) {
+      const n = records[at]!;
+      if (!Number.isInteger(n) || n < 2 || n > s.length || at + n >= records.length) throw new ClickstreamError('CM_ERR_SNAPSHOT', 'ItemsetCounter v2 snapshot: a buffered basket out of range');
+      for (let i = 0; i < n; i++) {
+        const slot = slots[records[at + 1 + i]!];
+        if (slot === undefined) throw new ClickstreamError('CM_ERR_SNAPSHOT', 'ItemsetCounter v2 snapshot: a buffered basket names an unknown item');
+        s[i] = slot;
+      }
+      s.subarray(0, n).sort();
+      if (this.#buffer !== undefined && this.#buffered + n + 1 <= this.#maxBuffered) this.#append(s, n);
+      else {
+        this.#flush();
+        this.#countBasket(s, 0, n, this.#pairs, this.#triples);
+      }
+      at += n + 1;
+    }
   }
 
   /**
@@ -492,6 +755,8 @@ export class ItemsetCounter {
   }
 
   #evictItems(): void {
+    // The buffer refers to slots that are about to be reused.
+    this.#flush();
     const seq = this.#seq;
     const candidates: number[] = [];
     for (const slot of this.#slots.values()) if (this.#touched[slot] !== seq) candidates.push(slot);
@@ -519,6 +784,16 @@ export class ItemsetCounter {
       return gone[Math.floor(ab / TRIPLE_SHIFT)] === 1 || gone[ab % TRIPLE_SHIFT] === 1 || gone[key % TRIPLE_SHIFT] === 1;
     }) ?? 0;
     if (triples > 0) this.options.onEvict?.('triples', triples);
+  }
+}
+
+/** Counts the triples of the ascending slots `s[from, end)`. */
+function countTriples(s: Int32Array, from: number, end: number, triples: KeyCountTable): void {
+  for (let i = from; i < end; i++) {
+    for (let j = i + 1; j < end; j++) {
+      const base = (s[i]! * TRIPLE_SHIFT + s[j]!) * TRIPLE_SHIFT;
+      for (let k = j + 1; k < end; k++) triples.add(base + s[k]!, 1);
+    }
   }
 }
 

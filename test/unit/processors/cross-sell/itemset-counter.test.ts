@@ -217,6 +217,117 @@ describe('ItemsetCounter', () => {
     expect(c.version).toBe(seen[4]);
   });
 
+  it('counter - buffered baskets give the counts of pairs counted as they come, and counting them later leaves the same tables', () => {
+    // Capacities small enough that the eager table evicts, so "the same tables" covers eviction order too.
+    const opts: ItemsetCounterOptions = { itemCapacity: 2_000, pairCapacity: 3_000, tripleCapacity: 4_000, maxBasketItems: 12 };
+    const bs = baskets(31, 2_500, 600, 9);
+    const eager = new ItemsetCounter({ ...opts, maxBufferedItems: 0 });
+    const buffered = new ItemsetCounter({ ...opts, maxBufferedItems: 1_000_000 });
+    for (const b of bs) {
+      eager.add(b);
+      buffered.add(b);
+    }
+    expect(eager.buffered).toBe(false);
+    expect(buffered.buffered).toBe(true);
+    expect(eager.errorBound().pairs).toBeGreaterThan(0);
+    // Buffered, every count is the brute-force one (the eager table is only within its bound).
+    const truth = bruteForce(bs);
+    expect(buffered.errorBound()).toEqual({ items: 0, pairs: 0, triples: 0 });
+    // (At a low enough count the candidates overflow pairCapacity and the tables answer: the next test.)
+    for (const minCount of [60, 40, 30]) {
+      const want = [...truth.pairs].filter(([, n]) => n >= minCount).map(([k, n]) => `${k}=${n}`).sort();
+      const got: string[] = [];
+      buffered.forEachPair(minCount, (a, b, n) => got.push(`${a < b ? a : b}|${a < b ? b : a}=${n}`));
+      expect(got.sort()).toEqual(want);
+      const wantTriples = [...truth.triples].filter(([, n]) => n >= minCount).map(([k, n]) => `${k}=${n}`).sort();
+      const gotTriples: string[] = [];
+      buffered.forEachTriple(minCount, (a, b, c, n) => gotTriples.push(`${[a, b, c].sort().join('|')}=${n}`));
+      expect(gotTriples.sort()).toEqual(wantTriples);
+    }
+    expect(buffered.buffered).toBe(true);
+    for (const [k, n] of [...truth.pairs].slice(0, 300)) expect(buffered.pair(...(k.split('|') as [string, string]))).toBe(n);
+    for (const [k, n] of [...truth.triples].slice(0, 300)) expect(buffered.triple(...(k.split('|') as [string, string, string]))).toBe(n);
+    // A removal counts the buffer into the tables first: from then on both counters are the same, slot for slot.
+    buffered.remove(bs[0]!);
+    eager.remove(bs[0]!);
+    expect(buffered.buffered).toBe(false);
+    expect(buffered.snapshot()).toEqual(eager.snapshot());
+  });
+
+  it('counter - a buffer reaching its bound is counted into the tables, exactly as eager counting would have left them', () => {
+    const opts: ItemsetCounterOptions = { itemCapacity: 500, pairCapacity: 2_000, tripleCapacity: 0, maxBasketItems: 10 };
+    const bs = baskets(32, 1_500, 300, 8);
+    const eager = new ItemsetCounter({ ...opts, maxBufferedItems: 0 });
+    const bounded = new ItemsetCounter({ ...opts, maxBufferedItems: 900 });
+    let flushedAt = -1;
+    bs.forEach((b, i) => {
+      eager.add(b);
+      bounded.add(b);
+      if (flushedAt < 0 && !bounded.buffered) flushedAt = i;
+    });
+    expect(flushedAt).toBeGreaterThan(50);
+    expect(bounded.snapshot()).toEqual(eager.snapshot());
+  });
+
+  it('counter - buffered counters merge by their baskets, within the bound and beyond it, and keep them through a v2 snapshot', () => {
+    const opts: ItemsetCounterOptions = { itemCapacity: 5_000, pairCapacity: 50_000, tripleCapacity: 0, maxBasketItems: 12 };
+    const bs = baskets(33, 3_000, 400, 8);
+    const parts = [0, 1, 2].map(() => new ItemsetCounter(opts));
+    bs.forEach((b, i) => parts[i % 3]!.add(b));
+    const roomyMerge = new ItemsetCounter(opts);
+    for (const p of parts) roomyMerge.mergeFrom(ItemsetCounter.fromSnapshot(JSON.parse(JSON.stringify(p.snapshot())), opts));
+    expect(parts[0]!.snapshot().v).toBe(2);
+    expect(roomyMerge.buffered).toBe(true);
+    expectExact(roomyMerge, bs);
+    // Past the merged counter's bound the baskets are counted into its tables instead.
+    const tight = { ...opts, maxBufferedItems: parts[0]!.snapshot().buffered!.length + 10 };
+    const tightMerge = new ItemsetCounter(tight);
+    for (const p of parts) tightMerge.mergeFrom(p);
+    expect(tightMerge.buffered).toBe(false);
+    expectExact(tightMerge, bs);
+    const restored = ItemsetCounter.fromSnapshot(JSON.parse(JSON.stringify(roomyMerge.snapshot())), opts);
+    expect(restored.buffered).toBe(true);
+    expect(restored.snapshot()).toEqual(roomyMerge.snapshot());
+    // A counted (v1) snapshot restores as counted tables.
+    const v1 = tightMerge.snapshot();
+    expect(v1.v).toBe(1);
+    expectExact(ItemsetCounter.fromSnapshot(JSON.parse(JSON.stringify(v1)), tight), bs);
+  });
+
+  it('counter - buffered candidates beyond the pair capacity fall back to the counted table and report its bound', () => {
+    const opts: ItemsetCounterOptions = { itemCapacity: 1_000, pairCapacity: 200, tripleCapacity: 0, maxBasketItems: 10, maxBufferedItems: 100_000 };
+    const bs = baskets(34, 1_000, 300, 8);
+    const c = new ItemsetCounter(opts);
+    for (const b of bs) c.add(b);
+    expect(c.buffered).toBe(true);
+    const truth = bruteForce(bs);
+    expect(truth.pairs.size).toBeGreaterThan(opts.pairCapacity);
+    let seen = 0;
+    c.forEachPair(1, () => seen++);
+    expect(c.buffered).toBe(false);
+    expect(seen).toBeLessThanOrEqual(opts.pairCapacity);
+    const bound = c.errorBound().pairs;
+    expect(bound).toBeGreaterThan(0);
+    for (const [k, n] of truth.pairs) {
+      const est = c.pair(...(k.split('|') as [string, string]));
+      if (est === 0) expect(n).toBeLessThanOrEqual(bound);
+      else {
+        expect(est).toBeGreaterThanOrEqual(n);
+        expect(est).toBeLessThanOrEqual(n + bound);
+      }
+    }
+  });
+
+  it('counter - refuses a corrupt v2 snapshot with CM_ERR_SNAPSHOT', () => {
+    const c = new ItemsetCounter(roomy);
+    c.add(['a', 'b', 'c']);
+    const snap = c.snapshot();
+    expect(snap.v).toBe(2);
+    expect(() => ItemsetCounter.fromSnapshot({ ...snap, buffered: [3, 0, 1] }, roomy)).toThrow(/CM_ERR_SNAPSHOT/);
+    expect(() => ItemsetCounter.fromSnapshot({ ...snap, buffered: [2, 0, 7] }, roomy)).toThrow(/CM_ERR_SNAPSHOT/);
+    expect(() => ItemsetCounter.fromSnapshot({ ...snap, buffered: undefined }, roomy)).toThrow(/CM_ERR_SNAPSHOT/);
+  });
+
   it('counter - refuses a missing limit and an item capacity beyond the packed-key limit', () => {
     expect(() => new ItemsetCounter({ itemCapacity: 0, pairCapacity: 10, tripleCapacity: 0, maxBasketItems: 5 })).toThrow(/CM_ERR_UNBOUNDED/);
     expect(() => new ItemsetCounter({ itemCapacity: 2 ** 18, pairCapacity: 10, tripleCapacity: 10, maxBasketItems: 5 })).toThrow(/CM_ERR_CONFIG/);
