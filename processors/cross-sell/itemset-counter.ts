@@ -557,7 +557,7 @@ export class ItemsetCounter {
   /** Appends `other`'s buffered baskets, its slots mapped to ours by `map` (none unmapped: nothing was evicted while both buffer). */
   #appendFrom(other: ItemsetCounter, map: Int32Array): void {
     const buf = other.#buffer!;
-    const s = new Int32Array(this.options.maxBasketItems);
+    const s = new Int32Array(Math.max(this.options.maxBasketItems, other.options.maxBasketItems));
     for (let at = 0, end = other.#buffered; at < end; at += buf[at]! + 1) {
       const n = buf[at]!;
       for (let i = 0; i < n; i++) s[i] = map[buf[at + 1 + i]!]!;
@@ -573,7 +573,7 @@ export class ItemsetCounter {
    */
   #countFrom(other: ItemsetCounter, map: Int32Array): void {
     const buf = other.#buffer!;
-    const s = new Int32Array(this.options.maxBasketItems);
+    const s = new Int32Array(Math.max(this.options.maxBasketItems, other.options.maxBasketItems));
     const pairFloor = this.#pairs.floor;
     const tripleFloor = this.#triples?.floor ?? 0;
     let dropped = -1;
