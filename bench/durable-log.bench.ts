@@ -131,7 +131,9 @@ await gw.app.stop();
 // The same frames to a gateway-only instance (INSTANCE_ROLE=gateway): it owns no partition, so it
 // reads nothing back and runs no processor (processing is another instance's, here none).
 const gwOnly = await started(nats.url, 1, { instanceId: 'bench-gateway', role: 'gateway' });
+const stopGatewayOnlyProfile = process.env['BENCH_PROFILE_GATEWAY_ONLY'] === undefined ? undefined : await startProfile();
 const gatewayOnly = await gatewayOverWs(gwOnly.port, fs);
+await stopGatewayOnlyProfile?.(process.env['BENCH_PROFILE_GATEWAY_ONLY']!);
 await gwOnly.app.stop();
 await nc.close();
 await nats.stop();
