@@ -318,6 +318,57 @@ describe('ItemsetCounter', () => {
     }
   });
 
+  it('counter - random adds, merges, clones, snapshot round trips and flushes: every read stays within [true, true + bound] of a brute-force count', () => {
+    const r = mulberry32(35);
+    for (let round = 0; round < 12; round++) {
+      // Half the rounds small enough that the tables evict, half roomy (exact); buffers of varied bounds.
+      const small = round % 2 === 0;
+      const opts: ItemsetCounterOptions = { itemCapacity: small ? 150 : 5_000, pairCapacity: small ? 700 : 50_000, tripleCapacity: 0, maxBasketItems: 8, maxBufferedItems: [0, 300, 1_000_000][round % 3]! };
+      let c = new ItemsetCounter(opts);
+      const truth: string[][] = [];
+      for (let step = 0; step < 40; step++) {
+        const op = r();
+        if (op < 0.5) {
+          const bs = baskets(1000 * round + step, 1 + Math.floor(r() * 60), 250, 7);
+          for (const b of bs) c.add(b);
+          truth.push(...bs);
+        } else if (op < 0.7) {
+          const other = new ItemsetCounter({ ...opts, maxBufferedItems: r() < 0.5 ? 0 : opts.maxBufferedItems });
+          const bs = baskets(5000 + 1000 * round + step, 1 + Math.floor(r() * 80), 250, 7);
+          for (const b of bs) other.add(b);
+          c.mergeFrom(other);
+          truth.push(...bs);
+        } else if (op < 0.8) c = c.clone();
+        else if (op < 0.9) c = ItemsetCounter.fromSnapshot(JSON.parse(JSON.stringify(c.snapshot())), opts);
+        else if (!small && truth.length > 0 && step >= 35) {
+          // Removals of counted baskets (exact capacities: a retraction is exact there), late: a removal counts the buffer into the tables.
+          const i = Math.floor(r() * truth.length);
+          c.remove(truth[i]!);
+          truth.splice(i, 1);
+        }
+      }
+      const t = bruteForce(truth);
+      expect(c.baskets).toBe(truth.length);
+      const minCount = 1 + Math.floor(r() * 6);
+      const reported = new Map<string, number>();
+      c.forEachPair(minCount, (a, b, n) => reported.set(a < b ? `${a}|${b}` : `${b}|${a}`, n));
+      const bound = c.errorBound();
+      if (!small) expect(bound).toEqual({ items: 0, pairs: 0, triples: 0 });
+      for (const [k, n] of reported) {
+        const tn = t.pairs.get(k) ?? 0;
+        expect(n, k).toBeGreaterThanOrEqual(tn);
+        expect(n, k).toBeLessThanOrEqual(tn + bound.pairs);
+      }
+      // Nothing frequent above the bound is missed.
+      for (const [k, n] of t.pairs) if (n >= minCount && n > bound.pairs) expect(reported.has(k), k).toBe(true);
+      for (const [k, n] of t.pairs) {
+        const est = c.pair(...(k.split('|') as [string, string]));
+        if (est === 0) expect(n).toBeLessThanOrEqual(bound.pairs);
+        else expect(est - n).toBeGreaterThanOrEqual(0), expect(est - n).toBeLessThanOrEqual(bound.pairs);
+      }
+    }
+  });
+
   it('counter - refuses a corrupt v2 snapshot with CM_ERR_SNAPSHOT', () => {
     const c = new ItemsetCounter(roomy);
     c.add(['a', 'b', 'c']);
