@@ -12,6 +12,8 @@ const INITIAL_SLOTS = 64;
  * Default bound of the basket buffer, in int32 entries per pair of `pairCapacity`: a pair-table slot
  * costs 24 B (key, count, error) at a load factor ≤ 0.7, about 34 B per pair of capacity, so a
  * buffer of 8 entries (32 B) per pair is never larger than the table it stands in for at capacity.
+ * (The look-up index `pair`/`triple` build over a buffer, kept until the counter changes, is at most
+ * the buffer's size again; the candidates a read counts are at most `pairCapacity`.)
  */
 export const BUFFERED_ITEMS_PER_PAIR = 8;
 const TRIPLE_SHIFT = MAX_TRIPLE_ITEMS;
@@ -194,7 +196,7 @@ export class ItemsetCounter {
     return this.#slots.size;
   }
 
-  /** Distinct pairs held (while buffered: counted afresh from the buffer — for tests and benchmarks). */
+  /** Distinct pairs held (while buffered: counted afresh from the buffer, or from the tables when they overflow — for tests and benchmarks). */
   get pairCount(): number {
     return this.#candidates(1, false)?.size ?? this.#pairs.size;
   }
