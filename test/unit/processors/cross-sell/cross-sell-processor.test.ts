@@ -401,9 +401,10 @@ describe('SoloCrossSell', () => {
 
 describe('cross-sell settings', () => {
   it('settings - every bad key is reported at once', () => {
-    const r = parseCrossSellSettings('shop', { windows: ['PT7M'], pane: 'PT5M', minSupport: 2, bogus: 1, sessionWeights: { threshold: 'x' } });
+    const r = parseCrossSellSettings('shop', { windows: ['PT7M'], pane: 'PT5M', minSupport: 2, bogus: 1, sessionWeights: { threshold: 'x' }, basketBuffer: -1 });
     expect(r.kind).toBe('invalid');
     const problems = r.kind === 'invalid' ? r.problems.join('\n') : '';
+    expect(problems).toMatch(/basketBuffer: expected an integer/);
     expect(problems).toMatch(/windows\[0\]/);
     expect(problems).toMatch(/minSupport/);
     expect(problems).toMatch(/bogus: unknown setting/);
@@ -413,6 +414,10 @@ describe('cross-sell settings', () => {
   it('settings - defaults: last hour and last day, 5-minute panes', () => {
     const r = parseCrossSellSettings('demo', undefined);
     expect(r.kind === 'ok' && r.settings.windowsMs).toEqual([H, 24 * H]);
+    // The basket buffer follows pairCapacity unless set; 0 is allowed (count pairs as they come).
+    expect(r.kind === 'ok' && r.settings.basketBuffer).toBeUndefined();
+    const zero = parseCrossSellSettings('demo', { basketBuffer: 0 });
+    expect(zero.kind === 'ok' && zero.settings.basketBuffer).toBe(0);
   });
 });
 
