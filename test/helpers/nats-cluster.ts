@@ -14,6 +14,8 @@ export interface ClusterNode {
   kill(): Promise<void>;
   /** Starts the node again on the same ports and store. */
   restart(): Promise<void>;
+  /** The last 4 KB its current process wrote to stderr (named in errors when it does not come up). */
+  stderr(): string;
 }
 
 export interface NatsCluster {
@@ -29,8 +31,24 @@ export interface NatsCluster {
  * A real 3-node (by default) nats-server cluster on 127.0.0.1: routes between every node, JetStream
  * on each with its own temp store dir, a monitor port per node. Resolves once a JetStream meta
  * leader is elected (read from each node's `/jsz`), as nats.js's own cluster tests wait for one.
+ *
+ * Ports are picked free, then bound by nats-server a moment later; in that moment another process's
+ * outgoing connection can take one (seen in CI under a full suite). A node that exits while starting
+ * is reported with its stderr, and the whole cluster is started again on fresh ports (3 tries).
  */
 export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(size);
+    } catch (err) {
+      if (!(err instanceof NodeExited) || attempt === 3) throw err;
+    }
+  }
+}
+
+class NodeExited extends Error {}
+
+async function startOnce(size: number): Promise<NatsCluster> {
   const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freePort(), cluster: await freePort(), monitor: await freePort() })));
   const root = mkdtempSync(join(tmpdir(), 'cm-nats-cluster-'));
   const routes = ports.map((p) => `nats-route://127.0.0.1:${p.cluster}`);
@@ -47,7 +65,15 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
         `cluster { name: cm-test, listen: 127.0.0.1:${p.cluster}, routes: [${routes.filter((_, j) => j !== i).join(', ')}] }`,
       ].join('\n'),
     );
-    const launch = (): ChildProcess => spawn(NATS_SERVER_BIN, ['-c', conf], { stdio: ['ignore', 'ignore', 'ignore'] });
+    let stderr = '';
+    const launch = (): ChildProcess => {
+      stderr = '';
+      const proc = spawn(NATS_SERVER_BIN, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+      proc.stderr?.on('data', (d: Buffer) => {
+        stderr = (stderr + d.toString()).slice(-4000);
+      });
+      return proc;
+    };
     const node: ClusterNode = {
       name,
       url: `nats://127.0.0.1:${p.client}`,
@@ -63,8 +89,9 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
       async restart() {
         await node.kill();
         node.process = launch();
-        await waitForMonitor(p.monitor, 10_000);
+        await waitForMonitor(node, 20_000);
       },
+      stderr: () => stderr,
     };
     return node;
   });
@@ -73,7 +100,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     rmSync(root, { recursive: true, force: true });
   };
   try {
-    await Promise.all(ports.map((p) => waitForMonitor(p.monitor, 10_000)));
+    await Promise.all(nodes.map((n) => waitForMonitor(n, 20_000)));
     const cluster: NatsCluster = { nodes, urls: nodes.map((n) => n.url).join(','), metaLeader: (t, not) => metaLeader(nodes, t, not), stop };
     await cluster.metaLeader(30_000);
     return cluster;
@@ -105,10 +132,12 @@ async function metaLeader(nodes: readonly ClusterNode[], timeoutMs = 30_000, not
   }
 }
 
-async function waitForMonitor(port: number, timeoutMs: number): Promise<void> {
+async function waitForMonitor(node: ClusterNode, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while ((await jsz(port)) === undefined) {
-    if (Date.now() > deadline) throw new Error(`nats-server monitor ${port} did not answer within ${timeoutMs} ms`);
+  while ((await jsz(node.monitorPort)) === undefined) {
+    const { exitCode, signalCode } = node.process;
+    if (exitCode !== null || signalCode !== null) throw new NodeExited(`nats-server ${node.name} exited (${exitCode ?? signalCode}) while starting:\n${node.stderr()}`);
+    if (Date.now() > deadline) throw new Error(`nats-server ${node.name} monitor ${node.monitorPort} did not answer within ${timeoutMs} ms:\n${node.stderr()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
