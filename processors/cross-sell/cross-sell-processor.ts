@@ -66,7 +66,7 @@ interface HistoryEntry {
 
 /** One partition's counts and the visitor state behind them. */
 export interface CrossSellSnapshot {
-  readonly v: 2;
+  readonly v: 3;
   readonly streams: ReadonlyArray<{ readonly id: string; readonly panes: ReadonlyArray<readonly [number, ItemsetCounterSnapshot]> }>;
   readonly sessions: ReadonlyArray<readonly [string, TrackedBasket]>;
   readonly history: ReadonlyArray<readonly [string, readonly HistoryEntry[]]>;
@@ -139,7 +139,7 @@ const STREAMS: readonly StreamSpec[] = Object.freeze([
 ]);
 
 const NAME = 'cross-sell';
-const SNAPSHOT_VERSION = 2;
+const SNAPSHOT_VERSION = 3;
 
 /** How many basket streams a partition counts (`CrossSellProcessor.panes(i)`, i below this). */
 export const CROSS_SELL_STREAM_COUNT = STREAMS.length;
@@ -304,9 +304,10 @@ export class CrossSellProcessor implements Processor<CrossSellSnapshot> {
     return {
       v: SNAPSHOT_VERSION,
       streams: this.#streams.map((st) => ({ id: st.id, panes: st.store.entries().map(([t, c]) => [t, c.snapshot()] as const) })),
-      sessions: [...this.#sessions.entries()].map(([k, v]) => [k, v] as const),
-      history: [...this.#history.entries()].map(([k, v]) => [k, v] as const),
-      sequences: [...this.#sequences.entries()].map(([k, v]) => [k, v] as const),
+      // Least recently used first (v3; v2 wrote the newest first, so a restore reversed the eviction order).
+      sessions: [...this.#sessions.rentries()],
+      history: [...this.#history.rentries()],
+      sequences: [...this.#sequences.rentries()],
       dirty: this.#dirty,
     };
   }
@@ -746,6 +747,10 @@ export class CrossSellRules implements SiteView, BasketSink {
     this.#watermark = c.watermark;
     this.#lastRecompute = c.last ?? Number.NEGATIVE_INFINITY;
     this.#lastPane = c.lastPane ?? Number.NaN;
+    // Next-best-offer decides with the restored rules from the next event on, as the uninterrupted
+    // run did; it would otherwise keep the empty set it started with until the next recompute.
+    const primary = this.#ruleSets.get(this.settings.windows[0]!);
+    if (primary !== undefined) for (const fn of this.#listeners) fn(primary);
   }
 
   #announce(rs: RuleSet): void {

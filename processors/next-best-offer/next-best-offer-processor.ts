@@ -133,13 +133,15 @@ const PROCESSOR = 'next-best-offer';
 
 /** One partition's visitor state, pending checks and what its triggers spent. */
 export interface NextBestOfferSnapshot {
-  readonly v: 4;
+  readonly v: 5;
   readonly visitors: Array<[string, VisitorJSON]>;
   readonly pending: Deadline[];
   readonly spend: SpendJSON;
+  /** Product → category as learned from views and purchases (offers for a rule's product look its category up), least recently used first. */
+  readonly categories: Array<[string, string]>;
 }
 
-const SNAPSHOT_VERSION = 4;
+const SNAPSHOT_VERSION = 5;
 
 /** A visitor's state in a snapshot: the fields that differ from a new visitor's (most visitors never cart, fill a form or get an offer). */
 type VisitorJSON = Partial<VisitorState> & { readonly sessionId: string };
@@ -735,11 +737,12 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
     const visitors: Array<[string, VisitorJSON]> = [];
     for (const [k, v] of this.#visitors.entries()) visitors.push([k, visitorToJSON(v)]);
     visitors.reverse(); // oldest first, so restore rebuilds the same LRU order
-    return { v: SNAPSHOT_VERSION, visitors, pending: [...this.#pending.entries()], spend: structuredClone(this.#spend) };
+    return { v: SNAPSHOT_VERSION, visitors, pending: [...this.#pending.entries()], spend: structuredClone(this.#spend), categories: [...this.#productCategory.rentries()] };
   }
 
   restore(snapshot: NextBestOfferSnapshot): void {
     this.#visitors.clear();
+    this.#productCategory.clear();
     this.dispose();
     // A snapshot handed to restore is this processor's to keep (freshly parsed): no copies.
     this.#load(snapshot, true);
@@ -760,6 +763,7 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
     if (partial.v !== SNAPSHOT_VERSION) throw new ClickstreamError('CM_ERR_SNAPSHOT', `next-best-offer snapshot version ${String(partial.v)} is not ${SNAPSHOT_VERSION}`);
     for (const [k, v] of partial.visitors) if (!this.#visitors.has(k)) this.#visitors.set(k, visitorFromJSON(v, owned));
     for (const d of partial.pending) this.#arm(d.key, d.deadline, d.kind, d.seq);
+    for (const [product, category] of partial.categories) if (!this.#productCategory.has(product)) this.#productCategory.set(product, category);
     this.ledger.add(partial.spend);
     addSpend(this.#spend, partial.spend, this.settings);
   }

@@ -22,7 +22,7 @@ export type { UsageSettings } from './usage-settings';
 
 const NAME = 'usage';
 /** 3: pane revenue and golden-customer revenue in integer cents. */
-const SNAPSHOT_VERSION = 3;
+const SNAPSHOT_VERSION = 4;
 
 /** Quantiles of a distribution (from a DDSketch: relative error ≤ 1 %; integer figures rounded). */
 export interface Quantiles {
@@ -163,6 +163,8 @@ export interface UsageSnapshot {
   readonly closed?: Array<[string, number, number, number, boolean, number, Array<[string, string]>, number?, string?, number?]>;
   /** Forms in progress: [visitorId, formId, start, lastField, started]. */
   readonly openForms?: OpenFormJSON[];
+  /** Product → category as learned from views and purchases (a later cart click's interest needs it), least recently used first. */
+  readonly categories: Array<[string, string]>;
 }
 
 export interface UsageProcessorOptions {
@@ -907,6 +909,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
         .filter((e) => this.#pending.get(e.key) === e)
         .map((e) => [e.key, e.end, e.durationMs, e.pageViews, e.converted, e.due, e.abandons.map(([f, l]): [string, string] => [f, l]), e.funnel, e.slice, e.revenueCents]),
       openForms: [...this.#openForms.rkeys()].flatMap((vid) => [...(this.#openForms.peek(vid) ?? [])].map(([formId, f]): OpenFormJSON => [vid, formId, f.start, f.lastField ?? null, f.started, Number.isFinite(f.lastAt) ? f.lastAt : null, f.lastSeq])),
+      categories: [...this.#productCategory.rentries()],
     };
   }
 
@@ -918,6 +921,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     this.#queue = [];
     this.#queueHead = 0;
     this.#openForms.clear();
+    this.#productCategory.clear();
     this.#watermark = Number.NEGATIVE_INFINITY;
     this.#maxTs = Number.NEGATIVE_INFINITY;
     this.merge(snapshot);
@@ -933,6 +937,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       this.#queue.push(entry);
     }
     for (const [vid, formId, start, lastField, started, lastAt, lastSeq] of partial.openForms ?? []) this.#openSet(vid, formId, { start, lastField: lastField ?? undefined, lastAt: lastAt ?? (lastField === null ? Number.NEGATIVE_INFINITY : start), lastSeq: lastSeq ?? 0, started });
+    for (const [product, category] of partial.categories) if (!this.#productCategory.has(product)) this.#productCategory.set(product, category);
     if (typeof partial.maxTs === 'number' && partial.maxTs > this.#maxTs) this.#maxTs = partial.maxTs;
     // TRICKY: JSON turns −Infinity into null; a partial without a watermark must not lower ours.
     if (typeof partial.watermark === 'number' && partial.watermark > this.#watermark) this.#watermark = partial.watermark;

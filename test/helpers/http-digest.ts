@@ -48,7 +48,8 @@ function omit(o: Record<string, Json>, keys: readonly string[]): Record<string, 
   return out;
 }
 
-function canonical(v: Json): Json {
+/** `v` with object keys sorted and every list sorted (as a set: equal counts may be listed in any order). */
+export function canonical(v: Json): Json {
   if (Array.isArray(v)) return v.map(canonical).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
   if (v !== null && typeof v === 'object') {
     const out: Record<string, Json> = {};
