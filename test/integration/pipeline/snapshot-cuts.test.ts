@@ -4,9 +4,11 @@ import { createApp, type App } from '../../../src/app';
 import { ManualClock } from '../../../src/clock';
 import { loadConfig } from '../../../src/config';
 import { createLogger } from '../../../src/logger';
+import { digineticaEvents, readDigineticaViews, readRetailBaskets, retailEvents } from '../../../src/replay/dataset-readers';
 import { demoShopperEvents } from '../../../src/replay/demo-shoppers';
 import type { WireEvent } from '../../../src/replay/replay-cli';
 import { appDigest } from '../../helpers/app-digest';
+import { describeWithData } from '../../helpers/data';
 import { canonical } from '../../helpers/http-digest';
 
 /**
@@ -70,12 +72,8 @@ async function close(app: App, clock: ManualClock): Promise<string> {
   return JSON.stringify(canonical(snap as never));
 }
 
-it('snapshot cuts - restored from a cut anywhere in the demo shoppers, the pipeline ends in the state of a run never cut (whole snapshot, not just windows)', async () => {
-  const events = demoShopperEvents({ seed: 11, shoppers: 400, startMs: START, runId: 'cut' }) as unknown as WireEvent[];
-  // The stream holds what the processors learn from one event and use at a later one.
-  expect(events.some((e) => e.type === 'click' && (e['target'] as { kind?: string } | undefined)?.kind === 'button')).toBe(true);
-  expect(events.some((e) => e.type === 'form' && e['action'] === 'submit')).toBe(true);
-
+/** Restores from cuts at these fractions of the stream (batch boundaries) and compares each resumed run with the uncut one. */
+async function expectEveryCutEqual(events: readonly WireEvent[]): Promise<void> {
   const whole = newApp();
   await feed(whole.app, whole.clock, events, 0, events.length);
   const expected = await close(whole.app, whole.clock);
@@ -100,4 +98,27 @@ it('snapshot cuts - restored from a cut anywhere in the demo shoppers, the pipel
     }
     expect(got === expected, `the whole pipeline state after a cut at event ${cut}`).toBe(true);
   }
+}
+
+it('snapshot cuts - restored from a cut anywhere in the demo shoppers, the pipeline ends in the state of a run never cut (whole snapshot, not just windows)', async () => {
+  const events = demoShopperEvents({ seed: 11, shoppers: 400, startMs: START, runId: 'cut' }) as unknown as WireEvent[];
+  // The stream holds what the processors learn from one event and use at a later one.
+  expect(events.some((e) => e.type === 'click' && (e['target'] as { kind?: string } | undefined)?.kind === 'button')).toBe(true);
+  expect(events.some((e) => e.type === 'form' && e['action'] === 'submit')).toBe(true);
+  await expectEveryCutEqual(events);
 }, 120_000);
+
+describeWithData('retail.dat', 'snapshot cuts - retail purchases (baskets, visitor sequences)', (path) => {
+  it('restored from any cut, the whole pipeline state equals a run never cut', async () => {
+    // 300 visitors buy in turn, five times each: visitor purchase sequences span the cuts.
+    const events = retailEvents(readRetailBaskets(path).slice(0, 1_500), { startMs: START, sessionSpacingMs: 1_000 }).map((e, i) => ({ ...e, visitorId: `r-v${i % 300}` })) as unknown as WireEvent[];
+    await expectEveryCutEqual(events);
+  }, 120_000);
+});
+
+describeWithData('diginetica_sample_train-item-views.csv', 'snapshot cuts - Diginetica item views (navigation, content, view sequences)', (path) => {
+  it('restored from any cut, the whole pipeline state equals a run never cut', async () => {
+    const events = digineticaEvents(readDigineticaViews(path).slice(0, 3_000), { startMs: START }) as unknown as WireEvent[];
+    await expectEveryCutEqual(events);
+  }, 120_000);
+});
