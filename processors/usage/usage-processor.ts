@@ -161,8 +161,8 @@ export interface UsageSnapshot {
   readonly profiles: Array<[string, ProfileJSON]>;
   /** Closed sessions as counted (for retraction on re-open): [key, end, duration ms, pageViews, converted, due, abandons, funnel depth, slice key, revenue cents]. */
   readonly closed?: Array<[string, number, number, number, boolean, number, Array<[string, string]>, number?, string?, number?]>;
-  /** Forms in progress: [visitorId, formId, start, lastField, started]. */
-  readonly openForms?: OpenFormJSON[];
+  /** Each visitor's form events kept until they can no longer be joined by an earlier one: [visitorId, formId, steps]. */
+  readonly openForms?: FormTrailJSON[];
   /** Product → category as learned from views and purchases (a later cart click's interest needs it), least recently used first. */
   readonly categories: Array<[string, string]>;
 }
@@ -183,30 +183,79 @@ export interface UsageProcessorOptions {
   readonly onSegmentChange?: (c: SegmentChange) => void;
 }
 
+/** The attempt at a form in progress: from its first start or field event to a submit or an abandon. */
 interface OpenForm {
   /** Event time of the start (or first field event), epoch ms. */
   start: number;
-  /** The field of the newest field-bearing event by (time, seq) — not the last to arrive, so a resend that arrives out of order changes nothing. */
+  /** The field of the newest field-bearing event by (time, seq). */
   lastField: string | undefined;
-  /** Event time and page-load sequence number of that event. */
-  lastAt: number;
-  lastSeq: number;
   /** True when a `start` was seen (only started forms can be abandoned implicitly). */
   started: boolean;
 }
 
-/** Records `field` as the form's last field when the event (ts, seq) is at least as new as the one that set it. */
-function touchField(open: OpenForm, field: string | undefined, ts: number, seq: number): void {
-  if (field === undefined) return;
-  if (ts > open.lastAt || (ts === open.lastAt && seq >= open.lastSeq)) {
-    open.lastField = field;
-    open.lastAt = ts;
-    open.lastSeq = seq;
+const STEP_START = 0;
+const STEP_FIELD = 1; // a field or an error event
+const STEP_SUBMIT = 2;
+const STEP_ABANDON = 3;
+type StepAction = typeof STEP_START | typeof STEP_FIELD | typeof STEP_SUBMIT | typeof STEP_ABANDON;
+
+/** One form event of a visitor: event time, page-load seq, what it did, its field. */
+type FormStep = readonly [ts: number, seq: number, action: StepAction, field: string | null];
+
+/**
+ * A visitor's events of one form, in (time, seq) order, and the attempt they leave open. What an
+ * attempt's end counts beyond the plain counts — its time to complete, the last field before an
+ * explicit abandon, an implicit abandon — is a function of these steps in that order, not of the
+ * order they arrived in: a step that arrives before one it follows (a batch resent after a lost
+ * ack, a retry overtaken) takes back what the steps counted and counts them again in order.
+ */
+interface FormTrail {
+  readonly steps: FormStep[];
+  open: OpenForm | undefined;
+}
+
+/** What an attempt's end counted in its pane: a time to complete (submit) or the last field before an explicit abandon. */
+type FormOutcome = { readonly ts: number; readonly ttcMs: number; readonly field?: undefined } | { readonly ts: number; readonly field: string; readonly ttcMs?: undefined };
+
+function compareSteps(a: FormStep, b: FormStep): number {
+  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2] || ((a[3] ?? '') < (b[3] ?? '') ? -1 : (a[3] ?? '') > (b[3] ?? '') ? 1 : 0);
+}
+
+/** The attempt after `step`, given the one before it; an ended attempt's outcome goes to `out`. */
+function advance(open: OpenForm | undefined, step: FormStep, out: FormOutcome[] | undefined): OpenForm | undefined {
+  const [ts, , action, field] = step;
+  switch (action) {
+    case STEP_START:
+    case STEP_FIELD:
+      if (open === undefined) return { start: ts, lastField: field ?? undefined, started: action === STEP_START };
+      if (action === STEP_START) open.started = true;
+      if (field !== null) open.lastField = field;
+      return open;
+    case STEP_SUBMIT:
+      if (open !== undefined) out?.push({ ts, ttcMs: ts - open.start });
+      return undefined;
+    case STEP_ABANDON:
+      out?.push({ ts, field: field ?? open?.lastField ?? '(none)' });
+      return undefined;
+    default: {
+      const _exhaustive: never = action;
+      return _exhaustive;
+    }
   }
 }
 
-/** A form in progress in a snapshot: visitor, form, start, last field, started, and when the last field was set (time, seq; absent in older snapshots). */
-type OpenFormJSON = [string, string, number, string | null, boolean, (number | null)?, number?];
+/** The steps replayed in order: the attempt left open, and every outcome when `out` is given. */
+function replaySteps(steps: readonly FormStep[], out: FormOutcome[] | undefined): OpenForm | undefined {
+  let open: OpenForm | undefined;
+  for (const st of steps) open = advance(open, st, out);
+  return open;
+}
+
+/** A visitor's form events in a snapshot: visitor, form, steps in order. */
+type FormTrailJSON = [string, string, FormStep[]];
+
+/** Steps kept per form of a visitor; beyond it the oldest ended attempt is forgotten (its counts stay). */
+const MAX_FORM_STEPS = 64;
 
 /** Forms in progress kept per visitor, count. */
 const MAX_OPEN_FORMS_PER_VISITOR = 16;
@@ -252,7 +301,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
   readonly #store: PaneStore<UsagePane>;
   readonly #profiles: VisitorProfiles;
   /** Visitor → forms in progress (started, not yet submitted or abandoned). */
-  readonly #openForms: BoundedLru<string, Map<string, OpenForm>>;
+  readonly #openForms: BoundedLru<string, Map<string, FormTrail>>;
   /** Closed sessions by visitor+session key, as counted, while they can still re-open. */
   readonly #pending = new Map<string, ClosedSession>();
   /**
@@ -290,7 +339,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       onEvict: (n) => this.#onEvict(NAME, 'panes', n),
     });
     this.#profiles = new VisitorProfiles(s, (n) => this.#onEvict(NAME, 'profiles', n));
-    this.#openForms = new BoundedLru<string, Map<string, OpenForm>>({
+    this.#openForms = new BoundedLru<string, Map<string, FormTrail>>({
       max: s.maxOpenForms,
       dispose: (_v, _k, reason) => {
         if (reason === 'evict') this.#onEvict(NAME, 'open_forms', 1);
@@ -406,44 +455,25 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
         break;
       case 'start': {
         if (f !== undefined) f.starts++;
-        const open = this.#openGet(vid, formId);
-        if (open === undefined) this.#openSet(vid, formId, { start: ts, lastField: ev.field, lastAt: ev.field === undefined ? Number.NEGATIVE_INFINITY : ts, lastSeq: e.seq, started: true });
-        else {
-          // A field event of this form arrived first (a resend out of order): the form started here.
-          open.started = true;
-          if (ts < open.start) open.start = ts;
-          touchField(open, ev.field, ts, e.seq);
-        }
+        this.#step(vid, formId, [ts, e.seq, STEP_START, ev.field ?? null], f);
         if (this.#responder.has('form_start')) profile.responded = true;
         break;
       }
       case 'field':
       case 'error': {
         if (ev.action === 'error' && f !== undefined) this.#bump(f.errors, ev.field ?? '(form)');
-        const open = this.#openGet(vid, formId);
-        if (open !== undefined) {
-          if (ts < open.start) open.start = ts;
-          touchField(open, ev.field, ts, e.seq);
-        } else this.#openSet(vid, formId, { start: ts, lastField: ev.field, lastAt: ev.field === undefined ? Number.NEGATIVE_INFINITY : ts, lastSeq: e.seq, started: false });
+        this.#step(vid, formId, [ts, e.seq, STEP_FIELD, ev.field ?? null], f);
         break;
       }
       case 'submit': {
-        const open = this.#openGet(vid, formId);
-        if (f !== undefined) {
-          f.submits++;
-          if (open !== undefined && ts >= open.start) (f.timeToComplete ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add(ts - open.start);
-        }
-        this.#openDelete(vid, formId);
+        if (f !== undefined) f.submits++;
+        this.#step(vid, formId, [ts, e.seq, STEP_SUBMIT, null], f);
         if (ev.items !== undefined && ev.items.length > 0) this.#purchase(e, ev, ts, pane, profile);
         break;
       }
       case 'abandon': {
-        const open = this.#openGet(vid, formId);
-        if (f !== undefined) {
-          f.abandons++;
-          this.#bump(f.lastFields, ev.field ?? open?.lastField ?? '(none)');
-        }
-        this.#openDelete(vid, formId);
+        if (f !== undefined) f.abandons++;
+        this.#step(vid, formId, [ts, e.seq, STEP_ABANDON, ev.field ?? null], f);
         break;
       }
       default: {
@@ -453,28 +483,81 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     }
   }
 
-  #openGet(visitorId: string, formId: string): OpenForm | undefined {
-    return this.#openForms.get(visitorId)?.get(formId);
+  /**
+   * Adds a form event to its visitor's trail. In order (the usual case) it moves the open attempt on
+   * and counts what it ends in `f`, its own pane's form; out of order, the trail's outcomes are taken
+   * back and counted again with the step in its place.
+   */
+  #step(visitorId: string, formId: string, step: FormStep, f: FormPane | undefined): void {
+    const trail = this.#trail(visitorId, formId);
+    const steps = trail.steps;
+    const last = steps[steps.length - 1];
+    if (last === undefined || compareSteps(last, step) <= 0) {
+      steps.push(step);
+      const out: FormOutcome[] = [];
+      trail.open = advance(trail.open, step, out);
+      if (f !== undefined) for (const o of out) this.#countOutcome(f, o, 1);
+    } else {
+      const before: FormOutcome[] = [];
+      replaySteps(steps, before);
+      for (const o of before) this.#outcomeAt(formId, o, -1);
+      let i = steps.length;
+      while (i > 0 && compareSteps(steps[i - 1]!, step) > 0) i--;
+      steps.splice(i, 0, step);
+      const after: FormOutcome[] = [];
+      trail.open = replaySteps(steps, after);
+      for (const o of after) this.#outcomeAt(formId, o, 1);
+    }
+    if (steps.length > MAX_FORM_STEPS) {
+      // Forget the oldest ended attempt (or, with none, the oldest step): what it counted stays.
+      const end = steps.findIndex((st) => st[2] === STEP_SUBMIT || st[2] === STEP_ABANDON);
+      steps.splice(0, end >= 0 && end < steps.length - 1 ? end + 1 : 1);
+      this.#onEvict(NAME, 'form_steps', 1);
+    }
   }
 
-  #openSet(visitorId: string, formId: string, form: OpenForm): void {
+  /**
+   * Counts (sign 1) or takes back (−1) an outcome in its form's pane at its event time: the one its
+   * event's submit or abandon was counted in (none: that pane was late, expired or had no room).
+   */
+  #outcomeAt(formId: string, o: FormOutcome, sign: 1 | -1): void {
+    const f = this.#store.peek(o.ts)?.forms.get(formId);
+    if (f !== undefined) this.#countOutcome(f, o, sign);
+  }
+
+  #countOutcome(f: FormPane, o: FormOutcome, sign: 1 | -1): void {
+    if (o.ttcMs !== undefined) {
+      if (sign === 1) (f.timeToComplete ??= new DDSketch(DD_ALPHA, DD_MAX_BINS)).add(o.ttcMs);
+      else f.timeToComplete?.remove(o.ttcMs);
+    } else if (sign === 1) this.#bump(f.lastFields, o.field);
+    else this.#unbump(f.lastFields, o.field);
+  }
+
+  #unbump(m: Map<string, number>, key: string): void {
+    const n = m.get(key);
+    if (n === undefined) return;
+    if (n <= 1) m.delete(key);
+    else m.set(key, n - 1);
+  }
+
+  /** The visitor's trail of a form, created empty when there is none (a visitor keeps at most MAX_OPEN_FORMS_PER_VISITOR). */
+  #trail(visitorId: string, formId: string): FormTrail {
     let m = this.#openForms.get(visitorId);
     if (m === undefined) {
       m = new Map();
       this.#openForms.set(visitorId, m);
-    } else if (!m.has(formId) && m.size >= MAX_OPEN_FORMS_PER_VISITOR) {
-      const oldest = m.keys().next().value;
-      if (oldest !== undefined) m.delete(oldest);
-      this.#onEvict(NAME, 'open_forms', 1);
     }
-    m.set(formId, form);
-  }
-
-  #openDelete(visitorId: string, formId: string): void {
-    const m = this.#openForms.get(visitorId);
-    if (m === undefined) return;
-    m.delete(formId);
-    if (m.size === 0) this.#openForms.delete(visitorId);
+    let trail = m.get(formId);
+    if (trail === undefined) {
+      if (m.size >= MAX_OPEN_FORMS_PER_VISITOR) {
+        const oldest = m.keys().next().value;
+        if (oldest !== undefined) m.delete(oldest);
+        this.#onEvict(NAME, 'open_forms', 1);
+      }
+      trail = { steps: [], open: undefined };
+      m.set(formId, trail);
+    }
+    return trail;
   }
 
   /**
@@ -488,8 +571,8 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     const out: Array<[string, string]> = [];
     const m = this.#openForms.peek(visitorId);
     if (m === undefined || pane === undefined) return out;
-    for (const [formId, open] of m) {
-      if (!open.started || open.start < start || open.start > end) continue;
+    for (const [formId, { open }] of m) {
+      if (open === undefined || !open.started || open.start < start || open.start > end) continue;
       const f = this.#formPane(pane, formId);
       if (f === undefined) continue;
       const field = open.lastField ?? '(none)';
@@ -506,18 +589,25 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       const f = pane.forms.get(formId);
       if (f === undefined) continue;
       f.abandons--;
-      const n = f.lastFields.get(field);
-      if (n === undefined) continue;
-      if (n <= 1) f.lastFields.delete(field);
-      else f.lastFields.set(field, n - 1);
+      this.#unbump(f.lastFields, field);
     }
   }
 
-  /** Forgets the forms a closed session abandoned, once it can no longer re-open. */
+  /**
+   * Once a closed session can no longer re-open, no event can join what it holds: forgets the forms
+   * it abandoned, and of every other form of the visitor the attempts that ended within it.
+   */
   #dropAbandoned(c: ClosedSession): void {
     const m = this.#openForms.peek(c.visitorId);
     if (m === undefined) return;
     for (const [formId] of c.abandons) m.delete(formId);
+    for (const [formId, trail] of m) {
+      const steps = trail.steps;
+      let cut = 0;
+      for (let i = 0; i < steps.length && steps[i]![0] <= c.end; i++) if (steps[i]![2] === STEP_SUBMIT || steps[i]![2] === STEP_ABANDON) cut = i + 1;
+      if (cut > 0) steps.splice(0, cut);
+      if (steps.length === 0) m.delete(formId);
+    }
     if (m.size === 0) this.#openForms.delete(c.visitorId);
   }
 
@@ -908,7 +998,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
         .slice(this.#queueHead)
         .filter((e) => this.#pending.get(e.key) === e)
         .map((e) => [e.key, e.end, e.durationMs, e.pageViews, e.converted, e.due, e.abandons.map(([f, l]): [string, string] => [f, l]), e.funnel, e.slice, e.revenueCents]),
-      openForms: [...this.#openForms.rkeys()].flatMap((vid) => [...(this.#openForms.peek(vid) ?? [])].map(([formId, f]): OpenFormJSON => [vid, formId, f.start, f.lastField ?? null, f.started, Number.isFinite(f.lastAt) ? f.lastAt : null, f.lastSeq])),
+      openForms: [...this.#openForms.rkeys()].flatMap((vid) => [...(this.#openForms.peek(vid) ?? [])].map(([formId, t]): FormTrailJSON => [vid, formId, t.steps.slice()])),
       categories: [...this.#productCategory.rentries()],
     };
   }
@@ -936,7 +1026,12 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       this.#pending.set(key, entry);
       this.#queue.push(entry);
     }
-    for (const [vid, formId, start, lastField, started, lastAt, lastSeq] of partial.openForms ?? []) this.#openSet(vid, formId, { start, lastField: lastField ?? undefined, lastAt: lastAt ?? (lastField === null ? Number.NEGATIVE_INFINITY : start), lastSeq: lastSeq ?? 0, started });
+    for (const [vid, formId, steps] of partial.openForms ?? []) {
+      const trail = this.#trail(vid, formId);
+      for (const st of steps) trail.steps.push([st[0], st[1], st[2], st[3]]);
+      trail.steps.sort(compareSteps);
+      trail.open = replaySteps(trail.steps, undefined); // what they counted is in the panes already
+    }
     for (const [product, category] of partial.categories) if (!this.#productCategory.has(product)) this.#productCategory.set(product, category);
     if (typeof partial.maxTs === 'number' && partial.maxTs > this.#maxTs) this.#maxTs = partial.maxTs;
     // TRICKY: JSON turns −Infinity into null; a partial without a watermark must not lower ours.

@@ -4,6 +4,7 @@ import { ManualClock } from '../../../src/clock';
 import { loadConfig } from '../../../src/config';
 import { createLogger } from '../../../src/logger';
 import { digineticaEvents, kosarakEvents, readDigineticaViews, readKosarakSessions, readRetailBaskets, retailEvents } from '../../../src/replay/dataset-readers';
+import { demoShopperEvents } from '../../../src/replay/demo-shoppers';
 import { sendEventsOverSocket, type WireEvent } from '../../../src/replay/replay-cli';
 import { appDigest, type AppDigest } from '../../helpers/app-digest';
 import { dataFile, describeWithData } from '../../helpers/data';
@@ -15,8 +16,9 @@ import { mulberry32 } from '../../../src/replay/mulberry32';
  * transit (different transit times), (d) in random batch sizes with odd pipeline slice sizes, (e)
  * backfilled at full speed over a real WebSocket — and every window of every processor (usage,
  * navigation, content) plus every rule set must hash the same; headline numbers are checked against a
- * brute-force count of the data. Each run ends with the same tick record (event time past every
- * session gap), as a quiet stream would.
+ * brute-force count of the data; the demo shoppers' form events (start, fields, submit or abandon)
+ * check that a form's figures follow event time, not arrival order. Each run ends with the same tick
+ * record (event time past every session gap), as a quiet stream would.
  */
 
 const MIN = 60_000;
@@ -219,6 +221,50 @@ describe('event time - the same input, sent differently, gives identical windows
       expect(rs.baskets.purchase).toBe(baskets.length);
     }, 240_000);
   });
+});
+
+describe('event time - form events in any arrival order', () => {
+  it('demo shoppers - forms (start, fields, submit or abandon) hash the same in all five scenarios; abandons, their last fields and times to complete equal a brute force over the events in time order', async () => {
+    const events = demoShopperEvents({ seed: 5, shoppers: 600, startMs: START, runId: 'eq' }) as unknown as WireEvent[];
+    const d = await hashesOf(events);
+    expectAllEqual(d);
+    // Brute force: each visitor's checkout events in (time, seq) order; an abandon's last field is the
+    // newest field event before it, a submit's time to complete runs from the first start or field.
+    const byVisitor = new Map<string, WireEvent[]>();
+    for (const e of events) if (e.type === 'form' && e['formId'] === 'checkout') byVisitor.set(String(e['visitorId']), [...(byVisitor.get(String(e['visitorId'])) ?? []), e]);
+    const lastFields = new Map<string, number>();
+    let ttcSumMs = 0;
+    let submits = 0;
+    for (const list of byVisitor.values()) {
+      list.sort((a, b) => a.ts - b.ts || Number(a['seq'] ?? 0) - Number(b['seq'] ?? 0));
+      let start: number | undefined;
+      let last: string | undefined;
+      for (const e of list) {
+        const action = e['action'];
+        if (action === 'start' || action === 'field') {
+          start ??= e.ts;
+          if (typeof e['field'] === 'string') last = e['field'];
+        } else if (action === 'submit' && start !== undefined) {
+          ttcSumMs += e.ts - start;
+          submits++;
+          start = last = undefined;
+        } else if (action === 'abandon') {
+          const f = typeof e['field'] === 'string' ? e['field'] : (last ?? '(none)');
+          lastFields.set(f, (lastFields.get(f) ?? 0) + 1);
+          start = last = undefined;
+        }
+      }
+    }
+    expect(submits).toBeGreaterThan(0);
+    expect([...lastFields.values()].reduce((n, c) => n + c, 0)).toBeGreaterThan(0);
+    const forms = d['(a) in order']!.usage.windows(24 * 60 * MIN, 10).flatMap((w) => w.forms.filter((f) => f.formId === 'checkout'));
+    const got = new Map<string, number>();
+    for (const f of forms) for (const { field, count } of f.lastFieldBeforeAbandon) got.set(field, (got.get(field) ?? 0) + count);
+    expect(Object.fromEntries([...got].sort())).toEqual(Object.fromEntries([...lastFields].sort()));
+    const ttc = forms.map((f) => f.timeToCompleteSeconds).filter((q) => q !== null);
+    expect(ttc.reduce((n, q) => n + q!.count, 0)).toBe(submits);
+    expect(ttc.reduce((n, q) => n + q!.mean * q!.count, 0)).toBeCloseTo(ttcSumMs / 1000, 6);
+  }, 240_000);
 });
 
 describe('event time - data present', () => {

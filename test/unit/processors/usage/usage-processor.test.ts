@@ -403,7 +403,7 @@ describe('UsageProcessor', () => {
     expect(after.abandonmentRate).toBe(1);
   });
 
-  it('forms - the order field events arrive in changes nothing: the last field is the newest by event time, the start the earliest (a resend that arrives late)', () => {
+  it('forms - the order form events arrive in changes nothing: the last field is the newest by event time, the start the earliest, a submit or abandon that overtakes earlier events counts as if it came last (a resend that arrives late)', () => {
     const events = [
       form('D', T0, 'checkout', 'view'),
       form('D', T0 + 1_000, 'checkout', 'start', { field: 'email' }),
@@ -413,20 +413,33 @@ describe('UsageProcessor', () => {
       form('F', T0 + 1_000, 'checkout', 'start'),
       form('F', T0 + 9_000, 'checkout', 'field', { field: 'card' }),
       form('F', T0 + 20_000, 'checkout', 'submit'),
+      form('G', T0 + 2_000, 'checkout', 'start', { field: 'name' }),
+      form('G', T0 + 5_000, 'checkout', 'field', { field: 'phone' }),
+      form('G', T0 + 8_000, 'checkout', 'abandon'),
     ];
-    // Before its submit, in any order (a submit that arrives before earlier events of its form still
-    // counts those as a new form in progress: completions are taken in arrival order).
-    const [view, dStart, dEmail, dAddress, dZip, fStart, fCard, fSubmit] = events as [EnrichedEvent, EnrichedEvent, EnrichedEvent, EnrichedEvent, EnrichedEvent, EnrichedEvent, EnrichedEvent, EnrichedEvent];
-    const orders = [events, [view, dZip, dAddress, dEmail, dStart, fCard, fStart, fSubmit], [dAddress, view, fCard, dZip, dStart, dEmail, fStart, fSubmit]];
+    const [view, dStart, dEmail, dAddress, dZip, fStart, fCard, fSubmit, gStart, gPhone, gAbandon] = events as [EnrichedEvent, EnrichedEvent, EnrichedEvent, EnrichedEvent, EnrichedEvent, EnrichedEvent, EnrichedEvent, EnrichedEvent, EnrichedEvent, EnrichedEvent, EnrichedEvent];
+    const orders = [
+      events,
+      [view, dZip, dAddress, dEmail, dStart, fCard, fStart, fSubmit, gPhone, gStart, gAbandon],
+      [dAddress, view, fCard, dZip, dStart, dEmail, fStart, fSubmit, gStart, gAbandon, gPhone],
+      // The submit and the abandon first, every event they end after them.
+      [fSubmit, gAbandon, fCard, gPhone, fStart, dZip, view, dStart, gStart, dEmail, dAddress],
+    ];
     const results = orders.map((order) => {
       const { pipeline, usage, finish } = setup();
       for (const e of order) pipeline.processNow([{ ...e }]);
       finish();
       return usage().windows(5 * MIN, 1)[0]!.forms.find((f) => f.formId === 'checkout')!;
     });
-    // By hand: D started and left; its newest field event is the error on zip (4 s); F took 19 s.
-    expect(results[0]!.lastFieldBeforeAbandon).toEqual([{ field: 'zip', count: 1 }]);
+    // By hand: D started and left (implicitly: its newest field event is the error on zip, 4 s);
+    // F took 19 s; G left explicitly after the phone field.
+    expect([results[0]!.starts, results[0]!.submits, results[0]!.abandons]).toEqual([3, 1, 2]);
+    expect(results[0]!.lastFieldBeforeAbandon).toEqual([
+      { field: 'phone', count: 1 },
+      { field: 'zip', count: 1 },
+    ]);
     expect(results[0]!.timeToCompleteSeconds?.count).toBe(1);
+    expect(Math.abs(results[0]!.timeToCompleteSeconds!.p50 - 19)).toBeLessThanOrEqual(0.19);
     for (const r of results.slice(1)) expect(r).toEqual(results[0]);
   });
 
