@@ -10,7 +10,7 @@ import type { Config, SiteConfig } from '../../src/config';
 import { parseCrossSellSettings, type CrossSellSettings } from './cross-sell-settings';
 import { ItemsetCounter, type CountErrorBound, type ItemsetCounterOptions, type ItemsetCounterSnapshot } from './itemset-counter';
 import { SEQ_AFTER, SEQ_BEFORE, frequentItemsets, minCountFor, mineRules, type FrequentItemset } from './rule-miner';
-import { RuleSet, compareRules, type BasketSource, type Rule, type RuleKind, type RuleLevel, type RuleSetBaskets } from './rule-set';
+import { RuleSet, compareRules, topRules, type BasketSource, type Rule, type RuleKind, type RuleLevel, type RuleSetBaskets } from './rule-set';
 
 /** Where rule changes go (the app wires NATS `cm.rules.<site>` when configured). */
 export interface RulePublisher {
@@ -520,6 +520,8 @@ export class CrossSellRules implements SiteView, BasketSink {
   readonly #publisher: RulePublisher | undefined;
   readonly #listeners = new Set<(rs: RuleSet) => void>();
   readonly #ruleSets = new Map<string, RuleSet>();
+  /** Each window's rule-set signature as last installed (a change check compares it with the new one's). */
+  readonly #signatures = new Map<string, string>();
   readonly #metrics: CrossSellMetrics | undefined;
   /**
    * Per stream, window and side (current, previous): its unchanged leading panes merged once.
@@ -617,10 +619,7 @@ export class CrossSellRules implements SiteView, BasketSink {
         const bound = cur.errorBound();
         errorBound = Math.max(errorBound, bound.items, bound.pairs, bound.triples);
       }
-      if (rules.length > s.maxRules) {
-        rules.sort(compareRules);
-        rules.length = s.maxRules;
-      }
+      if (rules.length > s.maxRules) topRules(rules, s.maxRules);
       this.#install(name, i === 0, { start, end }, baskets, errorBound, rules);
     });
   }
@@ -628,7 +627,9 @@ export class CrossSellRules implements SiteView, BasketSink {
   /** Makes a window's newly mined rules current: a new version when they changed, announced for the primary window. */
   #install(name: string, primary: boolean, window: { readonly start: number; readonly end: number }, baskets: RuleSet['baskets'], errorBound: number, rules: readonly Rule[]): void {
     const old = this.#ruleSets.get(name);
-    const changed = old === undefined || signature(old.mined, old.baskets) !== signature(rules, baskets);
+    const sig = signature(rules, baskets);
+    const changed = old === undefined || (this.#signatures.get(name) ?? signature(old.mined, old.baskets)) !== sig;
+    this.#signatures.set(name, sig);
     const version = old === undefined ? 1 : changed ? old.version + 1 : old.version;
     const rs = new RuleSet({ site: this.site, version, windowName: name, window: { start: epochMillis(window.start), end: epochMillis(window.end) }, baskets, errorBound, rules });
     this.#ruleSets.set(name, rs);
@@ -741,6 +742,7 @@ export class CrossSellRules implements SiteView, BasketSink {
     this.#prefixes.clear();
     for (const [w, r] of snapshot.ruleSets) {
       if (!this.#ruleSets.has(w)) continue; // a window no longer configured
+      this.#signatures.delete(w);
       this.#ruleSets.set(w, new RuleSet({ site: this.site, version: r.version, windowName: w, window: { start: epochMillis(r.window.start), end: epochMillis(r.window.end) }, baskets: r.baskets, errorBound: r.errorBound, rules: r.rules }));
     }
     const c = snapshot.recompute;
