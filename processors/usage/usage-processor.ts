@@ -210,6 +210,7 @@ type FormStep = readonly [ts: number, seq: number, action: StepAction, field: st
  * ack, a retry overtaken) takes back what the steps counted and counts them again in order.
  */
 interface FormTrail {
+  readonly formId: string;
   readonly steps: FormStep[];
   open: OpenForm | undefined;
 }
@@ -301,7 +302,8 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
   readonly #store: PaneStore<UsagePane>;
   readonly #profiles: VisitorProfiles;
   /** Visitor → forms in progress (started, not yet submitted or abandoned). */
-  readonly #openForms: BoundedLru<string, Map<string, FormTrail>>;
+  /** Per visitor its forms' trails, oldest first (a visitor holds a few: a list, not a Map). */
+  readonly #openForms: BoundedLru<string, FormTrail[]>;
   /** Closed sessions by visitor+session key, as counted, while they can still re-open. */
   readonly #pending = new Map<string, ClosedSession>();
   /**
@@ -339,7 +341,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
       onEvict: (n) => this.#onEvict(NAME, 'panes', n),
     });
     this.#profiles = new VisitorProfiles(s, (n) => this.#onEvict(NAME, 'profiles', n));
-    this.#openForms = new BoundedLru<string, Map<string, FormTrail>>({
+    this.#openForms = new BoundedLru<string, FormTrail[]>({
       max: s.maxOpenForms,
       dispose: (_v, _k, reason) => {
         if (reason === 'evict') this.#onEvict(NAME, 'open_forms', 1);
@@ -542,20 +544,16 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
 
   /** The visitor's trail of a form, created empty when there is none (a visitor keeps at most MAX_OPEN_FORMS_PER_VISITOR). */
   #trail(visitorId: string, formId: string): FormTrail {
-    let m = this.#openForms.get(visitorId);
-    if (m === undefined) {
-      m = new Map();
-      this.#openForms.set(visitorId, m);
-    }
-    let trail = m.get(formId);
-    if (trail === undefined) {
-      if (m.size >= MAX_OPEN_FORMS_PER_VISITOR) {
-        const oldest = m.keys().next().value;
-        if (oldest !== undefined) m.delete(oldest);
+    const list = this.#openForms.get(visitorId);
+    if (list !== undefined) for (const t of list) if (t.formId === formId) return t;
+    const trail: FormTrail = { formId, steps: [], open: undefined };
+    if (list === undefined) this.#openForms.set(visitorId, [trail]);
+    else {
+      if (list.length >= MAX_OPEN_FORMS_PER_VISITOR) {
+        list.shift();
         this.#onEvict(NAME, 'open_forms', 1);
       }
-      trail = { steps: [], open: undefined };
-      m.set(formId, trail);
+      list.push(trail);
     }
     return trail;
   }
@@ -569,9 +567,9 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
    */
   #abandonOpenForms(visitorId: string, start: number, end: number, pane: UsagePane | undefined): Array<[string, string]> {
     const out: Array<[string, string]> = [];
-    const m = this.#openForms.peek(visitorId);
-    if (m === undefined || pane === undefined) return out;
-    for (const [formId, { open }] of m) {
+    const list = this.#openForms.peek(visitorId);
+    if (list === undefined || pane === undefined) return out;
+    for (const { formId, open } of list) {
       if (open === undefined || !open.started || open.start < start || open.start > end) continue;
       const f = this.#formPane(pane, formId);
       if (f === undefined) continue;
@@ -598,17 +596,18 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
    * it abandoned, and of every other form of the visitor the attempts that ended within it.
    */
   #dropAbandoned(c: ClosedSession): void {
-    const m = this.#openForms.peek(c.visitorId);
-    if (m === undefined) return;
-    for (const [formId] of c.abandons) m.delete(formId);
-    for (const [formId, trail] of m) {
+    const list = this.#openForms.peek(c.visitorId);
+    if (list === undefined) return;
+    // In place, so the visitor keeps its place in the LRU.
+    for (let j = list.length - 1; j >= 0; j--) {
+      const trail = list[j]!;
       const steps = trail.steps;
       let cut = 0;
       for (let i = 0; i < steps.length && steps[i]![0] <= c.end; i++) if (steps[i]![2] === STEP_SUBMIT || steps[i]![2] === STEP_ABANDON) cut = i + 1;
       if (cut > 0) steps.splice(0, cut);
-      if (steps.length === 0) m.delete(formId);
+      if (steps.length === 0 || c.abandons.some(([formId]) => formId === trail.formId)) list.splice(j, 1);
     }
-    if (m.size === 0) this.#openForms.delete(c.visitorId);
+    if (list.length === 0) this.#openForms.delete(c.visitorId);
   }
 
   #purchase(e: EnrichedEvent, ev: FormEvent, ts: number, pane: UsagePane | undefined, profile: ReturnType<VisitorProfiles['touch']>): void {
@@ -998,7 +997,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
         .slice(this.#queueHead)
         .filter((e) => this.#pending.get(e.key) === e)
         .map((e) => [e.key, e.end, e.durationMs, e.pageViews, e.converted, e.due, e.abandons.map(([f, l]): [string, string] => [f, l]), e.funnel, e.slice, e.revenueCents]),
-      openForms: [...this.#openForms.rkeys()].flatMap((vid) => [...(this.#openForms.peek(vid) ?? [])].map(([formId, t]): FormTrailJSON => [vid, formId, t.steps.slice()])),
+      openForms: [...this.#openForms.rkeys()].flatMap((vid) => (this.#openForms.peek(vid) ?? []).map((t): FormTrailJSON => [vid, t.formId, t.steps.slice()])),
       categories: [...this.#productCategory.rentries()],
     };
   }
