@@ -21,7 +21,7 @@ export { LIFECYCLE_STAGES } from './visitor-profiles';
 export type { UsageSettings } from './usage-settings';
 
 const NAME = 'usage';
-/** 3: pane revenue and golden-customer revenue in integer cents. */
+/** 3: pane revenue and golden-customer revenue in integer cents; 4: product categories, forms as trails of steps. */
 const SNAPSHOT_VERSION = 4;
 
 /** Quantiles of a distribution (from a DDSketch: relative error ≤ 1 %; integer figures rounded). */
@@ -301,8 +301,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
   readonly #time: Config['time'];
   readonly #store: PaneStore<UsagePane>;
   readonly #profiles: VisitorProfiles;
-  /** Visitor → forms in progress (started, not yet submitted or abandoned). */
-  /** Per visitor its forms' trails, oldest first (a visitor holds a few: a list, not a Map). */
+  /** Visitor → its forms' trails (FormTrail), oldest first: a visitor holds a few, so a list, not a Map. */
   readonly #openForms: BoundedLru<string, FormTrail[]>;
   /** Closed sessions by visitor+session key, as counted, while they can still re-open. */
   readonly #pending = new Map<string, ClosedSession>();
