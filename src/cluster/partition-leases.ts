@@ -9,8 +9,8 @@
  * - An instance claims a partition with KV `create` on `lease.<p>` (refused while another holds it)
  *   and renews it with compare-and-set `update` on the revision it holds. The revision is the lease's
  *   epoch: it fences, since a stale owner's next compare-and-set fails once anyone else wrote the key.
- * - A partition is given up at once when its renewal fails, or when its last successful renewal is
- *   older than the TTL minus a margin (the lease may have expired meanwhile: an instance paused past its
+ * - A partition is given up at once when its renewal fails, or when its last successful renewal was
+ *   sent longer ago than the TTL minus a margin (the lease may have expired meanwhile: an instance paused past its
  *   TTL stops before it writes anything more). Handover is cooperative when it can be: the owner runs
  *   `release` (final snapshot, commit), then deletes the key; otherwise the key expires with the TTL.
  *
@@ -187,11 +187,15 @@ export class PartitionLeases {
         continue;
       }
       // In parallel: on a slow cluster one round of renewals takes one request timeout, not one per partition.
+      // TRICKY: trusted from when the write was sent, not when its answer came: a process paused
+      // between the server storing it and reading the reply (SIGSTOP, a long GC) would otherwise wake
+      // to a fresh window on a lease that expired meanwhile and may be another instance's by now.
+      const sent = this.#now();
       renewals.push(
         this.#kv.update(`lease.${p}`, this.#value(), h.epoch).then(
           (epoch) => {
             h.epoch = epoch;
-            h.renewedAt = this.#now();
+            h.renewedAt = sent;
           },
           (err: unknown) => this.#lose(p, `renewal refused (${(err as Error).message})`),
         ),
@@ -202,12 +206,13 @@ export class PartitionLeases {
     for (let p = 0; p < this.#opts.partitions; p++) {
       if (this.#held.has(p) || ownerOf(p, members) !== this.instanceId) continue;
       let epoch: number;
+      const sent = this.#now();
       try {
         epoch = await this.#kv.create(`lease.${p}`, this.#value());
       } catch {
         continue; // held by another instance until it releases or its lease expires
       }
-      this.#held.set(p, { epoch, since: epoch, renewedAt: this.#now() });
+      this.#held.set(p, { epoch, since: epoch, renewedAt: sent });
       this.#logger.info({ partition: p, epoch }, 'partition acquired');
       await this.#opts.hooks.acquired(p, epoch);
     }
@@ -247,14 +252,16 @@ export class PartitionLeases {
     return JSON.stringify({ owner: this.instanceId, at: this.#now() });
   }
 
-  /** A lease is trusted for the TTL minus a margin after its last successful write. */
+  /** A lease is trusted for the TTL minus a margin after its last successful write was sent. */
   #fresh(h: Held): boolean {
     return this.#now() - h.renewedAt < this.#opts.ttlMs * TRUST;
   }
 
   #lose(p: number, reason: string): void {
+    const h = this.#held.get(p);
     this.#held.delete(p);
-    this.#logger.warn({ partition: p, reason }, 'partition lease lost; partition stopped');
+    // `trustedUntil`: the last moment this instance could have written for it (local clock).
+    this.#logger.warn({ partition: p, reason, ...(h === undefined ? {} : { trustedUntil: h.renewedAt + this.#opts.ttlMs * TRUST }) }, 'partition lease lost; partition stopped');
     this.#opts.hooks.lost(p, reason);
   }
 
@@ -263,8 +270,9 @@ export class PartitionLeases {
     if (h === undefined) return;
     // Still ours? A compare-and-set renewal first: a stale owner must not write a final snapshot.
     try {
+      const sent = this.#now();
       h.epoch = await this.#kv.update(`lease.${p}`, this.#value(), h.epoch);
-      h.renewedAt = this.#now();
+      h.renewedAt = sent;
     } catch (err) {
       this.#lose(p, `renewal before the hand-over refused (${(err as Error).message})`);
       return;
