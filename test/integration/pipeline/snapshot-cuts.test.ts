@@ -14,13 +14,13 @@ import { canonical } from '../../helpers/http-digest';
 /**
  * A snapshot may be cut anywhere: after a kill -9 the last committed one is restored and the log is
  * read on from its position, so which events fell before the cut follows timing alone. For cuts
- * spread over the demo shoppers' stream (views, cart clicks, forms, purchases, offers), a pipeline
- * restored from the cut and fed the rest must end in exactly the state of one never cut — the whole
- * pipeline snapshot (every processor's panes, profiles and their interests, pending sessions, offer
- * state), not only the windows a query shows. Lists are compared as sets: a sketch restored from a
- * snapshot may hold the same keys in other slots. A look-up a processor learned
- * before the cut (a product's category) and forgot in the snapshot shows here as a profile that
- * differs after a later cart click.
+ * spread over a stream (the demo shoppers' views, cart clicks, forms, purchases and offers; retail
+ * purchases; Diginetica views), a pipeline restored from the cut and fed the rest must end in exactly
+ * the state of one never cut — the whole pipeline snapshot (every processor's panes, profiles and
+ * their interests, pending sessions, offer state), not only the windows a query shows. Lists are
+ * compared as sets: a sketch restored from a snapshot may hold the same keys in other slots. A look-up
+ * a processor learned before the cut (a product's category) and left out of its snapshot shows here
+ * as a profile that differs after a later cart click.
  */
 
 const MIN = 60_000;
