@@ -17,8 +17,13 @@ const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
 
 export const STATE_FORMAT = 'clickstream-miner-state';
-/** 2: dedupe ids as per-site arrays, usage revenue in cents, log positions (NATS mode). */
-export const STATE_VERSION = 3;
+/**
+ * 2: dedupe ids as per-site arrays, usage revenue in cents, log positions (NATS mode); 4: usage and
+ * next-best-offer keep product categories, usage forms as trails, cross-sell LRUs oldest first. A
+ * processor's snapshot format changing bumps this, so an older file is refused whole (set aside, or
+ * rebuilt from the stream) rather than failing a processor's restore at boot.
+ */
+export const STATE_VERSION = 4;
 const CURRENT = 'state.json.gz';
 const PREVIOUS = 'state.prev.json.gz';
 
