@@ -226,15 +226,12 @@ function freezeRule(r: Rule): Rule {
 
 /** Rule order: count desc, confidence desc, lift desc, then antecedent and consequent text. */
 export function compareRules(a: Rule, b: Rule): number {
-  return (
-    b.count - a.count ||
-    b.confidence - a.confidence ||
-    b.lift - a.lift ||
-    cmp(a.level, b.level) ||
-    cmp(a.kind, b.kind) ||
-    cmp(a.antecedent.join('\u0000'), b.antecedent.join('\u0000')) ||
-    cmp(a.consequent.join('\u0000'), b.consequent.join('\u0000'))
-  );
+  return compareFigures(a, b) || cmp(a.antecedent.join('\u0000'), b.antecedent.join('\u0000')) || cmp(a.consequent.join('\u0000'), b.consequent.join('\u0000'));
+}
+
+/** compareRules without the item texts: count desc, confidence desc, lift desc, level, kind. */
+function compareFigures(a: Rule, b: Rule): number {
+  return b.count - a.count || b.confidence - a.confidence || b.lift - a.lift || cmp(a.level, b.level) || cmp(a.kind, b.kind);
 }
 
 /**
@@ -247,11 +244,8 @@ export function topRules<R extends Rule>(rules: R[], k: number): R[] {
   if (rules.length <= k) return rules.sort(compareRules);
   const keyed = rules.map((r, i) => ({ r, i, a: r.antecedent.join('\u0000'), c: r.consequent.join('\u0000') }));
   type K = (typeof keyed)[number];
-  const order = (x: K, y: K): number => {
-    const a = x.r;
-    const b = y.r;
-    return b.count - a.count || b.confidence - a.confidence || b.lift - a.lift || cmp(a.level, b.level) || cmp(a.kind, b.kind) || cmp(x.a, y.a) || cmp(x.c, y.c) || x.i - y.i;
-  };
+  // compareRules with the item texts joined once per rule (a selection compares each rule many times).
+  const order = (x: K, y: K): number => compareFigures(x.r, y.r) || cmp(x.a, y.a) || cmp(x.c, y.c) || x.i - y.i;
   // Hoare-style quickselect (median of three): afterwards keyed[0..k) hold the first k in `order`.
   let lo = 0;
   let hi = keyed.length - 1;

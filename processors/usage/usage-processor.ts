@@ -1026,7 +1026,7 @@ export class UsageProcessor implements Processor<UsageSnapshot> {
     }
     for (const [vid, formId, steps] of partial.openForms ?? []) {
       const trail = this.#trail(vid, formId);
-      for (const st of steps) trail.steps.push([st[0], st[1], st[2], st[3]]);
+      for (const st of steps) trail.steps.push(st); // read-only tuples: shared, never changed
       trail.steps.sort(compareSteps);
       trail.open = replaySteps(trail.steps, undefined); // what they counted is in the panes already
     }

@@ -258,10 +258,10 @@ export class PartitionLeases {
   }
 
   #lose(p: number, reason: string): void {
-    const h = this.#held.get(p);
-    this.#held.delete(p);
     // `trustedUntil`: the last moment this instance could have written for it (local clock).
-    this.#logger.warn({ partition: p, reason, ...(h === undefined ? {} : { trustedUntil: h.renewedAt + this.#opts.ttlMs * TRUST }) }, 'partition lease lost; partition stopped');
+    const trustedUntil = this.trustedUntil(p);
+    this.#held.delete(p);
+    this.#logger.warn({ partition: p, reason, ...(trustedUntil === undefined ? {} : { trustedUntil }) }, 'partition lease lost; partition stopped');
     this.#opts.hooks.lost(p, reason);
   }
 
