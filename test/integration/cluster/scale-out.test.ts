@@ -54,7 +54,10 @@ async function clusterUrls(): Promise<NatsCluster> {
 async function instance(url: string, id: string | undefined, replicas = 1, configFile = CONFIG_FILE): Promise<SpawnedServer> {
   // On a cluster the TTL outlasts a meta leader election (a few seconds without writes).
   const ttl = replicas > 1 ? CLUSTER_TTL_MS : TTL_MS;
-  const server = await SpawnedServer.create({ NATS_URL: url, NATS_REPLICAS: String(replicas), ...(id === undefined ? {} : { INSTANCE_ID: id }), LEASE_TTL: `PT${ttl / 1000}S`, RULES_INTERVAL: 'PT1S', CONFIG_FILE: configFile, SNAPSHOT_INTERVAL: 'PT2S', LOG_LEVEL: 'info' });
+  // A graceful stop hands every partition over (final snapshots at R3) and drains: under a full CI
+  // run on two cores that outgrew the default 10 s budget once (exit 1). What is checked is that the
+  // stop completes (exit 0), not how fast.
+  const server = await SpawnedServer.create({ SHUTDOWN_TIMEOUT: 'PT60S', NATS_URL: url, NATS_REPLICAS: String(replicas), ...(id === undefined ? {} : { INSTANCE_ID: id }), LEASE_TTL: `PT${ttl / 1000}S`, RULES_INTERVAL: 'PT1S', CONFIG_FILE: configFile, SNAPSHOT_INTERVAL: 'PT2S', LOG_LEVEL: 'info' });
   cleanups.push(() => server.kill9());
   server.start();
   await server.waitReady();
