@@ -5,6 +5,7 @@ import type { EnrichedEvent, SessionSignal, SessionSummary } from '../../src/eve
 import type { PageViewEvent } from '../../src/events/event-types';
 import { UrlNormaliser } from '../../src/events/url-normaliser';
 import type { CoreMetrics } from '../../src/metrics/core-metrics';
+import { JsonPart } from '../../src/persistence/json-part';
 import { PaneStore } from '../../src/pipeline/pane-store';
 import type { EpochMillis } from '../../src/types';
 import { LATE, OK, REVISION, type EventOutcome, type PartitionSets, type Processor, type ProcessorContext, type SiteView, lowestWatermark } from '../processor';
@@ -163,7 +164,8 @@ function deviceSlices(p: ContentPane, devices: readonly DeviceClass[]): NonNulla
 export interface ContentSnapshot {
   readonly v: number;
   readonly maxTs: number;
-  readonly panes: ReadonlyArray<readonly [number, ContentPaneJSON]>;
+  /** A pane not used since this processor was restored is still the text it was restored from. */
+  readonly panes: ReadonlyArray<readonly [number, ContentPaneJSON | JsonPart]>;
 }
 
 // ── panes ───────────────────────────────────────────────────────────────────────────────────────
@@ -323,6 +325,7 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
       ops: {
         create: () => new ContentPane(this.settings, this.#evict, this.#deviceEvict, this.#sliceEvict),
         mergeInto: (into, from) => into.mergeFrom(from),
+        fromPart: (part) => this.#paneFromJSON(part.value() as ContentPaneJSON),
       },
       onEvict: (n) => ctx.onEvict('content', 'panes', n),
     });
@@ -425,7 +428,7 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
   }
 
   snapshot(): ContentSnapshot {
-    return { v: SNAPSHOT_VERSION, maxTs: this.#maxTs, panes: this.#store.entries().map(([start, p]) => [start as number, p.toJSON()] as const) };
+    return { v: SNAPSHOT_VERSION, maxTs: this.#maxTs, panes: this.#store.snapshotEntries().map(([start, p]) => [start as number, p instanceof JsonPart ? p : JsonPart.of(p.toJSON())] as const) };
   }
 
   restore(snapshot: ContentSnapshot): void {
@@ -440,16 +443,21 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
     // TRICKY: JSON turns −Infinity into null.
     if (typeof partial.maxTs === 'number' && partial.maxTs > this.#maxTs) this.#maxTs = partial.maxTs;
     for (const [start, j] of partial.panes) {
-      const p = new ContentPane(this.settings, this.#evict, this.#deviceEvict, this.#sliceEvict);
-      p.pageViews = j.pageViews;
-      for (const f of SKETCH_FIELDS) p[f].mergeJSON(j[f]);
-      j.deviceViews?.forEach((n, i) => (p.deviceViews[i] = n));
-      j.devicePages?.forEach((x, i) => {
-        if (x !== null) p.devicePagesOf(i).mergeJSON(x);
-      });
-      if (j.sl !== undefined) p.slicedOrNew().mergeJSON(j.sl);
-      this.#store.mergePane(start, p);
+      if (j instanceof JsonPart) this.#store.mergePart(start, j);
+      else this.#store.mergePane(start, this.#paneFromJSON(j));
     }
+  }
+
+  #paneFromJSON(j: ContentPaneJSON): ContentPane {
+    const p = new ContentPane(this.settings, this.#evict, this.#deviceEvict, this.#sliceEvict);
+    p.pageViews = j.pageViews;
+    for (const f of SKETCH_FIELDS) p[f].mergeJSON(j[f]);
+    j.deviceViews?.forEach((n, i) => (p.deviceViews[i] = n));
+    j.devicePages?.forEach((x, i) => {
+      if (x !== null) p.devicePagesOf(i).mergeJSON(x);
+    });
+    if (j.sl !== undefined) p.slicedOrNew().mergeJSON(j.sl);
+    return p;
   }
 
   #pageView(p: ContentPane, page: string, ev: PageViewEvent): void {

@@ -3,6 +3,7 @@ import { ClickstreamError } from '../../src/errors';
 import type { EnrichedEvent, SessionSignal, SessionSummary } from '../../src/events/enriched-event';
 import type { ClickTarget, PageViewEvent } from '../../src/events/event-types';
 import type { CoreMetrics } from '../../src/metrics/core-metrics';
+import { JsonPart } from '../../src/persistence/json-part';
 import { PaneStore } from '../../src/pipeline/pane-store';
 import type { EpochMillis } from '../../src/types';
 import { LATE, OK, REVISION, type EventOutcome, type PartitionSets, type Processor, type ProcessorContext, type SiteView, lowestWatermark } from '../processor';
@@ -167,7 +168,8 @@ export interface NavigationWindowOptions {
 
 export interface NavigationSnapshot {
   readonly v: number;
-  readonly panes: ReadonlyArray<readonly [number, NavPaneJSON]>;
+  /** A pane not used since this processor was restored is still the text it was restored from. */
+  readonly panes: ReadonlyArray<readonly [number, NavPaneJSON | JsonPart]>;
 }
 
 // ── panes ───────────────────────────────────────────────────────────────────────────────────────
@@ -343,6 +345,7 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
       ops: {
         create: () => new NavPane(this.settings, this.#evict, this.#sliceEvict),
         mergeInto: (into, from) => into.mergeFrom(from),
+        fromPart: (part) => this.#paneFromJSON(part.value() as NavPaneJSON),
       },
       onEvict: (n) => ctx.onEvict('navigation', 'panes', n),
     });
@@ -428,7 +431,7 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
   }
 
   snapshot(): NavigationSnapshot {
-    return { v: SNAPSHOT_VERSION, panes: this.#store.entries().map(([start, p]) => [start as number, p.toJSON()] as const) };
+    return { v: SNAPSHOT_VERSION, panes: this.#store.snapshotEntries().map(([start, p]) => [start as number, p instanceof JsonPart ? p : JsonPart.of(p.toJSON())] as const) };
   }
 
   restore(snapshot: NavigationSnapshot): void {
@@ -439,7 +442,10 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
 
   merge(partial: NavigationSnapshot): void {
     this.#checkSnapshot(partial);
-    for (const [start, j] of partial.panes) this.#store.mergePane(start, this.#paneFromJSON(j));
+    for (const [start, j] of partial.panes) {
+      if (j instanceof JsonPart) this.#store.mergePart(start, j);
+      else this.#store.mergePane(start, this.#paneFromJSON(j));
+    }
   }
 
   // ── events ──────────────────────────────────────────────────────────────────────────────────

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import type { Config } from '../config';
+import { decodeParts, encodeParts } from './json-part';
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -51,10 +52,10 @@ export function configDigest(config: Config): string {
   return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 32);
 }
 
-/** The envelope of a state, gzipped (level 1: a snapshot is taken often, fast beats small). */
+/** The envelope of a state (its `JsonPart`s as raw texts after it), gzipped (level 1: a snapshot is taken often, fast beats small). */
 export async function encodeState<T>(configDigestValue: string, takenAt: number, state: T): Promise<Buffer> {
   const envelope: StateEnvelope<T> = { format: STATE_FORMAT, v: STATE_VERSION, configDigest: configDigestValue, takenAt, state };
-  return gzipAsync(Buffer.from(JSON.stringify(envelope)), { level: 1 });
+  return gzipAsync(encodeParts(envelope), { level: 1 });
 }
 
 /** Reads an encoded state back: the envelope, or why it cannot be used (corrupt, another version, another config). */
@@ -76,7 +77,7 @@ export async function inflateState(raw: Uint8Array): Promise<Buffer | string> {
 export function parseState<T>(json: Buffer, expectedDigest: string): { readonly kind: 'ok'; readonly envelope: StateEnvelope<T> } | { readonly kind: 'refused'; readonly reason: string } {
   let envelope: Partial<StateEnvelope<T>>;
   try {
-    envelope = JSON.parse(json.toString('utf8')) as Partial<StateEnvelope<T>>;
+    envelope = decodeParts(json) as Partial<StateEnvelope<T>>;
   } catch (err) {
     return { kind: 'refused', reason: `unreadable (${(err as Error).message})` };
   }

@@ -1,4 +1,5 @@
 import { requireBound } from '../errors';
+import { JsonPart } from '../persistence/json-part';
 import { epochMillis, type EpochMillis } from '../types';
 
 /**
@@ -22,6 +23,8 @@ export interface PaneOps<P> {
   create(): P;
   /** Fold `from` into `into` (used to build windows from panes and to merge partials). */
   mergeInto(into: P, from: P): void;
+  /** A pane from its snapshot text (`mergePart`), built when the pane is first used. */
+  fromPart?(part: JsonPart): P;
 }
 
 export type PaneLocation<P> =
@@ -58,8 +61,10 @@ export class PaneStore<P> {
   readonly retainMs: number;
   readonly #ops: PaneOps<P>;
   readonly #onEvict: ((n: number) => void) | undefined;
-  /** Pane index (start / paneMs) → pane. */
-  readonly #panes = new Map<number, P>();
+  /** Pane index (start / paneMs) → pane, or its snapshot text until first used (a restore). */
+  readonly #panes = new Map<number, P | JsonPart>();
+  /** How many of #panes are still texts. */
+  #parts = 0;
   #newest = Number.NEGATIVE_INFINITY;
   #oldest = Number.POSITIVE_INFINITY;
   /** Pane indices below this are gone (expired or evicted) and are never re-created. */
@@ -87,7 +92,7 @@ export class PaneStore<P> {
       if (watermark - paneEnd >= this.allowedLatenessMs) return { kind: 'late' };
       kind = 'revision';
     }
-    const pane = this.#panes.get(idx) ?? this.#create(idx);
+    const pane = this.#get(idx) ?? this.#create(idx);
     if (pane === undefined) return { kind: 'late' }; // older than retention
     return kind === 'ok' ? { kind: 'ok', pane } : { kind: 'revision', pane };
   }
@@ -99,7 +104,7 @@ export class PaneStore<P> {
    */
   paneAt(ts: number): P | undefined {
     const idx = Math.floor(ts / this.paneMs);
-    return this.#panes.get(idx) ?? this.#create(idx);
+    return this.#get(idx) ?? this.#create(idx);
   }
 
   /** Drops the panes that ended `retainMs` or more before the (site) watermark; they are never re-created. */
@@ -113,16 +118,16 @@ export class PaneStore<P> {
       return;
     }
     if (floor - this.#oldest <= this.#panes.size * 4) {
-      for (let i = this.#oldest; i < floor; i++) this.#panes.delete(i);
+      for (let i = this.#oldest; i < floor; i++) this.#delete(i);
     } else {
-      for (const i of [...this.#panes.keys()]) if (i < floor) this.#panes.delete(i);
+      for (const i of [...this.#panes.keys()]) if (i < floor) this.#delete(i);
     }
     this.#oldest = this.#scanOldest(floor);
   }
 
   /** The existing pane at `ts`, if retained (no creation, no lateness check). */
   peek(ts: number): P | undefined {
-    return this.#panes.get(Math.floor(ts / this.paneMs));
+    return this.#get(Math.floor(ts / this.paneMs));
   }
 
   /**
@@ -182,20 +187,59 @@ export class PaneStore<P> {
     return this.#mergeRange(start, end);
   }
 
-  /** All retained panes, oldest first, with their start: for snapshots. */
+  /** All retained panes, oldest first, with their start. */
   entries(): Array<[EpochMillis, P]> {
+    return [...this.#panes.keys()].sort((a, b) => a - b).map((i) => [epochMillis(i * this.paneMs), this.#get(i)!]);
+  }
+
+  /** For snapshots: `entries`, but a pane not used since its restore stays the text it was restored from. */
+  snapshotEntries(): Array<[EpochMillis, P | JsonPart]> {
     return [...this.#panes.entries()].sort((a, b) => a[0] - b[0]).map(([i, p]) => [epochMillis(i * this.paneMs), p]);
   }
 
   /** Put a pane back (restore) or merge it into the existing one (partials from other partitions). */
   mergePane(start: number, pane: P): void {
     const idx = Math.floor(start / this.paneMs);
-    const existing = this.#panes.get(idx);
+    const existing = this.#get(idx);
     if (existing !== undefined) {
       this.#ops.mergeInto(existing, pane);
       return;
     }
     this.#create(idx, pane);
+  }
+
+  /**
+   * `mergePane` of a pane's snapshot text (`ops.fromPart`): where no pane is at `start`, the text is
+   * kept as it is and built only when the pane is first used (an event, a query, `buildParts`).
+   */
+  mergePart(start: number, part: JsonPart): void {
+    const idx = Math.floor(start / this.paneMs);
+    if (this.#panes.has(idx)) {
+      this.mergePane(start, this.#ops.fromPart!(part));
+      return;
+    }
+    if (idx < this.#floor) return;
+    this.#parts++; // counted before it is placed: the hard cap may evict it again, which uncounts it
+    this.#create(idx, part);
+  }
+
+  /** Panes still kept as texts. */
+  get unbuiltPanes(): number {
+    return this.#parts;
+  }
+
+  /** Builds up to `n` panes still kept as texts (oldest first); returns how many were built. */
+  buildParts(n: number): number {
+    let built = 0;
+    if (this.#parts === 0) return 0;
+    for (const [i, p] of this.#panes) {
+      if (built >= n) break;
+      if (p instanceof JsonPart) {
+        this.#get(i);
+        built++;
+      }
+    }
+    return built;
   }
 
   get size(): number {
@@ -205,7 +249,7 @@ export class PaneStore<P> {
   /** Forgets the pane at `start` (keeping the retention floor): it is built again from partials. */
   drop(start: number): void {
     const idx = Math.floor(start / this.paneMs);
-    if (!this.#panes.delete(idx)) return;
+    if (!this.#delete(idx)) return;
     if (this.#panes.size === 0) {
       this.#clearPanes();
       return;
@@ -223,6 +267,7 @@ export class PaneStore<P> {
   /** Forgets every pane, keeping the retention floor. */
   #clearPanes(): void {
     this.#panes.clear();
+    this.#parts = 0;
     this.#newest = Number.NEGATIVE_INFINITY;
     this.#oldest = Number.POSITIVE_INFINITY;
   }
@@ -232,7 +277,7 @@ export class PaneStore<P> {
     const first = Math.max(Math.floor(start / this.paneMs), this.#oldest);
     const last = Math.min(Math.floor((end - 1) / this.paneMs), this.#newest);
     for (let i = first; i <= last; i++) {
-      const p = this.#panes.get(i);
+      const p = this.#get(i);
       if (p === undefined) continue;
       if (acc === undefined) acc = this.#ops.create();
       this.#ops.mergeInto(acc, p);
@@ -240,15 +285,33 @@ export class PaneStore<P> {
     return acc;
   }
 
+  /** The pane at `idx`, built from its text first if it is still one. */
+  #get(idx: number): P | undefined {
+    const p = this.#panes.get(idx);
+    if (!(p instanceof JsonPart)) return p;
+    const built = this.#ops.fromPart!(p);
+    this.#panes.set(idx, built);
+    this.#parts--;
+    return built;
+  }
+
+  /** Removes the pane at `idx` (keeping the count of texts). */
+  #delete(idx: number): boolean {
+    const p = this.#panes.get(idx);
+    if (p === undefined) return false;
+    if (p instanceof JsonPart) this.#parts--;
+    return this.#panes.delete(idx);
+  }
+
   /** Creates (or puts back) the pane at `idx`; undefined when it lies below the retention floor. */
-  #create(idx: number, pane: P = this.#ops.create()): P | undefined {
+  #create<T extends P | JsonPart>(idx: number, pane: T = this.#ops.create() as T): T | undefined {
     if (idx < this.#floor) return undefined;
     this.#panes.set(idx, pane);
     if (idx > this.#newest) this.#newest = idx;
     if (idx < this.#oldest) this.#oldest = idx;
     if (this.#panes.size > this.maxPanes) {
       // Hard cap: evict the oldest pane; nothing older is created again.
-      this.#panes.delete(this.#oldest);
+      this.#delete(this.#oldest);
       this.#floor = this.#oldest + 1;
       this.#oldest = this.#scanOldest(this.#floor);
       this.#onEvict?.(1);
