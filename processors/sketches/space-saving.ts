@@ -224,9 +224,59 @@ export class SpaceSaving<K extends string | number = string> {
       this.#floor = fa + fb;
       return;
     }
-    const all: Array<readonly [K, number, number]> = overflow;
-    for (let i = 0; i < this.#keys.length; i++) all.push([this.#keys[i]!, this.#counts[i]!, this.#errors[i]!]);
-    this.#load(all, fa + fb, total);
+    this.#truncate(overflow, fa + fb, total);
+  }
+
+  /**
+   * The end of a merge that overflowed (this summary full, `overflow` the other's keys that found no
+   * slot): keeps the largest `capacity` of both, in place. A kept key keeps its slot, a newcomer takes
+   * a dropped key's; at the threshold count the monitored keys (in slot order) go before the newcomers.
+   * Each key dropped raises the bound to its count. It touches the key map only for the keys that
+   * change — rebuilding the whole summary sorted (20 k keys) at every pane merged made a one-day window
+   * over 16 partitions take ~20 s at 1 M events.
+   */
+  #truncate(overflow: ReadonlyArray<readonly [K, number, number]>, floor: number, total: number): void {
+    const n = this.#keys.length;
+    const m = overflow.length;
+    const cap = this.capacity;
+    const all = new Float64Array(n + m);
+    all.set(this.#counts.subarray(0, n));
+    for (let i = 0; i < m; i++) all[n + i] = overflow[i]![1];
+    const threshold = kthSmallest(all, n + m - cap); // the cap-th largest
+    let greater = 0;
+    for (let i = 0; i < all.length; i++) if (all[i]! > threshold) greater++;
+    let ties = cap - greater; // keys at the threshold count that are kept
+    let bound = floor;
+    const free: number[] = [];
+    for (let j = 0; j < n; j++) {
+      const c = this.#counts[j]!;
+      if (c > threshold) continue;
+      if (c === threshold && ties > 0) {
+        ties--;
+        continue;
+      }
+      if (c > bound) bound = c;
+      this.#slot.delete(this.#keys[j]!);
+      free.push(j);
+    }
+    let f = 0;
+    for (let i = 0; i < m; i++) {
+      const [k, c, e] = overflow[i]!;
+      if (c < threshold || (c === threshold && ties === 0)) {
+        if (c > bound) bound = c;
+        continue;
+      }
+      if (c === threshold) ties--;
+      const j = free[f++]!;
+      this.#keys[j] = k;
+      this.#counts[j] = c;
+      this.#errors[j] = e;
+      this.#slot.set(k, j);
+    }
+    this.#evictions += m;
+    this.#floor = bound;
+    this.#total = total;
+    this.#heap = false;
   }
 
   /**
@@ -373,3 +423,40 @@ export class SpaceSaving<K extends string | number = string> {
     }
   }
 }
+
+/**
+ * The k-th smallest value of `a` (0-based), rearranging `a`: quickselect with a three-way partition
+ * (counts repeat a lot, most are 1 or 2), median-of-three pivots. O(n) expected.
+ */
+function kthSmallest(a: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo < hi) {
+    const x = a[lo]!;
+    const y = a[(lo + hi) >>> 1]!;
+    const z = a[hi]!;
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
+    // [lo, lt) < pivot, [lt, i) == pivot, (gt, hi] > pivot
+    let lt = lo;
+    let gt = hi;
+    let i = lo;
+    while (i <= gt) {
+      const v = a[i]!;
+      if (v < pivot) {
+        a[i] = a[lt]!;
+        a[lt] = v;
+        lt++;
+        i++;
+      } else if (v > pivot) {
+        a[i] = a[gt]!;
+        a[gt] = v;
+        gt--;
+      } else i++;
+    }
+    if (k < lt) hi = lt - 1;
+    else if (k > gt) lo = gt + 1;
+    else return pivot;
+  }
+  return a[k]!;
+}
+

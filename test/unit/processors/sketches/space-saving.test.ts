@@ -100,6 +100,55 @@ describe('SpaceSaving', () => {
     }
   });
 
+  it('space-saving - a window folded from many exact panes over capacity (ties at the cut included) keeps the bound, the capacity and every key heavier than it', () => {
+    // 200 panes of 300 keys each from 20 k keys: most counts are 1-3, so the cut falls among ties.
+    const stream = zipfStream(60_000, 20_000, 5);
+    const acc = new SpaceSaving(500);
+    for (let p = 0; p < 200; p++) {
+      const pane = new SpaceSaving(1_000);
+      for (const k of stream.slice(p * 300, (p + 1) * 300)) pane.add(k);
+      expect(pane.exact).toBe(true);
+      acc.merge(pane);
+    }
+    const truth = bruteForce(stream);
+    expect(acc.size).toBe(500);
+    expect(acc.total).toBe(60_000);
+    expect(acc.exact).toBe(false);
+    for (const e of acc.entries()) {
+      const t = truth.get(e.key) ?? 0;
+      expect(t).toBeLessThanOrEqual(e.count);
+      expect(t).toBeGreaterThanOrEqual(e.count - e.error);
+    }
+    for (const [k, c] of truth) if (acc.get(k) === undefined) expect(c).toBeLessThanOrEqual(acc.maxError());
+    // Every key whose true count is above the bound is monitored.
+    for (const [k, c] of truth) if (c > acc.maxError()) expect(acc.get(k), k).toBeDefined();
+  });
+
+  it('space-saving - an overflowing merge drops the lightest keys, monitored or new, and the bound becomes the largest count dropped', () => {
+    const of = (cap: number, counts: Record<string, number>) => {
+      const s = new SpaceSaving(cap);
+      for (const [k, c] of Object.entries(counts)) s.add(k, c);
+      return s;
+    };
+    // A monitored key is the lightest: it goes, the newcomer takes its place.
+    const a = of(2, { a: 5, b: 1 });
+    a.merge(of(2, { c: 3 }));
+    expect(a.entries().map((e) => [e.key, e.count])).toEqual([['a', 5], ['c', 3]]);
+    expect(a.maxError()).toBe(1);
+    // The newcomer is the lightest: it is dropped, and an unmonitored key may have up to its count.
+    const b = of(2, { a: 5, b: 4 });
+    b.merge(of(2, { c: 3 }));
+    expect(b.entries().map((e) => [e.key, e.count])).toEqual([['a', 5], ['b', 4]]);
+    expect(b.maxError()).toBe(3);
+    expect(b.evictions).toBe(1);
+    // At the cut count, monitored keys stay before newcomers.
+    const c = of(2, { a: 5, b: 2 });
+    c.merge(of(2, { c: 2, d: 1 }));
+    expect(c.entries().map((e) => [e.key, e.count])).toEqual([['a', 5], ['b', 2]]);
+    expect(c.maxError()).toBe(2);
+    expect(c.total).toBe(10);
+  });
+
   it('space-saving - merging into an empty summary copies it, and counting on keeps the bound', () => {
     const stream = zipfStream(30_000, 5_000, 13);
     const src = new SpaceSaving(100);
