@@ -34,6 +34,9 @@ interface StateRow {
   /** From spawning the process (node + module loading included) to ready. */
   restartWallSeconds: number;
   restartRssMiB: number;
+  /** A one-day navigation + content window asked right after ready (it builds the restored panes it spans), then again. */
+  firstQuerySeconds: number;
+  nextQuerySeconds: number;
   rssMiB: number;
 }
 
@@ -41,7 +44,7 @@ interface StateRow {
  * `BENCH_RESTART_CHILD=<nats url>`: this file run as the restarted process — starts the app, prints
  * its time to ready and RSS as one JSON line, stops. BENCH_PROFILE_RESTART=<file> writes its CPU profile.
  */
-async function restartInChild(natsUrl: string): Promise<{ readySeconds: number; wallSeconds: number; rssMiB: number }> {
+async function restartInChild(natsUrl: string): Promise<{ readySeconds: number; wallSeconds: number; rssMiB: number; firstQuerySeconds: number; nextQuerySeconds: number }> {
   const { spawn } = await import('node:child_process');
   const t0 = process.hrtime.bigint();
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { env: { ...process.env, BENCH_RESTART_CHILD: natsUrl }, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -50,8 +53,8 @@ async function restartInChild(natsUrl: string): Promise<{ readySeconds: number; 
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   const line = out.trim().split('\n').pop() ?? '';
   if (code !== 0) throw new Error(`restart child exited ${String(code)}: ${line}`);
-  const r = JSON.parse(line) as { readySeconds: number; rssMiB: number };
-  return { readySeconds: r.readySeconds, wallSeconds: seconds(t0), rssMiB: r.rssMiB };
+  const r = JSON.parse(line) as { readySeconds: number; rssMiB: number; firstQuerySeconds: number; nextQuerySeconds: number };
+  return { readySeconds: r.readySeconds, wallSeconds: seconds(t0) - r.firstQuerySeconds - r.nextQuerySeconds, rssMiB: r.rssMiB, firstQuerySeconds: r.firstQuerySeconds, nextQuerySeconds: r.nextQuerySeconds };
 }
 
 async function stateRound(events: Array<Record<string, unknown>>): Promise<StateRow> {
@@ -79,7 +82,7 @@ async function stateRound(events: Array<Record<string, unknown>>): Promise<State
     const restart = await restartInChild(nats.url);
     await nc.close();
     const catchUpEventsPerSecond = events.length / catchUpSeconds;
-    return { events: events.length, fillEventsPerSecond, catchUpSeconds, catchUpEventsPerSecond, bareCatchUpEventsPerSecond: bare.eventsPerSecond, catchUpRatio: catchUpEventsPerSecond / bare.eventsPerSecond, snapshotBytes, snapshotSeconds, restartToReadySeconds: restart.readySeconds, restartWallSeconds: restart.wallSeconds, restartRssMiB: restart.rssMiB, rssMiB };
+    return { events: events.length, fillEventsPerSecond, catchUpSeconds, catchUpEventsPerSecond, bareCatchUpEventsPerSecond: bare.eventsPerSecond, catchUpRatio: catchUpEventsPerSecond / bare.eventsPerSecond, snapshotBytes, snapshotSeconds, restartToReadySeconds: restart.readySeconds, restartWallSeconds: restart.wallSeconds, restartRssMiB: restart.rssMiB, firstQuerySeconds: restart.firstQuerySeconds, nextQuerySeconds: restart.nextQuerySeconds, rssMiB };
   } finally {
     await nats.stop();
   }
