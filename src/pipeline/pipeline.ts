@@ -122,6 +122,8 @@ interface SiteRuntime {
   queued: number;
   /** The last events processed, for the live event log (a display buffer, overwritten). */
   readonly recent: RecentRing<EnrichedEvent>;
+  /** Revisions by processor not yet added to `window_revisions_total` (added once per slice: prom-client hashes the labels at every inc). */
+  readonly revisions: Map<string, number>;
 }
 
 /** Events the live event log keeps per site. */
@@ -606,6 +608,7 @@ export class Pipeline {
       if (this.#judge(rt, e)) this.#process(e, rt);
       else late++;
     }
+    this.#countRevisions();
     this.#advance();
     return late;
   }
@@ -642,7 +645,7 @@ export class Pipeline {
     };
     const views = new Map<string, SiteView>();
     for (const v of deps.viewsFor?.(site, sets) ?? []) views.set(v.name, v);
-    return { site, parts, views, appendClock: new WatermarkTracker(clockOpts), clock: new WatermarkTracker(clockOpts), watermark: Number.NEGATIVE_INFINITY, queued: 0, recent: new RecentRing(RECENT_EVENTS) };
+    return { site, parts, views, appendClock: new WatermarkTracker(clockOpts), clock: new WatermarkTracker(clockOpts), watermark: Number.NEGATIVE_INFINITY, queued: 0, recent: new RecentRing(RECENT_EVENTS), revisions: new Map() };
   }
 
   #buildPartition(site: SiteConfig, partition: number, processorsFor: PipelineDeps['processorsFor']): PartitionRuntime {
@@ -734,6 +737,7 @@ export class Pipeline {
       }
     }
     this.#processed += n;
+    this.#countRevisions();
     this.#metrics.ingestQueueDepth.set(this.#size);
     this.#wakeRoomWaiters();
     this.#advance();
@@ -801,7 +805,7 @@ export class Pipeline {
         case 'ok':
           break;
         case 'revision':
-          this.#metrics.windowRevisions.inc({ site: rt.site.id, processor: p.name });
+          rt.revisions.set(p.name, (rt.revisions.get(p.name) ?? 0) + 1);
           break;
         case 'late':
           // Only past a processor's pane capacity (on-time events always find their pane otherwise).
@@ -816,6 +820,14 @@ export class Pipeline {
           return _exhaustive;
         }
       }
+    }
+  }
+
+  #countRevisions(): void {
+    for (const rt of this.#sites.values()) {
+      if (rt.revisions.size === 0) continue;
+      for (const [processor, n] of rt.revisions) this.#metrics.windowRevisions.inc({ site: rt.site.id, processor }, n);
+      rt.revisions.clear();
     }
   }
 
