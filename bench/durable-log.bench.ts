@@ -43,18 +43,25 @@ interface StateRow {
 /**
  * `BENCH_RESTART_CHILD=<nats url>`: this file run as the restarted process — starts the app, prints
  * its time to ready and RSS as one JSON line, stops. BENCH_PROFILE_RESTART=<file> writes its CPU profile.
+ * With `BENCH_CHILD_MODE=catch-up`, the catch-up process instead: reads the log back, snapshots, stops;
+ * with `bare`, the ceiling: bare ordered consumers that only parse.
  */
 async function restartInChild(natsUrl: string): Promise<{ readySeconds: number; wallSeconds: number; rssMiB: number; firstQuerySeconds: number; nextQuerySeconds: number }> {
-  const { spawn } = await import('node:child_process');
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { env: { ...process.env, BENCH_RESTART_CHILD: natsUrl }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = await inChild<{ readySeconds: number; rssMiB: number; firstQuerySeconds: number; nextQuerySeconds: number }>(natsUrl, 'restart');
+  return { readySeconds: r.readySeconds, wallSeconds: seconds(t0) - r.firstQuerySeconds - r.nextQuerySeconds, rssMiB: r.rssMiB, firstQuerySeconds: r.firstQuerySeconds, nextQuerySeconds: r.nextQuerySeconds };
+}
+
+/** Runs this file as a fresh process in `mode` (BENCH_CHILD_MODE) against the server; returns the JSON line it prints. */
+async function inChild<T>(natsUrl: string, mode: 'restart' | 'catch-up' | 'bare'): Promise<T> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { env: { ...process.env, BENCH_RESTART_CHILD: natsUrl, BENCH_CHILD_MODE: mode }, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   const line = out.trim().split('\n').pop() ?? '';
-  if (code !== 0) throw new Error(`restart child exited ${String(code)}: ${line}`);
-  const r = JSON.parse(line) as { readySeconds: number; rssMiB: number; firstQuerySeconds: number; nextQuerySeconds: number };
-  return { readySeconds: r.readySeconds, wallSeconds: seconds(t0) - r.firstQuerySeconds - r.nextQuerySeconds, rssMiB: r.rssMiB, firstQuerySeconds: r.firstQuerySeconds, nextQuerySeconds: r.nextQuerySeconds };
+  if (code !== 0) throw new Error(`${mode} child exited ${String(code)}: ${line}`);
+  return JSON.parse(line) as T;
 }
 
 async function stateRound(events: Array<Record<string, unknown>>): Promise<StateRow> {
@@ -65,18 +72,11 @@ async function stateRound(events: Array<Record<string, unknown>>): Promise<State
     await filler.app.stop();
     const nc = await connect({ servers: nats.url });
     await forgetCheckpoints(nc);
-    const bare = await bareCatchUp(nc);
-    // A fresh process reads the whole log back through every processor.
-    const stopProfile = process.env['BENCH_PROFILE_CATCHUP'] === undefined ? undefined : await startProfile();
-    const reader = await started(nats.url);
-    await stopProfile?.(process.env['BENCH_PROFILE_CATCHUP']!);
-    const catchUpSeconds = reader.readySeconds;
-    const t0 = process.hrtime.bigint();
-    await reader.app.durableLog!.snapshotNow();
-    const snapshotSeconds = seconds(t0);
-    const snapshotBytes = (await reader.app.ctx.metrics.snapshotBytes.get()).values[0]?.value ?? 0;
-    const rssMiB = process.memoryUsage().rss / 2 ** 20;
-    await reader.app.stop();
+    // The ceiling runs in a fresh process too, as the catch-up does.
+    const bare = await inChild<{ records: number; eventsPerSecond: number }>(nats.url, 'bare');
+    // A fresh process reads the whole log back through every processor and takes a snapshot (this one
+    // holds the events and the filler's garbage, which made the catch-up a quarter slower, mostly in GC).
+    const { catchUpSeconds, snapshotSeconds, snapshotBytes, rssMiB } = await inChild<{ catchUpSeconds: number; snapshotSeconds: number; snapshotBytes: number; rssMiB: number }>(nats.url, 'catch-up');
     // Restart with that state, in a fresh process as a real restart is (this one holds the events and
     // the earlier apps' garbage): restore the snapshot, read the (already covered) log to its end.
     const restart = await restartInChild(nats.url);
@@ -106,6 +106,26 @@ async function startProfile(): Promise<(file: string) => Promise<void>> {
 const round = (x: number, d = 0) => Math.round(x * 10 ** d) / 10 ** d;
 
 const CHILD = process.env['BENCH_RESTART_CHILD'];
+if (CHILD !== undefined && process.env['BENCH_CHILD_MODE'] === 'bare') {
+  const nc = await connect({ servers: CHILD });
+  const r = await bareCatchUp(nc);
+  await nc.close();
+  process.stdout.write(`${JSON.stringify(r)}\n`);
+  process.exit(0);
+}
+if (CHILD !== undefined && process.env['BENCH_CHILD_MODE'] === 'catch-up') {
+  const stopProfile = process.env['BENCH_PROFILE_CATCHUP'] === undefined ? undefined : await startProfile();
+  const reader = await started(CHILD);
+  await stopProfile?.(process.env['BENCH_PROFILE_CATCHUP']!);
+  const t0 = process.hrtime.bigint();
+  await reader.app.durableLog!.snapshotNow();
+  const snapshotSeconds = seconds(t0);
+  const snapshotBytes = (await reader.app.ctx.metrics.snapshotBytes.get()).values[0]?.value ?? 0;
+  const rssMiB = process.memoryUsage().rss / 2 ** 20;
+  await reader.app.stop();
+  process.stdout.write(`${JSON.stringify({ catchUpSeconds: reader.readySeconds, snapshotSeconds, snapshotBytes, rssMiB })}\n`);
+  process.exit(0);
+}
 if (CHILD !== undefined) {
   const stopProfile = process.env['BENCH_PROFILE_RESTART'] === undefined ? undefined : await startProfile();
   const again = await started(CHILD);
