@@ -5,7 +5,7 @@ import type { EnrichedEvent, SessionSignal, SessionSummary } from '../../src/eve
 import type { PageViewEvent } from '../../src/events/event-types';
 import { UrlNormaliser } from '../../src/events/url-normaliser';
 import type { CoreMetrics } from '../../src/metrics/core-metrics';
-import { JsonPart } from '../../src/persistence/json-part';
+import type { JsonPart } from '../../src/persistence/json-part';
 import { PaneStore } from '../../src/pipeline/pane-store';
 import type { EpochMillis } from '../../src/types';
 import { LATE, OK, REVISION, type EventOutcome, type PartitionSets, type Processor, type ProcessorContext, type SiteView, lowestWatermark } from '../processor';
@@ -325,7 +325,8 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
       ops: {
         create: () => new ContentPane(this.settings, this.#evict, this.#deviceEvict, this.#sliceEvict),
         mergeInto: (into, from) => into.mergeFrom(from),
-        fromPart: (part) => this.#paneFromJSON(part.value() as ContentPaneJSON),
+        toJSON: (p) => p.toJSON(),
+        fromJSON: (j) => this.#paneFromJSON(j as ContentPaneJSON),
       },
       onEvict: (n) => ctx.onEvict('content', 'panes', n),
     });
@@ -428,7 +429,7 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
   }
 
   snapshot(): ContentSnapshot {
-    return { v: SNAPSHOT_VERSION, maxTs: this.#maxTs, panes: this.#store.snapshotEntries().map(([start, p]) => [start as number, p instanceof JsonPart ? p : JsonPart.of(p.toJSON())] as const) };
+    return { v: SNAPSHOT_VERSION, maxTs: this.#maxTs, panes: this.#store.snapshotParts() };
   }
 
   restore(snapshot: ContentSnapshot): void {
@@ -442,10 +443,7 @@ export class ContentProcessor implements Processor<ContentSnapshot> {
     this.#checkSnapshot(partial);
     // TRICKY: JSON turns −Infinity into null.
     if (typeof partial.maxTs === 'number' && partial.maxTs > this.#maxTs) this.#maxTs = partial.maxTs;
-    for (const [start, j] of partial.panes) {
-      if (j instanceof JsonPart) this.#store.mergePart(start, j);
-      else this.#store.mergePane(start, this.#paneFromJSON(j));
-    }
+    for (const [start, j] of partial.panes) this.#store.mergeJSON(start, j);
   }
 
   #paneFromJSON(j: ContentPaneJSON): ContentPane {

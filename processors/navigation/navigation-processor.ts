@@ -3,7 +3,7 @@ import { ClickstreamError } from '../../src/errors';
 import type { EnrichedEvent, SessionSignal, SessionSummary } from '../../src/events/enriched-event';
 import type { ClickTarget, PageViewEvent } from '../../src/events/event-types';
 import type { CoreMetrics } from '../../src/metrics/core-metrics';
-import { JsonPart } from '../../src/persistence/json-part';
+import type { JsonPart } from '../../src/persistence/json-part';
 import { PaneStore } from '../../src/pipeline/pane-store';
 import type { EpochMillis } from '../../src/types';
 import { LATE, OK, REVISION, type EventOutcome, type PartitionSets, type Processor, type ProcessorContext, type SiteView, lowestWatermark } from '../processor';
@@ -345,7 +345,8 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
       ops: {
         create: () => new NavPane(this.settings, this.#evict, this.#sliceEvict),
         mergeInto: (into, from) => into.mergeFrom(from),
-        fromPart: (part) => this.#paneFromJSON(part.value() as NavPaneJSON),
+        toJSON: (p) => p.toJSON(),
+        fromJSON: (j) => this.#paneFromJSON(j as NavPaneJSON),
       },
       onEvict: (n) => ctx.onEvict('navigation', 'panes', n),
     });
@@ -431,7 +432,7 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
   }
 
   snapshot(): NavigationSnapshot {
-    return { v: SNAPSHOT_VERSION, panes: this.#store.snapshotEntries().map(([start, p]) => [start as number, p instanceof JsonPart ? p : JsonPart.of(p.toJSON())] as const) };
+    return { v: SNAPSHOT_VERSION, panes: this.#store.snapshotParts() };
   }
 
   restore(snapshot: NavigationSnapshot): void {
@@ -442,10 +443,7 @@ export class NavigationProcessor implements Processor<NavigationSnapshot> {
 
   merge(partial: NavigationSnapshot): void {
     this.#checkSnapshot(partial);
-    for (const [start, j] of partial.panes) {
-      if (j instanceof JsonPart) this.#store.mergePart(start, j);
-      else this.#store.mergePane(start, this.#paneFromJSON(j));
-    }
+    for (const [start, j] of partial.panes) this.#store.mergeJSON(start, j);
   }
 
   // ── events ──────────────────────────────────────────────────────────────────────────────────

@@ -23,8 +23,10 @@ export interface PaneOps<P> {
   create(): P;
   /** Fold `from` into `into` (used to build windows from panes and to merge partials). */
   mergeInto(into: P, from: P): void;
-  /** A pane from its snapshot text (`mergePart`), built when the pane is first used. */
-  fromPart?(part: JsonPart): P;
+  /** A pane's snapshot form (`snapshotParts`). */
+  toJSON?(pane: P): unknown;
+  /** A pane from its snapshot form (`mergeJSON`; a text restored is built when first used). */
+  fromJSON?(json: unknown): P;
 }
 
 export type PaneLocation<P> =
@@ -63,8 +65,6 @@ export class PaneStore<P> {
   readonly #onEvict: ((n: number) => void) | undefined;
   /** Pane index (start / paneMs) → pane, or its snapshot text until first used (a restore). */
   readonly #panes = new Map<number, P | JsonPart>();
-  /** How many of #panes are still texts. */
-  #parts = 0;
   #newest = Number.NEGATIVE_INFINITY;
   #oldest = Number.POSITIVE_INFINITY;
   /** Pane indices below this are gone (expired or evicted) and are never re-created. */
@@ -118,9 +118,9 @@ export class PaneStore<P> {
       return;
     }
     if (floor - this.#oldest <= this.#panes.size * 4) {
-      for (let i = this.#oldest; i < floor; i++) this.#delete(i);
+      for (let i = this.#oldest; i < floor; i++) this.#panes.delete(i);
     } else {
-      for (const i of [...this.#panes.keys()]) if (i < floor) this.#delete(i);
+      for (const i of [...this.#panes.keys()]) if (i < floor) this.#panes.delete(i);
     }
     this.#oldest = this.#scanOldest(floor);
   }
@@ -192,9 +192,12 @@ export class PaneStore<P> {
     return [...this.#panes.keys()].sort((a, b) => a - b).map((i) => [epochMillis(i * this.paneMs), this.#get(i)!]);
   }
 
-  /** For snapshots: `entries`, but a pane not used since its restore stays the text it was restored from. */
-  snapshotEntries(): Array<[EpochMillis, P | JsonPart]> {
-    return [...this.#panes.entries()].sort((a, b) => a[0] - b[0]).map(([i, p]) => [epochMillis(i * this.paneMs), p]);
+  /**
+   * For snapshots: every retained pane, oldest first, as a part of its own (`ops.toJSON`) — a pane not
+   * used since its restore stays the text it was restored from.
+   */
+  snapshotParts(): Array<[number, JsonPart]> {
+    return [...this.#panes.entries()].sort((a, b) => a[0] - b[0]).map(([i, p]) => [i * this.paneMs, p instanceof JsonPart ? p : JsonPart.of(this.#ops.toJSON!(p))]);
   }
 
   /** Put a pane back (restore) or merge it into the existing one (partials from other partitions). */
@@ -209,37 +212,20 @@ export class PaneStore<P> {
   }
 
   /**
-   * `mergePane` of a pane's snapshot text (`ops.fromPart`): where no pane is at `start`, the text is
-   * kept as it is and built only when the pane is first used (an event, a query, `buildParts`).
+   * `mergePane` of a pane's snapshot form (`ops.fromJSON`). A text (`JsonPart`, a restore) where no pane
+   * is at `start` is kept as it is and built only when the pane is first used (an event, a query).
    */
-  mergePart(start: number, part: JsonPart): void {
+  mergeJSON(start: number, json: unknown): void {
     const idx = Math.floor(start / this.paneMs);
-    if (this.#panes.has(idx)) {
-      this.mergePane(start, this.#ops.fromPart!(part));
-      return;
-    }
-    if (idx < this.#floor) return;
-    this.#parts++; // counted before it is placed: the hard cap may evict it again, which uncounts it
-    this.#create(idx, part);
+    if (json instanceof JsonPart && !this.#panes.has(idx)) this.#create(idx, json);
+    else this.mergePane(start, this.#ops.fromJSON!(json instanceof JsonPart ? json.value() : json));
   }
 
-  /** Panes still kept as texts. */
+  /** Panes still kept as the texts they were restored from. */
   get unbuiltPanes(): number {
-    return this.#parts;
-  }
-
-  /** Builds up to `n` panes still kept as texts (oldest first); returns how many were built. */
-  buildParts(n: number): number {
-    let built = 0;
-    if (this.#parts === 0) return 0;
-    for (const [i, p] of this.#panes) {
-      if (built >= n) break;
-      if (p instanceof JsonPart) {
-        this.#get(i);
-        built++;
-      }
-    }
-    return built;
+    let n = 0;
+    for (const p of this.#panes.values()) if (p instanceof JsonPart) n++;
+    return n;
   }
 
   get size(): number {
@@ -249,7 +235,7 @@ export class PaneStore<P> {
   /** Forgets the pane at `start` (keeping the retention floor): it is built again from partials. */
   drop(start: number): void {
     const idx = Math.floor(start / this.paneMs);
-    if (!this.#delete(idx)) return;
+    if (!this.#panes.delete(idx)) return;
     if (this.#panes.size === 0) {
       this.#clearPanes();
       return;
@@ -267,7 +253,6 @@ export class PaneStore<P> {
   /** Forgets every pane, keeping the retention floor. */
   #clearPanes(): void {
     this.#panes.clear();
-    this.#parts = 0;
     this.#newest = Number.NEGATIVE_INFINITY;
     this.#oldest = Number.POSITIVE_INFINITY;
   }
@@ -289,18 +274,9 @@ export class PaneStore<P> {
   #get(idx: number): P | undefined {
     const p = this.#panes.get(idx);
     if (!(p instanceof JsonPart)) return p;
-    const built = this.#ops.fromPart!(p);
+    const built = this.#ops.fromJSON!(p.value());
     this.#panes.set(idx, built);
-    this.#parts--;
     return built;
-  }
-
-  /** Removes the pane at `idx` (keeping the count of texts). */
-  #delete(idx: number): boolean {
-    const p = this.#panes.get(idx);
-    if (p === undefined) return false;
-    if (p instanceof JsonPart) this.#parts--;
-    return this.#panes.delete(idx);
   }
 
   /** Creates (or puts back) the pane at `idx`; undefined when it lies below the retention floor. */
@@ -311,7 +287,7 @@ export class PaneStore<P> {
     if (idx < this.#oldest) this.#oldest = idx;
     if (this.#panes.size > this.maxPanes) {
       // Hard cap: evict the oldest pane; nothing older is created again.
-      this.#delete(this.#oldest);
+      this.#panes.delete(this.#oldest);
       this.#floor = this.#oldest + 1;
       this.#oldest = this.#scanOldest(this.#floor);
       this.#onEvict?.(1);

@@ -121,33 +121,36 @@ describe('PaneStore', () => {
     expect(s.paneAt(8 * MIN)).toBeUndefined();
   });
 
-  it('mergePart - a pane restored as its text is built on first use (event, window, merge, buildParts), counted until then, and written back unchanged', () => {
+  it('mergeJSON - a pane restored as its text is built on first use (event, window, merge), counted until then, and written back unchanged', () => {
     const built: number[] = [];
-    const lazyOps = { ...ops, fromPart: (p: JsonPart) => { const c = p.value() as Count; built.push(c.n); return { n: c.n }; } };
+    const lazyOps = { ...ops, toJSON: (c: Count) => ({ n: c.n }), fromJSON: (j: unknown) => { const c = j as Count; built.push(c.n); return { n: c.n }; } };
     const s = new PaneStore<Count>({ paneMs: MIN, maxPanes: 4, allowedLatenessMs: 10 * MIN, ops: lazyOps });
     const part = (n: number) => JsonPart.fromText(Buffer.from(JSON.stringify({ n })));
-    for (let m = 0; m < 4; m++) s.mergePart(m * MIN, part(m + 1)); // pane m holds m + 1
+    const restored = [1, 2, 3, 4].map(part); // pane m holds m + 1
+    restored.forEach((p, m) => s.mergeJSON(m * MIN, p));
     expect(s.unbuiltPanes).toBe(4);
     expect(built).toEqual([]);
     // Untouched panes are written back as the texts they came from.
-    expect(s.snapshotEntries().map(([t, p]) => [t / MIN, p instanceof JsonPart])).toEqual([[0, true], [1, true], [2, true], [3, true]]);
+    expect(s.snapshotParts().map(([t, p]) => [t / MIN, p === restored[t / MIN]])).toEqual([[0, true], [1, true], [2, true], [3, true]]);
     // An event builds its pane (and only it).
     const loc = s.locate(2 * MIN + 5, 0);
     if (loc.kind !== 'late') loc.pane.n += 10;
     expect(built).toEqual([3]);
     expect(s.unbuiltPanes).toBe(3);
     // A part merged into a pane that exists is built and merged at once.
-    s.mergePart(2 * MIN, part(100));
+    s.mergeJSON(2 * MIN, part(100));
     expect(s.peek(2 * MIN)!.n).toBe(113);
+    // A built pane is written as its own new text.
+    expect(s.snapshotParts().map(([t, p]) => [t / MIN, p === restored[t / MIN], p.value()])).toEqual([[0, true, { n: 1 }], [1, true, { n: 2 }], [2, false, { n: 113 }], [3, true, { n: 4 }]]);
     // A window builds what it spans; totals by brute force: 1 + 2 + 113 + 4.
     expect(s.range(0, 4 * MIN)!.n).toBe(120);
     expect(s.unbuiltPanes).toBe(0);
     // The hard cap evicts a text like a pane, and the count follows.
     const t = new PaneStore<Count>({ paneMs: MIN, maxPanes: 2, allowedLatenessMs: 0, ops: lazyOps });
-    for (let m = 0; m < 3; m++) t.mergePart(m * MIN, part(m));
+    for (let m = 0; m < 3; m++) t.mergeJSON(m * MIN, part(m));
     expect(t.size).toBe(2);
     expect(t.unbuiltPanes).toBe(2);
-    expect(t.buildParts(1)).toBe(1);
+    expect(t.peek(2 * MIN)).toEqual({ n: 2 });
     expect(t.unbuiltPanes).toBe(1);
     t.expire(10 * MIN);
     expect(t.size).toBe(0);
