@@ -4,7 +4,8 @@
  *   - gateway: acked events/s over one WebSocket in NATS mode (decode, validate, dedupe, enrich,
  *     publish per (batch, partition), ack after the PubAcks — while the same process reads the log back
  *     and runs every processor) beside a bare nats.js publisher of the same messages to a stream of the
- *     same settings (goal ≥ 0.7);
+ *     same settings (goal ≥ 0.7), and beside the same messages through the gateway's own publisher
+ *     (src/log/pub-acks.ts); alternating round by round, medians of BENCH_ROUNDS (3) after one not counted;
  *   - catch-up: events/s of a fresh process reading the log back from its start through every
  *     processor, beside bare ordered consumers (one per partition) that only JSON.parse (goal ≥ 0.5);
  *   - snapshot size and time at 100 k and 1 M events of kosarak state, and restart-to-ready with that
@@ -161,24 +162,46 @@ const nats = await startNatsServer();
 // The ceiling uses the client options the app uses (noAsyncTraces), so the ratio compares like with like.
 const nc = await connect({ servers: nats.url, noAsyncTraces: true });
 const fs = frames();
-const bare = await barePublisher(nc, fs);
+/** The frames with event ids of their own: each round is new to the gateway's deduplicator. */
+const renamed = (r: number) => fs.map((f) => f.replaceAll('"id":"g-', `"id":"r${r}-`));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+/**
+ * One gateway against the ceilings, alternating round by round after a round not counted (JIT): the
+ * bare nats.js publisher (the issue's ceiling), the same messages through the gateway's own publisher
+ * (`pub-acks`: the cheapest publish path known here), and the gateway over WebSocket.
+ */
+async function gatewayRounds(port: number, base: number, profileFile: string | undefined) {
+  await barePublisher(nc, fs);
+  await barePublisher(nc, fs, 1, 'pub-acks');
+  await gatewayOverWs(port, renamed(base));
+  const bare: number[] = [];
+  const pubAcks: number[] = [];
+  const gateway: number[] = [];
+  for (let r = 1; r <= ROUNDS; r++) {
+    bare.push(await barePublisher(nc, fs));
+    pubAcks.push(await barePublisher(nc, fs, 1, 'pub-acks'));
+    const stopProfile = r === 1 && profileFile !== undefined ? await startProfile() : undefined;
+    gateway.push(await gatewayOverWs(port, renamed(base + r)));
+    await stopProfile?.(profileFile!);
+  }
+  return { gatewayEventsPerSecond: round(median(gateway)), barePublisherEventsPerSecond: round(median(bare)), ratio: round(median(gateway) / median(bare), 3), barePubAcksEventsPerSecond: round(median(pubAcks)), ratioToPubAcks: round(median(gateway) / median(pubAcks), 3), rounds: { gateway: gateway.map((x) => round(x)), bare: bare.map((x) => round(x)), pubAcks: pubAcks.map((x) => round(x)) } };
+}
 const perEvent = await barePerEvent(nc, fs);
+// The gateway of an instance that also reads the log back and runs every processor (one process, 2 cores).
 const gw = await started(nats.url);
-const stopGatewayProfile = process.env['BENCH_PROFILE_GATEWAY'] === undefined ? undefined : await startProfile();
-const gateway = await gatewayOverWs(gw.port, fs);
-await stopGatewayProfile?.(process.env['BENCH_PROFILE_GATEWAY']!);
+const combined = await gatewayRounds(gw.port, 0, process.env['BENCH_PROFILE_GATEWAY']);
 await gw.app.stop();
 // The same frames to a gateway-only instance (INSTANCE_ROLE=gateway): it owns no partition, so it
 // reads nothing back and runs no processor (processing is another instance's, here none).
 const gwOnly = await started(nats.url, 1, { instanceId: 'bench-gateway', role: 'gateway' });
-const stopGatewayOnlyProfile = process.env['BENCH_PROFILE_GATEWAY_ONLY'] === undefined ? undefined : await startProfile();
-const gatewayOnly = await gatewayOverWs(gwOnly.port, fs);
-await stopGatewayOnlyProfile?.(process.env['BENCH_PROFILE_GATEWAY_ONLY']!);
+const gatewayOnly = await gatewayRounds(gwOnly.port, 100, process.env['BENCH_PROFILE_GATEWAY_ONLY']);
 await gwOnly.app.stop();
 await nc.close();
 await nats.stop();
+const gatewayResult = { frames: FRAMES, perFrame: PER_FRAME, window: WINDOW, roundsEach: ROUNDS, combined, gatewayOnly, barePerEventMessagesEventsPerSecond: round(perEvent) };
 if (process.env['BENCH_ONLY_GATEWAY'] === '1') {
-  process.stdout.write(`${JSON.stringify({ gatewayEventsPerSecond: round(gateway), barePublisherEventsPerSecond: round(bare), ratio: round(gateway / bare, 3), gatewayOnlyEventsPerSecond: round(gatewayOnly), gatewayOnlyRatio: round(gatewayOnly / bare, 3) })}\n`);
+  process.stdout.write(`${JSON.stringify(gatewayResult)}\n`);
   process.exit(0);
 }
 
@@ -187,7 +210,7 @@ const rows = [await stateRound(all.slice(0, 100_000)), await stateRound(all.slic
 
 const result = {
   machine: { cores: cpus().length, node: process.version },
-  gateway: { frames: FRAMES, perFrame: PER_FRAME, window: WINDOW, gatewayEventsPerSecond: round(gateway), barePublisherEventsPerSecond: round(bare), ratio: round(gateway / bare, 3), gatewayOnlyEventsPerSecond: round(gatewayOnly), gatewayOnlyRatio: round(gatewayOnly / bare, 3), barePerEventMessagesEventsPerSecond: round(perEvent) },
+  gateway: gatewayResult,
   state: rows.map((r) => ({ ...r, fillEventsPerSecond: round(r.fillEventsPerSecond), catchUpSeconds: round(r.catchUpSeconds, 2), catchUpEventsPerSecond: round(r.catchUpEventsPerSecond), bareCatchUpEventsPerSecond: round(r.bareCatchUpEventsPerSecond), catchUpRatio: round(r.catchUpRatio, 3), snapshotSeconds: round(r.snapshotSeconds, 3), restartToReadySeconds: round(r.restartToReadySeconds, 2), rssMiB: round(r.rssMiB) })),
 };
 process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -16,6 +16,7 @@ import { loadConfig } from '../src/config';
 import { createLogger } from '../src/logger';
 import { CHECKPOINT_BUCKET } from '../src/log/checkpoint-store';
 import { batchMessageId, encodeLogMessage, eventStreamConfig, EVENTS_STREAM, partitionSubject } from '../src/log/event-log';
+import { PubAckPublisher } from '../src/log/pub-acks';
 import { VisitorPartitioner } from '../src/pipeline/visitor-partitioner';
 import { kosarakEvents, readKosarakSessions } from '../src/replay/dataset-readers';
 import type { EnrichedEvent } from '../src/events/enriched-event';
@@ -92,8 +93,11 @@ export async function gatewayOverWs(port: number, fs: string[]): Promise<number>
   return (FRAMES * PER_FRAME) / s;
 }
 
-/** The same messages the gateway writes (events grouped by partition per frame), published bare. */
-export async function barePublisher(nc: NatsConnection, fs: string[], replicas = 1): Promise<number> {
+/**
+ * The same messages the gateway writes (events grouped by partition per frame), published bare with
+ * nats.js `js.publish`, or (`via: 'pub-acks'`) through the publisher the gateway uses.
+ */
+export async function barePublisher(nc: NatsConnection, fs: string[], replicas = 1, via: 'js' | 'pub-acks' = 'js'): Promise<number> {
   const jsm = await jetstreamManager(nc);
   const cfg = eventStreamConfig(configFor('x', replicas));
   await whenPlaced(() => jsm.streams.add({ ...cfg, name: 'BENCH_BARE', subjects: ['bench.bare.*'] }));
@@ -105,15 +109,18 @@ export async function barePublisher(nc: NatsConnection, fs: string[], replicas =
     return [...groups].map(([p, g]) => ({ subject: `bench.bare.${p}`, body: encodeLogMessage(g), id: batchMessageId('demo', g) }));
   });
   const js = jetstream(nc);
+  const pubAcks = via === 'pub-acks' ? new PubAckPublisher(nc) : undefined;
+  const publish = (m: { subject: string; body: string; id: string }) => (pubAcks === undefined ? js.publish(m.subject, m.body, { msgID: m.id }) : pubAcks.publish(m.subject, m.body, m.id, 5_000));
   const t0 = process.hrtime.bigint();
   const inFlight = new Set<Promise<unknown>>();
   for (const frame of messages) {
-    const p: Promise<unknown> = Promise.all(frame.map((m) => js.publish(m.subject, m.body, { msgID: m.id }))).finally(() => inFlight.delete(p));
+    const p: Promise<unknown> = Promise.all(frame.map(publish)).finally(() => inFlight.delete(p));
     inFlight.add(p);
     if (inFlight.size >= WINDOW) await Promise.race(inFlight);
   }
   await Promise.all(inFlight);
   const s = seconds(t0);
+  pubAcks?.close();
   await jsm.streams.delete('BENCH_BARE');
   return (FRAMES * PER_FRAME) / s;
 }

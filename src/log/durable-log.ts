@@ -26,6 +26,7 @@ import { CheckpointStore, type Checkpoint, type WriteOwner } from './checkpoint-
 import { ensureEventStream } from './event-log';
 import { LogReader } from './log-reader';
 import { LogWriter } from './log-writer';
+import { PubAckPublisher } from './pub-acks';
 
 /**
  * What one checkpointed unit holds: a partition, or the site unit. The gateway's own dedupe is not in
@@ -77,6 +78,8 @@ export class DurableLog {
   readonly #readingBack = new Set<number>();
   #js: JetStreamClient | undefined;
   #jsm: JetStreamManager | undefined;
+  /** The writer's publishes (open once the log is read back). */
+  #publisher: PubAckPublisher | undefined;
 
   constructor(deps: DurableLogDeps) {
     this.#config = deps.config;
@@ -171,7 +174,7 @@ export class DurableLog {
     this.#logger.debug({ openMs: tOpen - t0, restoreMs: tRestored - tOpen, readerStartMs: tReading - tRestored, readBackMs: tCaught - tReading, drainMs: this.#clock.now() - tCaught }, 'start phases');
     const seconds = Math.max(0, this.#clock.now() - t0) / 1000;
     this.#metrics.catchUpDuration.set(seconds);
-    this.#open(js);
+    this.#open(nc);
     this.#logger.info({ seconds, positions: summarize(this.#pipeline.positions()) }, 'event log read back; taking batches');
   }
 
@@ -215,7 +218,7 @@ export class DurableLog {
     this.#catchingUp = false;
     const seconds = Math.max(0, this.#clock.now() - t0) / 1000;
     this.#metrics.catchUpDuration.set(seconds);
-    this.#open(js);
+    this.#open(nc);
     this.#logger.info({ seconds, instanceId, partitions: [...this.#leases.owned().keys()] }, 'scaled out: owned partitions read back; taking batches');
   }
 
@@ -334,8 +337,9 @@ export class DurableLog {
     this.#logger.warn({ partition: p, reason }, 'partition lease lost: stopped, nothing more written for it');
   }
 
-  #open(js: JetStreamClient): void {
-    this.writer.open(js);
+  #open(nc: NatsConnection): void {
+    this.#publisher = new PubAckPublisher(nc);
+    this.writer.open(this.#publisher);
     this.#ready = true;
     this.#lastSnapshotAt = this.#clock.now();
     this.#lastSnapshotProcessed = this.#pipeline.processedRecords;
@@ -424,6 +428,7 @@ export class DurableLog {
   async stopWriting(): Promise<void> {
     this.writer.close();
     while (this.writer.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+    this.#publisher?.close();
   }
 
   /**

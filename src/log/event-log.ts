@@ -110,13 +110,18 @@ export function encodeLogMessage(records: readonly LogRecord[]): string {
       out += JSON.stringify(s === site ? tick : { ...tick, site: s });
       continue;
     }
-    // The session context is the processing side's to derive: it is not part of the input. (A
-    // destructuring copy, not a replacer: a replacer runs for every key of the payload.)
-    const { session: _session, site: s, id: _id, type: _type, visitorId: _visitor, partition: _partition, ...input } = r;
-    out += JSON.stringify(s === site ? input : { ...input, site: s });
+    // Written field by field, the bytes JSON.stringify gives the record without these fields (~30 %
+    // less time than a destructuring copy stringified, bench/README.md "durable-log"); the session
+    // context is the processing side's to derive: it is not part of the input.
+    out += `{"ts":${num(r.ts)},"receivedAt":${num(r.receivedAt)},"seq":${num(r.seq)},"page":${JSON.stringify(r.page)},"bot":${r.bot}`;
+    if (r.device !== undefined) out += `,"device":${JSON.stringify(r.device)}`;
+    out += `,"event":${JSON.stringify(r.event)}${r.site === site ? '' : `,"site":${JSON.stringify(r.site)}`}}`;
   }
   return `${out}]}`;
 }
+
+/** A number as JSON.stringify writes it (a non-finite one as null). */
+const num = (x: number): string | null => (Number.isFinite(x) ? String(x) : null);
 
 /**
  * Decodes a log message read from `partition`, or says why it cannot be read (a message written by

@@ -11,7 +11,6 @@
  * It also writes the tick records of the event-time rules into the log (per partition, only where the
  * partition is idle), so a replay of the log reaches the same watermarks.
  */
-import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
 import type { Config } from '../config';
 import type { EnrichedEvent, LogRecord } from '../events/enriched-event';
 import type { PipelineSink, SinkResult } from '../ingest/collect-gateway';
@@ -19,6 +18,7 @@ import type { Logger } from '../logger';
 import type { CoreMetrics } from '../metrics/core-metrics';
 import type { Pipeline } from '../pipeline/pipeline';
 import { batchMessageId, encodeLogMessage, partitionSubject } from './event-log';
+import type { PubAckPublisher } from './pub-acks';
 
 export interface LogWriterDeps {
   readonly config: Config;
@@ -42,7 +42,7 @@ export class LogWriter implements PipelineSink {
   readonly #metrics: CoreMetrics;
   readonly #logger: Logger;
   readonly #now: () => number;
-  #js: JetStreamClient | undefined;
+  #js: PubAckPublisher | undefined;
   /** False until the log has been read back to its end (the append clock is current only then). */
   #open = false;
   #inFlight = 0;
@@ -57,8 +57,8 @@ export class LogWriter implements PipelineSink {
     this.#now = deps.now;
   }
 
-  /** Starts taking batches on `js` and writing tick records every `time.tick`. */
-  open(js: JetStreamClient): void {
+  /** Starts taking batches, published through `js`, and writing tick records every `time.tick`. */
+  open(js: PubAckPublisher): void {
     this.#js = js;
     this.#open = true;
     this.#timer ??= setInterval(() => this.writeTicks(), this.#config.time.tickMs);
@@ -88,26 +88,27 @@ export class LogWriter implements PipelineSink {
     return this.#publishAll(js, events, groupByPartition(onTime), late);
   }
 
-  async #publishAll(js: JetStreamClient, events: readonly EnrichedEvent[], groups: Map<number, EnrichedEvent[]>, late: number): Promise<SinkResult> {
+  async #publishAll(js: PubAckPublisher, events: readonly EnrichedEvent[], groups: Map<number, EnrichedEvent[]>, late: number): Promise<SinkResult> {
     const site = events[0]!.site;
     const parts = [...groups.entries()];
     this.#inFlight += parts.length;
     const acks = await Promise.allSettled(
-      parts.map(([p, group]) => js.publish(partitionSubject(p), encodeLogMessage(group), { msgID: batchMessageId(site, group), timeout: this.#config.nats.publishTimeoutMs })),
+      parts.map(([p, group]) => js.publish(partitionSubject(p), encodeLogMessage(group), batchMessageId(site, group), this.#config.nats.publishTimeoutMs)),
     );
     this.#inFlight -= parts.length;
     let failed: Set<EnrichedEvent> | undefined;
     let duplicates: Set<EnrichedEvent> | undefined;
     let full = false;
+    let ok = 0;
     for (let i = 0; i < acks.length; i++) {
       const a = acks[i]!;
       const group = parts[i]![1];
       if (a.status === 'fulfilled') {
-        if ((a.value as PubAck).duplicate) {
+        if (a.value.duplicate) {
           this.#metrics.logPublishes.inc({ outcome: 'duplicate' });
           duplicates ??= new Set();
           for (const e of group) duplicates.add(e);
-        } else this.#metrics.logPublishes.inc({ outcome: 'ok' });
+        } else ok++;
         continue;
       }
       const isFull = FULL_CODES.has(apiCode(a.reason));
@@ -117,6 +118,8 @@ export class LogWriter implements PipelineSink {
       for (const e of group) failed.add(e);
       if (this.#failuresLogged++ % 100 === 0) this.#logger.warn({ err: a.reason, site, partition: parts[i]![0] }, 'event log publish failed; the batch is answered with retry');
     }
+    // Once per batch, not per message: prom-client hashes the labels on every inc.
+    if (ok > 0) this.#metrics.logPublishes.inc({ outcome: 'ok' }, ok);
     if (failed === undefined) return { kind: 'accepted', late, ...(duplicates === undefined ? {} : { duplicates }) };
     const f = failed;
     return { kind: 'unavailable', reason: full ? 'log_full' : 'log_unavailable', done: events.filter((e) => !f.has(e)) };
@@ -135,7 +138,7 @@ export class LogWriter implements PipelineSink {
       else list.push(t);
     }
     for (const [p, records] of byPartition) {
-      js.publish(partitionSubject(p), encodeLogMessage(records), { timeout: this.#config.nats.publishTimeoutMs }).catch((err: unknown) => {
+      js.publish(partitionSubject(p), encodeLogMessage(records), undefined, this.#config.nats.publishTimeoutMs).catch((err: unknown) => {
         if (this.#failuresLogged++ % 100 === 0) this.#logger.warn({ err, partition: p }, 'tick record publish failed');
       });
     }

@@ -27,6 +27,21 @@ describe('log messages', () => {
     expect(decodeLogMessage(bytes(v1), 3)).toEqual(d);
   });
 
+  it('format 2 - an event record is what JSON.stringify gives it without its id, type, visitor, partition and session (another site kept, no device left out)', () => {
+    const records = [
+      { ...pageView('v1', T0, '/a', { product: { id: 'p1', category: 'games' } }), partition: 3, site: 'demo', device: 'mobile' },
+      { ...click('v2', T0 + 1, { kind: 'link', href: '/b?q="x"' }), partition: 3, site: 'other', device: undefined },
+      { ...form('v1', T0 + 2, 'checkout', 'submit', { items: [{ productId: 'p1', quantity: 2 }] }), partition: 3, site: 'demo', seq: 7, bot: true },
+    ] as unknown as LogRecord[];
+    const plain = records.map((r) => {
+      const { session: _s, site, id: _i, type: _t, visitorId: _v, partition: _p, ...input } = r as unknown as Record<string, unknown>;
+      return JSON.stringify(site === 'demo' ? input : { ...input, site });
+    });
+    const text = encodeLogMessage(records);
+    expect(JSON.parse(text)).toEqual(JSON.parse(`{"v":2,"s":"demo","r":[${plain.join(',')}]}`));
+    expect(text).not.toContain('"device":undefined');
+  });
+
   it('bad input - not JSON, another version, a record without its event or ts: a reason, never a throw', () => {
     const reasons = [
       'nope',
