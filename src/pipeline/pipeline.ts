@@ -793,7 +793,10 @@ export class Pipeline {
     }
     rt.recent.push(e);
     this.#onEvent?.(e);
-    for (const p of part.processors) {
+    // Indexed, not for-of: for-of over the processors allocated an iterator result per event and processor.
+    const processors = part.processors;
+    for (let i = 0; i < processors.length; i++) {
+      const p = processors[i]!;
       let outcome;
       try {
         outcome = p.onEvent(e, wm);

@@ -456,14 +456,18 @@ export class Sessionizer {
   // ── assignment ────────────────────────────────────────────────────────────────────────────────
 
   #findClient(v: VisitorState, key: string): SessionState | undefined {
-    for (const s of v.sessions) if (s.clientKey === key) return s;
+    const list = v.sessions;
+    for (let i = 0; i < list.length; i++) if (list[i]!.clientKey === key) return list[i];
     return undefined;
   }
 
   #findByGap(v: VisitorState, ts: number): SessionState | undefined {
     let first: SessionState | undefined;
     let second: SessionState | undefined;
-    for (const s of v.sessions) {
+    // Indexed, not for-of: this runs per event, and for-of allocated an iterator result per session here.
+    const list = v.sessions;
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i]!;
       if (s.clientKey !== undefined) continue;
       if (ts > s.start - this.#gap && ts < s.end + this.#gap) {
         if (first === undefined) first = s;
