@@ -68,6 +68,16 @@ export function frames(): string[] {
   return out;
 }
 
+/**
+ * A frame as the snippet sends it: `sentAt` is the time of sending. (Frames built before the clock
+ * starts and sent seconds later read as a skewed device clock past `ingest.clockTolerance`: every
+ * visitor then gets a clock offset kept in an LRU, work a real snippet's batches do not cause.)
+ */
+const sentNow = (frame: string): string => {
+  const at = frame.indexOf('"sentAt":') + 9;
+  return frame.slice(0, at) + Date.now() + frame.slice(frame.indexOf(',', at));
+};
+
 export async function gatewayOverWs(port: number, fs: string[]): Promise<number> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/collect?site=demo`, { headers: { authorization: 'Bearer demo-secret' } });
   await new Promise((r, j) => ws.once('open', r).once('error', j));
@@ -78,15 +88,15 @@ export async function gatewayOverWs(port: number, fs: string[]): Promise<number>
     ws.on('message', (d) => {
       const m = JSON.parse(String(d)) as { type: string; seq: number };
       if (m.type === 'retry') {
-        setTimeout(() => ws.send(fs[m.seq]!), 20);
+        setTimeout(() => ws.send(sentNow(fs[m.seq]!)), 20);
         return;
       }
       if (m.type !== 'ack') return;
       acked++;
-      if (next < fs.length) ws.send(fs[next++]!);
+      if (next < fs.length) ws.send(sentNow(fs[next++]!));
       if (acked === fs.length) resolve();
     });
-    for (; next < Math.min(WINDOW, fs.length); next++) ws.send(fs[next]!);
+    for (; next < Math.min(WINDOW, fs.length); next++) ws.send(sentNow(fs[next]!));
   });
   const s = seconds(t0);
   ws.close();
