@@ -44,7 +44,8 @@ interface StateRow {
 /**
  * `BENCH_RESTART_CHILD=<nats url>`: this file run as the restarted process — starts the app, prints
  * its time to ready and RSS as one JSON line, stops. BENCH_PROFILE_RESTART=<file> writes its CPU profile.
- * With `BENCH_CHILD_MODE=catch-up`, the catch-up process instead: reads the log back, snapshots, stops;
+ * With `BENCH_CHILD_MODE=catch-up`, the catch-up process instead: reads the log back, snapshots, stops
+ * (BENCH_PROFILE_CATCHUP / BENCH_PROFILE_SNAPSHOT=<file>: profiles of the read-back / the snapshot);
  * with `bare`, the ceiling: bare ordered consumers that only parse.
  */
 async function restartInChild(natsUrl: string): Promise<{ readySeconds: number; wallSeconds: number; rssMiB: number; firstQuerySeconds: number; nextQuerySeconds: number }> {
@@ -118,9 +119,11 @@ if (CHILD !== undefined && process.env['BENCH_CHILD_MODE'] === 'catch-up') {
   const stopProfile = process.env['BENCH_PROFILE_CATCHUP'] === undefined ? undefined : await startProfile();
   const reader = await started(CHILD);
   await stopProfile?.(process.env['BENCH_PROFILE_CATCHUP']!);
+  const stopSnapshotProfile = process.env['BENCH_PROFILE_SNAPSHOT'] === undefined ? undefined : await startProfile();
   const t0 = process.hrtime.bigint();
   await reader.app.durableLog!.snapshotNow();
   const snapshotSeconds = seconds(t0);
+  await stopSnapshotProfile?.(process.env['BENCH_PROFILE_SNAPSHOT']!);
   const snapshotBytes = (await reader.app.ctx.metrics.snapshotBytes.get()).values[0]?.value ?? 0;
   const rssMiB = process.memoryUsage().rss / 2 ** 20;
   await reader.app.stop();

@@ -58,7 +58,7 @@ const config = loadConfig({}, {
   port: 0,
   adminPort: 0,
   host: '127.0.0.1',
-  ingest: { rateLimitPerSecond: 10_000_000, rateLimitBurst: 10_000_000, maxBatchEvents: 1000, maxFrameBytes: 4 * 1024 * 1024 },
+  ingest: { rateLimitPerSecond: 10_000_000, rateLimitBurst: 10_000_000, maxBatchEvents: 1000, maxFrameBytes: 4 * 1024 * 1024, rateLimitPerIpPerSecond: 10_000_000, rateLimitPerIpBurst: 10_000_000, rateLimitPerVisitorPerSecond: 10_000_000, rateLimitPerVisitorBurst: 10_000_000, rateLimitBytesPerSecond: 10_000_000_000, rateLimitBytesBurst: 10_000_000_000 },
 });
 const rows: Row[] = [];
 

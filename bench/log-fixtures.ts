@@ -34,7 +34,7 @@ export function configFor(natsUrl: string, replicas = 1, nats: Record<string, un
     natsUrl,
     nats: { replicas, ...nats },
     logLevel: 'error',
-    ingest: { dedupeCapacity: 2_000_000, rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 },
+    ingest: { dedupeCapacity: 2_000_000, rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000, rateLimitPerIpPerSecond: 10_000_000, rateLimitPerIpBurst: 10_000_000, rateLimitPerVisitorPerSecond: 10_000_000, rateLimitPerVisitorBurst: 10_000_000, rateLimitBytesPerSecond: 10_000_000_000, rateLimitBytesBurst: 10_000_000_000 },
     persistence: { snapshotInterval: 'PT1H', snapshotEvents: 100_000_000 },
     time: { maxVisitors: 1_000_000 },
   });
