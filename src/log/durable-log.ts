@@ -393,35 +393,52 @@ export class DurableLog {
   }
 
   /**
-   * Takes a snapshot now and commits it, every unit in parallel (a second call while one is being
-   * written waits for it). A unit that fails keeps its previous checkpoint; the others still move on.
+   * Takes a snapshot now and commits it, unit by unit, their writes overlapping (a second call while
+   * one is being written waits for it). A unit that fails keeps its previous checkpoint; the others
+   * still move on.
    */
   snapshotNow(): Promise<void> {
     const store = this.#store;
     if (store === undefined || !this.#ready) return Promise.resolve();
     if (this.#snapshotting !== undefined) return this.#snapshotting;
     const t0 = this.#clock.now();
-    // Synchronous: a consistent cut between slices, queue and positions included.
-    const snap = this.#pipeline.snapshot({ withQueue: true });
-    this.#logger.debug({ cutMs: this.#clock.now() - t0 }, 'snapshot cut taken');
     this.#lastSnapshotAt = t0;
     this.#lastSnapshotProcessed = this.#pipeline.processedRecords;
-    // Scaled out: only the partitions held, each tagged with its lease epoch and refused once the lease is not trusted.
-    const leases = this.#leases;
-    const owner = (p: number): WriteOwner | undefined => (leases === undefined ? undefined : { epoch: leases.owned().get(p) ?? 0, stillHeld: () => leases.holds(p) });
-    const site = leases === undefined ? [SITE_UNIT] : [];
-    const units = [...site, ...snap.partitions.map((u) => partitionUnit(u.partition))];
-    const writes = [...site.map(() => store.write(SITE_UNIT, this.#digest, t0, [], { site: snap.site })), ...snap.partitions.map((u) => store.write(partitionUnit(u.partition), this.#digest, t0, [u.position ?? 0], { partition: u }, owner(u.partition)))];
-    const all = Promise.allSettled(writes).then(async (results) => {
-      await store.prune(units);
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed !== undefined) throw failed.reason;
-      return results.reduce((n, r) => n + (r.status === 'fulfilled' ? r.value : 0), 0);
-    });
-    this.#snapshotting = recordSnapshotWrite(all, t0, this.#metrics, this.#clock, (err) => this.#logger.error({ err }, 'snapshot to the Object Store failed')).finally(() => {
+    this.#snapshotting = recordSnapshotWrite(this.#writeUnits(store, t0), t0, this.#metrics, this.#clock, (err) => this.#logger.error({ err }, 'snapshot to the Object Store failed')).finally(() => {
       this.#snapshotting = undefined;
     });
     return this.#snapshotting;
+  }
+
+  /**
+   * Cuts and writes the site unit, then each partition's unit in a turn of the event loop of its own:
+   * each is consistent on its own (taken between slices, its queued records and position with it),
+   * and the units are restored independently. Cutting and encoding every partition in one go held
+   * the loop for 10–12 s at 1 M events of state (no acks, no offers, no probes answered meanwhile).
+   * Resolves with the bytes written; rejects with the first failure once every write has settled.
+   */
+  async #writeUnits(store: CheckpointStore<LogState>, t0: number): Promise<number> {
+    // Scaled out: only the partitions held, each tagged with its lease epoch and refused once the lease is not trusted.
+    const leases = this.#leases;
+    const owner = (p: number): WriteOwner | undefined => (leases === undefined ? undefined : { epoch: leases.owned().get(p) ?? 0, stillHeld: () => leases.holds(p) });
+    const writes: Array<Promise<number>> = [];
+    const units: string[] = [];
+    if (leases === undefined) {
+      units.push(SITE_UNIT);
+      writes.push(store.write(SITE_UNIT, this.#digest, t0, [], { site: this.#pipeline.snapshotSite() }));
+    }
+    for (const p of this.#pipeline.ownedPartitions()) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (!this.#pipeline.ownedPartitions().includes(p)) continue; // handed over or lost meanwhile
+      const u = this.#pipeline.snapshotPartition(p, { withQueue: true });
+      units.push(partitionUnit(p));
+      writes.push(store.write(partitionUnit(p), this.#digest, t0, [u.position ?? 0], { partition: u }, owner(p)));
+    }
+    const results = await Promise.allSettled(writes);
+    await store.prune(units);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    return results.reduce((n, r) => n + (r.status === 'fulfilled' ? r.value : 0), 0);
   }
 
   /** Stops the writer (batches get retry), waits for publishes in flight, stops reading. */

@@ -491,6 +491,15 @@ export class Pipeline {
     return { v: 3, site: this.snapshotSite(), partitions };
   }
 
+  /**
+   * One partition's unit on its own (with `withQueue`, its queued records too). The log's snapshots
+   * cut partition by partition — each unit is restored from its own position — so no single turn of
+   * the event loop cuts and encodes every partition.
+   */
+  snapshotPartition(p: number, opts: { withQueue?: boolean } = {}): PartitionUnit {
+    return this.#snapshotPartition(p, opts.withQueue === true ? this.#queuedOf(p) : undefined);
+  }
+
   /** The site unit: each site's watermark and its views' state. */
   snapshotSite(): SiteUnit {
     const sites: Record<string, SiteUnit['sites'][string]> = {};
@@ -532,6 +541,19 @@ export class Pipeline {
       if (r.type !== 'tick') out[r.partition]!.push({ ...r, session: UNSESSIONIZED });
       else if (r.partition !== undefined) out[r.partition]!.push(r);
       else out.forEach((list, p) => list.push({ ...r, partition: p }));
+    }
+    return out;
+  }
+
+  /** `#queuedByPartition()[p]`, reading the queue once for one partition. */
+  #queuedOf(p: number): LogRecord[] {
+    const out: LogRecord[] = [];
+    for (let i = 0; i < this.#size; i++) {
+      const r = this.#queue[(this.#head + i) % this.#capacity]!;
+      if (r.type !== 'tick') {
+        if (r.partition === p) out.push({ ...r, session: UNSESSIONIZED });
+      } else if (r.partition === p) out.push(r);
+      else if (r.partition === undefined) out.push({ ...r, partition: p });
     }
     return out;
   }

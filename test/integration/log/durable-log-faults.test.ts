@@ -64,6 +64,35 @@ describe('durable log faults', () => {
     expect((await adminFetch(`${t.admin}/readyz`)).status).toBe(503);
   }, 60_000);
 
+  it('a snapshot cuts one partition per turn of the event loop (a whole-state cut held it for seconds at a million events), and the units it commits restore the same counts', async () => {
+    const nats = await startNatsServer();
+    cleanups.push(() => nats.stop());
+    const a = await startTestApp({ natsUrl: nats.url, persistence: { snapshotInterval: 'PT1H' } });
+    cleanups.push(() => a.stop());
+    const sent = await post(a.base, 300, 'turns');
+    await until('counted', () => counted(a.app) === sent, 20_000);
+    const pipeline = a.app.pipeline;
+    const cut = pipeline.snapshotPartition.bind(pipeline);
+    // Whether the event loop turned (an immediate set at the previous cut ran) before each cut.
+    const turnedBefore: boolean[] = [];
+    let turned = true;
+    pipeline.snapshotPartition = (p, opts) => {
+      turnedBefore.push(turned);
+      turned = false;
+      setImmediate(() => (turned = true));
+      return cut(p, opts);
+    };
+    await a.app.durableLog!.snapshotNow();
+    expect(turnedBefore).toHaveLength(DEFAULT_PARTITIONS);
+    expect(turnedBefore.every(Boolean)).toBe(true);
+    expect(await metric(a.admin, 'clickstream_snapshots_total', { outcome: 'ok' })).toBe(1);
+    // The units, cut at different moments, restore to the same counts.
+    await a.stop();
+    const b = await startTestApp({ natsUrl: nats.url, persistence: { snapshotInterval: 'PT1H' } });
+    cleanups.push(() => b.stop());
+    expect(counted(b.app)).toBe(sent);
+  }, 60_000);
+
   it('a corrupt newest snapshot falls back to the previous one (CM_ERR_SNAPSHOT counted); another config rebuilds from the log; nothing is lost', async () => {
     const nats = await startNatsServer();
     cleanups.push(() => nats.stop());

@@ -106,3 +106,23 @@ describe('partition hand-over', () => {
     expect(bRules.current().baskets.purchase + aRules.current().baskets.purchase).toBe(inWindow);
   });
 });
+
+describe('partition cuts', () => {
+  it("a partition's own cut equals its part of the whole pipeline's cut, its queued records included", () => {
+    const events = shoppers();
+    const x = pipeline([0, 1, 2, 3]);
+    x.p.processNow(events.slice(0, 400).map((e) => ({ ...e })));
+    // Not started: what is offered stays queued.
+    expect(x.p.offer(events.slice(400).map((e) => ({ ...e }))).kind).toBe('accepted');
+    const whole = x.p.snapshot({ withQueue: true });
+    const queued = whole.partitions.map((u) => u.queued?.length ?? 0);
+    expect(queued.reduce((a, b) => a + b, 0)).toBe(200);
+    for (const u of whole.partitions) {
+      const own = x.p.snapshotPartition(u.partition, { withQueue: true });
+      expect(JSON.parse(JSON.stringify(own))).toEqual(JSON.parse(JSON.stringify(u)));
+      // Each queued event of its partition, in offer order.
+      expect((own.queued ?? []).map((r) => (r.type === 'tick' ? 'tick' : r.id))).toEqual(events.slice(400).filter((e) => e.partition === u.partition).map((e) => e.id));
+    }
+    expect(x.p.snapshotPartition(0).queued).toBeUndefined();
+  });
+});
