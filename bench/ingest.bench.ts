@@ -17,6 +17,7 @@ import { createApp } from '../src/app';
 import { loadConfig } from '../src/config';
 import { EventValidator } from '../src/events/event-validator';
 import { createLogger } from '../src/logger';
+import { NO_RATE_LIMITS } from './log-fixtures';
 
 const BATCHES = 1000;
 const PER_BATCH = 100;
@@ -58,7 +59,7 @@ const config = loadConfig({}, {
   port: 0,
   adminPort: 0,
   host: '127.0.0.1',
-  ingest: { rateLimitPerSecond: 10_000_000, rateLimitBurst: 10_000_000, maxBatchEvents: 1000, maxFrameBytes: 4 * 1024 * 1024, rateLimitPerIpPerSecond: 10_000_000, rateLimitPerIpBurst: 10_000_000, rateLimitPerVisitorPerSecond: 10_000_000, rateLimitPerVisitorBurst: 10_000_000, rateLimitBytesPerSecond: 10_000_000_000, rateLimitBytesBurst: 10_000_000_000 },
+  ingest: { ...NO_RATE_LIMITS, maxBatchEvents: 1000, maxFrameBytes: 4 * 1024 * 1024 },
 });
 const rows: Row[] = [];
 

@@ -26,6 +26,9 @@ export const DATA = process.env['CM_DATA_DIR'] ?? join(here, '..', '..', 'shared
 export const seconds = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9;
 export const logger = createLogger(process.env['BENCH_LOG'] ?? 'error');
 
+/** Every ingest rate limit raised out of the way: the benches measure throughput, not the limits. */
+export const NO_RATE_LIMITS = { rateLimitPerSecond: 10_000_000, rateLimitBurst: 10_000_000, rateLimitPerIpPerSecond: 10_000_000, rateLimitPerIpBurst: 10_000_000, rateLimitPerVisitorPerSecond: 10_000_000, rateLimitPerVisitorBurst: 10_000_000, rateLimitBytesPerSecond: 10_000_000_000, rateLimitBytesBurst: 10_000_000_000 } as const;
+
 export function configFor(natsUrl: string, replicas = 1, nats: Record<string, unknown> = {}) {
   return loadConfig({}, {
     port: 0,
@@ -34,7 +37,7 @@ export function configFor(natsUrl: string, replicas = 1, nats: Record<string, un
     natsUrl,
     nats: { replicas, ...nats },
     logLevel: 'error',
-    ingest: { dedupeCapacity: 2_000_000, rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000, rateLimitPerIpPerSecond: 10_000_000, rateLimitPerIpBurst: 10_000_000, rateLimitPerVisitorPerSecond: 10_000_000, rateLimitPerVisitorBurst: 10_000_000, rateLimitBytesPerSecond: 10_000_000_000, rateLimitBytesBurst: 10_000_000_000 },
+    ingest: { dedupeCapacity: 2_000_000, ...NO_RATE_LIMITS },
     persistence: { snapshotInterval: 'PT1H', snapshotEvents: 100_000_000 },
     time: { maxVisitors: 1_000_000 },
   });

@@ -19,7 +19,7 @@ import { OWNERS_BUCKET, openOwnersBucket } from '../src/cluster/partition-leases
 import { startNatsCluster } from '../test/helpers/nats-cluster';
 import { startNatsServer } from '../test/helpers/nats-server';
 import { SpawnedServer } from '../test/helpers/spawned-server';
-import { bareCatchUp, barePublisher, fill, forgetCheckpoints, frames, gatewayOverWs, here, kosarakTimes, started } from './log-fixtures';
+import { bareCatchUp, barePublisher, fill, forgetCheckpoints, frames, gatewayOverWs, here, kosarakTimes, NO_RATE_LIMITS, started } from './log-fixtures';
 
 const EVENTS = Number(process.env['BENCH_EVENTS'] ?? 1_000_000);
 const TTL_MS = Number(process.env['BENCH_LEASE_TTL_MS'] ?? 10_000);
@@ -37,7 +37,7 @@ function cpuSeconds(pid: number): number {
 function instanceConfig(): { file: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'cm-bench-scale-'));
   const file = join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify({ ingest: { dedupeCapacity: 2_000_000, rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000, rateLimitPerIpPerSecond: 10_000_000, rateLimitPerIpBurst: 10_000_000, rateLimitPerVisitorPerSecond: 10_000_000, rateLimitPerVisitorBurst: 10_000_000, rateLimitBytesPerSecond: 10_000_000_000, rateLimitBytesBurst: 10_000_000_000 }, persistence: { snapshotInterval: 'PT1H', snapshotEvents: 100_000_000 }, time: { maxVisitors: 1_000_000 } }));
+  writeFileSync(file, JSON.stringify({ ingest: { dedupeCapacity: 2_000_000, ...NO_RATE_LIMITS }, persistence: { snapshotInterval: 'PT1H', snapshotEvents: 100_000_000 }, time: { maxVisitors: 1_000_000 } }));
   return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

@@ -421,24 +421,26 @@ export class DurableLog {
     // Scaled out: only the partitions held, each tagged with its lease epoch and refused once the lease is not trusted.
     const leases = this.#leases;
     const owner = (p: number): WriteOwner | undefined => (leases === undefined ? undefined : { epoch: leases.owned().get(p) ?? 0, stillHeld: () => leases.holds(p) });
-    const writes: Array<Promise<number>> = [];
+    // Each write settles into a result at once: the loop below awaits between cuts, and a write that
+    // failed meanwhile must not be an unhandled rejection.
+    const writes: Array<Promise<{ readonly bytes: number } | { readonly err: unknown }>> = [];
+    const settle = (w: Promise<number>) => writes.push(w.then((bytes) => ({ bytes }), (err: unknown) => ({ err })));
     const units: string[] = [];
     if (leases === undefined) {
       units.push(SITE_UNIT);
-      writes.push(store.write(SITE_UNIT, this.#digest, t0, [], { site: this.#pipeline.snapshotSite() }));
+      settle(store.write(SITE_UNIT, this.#digest, t0, [], { site: this.#pipeline.snapshotSite() }));
     }
     for (const p of this.#pipeline.ownedPartitions()) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (!this.#pipeline.ownedPartitions().includes(p)) continue; // handed over or lost meanwhile
       const u = this.#pipeline.snapshotPartition(p, { withQueue: true });
       units.push(partitionUnit(p));
-      writes.push(store.write(partitionUnit(p), this.#digest, t0, [u.position ?? 0], { partition: u }, owner(p)));
+      settle(store.write(partitionUnit(p), this.#digest, t0, [u.position ?? 0], { partition: u }, owner(p)));
     }
-    const results = await Promise.allSettled(writes);
+    const results = await Promise.all(writes);
     await store.prune(units);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed !== undefined) throw failed.reason;
-    return results.reduce((n, r) => n + (r.status === 'fulfilled' ? r.value : 0), 0);
+    for (const r of results) if ('err' in r) throw r.err;
+    return results.reduce((n, r) => n + ('bytes' in r ? r.bytes : 0), 0);
   }
 
   /** Stops the writer (batches get retry), waits for publishes in flight, stops reading. */

@@ -42,7 +42,7 @@ export class LogWriter implements PipelineSink {
   readonly #metrics: CoreMetrics;
   readonly #logger: Logger;
   readonly #now: () => number;
-  #js: PubAckPublisher | undefined;
+  #publisher: PubAckPublisher | undefined;
   /** False until the log has been read back to its end (the append clock is current only then). */
   #open = false;
   #inFlight = 0;
@@ -57,9 +57,9 @@ export class LogWriter implements PipelineSink {
     this.#now = deps.now;
   }
 
-  /** Starts taking batches, published through `js`, and writing tick records every `time.tick`. */
-  open(js: PubAckPublisher): void {
-    this.#js = js;
+  /** Starts taking batches, published through `publisher`, and writing tick records every `time.tick`. */
+  open(publisher: PubAckPublisher): void {
+    this.#publisher = publisher;
     this.#open = true;
     this.#timer ??= setInterval(() => this.writeTicks(), this.#config.time.tickMs);
     this.#timer.unref();
@@ -79,7 +79,7 @@ export class LogWriter implements PipelineSink {
 
   offer(events: EnrichedEvent[]): SinkResult | Promise<SinkResult> {
     if (!this.#open) return STARTING;
-    const js = this.#js;
+    const js = this.#publisher;
     if (js === undefined) return UNAVAILABLE;
     // Checked before judging: a batch sent back is not judged (nor listed as late) twice.
     if (this.#inFlight >= this.#config.nats.maxInFlight) return OVERLOADED;
@@ -127,7 +127,7 @@ export class LogWriter implements PipelineSink {
 
   /** Publishes the tick records due now, one message per partition (fire and forget: the next tick follows soon). */
   writeTicks(): void {
-    const js = this.#js;
+    const js = this.#publisher;
     if (!this.#open || js === undefined) return;
     const ticks = this.#pipeline.logTicks(this.#now());
     const byPartition = new Map<number, LogRecord[]>();

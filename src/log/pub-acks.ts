@@ -99,7 +99,7 @@ export class PubAckPublisher {
     if (p === undefined) return; // already timed out
     this.#pending.delete(n);
     if (m.data.length === 0 && m.headers?.code === 503) {
-      p.reject(new PublishError(`no stream takes subject ${JSON.stringify(m.subject)}`, 'no_responders'));
+      p.reject(new PublishError('no stream takes the subject (no responders)', 'no_responders'));
       return;
     }
     let v: { stream?: unknown; seq?: unknown; duplicate?: unknown; domain?: unknown; error?: { code: number; err_code: number; description: string } };
