@@ -148,6 +148,15 @@ export const RECENT_EVENTS = 200;
  *   order (offer decisions also read the site's rules and budgets): slices, batch sizes, processing
  *   speed and how partitions interleave change no statistic.
  */
+/**
+ * A queued record as partition `p`'s unit lists it: an event without its session context (the
+ * processing side derives it again), a tick for every partition (the embedded mode's) as `p`'s own.
+ */
+function queuedAs(r: LogRecord, p: number): LogRecord {
+  if (r.type !== 'tick') return { ...r, session: UNSESSIONIZED };
+  return r.partition === undefined ? { ...r, partition: p } : r;
+}
+
 export class Pipeline {
   readonly #config: Config;
   readonly #clock: Clock;
@@ -538,9 +547,8 @@ export class Pipeline {
     const out: LogRecord[][] = Array.from({ length: this.#config.partitions }, () => []);
     for (let i = 0; i < this.#size; i++) {
       const r = this.#queue[(this.#head + i) % this.#capacity]!;
-      if (r.type !== 'tick') out[r.partition]!.push({ ...r, session: UNSESSIONIZED });
-      else if (r.partition !== undefined) out[r.partition]!.push(r);
-      else out.forEach((list, p) => list.push({ ...r, partition: p }));
+      if (r.partition !== undefined) out[r.partition]!.push(queuedAs(r, r.partition));
+      else out.forEach((list, p) => list.push(queuedAs(r, p)));
     }
     return out;
   }
@@ -550,10 +558,7 @@ export class Pipeline {
     const out: LogRecord[] = [];
     for (let i = 0; i < this.#size; i++) {
       const r = this.#queue[(this.#head + i) % this.#capacity]!;
-      if (r.type !== 'tick') {
-        if (r.partition === p) out.push({ ...r, session: UNSESSIONIZED });
-      } else if (r.partition === p) out.push(r);
-      else if (r.partition === undefined) out.push({ ...r, partition: p });
+      if (r.partition === undefined || r.partition === p) out.push(queuedAs(r, p));
     }
     return out;
   }
