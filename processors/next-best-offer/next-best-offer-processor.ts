@@ -425,7 +425,7 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
   }
 
   #arm(key: string, deadline: number, kind: number, seq: number): void {
-    if (!this.#pending.push({ deadline, key, kind, seq })) this.#onEvict(PROCESSOR, 'pending_abandonment', 1);
+    if (!this.#pending.push(deadline, key, kind, seq)) this.#onEvict(PROCESSOR, 'pending_abandonment', 1);
   }
 
   #emitOutcome(o: OfferOutcome): void {
@@ -737,7 +737,7 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
     const visitors: Array<[string, VisitorJSON]> = [];
     for (const [k, v] of this.#visitors.entries()) visitors.push([k, visitorToJSON(v)]);
     visitors.reverse(); // oldest first, so restore rebuilds the same LRU order
-    return { v: SNAPSHOT_VERSION, visitors, pending: [...this.#pending.entries()], spend: structuredClone(this.#spend), categories: [...this.#productCategory.rentries()] };
+    return { v: SNAPSHOT_VERSION, visitors, pending: this.#pending.entries(), spend: structuredClone(this.#spend), categories: [...this.#productCategory.rentries()] };
   }
 
   restore(snapshot: NextBestOfferSnapshot): void {
