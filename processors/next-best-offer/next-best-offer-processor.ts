@@ -99,16 +99,21 @@ interface VisitorState {
   bought: string[];
   /** `offerId\u0000item` keys already offered, newest last. */
   offered: string[];
-  lastTrigger: number;
+  /**
+   * Event times, undefined until they happen. TRICKY: undefined, not a "never" number — a field that
+   * only ever holds numbers gets V8's double representation, a 16 B box per visitor even while it
+   * holds the sentinel; one that may hold undefined stores nothing until it is set (32–48 B a visitor).
+   */
+  lastTrigger: number | undefined;
   /** Times of the last visitorCap.max triggers, oldest first. */
   triggers: number[];
   cart: string[];
-  cartLast: number;
+  cartLast: number | undefined;
   cartEventId: string;
   cartSeq: number;
   formId: string | undefined;
   formField: string | undefined;
-  formLast: number;
+  formLast: number | undefined;
   formEventId: string;
   formSeq: number;
 }
@@ -161,15 +166,15 @@ function newVisitorState(sessionId: string): VisitorState {
     cats: NONE,
     bought: NONE,
     offered: NONE,
-    lastTrigger: NEVER,
+    lastTrigger: undefined,
     triggers: NO_TIMES,
     cart: NONE,
-    cartLast: NEVER,
+    cartLast: undefined,
     cartEventId: '',
     cartSeq: 0,
     formId: undefined,
     formField: undefined,
-    formLast: NEVER,
+    formLast: undefined,
     formEventId: '',
     formSeq: 0,
   };
@@ -621,7 +626,7 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
   /** Gates on the visitor and the site, after the best offer is chosen: cooldown, visitor cap, site cap. */
   #visitorGate(st: VisitorState, _offer: Offer, ts: number): SuppressReason | undefined {
     const s = this.settings;
-    if (ts - st.lastTrigger < s.cooldownMs) return 'cooldown';
+    if (st.lastTrigger !== undefined && ts - st.lastTrigger < s.cooldownMs) return 'cooldown';
     const vc = s.visitorCap;
     if (st.triggers.length >= vc.max && (st.triggers[0] ?? NEVER) > ts - vc.windowMs) return 'visitor_cap';
     if (!this.ledger.siteCap.allows(ts)) return 'site_cap';
@@ -641,7 +646,8 @@ export class NextBestOfferProcessor implements Processor<NextBestOfferSnapshot> 
     const items: readonly string[] = isCart ? [...st.cart] : [st.formId ?? ''];
     const offeredItems: OfferedItems = isCart ? { level: 'product', items } : { level: 'form', items };
     const eventId = isCart ? st.cartEventId : st.formEventId;
-    const lastActivity = isCart ? st.cartLast : st.formLast;
+    // Armed by the activity, so it has happened.
+    const lastActivity = (isCart ? st.cartLast : st.formLast) ?? ts;
     let best: Offer | undefined;
     let blocked: SuppressReason | undefined;
     let key = '';
