@@ -1,6 +1,7 @@
 import { customerValue, rfmSegment, type CustomerValue } from './customer-value';
 import { BoundedLru } from '../../src/bounded-lru';
 import type { UsageSettings } from './usage-settings';
+import { smallInt } from '../../src/types';
 
 const DAY_MS = 86_400_000;
 
@@ -50,24 +51,61 @@ export interface VisitorProfile {
 /** Interest weight of each signal about a category. */
 export const INTEREST_WEIGHTS = { view: 1, cart: 3, purchase: 5 } as const;
 
+/**
+ * One visitor's profile. TRICKY: only `firstSeen` is stored as an epoch-ms double; `lastSeen` is a Smi
+ * offset from it and `lastPurchase` is undefined until the first purchase, behind accessors — each
+ * epoch-ms field is a 16 B box per profile (see smallInt).
+ */
 export class ProfileState {
-  firstSeen: number;
-  lastSeen: number;
+  #first: number;
+  #last = 0;
+  #lastPurchase: number | undefined;
   sessions = 0;
   purchases = 0;
   revenue = 0;
-  lastPurchase = Number.NEGATIVE_INFINITY;
   responded = false;
   // Allocated on first use: most visitors never buy, many never view a categorised product.
   bought: string[] | undefined;
-  /** Category interest as parallel arrays (a Map per profile cost ~200 B), bounded by maxInterests. */
-  interestKeys: string[] | undefined;
-  interestWeights: number[] | undefined;
+  /** Category interest, interleaved [category₀, weight₀, category₁, …] (one array, not a Map or two arrays), bounded by maxInterests. */
+  interest: Array<string | number> | undefined;
   /** Ids of the named segments the visitor was in at its last event (for entries and exits). */
   segments: string[] | undefined;
   constructor(ts: number) {
-    this.firstSeen = ts;
-    this.lastSeen = ts;
+    this.#first = ts;
+  }
+
+  /** First event time, epoch ms. */
+  get firstSeen(): number {
+    return this.#first;
+  }
+
+  set firstSeen(ts: number) {
+    this.#last = smallInt(this.#last + this.#first - ts);
+    this.#first = ts;
+  }
+
+  /** Last event time, epoch ms. */
+  get lastSeen(): number {
+    return this.#first + this.#last;
+  }
+
+  set lastSeen(ts: number) {
+    this.#last = smallInt(ts - this.#first);
+  }
+
+  /** Time of the latest purchase (−∞ before any), epoch ms. */
+  get lastPurchase(): number {
+    return this.#lastPurchase ?? Number.NEGATIVE_INFINITY;
+  }
+
+  set lastPurchase(ts: number) {
+    this.#lastPurchase = ts;
+  }
+
+  /** Interest categories and their weights, in the order first seen. */
+  *interests(): Generator<[string, number]> {
+    const m = this.interest ?? [];
+    for (let i = 0; i < m.length; i += 2) yield [m[i] as string, m[i + 1] as number];
   }
 }
 
@@ -122,27 +160,21 @@ export class VisitorProfiles {
   }
 
   addInterest(p: ProfileState, category: string, weight: number): void {
-    const keys = p.interestKeys;
-    const weights = p.interestWeights;
-    if (keys === undefined || weights === undefined) {
-      p.interestKeys = [category];
-      p.interestWeights = [weight];
+    const m = p.interest;
+    if (m === undefined) {
+      p.interest = [category, weight];
       return;
     }
-    const i = keys.indexOf(category);
-    if (i >= 0) weights[i]! += weight;
-    else if (keys.length < this.#settings.maxInterests) {
-      keys.push(category);
-      weights.push(weight);
-    } else {
+    const i = m.indexOf(category);
+    if (i >= 0) (m[i + 1] as number) += weight;
+    else if (m.length < 2 * this.#settings.maxInterests) m.push(category, weight);
+    else {
       // Full: replace the weakest interest (the first of equals) when the new one would outweigh it.
-      let min = 0;
-      for (let j = 1; j < weights.length; j++) if (weights[j]! < weights[min]!) min = j;
-      if (weight > weights[min]!) {
-        keys.splice(min, 1);
-        weights.splice(min, 1);
-        keys.push(category);
-        weights.push(weight);
+      let min = 1;
+      for (let j = 3; j < m.length; j += 2) if ((m[j] as number) < (m[min] as number)) min = j;
+      if (weight > (m[min] as number)) {
+        m.splice(min - 1, 2);
+        m.push(category, weight);
       }
     }
   }
@@ -184,8 +216,7 @@ export class VisitorProfiles {
     const p = this.#cache.peek(visitorId);
     if (p === undefined) return undefined;
     const interest: Record<string, number> = Object.create(null) as Record<string, number>;
-    const keys = p.interestKeys ?? [];
-    for (let i = 0; i < keys.length; i++) interest[keys[i]!] = p.interestWeights![i]!;
+    for (const [k, w] of p.interests()) interest[k] = w;
     const rfm = this.rfm(p, asOf);
     return {
       visitorId,
@@ -222,7 +253,7 @@ export class VisitorProfiles {
     for (const id of this.#cache.rkeys()) {
       const p = this.#cache.peek(id);
       if (p === undefined) continue;
-      out.push([id, { f: p.firstSeen, l: p.lastSeen, s: p.sessions, p: p.purchases, r: p.revenue, lp: p.purchases > 0 ? p.lastPurchase : null, re: p.responded, b: p.bought?.slice() ?? [], i: (p.interestKeys ?? []).map((k, j): [string, number] => [k, p.interestWeights![j]!]), ...(p.segments !== undefined && p.segments.length > 0 ? { sg: p.segments.slice() } : {}) }]);
+      out.push([id, { f: p.firstSeen, l: p.lastSeen, s: p.sessions, p: p.purchases, r: p.revenue, lp: p.purchases > 0 ? p.lastPurchase : null, re: p.responded, b: p.bought?.slice() ?? [], i: [...p.interests()], ...(p.segments !== undefined && p.segments.length > 0 ? { sg: p.segments.slice() } : {}) }]);
     }
     return out;
   }

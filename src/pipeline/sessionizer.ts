@@ -4,7 +4,7 @@ import { ClickstreamError, requireBound } from '../errors';
 import type { EnrichedEvent, SessionContext, SessionSignal, SessionSummary } from '../events/enriched-event';
 import type { CoreMetrics } from '../metrics/core-metrics';
 import { DEFAULT_MAX_SESSION_PAGES } from '../config';
-import { epochMillis, type SessionId, type SiteId, type VisitorId } from '../types';
+import { epochMillis, smallInt, type SessionId, type SiteId, type VisitorId } from '../types';
 
 /** Distinct product ids kept per session and list (viewed, carted, bought), count. */
 export const DEFAULT_MAX_SESSION_ITEMS = 100;
@@ -86,15 +86,6 @@ export interface SessionizerSnapshot {
 const NO_TIME = -1;
 
 /**
- * `d` as a small integer when it is one. TRICKY: the difference of two epoch-ms doubles is a heap
- * number even when integral, and one heap number stored in a field makes V8 box that field in every
- * session; `| 0` gives a Smi. A value past 32 bits (never for offsets within a session) stays a double.
- */
-function small(d: number): number {
-  return d === (d | 0) ? d | 0 : d;
-}
-
-/**
  * One session. TRICKY: only `start` is stored as an epoch-ms double; `end`, `landTs`, `devTs` and
  * `due` are integer offsets from it (Smis, no boxed heap number each: ~80 B a session), behind
  * accessors; moving `start` moves the offsets so the absolute times stay.
@@ -154,10 +145,10 @@ class SessionState {
   set start(ts: number) {
     const d = this.#start - ts;
     this.#start = ts;
-    this.#end = small(this.#end + d);
-    this.#due = small(this.#due + d);
-    if (this.#land !== NO_TIME) this.#land = small(this.#land + d);
-    if (this.#dev !== NO_TIME) this.#dev = small(this.#dev + d);
+    this.#end = smallInt(this.#end + d);
+    this.#due = smallInt(this.#due + d);
+    if (this.#land !== NO_TIME) this.#land = smallInt(this.#land + d);
+    if (this.#dev !== NO_TIME) this.#dev = smallInt(this.#dev + d);
   }
 
   /** Last event time, epoch ms. */
@@ -166,7 +157,7 @@ class SessionState {
   }
 
   set end(ts: number) {
-    this.#end = small(ts - this.#start);
+    this.#end = smallInt(ts - this.#start);
   }
 
   /** Time of the landing page view (+∞ before any page view). */
@@ -175,7 +166,7 @@ class SessionState {
   }
 
   set landTs(ts: number) {
-    this.#land = small(ts - this.#start);
+    this.#land = smallInt(ts - this.#start);
   }
 
   /** Time of the earliest event whose device is kept (+∞ before any). */
@@ -184,7 +175,7 @@ class SessionState {
   }
 
   set devTs(ts: number) {
-    this.#dev = small(ts - this.#start);
+    this.#dev = smallInt(ts - this.#start);
   }
 
   /** Takes (ts, seq) as the landing page view when it is earlier than the one kept. */
@@ -210,7 +201,7 @@ class SessionState {
   }
 
   set due(ts: number) {
-    this.#due = small(ts - this.#start);
+    this.#due = smallInt(ts - this.#start);
   }
 }
 
