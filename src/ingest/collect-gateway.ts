@@ -372,6 +372,18 @@ export class CollectGateway {
     return this.#finish(site, req, frame, accepted, pending, duplicates, offered);
   }
 
+  #countReceived(site: string, pageViews: number, clicks: number, forms: number): void {
+    const counters = this.#received.get(site);
+    const add = (type: keyof TypeCounters, n: number): void => {
+      if (n === 0) return;
+      if (counters !== undefined) counters[type].inc(n);
+      else this.#metrics.eventsReceived.inc({ site, type }, n);
+    };
+    add('page_view', pageViews);
+    add('click', clicks);
+    add('form', forms);
+  }
+
   /** What an untrusted frame costs: its events, per connection, per IP and per visitor they claim. */
   #eventCharges(site: SiteConfig, req: CollectRequest, decoded: DecodeOutcome, cost: number): Array<readonly [RateLimiter, string, number]> {
     const charges: Array<readonly [RateLimiter, string, number]> = [[this.#limiter, req.client!, cost]];
@@ -422,17 +434,35 @@ export class CollectGateway {
         return _;
       }
     }
-    const counters = this.#received.get(site.id);
     let inLogCount = 0;
-    for (const e of stored) {
+    // Counted per type here and added once per frame: a prom-client child hashes its labels on every inc.
+    let pageViews = 0;
+    let clicks = 0;
+    let forms = 0;
+    for (let i = 0; i < stored.length; i++) {
+      const e = stored[i]!;
       this.#dedupe.remember(site.id, e.id, receivedAt);
       if (inLog?.has(e) === true) {
         inLogCount++;
         continue;
       }
-      if (counters !== undefined) counters[e.type].inc();
-      else this.#metrics.eventsReceived.inc({ site: site.id, type: e.type });
+      switch (e.type) {
+        case 'page_view':
+          pageViews++;
+          break;
+        case 'click':
+          clicks++;
+          break;
+        case 'form':
+          forms++;
+          break;
+        default: {
+          const _exhaustive: never = e.type;
+          return _exhaustive;
+        }
+      }
     }
+    this.#countReceived(site.id, pageViews, clicks, forms);
     // Events of a resend already stored count as duplicates, like the ones this gateway remembered.
     duplicates += inLogCount;
     if (duplicates > 0) this.#metrics.eventsDuplicate.inc({ site: site.id }, duplicates);
