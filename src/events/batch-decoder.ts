@@ -17,10 +17,6 @@ export type FrameRejectCode = Extract<
 >;
 
 /** What the decoder made of one event slot of the batch. */
-export type DecodedEvent =
-  | { readonly kind: 'event'; readonly value: unknown }
-  | { readonly kind: 'rejected'; readonly code: Extract<RejectReason, 'forbidden_key'>; readonly message: string; readonly value: unknown };
-
 export type DecodeOutcome =
   | {
       readonly kind: 'batch';
@@ -29,7 +25,13 @@ export type DecodeOutcome =
       readonly sentAt: number;
       /** The visitor key the batch carries (it proves one visitor id; see the snippet's identity.ts). */
       readonly vk: string | undefined;
-      readonly events: readonly DecodedEvent[];
+      /** The batch's events as parsed (not yet validated), in order. */
+      readonly events: readonly unknown[];
+      /**
+       * Per index, why that event is refused (a forbidden key, `forbidden_key`), or undefined; absent
+       * when no event is (the common case: no per-event outcome object, no copy of the list).
+       */
+      readonly forbidden: ReadonlyArray<string | undefined> | undefined;
     }
   | {
       readonly kind: 'rejected';
@@ -91,16 +93,14 @@ export class BatchDecoder {
     if (batch.events.length > this.#maxBatchEvents) {
       return reject('batch_too_large', `the batch holds ${batch.events.length} events, more than the limit of ${this.#maxBatchEvents}`, batch.seq);
     }
-    const events: DecodedEvent[] = new Array<DecodedEvent>(batch.events.length);
-    for (let i = 0; i < batch.events.length; i++) {
-      const value = batch.events[i];
-      const path = suspicious ? findForbiddenKey(value) : undefined;
-      events[i] =
-        path === undefined
-          ? { kind: 'event', value }
-          : { kind: 'rejected', code: 'forbidden_key', message: `${path}: forbidden key (__proto__, constructor and prototype are refused)`, value };
+    let forbidden: Array<string | undefined> | undefined;
+    if (suspicious) {
+      for (let i = 0; i < batch.events.length; i++) {
+        const path = findForbiddenKey(batch.events[i]);
+        if (path !== undefined) (forbidden ??= new Array<string | undefined>(batch.events.length))[i] = `${path}: forbidden key (__proto__, constructor and prototype are refused)`;
+      }
     }
-    return { kind: 'batch', seq: batch.seq, sentAt: batch.sentAt, vk: batch.vk, events };
+    return { kind: 'batch', seq: batch.seq, sentAt: batch.sentAt, vk: batch.vk, events: batch.events, forbidden };
   }
 }
 

@@ -325,16 +325,17 @@ export class CollectGateway {
     const pending: PendingRejection[] = [];
     let duplicates = 0;
     const inBatch = decoded.events.length > 1 ? new Set<string>() : undefined;
+    const forbidden = decoded.forbidden;
     for (let i = 0; i < decoded.events.length; i++) {
-      const slot = decoded.events[i];
-      if (slot === undefined) continue;
-      if (slot.kind === 'rejected') {
-        pending.push({ index: i, code: slot.code, message: slot.message, value: slot.value });
+      const value = decoded.events[i];
+      const refused = forbidden?.[i];
+      if (refused !== undefined) {
+        pending.push({ index: i, code: 'forbidden_key', message: refused, value });
         continue;
       }
-      const v = this.validator.validate(slot.value);
+      const v = this.validator.validate(value);
       if (v.kind === 'invalid') {
-        pending.push({ index: i, code: v.code, message: v.message, value: slot.value });
+        pending.push({ index: i, code: v.code, message: v.message, value });
         continue;
       }
       const id = v.event.id;
@@ -344,7 +345,7 @@ export class CollectGateway {
       }
       const r = this.#enricher.enrich(v.event, site, batch);
       if (r.kind === 'rejected') {
-        pending.push({ index: i, code: r.code, message: r.message, value: slot.value });
+        pending.push({ index: i, code: r.code, message: r.message, value });
         continue;
       }
       // The log's ids are kept per partition: asked once the event has its partition.
@@ -390,8 +391,8 @@ export class CollectGateway {
     if (req.ip !== undefined) charges.push([this.#ipLimiter, req.ip, cost]);
     if (decoded.kind === 'batch') {
       const perVisitor = new Map<string, number>();
-      for (const slot of decoded.events) {
-        const vid = slot === undefined ? undefined : (slot.value as { visitorId?: unknown } | null)?.visitorId;
+      for (const value of decoded.events) {
+        const vid = (value as { visitorId?: unknown } | null | undefined)?.visitorId;
         if (typeof vid === 'string') perVisitor.set(vid, (perVisitor.get(vid) ?? 0) + 1);
       }
       for (const [vid, n] of perVisitor) charges.push([this.#visitorLimiter, `${site.id}\0${vid}`, n]);
