@@ -106,9 +106,11 @@ class SessionState {
   pageTimes: number[] = [];
   pageKeys: string[] = [];
   // Allocated on first use: most sessions never view, cart or buy a product.
-  viewed: string[] | undefined;
-  /** First and last view time of each `viewed` product, interleaved [first₀, last₀, first₁, …], epoch ms (one array, not two: ~56 B a session). */
-  viewedTimes: number[] | undefined;
+  /**
+   * Viewed products in first-view order with their first and last view times as offsets from `start`:
+   * [id₀, first₀, last₀, id₁, …] (one array, not a list and a time list: ~56 B a session).
+   */
+  views: Array<string | number> | undefined;
   carted: string[] | undefined;
   bought: string[] | undefined;
   /** Distinct form ids the session interacted with (any form action). */
@@ -149,6 +151,11 @@ class SessionState {
     this.#due = smallInt(this.#due + d);
     if (this.#land !== NO_TIME) this.#land = smallInt(this.#land + d);
     if (this.#dev !== NO_TIME) this.#dev = smallInt(this.#dev + d);
+    const v = this.views;
+    if (v !== undefined) for (let i = 1; i < v.length; i += 3) {
+      v[i] = smallInt((v[i] as number) + d);
+      v[i + 1] = smallInt((v[i + 1] as number) + d);
+    }
   }
 
   /** Last event time, epoch ms. */
@@ -407,8 +414,13 @@ export class Sessionizer {
         x.pageTimes = interleave(j.pt.length, j.pt, st, j.ps, 0);
         x.pageKeys = j.pk;
         if (j.vw !== undefined && j.vw.length > 0) {
-          x.viewed = j.vw;
-          x.viewedTimes = interleave(j.vw.length, j.vf, st, j.vl, st);
+          const views = new Array<string | number>(3 * j.vw.length);
+          for (let i = 0; i < j.vw.length; i++) {
+            views[3 * i] = j.vw[i]!;
+            views[3 * i + 1] = smallInt(j.vf?.[i] ?? 0);
+            views[3 * i + 2] = smallInt(j.vl?.[i] ?? 0);
+          }
+          x.views = views;
         }
         if (j.ca !== undefined) x.carted = j.ca;
         if (j.bo !== undefined) x.bought = j.bo;
@@ -535,10 +547,10 @@ export class Sessionizer {
     a.events += b.events;
     a.pageViews += b.pageViews;
     for (let i = 0; i < b.pageKeys.length; i++) this.#insertPage(a, b.pageTimes[2 * i]!, b.pageTimes[2 * i + 1]!, b.pageKeys[i]!);
-    const bv = b.viewed ?? EMPTY;
-    for (let i = 0; i < bv.length; i++) {
-      this.#view(a, bv[i]!, b.viewedTimes?.[2 * i] ?? b.start);
-      this.#view(a, bv[i]!, b.viewedTimes?.[2 * i + 1] ?? b.end);
+    const bv = b.views ?? EMPTY;
+    for (let i = 0; i < bv.length; i += 3) {
+      this.#view(a, bv[i] as string, b.start + (bv[i + 1] as number));
+      this.#view(a, bv[i] as string, b.start + (bv[i + 2] as number));
     }
     for (const p of b.carted ?? EMPTY) a.carted = this.#addItem(a.carted, p);
     for (const p of b.bought ?? EMPTY) a.bought = this.#addItem(a.bought, p);
@@ -673,22 +685,20 @@ export class Sessionizer {
 
   /** Records a product view at `ts`: the first view of it keeps its place, first/last times widen. */
   #view(s: SessionState, id: string, ts: number): void {
-    if (s.viewed === undefined || s.viewed.length === 0) {
-      // One-slot arrays for the first product (see #insertPage).
-      s.viewed = [id];
-      s.viewedTimes = [ts, ts];
+    // Never before the start: a view is added after the start moved to it.
+    const off = smallInt(ts - s.start);
+    const v = s.views;
+    if (v === undefined || v.length === 0) {
+      // A three-slot literal for the first product (see #insertPage).
+      s.views = [id, off, off];
       return;
     }
-    const list = s.viewed;
-    const times = (s.viewedTimes ??= []);
-    const i = list.indexOf(id);
+    // Ids are strings and times numbers: indexOf only ever finds an id slot.
+    const i = v.indexOf(id);
     if (i >= 0) {
-      if (ts < times[2 * i]!) times[2 * i] = ts;
-      if (ts > times[2 * i + 1]!) times[2 * i + 1] = ts;
-    } else if (list.length < this.#maxItems) {
-      list.push(id);
-      times.push(ts, ts);
-    }
+      if (off < (v[i + 1] as number)) v[i + 1] = off;
+      if (off > (v[i + 2] as number)) v[i + 2] = off;
+    } else if (v.length < 3 * this.#maxItems) v.push(id, off, off);
   }
 
   #addItem(list: string[] | undefined, id: string): string[] {
@@ -777,9 +787,9 @@ export class Sessionizer {
       events: s.events,
       pageViews: s.pageViews,
       pages: s.pageKeys.length === 0 ? EMPTY : s.pageKeys.slice(),
-      viewed: s.viewed === undefined ? EMPTY : s.viewed.slice(),
-      viewedFirst: s.viewedTimes === undefined ? EMPTY_TIMES : everyOther(s.viewedTimes, 0),
-      viewedLast: s.viewedTimes === undefined ? EMPTY_TIMES : everyOther(s.viewedTimes, 1),
+      viewed: s.views === undefined ? EMPTY : viewColumn(s.views, 0, 0) as string[],
+      viewedFirst: s.views === undefined ? EMPTY_TIMES : viewColumn(s.views, 1, s.start) as number[],
+      viewedLast: s.views === undefined ? EMPTY_TIMES : viewColumn(s.views, 2, s.start) as number[],
       carted: s.carted === undefined ? EMPTY : s.carted.slice(),
       bought: s.bought === undefined ? EMPTY : s.bought.slice(),
       forms: s.forms === undefined ? EMPTY : s.forms.slice(),
@@ -836,11 +846,10 @@ function sessionJSON(x: SessionState): SessionJSON {
   if (x.clientKey !== undefined) j.ck = x.clientKey;
   const seqs = everyOther(x.pageTimes, 1);
   if (seqs.some((n) => n !== 0)) j.ps = seqs;
-  if (x.viewed !== undefined && x.viewed.length > 0) {
-    j.vw = x.viewed.slice();
-    const times = x.viewedTimes ?? [];
-    j.vf = offsets(everyOther(times, 0), st);
-    j.vl = offsets(everyOther(times, 1), st);
+  if (x.views !== undefined && x.views.length > 0) {
+    j.vw = viewColumn(x.views, 0, 0) as string[];
+    j.vf = viewColumn(x.views, 1, 0) as number[];
+    j.vl = viewColumn(x.views, 2, 0) as number[];
   }
   if (x.carted !== undefined && x.carted.length > 0) j.ca = x.carted.slice();
   if (x.bought !== undefined && x.bought.length > 0) j.bo = x.bought.slice();
@@ -870,6 +879,13 @@ function interleave(n: number, a: readonly number[] | undefined, aFrom: number, 
     out[2 * i] = aFrom + (a?.[i] ?? 0);
     out[2 * i + 1] = bFrom + (b?.[i] ?? 0);
   }
+  return out;
+}
+
+/** Column `c` of the [id, first, last, …] view triples: the ids (0), or the first (1) or last (2) view offsets plus `from`. */
+function viewColumn(views: ReadonlyArray<string | number>, c: 0 | 1 | 2, from: number): Array<string | number> {
+  const out = new Array<string | number>(views.length / 3);
+  for (let i = 0; i < out.length; i++) out[i] = c === 0 ? views[3 * i]! : from + (views[3 * i + c] as number);
   return out;
 }
 

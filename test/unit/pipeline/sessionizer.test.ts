@@ -2,8 +2,8 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { SessionSignal } from '../../../src/events/enriched-event';
 import { createCoreMetrics } from '../../../src/metrics/core-metrics';
-import { Sessionizer } from '../../../src/pipeline/sessionizer';
-import type { SiteId } from '../../../src/types';
+import { Sessionizer, type SessionizerSnapshot } from '../../../src/pipeline/sessionizer';
+import type { SiteId, VisitorId } from '../../../src/types';
 import { click, form, pageView } from '../../helpers/enriched-events';
 
 const MIN = 60_000;
@@ -188,6 +188,49 @@ describe('Sessionizer', () => {
     expect(closed.session.revenue).toBe(25);
     expect(closed.session.events).toBe(4);
     expect(closed.session.pageViews).toBe(1);
+  });
+
+  it('sessions - viewed products keep their first-view order and first/last view times whatever the arrival order, and through a snapshot', () => {
+    // A small LCG so the sequence is the same on every run.
+    let x = 4242;
+    const rand = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const { s } = setup();
+    const views: Array<{ ts: number; id: string }> = [];
+    for (let i = 0; i < 60; i++) {
+      // Within 20 minutes of T0, in random order: the start moves back whenever an earlier one arrives.
+      const ts = T0 + Math.floor(rand() * 20 * MIN);
+      const id = `p${Math.floor(rand() * 12)}`;
+      views.push({ ts, id });
+      s.assign(pageView('v1', ts, `/product/${id}`, { product: { id } }));
+    }
+    // Brute force: distinct ids in arrival order of their first view, min and max time of each.
+    const ids = [...new Set(views.map((v) => v.id))];
+    const first = ids.map((id) => Math.min(...views.filter((v) => v.id === id).map((v) => v.ts)));
+    const last = ids.map((id) => Math.max(...views.filter((v) => v.id === id).map((v) => v.ts)));
+    const [one] = s.sessionsOf('v1' as VisitorId);
+    expect([one?.start, one?.viewed, one?.viewedFirst, one?.viewedLast]).toEqual([Math.min(...views.map((v) => v.ts)), ids, first, last]);
+    const copy = setup().s;
+    copy.restore(JSON.parse(JSON.stringify(s.snapshot())) as SessionizerSnapshot);
+    expect(copy.sessionsOf('v1' as VisitorId)).toEqual(s.sessionsOf('v1' as VisitorId));
+  });
+
+  it('sessions - a late event bridging two sessions merges their viewed products and times', () => {
+    const { s } = setup();
+    s.assign(pageView('v1', T0 + 2 * MIN, '/product/a', { product: { id: 'a' } }));
+    s.assign(pageView('v1', T0 + 3 * MIN, '/product/b', { product: { id: 'b' } }));
+    s.assign(pageView('v1', T0 + 50 * MIN, '/product/b', { product: { id: 'b' } }));
+    s.assign(pageView('v1', T0 + 52 * MIN, '/product/c', { product: { id: 'c' } }));
+    expect(s.sessionsOf('v1' as VisitorId)).toHaveLength(2);
+    // 26 min after the first session's end and 24 before the second's start: one session now.
+    s.assign(pageView('v1', T0 + 29 * MIN, '/product/a', { product: { id: 'a' } }));
+    const all = s.sessionsOf('v1' as VisitorId);
+    expect(all).toHaveLength(1);
+    // Worked by hand: the earlier session's products first, then the later one's new ones.
+    expect([all[0]?.viewed, all[0]?.viewedFirst, all[0]?.viewedLast]).toEqual([
+      ['a', 'b', 'c'],
+      [T0 + 2 * MIN, T0 + 3 * MIN, T0 + 52 * MIN],
+      [T0 + 29 * MIN, T0 + 50 * MIN, T0 + 52 * MIN],
+    ]);
   });
 
   it('state - visitors beyond the bound are evicted, counted, and their open sessions closed', async () => {
