@@ -101,10 +101,11 @@ class SessionState {
   #due = 0;
   events = 0;
   pageViews = 0;
-  /** Times, sequence numbers and keys of the most recent page views (at most #maxPages), sorted by (time, seq). */
-  /** Interleaved [time₀, seq₀, time₁, seq₁, …] (one double array, not two: ~56 B a session), parallel to pageKeys. */
-  pageTimes: number[] = [];
-  pageKeys: string[] = [];
+  /**
+   * The most recent page views (at most #maxPages), sorted by (time, seq), as triples [time₀, seq₀,
+   * key₀, time₁, …] with the times as offsets from `start` (one array, not a time and a key list).
+   */
+  pages: Array<number | string> = [];
   // Allocated on first use: most sessions never view, cart or buy a product.
   /**
    * Viewed products in first-view order with their first and last view times as offsets from `start`:
@@ -139,6 +140,16 @@ class SessionState {
     this.returning = returning;
   }
 
+  /** Page views kept. */
+  get pageCount(): number {
+    return this.pages.length / 3;
+  }
+
+  /** Key of kept page view `i`. */
+  pageKey(i: number): string | undefined {
+    return this.pages[3 * i + 2] as string | undefined;
+  }
+
   /** First event time, epoch ms. */
   get start(): number {
     return this.#start;
@@ -151,6 +162,8 @@ class SessionState {
     this.#due = smallInt(this.#due + d);
     if (this.#land !== NO_TIME) this.#land = smallInt(this.#land + d);
     if (this.#dev !== NO_TIME) this.#dev = smallInt(this.#dev + d);
+    const p = this.pages;
+    for (let i = 0; i < p.length; i += 3) p[i] = smallInt((p[i] as number) + d);
     const v = this.views;
     if (v !== undefined) for (let i = 1; i < v.length; i += 3) {
       v[i] = smallInt((v[i] as number) + d);
@@ -405,14 +418,19 @@ export class Sessionizer {
       const v = new VisitorState(id as VisitorId);
       v.firstStart = firstStart ?? Number.POSITIVE_INFINITY;
       for (const j of sessions) {
-        // The parsed key lists are this sessionizer's to keep, never copied; times are interleaved afresh.
+        // The parsed lists are this sessionizer's to keep, never copied; page and view triples are built afresh.
         const st = j.st;
         const x = new SessionState(v, j.id as SessionId, j.ck, st, j.ret === true);
         x.end = st + j.en;
         x.events = j.ev;
         x.pageViews = j.pv;
-        x.pageTimes = interleave(j.pt.length, j.pt, st, j.ps, 0);
-        x.pageKeys = j.pk;
+        const pages = new Array<number | string>(3 * j.pk.length);
+        for (let i = 0; i < j.pk.length; i++) {
+          pages[3 * i] = smallInt(j.pt[i] ?? 0);
+          pages[3 * i + 1] = j.ps?.[i] ?? 0;
+          pages[3 * i + 2] = j.pk[i]!;
+        }
+        x.pages = pages;
         if (j.vw !== undefined && j.vw.length > 0) {
           const views = new Array<string | number>(3 * j.vw.length);
           for (let i = 0; i < j.vw.length; i++) {
@@ -546,7 +564,8 @@ export class Sessionizer {
     a.end = Math.max(a.end, b.end);
     a.events += b.events;
     a.pageViews += b.pageViews;
-    for (let i = 0; i < b.pageKeys.length; i++) this.#insertPage(a, b.pageTimes[2 * i]!, b.pageTimes[2 * i + 1]!, b.pageKeys[i]!);
+    const bp = b.pages;
+    for (let i = 0; i < bp.length; i += 3) this.#insertPage(a, b.start + (bp[i] as number), bp[i + 1] as number, bp[i + 2] as string);
     const bv = b.views ?? EMPTY;
     for (let i = 0; i < bv.length; i += 3) {
       this.#view(a, bv[i] as string, b.start + (bv[i + 1] as number));
@@ -592,7 +611,7 @@ export class Sessionizer {
         s.offerLanding(ts, e.seq, ev.url, ev.referrer);
         const idx = this.#insertPage(s, ts, e.seq, e.page);
         // Page views before the kept ones (the list keeps the most recent #maxPages).
-        const dropped = s.pageViews - s.pageKeys.length;
+        const dropped = s.pageViews - s.pageCount;
         if (idx < 0) {
           // Older than every kept page of a full list: its neighbours are no longer known.
           pageIndex = Math.max(0, dropped - 1);
@@ -600,9 +619,9 @@ export class Sessionizer {
           nextPage = undefined;
         } else {
           pageIndex = dropped + idx;
-          prevPage = idx > 0 ? s.pageKeys[idx - 1] : undefined;
-          nextPage = s.pageKeys[idx + 1];
-          nextPageTs = s.pageTimes[2 * idx + 2] ?? Number.NaN;
+          prevPage = idx > 0 ? s.pageKey(idx - 1) : undefined;
+          nextPage = s.pageKey(idx + 1);
+          if (nextPage !== undefined) nextPageTs = s.start + (s.pages[3 * idx + 3] as number);
         }
         const product = ev.product;
         if (product !== undefined) {
@@ -613,17 +632,17 @@ export class Sessionizer {
       }
       case 'click': {
         // Not a page view: the page it happened on is the page view at or before it.
-        const idx = upperBound(s.pageTimes, ts, e.seq) - 1;
-        pageIndex = idx >= 0 ? s.pageViews - s.pageKeys.length + idx : idx;
-        prevPage = idx >= 0 ? s.pageKeys[idx] : undefined;
+        const idx = upperBound(s.pages, ts - s.start, e.seq) - 1;
+        pageIndex = idx >= 0 ? s.pageViews - s.pageCount + idx : idx;
+        prevPage = idx >= 0 ? s.pageKey(idx) : undefined;
         nextPage = undefined;
         if (ev.target.kind === 'button' && ev.target.productId !== undefined) s.carted = this.#addItem(s.carted, ev.target.productId);
         break;
       }
       case 'form': {
-        const idx = upperBound(s.pageTimes, ts, e.seq) - 1;
-        pageIndex = idx >= 0 ? s.pageViews - s.pageKeys.length + idx : idx;
-        prevPage = idx >= 0 ? s.pageKeys[idx] : undefined;
+        const idx = upperBound(s.pages, ts - s.start, e.seq) - 1;
+        pageIndex = idx >= 0 ? s.pageViews - s.pageCount + idx : idx;
+        prevPage = idx >= 0 ? s.pageKey(idx) : undefined;
         nextPage = undefined;
         s.forms = this.#addItem(s.forms, ev.formId);
         if (ev.action === 'submit' && ev.items !== undefined) {
@@ -659,27 +678,22 @@ export class Sessionizer {
    * every kept page of a full list.
    */
   #insertPage(s: SessionState, ts: number, seq: number, page: string): number {
-    const times = s.pageTimes;
-    if (s.pageKeys.length >= this.#maxPages) {
-      if (ts < times[0]! || (ts === times[0]! && seq < times[1]!)) return -1;
-      times.splice(0, 2);
-      s.pageKeys.shift();
+    // Never before the start: a page view is inserted after the start moved to it.
+    const off = smallInt(ts - s.start);
+    const pages = s.pages;
+    if (s.pageCount >= this.#maxPages) {
+      if (before(off, seq, pages[0] as number, pages[1] as number)) return -1;
+      pages.splice(0, 3);
     }
-    // TRICKY: the first page view makes one-slot arrays (a literal): a push onto `[]` reserves 17 slots
-    // per array, ~400 B per session, and most sessions have one page view.
-    if (s.pageKeys.length === 0) {
-      s.pageTimes = [ts, seq];
-      s.pageKeys = [page];
+    // TRICKY: the first page view makes a three-slot literal: a push onto `[]` reserves 17 slots, ~140 B
+    // per session, and most sessions have one page view.
+    if (pages.length === 0) {
+      s.pages = [off, seq, page];
       return 0;
     }
-    const idx = upperBound(times, ts, seq);
-    if (idx === s.pageKeys.length) {
-      times.push(ts, seq);
-      s.pageKeys.push(page);
-    } else {
-      times.splice(2 * idx, 0, ts, seq);
-      s.pageKeys.splice(idx, 0, page);
-    }
+    const idx = upperBound(pages, off, seq);
+    if (idx === s.pageCount) pages.push(off, seq, page);
+    else pages.splice(3 * idx, 0, off, seq, page);
     return idx;
   }
 
@@ -786,10 +800,10 @@ export class Sessionizer {
       end: epochMillis(s.end),
       events: s.events,
       pageViews: s.pageViews,
-      pages: s.pageKeys.length === 0 ? EMPTY : s.pageKeys.slice(),
-      viewed: s.views === undefined ? EMPTY : viewColumn(s.views, 0, 0) as string[],
-      viewedFirst: s.views === undefined ? EMPTY_TIMES : viewColumn(s.views, 1, s.start) as number[],
-      viewedLast: s.views === undefined ? EMPTY_TIMES : viewColumn(s.views, 2, s.start) as number[],
+      pages: s.pages.length === 0 ? EMPTY : (column(s.pages, 2) as string[]),
+      viewed: s.views === undefined ? EMPTY : (column(s.views, 0) as string[]),
+      viewedFirst: s.views === undefined ? EMPTY_TIMES : (column(s.views, 1, s.start) as number[]),
+      viewedLast: s.views === undefined ? EMPTY_TIMES : (column(s.views, 2, s.start) as number[]),
       carted: s.carted === undefined ? EMPTY : s.carted.slice(),
       bought: s.bought === undefined ? EMPTY : s.bought.slice(),
       forms: s.forms === undefined ? EMPTY : s.forms.slice(),
@@ -823,17 +837,17 @@ function distance(s: SessionState, ts: number): number {
 }
 
 /**
- * First page index whose (time, seq) in the interleaved `times` is greater than (t, q): the insertion
+ * First page index whose (time offset, seq) in the page triples is greater than (t, q): the insertion
  * point after equal keys.
  * TRICKY: equal (time, seq) — two page loads of one visitor in the same millisecond — keep arrival order.
  */
-function upperBound(times: readonly number[], t: number, q: number): number {
+function upperBound(pages: ReadonlyArray<number | string>, t: number, q: number): number {
   let lo = 0;
-  let hi = times.length >> 1;
+  let hi = pages.length / 3;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    const mt = times[2 * mid]!;
-    if (mt < t || (mt === t && times[2 * mid + 1]! <= q)) lo = mid + 1;
+    const mt = pages[3 * mid] as number;
+    if (mt < t || (mt === t && (pages[3 * mid + 1] as number) <= q)) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -842,14 +856,14 @@ function upperBound(times: readonly number[], t: number, q: number): number {
 /** A session as a snapshot holds it (see SessionJSON): copies, so later changes do not reach it. */
 function sessionJSON(x: SessionState): SessionJSON {
   const st = x.start;
-  const j: { -readonly [K in keyof SessionJSON]: SessionJSON[K] } = { id: x.id, st, en: x.end - st, ev: x.events, pv: x.pageViews, pt: offsets(everyOther(x.pageTimes, 0), st), pk: x.pageKeys.slice(), ph: x.phase };
+  const j: { -readonly [K in keyof SessionJSON]: SessionJSON[K] } = { id: x.id, st, en: x.end - st, ev: x.events, pv: x.pageViews, pt: column(x.pages, 0) as number[], pk: column(x.pages, 2) as string[], ph: x.phase };
   if (x.clientKey !== undefined) j.ck = x.clientKey;
-  const seqs = everyOther(x.pageTimes, 1);
+  const seqs = column(x.pages, 1) as number[];
   if (seqs.some((n) => n !== 0)) j.ps = seqs;
   if (x.views !== undefined && x.views.length > 0) {
-    j.vw = viewColumn(x.views, 0, 0) as string[];
-    j.vf = viewColumn(x.views, 1, 0) as number[];
-    j.vl = viewColumn(x.views, 2, 0) as number[];
+    j.vw = column(x.views, 0) as string[];
+    j.vf = column(x.views, 1) as number[];
+    j.vl = column(x.views, 2) as number[];
   }
   if (x.carted !== undefined && x.carted.length > 0) j.ca = x.carted.slice();
   if (x.bought !== undefined && x.bought.length > 0) j.bo = x.bought.slice();
@@ -866,33 +880,9 @@ function sessionJSON(x: SessionState): SessionJSON {
   return j;
 }
 
-function offsets(times: readonly number[], from: number): number[] {
-  const out = new Array<number>(times.length);
-  for (let i = 0; i < times.length; i++) out[i] = times[i]! - from;
+/** Column `c` of a list of triples (pages, views), each element plus `from` when given (times as absolute epoch ms). */
+function column(triples: ReadonlyArray<string | number>, c: 0 | 1 | 2, from?: number): Array<string | number> {
+  const out = new Array<string | number>(triples.length / 3);
+  for (let i = 0; i < out.length; i++) out[i] = from === undefined ? triples[3 * i + c]! : from + (triples[3 * i + c] as number);
   return out;
 }
-
-/** [a₀ + aFrom, b₀ + bFrom, a₁ + aFrom, …] for `n` pairs (a missing element counts as 0): the inverse of two `everyOther`. */
-function interleave(n: number, a: readonly number[] | undefined, aFrom: number, b: readonly number[] | undefined, bFrom: number): number[] {
-  const out = new Array<number>(2 * n);
-  for (let i = 0; i < n; i++) {
-    out[2 * i] = aFrom + (a?.[i] ?? 0);
-    out[2 * i + 1] = bFrom + (b?.[i] ?? 0);
-  }
-  return out;
-}
-
-/** Column `c` of the [id, first, last, …] view triples: the ids (0), or the first (1) or last (2) view offsets plus `from`. */
-function viewColumn(views: ReadonlyArray<string | number>, c: 0 | 1 | 2, from: number): Array<string | number> {
-  const out = new Array<string | number>(views.length / 3);
-  for (let i = 0; i < out.length; i++) out[i] = c === 0 ? views[3 * i]! : from + (views[3 * i + c] as number);
-  return out;
-}
-
-/** Every other element of `xs` from `from` (0: the first of each pair, 1: the second). */
-function everyOther(xs: readonly number[], from: 0 | 1): number[] {
-  const out = new Array<number>(xs.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = xs[2 * i + from]!;
-  return out;
-}
-

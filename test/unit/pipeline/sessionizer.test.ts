@@ -190,7 +190,7 @@ describe('Sessionizer', () => {
     expect(closed.session.pageViews).toBe(1);
   });
 
-  it('sessions - viewed products keep their first-view order and first/last view times whatever the arrival order, and through a snapshot', () => {
+  it('sessions - pages and viewed products keep their order and times whatever the arrival order, and through a snapshot', () => {
     // A small LCG so the sequence is the same on every run.
     let x = 4242;
     const rand = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
@@ -209,6 +209,13 @@ describe('Sessionizer', () => {
     const last = ids.map((id) => Math.max(...views.filter((v) => v.id === id).map((v) => v.ts)));
     const [one] = s.sessionsOf('v1' as VisitorId);
     expect([one?.start, one?.viewed, one?.viewedFirst, one?.viewedLast]).toEqual([Math.min(...views.map((v) => v.ts)), ids, first, last]);
+    // The pages in event-time order, equal times in arrival order (a stable sort).
+    expect(one?.pages).toEqual([...views].sort((a, b) => a.ts - b.ts).map((v) => `/product/${v.id}`));
+    // A click lands on the page view at or before it, wherever the start has moved since.
+    const latest = [...views].sort((a, b) => a.ts - b.ts).findLast((v) => v.ts <= T0 + 10 * MIN);
+    const c = click('v1', T0 + 10 * MIN, { kind: 'link', href: '/x' });
+    s.assign(c);
+    expect(c.session.prevPage).toBe(`/product/${latest?.id}`);
     const copy = setup().s;
     copy.restore(JSON.parse(JSON.stringify(s.snapshot())) as SessionizerSnapshot);
     expect(copy.sessionsOf('v1' as VisitorId)).toEqual(s.sessionsOf('v1' as VisitorId));
