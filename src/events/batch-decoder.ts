@@ -16,7 +16,7 @@ export type FrameRejectCode = Extract<
   'frame_too_large' | 'body_too_large' | 'invalid_json' | 'invalid_batch' | 'batch_too_large' | 'forbidden_key'
 >;
 
-/** What the decoder made of one event slot of the batch. */
+/** What the decoder made of a frame: its events as parsed (with any refused for a forbidden key), or why the whole frame is refused. */
 export type DecodeOutcome =
   | {
       readonly kind: 'batch';
